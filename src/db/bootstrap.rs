@@ -1,0 +1,192 @@
+//! Opening a file the first time in a process, before any pool exists: refuse files that are
+//! not ours (leaving them untouched), switch to WAL, migrate.
+
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use super::migrations::{self, Migrated, SCHEMA_VERSION};
+use super::APPLICATION_ID;
+use crate::error::{Error, Result};
+
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Prepares `path` for a pool: afterwards it is a WAL-mode sessiondb file at
+/// [`SCHEMA_VERSION`] (read-write), or known to be one at that version (read-only).
+pub(crate) fn prepare(path: &Path, read_only: bool, busy_timeout: Duration) -> Result<()> {
+    let io_err = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if !read_only {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(io_err)?;
+        }
+        create_private_file(path).map_err(io_err)?;
+    }
+    check_header(path)?;
+
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let mut conn = Connection::open_with_flags(path, flags).map_err(|e| not_ours(path, e))?;
+    conn.busy_timeout(busy_timeout)?;
+    let deadline = Instant::now() + busy_timeout;
+
+    let (application_id, user_version, objects) =
+        retry_busy(deadline, || identify(&conn)).map_err(|e| not_ours(path, e))?;
+    if application_id != APPLICATION_ID && (application_id != 0 || objects > 0) {
+        return Err(Error::NotSessionDb {
+            path: path.to_path_buf(),
+            reason: if application_id != 0 {
+                format!("its application_id is {application_id:#x}, another program's")
+            } else {
+                format!("it holds {objects} tables or indexes of another program")
+            },
+        });
+    }
+    if user_version > SCHEMA_VERSION {
+        return Err(schema_too_new(path, user_version));
+    }
+    if read_only {
+        if user_version < SCHEMA_VERSION {
+            return Err(Error::ReadOnly {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "schema version {user_version} needs an upgrade to {SCHEMA_VERSION}; \
+                     open it read-write once"
+                ),
+            });
+        }
+        return Ok(());
+    }
+
+    let read_only_err = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(ErrorCode::ReadOnly)
+        | Some(ErrorCode::CannotOpen)
+        | Some(ErrorCode::PermissionDenied) => Error::ReadOnly {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        },
+        _ => Error::from(e),
+    };
+    // WAL is a property of the file: set it once here rather than racing on it in every
+    // pooled connection. Changing the journal mode does not wait on the busy handler.
+    let mode: String = retry_busy(deadline, || {
+        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+    })
+    .map_err(read_only_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::ReadOnly {
+            path: path.to_path_buf(),
+            reason: format!("could not switch to WAL mode (journal_mode is {mode})"),
+        });
+    }
+    match migrations::migrate(&mut conn) {
+        Ok(Migrated::Current) => Ok(()),
+        Ok(Migrated::TooNew(found)) => Err(schema_too_new(path, found)),
+        Err(Error::Sqlite(e)) => Err(read_only_err(e)),
+        Err(Error::Busy { .. }) => Err(Error::Busy {
+            timeout: busy_timeout,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates the file with owner-only permissions if it does not exist yet; SQLite gives the
+/// `-wal` and `-shm` files the same mode as the database.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Refuses a non-empty file that does not start with SQLite's header, before SQLite opens it.
+fn check_header(path: &Path) -> Result<()> {
+    let mut file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })
+        }
+    };
+    let mut header = Vec::with_capacity(16);
+    (&mut file)
+        .take(16)
+        .read_to_end(&mut header)
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if header.is_empty() || header.as_slice() == SQLITE_HEADER {
+        Ok(())
+    } else {
+        Err(Error::NotSessionDb {
+            path: path.to_path_buf(),
+            reason: "it is not a SQLite database (wrong file header)".into(),
+        })
+    }
+}
+
+fn identify(conn: &Connection) -> rusqlite::Result<(i32, i64, i64)> {
+    let application_id = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let user_version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let objects = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+    Ok((application_id, user_version, objects))
+}
+
+fn not_ours(path: &Path, e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => Error::NotSessionDb {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        },
+        Some(ErrorCode::CannotOpen) | Some(ErrorCode::PermissionDenied) => Error::ReadOnly {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        },
+        _ => Error::from(e),
+    }
+}
+
+fn schema_too_new(path: &Path, found: i64) -> Error {
+    Error::SchemaTooNew {
+        path: path.to_path_buf(),
+        found,
+        supported: SCHEMA_VERSION,
+    }
+}
+
+/// Runs `op` until it stops failing with SQLITE_BUSY or the deadline passes.
+fn retry_busy<T>(
+    deadline: Instant,
+    mut op: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    loop {
+        match op() {
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked)
+                ) && Instant::now() < deadline =>
+            {
+                thread::sleep(Duration::from_millis(2));
+            }
+            other => return other,
+        }
+    }
+}

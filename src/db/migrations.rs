@@ -1,0 +1,49 @@
+//! Schema migrations, embedded at build time.
+//!
+//! Rules: this list only grows. Never edit or remove a released entry, never make a change
+//! that an older sessiondb reading the file would misread; add a new numbered file instead.
+//! Entry `i` (0-based) moves the schema from version `i` to `i + 1`.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::APPLICATION_ID;
+use crate::error::{Error, Result};
+
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+
+/// The schema version this build writes and understands.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Outcome of [`migrate`], for the caller's checks.
+pub(crate) enum Migrated {
+    /// The file is at `SCHEMA_VERSION` now.
+    Current,
+    /// The file is newer than this build; nothing was changed.
+    TooNew(i64),
+}
+
+/// Brings the file up to [`SCHEMA_VERSION`] in one `BEGIN IMMEDIATE` transaction that reads
+/// `user_version` inside it, so two processes opening a fresh file at once both succeed: the
+/// second waits for the lock, then sees the first one's work and does nothing.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<Migrated> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Ok(Migrated::TooNew(found));
+    }
+    if found < 0 {
+        return Err(Error::Corrupt(format!(
+            "schema version {found} is negative"
+        )));
+    }
+    for sql in &MIGRATIONS[found as usize..] {
+        tx.execute_batch(sql)?;
+    }
+    if found < SCHEMA_VERSION {
+        tx.execute_batch(&format!(
+            "PRAGMA user_version = {SCHEMA_VERSION}; PRAGMA application_id = {APPLICATION_ID};"
+        ))?;
+    }
+    tx.commit()?;
+    Ok(Migrated::Current)
+}

@@ -1,0 +1,109 @@
+//! The one error type of sessiondb. Every variant says what failed and carries the offending
+//! id or value, so a caller can act on it without parsing the message.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What went wrong. Match on the variant to decide what to do; the `Display` text is for people.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The named thing does not exist. `kind` is `"session"`, `"branch"`, `"snapshot"` or
+    /// `"message"`; `id` is what the caller asked for.
+    #[error("{kind} {id:?} not found")]
+    NotFound { kind: &'static str, id: String },
+
+    /// A session with this id already exists (only from `create_session`).
+    #[error("session {0:?} already exists")]
+    AlreadyExists(String),
+
+    /// The caller passed something we refuse: the message names the field and the value.
+    /// Nothing was written.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+
+    /// A write carried an expected version and the session had moved on. Nothing was written:
+    /// re-read the session and decide again.
+    #[error("session {session:?} changed: expected version {expected}, found {actual}")]
+    Conflict {
+        session: String,
+        expected: i64,
+        actual: i64,
+    },
+
+    /// Another connection held the write lock for longer than the busy timeout. Nothing was
+    /// written; retrying later is safe.
+    #[error("database is busy: the write lock was not free within {timeout:?}")]
+    Busy { timeout: Duration },
+
+    /// The file was written by a newer sessiondb whose schema this build does not know.
+    #[error("{path}: schema version {found} is newer than this build supports ({supported}); upgrade sessiondb")]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+
+    /// The file exists but is not a sessiondb database (not SQLite, or another application's
+    /// SQLite file). It was left untouched.
+    #[error("{path}: not a sessiondb database: {reason}")]
+    NotSessionDb { path: PathBuf, reason: String },
+
+    /// The store or the file is read-only and the operation writes.
+    #[error("{path}: the database is read-only: {reason}")]
+    ReadOnly { path: PathBuf, reason: String },
+
+    /// The file's contents violate what sessiondb or SQLite expects (a damaged page, a broken
+    /// invariant). Restore from a backup or run `sessiondb check`.
+    #[error("database is corrupt: {0}")]
+    Corrupt(String),
+
+    /// An operating-system error on the database path (creating its directory, reading it).
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Any other SQLite error.
+    #[error("sqlite: {0}")]
+    Sqlite(#[source] rusqlite::Error),
+
+    /// No pooled connection could be had in time.
+    #[error("connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+}
+
+/// `Result` with sessiondb's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match err.sqlite_error_code() {
+            Some(ErrorCode::DatabaseCorrupt) | Some(ErrorCode::NotADatabase) => {
+                Error::Corrupt(err.to_string())
+            }
+            // The pool's connections carry the configured timeout; callers that know it
+            // (Store) rewrite this with the real value.
+            Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => Error::Busy {
+                timeout: Duration::ZERO,
+            },
+            _ => Error::Sqlite(err),
+        }
+    }
+}
+
+impl Error {
+    pub(crate) fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
+        Error::NotFound {
+            kind,
+            id: id.into(),
+        }
+    }
+
+    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidInput(msg.into())
+    }
+}

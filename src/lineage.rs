@@ -1,0 +1,240 @@
+//! How a branch's history is found and read. A branch owns the rows it appended; it inherits
+//! the rest from its fork point. Its lineage is the chain of (branch, seq range) segments, root
+//! first, and reading a range of history is one index range scan per segment.
+
+use rusqlite::{params, OptionalExtension, Row, Transaction};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::model::{parse_time, Message, Metadata, NewMessage, Usage};
+
+/// A deeper lineage than this means a cycle in a damaged file.
+const MAX_LINEAGE_DEPTH: i64 = 100_000;
+
+/// Where a session's current history ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Head {
+    pub branch_id: i64,
+    /// Number of messages (the seq of the last one).
+    pub length: i64,
+    /// Usage totals of the whole history.
+    pub usage: Usage,
+}
+
+/// `branch_id` owns the rows with seq in `fork_seq + 1 ..= upto` of this lineage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Segment {
+    pub branch_id: i64,
+    pub fork_seq: i64,
+    pub upto: i64,
+}
+
+/// The segments of `branch_id`'s history up to `upto`, root first.
+pub(crate) fn segments(tx: &Transaction<'_>, branch_id: i64, upto: i64) -> Result<Vec<Segment>> {
+    let mut stmt = tx.prepare_cached(
+        "WITH RECURSIVE lineage (branch_id, parent_id, fork_seq, upto, depth) AS (
+             SELECT id, parent_branch_id, fork_seq, ?2, 0 FROM branches WHERE id = ?1
+             UNION ALL
+             SELECT b.id, b.parent_branch_id, b.fork_seq, min(l.fork_seq, l.upto), l.depth + 1
+             FROM lineage l JOIN branches b ON b.id = l.parent_id
+             WHERE l.depth < ?3
+         )
+         SELECT branch_id, fork_seq, upto, depth FROM lineage ORDER BY depth DESC",
+    )?;
+    let mut rows = stmt.query(params![branch_id, upto, MAX_LINEAGE_DEPTH])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        if row.get::<_, i64>(3)? >= MAX_LINEAGE_DEPTH {
+            return Err(Error::Corrupt(format!(
+                "branch {branch_id}: lineage deeper than {MAX_LINEAGE_DEPTH} (a cycle?)"
+            )));
+        }
+        out.push(Segment {
+            branch_id: row.get(0)?,
+            fork_seq: row.get(1)?,
+            upto: row.get(2)?,
+        });
+    }
+    if out.is_empty() {
+        return Err(Error::Corrupt(format!("branch {branch_id} is missing")));
+    }
+    Ok(out)
+}
+
+/// The branch that owns `seq` in this lineage, if any (`seq` 0 has no owner).
+pub(crate) fn owner_of(segments: &[Segment], seq: i64) -> Option<i64> {
+    segments
+        .iter()
+        .find(|s| s.fork_seq < seq && seq <= s.upto)
+        .map(|s| s.branch_id)
+}
+
+const MESSAGE_COLUMNS: &str = "seq, role, content, tool_calls, tool_call_id, metadata, model, \
+     input_tokens, output_tokens, cost, created_at";
+
+/// Messages with seq in `lo..=hi` of the lineage, in order.
+pub(crate) fn read_range(
+    tx: &Transaction<'_>,
+    segments: &[Segment],
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<Message>> {
+    let mut out = Vec::with_capacity((hi - lo + 1).clamp(0, 1 << 16) as usize);
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages
+         WHERE branch_id = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq"
+    ))?;
+    for seg in segments {
+        let (from, to) = (lo.max(seg.fork_seq + 1), hi.min(seg.upto));
+        if from > to {
+            continue;
+        }
+        let mut rows = stmt.query(params![seg.branch_id, from, to])?;
+        while let Some(row) = rows.next()? {
+            out.push(message_from_row(row)?);
+        }
+    }
+    let expected = (hi.min(segments.last().map_or(0, |s| s.upto)) - lo + 1).max(0);
+    if out.len() as i64 != expected {
+        return Err(Error::Corrupt(format!(
+            "expected {expected} messages at positions {lo}..={hi}, found {}",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// Usage totals of the history up to and including `seq` (zero for seq 0).
+pub(crate) fn usage_at(tx: &Transaction<'_>, segments: &[Segment], seq: i64) -> Result<Usage> {
+    let Some(branch_id) = owner_of(segments, seq) else {
+        return Ok(Usage::default());
+    };
+    tx.prepare_cached(
+        "SELECT running_input_tokens, running_output_tokens, running_cost
+         FROM messages WHERE branch_id = ?1 AND seq = ?2",
+    )?
+    .query_row(params![branch_id, seq], |r| {
+        Ok(Usage {
+            input_tokens: r.get::<_, i64>(0)? as u64,
+            output_tokens: r.get::<_, i64>(1)? as u64,
+            cost: r.get(2)?,
+        })
+    })
+    .optional()?
+    .ok_or_else(|| Error::Corrupt(format!("branch {branch_id} has no message at seq {seq}")))
+}
+
+/// Appends `messages` to the head branch and advances `head` past them. The caller updates
+/// the session row.
+pub(crate) fn append(
+    tx: &Transaction<'_>,
+    head: &mut Head,
+    messages: &[NewMessage],
+    now: &str,
+) -> Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO messages (branch_id, seq, role, content, tool_calls, tool_call_id, metadata,
+             model, input_tokens, output_tokens, cost,
+             running_input_tokens, running_output_tokens, running_cost, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?;
+    for message in messages {
+        message.validate()?;
+        head.length += 1;
+        head.usage.add(message);
+        insert.execute(params![
+            head.branch_id,
+            head.length,
+            message.role,
+            message.content,
+            message.tool_calls.as_ref().map(json_text),
+            message.tool_call_id,
+            message.metadata.as_ref().map(json_text),
+            message.model,
+            message.input_tokens.map(|t| t as i64),
+            message.output_tokens.map(|t| t as i64),
+            message.cost,
+            head.usage.input_tokens as i64,
+            head.usage.output_tokens as i64,
+            head.usage.cost,
+            now,
+        ])?;
+    }
+    tx.prepare_cached("UPDATE branches SET length = ?2 WHERE id = ?1")?
+        .execute(params![head.branch_id, head.length])?;
+    Ok(())
+}
+
+/// Creates a branch of `session_id` that inherits `fork` = (parent branch, seq) and returns
+/// its id. The branch is empty beyond its fork point.
+pub(crate) fn create_branch(
+    tx: &Transaction<'_>,
+    session_id: &str,
+    name: &str,
+    fork: Option<(i64, i64)>,
+    now: &str,
+) -> Result<i64> {
+    let (parent, fork_seq) = match fork {
+        Some((parent, seq)) => (Some(parent), seq),
+        None => (None, 0),
+    };
+    tx.prepare_cached(
+        "INSERT INTO branches (session_id, name, parent_branch_id, fork_seq, length, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+    )?
+    .execute(params![session_id, name, parent, fork_seq, now])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// Where a new branch that starts with the first `seq` messages of `segments` forks from:
+/// the branch that owns message `seq`, or nothing for an empty start.
+pub(crate) fn fork_point(segments: &[Segment], seq: i64) -> Option<(i64, i64)> {
+    owner_of(segments, seq).map(|branch| (branch, seq))
+}
+
+fn json_text(value: &impl serde::Serialize) -> String {
+    // Serializing a serde_json value cannot fail: its keys are strings.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn message_from_row(row: &Row<'_>) -> Result<Message> {
+    let seq: i64 = row.get(0)?;
+    let tool_calls = row
+        .get::<_, Option<String>>(3)?
+        .map(|text| match serde_json::from_str(&text) {
+            Ok(Value::Array(calls)) => Ok(calls),
+            _ => Err(Error::Corrupt(format!(
+                "message {seq}: tool_calls is not a JSON array"
+            ))),
+        })
+        .transpose()?;
+    let metadata = row
+        .get::<_, Option<String>>(5)?
+        .map(|text| parse_object(&text, seq))
+        .transpose()?;
+    let created_at: String = row.get(10)?;
+    Ok(Message {
+        index: (seq - 1) as u64,
+        body: NewMessage {
+            role: row.get(1)?,
+            content: row.get(2)?,
+            tool_calls,
+            tool_call_id: row.get(4)?,
+            metadata,
+            model: row.get(6)?,
+            input_tokens: row.get::<_, Option<i64>>(7)?.map(|t| t as u64),
+            output_tokens: row.get::<_, Option<i64>>(8)?.map(|t| t as u64),
+            cost: row.get(9)?,
+        },
+        created_at: parse_time(&created_at)?,
+    })
+}
+
+fn parse_object(text: &str, seq: i64) -> Result<Metadata> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(Error::Corrupt(format!(
+            "message {seq}: metadata is not a JSON object"
+        ))),
+    }
+}

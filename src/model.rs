@@ -1,0 +1,340 @@
+//! Public types: sessions, messages, roles, usage, and the limits on what callers may store.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// Longest session id, in bytes of UTF-8.
+pub const MAX_SESSION_ID_BYTES: usize = 256;
+
+/// A JSON object, as stored in `metadata` columns.
+pub type Metadata = Map<String, Value>;
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+    Tool,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "system" => Ok(Role::System),
+            "user" => Ok(Role::User),
+            "assistant" => Ok(Role::Assistant),
+            "tool" => Ok(Role::Tool),
+            other => Err(Error::invalid(format!(
+                "unknown role {other:?}: expected system, user, assistant or tool"
+            ))),
+        }
+    }
+}
+
+impl ToSql for Role {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for Role {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        value
+            .as_str()?
+            .parse()
+            .map_err(|e: Error| FromSqlError::Other(Box::new(e)))
+    }
+}
+
+/// Token usage totals of a session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost: f64,
+}
+
+impl Usage {
+    /// Adds the usage of `message` (saturating: totals never wrap).
+    pub(crate) fn add(&mut self, message: &NewMessage) {
+        self.input_tokens = self
+            .input_tokens
+            .saturating_add(message.input_tokens.unwrap_or(0))
+            .min(i64::MAX as u64);
+        self.output_tokens = self
+            .output_tokens
+            .saturating_add(message.output_tokens.unwrap_or(0))
+            .min(i64::MAX as u64);
+        self.cost += message.cost.unwrap_or(0.0);
+    }
+}
+
+/// A message to store. Build one with [`NewMessage::new`], [`NewMessage::user`],
+/// [`NewMessage::assistant`] or [`NewMessage::tool`], then the `with_*` methods.
+///
+/// Its JSON form is the one `sessiondb history --json` prints and `set-history` reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewMessage {
+    pub role: Role,
+    pub content: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
+}
+
+impl NewMessage {
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        NewMessage {
+            role,
+            content: content.into(),
+            tool_calls: None,
+            tool_call_id: None,
+            metadata: None,
+            model: None,
+            input_tokens: None,
+            output_tokens: None,
+            cost: None,
+        }
+    }
+
+    pub fn system(content: impl Into<String>) -> Self {
+        Self::new(Role::System, content)
+    }
+
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::new(Role::User, content)
+    }
+
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self::new(Role::Assistant, content)
+    }
+
+    /// The result of the tool call `tool_call_id`.
+    pub fn tool(tool_call_id: impl Into<String>, content: impl Into<String>) -> Self {
+        Self::new(Role::Tool, content).with_tool_call_id(tool_call_id)
+    }
+
+    /// Tool calls the assistant asked for, as a JSON array (OpenAI's `tool_calls` shape).
+    pub fn with_tool_calls(mut self, calls: Vec<Value>) -> Self {
+        self.tool_calls = Some(calls);
+        self
+    }
+
+    pub fn with_tool_call_id(mut self, id: impl Into<String>) -> Self {
+        self.tool_call_id = Some(id.into());
+        self
+    }
+
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
+    pub fn with_model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// Token usage of this message; added to the session's totals when it is stored.
+    pub fn with_usage(mut self, input_tokens: u64, output_tokens: u64, cost: Option<f64>) -> Self {
+        self.input_tokens = Some(input_tokens);
+        self.output_tokens = Some(output_tokens);
+        self.cost = cost;
+        self
+    }
+
+    /// Parses tool calls from JSON text: it must be an array.
+    pub fn parse_tool_calls(text: &str) -> Result<Vec<Value>> {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(calls)) => Ok(calls),
+            Ok(other) => Err(Error::invalid(format!(
+                "tool calls must be a JSON array, got {}",
+                json_kind(&other)
+            ))),
+            Err(e) => Err(Error::invalid(format!(
+                "tool calls are not valid JSON: {e}"
+            ))),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if let Some(cost) = self.cost {
+            if !cost.is_finite() || cost < 0.0 {
+                return Err(Error::invalid(format!(
+                    "cost must be a finite number >= 0, got {cost}"
+                )));
+            }
+        }
+        for (name, value) in [
+            ("input_tokens", self.input_tokens),
+            ("output_tokens", self.output_tokens),
+        ] {
+            if value.is_some_and(|v| v > i64::MAX as u64) {
+                return Err(Error::invalid(format!("{name} is too large")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses a JSON object (metadata) from text.
+pub fn parse_metadata(text: &str) -> Result<Metadata> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(Error::invalid(format!(
+            "metadata must be a JSON object, got {}",
+            json_kind(&other)
+        ))),
+        Err(e) => Err(Error::invalid(format!("metadata is not valid JSON: {e}"))),
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A stored message of a session's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// 0-based position in the session's history.
+    pub index: u64,
+    #[serde(flatten)]
+    pub body: NewMessage,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Message {
+    pub fn role(&self) -> Role {
+        self.body.role
+    }
+
+    pub fn content(&self) -> &str {
+        &self.body.content
+    }
+}
+
+impl From<Message> for NewMessage {
+    fn from(message: Message) -> Self {
+        message.body
+    }
+}
+
+/// A session as stored: identity, descriptive fields, totals and its current version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub title: Option<String>,
+    pub agent_name: Option<String>,
+    pub agent_id: Option<String>,
+    pub user_id: Option<String>,
+    pub metadata: Metadata,
+    /// The session this one was forked from, while that session exists.
+    pub parent_session: Option<String>,
+    /// Name of the branch whose lineage is the current history.
+    pub head_branch: String,
+    pub message_count: u64,
+    pub usage: Usage,
+    /// Changes with every write to the session; never repeats within a file.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Fields of a session to create. Every field is optional; a missing id is generated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewSession {
+    pub id: Option<String>,
+    pub title: Option<String>,
+    pub agent_name: Option<String>,
+    pub agent_id: Option<String>,
+    pub user_id: Option<String>,
+    pub metadata: Metadata,
+}
+
+impl NewSession {
+    pub fn with_id(id: impl Into<String>) -> Self {
+        NewSession {
+            id: Some(id.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// Checks a caller-supplied session id: non-empty, at most [`MAX_SESSION_ID_BYTES`] bytes, no
+/// control characters. Anything else (dots, spaces, quotes, any script) is allowed and kept
+/// exactly: `a.b` and `a_b` are different sessions.
+pub fn validate_session_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(Error::invalid("session id is empty"));
+    }
+    if id.len() > MAX_SESSION_ID_BYTES {
+        return Err(Error::invalid(format!(
+            "session id {:?}… is {} bytes; the limit is {MAX_SESSION_ID_BYTES}",
+            id.chars().take(32).collect::<String>(),
+            id.len()
+        )));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(Error::invalid(format!(
+            "session id {id:?} contains a control character"
+        )));
+    }
+    Ok(())
+}
+
+/// Timestamps are stored as ISO-8601 UTC text with microseconds, so they sort as text.
+pub(crate) fn now_text() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| Error::Corrupt(format!("timestamp {text:?} is not ISO-8601: {e}")))
+}

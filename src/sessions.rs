@@ -1,0 +1,401 @@
+//! Session operations: create, read, list, edit, clear, delete.
+
+use rusqlite::{params, OptionalExtension, Row, Transaction};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::lineage::{self, Head};
+use crate::model::{
+    now_text, parse_time, validate_session_id, Metadata, NewSession, Session, Usage,
+};
+use crate::store::Store;
+
+/// Name of the first branch of every session.
+pub const DEFAULT_BRANCH: &str = "main";
+
+/// Which sessions [`Store::list_sessions`] returns, newest `updated_at` first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionQuery {
+    pub agent_name: Option<String>,
+    pub user_id: Option<String>,
+    /// At most this many (default 100 when 0).
+    pub limit: usize,
+    /// Continue after this position: the `next` of the previous page.
+    pub after: Option<SessionCursor>,
+}
+
+/// A position in the session list (keyset pagination: stable while sessions change).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionCursor {
+    pub updated_at: String,
+    pub id: String,
+}
+
+/// One page of [`Store::list_sessions`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionPage {
+    pub sessions: Vec<Session>,
+    /// Pass as `after` to get the next page; `None` on the last page.
+    pub next: Option<SessionCursor>,
+}
+
+const SESSION_COLUMNS: &str = "s.id, s.title, s.agent_name, s.agent_id, s.user_id, s.metadata, \
+     s.parent_session_id, b.name, s.message_count, s.input_tokens, s.output_tokens, s.cost, \
+     s.version, s.created_at, s.updated_at";
+
+impl Store {
+    /// Creates a session. A missing id is generated; an existing id is
+    /// [`Error::AlreadyExists`].
+    pub fn create_session(&self, new: NewSession) -> Result<Session> {
+        let id = match &new.id {
+            Some(id) => {
+                validate_session_id(id)?;
+                id.clone()
+            }
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        self.write(|tx| {
+            if head_of(tx, &id)?.is_some() {
+                return Err(Error::AlreadyExists(id.clone()));
+            }
+            insert_session(tx, &id, &new, None, None)?;
+            load_session(tx, &id)
+        })
+    }
+
+    /// The session, or [`Error::NotFound`].
+    pub fn session(&self, id: &str) -> Result<Session> {
+        validate_session_id(id)?;
+        self.read(|tx| load_session(tx, id))
+    }
+
+    /// Whether a session with this id exists.
+    pub fn session_exists(&self, id: &str) -> Result<bool> {
+        validate_session_id(id)?;
+        self.read(|tx| Ok(head_of(tx, id)?.is_some()))
+    }
+
+    /// A page of sessions, newest `updated_at` first. Reads no message content.
+    pub fn list_sessions(&self, query: &SessionQuery) -> Result<SessionPage> {
+        let limit = if query.limit == 0 { 100 } else { query.limit };
+        let (after_time, after_id) = match &query.after {
+            Some(c) => (Some(c.updated_at.as_str()), Some(c.id.as_str())),
+            None => (None, None),
+        };
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions s JOIN branches b ON b.id = s.head_branch_id
+                 WHERE (?1 IS NULL OR s.agent_name = ?1) AND (?2 IS NULL OR s.user_id = ?2)
+                   AND (?3 IS NULL OR (s.updated_at, s.id) < (?3, ?4))
+                 ORDER BY s.updated_at DESC, s.id DESC LIMIT ?5"
+            ))?;
+            let mut rows = stmt.query(params![
+                query.agent_name,
+                query.user_id,
+                after_time,
+                after_id,
+                limit as i64 + 1
+            ])?;
+            let mut sessions = Vec::new();
+            let mut last_updated = String::new();
+            while let Some(row) = rows.next()? {
+                if sessions.len() == limit {
+                    let last: &Session = &sessions[limit - 1];
+                    return Ok(SessionPage {
+                        next: Some(SessionCursor {
+                            updated_at: last_updated,
+                            id: last.id.clone(),
+                        }),
+                        sessions,
+                    });
+                }
+                last_updated = row.get(14)?;
+                sessions.push(session_from_row(row)?);
+            }
+            Ok(SessionPage {
+                sessions,
+                next: None,
+            })
+        })
+    }
+
+    /// Merges `patch` into the session's metadata: each key replaces the stored one, and a
+    /// `null` value removes the key. Returns the updated session.
+    pub fn update_metadata(&self, id: &str, patch: Metadata) -> Result<Session> {
+        validate_session_id(id)?;
+        self.write(|tx| {
+            let current: String = tx
+                .prepare_cached("SELECT metadata FROM sessions WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| Error::not_found("session", id))?;
+            let mut metadata = parse_metadata_column(&current, id)?;
+            for (key, value) in patch {
+                if value.is_null() {
+                    metadata.remove(&key);
+                } else {
+                    metadata.insert(key, value);
+                }
+            }
+            let text = Value::Object(metadata).to_string();
+            tx.prepare_cached("UPDATE sessions SET metadata = ?2 WHERE id = ?1")?
+                .execute(params![id, text])?;
+            touch(tx, id)?;
+            load_session(tx, id)
+        })
+    }
+
+    /// Sets (or with `None` removes) the session's title.
+    pub fn set_title(&self, id: &str, title: Option<&str>) -> Result<Session> {
+        validate_session_id(id)?;
+        self.write(|tx| {
+            let changed = tx
+                .prepare_cached("UPDATE sessions SET title = ?2 WHERE id = ?1")?
+                .execute(params![id, title])?;
+            if changed == 0 {
+                return Err(Error::not_found("session", id));
+            }
+            touch(tx, id)?;
+            load_session(tx, id)
+        })
+    }
+
+    /// Empties the session's history. The old history is kept as a superseded branch.
+    pub fn clear(&self, id: &str) -> Result<Session> {
+        validate_session_id(id)?;
+        self.write(|tx| {
+            let head = require_head(tx, id)?;
+            let now = now_text();
+            let branch = supersede_head(tx, id, head.branch_id, None, &now)?;
+            let head = Head {
+                branch_id: branch,
+                length: 0,
+                usage: Usage::default(),
+            };
+            save_head(tx, id, &head, &now)?;
+            load_session(tx, id)
+        })
+    }
+
+    /// Deletes the session, its branches, snapshots and messages. Messages that a fork of
+    /// this session still inherits are kept for that fork.
+    pub fn delete_session(&self, id: &str) -> Result<()> {
+        validate_session_id(id)?;
+        self.write(|tx| {
+            require_head(tx, id)?;
+            let doomed: Vec<i64> = tx
+                .prepare_cached("SELECT id FROM branches WHERE session_id = ?1 ORDER BY id DESC")?
+                .query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            tx.prepare_cached("DELETE FROM sessions WHERE id = ?1")?
+                .execute([id])?;
+            // Branches of other sessions (or orphans kept earlier) that fork from ours keep
+            // their whole lineage; the rest goes.
+            let doomed_json = Value::from(doomed.clone()).to_string();
+            let kept: Vec<i64> = tx
+                .prepare_cached(
+                    "WITH RECURSIVE kept (id) AS (
+                         SELECT parent_branch_id FROM branches
+                         WHERE parent_branch_id IN (SELECT value FROM json_each(?1))
+                           AND id NOT IN (SELECT value FROM json_each(?1))
+                         UNION
+                         SELECT b.parent_branch_id FROM branches b JOIN kept ON b.id = kept.id
+                         WHERE b.parent_branch_id IS NOT NULL
+                     )
+                     SELECT id FROM kept",
+                )?
+                .query_map([&doomed_json], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for branch in doomed.iter().filter(|b| !kept.contains(b)) {
+                tx.prepare_cached("DELETE FROM messages WHERE branch_id = ?1")?
+                    .execute([branch])?;
+                tx.prepare_cached("DELETE FROM branches WHERE id = ?1")?
+                    .execute([branch])?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Inserts a session row and its empty `main` branch (or, for a fork, a branch that inherits
+/// `fork`), drawing a fresh version.
+pub(crate) fn insert_session(
+    tx: &Transaction<'_>,
+    id: &str,
+    new: &NewSession,
+    parent_session: Option<&str>,
+    fork: Option<((i64, i64), Usage)>,
+) -> Result<()> {
+    let now = now_text();
+    let version = next_version(tx)?;
+    // head_branch_id is checked at commit (deferred), so the branch can follow the session.
+    tx.prepare_cached(
+        "INSERT INTO sessions (id, title, agent_name, agent_id, user_id, metadata,
+             parent_session_id, head_branch_id, version, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9, ?9)",
+    )?
+    .execute(params![
+        id,
+        new.title,
+        new.agent_name,
+        new.agent_id,
+        new.user_id,
+        Value::Object(new.metadata.clone()).to_string(),
+        parent_session,
+        version,
+        now,
+    ])?;
+    let branch = lineage::create_branch(tx, id, DEFAULT_BRANCH, fork.map(|f| f.0), &now)?;
+    let head = Head {
+        branch_id: branch,
+        length: fork.map_or(0, |((_, seq), _)| seq),
+        usage: fork.map_or(Usage::default(), |f| f.1),
+    };
+    tx.prepare_cached(
+        "UPDATE sessions SET head_branch_id = ?2, message_count = ?3,
+             input_tokens = ?4, output_tokens = ?5, cost = ?6 WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        head.branch_id,
+        head.length,
+        head.usage.input_tokens as i64,
+        head.usage.output_tokens as i64,
+        head.usage.cost
+    ])?;
+    Ok(())
+}
+
+/// The next value of the database-wide version counter.
+pub(crate) fn next_version(tx: &Transaction<'_>) -> Result<i64> {
+    Ok(tx
+        .prepare_cached(
+            "UPDATE version_clock SET version = version + 1 WHERE id = 1 RETURNING version",
+        )?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// The session's head and version, or `None` if there is no such session.
+pub(crate) fn head_of(tx: &Transaction<'_>, id: &str) -> Result<Option<(Head, i64)>> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT head_branch_id, message_count, input_tokens, output_tokens, cost, version
+             FROM sessions WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((
+                Head {
+                    branch_id: r.get(0)?,
+                    length: r.get(1)?,
+                    usage: Usage {
+                        input_tokens: r.get::<_, i64>(2)? as u64,
+                        output_tokens: r.get::<_, i64>(3)? as u64,
+                        cost: r.get(4)?,
+                    },
+                },
+                r.get(5)?,
+            ))
+        })
+        .optional()?)
+}
+
+/// Like [`head_of`], but a missing session is [`Error::NotFound`].
+pub(crate) fn require_head(tx: &Transaction<'_>, id: &str) -> Result<Head> {
+    head_of(tx, id)?
+        .map(|(head, _)| head)
+        .ok_or_else(|| Error::not_found("session", id))
+}
+
+/// Records `head` as the session's current history and bumps its version.
+pub(crate) fn save_head(tx: &Transaction<'_>, id: &str, head: &Head, now: &str) -> Result<i64> {
+    let version = next_version(tx)?;
+    tx.prepare_cached(
+        "UPDATE sessions SET head_branch_id = ?2, message_count = ?3, input_tokens = ?4,
+             output_tokens = ?5, cost = ?6, version = ?7, updated_at = ?8
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        head.branch_id,
+        head.length,
+        head.usage.input_tokens as i64,
+        head.usage.output_tokens as i64,
+        head.usage.cost,
+        version,
+        now
+    ])?;
+    Ok(version)
+}
+
+/// Bumps the version and `updated_at` of a session whose history did not change.
+fn touch(tx: &Transaction<'_>, id: &str) -> Result<()> {
+    let version = next_version(tx)?;
+    tx.prepare_cached("UPDATE sessions SET version = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, version, now_text()])?;
+    Ok(())
+}
+
+/// Replaces the head branch `old` by a new branch that takes its name and inherits `fork`.
+/// `old` stays readable under the name `<name>@<n>`, marked superseded, until prune collects
+/// it. Returns the new branch's id; the caller saves the head.
+pub(crate) fn supersede_head(
+    tx: &Transaction<'_>,
+    session_id: &str,
+    old: i64,
+    fork: Option<(i64, i64)>,
+    now: &str,
+) -> Result<i64> {
+    let name: String = tx
+        .prepare_cached("SELECT name FROM branches WHERE id = ?1")?
+        .query_row([old], |r| r.get(0))?;
+    // Branch ids never repeat, so `<name>@<id>` is free: user names cannot contain '@'.
+    tx.prepare_cached(
+        "UPDATE branches SET name = name || '@' || id, superseded_at = ?2 WHERE id = ?1",
+    )?
+    .execute(params![old, now])?;
+    lineage::create_branch(tx, session_id, &name, fork, now)
+}
+
+pub(crate) fn load_session(tx: &Transaction<'_>, id: &str) -> Result<Session> {
+    tx.prepare_cached(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions s JOIN branches b ON b.id = s.head_branch_id
+         WHERE s.id = ?1"
+    ))?
+    .query_row([id], |row| Ok(session_from_row(row)))
+    .optional()?
+    .ok_or_else(|| Error::not_found("session", id))?
+}
+
+fn session_from_row(row: &Row<'_>) -> Result<Session> {
+    let id: String = row.get(0)?;
+    let metadata: String = row.get(5)?;
+    Ok(Session {
+        metadata: parse_metadata_column(&metadata, &id)?,
+        title: row.get(1)?,
+        agent_name: row.get(2)?,
+        agent_id: row.get(3)?,
+        user_id: row.get(4)?,
+        parent_session: row.get(6)?,
+        head_branch: row.get(7)?,
+        message_count: row.get::<_, i64>(8)? as u64,
+        usage: Usage {
+            input_tokens: row.get::<_, i64>(9)? as u64,
+            output_tokens: row.get::<_, i64>(10)? as u64,
+            cost: row.get(11)?,
+        },
+        version: row.get(12)?,
+        created_at: parse_time(&row.get::<_, String>(13)?)?,
+        updated_at: parse_time(&row.get::<_, String>(14)?)?,
+        id,
+    })
+}
+
+fn parse_metadata_column(text: &str, id: &str) -> Result<Metadata> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(Error::Corrupt(format!(
+            "session {id:?}: metadata is not a JSON object"
+        ))),
+    }
+}

@@ -1,0 +1,191 @@
+//! [`Store`]: the one entry point. Owns the connection pool and runs every operation as one
+//! transaction: writes as `BEGIN IMMEDIATE` that read what they need inside, reads as one
+//! deferred transaction so they see a single consistent snapshot of the file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::db::{bootstrap, ConnectionSettings, Synchronous};
+use crate::error::{Error, Result};
+
+/// A handle on one sessiondb file. Cheap to clone; `Send + Sync`; share it between threads.
+/// Many processes may open the same file at once.
+#[derive(Clone)]
+pub struct Store {
+    pool: r2d2::Pool<SqliteConnectionManager>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    path: PathBuf,
+    busy_timeout: Duration,
+    read_only: bool,
+}
+
+/// Options for [`Store::builder`]. Every option has a default suited to an agent process.
+#[derive(Debug, Clone)]
+pub struct StoreBuilder {
+    path: PathBuf,
+    pool_size: u32,
+    busy_timeout: Duration,
+    synchronous: Synchronous,
+    read_only: bool,
+}
+
+impl StoreBuilder {
+    /// Most connections open at once (default 8). Readers never block each other or the
+    /// writer; writers take turns.
+    pub fn pool_size(mut self, size: u32) -> Self {
+        self.pool_size = size.max(1);
+        self
+    }
+
+    /// How long a write waits for another process's write to finish before it gives up with
+    /// [`Error::Busy`] (default 10 s).
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Durability of commits (default [`Synchronous::Normal`]).
+    pub fn synchronous(mut self, synchronous: Synchronous) -> Self {
+        self.synchronous = synchronous;
+        self
+    }
+
+    /// Opens the file read-only: nothing is created or migrated, and every write returns
+    /// [`Error::ReadOnly`]. The file must already be a current sessiondb database.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Opens (creating if needed) the file and returns the store.
+    pub fn open(self) -> Result<Store> {
+        bootstrap::prepare(&self.path, self.read_only, self.busy_timeout)?;
+        let settings = ConnectionSettings {
+            busy_timeout: self.busy_timeout,
+            synchronous: self.synchronous,
+        };
+        let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        flags |= if self.read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+        };
+        let manager = SqliteConnectionManager::file(&self.path)
+            .with_flags(flags)
+            .with_init(move |conn| settings.apply(conn));
+        let pool = r2d2::Pool::builder()
+            .max_size(self.pool_size)
+            .min_idle(Some(0))
+            .connection_timeout(self.busy_timeout.max(Duration::from_secs(1)))
+            .build(manager)?;
+        Ok(Store {
+            pool,
+            shared: Arc::new(Shared {
+                path: self.path,
+                busy_timeout: self.busy_timeout,
+                read_only: self.read_only,
+            }),
+        })
+    }
+}
+
+/// The file the CLI and the examples use when no path is given: `$SESSIONDB_PATH`, else
+/// `sessions.db` in the user's data directory (`$XDG_DATA_HOME/sessiondb/` on Linux).
+pub fn default_path() -> Option<PathBuf> {
+    match std::env::var_os("SESSIONDB_PATH") {
+        Some(path) if !path.is_empty() => Some(PathBuf::from(path)),
+        _ => dirs::data_dir().map(|dir| dir.join("sessiondb").join("sessions.db")),
+    }
+}
+
+impl Store {
+    /// Opens `path` with default options, creating the file and its directories if needed.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        Store::builder(path).open()
+    }
+
+    /// Options for opening `path`; finish with [`StoreBuilder::open`].
+    pub fn builder(path: impl AsRef<Path>) -> StoreBuilder {
+        StoreBuilder {
+            path: path.as_ref().to_path_buf(),
+            pool_size: 8,
+            busy_timeout: Duration::from_secs(10),
+            synchronous: Synchronous::Normal,
+            read_only: false,
+        }
+    }
+
+    /// The database file's path.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// Runs `op` in one `BEGIN IMMEDIATE` transaction and commits it if `op` succeeds.
+    /// `op` must read what it depends on through the transaction it is given.
+    pub(crate) fn write<T>(&self, op: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        if self.shared.read_only {
+            return Err(self.read_only_error("the store was opened read-only".into()));
+        }
+        let mut conn = self.pool.get()?;
+        let run = |conn: &mut rusqlite::Connection| -> Result<T> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = op(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        };
+        run(&mut conn).map_err(|e| self.explain(e))
+    }
+
+    /// Runs `op` in one read transaction: everything it reads comes from one snapshot.
+    pub(crate) fn read<T>(&self, op: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.pool.get()?;
+        let run = |conn: &mut rusqlite::Connection| -> Result<T> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let value = op(&tx)?;
+            tx.finish()?;
+            Ok(value)
+        };
+        run(&mut conn).map_err(|e| self.explain(e))
+    }
+
+    /// Fills in what only the store knows: the configured timeout, the path.
+    fn explain(&self, err: Error) -> Error {
+        match err {
+            Error::Busy { .. } => Error::Busy {
+                timeout: self.shared.busy_timeout,
+            },
+            Error::Sqlite(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen)
+                ) =>
+            {
+                self.read_only_error(e.to_string())
+            }
+            other => other,
+        }
+    }
+
+    fn read_only_error(&self, reason: String) -> Error {
+        Error::ReadOnly {
+            path: self.shared.path.clone(),
+            reason,
+        }
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.shared.path)
+            .field("read_only", &self.shared.read_only)
+            .finish_non_exhaustive()
+    }
+}
