@@ -1,0 +1,230 @@
+//! Opening files: creation, WAL, migrations under concurrent first opens, and refusing files
+//! that are not ours without touching them.
+
+mod common;
+
+use common::{
+    file_bytes, is_root, release, results, spawn_worker, temp_db, wait_for_release, worker_env,
+};
+use rusqlite::Connection;
+use sessiondb::{Error, NewMessage, Store, APPLICATION_ID, SCHEMA_VERSION};
+
+#[test]
+fn open_creates_file_and_missing_parent_directories_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a").join("b").join("sessions.db");
+    let store = Store::open(&path).unwrap();
+    store.add_user_message("s", "hi").unwrap();
+
+    let conn = Connection::open(&path).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    let app: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(app, APPLICATION_ID);
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[cfg(unix)]
+#[test]
+fn database_file_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    store.add_user_message("s", "hi").unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let wal = path.with_extension("db-wal");
+    let wal_mode = std::fs::metadata(&wal).unwrap().permissions().mode() & 0o777;
+    assert_eq!(wal_mode, 0o600);
+}
+
+#[test]
+fn reopening_keeps_everything() {
+    let (_dir, path) = temp_db();
+    {
+        let store = Store::open(&path).unwrap();
+        store.add_user_message("s", "one").unwrap();
+        store.add_assistant_message("s", "two").unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let history = store.chat_history("s", None).unwrap();
+    let contents: Vec<&str> = history.iter().map(|m| m.content()).collect();
+    assert_eq!(contents, ["one", "two"]);
+}
+
+#[test]
+fn a_file_that_is_not_sqlite_is_refused_and_left_untouched() {
+    let (_dir, path) = temp_db();
+    std::fs::write(
+        &path,
+        b"{\"sessions\": []} this is a JSON file, not a database",
+    )
+    .unwrap();
+    let before = file_bytes(&path);
+    let err = Store::open(&path).unwrap_err();
+    match &err {
+        Error::NotSessionDb { path: p, reason } => {
+            assert_eq!(p, &path);
+            assert!(reason.contains("not a SQLite database"), "{reason}");
+        }
+        other => panic!("expected NotSessionDb, got {other:?}"),
+    }
+    assert!(err.to_string().contains(path.to_str().unwrap()));
+    assert_eq!(file_bytes(&path), before);
+}
+
+#[test]
+fn another_programs_sqlite_file_is_refused_and_left_untouched() {
+    let (_dir, path) = temp_db();
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('keep me');")
+            .unwrap();
+    }
+    let before = file_bytes(&path);
+    let err = Store::open(&path).unwrap_err();
+    assert!(
+        matches!(&err, Error::NotSessionDb { reason, .. } if reason.contains("another program")),
+        "{err:?}"
+    );
+    assert_eq!(file_bytes(&path), before);
+    assert!(!path.with_extension("db-wal").exists());
+}
+
+#[test]
+fn a_file_with_a_foreign_application_id_is_refused() {
+    let (_dir, path) = temp_db();
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA application_id = 1234;")
+        .unwrap();
+    let before = file_bytes(&path);
+    let err = Store::open(&path).unwrap_err();
+    assert!(
+        matches!(&err, Error::NotSessionDb { reason, .. } if reason.contains("0x4d2")),
+        "{err:?}"
+    );
+    assert_eq!(file_bytes(&path), before);
+}
+
+#[test]
+fn a_newer_schema_is_refused_with_both_versions() {
+    let (_dir, path) = temp_db();
+    Store::open(&path)
+        .unwrap()
+        .add_user_message("s", "hi")
+        .unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(&format!("PRAGMA user_version = {};", SCHEMA_VERSION + 5))
+        .unwrap();
+    let err = Store::open(&path).unwrap_err();
+    match err {
+        Error::SchemaTooNew {
+            found, supported, ..
+        } => assert_eq!((found, supported), (SCHEMA_VERSION + 5, SCHEMA_VERSION)),
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_read_only_store_reads_and_refuses_every_write() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    store.add_user_message("s", "kept").unwrap();
+    let version = store.session("s").unwrap().version;
+    drop(store);
+
+    let ro = Store::builder(&path).read_only(true).open().unwrap();
+    assert_eq!(ro.chat_history("s", None).unwrap()[0].content(), "kept");
+    let err = ro.add_user_message("s", "more").unwrap_err();
+    assert!(matches!(err, Error::ReadOnly { .. }), "{err:?}");
+    assert!(matches!(ro.clear("s").unwrap_err(), Error::ReadOnly { .. }));
+    assert!(matches!(
+        ro.delete_session("s").unwrap_err(),
+        Error::ReadOnly { .. }
+    ));
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.session("s").unwrap().version, version);
+    assert_eq!(store.chat_history("s", None).unwrap().len(), 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_file_without_write_permission_gives_read_only_errors() {
+    use std::os::unix::fs::PermissionsExt;
+    if is_root() {
+        eprintln!("skipped: root ignores file permissions; the read-only store test covers this");
+        return;
+    }
+    let (dir, path) = temp_db();
+    Store::open(&path)
+        .unwrap()
+        .add_user_message("s", "kept")
+        .unwrap();
+    let before = file_bytes(&path);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o500)).unwrap();
+    let outcome = Store::open(&path).and_then(|s| s.add_user_message("s", "more"));
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert!(
+        matches!(outcome, Err(Error::ReadOnly { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(file_bytes(&path), before);
+}
+
+/// Child process: opens the brand-new file and appends one message named after itself.
+#[test]
+#[ignore = "child-process entry point, spawned by other tests"]
+fn worker_open_and_append() {
+    let path = worker_env("SESSIONDB_TEST_DB");
+    let name = worker_env("SESSIONDB_TEST_NAME");
+    wait_for_release();
+    let store = Store::open(&path).unwrap();
+    store
+        .add_message("s", NewMessage::user(name.clone()))
+        .unwrap();
+    println!("RESULT {name}");
+}
+
+#[test]
+fn processes_opening_a_brand_new_file_at_once_all_succeed() {
+    const ROUNDS: usize = 25;
+    const PROCESSES: usize = 4;
+    for round in 0..ROUNDS {
+        let (_dir, path) = temp_db();
+        let mut children: Vec<_> = (0..PROCESSES)
+            .map(|i| {
+                spawn_worker(
+                    "worker_open_and_append",
+                    &[
+                        ("SESSIONDB_TEST_DB", path.display().to_string()),
+                        ("SESSIONDB_TEST_NAME", format!("p{i}")),
+                    ],
+                )
+            })
+            .collect();
+        release(&mut children);
+        for (i, child) in children.into_iter().enumerate() {
+            assert_eq!(results(child), [format!("p{i}")], "round {round}");
+        }
+        let store = Store::open(&path).unwrap();
+        let mut names: Vec<String> = store
+            .chat_history("s", None)
+            .unwrap()
+            .iter()
+            .map(|m| m.content().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["p0", "p1", "p2", "p3"], "round {round}");
+    }
+}
