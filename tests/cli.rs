@@ -1,0 +1,244 @@
+//! The `sessiondb` binary: commands, JSON output, errors on stderr with a non-zero exit.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+use common::{cli, temp_db};
+use serde_json::{json, Value};
+
+fn run(db: &Path, args: &[&str]) -> Output {
+    cli().arg("--db").arg(db).args(args).output().unwrap()
+}
+
+fn ok(db: &Path, args: &[&str]) -> String {
+    let out = run(db, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json_out(db: &Path, args: &[&str]) -> Value {
+    serde_json::from_str(&ok(db, args)).unwrap()
+}
+
+fn failure(db: &Path, args: &[&str]) -> String {
+    let out = run(db, args);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(
+        out.stdout.is_empty(),
+        "{args:?} printed to stdout on failure"
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn add_then_history_json_round_trips_every_field() {
+    let (_dir, db) = temp_db();
+    ok(&db, &["add", "s", "user", "What is the weather?"]);
+    ok(
+        &db,
+        &[
+            "add",
+            "s",
+            "assistant",
+            "",
+            "--tool-calls",
+            r#"[{"id":"c1","type":"function"}]"#,
+            "--model",
+            "gpt-x",
+            "--input-tokens",
+            "12",
+            "--output-tokens",
+            "3",
+            "--metadata",
+            r#"{"turn":1}"#,
+        ],
+    );
+    ok(&db, &["add", "s", "tool", "sunny", "--tool-call-id", "c1"]);
+    let history = json_out(&db, &["history", "s", "--json"]);
+    let items = history.as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["role"], "user");
+    assert_eq!(items[0]["content"], "What is the weather?");
+    assert_eq!(items[0]["index"], 0);
+    assert_eq!(
+        items[1]["tool_calls"],
+        json!([{"id": "c1", "type": "function"}])
+    );
+    assert_eq!(items[1]["model"], "gpt-x");
+    assert_eq!(items[1]["input_tokens"], 12);
+    assert_eq!(items[1]["output_tokens"], 3);
+    assert_eq!(items[1]["metadata"], json!({"turn": 1}));
+    assert_eq!(items[2]["tool_call_id"], "c1");
+    assert!(items[0].get("tool_calls").is_none());
+
+    let text = ok(&db, &["history", "s", "--limit", "2"]);
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "[1] assistant (1 tool call(s), gpt-x): ",
+            "[2] tool (for c1): sunny"
+        ]
+    );
+    // A window of one would start with a tool result whose call it cut off.
+    assert_eq!(ok(&db, &["history", "s", "--limit", "1"]), "");
+}
+
+#[test]
+fn add_reads_content_from_stdin() {
+    let (_dir, db) = temp_db();
+    let mut child = cli()
+        .arg("--db")
+        .arg(&db)
+        .args(["add", "s", "user", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all("line one\nline two".as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let history = json_out(&db, &["history", "s", "--json"]);
+    assert_eq!(history[0]["content"], "line one\nline two");
+}
+
+#[test]
+fn set_history_reads_the_history_json_shape_from_a_file() {
+    let (dir, db) = temp_db();
+    ok(&db, &["add", "s", "user", "a"]);
+    ok(&db, &["add", "s", "assistant", "b"]);
+    let mut history = json_out(&db, &["history", "s", "--json"]);
+    history[1]["content"] = json!("B");
+    history
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"role": "user", "content": "c"}));
+    let file = dir.path().join("history.json");
+    std::fs::write(&file, history.to_string()).unwrap();
+
+    let change = json_out(&db, &["set-history", "s", file.to_str().unwrap(), "--json"]);
+    assert_eq!(change["kept"], 1);
+    assert_eq!(change["written"], 2);
+    assert_eq!(change["superseded"], true);
+    let after = json_out(&db, &["history", "s", "--json"]);
+    let contents: Vec<&str> = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(contents, ["a", "B", "c"]);
+}
+
+#[test]
+fn sessions_and_show_list_what_is_stored() {
+    let (_dir, db) = temp_db();
+    ok(&db, &["add", "first", "user", "x"]);
+    ok(&db, &["add", "second", "user", "y"]);
+    ok(&db, &["add", "second", "assistant", "z"]);
+    let list = json_out(&db, &["sessions", "--json"]);
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["second", "first"]);
+    let table = ok(&db, &["sessions"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].starts_with("ID"));
+    assert!(
+        lines[1].starts_with("second") && lines[1].contains(" 2 "),
+        "{}",
+        lines[1]
+    );
+
+    let show = json_out(&db, &["show", "second", "--json"]);
+    assert_eq!(show["message_count"], 2);
+    assert_eq!(show["head_branch"], "main");
+    assert!(ok(&db, &["show", "second"]).contains("messages:    2"));
+}
+
+#[test]
+fn clear_and_delete_change_what_history_shows() {
+    let (_dir, db) = temp_db();
+    ok(&db, &["add", "s", "user", "x"]);
+    ok(&db, &["clear", "s"]);
+    assert_eq!(json_out(&db, &["history", "s", "--json"]), json!([]));
+    ok(&db, &["delete", "s"]);
+    let err = failure(&db, &["history", "s"]);
+    assert!(err.contains("session \"s\" not found"), "{err}");
+}
+
+#[test]
+fn bad_input_fails_on_stderr_and_stores_nothing() {
+    let (_dir, db) = temp_db();
+    ok(&db, &["add", "s", "user", "kept"]);
+    let cases: [(&[&str], &str); 5] = [
+        (&["add", "s", "robot", "x"], "unknown role \"robot\""),
+        (
+            &["add", "s", "user", "x", "--metadata", "[1,2]"],
+            "metadata must be a JSON object",
+        ),
+        (
+            &["add", "s", "user", "x", "--metadata", "{oops"],
+            "metadata is not valid JSON",
+        ),
+        (
+            &["add", "s", "assistant", "x", "--tool-calls", "{}"],
+            "tool calls must be a JSON array",
+        ),
+        (&["add", "", "user", "x"], "session id is empty"),
+    ];
+    for (args, expected) in cases {
+        let err = failure(&db, args);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    let history = json_out(&db, &["history", "s", "--json"]);
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    assert_eq!(
+        json_out(&db, &["sessions", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_named_in_the_error() {
+    let (_dir, db) = temp_db();
+    std::fs::write(&db, "hello, not sqlite").unwrap();
+    let err = failure(&db, &["sessions"]);
+    assert!(
+        err.contains(db.to_str().unwrap()) && err.contains("not a sessiondb database"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&db).unwrap(), "hello, not sqlite");
+}
+
+#[test]
+fn the_database_path_defaults_to_sessiondb_path() {
+    let (_dir, db) = temp_db();
+    let out = cli()
+        .env("SESSIONDB_PATH", &db)
+        .args(["add", "s", "user", "via env"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        json_out(&db, &["history", "s", "--json"])[0]["content"],
+        "via env"
+    );
+}

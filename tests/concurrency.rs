@@ -1,0 +1,172 @@
+//! Many real processes on one file: nothing lost, nothing duplicated, nothing half-written.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{release, results, spawn_worker, temp_db, wait_for_release, worker_env};
+use sessiondb::{NewMessage, Store};
+
+const WRITERS: usize = 4;
+const APPENDS_PER_WRITER: usize = 100;
+
+/// Child process: appends `w{id}-{i}` for i in 0..APPENDS_PER_WRITER to session "shared".
+#[test]
+#[ignore = "child-process entry point, spawned by other tests"]
+fn worker_append() {
+    let store = Store::open(worker_env("SESSIONDB_TEST_DB")).unwrap();
+    let id = worker_env("SESSIONDB_TEST_NAME");
+    wait_for_release();
+    for i in 0..APPENDS_PER_WRITER {
+        store
+            .add_message("shared", NewMessage::user(format!("{id}-{i}")))
+            .unwrap();
+    }
+    println!("RESULT done {id}");
+}
+
+#[test]
+fn four_processes_appending_to_one_session_store_every_message_exactly_once_in_order() {
+    let (_dir, path) = temp_db();
+    Store::open(&path).unwrap();
+    let mut children: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            spawn_worker(
+                "worker_append",
+                &[
+                    ("SESSIONDB_TEST_DB", path.display().to_string()),
+                    ("SESSIONDB_TEST_NAME", format!("w{w}")),
+                ],
+            )
+        })
+        .collect();
+    release(&mut children);
+    for (w, child) in children.into_iter().enumerate() {
+        assert_eq!(results(child), [format!("done w{w}")]);
+    }
+
+    let store = Store::open(&path).unwrap();
+    let history = store.chat_history("shared", None).unwrap();
+    assert_eq!(history.len(), WRITERS * APPENDS_PER_WRITER);
+    let indexes: Vec<u64> = history.iter().map(|m| m.index).collect();
+    assert_eq!(indexes, (0..history.len() as u64).collect::<Vec<_>>());
+    let unique: HashSet<&str> = history.iter().map(|m| m.content()).collect();
+    assert_eq!(unique.len(), history.len(), "a message was stored twice");
+    for w in 0..WRITERS {
+        let own: Vec<usize> = history
+            .iter()
+            .filter_map(|m| m.content().strip_prefix(&format!("w{w}-")))
+            .map(|i| i.parse().unwrap())
+            .collect();
+        assert_eq!(
+            own,
+            (0..APPENDS_PER_WRITER).collect::<Vec<_>>(),
+            "writer w{w}"
+        );
+    }
+    assert_eq!(
+        store.session("shared").unwrap().message_count,
+        (WRITERS * APPENDS_PER_WRITER) as u64
+    );
+}
+
+fn version_a() -> Vec<NewMessage> {
+    (0..200)
+        .map(|i| NewMessage::user(format!("a-{i}")))
+        .collect()
+}
+
+/// Shares its first 50 messages with `version_a`, then differs and is shorter.
+fn version_b() -> Vec<NewMessage> {
+    (0..150)
+        .map(|i| {
+            if i < 50 {
+                NewMessage::user(format!("a-{i}"))
+            } else {
+                NewMessage::assistant(format!("b-{i}"))
+            }
+        })
+        .collect()
+}
+
+const REPLACEMENTS: usize = 60;
+const READS: usize = 300;
+
+/// Child process: alternates the history of "swap" between version A and version B.
+#[test]
+#[ignore = "child-process entry point, spawned by other tests"]
+fn worker_replace() {
+    let store = Store::open(worker_env("SESSIONDB_TEST_DB")).unwrap();
+    wait_for_release();
+    let (a, b) = (version_a(), version_b());
+    for round in 0..REPLACEMENTS {
+        store
+            .set_chat_history("swap", if round % 2 == 0 { &b } else { &a })
+            .unwrap();
+    }
+    println!("RESULT replaced {REPLACEMENTS}");
+}
+
+/// Child process: reads "swap" repeatedly and reports how many reads saw A and B; any other
+/// history fails the worker.
+#[test]
+#[ignore = "child-process entry point, spawned by other tests"]
+fn worker_read() {
+    let store = Store::open(worker_env("SESSIONDB_TEST_DB")).unwrap();
+    wait_for_release();
+    let (a, b) = (version_a(), version_b());
+    let (mut saw_a, mut saw_b) = (0, 0);
+    for read in 0..READS {
+        let history: Vec<NewMessage> = store
+            .chat_history("swap", None)
+            .unwrap()
+            .iter()
+            .cloned()
+            .map(Into::into)
+            .collect();
+        if history == a {
+            saw_a += 1;
+        } else if history == b {
+            saw_b += 1;
+        } else {
+            panic!(
+                "read {read} saw a history of {} messages that no writer committed",
+                history.len()
+            );
+        }
+    }
+    println!("RESULT {saw_a} {saw_b}");
+}
+
+#[test]
+fn set_chat_history_is_atomic_under_concurrent_readers_in_other_processes() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    store.add_user_message("swap", "seed").unwrap();
+    store.set_chat_history("swap", &version_a()).unwrap();
+    let env = [("SESSIONDB_TEST_DB", path.display().to_string())];
+    let mut children = vec![
+        spawn_worker("worker_replace", &env),
+        spawn_worker("worker_read", &env),
+        spawn_worker("worker_read", &env),
+    ];
+    release(&mut children);
+    let mut children = children.into_iter();
+    assert_eq!(
+        results(children.next().unwrap()),
+        [format!("replaced {REPLACEMENTS}")]
+    );
+    for reader in children {
+        let line = results(reader).pop().expect("reader result");
+        let counts: Vec<usize> = line.split(' ').map(|n| n.parse().unwrap()).collect();
+        assert_eq!(counts.iter().sum::<usize>(), READS);
+    }
+    let final_history: Vec<NewMessage> = store
+        .chat_history("swap", None)
+        .unwrap()
+        .iter()
+        .cloned()
+        .map(Into::into)
+        .collect();
+    assert_eq!(final_history, version_a());
+}
