@@ -1,1 +1,99 @@
-fn main() {}
+//! Criterion benches of sessiondb's hot paths on a real file (WAL, synchronous=NORMAL).
+//!
+//! Run: `cargo bench --bench store` (one group: `cargo bench --bench store -- append`).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
+use sessiondb::{NewMessage, Store};
+
+fn message(i: usize) -> NewMessage {
+    let text = format!("message {i}: the quick brown fox jumps over the lazy dog, twice over.");
+    if i % 2 == 0 {
+        NewMessage::user(text)
+    } else {
+        NewMessage::assistant(text).with_usage(120, 40, Some(0.0004))
+    }
+}
+
+fn seeded(store: &Store, session: &str, n: usize) -> Vec<NewMessage> {
+    let messages: Vec<NewMessage> = (0..n).map(message).collect();
+    store.add_message(session, message(0)).unwrap();
+    store.set_chat_history(session, &messages).unwrap();
+    messages
+}
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("bench.db")).unwrap();
+    (dir, store)
+}
+
+/// Appending costs the same whatever the history's length.
+fn append(c: &mut Criterion) {
+    let mut group = c.benchmark_group("append");
+    for stored in [10, 10_000] {
+        let (_dir, store) = open();
+        seeded(&store, "s", stored);
+        let mut i = stored;
+        group.bench_with_input(BenchmarkId::from_parameter(stored), &stored, |b, _| {
+            b.iter(|| {
+                i += 1;
+                store.add_message("s", message(i)).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn read(c: &mut Criterion) {
+    let mut group = c.benchmark_group("read");
+    let (_dir, store) = open();
+    seeded(&store, "s", 1_000);
+    group.bench_function("full_1000", |b| {
+        b.iter(|| black_box(store.chat_history("s", None).unwrap()))
+    });
+    group.bench_function("last_20_of_1000", |b| {
+        b.iter(|| black_box(store.chat_history("s", Some(20)).unwrap()))
+    });
+    group.finish();
+}
+
+/// Replacing a 1,000-message history: two changed messages at the end, or all new.
+fn set_chat_history(c: &mut Criterion) {
+    let mut group = c.benchmark_group("set_chat_history_1000");
+    group.measurement_time(Duration::from_secs(8));
+    let (_dir, store) = open();
+    let base = seeded(&store, "s", 1_000);
+    let mut round = 0;
+    group.bench_function("2_new", |b| {
+        b.iter_batched(
+            || {
+                round += 1;
+                let mut edited = base.clone();
+                edited[998] = NewMessage::assistant(format!("edit {round}"));
+                edited[999] = NewMessage::user(format!("edit {round}"));
+                edited
+            },
+            |edited| store.set_chat_history("s", &edited).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("all_new", |b| {
+        b.iter_batched(
+            || {
+                round += 1;
+                (0..1_000)
+                    .map(|i| NewMessage::user(format!("round {round} message {i}")))
+                    .collect::<Vec<_>>()
+            },
+            |fresh| store.set_chat_history("s", &fresh).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, append, read, set_chat_history);
+criterion_main!(benches);

@@ -142,11 +142,16 @@ fn check_header(path: &Path) -> Result<()> {
     }
 }
 
+/// `(application_id, user_version, number of schema objects)`, read from one snapshot: a
+/// process migrating the file at the same moment must not be seen half-way.
 fn identify(conn: &Connection) -> rusqlite::Result<(i32, i64, i64)> {
-    let application_id = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
-    let user_version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let objects = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
-    Ok((application_id, user_version, objects))
+    conn.query_row(
+        "SELECT (SELECT application_id FROM pragma_application_id()),
+                (SELECT user_version FROM pragma_user_version()),
+                (SELECT count(*) FROM sqlite_schema)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
 }
 
 fn not_ours(path: &Path, e: rusqlite::Error) -> Error {
