@@ -54,21 +54,26 @@
 //! # }
 //! ```
 
+mod branches;
 mod db;
 mod error;
 mod lineage;
+mod maintenance;
 mod messages;
 mod model;
 mod sessions;
+mod snapshots;
 mod store;
 
 pub use db::migrations::SCHEMA_VERSION;
 pub use db::{Synchronous, APPLICATION_ID};
 pub use error::{Error, Result};
+pub use maintenance::MaintenanceReport;
 pub use messages::{History, HistoryChange};
 pub use model::{
-    parse_metadata, validate_session_id, Message, Metadata, NewMessage, NewSession, Role, Session,
-    Usage, MAX_SESSION_ID_BYTES,
+    parse_metadata, validate_session_id, Branch, ForkPoint, Message, Metadata, NewMessage,
+    NewSession, PruneReport, Role, Session, SessionTree, Snapshot, SnapshotId, Usage,
+    MAX_BRANCH_NAME_BYTES, MAX_SESSION_ID_BYTES,
 };
 pub use sessions::{SessionCursor, SessionPage, SessionQuery, DEFAULT_BRANCH};
 pub use store::{default_path, Store, StoreBuilder};

@@ -8,7 +8,9 @@ use rusqlite::Transaction;
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
 use crate::model::{now_text, validate_session_id, Message, NewMessage, NewSession};
-use crate::sessions::{head_of, insert_session, require_head, save_head, supersede_head};
+use crate::sessions::{
+    fork_new_head, head_of, insert_session, next_version, require_head, save_head,
+};
 use crate::store::Store;
 
 /// Messages of a session's history, oldest first, read in one transaction together with the
@@ -21,6 +23,14 @@ pub struct History {
 }
 
 impl History {
+    pub(crate) fn new(messages: Vec<Message>, version: i64, length: i64) -> Self {
+        History {
+            messages: messages.into(),
+            version,
+            length: length as u64,
+        }
+    }
+
     /// The session's version when this history was read: pass it to a write that must not
     /// overwrite someone else's change.
     pub fn version(&self) -> i64 {
@@ -101,9 +111,9 @@ impl Store {
                     }
                 },
             };
-            let now = now_text();
+            let (version, now) = (next_version(tx)?, now_text());
             lineage::append(tx, &mut head, std::slice::from_ref(&message), &now)?;
-            save_head(tx, session_id, &head, &now)?;
+            save_head(tx, session_id, &head, version, &now)?;
             Ok(Message {
                 index: (head.length - 1) as u64,
                 created_at: crate::model::parse_time(&now)?,
@@ -131,7 +141,7 @@ impl Store {
                     .count();
                 messages.drain(..cut);
             }
-            Ok(history(messages, version, &head))
+            Ok(History::new(messages, version, head.length))
         })
     }
 
@@ -154,7 +164,7 @@ impl Store {
             let (head, version) =
                 head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
             let messages = read_head(tx, &head, lo, hi.min(head.length))?;
-            Ok(history(messages, version, &head))
+            Ok(History::new(messages, version, head.length))
         })
     }
 
@@ -216,18 +226,21 @@ impl Store {
                     superseded: false,
                 });
             }
-            let now = now_text();
+            let (version, now) = (next_version(tx)?, now_text());
             let superseded = kept < current.len();
             if superseded {
-                let fork = lineage::fork_point(&segments, kept as i64);
-                head = Head {
-                    branch_id: supersede_head(tx, session_id, head.branch_id, fork, &now)?,
-                    length: kept as i64,
-                    usage: lineage::usage_at(tx, &segments, kept as i64)?,
-                };
+                head = fork_new_head(
+                    tx,
+                    session_id,
+                    head.branch_id,
+                    &segments,
+                    kept as i64,
+                    version,
+                    &now,
+                )?;
             }
             lineage::append(tx, &mut head, &messages[kept..], &now)?;
-            let version = save_head(tx, session_id, &head, &now)?;
+            save_head(tx, session_id, &head, version, &now)?;
             Ok(HistoryChange {
                 version,
                 kept: kept as u64,
@@ -249,14 +262,6 @@ fn read_head(tx: &Transaction<'_>, head: &Head, lo: i64, hi: i64) -> Result<Vec<
 
 fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn history(messages: Vec<Message>, version: i64, head: &Head) -> History {
-    History {
-        messages: messages.into(),
-        version,
-        length: head.length as u64,
-    }
 }
 
 /// The session's head, if the session is at `expected` version.

@@ -338,3 +338,100 @@ pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| Error::Corrupt(format!("timestamp {text:?} is not ISO-8601: {e}")))
 }
+
+/// Longest branch name, in bytes of UTF-8.
+pub const MAX_BRANCH_NAME_BYTES: usize = 128;
+
+/// Checks a caller-chosen branch name: non-empty, at most [`MAX_BRANCH_NAME_BYTES`] bytes, no
+/// control characters, and no `@` (reserved for superseded heads, named `<name>@<version>`).
+pub(crate) fn validate_branch_name(name: &str) -> Result<()> {
+    let problem = if name.trim().is_empty() {
+        "is empty"
+    } else if name.len() > MAX_BRANCH_NAME_BYTES {
+        "is too long"
+    } else if name.chars().any(char::is_control) {
+        "contains a control character"
+    } else if name.contains('@') {
+        "contains '@', which is reserved for superseded heads"
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid(format!("branch name {name:?} {problem}")))
+}
+
+/// Where a branch starts: it inherits the first `at_index + 1` messages of `branch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkPoint {
+    /// The session owning the parent branch; `None` if that session was deleted.
+    pub session: Option<String>,
+    pub branch: String,
+    pub at_index: u64,
+}
+
+/// A branch of a session: an append-only log whose history is its lineage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Branch {
+    pub name: String,
+    /// Messages in the branch's full history, inherited ones included.
+    pub length: u64,
+    pub fork_point: Option<ForkPoint>,
+    pub is_head: bool,
+    pub created_at: DateTime<Utc>,
+    /// When set, this branch is a former head replaced by `set_chat_history`, `clear`,
+    /// `revert_to_message` or `restore_snapshot`, or a deleted branch. It stays readable (and
+    /// `switch_branch` brings it back) until `prune` collects it after the retention window.
+    pub superseded_at: Option<DateTime<Utc>>,
+}
+
+/// Identifies a snapshot within its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SnapshotId(pub i64);
+
+impl fmt::Display for SnapshotId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for SnapshotId {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        s.parse()
+            .map(SnapshotId)
+            .map_err(|_| Error::invalid(format!("snapshot id {s:?} is not a number")))
+    }
+}
+
+/// A named pointer to a session's history at one moment. Restoring it copies nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub id: SnapshotId,
+    pub session_id: String,
+    pub label: Option<String>,
+    pub metadata: Metadata,
+    /// The branch the snapshot was taken on (its current name).
+    pub branch: String,
+    /// Number of messages it pins.
+    pub length: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A session and the sessions forked from it, recursively.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionTree {
+    pub id: String,
+    pub title: Option<String>,
+    pub message_count: u64,
+    pub children: Vec<SessionTree>,
+}
+
+/// What [`crate::Store::prune`] removed (or, on a dry run, would remove).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneReport {
+    pub branches: u64,
+    pub messages: u64,
+    /// Bytes of message content, tool calls and metadata in the removed rows.
+    pub bytes: u64,
+}

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::lineage::{self, Head};
+use crate::lineage::{self, Head, Segment};
 use crate::model::{
     now_text, parse_time, validate_session_id, Metadata, NewSession, Session, Usage,
 };
@@ -166,14 +166,9 @@ impl Store {
         validate_session_id(id)?;
         self.write(|tx| {
             let head = require_head(tx, id)?;
-            let now = now_text();
-            let branch = supersede_head(tx, id, head.branch_id, None, &now)?;
-            let head = Head {
-                branch_id: branch,
-                length: 0,
-                usage: Usage::default(),
-            };
-            save_head(tx, id, &head, &now)?;
+            let (version, now) = (next_version(tx)?, now_text());
+            let head = fork_new_head(tx, id, head.branch_id, &[], 0, version, &now)?;
+            save_head(tx, id, &head, version, &now)?;
             load_session(tx, id)
         })
     }
@@ -207,11 +202,22 @@ impl Store {
                 )?
                 .query_map([&doomed_json], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            for branch in doomed.iter().filter(|b| !kept.contains(b)) {
-                tx.prepare_cached("DELETE FROM messages WHERE branch_id = ?1")?
-                    .execute([branch])?;
-                tx.prepare_cached("DELETE FROM branches WHERE id = ?1")?
-                    .execute([branch])?;
+            // Kept branches lose the rows no fork inherits; the others go whole.
+            for branch in &doomed {
+                let needed: i64 = tx
+                    .prepare_cached(
+                        "SELECT coalesce(max(fork_seq), 0) FROM branches WHERE parent_branch_id = ?1",
+                    )?
+                    .query_row([branch], |r| r.get(0))?;
+                tx.prepare_cached("DELETE FROM messages WHERE branch_id = ?1 AND seq > ?2")?
+                    .execute([branch, &needed])?;
+                if kept.contains(branch) {
+                    tx.prepare_cached("UPDATE branches SET length = ?2 WHERE id = ?1")?
+                        .execute([branch, &needed])?;
+                } else {
+                    tx.prepare_cached("DELETE FROM branches WHERE id = ?1")?
+                        .execute([branch])?;
+                }
             }
             Ok(())
         })
@@ -307,9 +313,14 @@ pub(crate) fn require_head(tx: &Transaction<'_>, id: &str) -> Result<Head> {
         .ok_or_else(|| Error::not_found("session", id))
 }
 
-/// Records `head` as the session's current history and bumps its version.
-pub(crate) fn save_head(tx: &Transaction<'_>, id: &str, head: &Head, now: &str) -> Result<i64> {
-    let version = next_version(tx)?;
+/// Records `head` as the session's current history at `version` (from [`next_version`]).
+pub(crate) fn save_head(
+    tx: &Transaction<'_>,
+    id: &str,
+    head: &Head,
+    version: i64,
+    now: &str,
+) -> Result<()> {
     tx.prepare_cached(
         "UPDATE sessions SET head_branch_id = ?2, message_count = ?3, input_tokens = ?4,
              output_tokens = ?5, cost = ?6, version = ?7, updated_at = ?8
@@ -325,36 +336,50 @@ pub(crate) fn save_head(tx: &Transaction<'_>, id: &str, head: &Head, now: &str) 
         version,
         now
     ])?;
-    Ok(version)
-}
-
-/// Bumps the version and `updated_at` of a session whose history did not change.
-fn touch(tx: &Transaction<'_>, id: &str) -> Result<()> {
-    let version = next_version(tx)?;
-    tx.prepare_cached("UPDATE sessions SET version = ?2, updated_at = ?3 WHERE id = ?1")?
-        .execute(params![id, version, now_text()])?;
     Ok(())
 }
 
-/// Replaces the head branch `old` by a new branch that takes its name and inherits `fork`.
-/// `old` stays readable under the name `<name>@<n>`, marked superseded, until prune collects
-/// it. Returns the new branch's id; the caller saves the head.
-pub(crate) fn supersede_head(
+/// Bumps the version and `updated_at` of a session whose history did not change; returns
+/// the new version.
+pub(crate) fn touch(tx: &Transaction<'_>, id: &str) -> Result<i64> {
+    let version = next_version(tx)?;
+    tx.prepare_cached("UPDATE sessions SET version = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, version, now_text()])?;
+    Ok(version)
+}
+
+/// Moves the session's head to a new branch that takes the head's name and starts with the
+/// first `seq` messages of `segments`. The old head stays readable, renamed
+/// `<name>@<version>` and marked superseded, until prune collects it. Returns the new head;
+/// the caller appends to it and saves it with the same `version`.
+pub(crate) fn fork_new_head(
     tx: &Transaction<'_>,
     session_id: &str,
     old: i64,
-    fork: Option<(i64, i64)>,
+    segments: &[Segment],
+    seq: i64,
+    version: i64,
     now: &str,
-) -> Result<i64> {
+) -> Result<Head> {
     let name: String = tx
         .prepare_cached("SELECT name FROM branches WHERE id = ?1")?
         .query_row([old], |r| r.get(0))?;
-    // Branch ids never repeat, so `<name>@<id>` is free: user names cannot contain '@'.
-    tx.prepare_cached(
-        "UPDATE branches SET name = name || '@' || id, superseded_at = ?2 WHERE id = ?1",
-    )?
-    .execute(params![old, now])?;
-    lineage::create_branch(tx, session_id, &name, fork, now)
+    // Versions never repeat and user-chosen names cannot contain '@', so this name is free.
+    let base = name.split('@').next().unwrap_or(&name);
+    tx.prepare_cached("UPDATE branches SET name = ?2, superseded_at = ?3 WHERE id = ?1")?
+        .execute(params![old, format!("{base}@{version}"), now])?;
+    let branch_id = lineage::create_branch(
+        tx,
+        session_id,
+        &name,
+        lineage::fork_point(segments, seq),
+        now,
+    )?;
+    Ok(Head {
+        branch_id,
+        length: seq,
+        usage: lineage::usage_at(tx, segments, seq)?,
+    })
 }
 
 pub(crate) fn load_session(tx: &Transaction<'_>, id: &str) -> Result<Session> {

@@ -155,6 +155,18 @@ impl Store {
         run(&mut conn).map_err(|e| self.explain(e))
     }
 
+    /// Runs `op` on a pooled connection outside any transaction (checkpoints, VACUUM).
+    pub(crate) fn with_connection<T>(
+        &self,
+        op: impl FnOnce(&rusqlite::Connection) -> Result<T>,
+    ) -> Result<T> {
+        if self.shared.read_only {
+            return Err(self.read_only_error("the store was opened read-only".into()));
+        }
+        let conn = self.pool.get()?;
+        op(&conn).map_err(|e| self.explain(e))
+    }
+
     /// Fills in what only the store knows: the configured timeout, the path.
     fn explain(&self, err: Error) -> Error {
         match err {

@@ -1,0 +1,145 @@
+//! Snapshots: named `(branch, seq)` pointers. Taking or restoring one copies nothing.
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::lineage;
+use crate::model::{
+    now_text, parse_time, validate_session_id, Metadata, Session, Snapshot, SnapshotId,
+};
+use crate::sessions::{fork_new_head, load_session, next_version, require_head, save_head, touch};
+use crate::store::Store;
+
+const SNAPSHOT_SELECT: &str =
+    "SELECT n.id, n.session_id, n.label, n.metadata, b.name, n.seq, n.created_at
+     FROM snapshots n JOIN branches b ON b.id = n.branch_id";
+
+impl Store {
+    /// Pins the session's current history under an optional label. Returns the snapshot.
+    pub fn create_snapshot(
+        &self,
+        session_id: &str,
+        label: Option<&str>,
+        metadata: Option<Metadata>,
+    ) -> Result<Snapshot> {
+        validate_session_id(session_id)?;
+        let metadata = Value::Object(metadata.unwrap_or_default()).to_string();
+        self.write(|tx| {
+            let head = require_head(tx, session_id)?;
+            tx.prepare_cached(
+                "INSERT INTO snapshots (session_id, label, metadata, branch_id, seq, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                session_id,
+                label,
+                metadata,
+                head.branch_id,
+                head.length,
+                now_text()
+            ])?;
+            let id = SnapshotId(tx.last_insert_rowid());
+            touch(tx, session_id)?;
+            find_snapshot(tx, session_id, id)
+        })
+    }
+
+    /// The session's snapshots, oldest first.
+    pub fn snapshots(&self, session_id: &str) -> Result<Vec<Snapshot>> {
+        validate_session_id(session_id)?;
+        self.read(|tx| {
+            require_head(tx, session_id)?;
+            let mut stmt = tx.prepare_cached(&format!(
+                "{SNAPSHOT_SELECT} WHERE n.session_id = ?1 ORDER BY n.id"
+            ))?;
+            let mut rows = stmt.query([session_id])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(snapshot_from_row(row)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Makes the snapshot's history the current one, as a new head. The replaced head stays
+    /// readable as a superseded branch, so a restore can itself be undone.
+    pub fn restore_snapshot(&self, session_id: &str, id: SnapshotId) -> Result<Session> {
+        validate_session_id(session_id)?;
+        self.write(|tx| {
+            let head = require_head(tx, session_id)?;
+            let (branch, seq): (i64, i64) = tx
+                .prepare_cached(
+                    "SELECT branch_id, seq FROM snapshots WHERE id = ?1 AND session_id = ?2",
+                )?
+                .query_row(params![id.0, session_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?
+                .ok_or_else(|| Error::not_found("snapshot", id.to_string()))?;
+            let segments = lineage::segments(tx, branch, seq)?;
+            let (version, now) = (next_version(tx)?, now_text());
+            let new_head = fork_new_head(
+                tx,
+                session_id,
+                head.branch_id,
+                &segments,
+                seq,
+                version,
+                &now,
+            )?;
+            save_head(tx, session_id, &new_head, version, &now)?;
+            load_session(tx, session_id)
+        })
+    }
+
+    /// Deletes a snapshot. Messages only it kept alive become eligible for prune.
+    pub fn delete_snapshot(&self, session_id: &str, id: SnapshotId) -> Result<()> {
+        validate_session_id(session_id)?;
+        self.write(|tx| {
+            require_head(tx, session_id)?;
+            let deleted = tx
+                .prepare_cached("DELETE FROM snapshots WHERE id = ?1 AND session_id = ?2")?
+                .execute(params![id.0, session_id])?;
+            if deleted == 0 {
+                return Err(Error::not_found("snapshot", id.to_string()));
+            }
+            touch(tx, session_id)?;
+            Ok(())
+        })
+    }
+}
+
+fn find_snapshot(
+    tx: &rusqlite::Transaction<'_>,
+    session_id: &str,
+    id: SnapshotId,
+) -> Result<Snapshot> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "{SNAPSHOT_SELECT} WHERE n.id = ?1 AND n.session_id = ?2"
+    ))?;
+    let mut rows = stmt.query(params![id.0, session_id])?;
+    match rows.next()? {
+        Some(row) => snapshot_from_row(row),
+        None => Err(Error::not_found("snapshot", id.to_string())),
+    }
+}
+
+fn snapshot_from_row(row: &Row<'_>) -> Result<Snapshot> {
+    let id = SnapshotId(row.get(0)?);
+    let metadata = match serde_json::from_str(&row.get::<_, String>(3)?) {
+        Ok(Value::Object(map)) => map,
+        _ => {
+            return Err(Error::Corrupt(format!(
+                "snapshot {id}: metadata is not a JSON object"
+            )))
+        }
+    };
+    Ok(Snapshot {
+        id,
+        session_id: row.get(1)?,
+        label: row.get(2)?,
+        metadata,
+        branch: row.get(4)?,
+        length: row.get::<_, i64>(5)? as u64,
+        created_at: parse_time(&row.get::<_, String>(6)?)?,
+    })
+}
