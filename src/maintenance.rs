@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
-use rusqlite::params;
+use std::collections::{HashMap, HashSet};
 
 use crate::error::{Error, Result};
 use crate::model::PruneReport;
@@ -20,10 +20,11 @@ pub struct MaintenanceReport {
 }
 
 impl Store {
-    /// Removes branches, and their messages, that no head, named branch or snapshot can
-    /// reach and that were superseded (or deleted) more than `older_than` ago; branches of
-    /// deleted sessions go as soon as no fork inherits from them. Everything reachable reads
-    /// exactly as before. With `dry_run`, reports what it would remove and removes nothing.
+    /// Removes history that no head, named branch or snapshot can reach: branches superseded
+    /// (or deleted) more than `older_than` ago go with their messages, and such a branch that
+    /// a fork or snapshot still needs keeps only the rows they reach. Branches of deleted
+    /// sessions go as soon as nothing inherits from them. Everything reachable reads exactly
+    /// as before. With `dry_run`, reports what it would remove and removes nothing.
     pub fn prune(&self, older_than: Duration, dry_run: bool) -> Result<PruneReport> {
         let window = chrono::Duration::from_std(older_than)
             .map_err(|_| Error::invalid(format!("retention window {older_than:?} is too long")))?;
@@ -32,42 +33,72 @@ impl Store {
             .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
             .to_rfc3339_opts(SecondsFormat::Micros, true);
         let run = |tx: &rusqlite::Transaction<'_>| -> Result<PruneReport> {
-            let dead: Vec<i64> = tx
+            // Roots keep every row: heads, named branches, recently superseded ones.
+            let roots: HashSet<i64> = tx
                 .prepare_cached(
-                    "WITH RECURSIVE live (id) AS (
-                         SELECT id FROM branches
-                         WHERE (session_id IS NOT NULL
-                                AND (superseded_at IS NULL OR superseded_at >= ?1))
-                            OR id IN (SELECT branch_id FROM snapshots)
-                            OR id IN (SELECT head_branch_id FROM sessions)
-                         UNION
-                         SELECT b.parent_branch_id FROM branches b JOIN live ON b.id = live.id
-                         WHERE b.parent_branch_id IS NOT NULL
-                     )
-                     SELECT id FROM branches WHERE id NOT IN live ORDER BY id DESC",
+                    "SELECT id FROM branches
+                     WHERE (session_id IS NOT NULL
+                            AND (superseded_at IS NULL OR superseded_at >= ?1))
+                        OR id IN (SELECT head_branch_id FROM sessions)",
                 )?
                 .query_map([&cutoff], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            let mut report = PruneReport {
-                branches: dead.len() as u64,
-                ..PruneReport::default()
-            };
-            for branch in dead {
+            let pinned: Vec<i64> = tx
+                .prepare_cached("SELECT DISTINCT branch_id FROM snapshots")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let parents: HashMap<i64, Option<i64>> = tx
+                .prepare_cached("SELECT id, parent_branch_id FROM branches")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            // Live: roots, snapshot targets and every ancestor of those.
+            let mut live = HashSet::new();
+            for start in roots.iter().chain(&pinned) {
+                let mut branch = Some(*start);
+                while let Some(id) = branch.filter(|id| live.insert(*id)) {
+                    branch = parents.get(&id).copied().flatten();
+                }
+            }
+            let mut all: Vec<i64> = parents.keys().copied().collect();
+            // Children before parents, so a parent is never deleted under a child.
+            all.sort_unstable_by(|a, b| b.cmp(a));
+            let mut report = PruneReport::default();
+            for branch in all {
+                // A live branch that is not a root keeps only the rows its forks and
+                // snapshots reach; a dead one keeps nothing.
+                let keep = if roots.contains(&branch) {
+                    continue;
+                } else if live.contains(&branch) {
+                    rows_needed(tx, branch, &live)?
+                } else {
+                    0
+                };
                 let (rows, bytes): (i64, i64) = tx
                     .prepare_cached(
                         "SELECT count(*), coalesce(sum(length(CAST(content AS BLOB))
                              + coalesce(length(CAST(tool_calls AS BLOB)), 0)
                              + coalesce(length(CAST(metadata AS BLOB)), 0)), 0)
-                         FROM messages WHERE branch_id = ?1",
+                         FROM messages WHERE branch_id = ?1 AND seq > ?2",
                     )?
-                    .query_row([branch], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    .query_row([branch, keep], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 report.messages += rows as u64;
                 report.bytes += bytes as u64;
-                if !dry_run {
-                    tx.prepare_cached("DELETE FROM messages WHERE branch_id = ?1")?
-                        .execute(params![branch])?;
+                if !live.contains(&branch) {
+                    report.branches += 1;
+                }
+                if dry_run {
+                    continue;
+                }
+                tx.prepare_cached("DELETE FROM messages WHERE branch_id = ?1 AND seq > ?2")?
+                    .execute([branch, keep])?;
+                if live.contains(&branch) {
+                    tx.prepare_cached(
+                        "UPDATE branches SET length = max(fork_seq, ?2) WHERE id = ?1",
+                    )?
+                    .execute([branch, keep])?;
+                } else {
                     tx.prepare_cached("DELETE FROM branches WHERE id = ?1")?
-                        .execute(params![branch])?;
+                        .execute([branch])?;
                 }
             }
             Ok(report)
@@ -105,4 +136,20 @@ impl Store {
         wal.push("-wal");
         size(self.path().to_path_buf()) + size(wal.into())
     }
+}
+
+/// How many leading rows of `branch` a live fork or a snapshot still reaches.
+fn rows_needed(tx: &rusqlite::Transaction<'_>, branch: i64, live: &HashSet<i64>) -> Result<i64> {
+    let mut needed: i64 = tx
+        .prepare_cached("SELECT coalesce(max(seq), 0) FROM snapshots WHERE branch_id = ?1")?
+        .query_row([branch], |r| r.get(0))?;
+    let mut children =
+        tx.prepare_cached("SELECT id, fork_seq FROM branches WHERE parent_branch_id = ?1")?;
+    let mut rows = children.query([branch])?;
+    while let Some(row) = rows.next()? {
+        if live.contains(&row.get::<_, i64>(0)?) {
+            needed = needed.max(row.get(1)?);
+        }
+    }
+    Ok(needed)
 }

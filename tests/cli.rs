@@ -242,3 +242,137 @@ fn the_database_path_defaults_to_sessiondb_path() {
         "via env"
     );
 }
+
+fn history_contents(db: &Path, session: &str) -> Vec<String> {
+    json_out(db, &["history", session, "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn fork_prints_the_new_session_id_and_json_prints_an_object() {
+    let (_dir, db) = temp_db();
+    for m in ["a", "b", "c"] {
+        ok(&db, &["add", "s", "user", m]);
+    }
+    let id = ok(&db, &["fork", "s", "--at", "1"]).trim().to_string();
+    assert_eq!(history_contents(&db, &id), ["a", "b"]);
+    let fork = json_out(&db, &["fork", "s", "--title", "whole", "--json"]);
+    let id2 = fork["id"].as_str().unwrap();
+    assert_eq!(fork["title"], "whole");
+    assert_eq!(fork["parent_session"], "s");
+    assert_eq!(history_contents(&db, id2), ["a", "b", "c"]);
+    let err = failure(&db, &["fork", "s", "--at", "9"]);
+    assert!(err.contains("past the end"), "{err}");
+}
+
+#[test]
+fn branch_commands_create_list_switch_rename_and_delete() {
+    let (_dir, db) = temp_db();
+    for m in ["a", "b", "c"] {
+        ok(&db, &["add", "s", "user", m]);
+    }
+    ok(&db, &["branch", "create", "s", "alt", "--at", "0"]);
+    ok(&db, &["branch", "switch", "s", "alt"]);
+    ok(&db, &["add", "s", "user", "x"]);
+    assert_eq!(history_contents(&db, "s"), ["a", "x"]);
+    let list = json_out(&db, &["branch", "list", "s", "--json"]);
+    let rows: Vec<(String, u64, bool)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap().into(),
+                b["length"].as_u64().unwrap(),
+                b["is_head"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, [("main".into(), 3, false), ("alt".into(), 2, true)]);
+    let text = ok(&db, &["branch", "list", "s"]);
+    assert!(text.lines().any(|l| l.starts_with("* alt")), "{text}");
+    let main = json_out(&db, &["branch", "history", "s", "main", "--json"]);
+    assert_eq!(main.as_array().unwrap().len(), 3);
+    ok(&db, &["branch", "rename", "s", "main", "first"]);
+    ok(&db, &["branch", "delete", "s", "first"]);
+    let err = failure(&db, &["branch", "delete", "s", "alt"]);
+    assert!(err.contains("head"), "{err}");
+    let err = failure(&db, &["branch", "switch", "s", "first"]);
+    assert!(err.contains("branch \"first\" not found"), "{err}");
+}
+
+#[test]
+fn snapshot_commands_create_list_restore_and_delete() {
+    let (_dir, db) = temp_db();
+    ok(&db, &["add", "s", "user", "a"]);
+    let id = ok(&db, &["snapshot", "create", "s", "--label", "safe"])
+        .trim()
+        .to_string();
+    ok(&db, &["add", "s", "user", "risky"]);
+    let list = json_out(&db, &["snapshot", "list", "s", "--json"]);
+    assert_eq!(list[0]["id"].to_string(), id);
+    assert_eq!(list[0]["label"], "safe");
+    assert_eq!(list[0]["length"], 1);
+    ok(&db, &["snapshot", "restore", "s", &id]);
+    assert_eq!(history_contents(&db, "s"), ["a"]);
+    ok(&db, &["snapshot", "delete", "s", &id]);
+    assert_eq!(
+        json_out(&db, &["snapshot", "list", "s", "--json"]),
+        json!([])
+    );
+    let err = failure(&db, &["snapshot", "restore", "s", "abc"]);
+    assert!(err.contains("abc"), "{err}");
+}
+
+#[test]
+fn revert_tree_and_prune_work_from_the_command_line() {
+    let (_dir, db) = temp_db();
+    for m in ["a", "b", "c"] {
+        ok(&db, &["add", "s", "user", m]);
+    }
+    let fork = ok(&db, &["fork", "s", "--title", "side"])
+        .trim()
+        .to_string();
+    ok(&db, &["revert", "s", "--to", "0"]);
+    assert_eq!(history_contents(&db, "s"), ["a"]);
+    let tree = ok(&db, &["tree", "s"]);
+    let lines: Vec<&str> = tree.lines().collect();
+    assert_eq!(lines[0], "s (1 message)");
+    assert!(
+        lines.contains(&"├─ branch main* (1, from main@6 @ 0)"),
+        "{tree}"
+    );
+    assert!(
+        lines.contains(&"├─ 1 previous head(s), kept until prune"),
+        "{tree}"
+    );
+    assert!(
+        lines.contains(&format!("└─ fork {fork} — side (3 messages)").as_str()),
+        "{tree}"
+    );
+    let tree_json = json_out(&db, &["tree", "s", "--json"]);
+    assert_eq!(tree_json["children"][0]["id"], fork.as_str());
+
+    let dry = json_out(&db, &["prune", "--older-than", "0", "--dry-run", "--json"]);
+    // The old head's rows are still inherited by the fork: nothing is unreachable.
+    assert_eq!(dry, json!({"branches": 0, "messages": 0, "bytes": 0}));
+    ok(&db, &["delete", &fork]);
+    // Now only "a" of the old head is reachable (the new head inherits it): "b" and "c" go.
+    let dry = json_out(&db, &["prune", "--older-than", "0", "--dry-run", "--json"]);
+    assert_eq!(dry, json!({"branches": 0, "messages": 2, "bytes": 2}));
+    assert_eq!(
+        json_out(&db, &["prune", "--older-than", "1h", "--json"])["branches"],
+        0
+    );
+    assert_eq!(
+        json_out(&db, &["prune", "--older-than", "0", "--json"]),
+        dry
+    );
+    assert_eq!(history_contents(&db, "s"), ["a"]);
+    let err = failure(&db, &["prune", "--older-than", "3x"]);
+    assert!(err.contains("unknown unit"), "{err}");
+}

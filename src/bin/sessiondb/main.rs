@@ -6,9 +6,10 @@ mod print;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use sessiondb::{parse_metadata, Error, NewMessage, Result, Role, SessionQuery, Store};
+use sessiondb::{parse_metadata, Error, NewMessage, Result, Role, SessionQuery, SnapshotId, Store};
 
 #[derive(Parser)]
 #[command(
@@ -89,8 +90,116 @@ enum Command {
     },
     /// Empty a session's history (the old one stays readable as a branch)
     Clear { session: String },
-    /// Delete a session and its history
+    /// Delete a session and its history (forks of it keep theirs)
     Delete { session: String },
+    /// Fork a session into a new one that shares its history up to a message
+    Fork {
+        session: String,
+        /// Keep messages 0..=INDEX (default: all)
+        #[arg(long, value_name = "INDEX")]
+        at: Option<u64>,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create, list, switch, rename, delete or read branches of a session
+    #[command(subcommand)]
+    Branch(BranchCommand),
+    /// Create, list, restore or delete snapshots of a session
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Make messages 0..=INDEX the history (the replaced one stays as a branch)
+    Revert {
+        session: String,
+        #[arg(long, value_name = "INDEX")]
+        to: u64,
+    },
+    /// Draw a session, its branches and its forks as a tree
+    Tree {
+        session: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove history that nothing can reach any more
+    Prune {
+        /// Keep superseded history younger than this (e.g. 30d, 12h, 15m, 0)
+        #[arg(long, default_value = "30d", value_parser = parse_duration)]
+        older_than: Duration,
+        /// Report what would be removed, remove nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Checkpoint the WAL into the file and optionally VACUUM it
+    Maintain {
+        #[arg(long)]
+        vacuum: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BranchCommand {
+    /// Create a branch from the current history (the head does not move)
+    Create {
+        session: String,
+        name: String,
+        /// Keep messages 0..=INDEX (default: all)
+        #[arg(long, value_name = "INDEX")]
+        at: Option<u64>,
+    },
+    /// List branches; the head is marked with *
+    List {
+        session: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a branch the head
+    Switch { session: String, name: String },
+    Rename {
+        session: String,
+        name: String,
+        new_name: String,
+    },
+    /// Delete a branch (kept as superseded until prune)
+    Delete { session: String, name: String },
+    /// Print a branch's history without switching to it
+    History {
+        session: String,
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// Pin the current history; prints the snapshot id
+    Create {
+        session: String,
+        #[arg(long)]
+        label: Option<String>,
+        /// Metadata as a JSON object
+        #[arg(long)]
+        metadata: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        session: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a snapshot's history the current one
+    Restore {
+        session: String,
+        id: SnapshotId,
+    },
+    Delete {
+        session: String,
+        id: SnapshotId,
+    },
 }
 
 fn main() -> ExitCode {
@@ -234,8 +343,184 @@ fn run(cli: Cli) -> Result<()> {
             store.delete_session(&session)?;
             println!("{session}: deleted");
         }
+        Command::Fork {
+            session,
+            at,
+            title,
+            json,
+        } => {
+            let fork = store.fork_session(&session, at, title.as_deref())?;
+            if json {
+                print::json(&fork);
+            } else {
+                println!("{}", fork.id);
+            }
+        }
+        Command::Branch(command) => branch(&store, command)?,
+        Command::Snapshot(command) => snapshot(&store, command)?,
+        Command::Revert { session, to } => {
+            let s = store.revert_to_message(&session, to)?;
+            println!(
+                "{session}: reverted to message {to}; {} messages",
+                s.message_count
+            );
+        }
+        Command::Tree { session, json } => {
+            let tree = store.session_tree(&session)?;
+            if json {
+                print::json(&tree);
+            } else {
+                print::tree(&store, &tree)?;
+            }
+        }
+        Command::Prune {
+            older_than,
+            dry_run,
+            json,
+        } => {
+            let report = store.prune(older_than, dry_run)?;
+            if json {
+                print::json(&report);
+            } else {
+                println!(
+                    "{} {} branches, {} messages, {} bytes",
+                    if dry_run { "would remove" } else { "removed" },
+                    report.branches,
+                    report.messages,
+                    report.bytes
+                );
+            }
+        }
+        Command::Maintain { vacuum } => {
+            let report = store.maintain(vacuum)?;
+            println!(
+                "{} -> {} bytes{}",
+                report.bytes_before,
+                report.bytes_after,
+                if report.wal_busy {
+                    " (a reader kept part of the WAL; run again later)"
+                } else {
+                    ""
+                }
+            );
+        }
     }
     Ok(())
+}
+
+fn branch(store: &Store, command: BranchCommand) -> Result<()> {
+    match command {
+        BranchCommand::Create { session, name, at } => {
+            let b = store.create_branch(&session, &name, at)?;
+            println!(
+                "{session}: branch {} created with {} messages",
+                b.name, b.length
+            );
+        }
+        BranchCommand::List { session, json } => {
+            let branches = store.branches(&session)?;
+            if json {
+                print::json(&branches);
+            } else {
+                print::branches(&branches);
+            }
+        }
+        BranchCommand::Switch { session, name } => {
+            let s = store.switch_branch(&session, &name)?;
+            println!("{session}: on branch {name}; {} messages", s.message_count);
+        }
+        BranchCommand::Rename {
+            session,
+            name,
+            new_name,
+        } => {
+            store.rename_branch(&session, &name, &new_name)?;
+            println!("{session}: branch {name} renamed to {new_name}");
+        }
+        BranchCommand::Delete { session, name } => {
+            store.delete_branch(&session, &name)?;
+            println!("{session}: branch {name} deleted (kept until prune)");
+        }
+        BranchCommand::History {
+            session,
+            name,
+            json,
+        } => {
+            let history = store.branch_history(&session, &name)?;
+            if json {
+                print::json(&*history);
+            } else {
+                print::history(&history);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn snapshot(store: &Store, command: SnapshotCommand) -> Result<()> {
+    match command {
+        SnapshotCommand::Create {
+            session,
+            label,
+            metadata,
+            json,
+        } => {
+            let metadata = metadata.as_deref().map(parse_metadata).transpose()?;
+            let snap = store.create_snapshot(&session, label.as_deref(), metadata)?;
+            if json {
+                print::json(&snap);
+            } else {
+                println!("{}", snap.id);
+            }
+        }
+        SnapshotCommand::List { session, json } => {
+            let snaps = store.snapshots(&session)?;
+            if json {
+                print::json(&snaps);
+            } else {
+                print::snapshots(&snaps);
+            }
+        }
+        SnapshotCommand::Restore { session, id } => {
+            let s = store.restore_snapshot(&session, id)?;
+            println!(
+                "{session}: restored snapshot {id}; {} messages",
+                s.message_count
+            );
+        }
+        SnapshotCommand::Delete { session, id } => {
+            store.delete_snapshot(&session, id)?;
+            println!("{session}: snapshot {id} deleted");
+        }
+    }
+    Ok(())
+}
+
+/// `30d`, `12h`, `15m`, `45s` or a plain number of seconds.
+fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 30d, 12h, 15m or 0"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?}: use s, m, h, d or w"
+            ))
+        }
+    };
+    n.checked_mul(seconds)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 fn read_stdin() -> Result<String> {

@@ -1,6 +1,6 @@
 //! Human-readable and JSON output of the CLI.
 
-use sessiondb::{Message, Session};
+use sessiondb::{Branch, Message, Result, Session, SessionTree, Snapshot, Store};
 
 pub fn json<T: serde::Serialize + ?Sized>(value: &T) {
     match serde_json::to_string_pretty(value) {
@@ -92,4 +92,111 @@ pub fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
     for row in rows {
         line(row.iter().map(String::as_str).collect());
     }
+}
+
+pub fn branches(branches: &[Branch]) {
+    let rows: Vec<[String; 5]> = branches
+        .iter()
+        .map(|b| {
+            [
+                format!("{}{}", if b.is_head { "* " } else { "  " }, b.name),
+                b.length.to_string(),
+                b.fork_point
+                    .as_ref()
+                    .map(|f| format!("{} @ {}", f.branch, f.at_index))
+                    .unwrap_or_default(),
+                b.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                b.superseded_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        [
+            "  BRANCH",
+            "MESSAGES",
+            "FORKED FROM",
+            "CREATED (UTC)",
+            "SUPERSEDED",
+        ],
+        &rows,
+    );
+}
+
+pub fn snapshots(snapshots: &[Snapshot]) {
+    let rows: Vec<[String; 5]> = snapshots
+        .iter()
+        .map(|s| {
+            [
+                s.id.to_string(),
+                s.label.clone().unwrap_or_default(),
+                s.branch.clone(),
+                s.length.to_string(),
+                s.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            ]
+        })
+        .collect();
+    table(
+        ["ID", "LABEL", "BRANCH", "MESSAGES", "CREATED (UTC)"],
+        &rows,
+    );
+}
+
+/// Draws a session, its live branches and its forks as a tree.
+pub fn tree(store: &Store, root: &SessionTree) -> Result<()> {
+    println!("{}", session_line(root));
+    tree_children(store, root, "")
+}
+
+fn session_line(node: &SessionTree) -> String {
+    let plural = if node.message_count == 1 { "" } else { "s" };
+    match &node.title {
+        Some(title) => format!(
+            "{} — {title} ({} message{plural})",
+            node.id, node.message_count
+        ),
+        None => format!("{} ({} message{plural})", node.id, node.message_count),
+    }
+}
+
+fn tree_children(store: &Store, node: &SessionTree, prefix: &str) -> Result<()> {
+    let all = store.branches(&node.id)?;
+    let superseded = all.iter().filter(|b| b.superseded_at.is_some()).count();
+    let mut lines: Vec<(String, Option<&SessionTree>)> = all
+        .iter()
+        .filter(|b| b.superseded_at.is_none())
+        .map(|b| {
+            let from = b
+                .fork_point
+                .as_ref()
+                .filter(|f| f.session.as_deref() == Some(node.id.as_str()))
+                .map(|f| format!(", from {} @ {}", f.branch, f.at_index))
+                .unwrap_or_default();
+            let head = if b.is_head { "*" } else { "" };
+            (
+                format!("branch {}{head} ({}{from})", b.name, b.length),
+                None,
+            )
+        })
+        .collect();
+    if superseded > 0 {
+        lines.push((
+            format!("{superseded} previous head(s), kept until prune"),
+            None,
+        ));
+    }
+    for child in &node.children {
+        lines.push((format!("fork {}", session_line(child)), Some(child)));
+    }
+    let count = lines.len();
+    for (i, (line, child)) in lines.into_iter().enumerate() {
+        let last = i + 1 == count;
+        println!("{prefix}{}{line}", if last { "└─ " } else { "├─ " });
+        if let Some(child) = child {
+            let nested = format!("{prefix}{}", if last { "   " } else { "│  " });
+            tree_children(store, child, &nested)?;
+        }
+    }
+    Ok(())
 }
