@@ -95,5 +95,78 @@ fn set_chat_history(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append, read, set_chat_history);
+/// Fork, branch, snapshot, restore and revert cost the same at 100 and 100,000 messages.
+fn history_operations(c: &mut Criterion) {
+    let mut group = c.benchmark_group("history_ops");
+    for stored in [100, 100_000] {
+        let (_dir, store) = open();
+        seeded(&store, "s", stored);
+        let snap = store.create_snapshot("s", None, None).unwrap();
+        let mut n = 0;
+        group.bench_with_input(BenchmarkId::new("fork", stored), &stored, |b, _| {
+            b.iter(|| {
+                store
+                    .fork_session("s", Some(stored as u64 / 2), None)
+                    .unwrap()
+            })
+        });
+        group.bench_with_input(
+            BenchmarkId::new("create_branch", stored),
+            &stored,
+            |b, _| {
+                b.iter(|| {
+                    n += 1;
+                    store.create_branch("s", &format!("b{n}"), None).unwrap()
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("create_snapshot", stored),
+            &stored,
+            |b, _| b.iter(|| store.create_snapshot("s", Some("bench"), None).unwrap()),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("restore_snapshot", stored),
+            &stored,
+            |b, _| b.iter(|| store.restore_snapshot("s", snap.id).unwrap()),
+        );
+        group.bench_with_input(BenchmarkId::new("revert", stored), &stored, |b, _| {
+            b.iter(|| store.revert_to_message("s", stored as u64 - 2).unwrap())
+        });
+    }
+    group.finish();
+}
+
+/// A history whose lineage has 10 fork points reads about as fast as an unforked one.
+fn read_forked(c: &mut Criterion) {
+    let mut group = c.benchmark_group("read_1000");
+    let (_dir, store) = open();
+    seeded(&store, "flat", 1_000);
+    for k in 0..10 {
+        for i in 0..100 {
+            store.add_message("forked", message(k * 100 + i)).unwrap();
+        }
+        if k < 9 {
+            let name = format!("segment{k}");
+            store.create_branch("forked", &name, None).unwrap();
+            store.switch_branch("forked", &name).unwrap();
+        }
+    }
+    group.bench_function("unforked", |b| {
+        b.iter(|| black_box(store.chat_history("flat", None).unwrap()))
+    });
+    group.bench_function("10_fork_points", |b| {
+        b.iter(|| black_box(store.chat_history("forked", None).unwrap()))
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    append,
+    read,
+    set_chat_history,
+    history_operations,
+    read_forked
+);
 criterion_main!(benches);

@@ -36,9 +36,14 @@ CREATE INDEX sessions_by_updated ON sessions (updated_at DESC, id DESC);
 CREATE INDEX sessions_by_agent ON sessions (agent_name, updated_at DESC, id DESC);
 CREATE INDEX sessions_by_user ON sessions (user_id, updated_at DESC, id DESC);
 CREATE INDEX sessions_by_parent ON sessions (parent_session_id);
+-- Foreign-key checks on branches (inserting one while a session's head is being set,
+-- deleting one) look sessions up by head.
+CREATE INDEX sessions_by_head ON sessions (head_branch_id);
 
+-- AUTOINCREMENT: a branch id is never reused, so (head branch, length) cannot name a different
+-- history after a delete; readers rely on that to extend cached histories.
 CREATE TABLE branches (
-    id               INTEGER PRIMARY KEY,
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
     -- NULL once the owning session is deleted but another session still inherits from it.
     session_id       TEXT REFERENCES sessions (id) ON DELETE SET NULL,
     name             TEXT NOT NULL,
@@ -79,8 +84,9 @@ CREATE TABLE messages (
     UNIQUE (branch_id, seq)
 );
 
+-- AUTOINCREMENT: a deleted snapshot's id never comes back naming another snapshot.
 CREATE TABLE snapshots (
-    id         INTEGER PRIMARY KEY,
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
     label      TEXT,
     metadata   TEXT NOT NULL DEFAULT '{}'

@@ -55,6 +55,7 @@
 //! ```
 
 mod branches;
+mod cache;
 mod db;
 mod error;
 mod lineage;
@@ -65,6 +66,7 @@ mod sessions;
 mod snapshots;
 mod store;
 
+pub use cache::CacheStats;
 pub use db::migrations::SCHEMA_VERSION;
 pub use db::{Synchronous, APPLICATION_ID};
 pub use error::{Error, Result};

@@ -5,19 +5,23 @@ use std::sync::Arc;
 
 use rusqlite::Transaction;
 
+use crate::cache::{Entry, Lookup};
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
-use crate::model::{now_text, validate_session_id, Message, NewMessage, NewSession};
+use crate::model::{now_text, validate_session_id, Message, NewMessage, NewSession, Role};
 use crate::sessions::{
     fork_new_head, head_of, insert_session, next_version, require_head, save_head,
 };
 use crate::store::Store;
 
 /// Messages of a session's history, oldest first, read in one transaction together with the
-/// session's `version`. Derefs to `[Message]`; cloning it is cheap.
-#[derive(Debug, Clone, PartialEq)]
+/// session's `version`. Derefs to `[Message]`; cloning it is cheap (it shares the cached
+/// messages).
+#[derive(Debug, Clone)]
 pub struct History {
-    messages: Arc<[Message]>,
+    messages: Arc<Vec<Message>>,
+    /// Where this window starts in `messages`.
+    offset: usize,
     version: i64,
     length: u64,
 }
@@ -25,9 +29,27 @@ pub struct History {
 impl History {
     pub(crate) fn new(messages: Vec<Message>, version: i64, length: i64) -> Self {
         History {
-            messages: messages.into(),
+            messages: Arc::new(messages),
+            offset: 0,
             version,
             length: length as u64,
+        }
+    }
+
+    /// The messages of `entry` from seq `lo` on, less leading tool results when `trim`.
+    fn window(entry: &Entry, lo: i64, trim: bool) -> Self {
+        let mut offset = (lo.max(entry.start) - entry.start) as usize;
+        if trim {
+            offset += entry.messages[offset..]
+                .iter()
+                .take_while(|m| m.role() == Role::Tool)
+                .count();
+        }
+        History {
+            messages: entry.messages.clone(),
+            offset,
+            version: entry.version,
+            length: entry.end() as u64,
         }
     }
 
@@ -47,7 +69,13 @@ impl Deref for History {
     type Target = [Message];
 
     fn deref(&self) -> &[Message] {
-        &self.messages
+        &self.messages[self.offset..]
+    }
+}
+
+impl PartialEq for History {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version && **self == **other
     }
 }
 
@@ -100,31 +128,65 @@ impl Store {
     ) -> Result<Message> {
         validate_session_id(session_id)?;
         message.validate()?;
-        self.write(|tx| {
-            let mut head = match expected_version {
-                Some(expected) => head_at_version(tx, session_id, expected)?,
-                None => match head_of(tx, session_id)? {
-                    Some((head, _)) => head,
-                    None => {
-                        insert_session(tx, session_id, &NewSession::default(), None, None)?;
-                        require_head(tx, session_id)?
-                    }
-                },
+        let (stored, old_version, old_length, version, head) = self.write(|tx| {
+            let (mut head, old_version) = match head_of(tx, session_id)? {
+                Some(found) => found,
+                None if expected_version.is_none() => {
+                    insert_session(tx, session_id, &NewSession::default(), None, None)?;
+                    (require_head(tx, session_id)?, 0)
+                }
+                None => return Err(Error::not_found("session", session_id)),
             };
+            if let Some(expected) = expected_version {
+                check_version(session_id, expected, old_version)?;
+            }
+            let old_length = head.length;
             let (version, now) = (next_version(tx)?, now_text());
             lineage::append(tx, &mut head, std::slice::from_ref(&message), &now)?;
             save_head(tx, session_id, &head, version, &now)?;
-            Ok(Message {
-                index: (head.length - 1) as u64,
+            let stored = Message {
+                index: old_length as u64,
                 created_at: crate::model::parse_time(&now)?,
                 body: message,
-            })
-        })
+            };
+            Ok((stored, old_version, old_length, version, head))
+        })?;
+        self.cache().appended(
+            session_id,
+            old_version,
+            old_length,
+            version,
+            &head,
+            std::slice::from_ref(&stored),
+        );
+        Ok(stored)
     }
 
     /// The latest `max_messages` messages (all with `None`), oldest first. A window never
     /// starts with a `tool` result whose call it cut off: such leading results are dropped.
+    ///
+    /// Served from the in-process cache when the session's version (checked with one
+    /// primary-key read, in the same transaction) is unchanged; when the session only grew,
+    /// just the new messages are read; otherwise it is reloaded.
     pub fn chat_history(&self, session_id: &str, max_messages: Option<usize>) -> Result<History> {
+        self.history_window(session_id, max_messages, true)
+    }
+
+    /// [`Store::chat_history`] read from the file alone, neither using nor filling the cache.
+    pub fn chat_history_uncached(
+        &self,
+        session_id: &str,
+        max_messages: Option<usize>,
+    ) -> Result<History> {
+        self.history_window(session_id, max_messages, false)
+    }
+
+    fn history_window(
+        &self,
+        session_id: &str,
+        max_messages: Option<usize>,
+        use_cache: bool,
+    ) -> Result<History> {
         validate_session_id(session_id)?;
         self.read(|tx| {
             let (head, version) =
@@ -133,15 +195,30 @@ impl Store {
                 Some(n) => (head.length - count(n) + 1).max(1),
                 None => 1,
             };
-            let mut messages = read_head(tx, &head, lo, head.length)?;
-            if lo > 1 {
-                let cut = messages
-                    .iter()
-                    .take_while(|m| m.role() == crate::model::Role::Tool)
-                    .count();
-                messages.drain(..cut);
-            }
-            Ok(History::new(messages, version, head.length))
+            let lookup = if use_cache {
+                self.cache().lookup(session_id, version, &head, lo)
+            } else {
+                Lookup::Load
+            };
+            let entry = match lookup {
+                Lookup::Hit(entry) => entry,
+                Lookup::Grown(mut entry) => {
+                    let tail = read_head(tx, &head, entry.end() + 1, head.length)?;
+                    Arc::make_mut(&mut entry.messages).extend(tail);
+                    let entry = Entry::new(version, &head, entry.start, entry.messages);
+                    self.cache().store(session_id, entry.clone());
+                    entry
+                }
+                Lookup::Load => {
+                    let messages = read_head(tx, &head, lo, head.length)?;
+                    let entry = Entry::new(version, &head, lo, Arc::new(messages));
+                    if use_cache {
+                        self.cache().store(session_id, entry.clone());
+                    }
+                    entry
+                }
+            };
+            Ok(History::window(&entry, lo, lo > 1))
         })
     }
 
@@ -205,26 +282,30 @@ impl Store {
                 .validate()
                 .map_err(|e| Error::invalid(format!("message {i}: {e}")))?;
         }
-        self.write(|tx| {
+        let (change, entry) = self.write(|tx| {
             let (mut head, version) =
                 head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
             if let Some(expected) = expected_version {
                 check_version(session_id, expected, version)?;
             }
             let segments = lineage::segments(tx, head.branch_id, head.length)?;
-            let current = lineage::read_range(tx, &segments, 1, head.length)?;
+            let mut current = match self.cache().full_history(session_id, version) {
+                Some(cached) => Arc::unwrap_or_clone(cached),
+                None => lineage::read_range(tx, &segments, 1, head.length)?,
+            };
             let kept = current
                 .iter()
                 .zip(messages)
                 .take_while(|(old, new)| old.body == **new)
                 .count();
             if kept == current.len() && kept == messages.len() {
-                return Ok(HistoryChange {
+                let change = HistoryChange {
                     version,
                     kept: kept as u64,
                     written: 0,
                     superseded: false,
-                });
+                };
+                return Ok((change, Entry::new(version, &head, 1, Arc::new(current))));
             }
             let (version, now) = (next_version(tx)?, now_text());
             let superseded = kept < current.len();
@@ -241,13 +322,28 @@ impl Store {
             }
             lineage::append(tx, &mut head, &messages[kept..], &now)?;
             save_head(tx, session_id, &head, version, &now)?;
-            Ok(HistoryChange {
+            let created_at = crate::model::parse_time(&now)?;
+            current.truncate(kept);
+            current.extend(
+                messages[kept..]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, body)| Message {
+                        index: (kept + i) as u64,
+                        body: body.clone(),
+                        created_at,
+                    }),
+            );
+            let change = HistoryChange {
                 version,
                 kept: kept as u64,
                 written: (messages.len() - kept) as u64,
                 superseded,
-            })
-        })
+            };
+            Ok((change, Entry::new(version, &head, 1, Arc::new(current))))
+        })?;
+        self.cache().store(session_id, entry);
+        Ok(change)
     }
 }
 
@@ -262,13 +358,6 @@ fn read_head(tx: &Transaction<'_>, head: &Head, lo: i64, hi: i64) -> Result<Vec<
 
 fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// The session's head, if the session is at `expected` version.
-pub(crate) fn head_at_version(tx: &Transaction<'_>, id: &str, expected: i64) -> Result<Head> {
-    let (head, version) = head_of(tx, id)?.ok_or_else(|| Error::not_found("session", id))?;
-    check_version(id, expected, version)?;
-    Ok(head)
 }
 
 fn check_version(id: &str, expected: i64, actual: i64) -> Result<()> {

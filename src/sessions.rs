@@ -177,6 +177,7 @@ impl Store {
     /// this session still inherits are kept for that fork.
     pub fn delete_session(&self, id: &str) -> Result<()> {
         validate_session_id(id)?;
+        self.cache().invalidate(Some(id));
         self.write(|tx| {
             require_head(tx, id)?;
             let doomed: Vec<i64> = tx

@@ -9,6 +9,7 @@ use std::time::Duration;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
+use crate::cache::{Cache, CacheStats};
 use crate::db::{bootstrap, ConnectionSettings, Synchronous};
 use crate::error::{Error, Result};
 
@@ -21,6 +22,7 @@ pub struct Store {
 }
 
 struct Shared {
+    cache: Cache,
     path: PathBuf,
     busy_timeout: Duration,
     read_only: bool,
@@ -34,9 +36,24 @@ pub struct StoreBuilder {
     busy_timeout: Duration,
     synchronous: Synchronous,
     read_only: bool,
+    cache_entries: usize,
+    cache_bytes: usize,
 }
 
 impl StoreBuilder {
+    /// Most sessions whose histories the in-process cache keeps (default 1,024; 0 turns the
+    /// cache off).
+    pub fn cache_entries(mut self, entries: usize) -> Self {
+        self.cache_entries = entries;
+        self
+    }
+
+    /// Most bytes of messages the cache keeps (default 64 MiB; 0 turns the cache off).
+    pub fn cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
     /// Most connections open at once (default 8). Readers never block each other or the
     /// writer; writers take turns.
     pub fn pool_size(mut self, size: u32) -> Self {
@@ -88,6 +105,7 @@ impl StoreBuilder {
         Ok(Store {
             pool,
             shared: Arc::new(Shared {
+                cache: Cache::new(self.cache_entries, self.cache_bytes),
                 path: self.path,
                 busy_timeout: self.busy_timeout,
                 read_only: self.read_only,
@@ -119,12 +137,29 @@ impl Store {
             busy_timeout: Duration::from_secs(10),
             synchronous: Synchronous::Normal,
             read_only: false,
+            cache_entries: 1024,
+            cache_bytes: 64 * 1024 * 1024,
         }
     }
 
     /// The database file's path.
     pub fn path(&self) -> &Path {
         &self.shared.path
+    }
+
+    /// Drops the cached history of one session, or of all with `None`. Never needed for
+    /// freshness (every read checks the version); useful to free memory.
+    pub fn invalidate_cache(&self, session_id: Option<&str>) {
+        self.shared.cache.invalidate(session_id);
+    }
+
+    /// Counters of the in-process history cache.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.shared.cache.stats()
+    }
+
+    pub(crate) fn cache(&self) -> &Cache {
+        &self.shared.cache
     }
 
     /// Runs `op` in one `BEGIN IMMEDIATE` transaction and commits it if `op` succeeds.

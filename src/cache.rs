@@ -1,0 +1,244 @@
+//! The in-process history cache: session id → (version, head branch, a suffix of the history).
+//!
+//! Freshness comes from the version, never from time: every read first looks up the session's
+//! version (one primary-key read) in the same transaction that would read the messages. An
+//! equal version means the cached messages are exactly what is on disk, whichever process
+//! wrote last. Same head branch with more messages means someone appended: only the new tail
+//! is read (branches are append-only and their ids are never reused). Anything else reloads.
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use lru::LruCache;
+
+use crate::lineage::Head;
+use crate::model::Message;
+
+/// Counters of the history cache, from [`crate::Store::cache_stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Reads served from the cache after the version check.
+    pub hits: u64,
+    /// Reads of a session that was not cached (or not far enough back).
+    pub misses: u64,
+    /// Reads that found the session grown on the same head and fetched only the new tail.
+    pub tail_refreshes: u64,
+    /// Reads that found the session changed otherwise (replaced, reverted, switched,
+    /// recreated) and reloaded it.
+    pub full_reloads: u64,
+    /// Entries dropped to stay within the entry and byte bounds.
+    pub evictions: u64,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+/// The messages with seqs `start..=start + messages.len() - 1` of `head_branch`'s history,
+/// as it was at `version`.
+#[derive(Clone)]
+pub(crate) struct Entry {
+    pub version: i64,
+    pub head_branch: i64,
+    pub start: i64,
+    pub messages: Arc<Vec<Message>>,
+    bytes: usize,
+}
+
+impl Entry {
+    pub(crate) fn new(version: i64, head: &Head, start: i64, messages: Arc<Vec<Message>>) -> Self {
+        let bytes = messages.iter().map(message_bytes).sum();
+        Entry {
+            version,
+            head_branch: head.branch_id,
+            start,
+            messages,
+            bytes,
+        }
+    }
+
+    /// Seq of the last cached message.
+    pub(crate) fn end(&self) -> i64 {
+        self.start + self.messages.len() as i64 - 1
+    }
+}
+
+/// What a read should do, given the session's current version and head.
+pub(crate) enum Lookup {
+    /// Serve this entry: it is current and reaches back far enough.
+    Hit(Entry),
+    /// The head only grew since this entry: read seqs after `entry.end()` and extend it.
+    Grown(Entry),
+    /// Read from disk.
+    Load,
+}
+
+pub(crate) struct Cache {
+    inner: Option<Mutex<Inner>>,
+}
+
+struct Inner {
+    lru: LruCache<String, Entry>,
+    bytes: usize,
+    max_bytes: usize,
+    stats: CacheStats,
+}
+
+impl Cache {
+    /// A cache of at most `entries` sessions and `max_bytes` of messages; zero disables it.
+    pub(crate) fn new(entries: usize, max_bytes: usize) -> Self {
+        let inner = NonZeroUsize::new(entries)
+            .filter(|_| max_bytes > 0)
+            .map(|cap| {
+                Mutex::new(Inner {
+                    lru: LruCache::new(cap),
+                    bytes: 0,
+                    max_bytes,
+                    stats: CacheStats::default(),
+                })
+            });
+        Cache { inner }
+    }
+
+    fn lock(&self) -> Option<MutexGuard<'_, Inner>> {
+        // A panic while holding the lock cannot leave an entry half-updated (entries are
+        // replaced whole), so a poisoned lock is still consistent.
+        self.inner
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Decides how to serve a read of seqs `lo..` of session `id`, now at `version`/`head`.
+    /// A `Grown` entry is taken out of the cache, so extending it does not copy the messages.
+    pub(crate) fn lookup(&self, id: &str, version: i64, head: &Head, lo: i64) -> Lookup {
+        let Some(mut inner) = self.lock() else {
+            return Lookup::Load;
+        };
+        let Some(entry) = inner.lru.get(id) else {
+            inner.stats.misses += 1;
+            return Lookup::Load;
+        };
+        let covers = entry.start <= lo.max(1);
+        if entry.version == version && entry.end() == head.length && covers {
+            let entry = entry.clone();
+            inner.stats.hits += 1;
+            return Lookup::Hit(entry);
+        }
+        if entry.head_branch == head.branch_id && entry.end() <= head.length && covers {
+            inner.stats.tail_refreshes += 1;
+            return inner.remove(id).map_or(Lookup::Load, Lookup::Grown);
+        }
+        if covers {
+            inner.stats.full_reloads += 1;
+        } else {
+            inner.stats.misses += 1;
+        }
+        inner.remove(id);
+        Lookup::Load
+    }
+
+    /// Caches `entry` for `id`, replacing what was there.
+    pub(crate) fn store(&self, id: &str, entry: Entry) {
+        let Some(mut inner) = self.lock() else {
+            return;
+        };
+        inner.remove(id);
+        if entry.bytes > inner.max_bytes {
+            return;
+        }
+        inner.bytes += entry.bytes;
+        if let Some((evicted_id, evicted)) = inner.lru.push(id.to_string(), entry) {
+            if evicted_id != id {
+                inner.bytes -= evicted.bytes;
+                inner.stats.evictions += 1;
+            }
+        }
+        while inner.bytes > inner.max_bytes {
+            match inner.lru.pop_lru() {
+                Some((_, evicted)) => {
+                    inner.bytes -= evicted.bytes;
+                    inner.stats.evictions += 1;
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// After our own commit appended `added` to a session that was at `old_version` with
+    /// `old_head`: extends the cached entry to `new_version`, if it was current.
+    pub(crate) fn appended(
+        &self,
+        id: &str,
+        old_version: i64,
+        old_length: i64,
+        new_version: i64,
+        head: &Head,
+        added: &[Message],
+    ) {
+        let Some(mut inner) = self.lock() else {
+            return;
+        };
+        let current = inner.lru.peek(id).is_some_and(|e| {
+            e.version == old_version && e.head_branch == head.branch_id && e.end() == old_length
+        });
+        if !current {
+            return;
+        }
+        let Some(mut entry) = inner.remove(id) else {
+            return;
+        };
+        drop(inner);
+        Arc::make_mut(&mut entry.messages).extend_from_slice(added);
+        entry.bytes += added.iter().map(message_bytes).sum::<usize>();
+        entry.version = new_version;
+        self.store(id, entry);
+    }
+
+    /// The whole history of `id` if it is cached at exactly `version`.
+    pub(crate) fn full_history(&self, id: &str, version: i64) -> Option<Arc<Vec<Message>>> {
+        let mut inner = self.lock()?;
+        let entry = inner.lru.get(id)?;
+        (entry.version == version && entry.start == 1).then(|| entry.messages.clone())
+    }
+
+    /// Drops the entry of `id`, or every entry.
+    pub(crate) fn invalidate(&self, id: Option<&str>) {
+        if let Some(mut inner) = self.lock() {
+            match id {
+                Some(id) => {
+                    inner.remove(id);
+                }
+                None => {
+                    inner.lru.clear();
+                    inner.bytes = 0;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        self.lock()
+            .map_or_else(CacheStats::default, |inner| CacheStats {
+                entries: inner.lru.len() as u64,
+                bytes: inner.bytes as u64,
+                ..inner.stats
+            })
+    }
+}
+
+impl Inner {
+    fn remove(&mut self, id: &str) -> Option<Entry> {
+        let entry = self.lru.pop(id)?;
+        self.bytes -= entry.bytes;
+        Some(entry)
+    }
+}
+
+/// Rough heap size of a cached message, for the byte bound.
+fn message_bytes(m: &Message) -> usize {
+    let json = |v: Option<usize>| v.unwrap_or(0);
+    std::mem::size_of::<Message>()
+        + m.body.content.len()
+        + json(m.body.tool_calls.as_ref().map(|c| c.len() * 64))
+        + json(m.body.metadata.as_ref().map(|c| c.len() * 64))
+        + m.body.tool_call_id.as_ref().map_or(0, String::len)
+        + m.body.model.as_ref().map_or(0, String::len)
+}
