@@ -33,8 +33,10 @@ CREATE TABLE sessions (
     updated_at        TEXT NOT NULL
 );
 CREATE INDEX sessions_by_updated ON sessions (updated_at DESC, id DESC);
-CREATE INDEX sessions_by_agent ON sessions (agent_name, updated_at DESC, id DESC);
-CREATE INDEX sessions_by_user ON sessions (user_id, updated_at DESC, id DESC);
+-- Not (agent_name, updated_at): every append changes updated_at, and each index holding it
+-- is one more page written per append. Listing one agent's sessions sorts them instead.
+CREATE INDEX sessions_by_agent ON sessions (agent_name);
+CREATE INDEX sessions_by_user ON sessions (user_id);
 CREATE INDEX sessions_by_parent ON sessions (parent_session_id);
 -- Foreign-key checks on branches (inserting one while a session's head is being set,
 -- deleting one) look sessions up by head.

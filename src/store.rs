@@ -10,7 +10,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::cache::{Cache, CacheStats};
-use crate::db::{bootstrap, ConnectionSettings, Synchronous};
+use crate::db::{bootstrap, set_busy_timeout, ConnectionSettings, Synchronous};
 use crate::error::{Error, Result};
 
 /// A handle on one sessiondb file. Cheap to clone; `Send + Sync`; share it between threads.
@@ -169,6 +169,7 @@ impl Store {
             return Err(self.read_only_error("the store was opened read-only".into()));
         }
         let mut conn = self.pool.get()?;
+        set_busy_timeout(self.shared.busy_timeout);
         let run = |conn: &mut rusqlite::Connection| -> Result<T> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = op(&tx)?;
@@ -181,6 +182,7 @@ impl Store {
     /// Runs `op` in one read transaction: everything it reads comes from one snapshot.
     pub(crate) fn read<T>(&self, op: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.pool.get()?;
+        set_busy_timeout(self.shared.busy_timeout);
         let run = |conn: &mut rusqlite::Connection| -> Result<T> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
             let value = op(&tx)?;
@@ -199,6 +201,7 @@ impl Store {
             return Err(self.read_only_error("the store was opened read-only".into()));
         }
         let conn = self.pool.get()?;
+        set_busy_timeout(self.shared.busy_timeout);
         op(&conn).map_err(|e| self.explain(e))
     }
 
