@@ -65,6 +65,7 @@ mod model;
 mod sessions;
 mod snapshots;
 mod store;
+mod streaming;
 
 pub use cache::CacheStats;
 pub use db::migrations::SCHEMA_VERSION;
@@ -79,3 +80,4 @@ pub use model::{
 };
 pub use sessions::{SessionCursor, SessionPage, SessionQuery, DEFAULT_BRANCH};
 pub use store::{default_path, Store, StoreBuilder};
+pub use streaming::{PartialMessage, StreamEnd};

@@ -128,6 +128,17 @@ impl Store {
     ) -> Result<Message> {
         validate_session_id(session_id)?;
         message.validate()?;
+        self.append_with(session_id, expected_version, |_| Ok(message))
+    }
+
+    /// Appends the message `make` produces inside the transaction (creating the session if
+    /// it is missing and no version is expected), then extends the cached history.
+    pub(crate) fn append_with(
+        &self,
+        session_id: &str,
+        expected_version: Option<i64>,
+        make: impl FnOnce(&Transaction<'_>) -> Result<NewMessage>,
+    ) -> Result<Message> {
         let (stored, old_version, old_length, version, head) = self.write(|tx| {
             let (mut head, old_version) = match head_of(tx, session_id)? {
                 Some(found) => found,
@@ -140,6 +151,8 @@ impl Store {
             if let Some(expected) = expected_version {
                 check_version(session_id, expected, old_version)?;
             }
+            let message = make(tx)?;
+            message.validate()?;
             let old_length = head.length;
             let (version, now) = (next_version(tx)?, now_text());
             lineage::append(tx, &mut head, std::slice::from_ref(&message), &now)?;
@@ -188,38 +201,47 @@ impl Store {
         use_cache: bool,
     ) -> Result<History> {
         validate_session_id(session_id)?;
-        self.read(|tx| {
-            let (head, version) =
-                head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
-            let lo = match max_messages {
-                Some(n) => (head.length - count(n) + 1).max(1),
-                None => 1,
-            };
-            let lookup = if use_cache {
-                self.cache().lookup(session_id, version, &head, lo)
-            } else {
-                Lookup::Load
-            };
-            let entry = match lookup {
-                Lookup::Hit(entry) => entry,
-                Lookup::Grown(mut entry) => {
-                    let tail = read_head(tx, &head, entry.end() + 1, head.length)?;
-                    Arc::make_mut(&mut entry.messages).extend(tail);
-                    let entry = Entry::new(version, &head, entry.start, entry.messages);
+        self.read(|tx| self.history_in(tx, session_id, max_messages, use_cache))
+    }
+
+    /// The latest `max_messages` of the session's history, read in `tx`.
+    pub(crate) fn history_in(
+        &self,
+        tx: &Transaction<'_>,
+        session_id: &str,
+        max_messages: Option<usize>,
+        use_cache: bool,
+    ) -> Result<History> {
+        let (head, version) =
+            head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
+        let lo = match max_messages {
+            Some(n) => (head.length - count(n) + 1).max(1),
+            None => 1,
+        };
+        let lookup = if use_cache {
+            self.cache().lookup(session_id, version, &head, lo)
+        } else {
+            Lookup::Load
+        };
+        let entry = match lookup {
+            Lookup::Hit(entry) => entry,
+            Lookup::Grown(mut entry) => {
+                let tail = read_head(tx, &head, entry.end() + 1, head.length)?;
+                Arc::make_mut(&mut entry.messages).extend(tail);
+                let entry = Entry::new(version, &head, entry.start, entry.messages);
+                self.cache().store(session_id, entry.clone());
+                entry
+            }
+            Lookup::Load => {
+                let messages = read_head(tx, &head, lo, head.length)?;
+                let entry = Entry::new(version, &head, lo, Arc::new(messages));
+                if use_cache {
                     self.cache().store(session_id, entry.clone());
-                    entry
                 }
-                Lookup::Load => {
-                    let messages = read_head(tx, &head, lo, head.length)?;
-                    let entry = Entry::new(version, &head, lo, Arc::new(messages));
-                    if use_cache {
-                        self.cache().store(session_id, entry.clone());
-                    }
-                    entry
-                }
-            };
-            Ok(History::window(&entry, lo, lo > 1))
-        })
+                entry
+            }
+        };
+        Ok(History::window(&entry, lo, lo > 1))
     }
 
     /// Up to `limit` messages just before message `index` (exclusive), oldest first: page

@@ -170,3 +170,33 @@ fn set_chat_history_is_atomic_under_concurrent_readers_in_other_processes() {
         .collect();
     assert_eq!(final_history, version_a());
 }
+
+#[test]
+fn a_write_lock_held_past_the_busy_timeout_gives_busy_naming_the_timeout() {
+    let (_dir, path) = temp_db();
+    let timeout = std::time::Duration::from_millis(200);
+    let store = Store::builder(&path).busy_timeout(timeout).open().unwrap();
+    store.add_user_message("s", "a").unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let err = store.add_user_message("s", "b").unwrap_err();
+    match &err {
+        sessiondb::Error::Busy { timeout: t } => assert_eq!(*t, timeout),
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    assert!(err.to_string().contains("200ms"), "{err}");
+    // Readers are not blocked by the writer (WAL).
+    let history = store.chat_history_uncached("s", None).unwrap();
+    assert_eq!(history.len(), 1);
+
+    other.execute_batch("ROLLBACK").unwrap();
+    store.add_user_message("s", "c").unwrap();
+    let contents: Vec<String> = store
+        .chat_history("s", None)
+        .unwrap()
+        .iter()
+        .map(|m| m.content().to_string())
+        .collect();
+    assert_eq!(contents, ["a", "c"]);
+}

@@ -228,3 +228,45 @@ fn processes_opening_a_brand_new_file_at_once_all_succeed() {
         assert_eq!(names, ["p0", "p1", "p2", "p3"], "round {round}");
     }
 }
+
+#[test]
+fn a_schema_1_file_is_upgraded_in_place_keeping_its_data() {
+    let (_dir, path) = temp_db();
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../migrations/0001_init.sql"))
+            .unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA user_version = 1; PRAGMA application_id = {APPLICATION_ID};
+             PRAGMA foreign_keys = ON;
+             BEGIN;
+             INSERT INTO sessions (id, head_branch_id, message_count, version, created_at, updated_at)
+                 VALUES ('old', 1, 1, 1, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
+             INSERT INTO branches (id, session_id, name, length, created_at)
+                 VALUES (1, 'old', 'main', 1, '2026-01-01T00:00:00.000000Z');
+             INSERT INTO messages (branch_id, seq, role, content, running_input_tokens,
+                                   running_output_tokens, running_cost, created_at)
+                 VALUES (1, 1, 'user', 'written by schema 1', 0, 0, 0, '2026-01-01T00:00:00.000000Z');
+             UPDATE version_clock SET version = 1;
+             COMMIT;"
+        ))
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let history = store.chat_history("old", None).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].content(), "written by schema 1");
+    // What schema 2 added works on the upgraded file.
+    store.start_stream("old", None, None).unwrap();
+    store.append_stream("old", "new").unwrap();
+    store
+        .finish_stream("old", sessiondb::StreamEnd::default())
+        .unwrap();
+    assert_eq!(store.chat_history("old", None).unwrap()[1].content(), "new");
+    assert!(store.session("old").unwrap().version > 1);
+}

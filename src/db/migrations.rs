@@ -9,7 +9,10 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::APPLICATION_ID;
 use crate::error::{Error, Result};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_partial_messages.sql"),
+];
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

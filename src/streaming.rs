@@ -1,0 +1,206 @@
+//! Streamed replies: an assistant message persisted chunk by chunk as it arrives.
+//!
+//! The partial text lives beside the history (table `partial_messages`, one per session),
+//! so readers of the history never see half a reply unless they ask for it, and a process
+//! that crashes mid-stream leaves the text for another process to finish or discard.
+//! Finishing appends the reply through the same path as [`Store::add_message`].
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::messages::History;
+use crate::model::{now_text, parse_time, validate_session_id, Message, Metadata, NewMessage};
+use crate::sessions::require_head;
+use crate::store::Store;
+
+/// An assistant reply still being streamed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartialMessage {
+    pub session_id: String,
+    /// Everything flushed so far.
+    pub content: String,
+    pub model: Option<String>,
+    pub metadata: Option<Metadata>,
+    /// How many chunks were flushed.
+    pub chunks: u64,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// How to finish a streamed reply. Unset fields keep what the stream has: the content
+/// flushed so far, the model and metadata given at the start.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamEnd {
+    pub content: Option<String>,
+    pub model: Option<String>,
+    pub metadata: Option<Metadata>,
+    pub tool_calls: Option<Vec<Value>>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub cost: Option<f64>,
+}
+
+impl Store {
+    /// Starts a streamed assistant reply in the session (which must exist). A session has at
+    /// most one: starting another before finishing or discarding is [`Error::InvalidInput`].
+    pub fn start_stream(
+        &self,
+        session_id: &str,
+        model: Option<&str>,
+        metadata: Option<Metadata>,
+    ) -> Result<PartialMessage> {
+        validate_session_id(session_id)?;
+        let metadata = metadata.map(|m| Value::Object(m).to_string());
+        self.write(|tx| {
+            require_head(tx, session_id)?;
+            if partial(tx, session_id)?.is_some() {
+                return Err(Error::invalid(format!(
+                    "session {session_id:?} already has a streamed reply in progress; \
+                     finish or discard it first"
+                )));
+            }
+            let now = now_text();
+            tx.prepare_cached(
+                "INSERT INTO partial_messages (session_id, model, metadata, started_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?4)",
+            )?
+            .execute(params![session_id, model, metadata, now])?;
+            required(tx, session_id)
+        })
+    }
+
+    /// Durably appends `chunk` to the session's streamed reply: one small transaction. Call
+    /// it as often as you want the text to survive a crash (every chunk, or every 100 ms).
+    pub fn append_stream(&self, session_id: &str, chunk: &str) -> Result<()> {
+        validate_session_id(session_id)?;
+        self.write(|tx| {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE partial_messages
+                     SET content = content || ?2, chunks = chunks + 1, updated_at = ?3
+                     WHERE session_id = ?1",
+                )?
+                .execute(params![session_id, chunk, now_text()])?;
+            if changed == 0 {
+                return Err(no_stream(tx, session_id));
+            }
+            Ok(())
+        })
+    }
+
+    /// Finishes the streamed reply: appends it to the history as an ordinary assistant
+    /// message (with the final content, model and usage from `end`) and removes the partial,
+    /// in one transaction. Returns the stored message.
+    pub fn finish_stream(&self, session_id: &str, end: StreamEnd) -> Result<Message> {
+        validate_session_id(session_id)?;
+        self.append_with(session_id, None, |tx| {
+            let partial = required(tx, session_id)?;
+            tx.prepare_cached("DELETE FROM partial_messages WHERE session_id = ?1")?
+                .execute([session_id])?;
+            Ok(NewMessage {
+                content: end.content.unwrap_or(partial.content),
+                model: end.model.or(partial.model),
+                metadata: end.metadata.or(partial.metadata),
+                tool_calls: end.tool_calls,
+                input_tokens: end.input_tokens,
+                output_tokens: end.output_tokens,
+                cost: end.cost,
+                ..NewMessage::assistant("")
+            })
+        })
+    }
+
+    /// Drops the streamed reply; the history is unchanged.
+    pub fn discard_stream(&self, session_id: &str) -> Result<()> {
+        validate_session_id(session_id)?;
+        self.write(|tx| {
+            let deleted = tx
+                .prepare_cached("DELETE FROM partial_messages WHERE session_id = ?1")?
+                .execute([session_id])?;
+            if deleted == 0 {
+                return Err(no_stream(tx, session_id));
+            }
+            Ok(())
+        })
+    }
+
+    /// The session's streamed reply in progress, if any.
+    pub fn partial_message(&self, session_id: &str) -> Result<Option<PartialMessage>> {
+        validate_session_id(session_id)?;
+        self.read(|tx| {
+            require_head(tx, session_id)?;
+            partial(tx, session_id)
+        })
+    }
+
+    /// [`Store::chat_history`] plus the streamed reply in progress, read from one snapshot.
+    pub fn chat_history_with_partial(
+        &self,
+        session_id: &str,
+        max_messages: Option<usize>,
+    ) -> Result<(History, Option<PartialMessage>)> {
+        validate_session_id(session_id)?;
+        self.read(|tx| {
+            let history = self.history_in(tx, session_id, max_messages, true)?;
+            Ok((history, partial(tx, session_id)?))
+        })
+    }
+}
+
+fn partial(tx: &Transaction<'_>, session_id: &str) -> Result<Option<PartialMessage>> {
+    let row = tx
+        .prepare_cached(
+            "SELECT content, model, metadata, chunks, started_at, updated_at
+             FROM partial_messages WHERE session_id = ?1",
+        )?
+        .query_row([session_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((content, model, metadata, chunks, started_at, updated_at)) = row else {
+        return Ok(None);
+    };
+    let metadata = match metadata.map(|m| serde_json::from_str(&m)) {
+        None => None,
+        Some(Ok(Value::Object(map))) => Some(map),
+        Some(_) => {
+            return Err(Error::Corrupt(format!(
+                "partial message of {session_id:?}: metadata is not a JSON object"
+            )))
+        }
+    };
+    Ok(Some(PartialMessage {
+        session_id: session_id.to_string(),
+        content,
+        model,
+        metadata,
+        chunks: chunks as u64,
+        started_at: parse_time(&started_at)?,
+        updated_at: parse_time(&updated_at)?,
+    }))
+}
+
+fn required(tx: &Transaction<'_>, session_id: &str) -> Result<PartialMessage> {
+    match partial(tx, session_id)? {
+        Some(p) => Ok(p),
+        None => Err(no_stream(tx, session_id)),
+    }
+}
+
+/// NotFound naming the session if it does not exist, else naming the missing stream.
+fn no_stream(tx: &Transaction<'_>, session_id: &str) -> Error {
+    match require_head(tx, session_id) {
+        Err(e) => e,
+        Ok(_) => Error::not_found("streamed reply of session", session_id),
+    }
+}
