@@ -47,15 +47,56 @@ fn append(c: &mut Criterion) {
     group.finish();
 }
 
+/// Reads of a 1,000-message session: cached, uncached, against the bare version check
+/// every read starts with, and against a hand-written rusqlite range scan.
 fn read(c: &mut Criterion) {
     let mut group = c.benchmark_group("read");
-    let (_dir, store) = open();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.db");
+    let store = Store::open(&path).unwrap();
     seeded(&store, "s", 1_000);
-    group.bench_function("full_1000", |b| {
+    group.bench_function("version_lookup", |b| {
+        b.iter(|| black_box(store.version("s").unwrap()))
+    });
+    group.bench_function("full_1000_cached", |b| {
         b.iter(|| black_box(store.chat_history("s", None).unwrap()))
     });
-    group.bench_function("last_20_of_1000", |b| {
+    group.bench_function("full_1000_uncached", |b| {
+        b.iter(|| black_box(store.chat_history_uncached("s", None).unwrap()))
+    });
+    group.bench_function("last_20_of_1000_cached", |b| {
         b.iter(|| black_box(store.chat_history("s", Some(20)).unwrap()))
+    });
+    group.bench_function("last_20_of_1000_uncached", |b| {
+        b.iter(|| black_box(store.chat_history_uncached("s", Some(20)).unwrap()))
+    });
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let branch: i64 = raw
+        .query_row(
+            "SELECT head_branch_id FROM sessions WHERE id = 's'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    group.bench_function("raw_scan_1000", |b| {
+        b.iter(|| {
+            let tx = raw.unchecked_transaction().unwrap();
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT seq, role, content, tool_calls, tool_call_id, metadata, model,
+                            input_tokens, output_tokens, cost, created_at
+                     FROM messages WHERE branch_id = ?1 AND seq BETWEEN 1 AND 1000 ORDER BY seq",
+                )
+                .unwrap();
+            let rows: Vec<(i64, String, String, Option<String>, String)> = stmt
+                .query_map([branch], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(10)?))
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            black_box(rows)
+        })
     });
     group.finish();
 }

@@ -334,9 +334,36 @@ pub(crate) fn now_text() -> String {
 }
 
 pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>> {
+    if let Some(t) = parse_our_time(text.as_bytes()) {
+        return Ok(t);
+    }
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| Error::Corrupt(format!("timestamp {text:?} is not ISO-8601: {e}")))
+}
+
+/// The exact form [`now_text`] writes, `YYYY-MM-DDTHH:MM:SS.ffffffZ`, parsed without the
+/// general RFC 3339 machinery: reading a history parses one per message.
+fn parse_our_time(b: &[u8]) -> Option<DateTime<Utc>> {
+    if b.len() != 27
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || b[26] != b'Z'
+    {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| {
+        b[range].iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    let time = date.and_hms_micro_opt(num(11..13)?, num(14..16)?, num(17..19)?, num(20..26)?)?;
+    Some(time.and_utc())
 }
 
 /// Longest branch name, in bytes of UTF-8.
@@ -434,4 +461,26 @@ pub struct PruneReport {
     pub messages: u64,
     /// Bytes of message content, tool calls and metadata in the removed rows.
     pub bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_time_reads_what_now_text_writes_and_other_rfc3339() {
+        let now = now_text();
+        let parsed = parse_time(&now).unwrap();
+        assert_eq!(parsed.to_rfc3339_opts(SecondsFormat::Micros, true), now);
+        let other = parse_time("2026-01-02T03:04:05+01:00").unwrap();
+        assert_eq!(
+            other.to_rfc3339_opts(SecondsFormat::Secs, true),
+            "2026-01-02T02:04:05Z"
+        );
+        assert!(matches!(
+            parse_time("2026-13-02T03:04:05.000000Z"),
+            Err(Error::Corrupt(_))
+        ));
+        assert!(matches!(parse_time("yesterday"), Err(Error::Corrupt(_))));
+    }
 }

@@ -76,6 +76,17 @@ impl Store {
         self.read(|tx| Ok(head_of(tx, id)?.is_some()))
     }
 
+    /// The session's current version: one primary-key read. Compare it with
+    /// [`crate::History::version`] to learn whether anything changed.
+    pub fn version(&self, id: &str) -> Result<i64> {
+        validate_session_id(id)?;
+        self.read(|tx| {
+            head_of(tx, id)?
+                .map(|(_, version)| version)
+                .ok_or_else(|| Error::not_found("session", id))
+        })
+    }
+
     /// A page of sessions, newest `updated_at` first. Reads no message content.
     pub fn list_sessions(&self, query: &SessionQuery) -> Result<SessionPage> {
         let limit = if query.limit == 0 { 100 } else { query.limit };
