@@ -18,14 +18,24 @@
 //!   database-wide counter, so a deleted and recreated session never repeats a version.
 //!   Writes that take an expected version fail with [`Error::Conflict`] and write nothing if
 //!   the session moved on.
-//! - **Nothing is destroyed by editing.** History is append-only: replacing or clearing a
-//!   history moves the session's head to a new branch and keeps the old one readable under
-//!   the name `<head>@<n>`.
+//! - **Nothing is destroyed by editing.** History is append-only and heads move: replacing,
+//!   clearing, reverting or restoring moves the session's head to a new branch and keeps the
+//!   old one readable (and switchable back to) under the name `<head>@<n>` until
+//!   [`Store::prune`] collects it after a retention window. Forks, branches and snapshots copy
+//!   no message.
+//! - **Fresh reads, cheaply.** [`Store::chat_history`] is served from an in-process LRU cache
+//!   whose entries carry the session's version; every read checks the version with one
+//!   primary-key lookup in the same transaction that would read the messages, so a read is
+//!   never stale, whichever process wrote last. A session that only grew costs a read of the
+//!   new messages.
 //! - **Durability.** A process crash (even `kill -9`) at any instant loses no committed
 //!   transaction and leaves no partial one. With [`Synchronous::Full`] that also holds across
 //!   power loss; with the default [`Synchronous::Normal`] a power loss may drop the last
-//!   commits, never corrupt the file.
-//! - **Appends cost O(1)** in the history's length: one insert and two single-row updates.
+//!   commits, never corrupt the file. A streamed reply ([`Store::start_stream`]) keeps every
+//!   flushed chunk across a crash.
+//! - **Costs.** Appending, forking, branching, snapshotting, reverting and restoring cost the
+//!   same at 100 or 100,000 stored messages; `set_chat_history` writes only the changed
+//!   suffix.
 //!
 //! ## Example
 //!
