@@ -194,10 +194,10 @@ fn read_forked(c: &mut Criterion) {
         }
     }
     group.bench_function("unforked", |b| {
-        b.iter(|| black_box(store.chat_history("flat", None).unwrap()))
+        b.iter(|| black_box(store.chat_history_uncached("flat", None).unwrap()))
     });
     group.bench_function("10_fork_points", |b| {
-        b.iter(|| black_box(store.chat_history("forked", None).unwrap()))
+        b.iter(|| black_box(store.chat_history_uncached("forked", None).unwrap()))
     });
     group.finish();
 }

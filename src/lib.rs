@@ -66,6 +66,7 @@
 
 mod branches;
 mod cache;
+mod check;
 mod db;
 mod error;
 mod lineage;
@@ -78,6 +79,7 @@ mod store;
 mod streaming;
 
 pub use cache::CacheStats;
+pub use check::CheckReport;
 pub use db::migrations::SCHEMA_VERSION;
 pub use db::{Synchronous, APPLICATION_ID};
 pub use error::{Error, Result};

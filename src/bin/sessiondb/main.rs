@@ -132,6 +132,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check the file: SQLite integrity, foreign keys and sessiondb's invariants; exits
+    /// non-zero if anything is wrong
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
     /// Checkpoint the WAL into the file and optionally VACUUM it
     Maintain {
         #[arg(long)]
@@ -205,7 +211,7 @@ enum SnapshotCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("sessiondb: {e}");
             ExitCode::FAILURE
@@ -213,7 +219,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<ExitCode> {
     let path = match cli.db.or_else(sessiondb::default_path) {
         Some(path) => path,
         None => {
@@ -391,6 +397,24 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
+        Command::Check { json } => {
+            let report = store.check()?;
+            if json {
+                print::json(&report);
+            } else {
+                println!(
+                    "{} sessions, {} branches, {} messages, {} snapshots",
+                    report.sessions, report.branches, report.messages, report.snapshots
+                );
+                for problem in &report.problems {
+                    println!("problem: {problem}");
+                }
+                println!("{}", if report.is_ok() { "ok" } else { "FAILED" });
+            }
+            if !report.is_ok() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Maintain { vacuum } => {
             let report = store.maintain(vacuum)?;
             println!(
@@ -405,7 +429,7 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn branch(store: &Store, command: BranchCommand) -> Result<()> {

@@ -1,0 +1,238 @@
+//! `check`: is the file sound? SQLite's own checks plus sessiondb's invariants.
+
+use rusqlite::Transaction;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::lineage;
+use crate::model::Usage;
+use crate::store::Store;
+
+/// Result of [`Store::check`]. `problems` is empty for a sound file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckReport {
+    pub sessions: u64,
+    pub branches: u64,
+    pub messages: u64,
+    pub snapshots: u64,
+    /// One line per problem found, naming the session, branch or row.
+    pub problems: Vec<String>,
+}
+
+impl CheckReport {
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Usage totals may differ by float rounding; anything larger is a real mismatch.
+const COST_TOLERANCE: f64 = 1e-6;
+
+impl Store {
+    /// Runs `PRAGMA integrity_check`, `PRAGMA foreign_key_check` and sessiondb's invariants
+    /// (positions contiguous, fork points inside their parents, lineage acyclic, counts,
+    /// usage totals and versions consistent) on one snapshot of the file.
+    pub fn check(&self) -> Result<CheckReport> {
+        self.read(|tx| {
+            let mut report = CheckReport {
+                sessions: count(tx, "SELECT count(*) FROM sessions")?,
+                branches: count(tx, "SELECT count(*) FROM branches")?,
+                messages: count(tx, "SELECT count(*) FROM messages")?,
+                snapshots: count(tx, "SELECT count(*) FROM snapshots")?,
+                problems: Vec::new(),
+            };
+            let problems = &mut report.problems;
+            for line in strings(tx, "PRAGMA integrity_check")? {
+                if line != "ok" {
+                    problems.push(format!("integrity: {line}"));
+                }
+            }
+            let mut fk = tx.prepare("PRAGMA foreign_key_check")?;
+            let mut rows = fk.query([])?;
+            while let Some(row) = rows.next()? {
+                let table: String = row.get(0)?;
+                let rowid: Option<i64> = row.get(1)?;
+                let parent: String = row.get(2)?;
+                problems.push(format!(
+                    "foreign key: {table} row {rowid:?} points to a missing {parent} row"
+                ));
+            }
+            check_branches(tx, problems)?;
+            check_sessions(tx, problems)?;
+            for line in strings(
+                tx,
+                "SELECT 'snapshot ' || n.id || ' pins seq ' || n.seq || ' past the end of branch '
+                        || b.id || ' (' || b.length || ' messages)'
+                 FROM snapshots n JOIN branches b ON b.id = n.branch_id WHERE n.seq > b.length",
+            )? {
+                problems.push(line);
+            }
+            Ok(report)
+        })
+    }
+}
+
+fn check_branches(tx: &Transaction<'_>, problems: &mut Vec<String>) -> Result<()> {
+    // Parents are always created before their children, so a parent id that is not smaller
+    // than the child's means a cycle or a hand-edited file.
+    problems.extend(strings(
+        tx,
+        "SELECT 'branch ' || id || ' has parent ' || parent_branch_id || ', not an older branch'
+         FROM branches WHERE parent_branch_id >= id",
+    )?);
+    problems.extend(strings(
+        tx,
+        "SELECT 'branch ' || c.id || ' forks at seq ' || c.fork_seq || ' but its parent '
+                || p.id || ' has ' || p.length || ' messages'
+         FROM branches c JOIN branches p ON p.id = c.parent_branch_id
+         WHERE c.fork_seq > p.length OR c.fork_seq <= p.fork_seq",
+    )?);
+    problems.extend(strings(
+        tx,
+        "SELECT 'branch ' || id || ' has no parent but starts at seq ' || fork_seq
+         FROM branches WHERE parent_branch_id IS NULL AND fork_seq != 0",
+    )?);
+    // Own rows must be exactly fork_seq + 1 ..= length.
+    problems.extend(strings(
+        tx,
+        "SELECT 'branch ' || b.id || ' should hold seqs ' || (b.fork_seq + 1) || '..=' || b.length
+                || ' but holds ' || count(m.id) || ' rows from ' || coalesce(min(m.seq), '-')
+                || ' to ' || coalesce(max(m.seq), '-')
+         FROM branches b LEFT JOIN messages m ON m.branch_id = b.id
+         GROUP BY b.id
+         HAVING count(m.id) != b.length - b.fork_seq
+             OR (count(m.id) > 0 AND (min(m.seq) != b.fork_seq + 1 OR max(m.seq) != b.length))",
+    )?);
+    // Running usage totals: each row adds its own usage to the one before it.
+    problems.extend(strings(
+        tx,
+        "SELECT 'message ' || seq || ' of branch ' || branch_id || ': running totals do not add up'
+         FROM (SELECT branch_id, seq, input_tokens, output_tokens, cost,
+                      running_input_tokens, running_output_tokens, running_cost,
+                      lag(running_input_tokens) OVER w AS prev_in,
+                      lag(running_output_tokens) OVER w AS prev_out,
+                      lag(running_cost) OVER w AS prev_cost,
+                      lag(seq) OVER w AS prev_seq
+               FROM messages WINDOW w AS (PARTITION BY branch_id ORDER BY seq))
+         WHERE prev_seq IS NOT NULL
+           AND (running_input_tokens != prev_in + coalesce(input_tokens, 0)
+                OR running_output_tokens != prev_out + coalesce(output_tokens, 0)
+                OR abs(running_cost - prev_cost - coalesce(cost, 0)) > 1e-6)",
+    )?);
+    // The first own row continues the totals of the history it forks from.
+    let mut stmt = tx.prepare(
+        "SELECT b.id, b.parent_branch_id, b.fork_seq, m.running_input_tokens,
+                m.running_output_tokens, m.running_cost,
+                coalesce(m.input_tokens, 0), coalesce(m.output_tokens, 0), coalesce(m.cost, 0)
+         FROM branches b JOIN messages m ON m.branch_id = b.id AND m.seq = b.fork_seq + 1",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let (branch, parent, fork_seq): (i64, Option<i64>, i64) =
+            (row.get(0)?, row.get(1)?, row.get(2)?);
+        let base = match parent {
+            Some(parent) => match lineage::segments(tx, parent, fork_seq)
+                .and_then(|segments| lineage::usage_at(tx, &segments, fork_seq))
+            {
+                Ok(usage) => usage,
+                Err(e) => {
+                    problems.push(format!(
+                        "branch {branch}: its fork point is unreadable: {e}"
+                    ));
+                    continue;
+                }
+            },
+            None => Usage::default(),
+        };
+        let running = (
+            row.get::<_, i64>(3)?,
+            row.get::<_, i64>(4)?,
+            row.get::<_, f64>(5)?,
+        );
+        let own = (
+            row.get::<_, i64>(6)?,
+            row.get::<_, i64>(7)?,
+            row.get::<_, f64>(8)?,
+        );
+        if running.0 != base.input_tokens as i64 + own.0
+            || running.1 != base.output_tokens as i64 + own.1
+            || (running.2 - base.cost - own.2).abs() > COST_TOLERANCE
+        {
+            problems.push(format!(
+                "branch {branch}: first message's running totals do not continue its fork point"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_sessions(tx: &Transaction<'_>, problems: &mut Vec<String>) -> Result<()> {
+    problems.extend(strings(
+        tx,
+        "SELECT 'session ' || quote(s.id) || ': head branch ' || s.head_branch_id
+                || ' belongs to ' || coalesce(quote(b.session_id), 'no session')
+         FROM sessions s JOIN branches b ON b.id = s.head_branch_id
+         WHERE b.session_id IS NOT s.id",
+    )?);
+    problems.extend(strings(
+        tx,
+        "SELECT 'session ' || quote(s.id) || ': message_count ' || s.message_count
+                || ' but its head has ' || b.length || ' messages'
+         FROM sessions s JOIN branches b ON b.id = s.head_branch_id
+         WHERE s.message_count != b.length",
+    )?);
+    problems.extend(strings(
+        tx,
+        "SELECT 'session ' || quote(id) || ': version ' || version
+                || ' is ahead of the version counter ' || (SELECT version FROM version_clock)
+         FROM sessions WHERE version > (SELECT version FROM version_clock)",
+    )?);
+    problems.extend(strings(
+        tx,
+        "SELECT 'version ' || version || ' is used by ' || count(*) || ' sessions'
+         FROM sessions GROUP BY version HAVING count(*) > 1",
+    )?);
+    // Session totals equal the running totals at the end of the head's history.
+    let mut stmt = tx.prepare(
+        "SELECT s.id, s.head_branch_id, b.length, s.input_tokens, s.output_tokens, s.cost
+         FROM sessions s JOIN branches b ON b.id = s.head_branch_id",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let (id, head, length): (String, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        let stored = (
+            row.get::<_, i64>(3)?,
+            row.get::<_, i64>(4)?,
+            row.get::<_, f64>(5)?,
+        );
+        let usage = match lineage::segments(tx, head, length)
+            .and_then(|segments| lineage::usage_at(tx, &segments, length))
+        {
+            Ok(usage) => usage,
+            Err(e) => {
+                problems.push(format!("session {id:?}: history unreadable: {e}"));
+                continue;
+            }
+        };
+        if stored.0 != usage.input_tokens as i64
+            || stored.1 != usage.output_tokens as i64
+            || (stored.2 - usage.cost).abs() > COST_TOLERANCE
+        {
+            problems.push(format!(
+                "session {id:?}: usage totals {stored:?} do not match its messages ({}, {}, {})",
+                usage.input_tokens, usage.output_tokens, usage.cost
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn count(tx: &Transaction<'_>, sql: &str) -> Result<u64> {
+    Ok(tx.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
+}
+
+fn strings(tx: &Transaction<'_>, sql: &str) -> Result<Vec<String>> {
+    let mut stmt = tx.prepare(sql)?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
