@@ -200,3 +200,194 @@ fn a_write_lock_held_past_the_busy_timeout_gives_busy_naming_the_timeout() {
         .collect();
     assert_eq!(contents, ["a", "c"]);
 }
+
+const CAMPAIGN_PROCESSES: usize = 8;
+const CAMPAIGN_SESSIONS: [&str; 3] = ["k0", "k1", "k2"];
+
+fn fnv(contents: &[String]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in contents
+        .iter()
+        .flat_map(|c| c.as_bytes().iter().chain(b"\x1f"))
+    {
+        hash = (hash ^ u64::from(*byte)).wrapping_mul(0x100_0000_01b3);
+    }
+    hash
+}
+
+/// Child process: for a bounded time, mixes reads, appends, optimistic replaces and forks on
+/// the campaign sessions; reports what it added, forked and saw.
+#[test]
+#[ignore = "child-process entry point, spawned by other tests"]
+fn worker_campaign() {
+    let store = Store::open(worker_env("SESSIONDB_TEST_DB")).unwrap();
+    let me = worker_env("SESSIONDB_TEST_NAME");
+    let mut rng: u64 = 0x9e37_79b9 ^ me.bytes().fold(7, |h, b| h * 31 + u64::from(b));
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    wait_for_release();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let mut i = 0;
+    while i < 400 && std::time::Instant::now() < deadline {
+        let session = CAMPAIGN_SESSIONS[next(3) as usize];
+        let content = format!("{me}-{i}");
+        match next(10) {
+            0..=3 => {
+                let history = store.chat_history(session, None).unwrap();
+                let contents: Vec<String> =
+                    history.iter().map(|m| m.content().to_string()).collect();
+                println!(
+                    "RESULT SAW {session} {} {} {}",
+                    history.version(),
+                    contents.len(),
+                    fnv(&contents)
+                );
+            }
+            4..=6 => {
+                store.add_user_message(session, &content).unwrap();
+                println!("RESULT ADDED {session} {content}");
+            }
+            7 | 8 => loop {
+                // Read-modify-write: extend what we read, unless someone wrote in between.
+                let history = store.chat_history(session, None).unwrap();
+                let mut messages: Vec<NewMessage> =
+                    history.iter().cloned().map(Into::into).collect();
+                messages.push(NewMessage::user(content.clone()));
+                match store.set_chat_history_at_version(session, &messages, history.version()) {
+                    Ok(_) => {
+                        println!("RESULT ADDED {session} {content}");
+                        break;
+                    }
+                    Err(sessiondb::Error::Conflict { .. }) => continue,
+                    Err(sessiondb::Error::NotFound { .. }) => break,
+                    Err(e) => panic!("replace failed: {e}"),
+                }
+            },
+            _ => match store.fork_session(session, None, None) {
+                Ok(fork) => println!("RESULT FORK {session} {} {}", fork.id, fork.message_count),
+                Err(sessiondb::Error::NotFound { .. }) => {}
+                Err(e) => panic!("fork failed: {e}"),
+            },
+        }
+        i += 1;
+    }
+}
+
+#[test]
+fn eight_processes_mixing_reads_appends_replaces_and_forks_lose_and_invent_nothing() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    for session in CAMPAIGN_SESSIONS {
+        store
+            .add_user_message(session, &format!("seed-{session}"))
+            .unwrap();
+    }
+    let mut children: Vec<_> = (0..CAMPAIGN_PROCESSES)
+        .map(|p| {
+            spawn_worker(
+                "worker_campaign",
+                &[
+                    ("SESSIONDB_TEST_DB", path.display().to_string()),
+                    ("SESSIONDB_TEST_NAME", format!("p{p}")),
+                ],
+            )
+        })
+        .collect();
+    release(&mut children);
+    let lines: Vec<String> = children.into_iter().flat_map(results).collect();
+
+    let final_history = |session: &str| -> Vec<String> {
+        store
+            .chat_history_uncached(session, None)
+            .unwrap()
+            .iter()
+            .map(|m| m.content().to_string())
+            .collect()
+    };
+    let finals: std::collections::HashMap<&str, Vec<String>> = CAMPAIGN_SESSIONS
+        .iter()
+        .map(|s| (*s, final_history(s)))
+        .collect();
+    let mut added: std::collections::HashMap<&str, Vec<String>> = Default::default();
+    let mut seen_versions: Vec<(i64, usize, String)> = Vec::new();
+    let (mut saw, mut forks) = (0, 0);
+    for line in &lines {
+        let parts: Vec<&str> = line.split(' ').collect();
+        match parts.as_slice() {
+            ["ADDED", session, content] => added
+                .entry(CAMPAIGN_SESSIONS.iter().find(|s| *s == session).unwrap())
+                .or_default()
+                .push(content.to_string()),
+            ["SAW", session, version, len, hash] => {
+                let len: usize = len.parse().unwrap();
+                let prefix = &finals[session][..len];
+                assert_eq!(
+                    fnv(prefix).to_string(),
+                    *hash,
+                    "{session}: a reader saw a history no writer committed"
+                );
+                seen_versions.push((version.parse().unwrap(), len, session.to_string()));
+                saw += 1;
+            }
+            ["FORK", session, id, len] => {
+                let len: usize = len.parse().unwrap();
+                assert_eq!(
+                    final_history(id),
+                    finals[session][..len],
+                    "fork {id} of {session}"
+                );
+                forks += 1;
+            }
+            _ => panic!("unexpected line {line:?}"),
+        }
+    }
+    for session in CAMPAIGN_SESSIONS {
+        let history = &finals[session];
+        let mut expected: Vec<&String> = added
+            .get(session)
+            .map_or(Vec::new(), |a| a.iter().collect());
+        let mut stored: Vec<&String> = history[1..].iter().collect();
+        expected.sort();
+        stored.sort();
+        assert_eq!(
+            stored, expected,
+            "{session}: lost, duplicated or invented messages"
+        );
+        // Each process's own messages keep their order.
+        for p in 0..CAMPAIGN_PROCESSES {
+            let own: Vec<usize> = history
+                .iter()
+                .filter_map(|c| c.strip_prefix(&format!("p{p}-")))
+                .map(|i| i.parse().unwrap())
+                .collect();
+            assert!(
+                own.windows(2).all(|w| w[0] < w[1]),
+                "{session}: p{p} out of order: {own:?}"
+            );
+        }
+    }
+    // A higher version never shows a shorter history of the same session: versions only grow.
+    seen_versions.sort();
+    for pair in seen_versions.windows(2) {
+        let ((v1, l1, s1), (v2, l2, s2)) = (&pair[0], &pair[1]);
+        if s1 == s2 {
+            assert!(
+                l1 <= l2,
+                "{s1}: version {v1} had {l1} messages but later version {v2} had {l2}"
+            );
+            if v1 == v2 {
+                assert_eq!(l1, l2, "{s1}: version {v1} seen with two lengths");
+            }
+        }
+    }
+    assert!(
+        saw > 0 && forks > 0,
+        "the campaign did too little: {saw} reads, {forks} forks"
+    );
+    let report = store.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
