@@ -58,6 +58,11 @@ pub enum Error {
     #[error("database is corrupt: {0}")]
     Corrupt(String),
 
+    /// The disk or the file system's quota is full. The failed call wrote nothing; what was
+    /// stored before is intact. Free space and retry.
+    #[error("no space left for the database: {0}")]
+    StorageFull(String),
+
     /// An operating-system error on the database path (creating its directory, reading it).
     #[error("{path}: {source}")]
     Io {
@@ -85,6 +90,7 @@ impl From<rusqlite::Error> for Error {
             Some(ErrorCode::DatabaseCorrupt) | Some(ErrorCode::NotADatabase) => {
                 Error::Corrupt(err.to_string())
             }
+            Some(ErrorCode::DiskFull) => Error::StorageFull(err.to_string()),
             // The pool's connections carry the configured timeout; callers that know it
             // (Store) rewrite this with the real value.
             Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => Error::Busy {

@@ -88,7 +88,8 @@ pub use messages::{History, HistoryChange};
 pub use model::{
     parse_metadata, validate_session_id, Branch, ForkPoint, Message, Metadata, NewMessage,
     NewSession, PruneReport, Role, Session, SessionTree, Snapshot, SnapshotId, Usage,
-    MAX_BRANCH_NAME_BYTES, MAX_SESSION_ID_BYTES,
+    MAX_BRANCH_NAME_BYTES, MAX_CONTENT_BYTES, MAX_FIELD_BYTES, MAX_JSON_BYTES, MAX_JSON_DEPTH,
+    MAX_SESSION_ID_BYTES,
 };
 pub use sessions::{SessionCursor, SessionPage, SessionQuery, DEFAULT_BRANCH};
 pub use store::{default_path, Store, StoreBuilder};

@@ -247,14 +247,22 @@ impl Store {
     /// Up to `limit` messages just before message `index` (exclusive), oldest first: page
     /// backwards through a long history.
     pub fn messages_before(&self, session_id: &str, index: u64, limit: usize) -> Result<History> {
-        let hi = index as i64; // seq of the message before `index`
-        self.page(session_id, (hi - count(limit) + 1).max(1), hi)
+        let hi = i64::try_from(index).unwrap_or(i64::MAX); // seq of the message before `index`
+        self.page(
+            session_id,
+            hi.saturating_sub(count(limit)).saturating_add(1).max(1),
+            hi,
+        )
     }
 
     /// Up to `limit` messages just after message `index` (exclusive), oldest first.
     pub fn messages_after(&self, session_id: &str, index: u64, limit: usize) -> Result<History> {
-        let lo = (index as i64).saturating_add(2);
-        self.page(session_id, lo, lo.saturating_add(count(limit) - 1))
+        let lo = i64::try_from(index).unwrap_or(i64::MAX).saturating_add(2);
+        self.page(
+            session_id,
+            lo,
+            lo.saturating_add(count(limit)).saturating_sub(1),
+        )
     }
 
     fn page(&self, session_id: &str, lo: i64, hi: i64) -> Result<History> {

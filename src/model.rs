@@ -12,6 +12,14 @@ use crate::error::{Error, Result};
 
 /// Longest session id, in bytes of UTF-8.
 pub const MAX_SESSION_ID_BYTES: usize = 256;
+/// Largest message content, in bytes of UTF-8.
+pub const MAX_CONTENT_BYTES: usize = 16 * 1024 * 1024;
+/// Largest metadata object or tool-call array, serialized, in bytes.
+pub const MAX_JSON_BYTES: usize = 1024 * 1024;
+/// Deepest nesting of arrays and objects in metadata and tool calls.
+pub const MAX_JSON_DEPTH: usize = 32;
+/// Longest short text field (title, agent and user ids, model, tool call id, label), in bytes.
+pub const MAX_FIELD_BYTES: usize = 4096;
 
 /// A JSON object, as stored in `metadata` columns.
 pub type Metadata = Map<String, Value>;
@@ -212,8 +220,61 @@ impl NewMessage {
                 return Err(Error::invalid(format!("{name} is too large")));
             }
         }
+        if self.content.len() > MAX_CONTENT_BYTES {
+            return Err(Error::invalid(format!(
+                "content is {} bytes; the limit is {MAX_CONTENT_BYTES}",
+                self.content.len()
+            )));
+        }
+        check_field("tool_call_id", self.tool_call_id.as_deref())?;
+        check_field("model", self.model.as_deref())?;
+        if let Some(calls) = &self.tool_calls {
+            check_json("tool calls", calls)?;
+        }
+        if let Some(metadata) = &self.metadata {
+            check_json("metadata", metadata)?;
+        }
         Ok(())
     }
+}
+
+/// Refuses a short text field longer than [`MAX_FIELD_BYTES`].
+pub(crate) fn check_field(name: &str, value: Option<&str>) -> Result<()> {
+    match value {
+        Some(v) if v.len() > MAX_FIELD_BYTES => Err(Error::invalid(format!(
+            "{name} is {} bytes; the limit is {MAX_FIELD_BYTES}",
+            v.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses JSON nested deeper than [`MAX_JSON_DEPTH`] or larger than [`MAX_JSON_BYTES`].
+pub(crate) fn check_json(name: &str, value: &impl Serialize) -> Result<()> {
+    let value = serde_json::to_value(value)
+        .map_err(|e| Error::invalid(format!("{name} cannot be serialized: {e}")))?;
+    // Iterative, so a hostile depth cannot exhaust the stack here.
+    let mut stack = vec![(&value, 1usize)];
+    while let Some((v, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        if depth > MAX_JSON_DEPTH {
+            return Err(Error::invalid(format!(
+                "{name} nests deeper than {MAX_JSON_DEPTH} levels"
+            )));
+        }
+        stack.extend(children.map(|c| (c, depth + 1)));
+    }
+    let size = serde_json::to_string(&value).map_or(0, |t| t.len());
+    if size > MAX_JSON_BYTES {
+        return Err(Error::invalid(format!(
+            "{name} is {size} bytes as JSON; the limit is {MAX_JSON_BYTES}"
+        )));
+    }
+    Ok(())
 }
 
 /// Parses a JSON object (metadata) from text.
@@ -303,6 +364,14 @@ impl NewSession {
             id: Some(id.into()),
             ..Self::default()
         }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        check_field("title", self.title.as_deref())?;
+        check_field("agent_name", self.agent_name.as_deref())?;
+        check_field("agent_id", self.agent_id.as_deref())?;
+        check_field("user_id", self.user_id.as_deref())?;
+        check_json("metadata", &self.metadata)
     }
 }
 

@@ -7,7 +7,8 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head, Segment};
 use crate::model::{
-    now_text, parse_time, validate_session_id, Metadata, NewSession, Session, Usage,
+    check_field, check_json, now_text, parse_time, validate_session_id, Metadata, NewSession,
+    Session, Usage,
 };
 use crate::store::Store;
 
@@ -48,6 +49,7 @@ impl Store {
     /// Creates a session. A missing id is generated; an existing id is
     /// [`Error::AlreadyExists`].
     pub fn create_session(&self, new: NewSession) -> Result<Session> {
+        new.validate()?;
         let id = match &new.id {
             Some(id) => {
                 validate_session_id(id)?;
@@ -149,6 +151,7 @@ impl Store {
                     metadata.insert(key, value);
                 }
             }
+            check_json("metadata", &metadata)?;
             let text = Value::Object(metadata).to_string();
             tx.prepare_cached("UPDATE sessions SET metadata = ?2 WHERE id = ?1")?
                 .execute(params![id, text])?;
@@ -160,6 +163,7 @@ impl Store {
     /// Sets (or with `None` removes) the session's title.
     pub fn set_title(&self, id: &str, title: Option<&str>) -> Result<Session> {
         validate_session_id(id)?;
+        check_field("title", title)?;
         self.write(|tx| {
             let changed = tx
                 .prepare_cached("UPDATE sessions SET title = ?2 WHERE id = ?1")?

@@ -6,7 +6,8 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::lineage;
 use crate::model::{
-    now_text, parse_time, validate_session_id, Metadata, Session, Snapshot, SnapshotId,
+    check_field, check_json, now_text, parse_time, validate_session_id, Metadata, Session,
+    Snapshot, SnapshotId,
 };
 use crate::sessions::{fork_new_head, load_session, next_version, require_head, save_head, touch};
 use crate::store::Store;
@@ -24,7 +25,10 @@ impl Store {
         metadata: Option<Metadata>,
     ) -> Result<Snapshot> {
         validate_session_id(session_id)?;
-        let metadata = Value::Object(metadata.unwrap_or_default()).to_string();
+        check_field("label", label)?;
+        let metadata = metadata.unwrap_or_default();
+        check_json("metadata", &metadata)?;
+        let metadata = Value::Object(metadata).to_string();
         self.write(|tx| {
             let head = require_head(tx, session_id)?;
             tx.prepare_cached(

@@ -24,6 +24,8 @@ pub struct Store {
 struct Shared {
     cache: Cache,
     path: PathBuf,
+    /// The file's identity when opened, to notice it being deleted or replaced underneath.
+    identity: Option<FileIdentity>,
     busy_timeout: Duration,
     read_only: bool,
 }
@@ -106,6 +108,7 @@ impl StoreBuilder {
             pool,
             shared: Arc::new(Shared {
                 cache: Cache::new(self.cache_entries, self.cache_bytes),
+                identity: FileIdentity::of(&self.path),
                 path: self.path,
                 busy_timeout: self.busy_timeout,
                 read_only: self.read_only,
@@ -173,6 +176,15 @@ impl Store {
         let run = |conn: &mut rusqlite::Connection| -> Result<T> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = op(&tx)?;
+            // In WAL mode SQLite keeps writing to a file that was deleted or replaced under
+            // it, so a commit would be acknowledged and lost. Refuse instead.
+            if FileIdentity::of(&self.shared.path) != self.shared.identity {
+                return Err(self.read_only_error(
+                    "the database file was deleted or replaced since it was opened; \
+                     open it again"
+                        .into(),
+                ));
+            }
             tx.commit()?;
             Ok(value)
         };
@@ -237,5 +249,24 @@ impl std::fmt::Debug for Store {
             .field("path", &self.shared.path)
             .field("read_only", &self.shared.read_only)
             .finish_non_exhaustive()
+    }
+}
+
+/// Device and inode of a file (on Unix; elsewhere nothing, and the check is skipped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity(u64, u64);
+
+impl FileIdentity {
+    #[cfg(unix)]
+    fn of(path: &Path) -> Option<FileIdentity> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| FileIdentity(m.dev(), m.ino()))
+    }
+
+    #[cfg(not(unix))]
+    fn of(_path: &Path) -> Option<FileIdentity> {
+        None
     }
 }

@@ -12,7 +12,10 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::messages::History;
-use crate::model::{now_text, parse_time, validate_session_id, Message, Metadata, NewMessage};
+use crate::model::{
+    check_field, check_json, now_text, parse_time, validate_session_id, Message, Metadata,
+    NewMessage, MAX_CONTENT_BYTES,
+};
 use crate::sessions::require_head;
 use crate::store::Store;
 
@@ -53,6 +56,10 @@ impl Store {
         metadata: Option<Metadata>,
     ) -> Result<PartialMessage> {
         validate_session_id(session_id)?;
+        check_field("model", model)?;
+        if let Some(m) = &metadata {
+            check_json("metadata", m)?;
+        }
         let metadata = metadata.map(|m| Value::Object(m).to_string());
         self.write(|tx| {
             require_head(tx, session_id)?;
@@ -77,6 +84,19 @@ impl Store {
     pub fn append_stream(&self, session_id: &str, chunk: &str) -> Result<()> {
         validate_session_id(session_id)?;
         self.write(|tx| {
+            let length: i64 = tx
+                .prepare_cached(
+                    "SELECT coalesce(length(CAST(content AS BLOB)), 0) FROM partial_messages
+                     WHERE session_id = ?1",
+                )?
+                .query_row([session_id], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            if length as usize + chunk.len() > MAX_CONTENT_BYTES {
+                return Err(Error::invalid(format!(
+                    "the streamed reply would exceed {MAX_CONTENT_BYTES} bytes of content"
+                )));
+            }
             let changed = tx
                 .prepare_cached(
                     "UPDATE partial_messages

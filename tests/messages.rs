@@ -165,6 +165,17 @@ fn pages_walk_a_long_history_backwards_and_forwards() {
     );
     assert!(store.messages_after("s", 9, 10).unwrap().is_empty());
     assert!(store.messages_after("s", 500, 10).unwrap().is_empty());
+    assert_eq!(
+        store
+            .messages_before("s", u64::MAX, usize::MAX)
+            .unwrap()
+            .len(),
+        10
+    );
+    assert!(store
+        .messages_after("s", u64::MAX, usize::MAX)
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
