@@ -73,6 +73,7 @@ mod lineage;
 mod maintenance;
 mod messages;
 mod model;
+mod search;
 mod sessions;
 mod snapshots;
 mod store;
@@ -91,6 +92,7 @@ pub use model::{
     MAX_BRANCH_NAME_BYTES, MAX_CONTENT_BYTES, MAX_FIELD_BYTES, MAX_JSON_BYTES, MAX_JSON_DEPTH,
     MAX_SESSION_ID_BYTES,
 };
+pub use search::{SearchFilter, SearchHit};
 pub use sessions::{SessionCursor, SessionPage, SessionQuery, DEFAULT_BRANCH};
 pub use store::{default_path, Store, StoreBuilder};
 pub use streaming::{PartialMessage, StreamEnd};

@@ -18,6 +18,8 @@ pub const MAX_CONTENT_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_JSON_BYTES: usize = 1024 * 1024;
 /// Deepest nesting of arrays and objects in metadata and tool calls.
 pub const MAX_JSON_DEPTH: usize = 32;
+/// Largest cost of one message: far above any real bill, far below where sums lose meaning.
+pub const MAX_COST: f64 = 1e12;
 /// Longest short text field (title, agent and user ids, model, tool call id, label), in bytes.
 pub const MAX_FIELD_BYTES: usize = 4096;
 
@@ -206,9 +208,9 @@ impl NewMessage {
 
     pub(crate) fn validate(&self) -> Result<()> {
         if let Some(cost) = self.cost {
-            if !cost.is_finite() || cost < 0.0 {
+            if !(0.0..=MAX_COST).contains(&cost) {
                 return Err(Error::invalid(format!(
-                    "cost must be a finite number >= 0, got {cost}"
+                    "cost must be a number from 0 to {MAX_COST}, got {cost}"
                 )));
             }
         }

@@ -261,6 +261,11 @@ fn a_schema_1_file_is_upgraded_in_place_keeping_its_data() {
     let history = store.chat_history("old", None).unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].content(), "written by schema 1");
+    // The search index added in schema 3 covers messages written before it.
+    let hits = store
+        .search("schema", 10, &sessiondb::SearchFilter::default())
+        .unwrap();
+    assert_eq!((hits.len(), hits[0].session_id.as_str()), (1, "old"));
     // What schema 2 added works on the upgraded file.
     store.start_stream("old", None, None).unwrap();
     store.append_stream("old", "new").unwrap();

@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use sessiondb::{parse_metadata, Error, NewMessage, Result, Role, SessionQuery, SnapshotId, Store};
+use sessiondb::{
+    parse_metadata, Error, NewMessage, Result, Role, SearchFilter, SessionQuery, SnapshotId, Store,
+};
 
 #[derive(Parser)]
 #[command(
@@ -129,6 +131,22 @@ enum Command {
         /// Report what would be removed, remove nothing
         #[arg(long)]
         dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Full-text search over message content (FTS5 syntax: words, "phrases", prefix*, OR, NOT)
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        session: Option<String>,
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        role: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -395,6 +413,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     report.messages,
                     report.bytes
                 );
+            }
+        }
+        Command::Search {
+            query,
+            limit,
+            session,
+            agent,
+            user,
+            role,
+            json,
+        } => {
+            let filter = SearchFilter {
+                session,
+                agent_name: agent,
+                user_id: user,
+                role: role.as_deref().map(str::parse).transpose()?,
+            };
+            let hits = store.search(&query, limit, &filter)?;
+            if json {
+                print::json(&hits);
+            } else {
+                for hit in &hits {
+                    println!(
+                        "{} [{}] {}: {}",
+                        hit.session_id, hit.index, hit.role, hit.snippet
+                    );
+                }
             }
         }
         Command::Check { json } => {

@@ -1,0 +1,127 @@
+//! Full-text search over message content (SQLite FTS5), across all sessions.
+
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::lineage;
+use crate::model::{validate_session_id, Role};
+use crate::sessions::{load_session, require_head};
+use crate::store::Store;
+
+/// Narrows a [`Store::search`]. Every field is optional.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchFilter {
+    /// Only this session's current history (including what it inherits from a fork).
+    pub session: Option<String>,
+    pub agent_name: Option<String>,
+    pub user_id: Option<String>,
+    pub role: Option<Role>,
+}
+
+/// One message that matched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub session_id: String,
+    /// The branch holding the message (the session's head, or another of its branches).
+    pub branch: String,
+    /// The message's 0-based position in that branch's history.
+    pub index: u64,
+    pub role: Role,
+    /// The matching passage, with matches between `[` and `]`.
+    pub snippet: String,
+    /// FTS5's bm25 score: lower is more relevant. Hits come best first.
+    pub rank: f64,
+}
+
+impl Store {
+    /// Messages whose content matches the FTS5 `query` (words, `"phrases"`, `prefix*`,
+    /// `AND`/`OR`/`NOT`), best first. A malformed query is [`Error::InvalidInput`] carrying
+    /// SQLite's message.
+    pub fn search(
+        &self,
+        query: &str,
+        limit: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<SearchHit>> {
+        if let Some(id) = &filter.session {
+            validate_session_id(id)?;
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|tx| {
+            // A session's history spans branches it may not own (a fork inherits its
+            // parent's rows): restrict to its lineage segments.
+            let mut head_name = None;
+            let segments = match &filter.session {
+                Some(id) => {
+                    let head = require_head(tx, id)?;
+                    head_name = Some(load_session(tx, id)?.head_branch);
+                    let segments = lineage::segments(tx, head.branch_id, head.length)?;
+                    let list: Vec<Value> = segments
+                        .iter()
+                        .map(|s| Value::from(vec![s.branch_id, s.fork_seq, s.upto]))
+                        .collect();
+                    Some(Value::Array(list).to_string())
+                }
+                None => None,
+            };
+            let mut stmt = tx.prepare_cached(
+                "SELECT b.session_id, b.name, m.seq, m.role,
+                        snippet(message_search, 0, '[', ']', '…', 12), bm25(message_search)
+                 FROM message_search
+                 JOIN messages m ON m.id = message_search.rowid
+                 JOIN branches b ON b.id = m.branch_id
+                 JOIN sessions s ON s.id = b.session_id
+                 WHERE message_search MATCH ?1
+                   AND (?2 IS NULL OR m.role = ?2)
+                   AND (?3 IS NULL OR s.agent_name = ?3)
+                   AND (?4 IS NULL OR s.user_id = ?4)
+                   AND (?5 IS NULL OR EXISTS (
+                        SELECT 1 FROM json_each(?5) seg
+                        WHERE seg.value ->> 0 = m.branch_id
+                          AND m.seq > seg.value ->> 1 AND m.seq <= seg.value ->> 2))
+                 ORDER BY bm25(message_search) LIMIT ?6",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    query,
+                    filter.role,
+                    filter.agent_name,
+                    filter.user_id,
+                    segments,
+                    limit
+                ],
+                |r| {
+                    Ok(SearchHit {
+                        session_id: r.get(0)?,
+                        branch: r.get(1)?,
+                        index: (r.get::<_, i64>(2)? - 1) as u64,
+                        role: r.get(3)?,
+                        snippet: r.get(4)?,
+                        rank: r.get(5)?,
+                    })
+                },
+            );
+            let hits: rusqlite::Result<Vec<SearchHit>> = rows.and_then(|rows| rows.collect());
+            hits.map_err(|e| match e {
+                // The query is the only input here: a plain SQL error is FTS5 refusing it.
+                rusqlite::Error::SqliteFailure(e, Some(msg))
+                    if e.code == rusqlite::ErrorCode::Unknown =>
+                {
+                    Error::invalid(format!("search query {query:?}: {msg}"))
+                }
+                other => Error::from(other),
+            })
+            .map(|mut hits| {
+                if let (Some(id), Some(head)) = (&filter.session, &head_name) {
+                    for hit in &mut hits {
+                        hit.session_id = id.clone();
+                        hit.branch = head.clone();
+                    }
+                }
+                hits
+            })
+        })
+    }
+}

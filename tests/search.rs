@@ -1,0 +1,190 @@
+//! Full-text search across sessions.
+
+mod common;
+
+use common::{cli, temp_db};
+use sessiondb::{Error, NewMessage, NewSession, Role, SearchFilter, Store};
+
+fn setup() -> (tempfile::TempDir, Store) {
+    let (dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    for (id, agent, user) in [("trip", "planner", "alice"), ("code", "coder", "bob")] {
+        store
+            .create_session(NewSession {
+                id: Some(id.into()),
+                agent_name: Some(agent.into()),
+                user_id: Some(user.into()),
+                ..NewSession::default()
+            })
+            .unwrap();
+    }
+    store
+        .add_user_message("trip", "What is the weather in Oslo?")
+        .unwrap();
+    store
+        .add_assistant_message("trip", "Snow in Oslo, bring boots.")
+        .unwrap();
+    store
+        .add_user_message("code", "Why does my Rust build fail?")
+        .unwrap();
+    store
+        .add_assistant_message("code", "The borrow checker rejects it; see Oslo notes.")
+        .unwrap();
+    (dir, store)
+}
+
+#[test]
+fn search_finds_matches_across_sessions_with_snippets_best_first() {
+    let (_dir, store) = setup();
+    let hits = store.search("oslo", 10, &SearchFilter::default()).unwrap();
+    let found: Vec<(&str, u64)> = hits
+        .iter()
+        .map(|h| (h.session_id.as_str(), h.index))
+        .collect();
+    assert_eq!(found.len(), 3);
+    assert!(
+        found.contains(&("trip", 0))
+            && found.contains(&("trip", 1))
+            && found.contains(&("code", 1))
+    );
+    assert!(hits.windows(2).all(|w| w[0].rank <= w[1].rank));
+    let hit = hits
+        .iter()
+        .find(|h| h.session_id == "trip" && h.index == 1)
+        .unwrap();
+    assert_eq!(hit.snippet, "Snow in [Oslo], bring boots.");
+    assert_eq!((hit.role, hit.branch.as_str()), (Role::Assistant, "main"));
+    assert_eq!(
+        store
+            .search("oslo", 1, &SearchFilter::default())
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn search_filters_by_session_agent_user_and_role() {
+    let (_dir, store) = setup();
+    let only = |filter: SearchFilter| -> Vec<(String, u64)> {
+        store
+            .search("oslo", 10, &filter)
+            .unwrap()
+            .into_iter()
+            .map(|h| (h.session_id, h.index))
+            .collect()
+    };
+    assert_eq!(
+        only(SearchFilter {
+            session: Some("code".into()),
+            ..Default::default()
+        }),
+        [("code".into(), 1)]
+    );
+    assert_eq!(
+        only(SearchFilter {
+            agent_name: Some("coder".into()),
+            ..Default::default()
+        }),
+        [("code".into(), 1)]
+    );
+    assert_eq!(
+        only(SearchFilter {
+            user_id: Some("alice".into()),
+            role: Some(Role::User),
+            ..Default::default()
+        }),
+        [("trip".into(), 0)]
+    );
+}
+
+#[test]
+fn search_within_a_fork_covers_what_it_inherits_and_the_index_follows_edits() {
+    let (_dir, store) = setup();
+    let fork = store.fork_session("trip", Some(0), None).unwrap();
+    store.add_user_message(&fork.id, "And in Bergen?").unwrap();
+    let in_fork = |q: &str| -> Vec<u64> {
+        store
+            .search(
+                q,
+                10,
+                &SearchFilter {
+                    session: Some(fork.id.clone()),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .into_iter()
+            .map(|h| h.index)
+            .collect()
+    };
+    assert_eq!(in_fork("oslo"), [0]);
+    assert_eq!(in_fork("bergen"), [1]);
+    // Replaced and pruned rows leave the index with them.
+    store
+        .set_chat_history("code", &[NewMessage::user("nothing to see")])
+        .unwrap();
+    store.prune(std::time::Duration::ZERO, false).unwrap();
+    let hits = store
+        .search("borrow", 10, &SearchFilter::default())
+        .unwrap();
+    assert!(hits.is_empty(), "{hits:?}");
+    assert_eq!(
+        store
+            .search("nothing", 10, &SearchFilter::default())
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_malformed_query_is_invalid_input_with_sqlites_message() {
+    let (_dir, store) = setup();
+    for (query, sqlite_says) in [
+        ("\"unterminated", "unterminated string"),
+        ("AND", "syntax error"),
+        ("oslo NOT", "syntax error"),
+        ("((", "syntax error"),
+    ] {
+        match store.search(query, 10, &SearchFilter::default()) {
+            Err(Error::InvalidInput(msg)) => assert!(msg.contains(sqlite_says), "{query}: {msg}"),
+            other => panic!("{query:?}: expected InvalidInput, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_cli_search_prints_hits_and_json() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    store.add_user_message("s", "the quick brown fox").unwrap();
+    let out = cli()
+        .arg("--db")
+        .arg(&path)
+        .args(["search", "fox", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(hits[0]["session_id"], "s");
+    assert_eq!(hits[0]["snippet"], "the quick brown [fox]");
+    let out = cli()
+        .arg("--db")
+        .arg(&path)
+        .args(["search", "fox", "--session", "s"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("s [0] user: the quick brown [fox]"));
+    let out = cli()
+        .arg("--db")
+        .arg(&path)
+        .args(["search", "\"fox"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
