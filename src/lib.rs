@@ -69,6 +69,7 @@ mod cache;
 mod check;
 mod db;
 mod error;
+mod import;
 mod lineage;
 mod maintenance;
 mod messages;
@@ -78,6 +79,7 @@ mod sessions;
 mod snapshots;
 mod store;
 mod streaming;
+mod transfer;
 
 pub use cache::CacheStats;
 pub use check::CheckReport;
@@ -96,3 +98,7 @@ pub use search::{SearchFilter, SearchHit};
 pub use sessions::{SessionCursor, SessionPage, SessionQuery, DEFAULT_BRANCH};
 pub use store::{default_path, Store, StoreBuilder};
 pub use streaming::{PartialMessage, StreamEnd};
+pub use transfer::{
+    BranchExport, ExportFile, ImportReport, SessionExport, SnapshotExport, EXPORT_FORMAT,
+    EXPORT_VERSION,
+};

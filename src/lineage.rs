@@ -132,13 +132,22 @@ pub(crate) fn append(
     messages: &[NewMessage],
     now: &str,
 ) -> Result<()> {
+    append_dated(tx, head, messages.iter().map(|m| (m, now)))
+}
+
+/// [`append`] with each message's own `created_at` (imports keep the original times).
+pub(crate) fn append_dated<'a>(
+    tx: &Transaction<'_>,
+    head: &mut Head,
+    messages: impl IntoIterator<Item = (&'a NewMessage, &'a str)>,
+) -> Result<()> {
     let mut insert = tx.prepare_cached(
         "INSERT INTO messages (branch_id, seq, role, content, tool_calls, tool_call_id, metadata,
              model, input_tokens, output_tokens, cost,
              running_input_tokens, running_output_tokens, running_cost, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?;
-    for message in messages {
+    for (message, created_at) in messages {
         message.validate()?;
         head.length += 1;
         head.usage.add(message);
@@ -157,7 +166,7 @@ pub(crate) fn append(
             head.usage.input_tokens as i64,
             head.usage.output_tokens as i64,
             head.usage.cost,
-            now,
+            created_at,
         ])?;
     }
     tx.prepare_cached("UPDATE branches SET length = ?2 WHERE id = ?1")?

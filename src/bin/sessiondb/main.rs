@@ -2,6 +2,7 @@
 //! Human-readable output by default, `--json` for scripts, errors on stderr with exit code 1.
 
 mod print;
+mod progress;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -134,6 +135,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Export sessions (all when none are named) as sessiondb JSON
+    Export {
+        sessions: Vec<String>,
+        /// Write here instead of standard output
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Every branch and snapshot, not just the current histories
+        #[arg(long)]
+        all_branches: bool,
+    },
+    /// Import sessions from sessiondb JSON, a PraisonAI session directory or an OpenAI
+    /// Agents SQLiteSession database
+    Import {
+        #[arg(long, value_enum)]
+        format: ImportFormat,
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Full-text search over message content (FTS5 syntax: words, "phrases", prefix*, OR, NOT)
     Search {
         query: String,
@@ -161,6 +181,13 @@ enum Command {
         #[arg(long)]
         vacuum: bool,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ImportFormat {
+    Sessiondb,
+    Praisonai,
+    OpenaiAgents,
 }
 
 #[derive(Subcommand)]
@@ -413,6 +440,54 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     report.messages,
                     report.bytes
                 );
+            }
+        }
+        Command::Export {
+            sessions,
+            out,
+            all_branches,
+        } => {
+            let file = store.export(&sessions, all_branches, &mut progress::bar("exporting"))?;
+            let text = serde_json::to_string_pretty(&file)
+                .map_err(|e| Error::InvalidInput(format!("cannot encode the export: {e}")))?;
+            match out {
+                Some(path) => std::fs::write(&path, text + "\n")
+                    .map_err(|source| Error::Io { path, source })?,
+                None => println!("{text}"),
+            }
+        }
+        Command::Import { format, path, json } => {
+            let mut bar = progress::bar("importing");
+            let report = match format {
+                ImportFormat::Sessiondb => {
+                    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    let file = serde_json::from_str(&text).map_err(|e| {
+                        Error::InvalidInput(format!(
+                            "{}: not a sessiondb export: {e}",
+                            path.display()
+                        ))
+                    })?;
+                    store.import_export(&file, &mut bar)?
+                }
+                ImportFormat::Praisonai => store.import_praisonai(&path, &mut bar)?,
+                ImportFormat::OpenaiAgents => store.import_openai_agents(&path, &mut bar)?,
+            };
+            if json {
+                print::json(&report);
+            } else {
+                println!(
+                    "{} imported, {} updated, {} unchanged, {} skipped",
+                    report.imported,
+                    report.updated,
+                    report.unchanged,
+                    report.skipped.len()
+                );
+                for (source, reason) in &report.skipped {
+                    eprintln!("skipped {source}: {reason}");
+                }
             }
         }
         Command::Search {

@@ -1,0 +1,27 @@
+//! A progress bar on stderr for long imports, exports and prunes — only when stderr is a
+//! terminal, so scripts and logs stay clean.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A `(done, total)` callback that draws a bar, or does nothing when stderr is not a terminal.
+pub fn bar(what: &'static str) -> impl FnMut(usize, usize) {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new(0);
+        if let Ok(style) = ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} sessions") {
+            bar.set_style(style);
+        }
+        bar.set_message(what);
+        bar
+    });
+    move |done, total| {
+        if let Some(bar) = &bar {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            if done == total {
+                bar.finish_and_clear();
+            }
+        }
+    }
+}
