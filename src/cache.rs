@@ -15,7 +15,7 @@ use crate::lineage::Head;
 use crate::model::Message;
 
 /// Counters of the history cache, from [`crate::Store::cache_stats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CacheStats {
     /// Reads served from the cache after the version check.
     pub hits: u64,

@@ -86,7 +86,7 @@ pub use check::CheckReport;
 pub use db::migrations::SCHEMA_VERSION;
 pub use db::{Synchronous, APPLICATION_ID};
 pub use error::{Error, Result};
-pub use maintenance::MaintenanceReport;
+pub use maintenance::{MaintenanceReport, Stats};
 pub use messages::{History, HistoryChange};
 pub use model::{
     parse_metadata, validate_session_id, Branch, ForkPoint, Message, Metadata, NewMessage,

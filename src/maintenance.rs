@@ -5,9 +5,29 @@ use std::time::Duration;
 use chrono::{SecondsFormat, Utc};
 use std::collections::{HashMap, HashSet};
 
+use serde::Serialize;
+
+use crate::cache::CacheStats;
 use crate::error::{Error, Result};
 use crate::model::PruneReport;
 use crate::store::Store;
+
+/// Sizes and counts of a file, from [`Store::stats`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stats {
+    pub file_bytes: u64,
+    pub wal_bytes: u64,
+    pub sessions: u64,
+    pub messages: u64,
+    pub branches: u64,
+    pub snapshots: u64,
+    /// What `prune` with the same window would remove.
+    pub prunable: PruneReport,
+    /// The largest sessions by current history length: (id, messages).
+    pub largest_sessions: Vec<(String, u64)>,
+    /// This process's history cache.
+    pub cache: CacheStats,
+}
 
 /// What [`Store::maintain`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +146,45 @@ impl Store {
             bytes_before,
             bytes_after: self.disk_bytes(),
             wal_busy,
+        })
+    }
+
+    /// Sizes, counts, the largest sessions, what prune would remove (with `older_than`) and
+    /// the cache counters.
+    pub fn stats(&self, older_than: Duration) -> Result<Stats> {
+        let prunable = self.prune(older_than, true)?;
+        let (counts, largest) = self.read(|tx| {
+            let count = |sql: &str| -> Result<u64> {
+                Ok(tx.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
+            };
+            let counts = [
+                count("SELECT count(*) FROM sessions")?,
+                count("SELECT count(*) FROM messages")?,
+                count("SELECT count(*) FROM branches")?,
+                count("SELECT count(*) FROM snapshots")?,
+            ];
+            let largest = tx
+                .prepare(
+                    "SELECT id, message_count FROM sessions
+                     ORDER BY message_count DESC, id LIMIT 5",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok((counts, largest))
+        })?;
+        let size = |p: std::path::PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
+        let mut wal = self.path().as_os_str().to_owned();
+        wal.push("-wal");
+        Ok(Stats {
+            file_bytes: size(self.path().to_path_buf()),
+            wal_bytes: size(wal.into()),
+            sessions: counts[0],
+            messages: counts[1],
+            branches: counts[2],
+            snapshots: counts[3],
+            prunable,
+            largest_sessions: largest,
+            cache: self.cache_stats(),
         })
     }
 

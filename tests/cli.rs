@@ -376,3 +376,56 @@ fn revert_tree_and_prune_work_from_the_command_line() {
     let err = failure(&db, &["prune", "--older-than", "3x"]);
     assert!(err.contains("unknown unit"), "{err}");
 }
+
+#[test]
+fn stats_counts_rows_and_what_prune_would_remove() {
+    let (_dir, db) = temp_db();
+    for m in ["a", "b", "c"] {
+        ok(&db, &["add", "s", "user", m]);
+    }
+    ok(&db, &["add", "t", "user", "x"]);
+    ok(&db, &["clear", "t"]);
+    let stats = json_out(&db, &["stats", "--older-than", "0", "--json"]);
+    assert_eq!(stats["sessions"], 2);
+    assert_eq!(stats["messages"], 4);
+    assert_eq!(stats["branches"], 3);
+    assert_eq!(
+        stats["prunable"],
+        json!({"branches": 1, "messages": 1, "bytes": 1})
+    );
+    assert_eq!(stats["largest_sessions"], json!([["s", 3], ["t", 0]]));
+    assert!(stats["file_bytes"].as_u64().unwrap() > 0);
+    assert!(
+        ok(&db, &["stats"]).contains("rows:      2 sessions, 4 messages, 3 branches, 0 snapshots")
+    );
+}
+
+#[test]
+fn tree_dot_draws_sessions_branches_and_forks_for_graphviz() {
+    let (_dir, db) = temp_db();
+    ok(&db, &["add", "s", "user", "a"]);
+    ok(&db, &["branch", "create", "s", "alt"]);
+    let fork = ok(&db, &["fork", "s", "--title", "say \"hi\""])
+        .trim()
+        .to_string();
+    let dot = ok(&db, &["tree", "s", "--dot"]);
+    let lines: Vec<&str> = dot.lines().collect();
+    assert_eq!(lines[0], "digraph sessions {");
+    assert_eq!(*lines.last().unwrap(), "}");
+    assert!(
+        lines.contains(&"  \"s\" [shape=box, label=\"s\\n (1 messages)\"];"),
+        "{dot}"
+    );
+    assert!(
+        lines.contains(&"  \"s/main\" [label=\"main (1)\", style=bold];"),
+        "{dot}"
+    );
+    assert!(lines.contains(&"  \"s/alt\" [label=\"alt (1)\"];"), "{dot}");
+    let fork_label =
+        format!("  \"{fork}\" [shape=box, label=\"{fork}\\nsay \\\"hi\\\" (1 messages)\"];");
+    assert!(lines.contains(&fork_label.as_str()), "{dot}");
+    assert!(
+        lines.contains(&format!("  \"s\" -> \"{fork}\" [label=\"fork\"];").as_str()),
+        "{dot}"
+    );
+}

@@ -123,6 +123,16 @@ enum Command {
         session: String,
         #[arg(long)]
         json: bool,
+        /// Graphviz instead: `sessiondb tree S --dot | dot -Tsvg > tree.svg`
+        #[arg(long, conflicts_with = "json")]
+        dot: bool,
+    },
+    /// Sizes, counts, the largest sessions and what prune would remove
+    Stats {
+        #[arg(long, default_value = "30d", value_parser = parse_duration)]
+        older_than: Duration,
+        #[arg(long)]
+        json: bool,
     },
     /// Remove history that nothing can reach any more
     Prune {
@@ -416,12 +426,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 s.message_count
             );
         }
-        Command::Tree { session, json } => {
+        Command::Tree { session, json, dot } => {
             let tree = store.session_tree(&session)?;
             if json {
                 print::json(&tree);
+            } else if dot {
+                print::dot(&store, &tree)?;
             } else {
                 print::tree(&store, &tree)?;
+            }
+        }
+        Command::Stats { older_than, json } => {
+            let stats = store.stats(older_than)?;
+            if json {
+                print::json(&stats);
+            } else {
+                print::stats(&stats);
             }
         }
         Command::Prune {
@@ -429,7 +449,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             dry_run,
             json,
         } => {
+            let spinner = progress::spinner("pruning");
             let report = store.prune(older_than, dry_run)?;
+            drop(spinner);
             if json {
                 print::json(&report);
             } else {

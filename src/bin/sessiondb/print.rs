@@ -1,6 +1,6 @@
 //! Human-readable and JSON output of the CLI.
 
-use sessiondb::{Branch, Message, Result, Session, SessionTree, Snapshot, Store};
+use sessiondb::{Branch, Message, Result, Session, SessionTree, Snapshot, Stats, Store};
 
 pub fn json<T: serde::Serialize + ?Sized>(value: &T) {
     match serde_json::to_string_pretty(value) {
@@ -199,4 +199,80 @@ fn tree_children(store: &Store, node: &SessionTree, prefix: &str) -> Result<()> 
         }
     }
     Ok(())
+}
+
+/// The tree as a Graphviz digraph: sessions as boxes, branches as ellipses, forks as edges.
+pub fn dot(store: &Store, root: &SessionTree) -> Result<()> {
+    println!("digraph sessions {{");
+    println!("  rankdir=LR; node [fontname=\"Helvetica\"];");
+    dot_node(store, root)?;
+    println!("}}");
+    Ok(())
+}
+
+fn dot_node(store: &Store, node: &SessionTree) -> Result<()> {
+    let quote = |s: &str| {
+        let escaped = s
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
+        format!("\"{escaped}\"")
+    };
+    let label = format!(
+        "{}\n{} ({} messages)",
+        node.id,
+        node.title.as_deref().unwrap_or(""),
+        node.message_count
+    );
+    println!(
+        "  {} [shape=box, label={}];",
+        quote(&node.id),
+        quote(&label)
+    );
+    for b in store
+        .branches(&node.id)?
+        .iter()
+        .filter(|b| b.superseded_at.is_none())
+    {
+        let id = format!("{}/{}", node.id, b.name);
+        let style = if b.is_head { ", style=bold" } else { "" };
+        println!(
+            "  {} [label={}{style}];",
+            quote(&id),
+            quote(&format!("{} ({})", b.name, b.length))
+        );
+        println!("  {} -> {} [arrowhead=none];", quote(&node.id), quote(&id));
+    }
+    for child in &node.children {
+        dot_node(store, child)?;
+        println!(
+            "  {} -> {} [label=\"fork\"];",
+            quote(&node.id),
+            quote(&child.id)
+        );
+    }
+    Ok(())
+}
+
+pub fn stats(s: &Stats) {
+    println!(
+        "file:      {} bytes (+ {} bytes of WAL)",
+        s.file_bytes, s.wal_bytes
+    );
+    println!(
+        "rows:      {} sessions, {} messages, {} branches, {} snapshots",
+        s.sessions, s.messages, s.branches, s.snapshots
+    );
+    println!(
+        "prunable:  {} branches, {} messages, {} bytes",
+        s.prunable.branches, s.prunable.messages, s.prunable.bytes
+    );
+    println!("largest sessions:");
+    for (id, count) in &s.largest_sessions {
+        println!("  {id}: {count} messages");
+    }
+    println!(
+        "cache (this process): {} hits, {} misses, {} entries",
+        s.cache.hits, s.cache.misses, s.cache.entries
+    );
 }

@@ -25,3 +25,21 @@ pub fn bar(what: &'static str) -> impl FnMut(usize, usize) {
         }
     }
 }
+
+/// A spinner for one long call, cleared when dropped; nothing when stderr is not a terminal.
+pub fn spinner(what: &'static str) -> Option<Spinner> {
+    std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new_spinner();
+        bar.set_message(what);
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        Spinner(bar)
+    })
+}
+
+pub struct Spinner(ProgressBar);
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
