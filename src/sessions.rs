@@ -274,19 +274,7 @@ pub(crate) fn insert_session(
         length: fork.map_or(0, |((_, seq), _)| seq),
         usage: fork.map_or(Usage::default(), |f| f.1),
     };
-    tx.prepare_cached(
-        "UPDATE sessions SET head_branch_id = ?2, message_count = ?3,
-             input_tokens = ?4, output_tokens = ?5, cost = ?6 WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        head.branch_id,
-        head.length,
-        head.usage.input_tokens as i64,
-        head.usage.output_tokens as i64,
-        head.usage.cost
-    ])?;
-    Ok(())
+    save_head(tx, id, &head, version, &now)
 }
 
 /// The next value of the database-wide version counter.
