@@ -1,4 +1,10 @@
 //! Full-text search over message content (SQLite FTS5), across all sessions.
+//!
+//! The index costs every append about as much again as the append itself, so a file gets it
+//! on its first search, not before: that search creates an external-content FTS5 table over
+//! `messages.content`, indexes every message already stored, and installs triggers, all in
+//! one transaction. From then on the index changes in the same transaction as the messages,
+//! whichever process writes them.
 
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
@@ -39,6 +45,9 @@ impl Store {
     /// Messages whose content matches the FTS5 `query` (words, `"phrases"`, `prefix*`,
     /// `AND`/`OR`/`NOT`), best first. A malformed query is [`Error::InvalidInput`] carrying
     /// SQLite's message.
+    ///
+    /// The first search on a file builds the index (see the module docs); on a read-only
+    /// store that is [`Error::ReadOnly`] until a read-write store has searched once.
     pub fn search(
         &self,
         query: &str,
@@ -47,6 +56,9 @@ impl Store {
     ) -> Result<Vec<SearchHit>> {
         if let Some(id) = &filter.session {
             validate_session_id(id)?;
+        }
+        if !self.read(search_index_exists)? {
+            self.enable_search()?;
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(|tx| {
@@ -125,3 +137,48 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Builds the full-text index if the file has none yet (what the first
+    /// [`Store::search`] does). Returns whether it had to build it.
+    pub fn enable_search(&self) -> Result<bool> {
+        self.write(|tx| {
+            if search_index_exists(tx)? {
+                return Ok(false);
+            }
+            tx.execute_batch(SEARCH_INDEX)?;
+            Ok(true)
+        })
+    }
+}
+
+pub(crate) fn search_index_exists(tx: &rusqlite::Transaction<'_>) -> Result<bool> {
+    Ok(tx.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE name = 'message_search'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? > 0)
+}
+
+/// The index, its triggers, and the indexing of what is already stored.
+const SEARCH_INDEX: &str = "
+CREATE VIRTUAL TABLE message_search USING fts5 (
+    content,
+    content = 'messages',
+    content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER message_search_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO message_search (rowid, content) VALUES (new.id, new.content);
+END;
+CREATE TRIGGER message_search_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO message_search (message_search, rowid, content)
+    VALUES ('delete', old.id, old.content);
+END;
+CREATE TRIGGER message_search_update AFTER UPDATE OF content ON messages BEGIN
+    INSERT INTO message_search (message_search, rowid, content)
+    VALUES ('delete', old.id, old.content);
+    INSERT INTO message_search (rowid, content) VALUES (new.id, new.content);
+END;
+INSERT INTO message_search (message_search) VALUES ('rebuild');
+";

@@ -261,7 +261,7 @@ fn a_schema_1_file_is_upgraded_in_place_keeping_its_data() {
     let history = store.chat_history("old", None).unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].content(), "written by schema 1");
-    // The search index added in schema 3 covers messages written before it.
+    // The search index, built by the first search, covers messages written before it.
     let hits = store
         .search("schema", 10, &sessiondb::SearchFilter::default())
         .unwrap();

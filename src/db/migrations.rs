@@ -12,7 +12,6 @@ use crate::error::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_partial_messages.sql"),
-    include_str!("../../migrations/0003_search.sql"),
 ];
 
 /// The schema version this build writes and understands.
