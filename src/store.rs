@@ -100,6 +100,7 @@ impl StoreBuilder {
             .with_flags(flags)
             .with_init(move |conn| settings.apply(conn));
         let pool = r2d2::Pool::builder()
+            .thread_pool(helper_threads())
             .max_size(self.pool_size)
             .min_idle(Some(0))
             .connection_timeout(self.busy_timeout.max(Duration::from_secs(1)))
@@ -115,6 +116,23 @@ impl StoreBuilder {
             }),
         })
     }
+}
+
+/// r2d2 gives every pool three helper threads of its own unless it is handed a pool; one
+/// shared thread serves every store of the process (it only reaps idle connections).
+fn helper_threads() -> Arc<scheduled_thread_pool::ScheduledThreadPool> {
+    static HELPERS: std::sync::OnceLock<Arc<scheduled_thread_pool::ScheduledThreadPool>> =
+        std::sync::OnceLock::new();
+    HELPERS
+        .get_or_init(|| {
+            Arc::new(
+                scheduled_thread_pool::ScheduledThreadPool::builder()
+                    .num_threads(1)
+                    .thread_name_pattern("sessiondb-pool-{}")
+                    .build(),
+            )
+        })
+        .clone()
 }
 
 /// The file the CLI and the examples use when no path is given: `$SESSIONDB_PATH`, else

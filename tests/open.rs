@@ -275,3 +275,34 @@ fn a_schema_1_file_is_upgraded_in_place_keeping_its_data() {
     assert_eq!(store.chat_history("old", None).unwrap()[1].content(), "new");
     assert!(store.session("old").unwrap().version > 1);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn opening_many_stores_does_not_pile_up_threads() {
+    let threads = || -> usize {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (_dir, path) = temp_db();
+    Store::open(&path)
+        .unwrap()
+        .add_user_message("s", "x")
+        .unwrap();
+    let before = threads();
+    for _ in 0..200 {
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.chat_history("s", None).unwrap().len(), 1);
+    }
+    // Other tests of this binary run in parallel threads; allow for them, not for 3 per store.
+    assert!(
+        threads() < before + 40,
+        "threads grew from {before} to {}",
+        threads()
+    );
+}
