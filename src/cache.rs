@@ -192,11 +192,15 @@ impl Cache {
         self.store(id, entry);
     }
 
-    /// The whole history of `id` if it is cached at exactly `version`.
-    pub(crate) fn full_history(&self, id: &str, version: i64) -> Option<Arc<Vec<Message>>> {
+    /// Takes the whole history of `id` out of the cache if it is cached at exactly
+    /// `version`: the caller is about to replace it, and owning it avoids a copy.
+    pub(crate) fn take_full_history(&self, id: &str, version: i64) -> Option<Arc<Vec<Message>>> {
         let mut inner = self.lock()?;
-        let entry = inner.lru.get(id)?;
-        (entry.version == version && entry.start == 1).then(|| entry.messages.clone())
+        let entry = inner.lru.peek(id)?;
+        if entry.version != version || entry.start != 1 {
+            return None;
+        }
+        inner.remove(id).map(|entry| entry.messages)
     }
 
     /// Drops the entry of `id`, or every entry.

@@ -319,7 +319,7 @@ impl Store {
                 check_version(session_id, expected, version)?;
             }
             let segments = lineage::segments(tx, head.branch_id, head.length)?;
-            let mut current = match self.cache().full_history(session_id, version) {
+            let mut current = match self.cache().take_full_history(session_id, version) {
                 Some(cached) => Arc::unwrap_or_clone(cached),
                 None => lineage::read_range(tx, &segments, 1, head.length)?,
             };
