@@ -147,14 +147,14 @@ impl Cache {
         inner.bytes += entry.bytes;
         if let Some((evicted_id, evicted)) = inner.lru.push(id.to_string(), entry) {
             if evicted_id != id {
-                inner.bytes -= evicted.bytes;
+                inner.bytes = inner.bytes.saturating_sub(evicted.bytes);
                 inner.stats.evictions += 1;
             }
         }
         while inner.bytes > inner.max_bytes {
             match inner.lru.pop_lru() {
                 Some((_, evicted)) => {
-                    inner.bytes -= evicted.bytes;
+                    inner.bytes = inner.bytes.saturating_sub(evicted.bytes);
                     inner.stats.evictions += 1;
                 }
                 None => break,
@@ -231,7 +231,7 @@ impl Cache {
 impl Inner {
     fn remove(&mut self, id: &str) -> Option<Entry> {
         let entry = self.lru.pop(id)?;
-        self.bytes -= entry.bytes;
+        self.bytes = self.bytes.saturating_sub(entry.bytes);
         Some(entry)
     }
 }
