@@ -258,7 +258,7 @@ def summarize(results):
 def svg_plot(results, path):
     """Append latency (median of each block of 50) against history length, log scale."""
     import math
-    width, height, left, bottom, top, right = 760, 420, 70, 50, 20, 190
+    width, height, left, bottom, top, right = 780, 420, 90, 50, 20, 190
     colors = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd"]
     series = {}
     for store, result in results.items():
