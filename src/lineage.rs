@@ -136,6 +136,8 @@ pub(crate) fn append(
 }
 
 /// [`append`] with each message's own `created_at` (imports keep the original times).
+/// Every message row is written here, so this is where messages are validated; a refusal
+/// names the message's index and rolls the caller's transaction back.
 pub(crate) fn append_dated<'a>(
     tx: &Transaction<'_>,
     head: &mut Head,
@@ -148,7 +150,9 @@ pub(crate) fn append_dated<'a>(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?;
     for (message, created_at) in messages {
-        message.validate()?;
+        message
+            .validate()
+            .map_err(|e| Error::invalid(format!("message {}: {e}", head.length)))?;
         head.length += 1;
         head.usage.add(message);
         insert.execute(params![

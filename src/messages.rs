@@ -127,7 +127,6 @@ impl Store {
         expected_version: Option<i64>,
     ) -> Result<Message> {
         validate_session_id(session_id)?;
-        message.validate()?;
         self.append_with(session_id, expected_version, |_| Ok(message))
     }
 
@@ -152,7 +151,6 @@ impl Store {
                 check_version(session_id, expected, old_version)?;
             }
             let message = make(tx)?;
-            message.validate()?;
             let old_length = head.length;
             let (version, now) = (next_version(tx)?, now_text());
             lineage::append(tx, &mut head, std::slice::from_ref(&message), &now)?;
@@ -307,11 +305,6 @@ impl Store {
         expected_version: Option<i64>,
     ) -> Result<HistoryChange> {
         validate_session_id(session_id)?;
-        for (i, message) in messages.iter().enumerate() {
-            message
-                .validate()
-                .map_err(|e| Error::invalid(format!("message {i}: {e}")))?;
-        }
         let (change, entry) = self.write(|tx| {
             let (mut head, version) =
                 head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
