@@ -55,6 +55,14 @@ impl Entry {
         }
     }
 
+    /// Appends `added` (the next messages of the same head) and moves to `version`,
+    /// counting only the new messages' bytes.
+    pub(crate) fn extend(&mut self, added: Vec<Message>, version: i64) {
+        self.bytes += added.iter().map(message_bytes).sum::<usize>();
+        Arc::make_mut(&mut self.messages).extend(added);
+        self.version = version;
+    }
+
     /// Seq of the last cached message.
     pub(crate) fn end(&self) -> i64 {
         self.start + self.messages.len() as i64 - 1
@@ -186,9 +194,7 @@ impl Cache {
             return;
         };
         drop(inner);
-        Arc::make_mut(&mut entry.messages).extend_from_slice(added);
-        entry.bytes += added.iter().map(message_bytes).sum::<usize>();
-        entry.version = new_version;
+        entry.extend(added.to_vec(), new_version);
         self.store(id, entry);
     }
 

@@ -224,9 +224,7 @@ impl Store {
         let entry = match lookup {
             Lookup::Hit(entry) => entry,
             Lookup::Grown(mut entry) => {
-                let tail = read_head(tx, &head, entry.end() + 1, head.length)?;
-                Arc::make_mut(&mut entry.messages).extend(tail);
-                let entry = Entry::new(version, &head, entry.start, entry.messages);
+                entry.extend(read_head(tx, &head, entry.end() + 1, head.length)?, version);
                 self.cache().store(session_id, entry.clone());
                 entry
             }
