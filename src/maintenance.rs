@@ -172,12 +172,10 @@ impl Store {
                 .collect::<rusqlite::Result<_>>()?;
             Ok((counts, largest))
         })?;
-        let size = |p: std::path::PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
-        let mut wal = self.path().as_os_str().to_owned();
-        wal.push("-wal");
+        let (file_bytes, wal_bytes) = self.file_sizes();
         Ok(Stats {
-            file_bytes: size(self.path().to_path_buf()),
-            wal_bytes: size(wal.into()),
+            file_bytes,
+            wal_bytes,
             sessions: counts[0],
             messages: counts[1],
             branches: counts[2],
@@ -190,10 +188,16 @@ impl Store {
 
     /// Size of the database file plus its WAL, in bytes.
     pub fn disk_bytes(&self) -> u64 {
-        let size = |p: std::path::PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
+        let (file, wal) = self.file_sizes();
+        file + wal
+    }
+
+    /// Sizes of the database file and of its WAL (0 for one that does not exist).
+    fn file_sizes(&self) -> (u64, u64) {
+        let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
         let mut wal = self.path().as_os_str().to_owned();
         wal.push("-wal");
-        size(self.path().to_path_buf()) + size(wal.into())
+        (size(self.path()), size(std::path::Path::new(&wal)))
     }
 }
 
