@@ -121,9 +121,7 @@ impl Store {
         self.write(|tx| {
             require_head(tx, session_id)?;
             let branch = branch_id(tx, session_id, name)?;
-            let length: i64 = tx
-                .prepare_cached("SELECT length FROM branches WHERE id = ?1")?
-                .query_row([branch], |r| r.get(0))?;
+            let length = lineage::branch_length(tx, branch)?;
             let segments = lineage::segments(tx, branch, length)?;
             let head = Head {
                 branch_id: branch,
@@ -132,7 +130,7 @@ impl Store {
             };
             tx.prepare_cached("UPDATE branches SET superseded_at = NULL WHERE id = ?1")?
                 .execute([branch])?;
-            let (version, now) = (next_version(tx)?, now_text());
+            let (version, now) = (next_version(tx, session_id)?, now_text());
             save_head(tx, session_id, &head, version, &now)?;
             load_session(tx, session_id)
         })
@@ -146,9 +144,7 @@ impl Store {
             let (_, version) =
                 head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
             let branch = branch_id(tx, session_id, name)?;
-            let length: i64 = tx
-                .prepare_cached("SELECT length FROM branches WHERE id = ?1")?
-                .query_row([branch], |r| r.get(0))?;
+            let length = lineage::branch_length(tx, branch)?;
             let segments = lineage::segments(tx, branch, length)?;
             let messages = lineage::read_range(tx, &segments, 1, length)?;
             Ok(History::new(messages, version, length))
@@ -220,7 +216,7 @@ impl Store {
             let head = require_head(tx, session_id)?;
             let seq = seq_for_index(session_id, &head, Some(index))?;
             let segments = lineage::segments(tx, head.branch_id, head.length)?;
-            let (version, now) = (next_version(tx)?, now_text());
+            let (version, now) = (next_version(tx, session_id)?, now_text());
             let new_head = fork_new_head(
                 tx,
                 session_id,
@@ -248,9 +244,10 @@ pub(crate) fn seq_for_index(session_id: &str, head: &Head, at_index: Option<u64>
     }
 }
 
-const BRANCH_SELECT: &str = "SELECT b.name, b.length, b.fork_seq, b.created_at, b.superseded_at,
+const BRANCH_SELECT: &str = "SELECT b.name, l.length, b.fork_seq, b.created_at, b.superseded_at,
         p.name, p.session_id, b.id = s.head_branch_id
      FROM branches b
+     JOIN branch_lengths l ON l.branch_id = b.id
      JOIN sessions s ON s.id = b.session_id
      LEFT JOIN branches p ON p.id = b.parent_branch_id";
 

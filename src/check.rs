@@ -31,7 +31,7 @@ const COST_TOLERANCE: f64 = 1e-6;
 impl Store {
     /// Runs `PRAGMA integrity_check`, `PRAGMA foreign_key_check` and sessiondb's invariants
     /// (positions contiguous, fork points inside their parents, lineage acyclic, counts,
-    /// usage totals and versions consistent) on one snapshot of the file.
+    /// usage totals consistent, versions above superseded names) on one snapshot of the file.
     pub fn check(&self) -> Result<CheckReport> {
         self.read(|tx| {
             let mut report = CheckReport {
@@ -62,8 +62,9 @@ impl Store {
             for line in strings(
                 tx,
                 "SELECT 'snapshot ' || n.id || ' pins seq ' || n.seq || ' past the end of branch '
-                        || b.id || ' (' || b.length || ' messages)'
-                 FROM snapshots n JOIN branches b ON b.id = n.branch_id WHERE n.seq > b.length",
+                        || l.branch_id || ' (' || l.length || ' messages)'
+                 FROM snapshots n JOIN branch_lengths l ON l.branch_id = n.branch_id
+                 WHERE n.seq > l.length",
             )? {
                 problems.push(line);
             }
@@ -83,25 +84,37 @@ fn check_branches(tx: &Transaction<'_>, problems: &mut Vec<String>) -> Result<()
     problems.extend(strings(
         tx,
         "SELECT 'branch ' || c.id || ' forks at seq ' || c.fork_seq || ' but its parent '
-                || p.id || ' has ' || p.length || ' messages'
+                || p.id || ' has ' || l.length || ' messages'
          FROM branches c JOIN branches p ON p.id = c.parent_branch_id
-         WHERE c.fork_seq > p.length OR c.fork_seq <= p.fork_seq",
+         JOIN branch_lengths l ON l.branch_id = p.id
+         WHERE c.fork_seq > l.length OR c.fork_seq <= p.fork_seq",
     )?);
     problems.extend(strings(
         tx,
         "SELECT 'branch ' || id || ' has no parent but starts at seq ' || fork_seq
          FROM branches WHERE parent_branch_id IS NULL AND fork_seq != 0",
     )?);
-    // Own rows must be exactly fork_seq + 1 ..= length.
+    // Every row sits at its rowid (branch_id * 2^32 + seq) and belongs to a branch.
     problems.extend(strings(
         tx,
-        "SELECT 'branch ' || b.id || ' should hold seqs ' || (b.fork_seq + 1) || '..=' || b.length
-                || ' but holds ' || count(m.id) || ' rows from ' || coalesce(min(m.seq), '-')
-                || ' to ' || coalesce(max(m.seq), '-')
-         FROM branches b LEFT JOIN messages m ON m.branch_id = b.id
-         GROUP BY b.id
-         HAVING count(m.id) != b.length - b.fork_seq
-             OR (count(m.id) > 0 AND (min(m.seq) != b.fork_seq + 1 OR max(m.seq) != b.length))",
+        "SELECT 'message row ' || id || ' is not at branch ' || branch_id || ' seq ' || seq
+         FROM messages WHERE id != branch_id * 4294967296 + seq",
+    )?);
+    problems.extend(strings(
+        tx,
+        "SELECT count(*) || ' messages belong to missing branch ' || m.branch_id
+         FROM messages m LEFT JOIN branches b ON b.id = m.branch_id
+         WHERE b.id IS NULL GROUP BY m.branch_id",
+    )?);
+    // Own rows must be exactly fork_seq + 1 ..= last, with no gap.
+    problems.extend(strings(
+        tx,
+        "SELECT 'branch ' || b.id || ' should hold seqs ' || (b.fork_seq + 1) || '..=' || r.last
+                || ' but holds ' || r.n || ' rows'
+         FROM branches b
+         JOIN (SELECT branch_id, count(*) AS n, min(seq) AS first, max(seq) AS last
+               FROM messages GROUP BY branch_id) r ON r.branch_id = b.id
+         WHERE r.first != b.fork_seq + 1 OR r.n != r.last - b.fork_seq",
     )?);
     // Running usage totals: each row adds its own usage to the one before it.
     problems.extend(strings(
@@ -124,7 +137,7 @@ fn check_branches(tx: &Transaction<'_>, problems: &mut Vec<String>) -> Result<()
         "SELECT b.id, b.parent_branch_id, b.fork_seq, m.running_input_tokens,
                 m.running_output_tokens, m.running_cost,
                 coalesce(m.input_tokens, 0), coalesce(m.output_tokens, 0), coalesce(m.cost, 0)
-         FROM branches b JOIN messages m ON m.branch_id = b.id AND m.seq = b.fork_seq + 1",
+         FROM branches b JOIN messages m ON m.id = b.id * 4294967296 + b.fork_seq + 1",
     )?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
@@ -177,25 +190,24 @@ fn check_sessions(tx: &Transaction<'_>, problems: &mut Vec<String>) -> Result<()
     problems.extend(strings(
         tx,
         "SELECT 'session ' || quote(s.id) || ': message_count ' || s.message_count
-                || ' but its head has ' || b.length || ' messages'
-         FROM sessions s JOIN branches b ON b.id = s.head_branch_id
-         WHERE s.message_count != b.length",
+                || ' but its head has ' || l.length || ' messages'
+         FROM sessions s JOIN branch_lengths l ON l.branch_id = s.head_branch_id
+         WHERE s.message_count != l.length",
     )?);
+    // A superseded head is named <name>@<version of that change>; the next change takes a
+    // higher version, so a session below one of its names would reuse it.
     problems.extend(strings(
         tx,
-        "SELECT 'session ' || quote(id) || ': version ' || version
-                || ' is ahead of the version counter ' || (SELECT version FROM version_clock)
-         FROM sessions WHERE version > (SELECT version FROM version_clock)",
-    )?);
-    problems.extend(strings(
-        tx,
-        "SELECT 'version ' || version || ' is used by ' || count(*) || ' sessions'
-         FROM sessions GROUP BY version HAVING count(*) > 1",
+        "SELECT 'session ' || quote(s.id) || ': version ' || s.version
+                || ' is below its superseded branch ' || quote(b.name)
+         FROM branches b JOIN sessions s ON s.id = b.session_id
+         WHERE instr(b.name, '@') > 0
+           AND CAST(substr(b.name, instr(b.name, '@') + 1) AS INTEGER) > s.version",
     )?);
     // Session totals equal the running totals at the end of the head's history.
     let mut stmt = tx.prepare(
-        "SELECT s.id, s.head_branch_id, b.length, s.input_tokens, s.output_tokens, s.cost
-         FROM sessions s JOIN branches b ON b.id = s.head_branch_id",
+        "SELECT s.id, s.head_branch_id, l.length, s.input_tokens, s.output_tokens, s.cost
+         FROM sessions s JOIN branch_lengths l ON l.branch_id = s.head_branch_id",
     )?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {

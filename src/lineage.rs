@@ -11,6 +11,37 @@ use crate::model::{parse_time, Message, Metadata, NewMessage, Usage};
 /// A deeper lineage than this means a cycle in a damaged file.
 const MAX_LINEAGE_DEPTH: i64 = 100_000;
 
+/// A message's rowid is `branch_id * 2^32 + seq` (schema 3), so a branch's rows are one
+/// contiguous rowid range: an append writes one b-tree page and a read is one range scan.
+const SEQ_BITS: u32 = 32;
+/// The largest seq, and so the most messages one history can hold.
+pub(crate) const MAX_SEQ: i64 = (1 << SEQ_BITS) - 1;
+/// The largest branch id whose rowids fit in 63 bits.
+const MAX_BRANCH_ID: i64 = (1 << 31) - 1;
+
+/// The rowid of message `seq` of `branch_id`.
+pub(crate) fn row_id(branch_id: i64, seq: i64) -> i64 {
+    (branch_id << SEQ_BITS) | seq
+}
+
+/// The number of messages in `branch_id`'s full history: its last own seq, or its fork point
+/// if it has no rows of its own.
+pub(crate) fn branch_length(tx: &Transaction<'_>, branch_id: i64) -> Result<i64> {
+    let (fork_seq, last): (i64, Option<i64>) = tx
+        .prepare_cached(
+            "SELECT b.fork_seq, (SELECT m.seq FROM messages m WHERE m.id BETWEEN ?2 AND ?3
+                                 ORDER BY m.id DESC LIMIT 1)
+             FROM branches b WHERE b.id = ?1",
+        )?
+        .query_row(
+            params![branch_id, row_id(branch_id, 0), row_id(branch_id, MAX_SEQ)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .ok_or_else(|| Error::Corrupt(format!("branch {branch_id} is missing")))?;
+    Ok(fork_seq.max(last.unwrap_or(0)))
+}
+
 /// Where a session's current history ends.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Head {
@@ -81,15 +112,17 @@ pub(crate) fn read_range(
 ) -> Result<Vec<Message>> {
     let mut out = Vec::with_capacity((hi - lo + 1).clamp(0, 1 << 16) as usize);
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages
-         WHERE branch_id = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq"
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id BETWEEN ?1 AND ?2 ORDER BY id"
     ))?;
     for seg in segments {
         let (from, to) = (lo.max(seg.fork_seq + 1), hi.min(seg.upto));
         if from > to {
             continue;
         }
-        let mut rows = stmt.query(params![seg.branch_id, from, to])?;
+        let mut rows = stmt.query(params![
+            row_id(seg.branch_id, from),
+            row_id(seg.branch_id, to)
+        ])?;
         while let Some(row) = rows.next()? {
             out.push(message_from_row(row)?);
         }
@@ -111,9 +144,9 @@ pub(crate) fn usage_at(tx: &Transaction<'_>, segments: &[Segment], seq: i64) -> 
     };
     tx.prepare_cached(
         "SELECT running_input_tokens, running_output_tokens, running_cost
-         FROM messages WHERE branch_id = ?1 AND seq = ?2",
+         FROM messages WHERE id = ?1",
     )?
-    .query_row(params![branch_id, seq], |r| {
+    .query_row([row_id(branch_id, seq)], |r| {
         Ok(Usage {
             input_tokens: r.get::<_, i64>(0)? as u64,
             output_tokens: r.get::<_, i64>(1)? as u64,
@@ -125,7 +158,7 @@ pub(crate) fn usage_at(tx: &Transaction<'_>, segments: &[Segment], seq: i64) -> 
 }
 
 /// Appends `messages` to the head branch and advances `head` past them. The caller updates
-/// the session row.
+/// the session row; the branch row is not touched (its length is its last row).
 pub(crate) fn append(
     tx: &Transaction<'_>,
     head: &mut Head,
@@ -144,18 +177,24 @@ pub(crate) fn append_dated<'a>(
     messages: impl IntoIterator<Item = (&'a NewMessage, &'a str)>,
 ) -> Result<()> {
     let mut insert = tx.prepare_cached(
-        "INSERT INTO messages (branch_id, seq, role, content, tool_calls, tool_call_id, metadata,
-             model, input_tokens, output_tokens, cost,
+        "INSERT INTO messages (id, branch_id, seq, role, content, tool_calls, tool_call_id,
+             metadata, model, input_tokens, output_tokens, cost,
              running_input_tokens, running_output_tokens, running_cost, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?;
     for (message, created_at) in messages {
         message
             .validate()
             .map_err(|e| Error::invalid(format!("message {}: {e}", head.length)))?;
+        if head.length >= MAX_SEQ {
+            return Err(Error::StorageFull(format!(
+                "a history holds at most {MAX_SEQ} messages"
+            )));
+        }
         head.length += 1;
         head.usage.add(message);
         insert.execute(params![
+            row_id(head.branch_id, head.length),
             head.branch_id,
             head.length,
             message.role,
@@ -173,8 +212,6 @@ pub(crate) fn append_dated<'a>(
             created_at,
         ])?;
     }
-    tx.prepare_cached("UPDATE branches SET length = ?2 WHERE id = ?1")?
-        .execute(params![head.branch_id, head.length])?;
     Ok(())
 }
 
@@ -192,11 +229,17 @@ pub(crate) fn create_branch(
         None => (None, 0),
     };
     tx.prepare_cached(
-        "INSERT INTO branches (session_id, name, parent_branch_id, fork_seq, length, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+        "INSERT INTO branches (session_id, name, parent_branch_id, fork_seq, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![session_id, name, parent, fork_seq, now])?;
-    Ok(tx.last_insert_rowid())
+    let id = tx.last_insert_rowid();
+    if id > MAX_BRANCH_ID {
+        return Err(Error::StorageFull(format!(
+            "a file holds at most {MAX_BRANCH_ID} branches"
+        )));
+    }
+    Ok(id)
 }
 
 /// Where a new branch that starts with the first `seq` messages of `segments` forks from:

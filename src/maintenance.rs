@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::cache::CacheStats;
 use crate::error::{Error, Result};
+use crate::lineage::{row_id, MAX_SEQ};
 use crate::model::PruneReport;
 use crate::store::Store;
 
@@ -98,9 +99,11 @@ impl Store {
                         "SELECT count(*), coalesce(sum(length(CAST(content AS BLOB))
                              + coalesce(length(CAST(tool_calls AS BLOB)), 0)
                              + coalesce(length(CAST(metadata AS BLOB)), 0)), 0)
-                         FROM messages WHERE branch_id = ?1 AND seq > ?2",
+                         FROM messages WHERE id BETWEEN ?1 AND ?2",
                     )?
-                    .query_row([branch, keep], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    .query_row([row_id(branch, keep + 1), row_id(branch, MAX_SEQ)], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?;
                 report.messages += rows as u64;
                 report.bytes += bytes as u64;
                 if !live.contains(&branch) {
@@ -109,14 +112,9 @@ impl Store {
                 if dry_run {
                     continue;
                 }
-                tx.prepare_cached("DELETE FROM messages WHERE branch_id = ?1 AND seq > ?2")?
-                    .execute([branch, keep])?;
-                if live.contains(&branch) {
-                    tx.prepare_cached(
-                        "UPDATE branches SET length = max(fork_seq, ?2) WHERE id = ?1",
-                    )?
-                    .execute([branch, keep])?;
-                } else {
+                tx.prepare_cached("DELETE FROM messages WHERE id BETWEEN ?1 AND ?2")?
+                    .execute([row_id(branch, keep + 1), row_id(branch, MAX_SEQ)])?;
+                if !live.contains(&branch) {
                     tx.prepare_cached("DELETE FROM branches WHERE id = ?1")?
                         .execute([branch])?;
                 }

@@ -9,9 +9,7 @@ use crate::cache::{Entry, Lookup};
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
 use crate::model::{now_text, validate_session_id, Message, NewMessage, NewSession, Role};
-use crate::sessions::{
-    fork_new_head, head_of, insert_session, next_version, require_head, save_head,
-};
+use crate::sessions::{fork_new_head, head_of, insert_session, save_head};
 use crate::store::Store;
 
 /// Messages of a session's history, oldest first, read in one transaction together with the
@@ -139,20 +137,21 @@ impl Store {
         make: impl FnOnce(&Transaction<'_>) -> Result<NewMessage>,
     ) -> Result<Message> {
         let (stored, old_version, old_length, version, head) = self.write(|tx| {
-            let (mut head, old_version) = match head_of(tx, session_id)? {
-                Some(found) => found,
+            let found = match head_of(tx, session_id)? {
                 None if expected_version.is_none() => {
                     insert_session(tx, session_id, &NewSession::default(), None, None)?;
-                    (require_head(tx, session_id)?, 0)
+                    head_of(tx, session_id)?
                 }
-                None => return Err(Error::not_found("session", session_id)),
+                found => found,
             };
+            let (mut head, old_version) =
+                found.ok_or_else(|| Error::not_found("session", session_id))?;
             if let Some(expected) = expected_version {
                 check_version(session_id, expected, old_version)?;
             }
             let message = make(tx)?;
             let old_length = head.length;
-            let (version, now) = (next_version(tx)?, now_text());
+            let (version, now) = (old_version + 1, now_text());
             lineage::append(tx, &mut head, std::slice::from_ref(&message), &now)?;
             save_head(tx, session_id, &head, version, &now)?;
             let stored = Message {
@@ -328,7 +327,7 @@ impl Store {
                 };
                 return Ok((change, Entry::new(version, &head, 1, Arc::new(current))));
             }
-            let (version, now) = (next_version(tx)?, now_text());
+            let (version, now) = (version + 1, now_text());
             let superseded = kept < current.len();
             if superseded {
                 head = fork_new_head(

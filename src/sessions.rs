@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::lineage::{self, Head, Segment};
+use crate::lineage::{self, row_id, Head, Segment, MAX_SEQ};
 use crate::model::{
     check_field, check_json, now_text, parse_time, validate_session_id, Metadata, NewSession,
     Session, Usage,
@@ -181,7 +181,7 @@ impl Store {
         validate_session_id(id)?;
         self.write(|tx| {
             let head = require_head(tx, id)?;
-            let (version, now) = (next_version(tx)?, now_text());
+            let (version, now) = (next_version(tx, id)?, now_text());
             let head = fork_new_head(tx, id, head.branch_id, &[], 0, version, &now)?;
             save_head(tx, id, &head, version, &now)?;
             load_session(tx, id)
@@ -195,6 +195,12 @@ impl Store {
         self.cache().invalidate(Some(id));
         self.write(|tx| {
             require_head(tx, id)?;
+            // A session recreated under this id must start above every version this one had.
+            tx.prepare_cached(
+                "UPDATE version_clock SET version = max(version,
+                     (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
+            )?
+            .execute([id])?;
             let doomed: Vec<i64> = tx
                 .prepare_cached("SELECT id FROM branches WHERE session_id = ?1 ORDER BY id DESC")?
                 .query_map([id], |r| r.get(0))?
@@ -225,12 +231,9 @@ impl Store {
                         "SELECT coalesce(max(fork_seq), 0) FROM branches WHERE parent_branch_id = ?1",
                     )?
                     .query_row([branch], |r| r.get(0))?;
-                tx.prepare_cached("DELETE FROM messages WHERE branch_id = ?1 AND seq > ?2")?
-                    .execute([branch, &needed])?;
-                if kept.contains(branch) {
-                    tx.prepare_cached("UPDATE branches SET length = ?2 WHERE id = ?1")?
-                        .execute([branch, &needed])?;
-                } else {
+                tx.prepare_cached("DELETE FROM messages WHERE id BETWEEN ?1 AND ?2")?
+                    .execute([row_id(*branch, needed + 1), row_id(*branch, MAX_SEQ)])?;
+                if !kept.contains(branch) {
                     tx.prepare_cached("DELETE FROM branches WHERE id = ?1")?
                         .execute([branch])?;
                 }
@@ -250,7 +253,7 @@ pub(crate) fn insert_session(
     fork: Option<((i64, i64), Usage)>,
 ) -> Result<()> {
     let now = now_text();
-    let version = next_version(tx)?;
+    let version = first_version(tx)?;
     // head_branch_id is checked at commit (deferred), so the branch can follow the session.
     tx.prepare_cached(
         "INSERT INTO sessions (id, title, agent_name, agent_id, user_id, metadata,
@@ -277,13 +280,24 @@ pub(crate) fn insert_session(
     save_head(tx, id, &head, version, &now)
 }
 
-/// The next value of the database-wide version counter.
-pub(crate) fn next_version(tx: &Transaction<'_>) -> Result<i64> {
+/// The version of a new session: above every version a session of this file has had, so a
+/// deleted and recreated session never repeats one. From then on a session's version grows by
+/// one per change ([`next_version`]); only creating and deleting sessions touch the clock, so
+/// an append writes no page for it.
+pub(crate) fn first_version(tx: &Transaction<'_>) -> Result<i64> {
     Ok(tx
         .prepare_cached(
             "UPDATE version_clock SET version = version + 1 WHERE id = 1 RETURNING version",
         )?
         .query_row([], |r| r.get(0))?)
+}
+
+/// The version the session's next change takes.
+pub(crate) fn next_version(tx: &Transaction<'_>, id: &str) -> Result<i64> {
+    tx.prepare_cached("SELECT version + 1 FROM sessions WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| Error::not_found("session", id))
 }
 
 /// The session's head and version, or `None` if there is no such session.
@@ -325,12 +339,7 @@ pub(crate) fn save_head(
     version: i64,
     now: &str,
 ) -> Result<()> {
-    tx.prepare_cached(
-        "UPDATE sessions SET head_branch_id = ?2, message_count = ?3, input_tokens = ?4,
-             output_tokens = ?5, cost = ?6, version = ?7, updated_at = ?8
-         WHERE id = ?1",
-    )?
-    .execute(params![
+    let values = params![
         id,
         head.branch_id,
         head.length,
@@ -339,17 +348,37 @@ pub(crate) fn save_head(
         head.usage.cost,
         version,
         now
-    ])?;
+    ];
+    // Naming head_branch_id in SET rewrites its index entry even when the value is the
+    // same: one more page per append. So it is set only when the head moved.
+    let same_head = tx
+        .prepare_cached(
+            "UPDATE sessions SET message_count = ?3, input_tokens = ?4, output_tokens = ?5,
+                 cost = ?6, version = ?7, updated_at = ?8
+             WHERE id = ?1 AND head_branch_id = ?2",
+        )?
+        .execute(values)?;
+    if same_head == 0 {
+        tx.prepare_cached(
+            "UPDATE sessions SET head_branch_id = ?2, message_count = ?3, input_tokens = ?4,
+                 output_tokens = ?5, cost = ?6, version = ?7, updated_at = ?8
+             WHERE id = ?1",
+        )?
+        .execute(values)?;
+    }
     Ok(())
 }
 
 /// Bumps the version and `updated_at` of a session whose history did not change; returns
 /// the new version.
 pub(crate) fn touch(tx: &Transaction<'_>, id: &str) -> Result<i64> {
-    let version = next_version(tx)?;
-    tx.prepare_cached("UPDATE sessions SET version = ?2, updated_at = ?3 WHERE id = ?1")?
-        .execute(params![id, version, now_text()])?;
-    Ok(version)
+    tx.prepare_cached(
+        "UPDATE sessions SET version = version + 1, updated_at = ?2 WHERE id = ?1
+         RETURNING version",
+    )?
+    .query_row(params![id, now_text()], |r| r.get(0))
+    .optional()?
+    .ok_or_else(|| Error::not_found("session", id))
 }
 
 /// Moves the session's head to a new branch that takes the head's name and starts with the

@@ -80,7 +80,7 @@ impl Store {
                 .optional()?
                 .ok_or_else(|| Error::not_found("snapshot", id.to_string()))?;
             let segments = lineage::segments(tx, branch, seq)?;
-            let (version, now) = (next_version(tx)?, now_text());
+            let (version, now) = (next_version(tx, session_id)?, now_text());
             let new_head = fork_new_head(
                 tx,
                 session_id,

@@ -17,7 +17,7 @@ use crate::model::{
     check_field, check_json, validate_branch_name, validate_session_id, Message, Metadata,
     NewMessage, Session,
 };
-use crate::sessions::{head_of, next_version, DEFAULT_BRANCH};
+use crate::sessions::{first_version, head_of, DEFAULT_BRANCH};
 use crate::store::Store;
 
 /// The name and version an export file carries.
@@ -460,7 +460,7 @@ fn write_image(tx: &Transaction<'_>, image: &SessionExport) -> Result<()> {
         .execute([max_superseded_version])?;
     let segments = lineage::segments(tx, head_id, length)?;
     let usage = lineage::usage_at(tx, &segments, length)?;
-    let version = next_version(tx)?;
+    let version = first_version(tx)?;
     tx.prepare_cached(
         "UPDATE sessions SET head_branch_id = ?2, message_count = ?3, input_tokens = ?4,
              output_tokens = ?5, cost = ?6, version = ?7 WHERE id = ?1",

@@ -88,17 +88,44 @@ fn usage_totals_that_do_not_match_the_rows_are_named() {
 }
 
 #[test]
-fn a_lineage_cycle_and_a_duplicate_version_are_named() {
+fn a_lineage_cycle_and_a_version_that_would_reuse_a_name_are_named() {
     let problems = problems_after("UPDATE branches SET parent_branch_id = 3 WHERE id = 1;");
     assert!(
         problems.iter().any(|p| p.contains("not an older branch")),
         "{problems:?}"
     );
+    // The revert in `populated` superseded main as main@<version>.
+    let problems = problems_after("UPDATE sessions SET version = 1 WHERE id = 's';");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("'s': version 1 is below its superseded branch 'main@")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_message_off_its_rowid_or_without_a_branch_is_named() {
     let problems = problems_after(
-        "UPDATE sessions SET version = (SELECT version FROM sessions WHERE id = 's') WHERE id != 's';",
+        "PRAGMA ignore_check_constraints = ON;
+         UPDATE messages SET id = id + 1000 WHERE seq = 5 AND branch_id = 1;",
     );
     assert!(
-        problems.iter().any(|p| p.contains("is used by 2 sessions")),
+        problems.iter().any(|p| p
+            == &format!(
+                "message row {} is not at branch 1 seq 5",
+                (1i64 << 32) + 1005
+            )),
+        "{problems:?}"
+    );
+    let problems = problems_after(
+        "PRAGMA ignore_check_constraints = ON;
+         UPDATE messages SET branch_id = 99, id = 99 * 4294967296 + seq WHERE branch_id = 1;",
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p == "5 messages belong to missing branch 99"),
         "{problems:?}"
     );
 }

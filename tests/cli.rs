@@ -343,7 +343,7 @@ fn revert_tree_and_prune_work_from_the_command_line() {
     let lines: Vec<&str> = tree.lines().collect();
     assert_eq!(lines[0], "s (1 message)");
     assert!(
-        lines.contains(&"├─ branch main* (1, from main@6 @ 0)"),
+        lines.contains(&"├─ branch main* (1, from main@5 @ 0)"),
         "{tree}"
     );
     assert!(

@@ -272,12 +272,14 @@ fn set_chat_history_keeps_the_replaced_history_readable_as_a_superseded_branch()
     let conn = Connection::open(&path).unwrap();
     let (name, superseded, length): (String, Option<String>, i64) = conn
         .query_row(
-            "SELECT name, superseded_at, length FROM branches WHERE name LIKE 'main@%'",
+            "SELECT name, superseded_at, length
+             FROM branches JOIN branch_lengths ON branch_id = id WHERE name LIKE 'main@%'",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
-    assert!(name.starts_with("main@"), "{name}");
+    // Versions: created 1, three appends 2..=4, the replace 5.
+    assert_eq!(name, "main@5");
     assert!(superseded.is_some());
     assert_eq!(length, 3);
     let old: Vec<String> = conn

@@ -306,3 +306,118 @@ fn opening_many_stores_does_not_pile_up_threads() {
         threads()
     );
 }
+
+/// `tests/fixtures/schema2.db` was written by the last schema-2 release through its CLI
+/// (`tests/fixtures/make_schema2.sh`): a session with a fork, a snapshot, a revert, a named
+/// branch, a search index and a deleted session. Schema 3 rebuilds the messages table.
+#[test]
+fn a_schema_2_file_is_upgraded_keeping_histories_branches_snapshots_and_versions() {
+    let (_dir, path) = temp_db();
+    std::fs::copy("tests/fixtures/schema2.db", &path).unwrap();
+    let store = Store::open(&path).unwrap();
+    let contents = |h: &sessiondb::History| -> Vec<String> {
+        h.iter().map(|m| m.content().to_string()).collect()
+    };
+
+    let s = store.session("s").unwrap();
+    assert_eq!((s.version, s.message_count), (12, 4));
+    assert_eq!(
+        (s.usage.input_tokens, s.usage.output_tokens, s.usage.cost),
+        (11, 22, 0.5)
+    );
+    let history = store.chat_history("s", None).unwrap();
+    assert_eq!(
+        contents(&history),
+        [
+            "hello world",
+            "a searchable reply",
+            "after revert",
+            "indexed later"
+        ]
+    );
+    assert_eq!(history[1].body.model.as_deref(), Some("m1"));
+    let branches: Vec<(String, u64, bool, bool)> = store
+        .branches("s")
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.name, b.length, b.is_head, b.superseded_at.is_some()))
+        .collect();
+    assert_eq!(
+        branches,
+        [
+            ("main@9".to_string(), 5, false, true),
+            ("main".to_string(), 4, true, false),
+            ("alt".to_string(), 1, false, false),
+        ]
+    );
+    let old = store.branch_history("s", "main@9").unwrap();
+    assert_eq!(old[3].body.tool_calls.as_ref().unwrap()[0]["id"], "c1");
+    assert_eq!(old[4].body.tool_call_id.as_deref(), Some("c1"));
+    assert_eq!(old[4].body.metadata.as_ref().unwrap()["k"], 1);
+
+    let forks = store.child_sessions("s").unwrap();
+    assert_eq!(forks.len(), 1);
+    assert_eq!(
+        contents(&store.chat_history(&forks[0].id, None).unwrap()),
+        ["hello world", "a searchable reply", "third"]
+    );
+
+    // The search index is rebuilt on the next search, rows from before and after it included.
+    let hits = |q: &str| -> Vec<(String, u64)> {
+        store
+            .search(q, 10, &sessiondb::SearchFilter::default())
+            .unwrap()
+            .into_iter()
+            .map(|h| (h.session_id, h.index))
+            .collect()
+    };
+    assert_eq!(hits("searchable"), [("s".to_string(), 1)]);
+    assert_eq!(hits("indexed"), [("s".to_string(), 3)]);
+
+    let report = store.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(
+        (
+            report.sessions,
+            report.branches,
+            report.messages,
+            report.snapshots
+        ),
+        (2, 4, 7, 1)
+    );
+
+    // Versions go on from where they were; a new session starts above the file's clock.
+    store.add_user_message("s", "after upgrade").unwrap();
+    assert_eq!(store.session("s").unwrap().version, 13);
+    store.add_user_message("new", "x").unwrap();
+    assert_eq!(store.session("new").unwrap().version, 16);
+    assert!(matches!(store.session("gone"), Err(Error::NotFound { .. })));
+
+    let snapshot = &store.snapshots("s").unwrap()[0];
+    assert_eq!(
+        (snapshot.label.as_deref(), snapshot.length),
+        (Some("before-revert"), 5)
+    );
+    store.restore_snapshot("s", snapshot.id).unwrap();
+    assert_eq!(
+        contents(&store.chat_history("s", None).unwrap()),
+        [
+            "hello world",
+            "a searchable reply",
+            "third",
+            "",
+            "tool output"
+        ]
+    );
+
+    let conn = Connection::open(&path).unwrap();
+    let (misplaced, indexes): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM messages WHERE id != branch_id * 4294967296 + seq),
+                    (SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'messages')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((misplaced, indexes), (0, 0));
+}

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_partial_messages.sql"),
+    include_str!("../../migrations/0003_append_pages.sql"),
 ];
 
 /// The schema version this build writes and understands.
