@@ -22,8 +22,8 @@ fn main() {
         "appends per run: {total} (each process appends total/processes); medians of 3 rounds"
     );
     println!(
-        "{:<28} {:>10} {:>12} {:>9} {:>9} {:>7} {:>8}",
-        "workload", "processes", "appends/s", "p50 µs", "p99 µs", "errors", "stored"
+        "{:<28} {:>10} {:>12} {:>9} {:>9} {:>9} {:>7} {:>8}",
+        "workload", "processes", "appends/s", "p50 µs", "p99 µs", "max µs", "errors", "stored"
     );
     // Alternate the workloads and report medians: the machine's noise hits all of them alike.
     const ROUNDS: usize = 3;
@@ -54,10 +54,11 @@ fn main() {
             "one session per process"
         };
         println!(
-            "{label:<28} {processes:>10} {:>12.0} {:>9} {:>9} {:>7} {:>8}  {:.0}% of 1 process",
+            "{label:<28} {processes:>10} {:>12.0} {:>9} {:>9} {:>9} {:>7} {:>8}  {:.0}% of 1 process",
             run.throughput,
             run.p50,
             run.p99,
+            run.max,
             run.errors,
             run.stored,
             100.0 * run.throughput / single
@@ -69,6 +70,7 @@ struct Run {
     throughput: f64,
     p50: u128,
     p99: u128,
+    max: u128,
     errors: usize,
     stored: usize,
 }
@@ -144,6 +146,7 @@ fn run(processes: usize, total: usize, shared_session: bool) -> Run {
         throughput: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50: pct(0.50),
         p99: pct(0.99),
+        max: latencies.last().copied().unwrap_or(0),
         errors,
         stored,
     }
