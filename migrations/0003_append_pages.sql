@@ -80,6 +80,7 @@ SELECT lineage.session_id AS session_id,
        messages.role, messages.content, messages.tool_calls, messages.tool_call_id,
        messages.metadata, messages.model, messages.input_tokens, messages.output_tokens,
        messages.cost, messages.created_at
+-- CROSS JOIN keeps lineage the outer loop, so messages are read by rowid range, not scanned.
 FROM lineage
-JOIN messages ON messages.id BETWEEN lineage.branch_id * 4294967296 + 1
-                                 AND lineage.branch_id * 4294967296 + lineage.upto;
+CROSS JOIN messages ON messages.id BETWEEN lineage.branch_id * 4294967296 + 1
+                                       AND lineage.branch_id * 4294967296 + lineage.upto;

@@ -426,4 +426,21 @@ fn the_history_view_shows_the_current_history_in_sqlite() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(rows, [(0, "a".into()), (1, "x".into()), (2, "y".into())]);
+    // The view reads each lineage segment by rowid range; it never scans all messages.
+    let plan: Vec<String> = conn
+        .prepare("EXPLAIN QUERY PLAN SELECT content FROM history WHERE session_id = 's'")
+        .unwrap()
+        .query_map([], |r| r.get(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter()
+            .any(|l| l == "SEARCH messages USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"),
+        "{plan:?}"
+    );
+    assert!(
+        !plan.iter().any(|l| l.starts_with("SCAN messages")),
+        "{plan:?}"
+    );
 }
