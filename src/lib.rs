@@ -14,8 +14,9 @@
 //! - **Atomic replacement.** [`Store::set_chat_history`] replaces a history in one
 //!   transaction: another process sees the old list or the new one, never an empty or
 //!   partial one.
-//! - **Versions.** Every change to a session gives it a new `version`, drawn from one
-//!   database-wide counter, so a deleted and recreated session never repeats a version.
+//! - **Versions.** Every change to a session raises its `version` by one; a new session
+//!   starts above every version a deleted session of the file had, so a deleted and
+//!   recreated session never repeats a version.
 //!   Writes that take an expected version fail with [`Error::Conflict`] and write nothing if
 //!   the session moved on.
 //! - **Nothing is destroyed by editing.** History is append-only and heads move: replacing,

@@ -343,7 +343,8 @@ pub struct Session {
     pub head_branch: String,
     pub message_count: u64,
     pub usage: Usage,
-    /// Changes with every write to the session; never repeats within a file.
+    /// One more with every write to the session; never repeats for an id within a file, even
+    /// after the session is deleted and recreated.
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -397,7 +397,8 @@ pub(crate) fn fork_new_head(
     let name: String = tx
         .prepare_cached("SELECT name FROM branches WHERE id = ?1")?
         .query_row([old], |r| r.get(0))?;
-    // Versions never repeat and user-chosen names cannot contain '@', so this name is free.
+    // A session's versions never repeat and user-chosen names cannot contain '@', so this
+    // name is free.
     let base = name.split('@').next().unwrap_or(&name);
     tx.prepare_cached("UPDATE branches SET name = ?2, superseded_at = ?3 WHERE id = ?1")?
         .execute(params![old, format!("{base}@{version}"), now])?;

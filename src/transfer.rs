@@ -350,6 +350,8 @@ fn write_image(tx: &Transaction<'_>, image: &SessionExport) -> Result<()> {
             ));
         }
     }
+    // Versions count up from the largest name: leave them room.
+    const MAX_IMPORTED_VERSION: i64 = 1 << 53;
     let mut ids: HashMap<&str, (i64, i64)> = HashMap::new();
     let mut max_superseded_version = 0;
     for branch in branches {
@@ -358,7 +360,14 @@ fn write_image(tx: &Transaction<'_>, image: &SessionExport) -> Result<()> {
             // version counter past it so a later supersede cannot pick the same name.
             let (base, n) = branch.name.rsplit_once('@').unwrap_or((&branch.name, ""));
             validate_branch_name(base)?;
-            max_superseded_version = max_superseded_version.max(n.parse::<i64>().unwrap_or(0));
+            let version = n.parse::<i64>().unwrap_or(0);
+            if version > MAX_IMPORTED_VERSION {
+                return Err(Error::invalid(format!(
+                    "branch {:?}: version {version} is too large",
+                    branch.name
+                )));
+            }
+            max_superseded_version = max_superseded_version.max(version);
         } else {
             validate_branch_name(&branch.name)?;
         }

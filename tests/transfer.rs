@@ -357,3 +357,64 @@ fn the_cli_exports_to_a_file_and_imports_it() {
         "2 imported, 0 updated, 0 unchanged, 0 skipped"
     );
 }
+
+#[test]
+fn an_imported_superseded_name_keeps_later_versions_above_it_and_a_huge_one_is_refused() {
+    let (_d1, first) = temp_db();
+    let store = Store::open(&first).unwrap();
+    rich(&store);
+    let exported = store.export(&["s".to_string()], true, &mut none).unwrap();
+    let renamed = |name: &str| {
+        let mut e = exported.clone();
+        let branches = e.sessions[0].branches.as_mut().unwrap();
+        let old = branches
+            .iter_mut()
+            .find(|b| b.superseded_at.is_some())
+            .unwrap();
+        let was = std::mem::replace(&mut old.name, name.to_string());
+        for snapshot in e.sessions[0].snapshots.iter_mut().flatten() {
+            if snapshot.branch == was {
+                snapshot.branch = name.to_string();
+            }
+        }
+        e
+    };
+
+    let (_d2, second) = temp_db();
+    let copy = Store::open(&second).unwrap();
+    let report = copy
+        .import_export(&renamed("main@1000"), &mut none)
+        .unwrap();
+    assert_eq!(report.imported, 1, "{report:?}");
+    assert!(copy.session("s").unwrap().version > 1000);
+    copy.clear("s").unwrap();
+    let superseded: Vec<String> = copy
+        .branches("s")
+        .unwrap()
+        .into_iter()
+        .filter(|b| b.superseded_at.is_some())
+        .map(|b| b.name)
+        .collect();
+    assert_eq!(superseded.len(), 2, "{superseded:?}");
+    assert_eq!(superseded[0], "main@1000");
+    assert_ne!(superseded[1], "main@1000");
+
+    let (_d3, third) = temp_db();
+    let other = Store::open(&third).unwrap();
+    let report = other
+        .import_export(&renamed("main@9007199254740993"), &mut none)
+        .unwrap();
+    assert_eq!(
+        report.skipped,
+        [(
+            "s".to_string(),
+            "invalid input: branch \"main@9007199254740993\": version 9007199254740993 is too large"
+                .to_string()
+        )]
+    );
+    assert_eq!(report.imported, 0);
+    assert!(matches!(
+        other.session("s"),
+        Err(sessiondb::Error::NotFound { .. })
+    ));
+}
