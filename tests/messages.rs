@@ -444,3 +444,37 @@ fn the_history_view_shows_the_current_history_in_sqlite() {
         "{plan:?}"
     );
 }
+
+/// A message's rowid is `branch_id * 2^32 + seq`: a history full at 2^32 - 1 messages, or a
+/// file out of branch ids, refuses the write by name and changes nothing.
+#[test]
+fn a_full_history_or_exhausted_branch_ids_refuse_the_write_and_keep_the_file() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    store.add_user_message("s", "a").unwrap();
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("UPDATE sessions SET message_count = 4294967295 WHERE id = 's'")
+        .unwrap();
+    store.invalidate_cache(None);
+    let err = store.add_user_message("s", "b").unwrap_err();
+    assert!(
+        matches!(&err, Error::StorageFull(m) if m == "a history holds at most 4294967295 messages"),
+        "{err:?}"
+    );
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM messages"), 1);
+
+    conn.execute_batch("UPDATE sqlite_sequence SET seq = 2147483647 WHERE name = 'branches'")
+        .unwrap();
+    let before = store.session("s").unwrap();
+    let err = store.create_branch("s", "side", None).unwrap_err();
+    assert!(
+        matches!(&err, Error::StorageFull(m) if m == "a file holds at most 2147483647 branches"),
+        "{err:?}"
+    );
+    let err = store.add_user_message("new", "x").unwrap_err();
+    assert!(matches!(err, Error::StorageFull(_)), "{err:?}");
+    assert_eq!(count("SELECT count(*) FROM branches"), 1);
+    assert_eq!(store.session("s").unwrap(), before);
+    assert!(matches!(store.session("new"), Err(Error::NotFound { .. })));
+}
