@@ -71,12 +71,8 @@ pub(crate) fn set_busy_timeout(timeout: Duration) {
 }
 
 /// How long a writer that found the lock taken sleeps before trying again. A write holds the
-/// lock for tens of microseconds, so this lets the holder run dozens of writes in a row. A
-/// waiter that retries sooner steals the lock between two writes of the holder, and every
-/// handoff costs the next write a cold page cache (SQLite drops a connection's cache when
-/// another process has committed) and wakes processes that compete for the CPU the holder
-/// needs: with 4 processes on 2 cores, retrying after 10–200 µs gave 64–77 % of one
-/// process's append rate, retrying after 1 ms gives 89–109 % (`benches/contention.rs`).
+/// lock for tens of microseconds; retrying sooner hands the lock over between two writes of
+/// the holder, and each handoff costs a cold page cache (measured in `docs/design.md`).
 const PATIENT_SLEEP: Duration = Duration::from_millis(1);
 /// After waiting this long a writer retries every [`EAGER_SLEEP`] so that it gets its turn:
 /// this bounds how long any one writer waits behind busy neighbours.
