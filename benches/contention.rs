@@ -2,7 +2,8 @@
 //! errors, and whether every acknowledged message is stored exactly once.
 //!
 //! Run: `cargo bench --bench contention` (SESSIONDB_CONTENTION_APPENDS sets the total per
-//! run, default 4,000). The bench spawns itself as the worker processes.
+//! run, default 20,000: shorter runs are dominated by start-up). The bench spawns itself as
+//! the worker processes.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -17,7 +18,7 @@ fn main() {
     let total: usize = std::env::var("SESSIONDB_CONTENTION_APPENDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(4_000);
+        .unwrap_or(20_000);
     println!(
         "appends per run: {total} (each process appends total/processes); medians of 3 rounds"
     );
