@@ -2,7 +2,7 @@
 //! errors, and whether every acknowledged message is stored exactly once.
 //!
 //! Run: `cargo bench --bench contention` (SESSIONDB_CONTENTION_APPENDS sets the total per
-//! run, default 20,000: shorter runs are dominated by start-up). The bench spawns itself as
+//! run, default 20,000: shorter runs are noisier). The bench spawns itself as
 //! the worker processes.
 
 use std::io::{BufRead, BufReader, Write};
