@@ -73,7 +73,7 @@ pub(crate) fn set_busy_timeout(timeout: Duration) {
 /// How long a writer that found the lock taken sleeps before trying again. A write holds the
 /// lock for tens of microseconds; retrying sooner hands the lock over between two writes of
 /// the holder, and each handoff costs a cold page cache (measured in `docs/design.md`).
-const PATIENT_SLEEP: Duration = Duration::from_millis(1);
+const PATIENT_SLEEP: Duration = Duration::from_millis(2);
 /// After waiting this long a writer retries every [`EAGER_SLEEP`] so that it gets its turn:
 /// this bounds how long any one writer waits behind busy neighbours.
 const PATIENCE: Duration = Duration::from_millis(5);
