@@ -27,19 +27,11 @@ pub(crate) fn row_id(branch_id: i64, seq: i64) -> i64 {
 /// The number of messages in `branch_id`'s full history: its last own seq, or its fork point
 /// if it has no rows of its own.
 pub(crate) fn branch_length(tx: &Transaction<'_>, branch_id: i64) -> Result<i64> {
-    let (fork_seq, last): (i64, Option<i64>) = tx
-        .prepare_cached(
-            "SELECT b.fork_seq, (SELECT m.seq FROM messages m WHERE m.id BETWEEN ?2 AND ?3
-                                 ORDER BY m.id DESC LIMIT 1)
-             FROM branches b WHERE b.id = ?1",
-        )?
-        .query_row(
-            params![branch_id, row_id(branch_id, 0), row_id(branch_id, MAX_SEQ)],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+    // The view seeks the branch's last rowid; schema 3 defines it once for SQL and for us.
+    tx.prepare_cached("SELECT length FROM branch_lengths WHERE branch_id = ?1")?
+        .query_row([branch_id], |r| r.get(0))
         .optional()?
-        .ok_or_else(|| Error::Corrupt(format!("branch {branch_id} is missing")))?;
-    Ok(fork_seq.max(last.unwrap_or(0)))
+        .ok_or_else(|| Error::Corrupt(format!("branch {branch_id} is missing")))
 }
 
 /// Where a session's current history ends.
