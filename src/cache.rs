@@ -3,8 +3,10 @@
 //! Freshness comes from the version, never from time: every read first looks up the session's
 //! version (one primary-key read) in the same transaction that would read the messages. An
 //! equal version means the cached messages are exactly what is on disk, whichever process
-//! wrote last. Same head branch with more messages means someone appended: only the new tail
-//! is read (branches are append-only and their ids are never reused). Anything else reloads.
+//! wrote last. The same head branch, head since before the cached version, with more messages
+//! means someone appended: only the new tail is read (a head branch only grows and branch ids
+//! are never reused). Anything else reloads: a branch that left the head and came back may have
+//! been trimmed by prune in between, so its length proves nothing.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,6 +15,7 @@ use lru::LruCache;
 
 use crate::lineage::Head;
 use crate::model::Message;
+use crate::sessions::Current;
 
 /// Counters of the history cache, from [`crate::Store::cache_stats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -114,9 +117,10 @@ impl Cache {
             .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Decides how to serve a read of seqs `lo..` of session `id`, now at `version`/`head`.
+    /// Decides how to serve a read of seqs `lo..` of session `id`, now at `current`.
     /// A `Grown` entry is taken out of the cache, so extending it does not copy the messages.
-    pub(crate) fn lookup(&self, id: &str, version: i64, head: &Head, lo: i64) -> Lookup {
+    pub(crate) fn lookup(&self, id: &str, current: &Current, lo: i64) -> Lookup {
+        let (version, head) = (current.version, &current.head);
         let Some(mut inner) = self.lock() else {
             return Lookup::Load;
         };
@@ -130,7 +134,10 @@ impl Cache {
             inner.stats.hits += 1;
             return Lookup::Hit(entry);
         }
-        if entry.head_branch == head.branch_id && entry.end() <= head.length && covers {
+        let only_grew = entry.head_branch == head.branch_id
+            && current.head_since <= entry.version
+            && entry.end() <= head.length;
+        if only_grew && covers {
             inner.stats.tail_refreshes += 1;
             return inner.remove(id).map_or(Lookup::Load, Lookup::Grown);
         }

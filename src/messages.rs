@@ -9,7 +9,7 @@ use crate::cache::{Entry, Lookup};
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
 use crate::model::{now_text, validate_session_id, Message, NewMessage, NewSession, Role};
-use crate::sessions::{fork_new_head, head_of, insert_session, save_head};
+use crate::sessions::{current_of, fork_new_head, head_of, insert_session, save_head};
 use crate::store::Store;
 
 /// Messages of a session's history, oldest first, read in one transaction together with the
@@ -209,14 +209,15 @@ impl Store {
         max_messages: Option<usize>,
         use_cache: bool,
     ) -> Result<History> {
-        let (head, version) =
-            head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
+        let current =
+            current_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
+        let (head, version) = (current.head, current.version);
         let lo = match max_messages {
             Some(n) => (head.length - count(n) + 1).max(1),
             None => 1,
         };
         let lookup = if use_cache {
-            self.cache().lookup(session_id, version, &head, lo)
+            self.cache().lookup(session_id, &current, lo)
         } else {
             Lookup::Load
         };

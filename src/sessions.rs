@@ -300,16 +300,27 @@ pub(crate) fn next_version(tx: &Transaction<'_>, id: &str) -> Result<i64> {
         .ok_or_else(|| Error::not_found("session", id))
 }
 
-/// The session's head and version, or `None` if there is no such session.
-pub(crate) fn head_of(tx: &Transaction<'_>, id: &str) -> Result<Option<(Head, i64)>> {
+/// What a read needs to know about a session's current history, from one primary-key read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Current {
+    pub head: Head,
+    pub version: i64,
+    /// The version at which `head.branch_id` became the head. A branch only grows while it
+    /// is head; before that, prune may have trimmed it.
+    pub head_since: i64,
+}
+
+/// The session's current head and version, or `None` if there is no such session.
+pub(crate) fn current_of(tx: &Transaction<'_>, id: &str) -> Result<Option<Current>> {
     Ok(tx
         .prepare_cached(
-            "SELECT head_branch_id, message_count, input_tokens, output_tokens, cost, version
+            "SELECT head_branch_id, message_count, input_tokens, output_tokens, cost, version,
+                    head_since
              FROM sessions WHERE id = ?1",
         )?
         .query_row([id], |r| {
-            Ok((
-                Head {
+            Ok(Current {
+                head: Head {
                     branch_id: r.get(0)?,
                     length: r.get(1)?,
                     usage: Usage {
@@ -318,10 +329,16 @@ pub(crate) fn head_of(tx: &Transaction<'_>, id: &str) -> Result<Option<(Head, i6
                         cost: r.get(4)?,
                     },
                 },
-                r.get(5)?,
-            ))
+                version: r.get(5)?,
+                head_since: r.get(6)?,
+            })
         })
         .optional()?)
+}
+
+/// The session's head and version, or `None` if there is no such session.
+pub(crate) fn head_of(tx: &Transaction<'_>, id: &str) -> Result<Option<(Head, i64)>> {
+    Ok(current_of(tx, id)?.map(|c| (c.head, c.version)))
 }
 
 /// Like [`head_of`], but a missing session is [`Error::NotFound`].
@@ -360,8 +377,8 @@ pub(crate) fn save_head(
         .execute(values)?;
     if same_head == 0 {
         tx.prepare_cached(
-            "UPDATE sessions SET head_branch_id = ?2, message_count = ?3, input_tokens = ?4,
-                 output_tokens = ?5, cost = ?6, version = ?7, updated_at = ?8
+            "UPDATE sessions SET head_branch_id = ?2, head_since = ?7, message_count = ?3,
+                 input_tokens = ?4, output_tokens = ?5, cost = ?6, version = ?7, updated_at = ?8
              WHERE id = ?1",
         )?
         .execute(values)?;

@@ -471,8 +471,8 @@ fn write_image(tx: &Transaction<'_>, image: &SessionExport) -> Result<()> {
     let usage = lineage::usage_at(tx, &segments, length)?;
     let version = first_version(tx)?;
     tx.prepare_cached(
-        "UPDATE sessions SET head_branch_id = ?2, message_count = ?3, input_tokens = ?4,
-             output_tokens = ?5, cost = ?6, version = ?7 WHERE id = ?1",
+        "UPDATE sessions SET head_branch_id = ?2, head_since = ?7, message_count = ?3,
+             input_tokens = ?4, output_tokens = ?5, cost = ?6, version = ?7 WHERE id = ?1",
     )?
     .execute(params![
         image.id,

@@ -261,3 +261,204 @@ fn a_recreated_session_with_a_longer_history_is_not_mistaken_for_growth() {
     run_cli(&path, &["add", "s", "user", "y"]);
     assert_eq!(contents(&a.chat_history("s", None).unwrap()), ["x", "y"]);
 }
+
+/// The reproduction from the red-team run: prune trims a superseded branch to what a snapshot
+/// pins, the branch comes back as head and grows to its old length. Its length proves nothing
+/// about its content, so the cached history must not be extended.
+#[test]
+fn a_branch_trimmed_by_prune_and_switched_back_is_reloaded_not_extended() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    seeded(&store, "s", &["a", "b", "c"]);
+    store.create_snapshot("s", Some("abc"), None).unwrap();
+    seeded(&store, "s", &["d", "e", "f"]);
+    assert_eq!(store.chat_history("s", None).unwrap().len(), 6);
+    store.revert_to_message("s", 0).unwrap();
+    let report = store.prune(std::time::Duration::ZERO, false).unwrap();
+    assert_eq!(report.messages, 3, "prune trims d, e, f");
+    let superseded = store
+        .branches("s")
+        .unwrap()
+        .into_iter()
+        .find(|b| b.name.starts_with("main@"))
+        .unwrap();
+    store.switch_branch("s", &superseded.name).unwrap();
+    seeded(&store, "s", &["X", "Y", "Z"]);
+    let expected = ["a", "b", "c", "X", "Y", "Z"];
+    assert_eq!(contents(&store.chat_history("s", None).unwrap()), expected);
+    assert_eq!(
+        contents(&store.chat_history_uncached("s", None).unwrap()),
+        expected
+    );
+    // A replace built on the cached history writes what was asked, nothing else.
+    let wanted = [NewMessage::user("a"), NewMessage::user("q")];
+    store.set_chat_history("s", &wanted).unwrap();
+    assert_eq!(
+        contents(&store.chat_history_uncached("s", None).unwrap()),
+        ["a", "q"]
+    );
+}
+
+/// Model-style: bursts of random operations, prune among them, each done by this process or
+/// by another process (the CLI); this process keeps the session cached, and after every burst
+/// its cached read equals an uncached read of the file, and a replace built on it writes
+/// exactly what was asked. Bounded by steps and time.
+#[test]
+fn a_cached_reader_stays_exact_under_random_operations_with_prune_in_another_process() {
+    use std::time::{Duration, Instant};
+    let (dir, path) = temp_db();
+    let local = Store::open(&path).unwrap();
+    let history_file = dir.path().join("history.json");
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    seeded(&local, "s", &["m0", "m1"]);
+    let started = Instant::now();
+    let (mut counter, mut remote_ops, mut stale_chances) = (2, 0, 0);
+    for step in 0..150 {
+        if started.elapsed() > Duration::from_secs(40) {
+            break;
+        }
+        let mut done = Vec::new();
+        for _ in 0..1 + next(10) {
+            let len = local.chat_history_uncached("s", None).unwrap().len() as u64;
+            let branches = local.branches("s").unwrap();
+            let snapshots = local.snapshots("s").unwrap();
+            let remote = next(2) == 0;
+            remote_ops += remote as u32;
+            counter += 1;
+            let text = format!("m{counter}");
+            let op = match next(10) {
+                0..=2 => {
+                    // Several at once: a trimmed branch can regain its old length in one burst.
+                    for i in 0..1 + next(6) {
+                        let text = format!("{text}.{i}");
+                        if remote {
+                            run_cli(&path, &["add", "s", "user", &text]);
+                        } else {
+                            local.add_user_message("s", &text).unwrap();
+                        }
+                    }
+                    format!("append {text}")
+                }
+                3 if len > 0 => {
+                    // Mostly near the end, so a branch trimmed there regains its length soon.
+                    let span = if next(2) == 0 { len.min(3) } else { len };
+                    let to = len - 1 - next(span);
+                    if remote {
+                        run_cli(&path, &["revert", "s", "--to", &to.to_string()]);
+                    } else {
+                        local.revert_to_message("s", to).unwrap();
+                    }
+                    format!("revert to {to}")
+                }
+                4 => {
+                    if remote {
+                        run_cli(&path, &["snapshot", "create", "s"]);
+                    } else {
+                        local.create_snapshot("s", None, None).unwrap();
+                    }
+                    "snapshot".to_string()
+                }
+                5 if !snapshots.is_empty() => {
+                    let id = snapshots[next(snapshots.len() as u64) as usize].id;
+                    if remote {
+                        run_cli(&path, &["snapshot", "restore", "s", &id.to_string()]);
+                    } else {
+                        local.restore_snapshot("s", id).unwrap();
+                    }
+                    format!("restore snapshot {id}")
+                }
+                6 if len > 1 => {
+                    // A detour: leave the head, prune, come back to the branch prune trimmed.
+                    let to = len - 2 - next(len.min(3) - 1);
+                    let at = |remote: bool| if remote { "remote" } else { "local" };
+                    let (r1, r2, r3) = (next(2) == 0, next(2) == 0, next(2) == 0);
+                    let head = branches.iter().find(|b| b.is_head).map(|b| b.created_at);
+                    if r1 {
+                        run_cli(&path, &["revert", "s", "--to", &to.to_string()]);
+                    } else {
+                        local.revert_to_message("s", to).unwrap();
+                    }
+                    if r2 {
+                        run_cli(&path, &["prune", "--older-than", "0"]);
+                    } else {
+                        local.prune(Duration::ZERO, false).unwrap();
+                    }
+                    // Gone when nothing inherits from it: prune removed it whole.
+                    let Some(name) = local
+                        .branches("s")
+                        .unwrap()
+                        .into_iter()
+                        .find(|b| Some(b.created_at) == head)
+                        .map(|b| b.name)
+                    else {
+                        done.push(format!("detour: {} revert to {to}, prune", at(r1)));
+                        continue;
+                    };
+                    if r3 {
+                        run_cli(&path, &["branch", "switch", "s", &name]);
+                    } else {
+                        local.switch_branch("s", &name).unwrap();
+                    }
+                    stale_chances += 1;
+                    format!(
+                        "detour: {} revert to {to}, {} prune, {} switch back to {name}",
+                        at(r1),
+                        at(r2),
+                        at(r3)
+                    )
+                }
+                7 => {
+                    let name = &branches[next(branches.len() as u64) as usize].name;
+                    if remote {
+                        run_cli(&path, &["branch", "switch", "s", name]);
+                    } else {
+                        local.switch_branch("s", name).unwrap();
+                    }
+                    format!("switch to {name}")
+                }
+                _ => {
+                    if remote {
+                        run_cli(&path, &["prune", "--older-than", "0"]);
+                    } else {
+                        local.prune(Duration::ZERO, false).unwrap();
+                    }
+                    "prune".to_string()
+                }
+            };
+            done.push(format!("{} {op}", if remote { "remote" } else { "local" }));
+        }
+        let cached = local.chat_history("s", None).unwrap();
+        let uncached = local.chat_history_uncached("s", None).unwrap();
+        assert_eq!(
+            contents(&cached),
+            contents(&uncached),
+            "step {step}: {done:?}"
+        );
+        assert_eq!(cached.version(), uncached.version(), "step {step}");
+        // Every other step, a replace built on the cached history, by either process.
+        if step % 2 == 0 {
+            let mut edited: Vec<NewMessage> = cached.iter().cloned().map(Into::into).collect();
+            edited.push(NewMessage::user(format!("e{step}")));
+            if step % 4 == 0 {
+                std::fs::write(&history_file, serde_json::to_string(&edited).unwrap()).unwrap();
+                run_cli(&path, &["set-history", "s", history_file.to_str().unwrap()]);
+            } else {
+                local.set_chat_history("s", &edited).unwrap();
+            }
+            assert_eq!(
+                contents(&local.chat_history_uncached("s", None).unwrap()),
+                edited.iter().map(|m| m.content.clone()).collect::<Vec<_>>(),
+                "step {step}: set_chat_history after {done:?}"
+            );
+            let _ = local.chat_history("s", None).unwrap();
+        }
+    }
+    assert!(remote_ops >= 20, "only {remote_ops} remote operations ran");
+    assert!(stale_chances >= 5, "only {stale_chances} detours ran");
+}
