@@ -421,3 +421,68 @@ fn a_schema_2_file_is_upgraded_keeping_histories_branches_snapshots_and_versions
         .unwrap();
     assert_eq!((misplaced, indexes), (0, 0));
 }
+
+/// Child process: takes the write lock of `SESSIONDB_TEST_DB` and holds it until released.
+#[test]
+#[ignore = "child-process entry point, spawned by other tests"]
+fn worker_hold_write_lock() {
+    let conn = Connection::open(worker_env("SESSIONDB_TEST_DB")).unwrap();
+    conn.execute_batch("BEGIN IMMEDIATE; UPDATE sessions SET title = 'held' WHERE id = 's';")
+        .unwrap();
+    println!("RESULT locked");
+    wait_for_release();
+    conn.execute_batch("ROLLBACK").unwrap();
+}
+
+/// Opening a current file only reads it: with another process holding the write lock, a
+/// store with no patience at all opens and reads, and so does every read-only CLI command.
+#[test]
+fn opening_and_reading_do_not_wait_for_another_processs_write_lock() {
+    use std::io::BufRead;
+    let (_dir, path) = temp_db();
+    Store::open(&path)
+        .unwrap()
+        .add_user_message("s", "hello")
+        .unwrap();
+    let mut holder = spawn_worker(
+        "worker_hold_write_lock",
+        &[("SESSIONDB_TEST_DB", path.display().to_string())],
+    );
+    let mut lines = std::io::BufReader::new(holder.stdout.take().unwrap()).lines();
+    assert!(
+        lines.any(|l| l.unwrap().ends_with("RESULT locked")),
+        "the worker did not take the lock"
+    );
+
+    let store = Store::builder(&path)
+        .busy_timeout(std::time::Duration::ZERO)
+        .open()
+        .unwrap();
+    let history = store.chat_history("s", None).unwrap();
+    assert_eq!(
+        history.iter().map(|m| m.content()).collect::<Vec<_>>(),
+        ["hello"]
+    );
+    assert_eq!(store.session("s").unwrap().title, None);
+    // Writes still wait for the lock, and say so.
+    assert!(matches!(
+        store.add_user_message("s", "no"),
+        Err(Error::Busy { .. })
+    ));
+    for args in [&["history", "s"][..], &["sessions"], &["show", "s"]] {
+        let out = common::cli()
+            .arg("--db")
+            .arg(&path)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    release(std::slice::from_mut(&mut holder));
+    assert!(holder.wait().unwrap().success());
+    drop(lines);
+}

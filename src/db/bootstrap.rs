@@ -77,11 +77,18 @@ pub(crate) fn prepare(path: &Path, read_only: bool, busy_timeout: Duration) -> R
         _ => Error::from(e),
     };
     // WAL is a property of the file: set it once here rather than racing on it in every
-    // pooled connection. Changing the journal mode does not wait on the busy handler.
-    let mode: String = retry_busy(deadline, || {
-        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+    // pooled connection. Changing the journal mode does not wait on the busy handler, and
+    // needs the file to itself; a file already in WAL mode is only read.
+    let mut mode: String = retry_busy(deadline, || {
+        conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))
     })
     .map_err(read_only_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        mode = retry_busy(deadline, || {
+            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        })
+        .map_err(read_only_err)?;
+    }
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::ReadOnly {
             path: path.to_path_buf(),

@@ -27,10 +27,16 @@ pub(crate) enum Migrated {
     TooNew(i64),
 }
 
-/// Brings the file up to [`SCHEMA_VERSION`] in one `BEGIN IMMEDIATE` transaction that reads
-/// `user_version` inside it, so two processes opening a fresh file at once both succeed: the
-/// second waits for the lock, then sees the first one's work and does nothing.
+/// Brings the file up to [`SCHEMA_VERSION`]. A file that is already current is only read:
+/// opening it must not wait behind another process's write. Otherwise one `BEGIN IMMEDIATE`
+/// transaction reads `user_version` again inside it, so two processes opening a fresh file at
+/// once both succeed: the second waits for the lock, then sees the first one's work and does
+/// nothing.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<Migrated> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found == SCHEMA_VERSION {
+        return Ok(Migrated::Current);
+    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > SCHEMA_VERSION {
