@@ -65,6 +65,7 @@
 //! # }
 //! ```
 
+mod backup;
 mod branches;
 mod cache;
 mod check;
@@ -75,6 +76,7 @@ mod lineage;
 mod maintenance;
 mod messages;
 mod model;
+mod out_file;
 mod search;
 mod sessions;
 mod snapshots;
@@ -82,6 +84,7 @@ mod store;
 mod streaming;
 mod transfer;
 
+pub use backup::RestoreReport;
 pub use cache::CacheStats;
 pub use check::CheckReport;
 pub use db::migrations::SCHEMA_VERSION;
@@ -95,6 +98,7 @@ pub use model::{
     MAX_BRANCH_NAME_BYTES, MAX_CONTENT_BYTES, MAX_FIELD_BYTES, MAX_JSON_BYTES, MAX_JSON_DEPTH,
     MAX_SESSION_ID_BYTES,
 };
+pub use out_file::ExistingFile;
 pub use search::{SearchFilter, SearchHit};
 pub use sessions::{SessionCursor, SessionPage, SessionQuery, DEFAULT_BRANCH};
 pub use store::{default_path, Store, StoreBuilder};
