@@ -4,7 +4,7 @@
 //!
 //! Copying or moving the files themselves under running processes is what this replaces:
 //! SQLite cannot survive a database renamed over a live one (it is mixed with the old WAL) or a
-//! deleted `-wal`. Every file written here follows the rules of [`crate::out_file`].
+//! deleted `-wal`. Every file written here follows the rules of `out_file.rs`.
 //!
 //! A restore is one write transaction, so every process sees the old contents or the restored
 //! ones, never a mix. Other processes keep their caches: the restored sessions get versions

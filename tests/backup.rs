@@ -457,6 +457,15 @@ fn a_restore_is_seen_whole_by_a_process_holding_cached_histories() {
         query_i64(&live, BRANCH_SEQ),
         live_branches + backup_branches
     );
+    // The worker's append after the restore kept s on the head the restore set.
+    assert_eq!(
+        query_i64(&live, "SELECT head_since FROM sessions WHERE id = 's'"),
+        5 + live_max
+    );
+    assert_eq!(
+        query_i64(&live, "SELECT head_since FROM sessions WHERE id = 't'"),
+        4 + live_max
+    );
     assert!(store.check().unwrap().is_ok());
     // The backup itself is untouched.
     assert_eq!(
