@@ -34,6 +34,11 @@
 //!   power loss; with the default [`Synchronous::Normal`] a power loss may drop the last
 //!   commits, never corrupt the file. A streamed reply ([`Store::start_stream`]) keeps every
 //!   flushed chunk across a crash.
+//! - **Backups.** [`Store::backup`] copies the file consistently while others write;
+//!   [`Store::restore`] replaces its contents in one transaction, and every process (its cache
+//!   included) sees the old contents or the restored ones, never a mix. Neither, nor
+//!   [`Store::export_to`], writes over the database, its `-wal` or `-shm`, or silently over
+//!   an existing file.
 //! - **Costs.** Appending, forking, branching, snapshotting, reverting and restoring cost the
 //!   same at 100 or 100,000 stored messages; `set_chat_history` writes only the changed
 //!   suffix.

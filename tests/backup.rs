@@ -237,6 +237,24 @@ fn backup_follows_the_out_file_rules_and_copies_everything() {
     assert_eq!(copy.branches("s").unwrap(), store.branches("s").unwrap());
     assert_eq!(copy.snapshots("s").unwrap()[0].id, snap.id);
     assert!(copy.check().unwrap().is_ok());
+
+    // A backup straight from VACUUM INTO (never opened) restores as it is.
+    let untouched = dir.path().join("untouched.db");
+    store.backup(&untouched, ExistingFile::Refuse).unwrap();
+    store.add_user_message("s", "after the backup").unwrap();
+    let report = store.restore(&untouched).unwrap();
+    assert_eq!(
+        (
+            report.sessions,
+            report.branches,
+            report.messages,
+            report.snapshots
+        ),
+        (1, 2, 3, 1)
+    );
+    assert_eq!(contents(&store, "s"), ["a", "later"]);
+    assert_eq!(store.snapshots("s").unwrap()[0].id, snap.id);
+    assert!(store.check().unwrap().is_ok());
 }
 
 /// Child process: appends 0, 1, 2, … to session `s` and then to `t`, until the stop file
