@@ -71,6 +71,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A file to be written (an export, a backup) already exists and the caller did not ask
+    /// to replace it. Nothing was written.
+    #[error("{path}: file already exists; refusing to replace it (--force replaces it)")]
+    FileExists { path: PathBuf },
+
     /// Any other SQLite error.
     #[error("sqlite: {0}")]
     Sqlite(#[source] rusqlite::Error),

@@ -34,6 +34,11 @@
 //!   power loss; with the default [`Synchronous::Normal`] a power loss may drop the last
 //!   commits, never corrupt the file. A streamed reply ([`Store::start_stream`]) keeps every
 //!   flushed chunk across a crash.
+//! - **Backups.** [`Store::backup`] copies the file consistently while others write;
+//!   [`Store::restore`] replaces its contents in one transaction, and every process (its cache
+//!   included) sees the old contents or the restored ones, never a mix. Neither, nor
+//!   [`Store::export_to`], writes over the database, its `-wal` or `-shm`, or silently over
+//!   an existing file.
 //! - **Costs.** Appending, forking, branching, snapshotting, reverting and restoring cost the
 //!   same at 100 or 100,000 stored messages; `set_chat_history` writes only the changed
 //!   suffix.
@@ -65,6 +70,7 @@
 //! # }
 //! ```
 
+mod backup;
 mod branches;
 mod cache;
 mod check;
@@ -75,6 +81,7 @@ mod lineage;
 mod maintenance;
 mod messages;
 mod model;
+mod out_file;
 mod search;
 mod sessions;
 mod snapshots;
@@ -82,6 +89,7 @@ mod store;
 mod streaming;
 mod transfer;
 
+pub use backup::RestoreReport;
 pub use cache::CacheStats;
 pub use check::CheckReport;
 pub use db::migrations::SCHEMA_VERSION;
@@ -95,6 +103,7 @@ pub use model::{
     MAX_BRANCH_NAME_BYTES, MAX_CONTENT_BYTES, MAX_FIELD_BYTES, MAX_JSON_BYTES, MAX_JSON_DEPTH,
     MAX_SESSION_ID_BYTES,
 };
+pub use out_file::ExistingFile;
 pub use search::{SearchFilter, SearchHit};
 pub use sessions::{SessionCursor, SessionPage, SessionQuery, DEFAULT_BRANCH};
 pub use store::{default_path, Store, StoreBuilder};

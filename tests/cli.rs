@@ -2,9 +2,10 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{cli, temp_db};
 use serde_json::{json, Value};
@@ -428,4 +429,62 @@ fn tree_dot_draws_sessions_branches_and_forks_for_graphviz() {
         lines.contains(&format!("  \"s\" -> \"{fork}\" [label=\"fork\"];").as_str()),
         "{dot}"
     );
+}
+
+/// `sessiondb history big | head -1`: the reader closes the pipe after one line while the
+/// command still has far more than a pipe buffer (64 KiB) to write.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly_with_status_141_not_a_panic() {
+    let (_dir, db) = temp_db();
+    let store = sessiondb::Store::open(&db).unwrap();
+    let filler = "x".repeat(100);
+    for i in 0..2000 {
+        store
+            .add_user_message("big", &format!("message {i} {filler}"))
+            .unwrap();
+    }
+    drop(store);
+    let cases: [(&[&str], String); 3] = [
+        (
+            &["history", "big"],
+            format!("[0] user: message 0 {filler}\n"),
+        ),
+        (&["history", "big", "--json"], "[\n".to_string()),
+        (&["export"], "{\n".to_string()),
+    ];
+    for (args, first_line) in cases {
+        let mut child = cli()
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        drop(reader);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{args:?} still running after 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert_eq!(line, first_line, "{args:?}");
+        assert_eq!(stderr, "", "{args:?} wrote to stderr");
+        assert_eq!(status.code(), Some(141), "{args:?}: {status:?}");
+    }
 }

@@ -1,6 +1,7 @@
 //! `sessiondb`: inspect and edit a sessiondb file. Thin over the library: parse, call, print.
 //! Human-readable output by default, `--json` for scripts, errors on stderr with exit code 1.
 
+mod output;
 mod print;
 mod progress;
 
@@ -10,8 +11,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use output::{Failure, Output};
 use sessiondb::{
-    parse_metadata, Error, NewMessage, Result, Role, SearchFilter, SessionQuery, SnapshotId, Store,
+    parse_metadata, Error, ExistingFile, NewMessage, Result, Role, SearchFilter, SessionQuery,
+    SnapshotId, Store,
 };
 
 #[derive(Parser)]
@@ -148,12 +151,31 @@ enum Command {
     /// Export sessions (all when none are named) as sessiondb JSON
     Export {
         sessions: Vec<String>,
-        /// Write here instead of standard output
+        /// Write here instead of standard output (never over the database, its -wal or
+        /// -shm; an existing file only with --force)
         #[arg(long)]
         out: Option<PathBuf>,
         /// Every branch and snapshot, not just the current histories
         #[arg(long)]
         all_branches: bool,
+        /// Replace the --out file if it exists
+        #[arg(long, requires = "out")]
+        force: bool,
+    },
+    /// Write a consistent copy of the database to OUT while other processes go on writing
+    /// (never over the database, its -wal or -shm; an existing file only with --force)
+    Backup {
+        out: PathBuf,
+        /// Replace OUT if it exists
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace the whole contents of the database with those of a backup, in one
+    /// transaction: running processes see the old contents or the restored ones
+    Restore {
+        from: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
     /// Import sessions from sessiondb JSON, a PraisonAI session directory or an OpenAI
     /// Agents SQLiteSession database
@@ -265,22 +287,25 @@ enum SnapshotCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let mut out = Output::stdout();
+    match run(cli, &mut out).and_then(|code| out.flush().map(|()| code)) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("sessiondb: {e}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            // What was printed before the failure goes out first; a closed pipe stays quiet.
+            let _ = out.flush();
+            failure.exit()
         }
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
+fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
     let path = match cli.db.or_else(sessiondb::default_path) {
         Some(path) => path,
         None => {
             return Err(Error::InvalidInput(
                 "no database path: pass --db PATH or set SESSIONDB_PATH".into(),
-            ))
+            )
+            .into())
         }
     };
     let store = Store::open(&path)?;
@@ -316,9 +341,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             message.cost = cost;
             let stored = store.add_message(&session, message)?;
             if json {
-                print::json(&stored);
+                print::json(out, &stored)?;
             } else {
-                println!("{session}: message {} ({})", stored.index, stored.role());
+                writeln!(
+                    out,
+                    "{session}: message {} ({})",
+                    stored.index,
+                    stored.role()
+                )?;
             }
         }
         Command::History {
@@ -328,9 +358,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let history = store.chat_history(&session, limit)?;
             if json {
-                print::json(&*history);
+                print::json(out, &*history)?;
             } else {
-                print::history(&history);
+                print::history(out, &history)?;
             }
         }
         Command::SetHistory {
@@ -351,14 +381,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })?;
             let change = store.set_chat_history(&session, &messages)?;
             if json {
-                print::json(&serde_json::json!({
-                    "version": change.version,
-                    "kept": change.kept,
-                    "written": change.written,
-                    "superseded": change.superseded,
-                }));
+                print::json(
+                    out,
+                    &serde_json::json!({
+                        "version": change.version,
+                        "kept": change.kept,
+                        "written": change.written,
+                        "superseded": change.superseded,
+                    }),
+                )?;
             } else {
-                println!(
+                writeln!(
+                    out,
                     "{session}: {} messages kept, {} written{}",
                     change.kept,
                     change.written,
@@ -367,7 +401,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     } else {
                         ""
                     }
-                );
+                )?;
             }
         }
         Command::Sessions {
@@ -383,26 +417,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 after: None,
             })?;
             if json {
-                print::json(&page.sessions);
+                print::json(out, &page.sessions)?;
             } else {
-                print::sessions(&page.sessions);
+                print::sessions(out, &page.sessions)?;
             }
         }
         Command::Show { session, json } => {
             let session = store.session(&session)?;
             if json {
-                print::json(&session);
+                print::json(out, &session)?;
             } else {
-                print::session(&session);
+                print::session(out, &session)?;
             }
         }
         Command::Clear { session } => {
             store.clear(&session)?;
-            println!("{session}: cleared");
+            writeln!(out, "{session}: cleared")?;
         }
         Command::Delete { session } => {
             store.delete_session(&session)?;
-            println!("{session}: deleted");
+            writeln!(out, "{session}: deleted")?;
         }
         Command::Fork {
             session,
@@ -412,36 +446,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let fork = store.fork_session(&session, at, title.as_deref())?;
             if json {
-                print::json(&fork);
+                print::json(out, &fork)?;
             } else {
-                println!("{}", fork.id);
+                writeln!(out, "{}", fork.id)?;
             }
         }
-        Command::Branch(command) => branch(&store, command)?,
-        Command::Snapshot(command) => snapshot(&store, command)?,
+        Command::Branch(command) => branch(out, &store, command)?,
+        Command::Snapshot(command) => snapshot(out, &store, command)?,
         Command::Revert { session, to } => {
             let s = store.revert_to_message(&session, to)?;
-            println!(
+            writeln!(
+                out,
                 "{session}: reverted to message {to}; {} messages",
                 s.message_count
-            );
+            )?;
         }
         Command::Tree { session, json, dot } => {
             let tree = store.session_tree(&session)?;
             if json {
-                print::json(&tree);
+                print::json(out, &tree)?;
             } else if dot {
-                print::dot(&store, &tree)?;
+                print::dot(out, &store, &tree)?;
             } else {
-                print::tree(&store, &tree)?;
+                print::tree(out, &store, &tree)?;
             }
         }
         Command::Stats { older_than, json } => {
             let stats = store.stats(older_than)?;
             if json {
-                print::json(&stats);
+                print::json(out, &stats)?;
             } else {
-                print::stats(&stats);
+                print::stats(out, &stats)?;
             }
         }
         Command::Prune {
@@ -453,29 +488,58 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = store.prune(older_than, dry_run)?;
             drop(spinner);
             if json {
-                print::json(&report);
+                print::json(out, &report)?;
             } else {
-                println!(
+                writeln!(
+                    out,
                     "{} {} branches, {} messages, {} bytes",
                     if dry_run { "would remove" } else { "removed" },
                     report.branches,
                     report.messages,
                     report.bytes
-                );
+                )?;
             }
         }
         Command::Export {
             sessions,
-            out,
+            out: Some(path),
             all_branches,
+            force,
+        } => {
+            let mut bar = progress::bar("exporting");
+            store.export_to(&path, &sessions, all_branches, existing(force), &mut bar)?;
+        }
+        Command::Export {
+            sessions,
+            out: None,
+            all_branches,
+            force: _,
         } => {
             let file = store.export(&sessions, all_branches, &mut progress::bar("exporting"))?;
-            let text = serde_json::to_string_pretty(&file)
-                .map_err(|e| Error::InvalidInput(format!("cannot encode the export: {e}")))?;
-            match out {
-                Some(path) => std::fs::write(&path, text + "\n")
-                    .map_err(|source| Error::Io { path, source })?,
-                None => println!("{text}"),
+            print::json(out, &file)?;
+        }
+        Command::Backup { out: path, force } => {
+            let spinner = progress::spinner("backing up");
+            let bytes = store.backup(&path, existing(force))?;
+            drop(spinner);
+            writeln!(out, "{}: {bytes} bytes", path.display())?;
+        }
+        Command::Restore { from, json } => {
+            let spinner = progress::spinner("restoring");
+            let report = store.restore(&from)?;
+            drop(spinner);
+            if json {
+                print::json(out, &report)?;
+            } else {
+                writeln!(
+                    out,
+                    "restored {} sessions, {} branches, {} messages, {} snapshots from {}",
+                    report.sessions,
+                    report.branches,
+                    report.messages,
+                    report.snapshots,
+                    from.display()
+                )?;
             }
         }
         Command::Import { format, path, json } => {
@@ -498,17 +562,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ImportFormat::OpenaiAgents => store.import_openai_agents(&path, &mut bar)?,
             };
             if json {
-                print::json(&report);
+                print::json(out, &report)?;
             } else {
-                println!(
+                writeln!(
+                    out,
                     "{} imported, {} updated, {} unchanged, {} skipped",
                     report.imported,
                     report.updated,
                     report.unchanged,
                     report.skipped.len()
-                );
+                )?;
                 for (source, reason) in &report.skipped {
-                    eprintln!("skipped {source}: {reason}");
+                    output::warn(format_args!("skipped {source}: {reason}\n"));
                 }
             }
         }
@@ -529,29 +594,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let hits = store.search(&query, limit, &filter)?;
             if json {
-                print::json(&hits);
+                print::json(out, &hits)?;
             } else {
                 for hit in &hits {
-                    println!(
+                    writeln!(
+                        out,
                         "{} [{}] {}: {}",
                         hit.session_id, hit.index, hit.role, hit.snippet
-                    );
+                    )?;
                 }
             }
         }
         Command::Check { json } => {
             let report = store.check()?;
             if json {
-                print::json(&report);
+                print::json(out, &report)?;
             } else {
-                println!(
+                writeln!(
+                    out,
                     "{} sessions, {} branches, {} messages, {} snapshots",
                     report.sessions, report.branches, report.messages, report.snapshots
-                );
+                )?;
                 for problem in &report.problems {
-                    println!("problem: {problem}");
+                    writeln!(out, "problem: {problem}")?;
                 }
-                println!("{}", if report.is_ok() { "ok" } else { "FAILED" });
+                writeln!(out, "{}", if report.is_ok() { "ok" } else { "FAILED" })?;
             }
             if !report.is_ok() {
                 return Ok(ExitCode::FAILURE);
@@ -559,7 +626,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Maintain { vacuum } => {
             let report = store.maintain(vacuum)?;
-            println!(
+            writeln!(
+                out,
                 "{} -> {} bytes{}",
                 report.bytes_before,
                 report.bytes_after,
@@ -568,32 +636,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 } else {
                     ""
                 }
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn branch(store: &Store, command: BranchCommand) -> Result<()> {
+fn branch(out: &mut Output, store: &Store, command: BranchCommand) -> Result<(), Failure> {
     match command {
         BranchCommand::Create { session, name, at } => {
             let b = store.create_branch(&session, &name, at)?;
-            println!(
+            writeln!(
+                out,
                 "{session}: branch {} created with {} messages",
                 b.name, b.length
-            );
+            )?;
         }
         BranchCommand::List { session, json } => {
             let branches = store.branches(&session)?;
             if json {
-                print::json(&branches);
+                print::json(out, &branches)?;
             } else {
-                print::branches(&branches);
+                print::branches(out, &branches)?;
             }
         }
         BranchCommand::Switch { session, name } => {
             let s = store.switch_branch(&session, &name)?;
-            println!("{session}: on branch {name}; {} messages", s.message_count);
+            writeln!(
+                out,
+                "{session}: on branch {name}; {} messages",
+                s.message_count
+            )?;
         }
         BranchCommand::Rename {
             session,
@@ -601,11 +674,11 @@ fn branch(store: &Store, command: BranchCommand) -> Result<()> {
             new_name,
         } => {
             store.rename_branch(&session, &name, &new_name)?;
-            println!("{session}: branch {name} renamed to {new_name}");
+            writeln!(out, "{session}: branch {name} renamed to {new_name}")?;
         }
         BranchCommand::Delete { session, name } => {
             store.delete_branch(&session, &name)?;
-            println!("{session}: branch {name} deleted (kept until prune)");
+            writeln!(out, "{session}: branch {name} deleted (kept until prune)")?;
         }
         BranchCommand::History {
             session,
@@ -614,16 +687,16 @@ fn branch(store: &Store, command: BranchCommand) -> Result<()> {
         } => {
             let history = store.branch_history(&session, &name)?;
             if json {
-                print::json(&*history);
+                print::json(out, &*history)?;
             } else {
-                print::history(&history);
+                print::history(out, &history)?;
             }
         }
     }
     Ok(())
 }
 
-fn snapshot(store: &Store, command: SnapshotCommand) -> Result<()> {
+fn snapshot(out: &mut Output, store: &Store, command: SnapshotCommand) -> Result<(), Failure> {
     match command {
         SnapshotCommand::Create {
             session,
@@ -634,32 +707,41 @@ fn snapshot(store: &Store, command: SnapshotCommand) -> Result<()> {
             let metadata = metadata.as_deref().map(parse_metadata).transpose()?;
             let snap = store.create_snapshot(&session, label.as_deref(), metadata)?;
             if json {
-                print::json(&snap);
+                print::json(out, &snap)?;
             } else {
-                println!("{}", snap.id);
+                writeln!(out, "{}", snap.id)?;
             }
         }
         SnapshotCommand::List { session, json } => {
             let snaps = store.snapshots(&session)?;
             if json {
-                print::json(&snaps);
+                print::json(out, &snaps)?;
             } else {
-                print::snapshots(&snaps);
+                print::snapshots(out, &snaps)?;
             }
         }
         SnapshotCommand::Restore { session, id } => {
             let s = store.restore_snapshot(&session, id)?;
-            println!(
+            writeln!(
+                out,
                 "{session}: restored snapshot {id}; {} messages",
                 s.message_count
-            );
+            )?;
         }
         SnapshotCommand::Delete { session, id } => {
             store.delete_snapshot(&session, id)?;
-            println!("{session}: snapshot {id} deleted");
+            writeln!(out, "{session}: snapshot {id} deleted")?;
         }
     }
     Ok(())
+}
+
+fn existing(force: bool) -> ExistingFile {
+    if force {
+        ExistingFile::Replace
+    } else {
+        ExistingFile::Refuse
+    }
 }
 
 /// `30d`, `12h`, `15m`, `45s` or a plain number of seconds.

@@ -1,15 +1,23 @@
 //! Human-readable and JSON output of the CLI.
 
-use sessiondb::{Branch, Message, Result, Session, SessionTree, Snapshot, Stats, Store};
+use sessiondb::{Branch, Message, Session, SessionTree, Snapshot, Stats, Store};
 
-pub fn json<T: serde::Serialize + ?Sized>(value: &T) {
+use crate::output::{warn, Failure, Output};
+
+/// What every printer returns: a failed write to stdout, or a failed read of the store.
+type Printed = Result<(), Failure>;
+
+pub fn json<T: serde::Serialize + ?Sized>(out: &mut Output, value: &T) -> Printed {
     match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
-        Err(e) => eprintln!("sessiondb: cannot print JSON: {e}"),
+        Ok(text) => writeln!(out, "{text}"),
+        Err(e) => {
+            warn(format_args!("sessiondb: cannot print JSON: {e}\n"));
+            Ok(())
+        }
     }
 }
 
-pub fn history(messages: &[Message]) {
+pub fn history(out: &mut Output, messages: &[Message]) -> Printed {
     for m in messages {
         let mut extra = Vec::new();
         if let Some(calls) = &m.body.tool_calls {
@@ -26,11 +34,12 @@ pub fn history(messages: &[Message]) {
         } else {
             format!(" ({})", extra.join(", "))
         };
-        println!("[{}] {}{extra}: {}", m.index, m.role(), m.content());
+        writeln!(out, "[{}] {}{extra}: {}", m.index, m.role(), m.content())?;
     }
+    Ok(())
 }
 
-pub fn sessions(sessions: &[Session]) {
+pub fn sessions(out: &mut Output, sessions: &[Session]) -> Printed {
     let rows: Vec<[String; 5]> = sessions
         .iter()
         .map(|s| {
@@ -43,58 +52,66 @@ pub fn sessions(sessions: &[Session]) {
             ]
         })
         .collect();
-    table(["ID", "TITLE", "AGENT", "MESSAGES", "UPDATED (UTC)"], &rows);
+    table(
+        out,
+        ["ID", "TITLE", "AGENT", "MESSAGES", "UPDATED (UTC)"],
+        &rows,
+    )
 }
 
-pub fn session(s: &Session) {
+pub fn session(out: &mut Output, s: &Session) -> Printed {
     let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-    println!("id:          {}", s.id);
-    println!("title:       {}", or_dash(&s.title));
-    println!(
+    writeln!(out, "id:          {}", s.id)?;
+    writeln!(out, "title:       {}", or_dash(&s.title))?;
+    writeln!(
+        out,
         "agent:       {} ({})",
         or_dash(&s.agent_name),
         or_dash(&s.agent_id)
-    );
-    println!("user:        {}", or_dash(&s.user_id));
-    println!("parent:      {}", or_dash(&s.parent_session));
-    println!("head branch: {}", s.head_branch);
-    println!("messages:    {}", s.message_count);
-    println!(
+    )?;
+    writeln!(out, "user:        {}", or_dash(&s.user_id))?;
+    writeln!(out, "parent:      {}", or_dash(&s.parent_session))?;
+    writeln!(out, "head branch: {}", s.head_branch)?;
+    writeln!(out, "messages:    {}", s.message_count)?;
+    writeln!(
+        out,
         "usage:       {} input, {} output tokens, cost {}",
         s.usage.input_tokens, s.usage.output_tokens, s.usage.cost
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "metadata:    {}",
         serde_json::Value::Object(s.metadata.clone())
-    );
-    println!("version:     {}", s.version);
-    println!("created:     {}", s.created_at.to_rfc3339());
-    println!("updated:     {}", s.updated_at.to_rfc3339());
+    )?;
+    writeln!(out, "version:     {}", s.version)?;
+    writeln!(out, "created:     {}", s.created_at.to_rfc3339())?;
+    writeln!(out, "updated:     {}", s.updated_at.to_rfc3339())
 }
 
 /// Left-aligned columns, widths fitted to the content.
-pub fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+pub fn table<const N: usize>(out: &mut Output, header: [&str; N], rows: &[[String; N]]) -> Printed {
     let mut widths = header.map(|h| h.chars().count());
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<&str>| {
+    let line = |out: &mut Output, cells: Vec<&str>| {
         let padded: Vec<String> = cells
             .iter()
             .zip(widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        writeln!(out, "{}", padded.join("  ").trim_end())
     };
-    line(header.to_vec());
+    line(out, header.to_vec())?;
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        line(out, row.iter().map(String::as_str).collect())?;
     }
+    Ok(())
 }
 
-pub fn branches(branches: &[Branch]) {
+pub fn branches(out: &mut Output, branches: &[Branch]) -> Printed {
     let rows: Vec<[String; 5]> = branches
         .iter()
         .map(|b| {
@@ -113,6 +130,7 @@ pub fn branches(branches: &[Branch]) {
         })
         .collect();
     table(
+        out,
         [
             "  BRANCH",
             "MESSAGES",
@@ -121,10 +139,10 @@ pub fn branches(branches: &[Branch]) {
             "SUPERSEDED",
         ],
         &rows,
-    );
+    )
 }
 
-pub fn snapshots(snapshots: &[Snapshot]) {
+pub fn snapshots(out: &mut Output, snapshots: &[Snapshot]) -> Printed {
     let rows: Vec<[String; 5]> = snapshots
         .iter()
         .map(|s| {
@@ -138,15 +156,16 @@ pub fn snapshots(snapshots: &[Snapshot]) {
         })
         .collect();
     table(
+        out,
         ["ID", "LABEL", "BRANCH", "MESSAGES", "CREATED (UTC)"],
         &rows,
-    );
+    )
 }
 
 /// Draws a session, its live branches and its forks as a tree.
-pub fn tree(store: &Store, root: &SessionTree) -> Result<()> {
-    println!("{}", session_line(root));
-    tree_children(store, root, "")
+pub fn tree(out: &mut Output, store: &Store, root: &SessionTree) -> Printed {
+    writeln!(out, "{}", session_line(root))?;
+    tree_children(out, store, root, "")
 }
 
 fn session_line(node: &SessionTree) -> String {
@@ -160,7 +179,7 @@ fn session_line(node: &SessionTree) -> String {
     }
 }
 
-fn tree_children(store: &Store, node: &SessionTree, prefix: &str) -> Result<()> {
+fn tree_children(out: &mut Output, store: &Store, node: &SessionTree, prefix: &str) -> Printed {
     let all = store.branches(&node.id)?;
     let superseded = all.iter().filter(|b| b.superseded_at.is_some()).count();
     let mut lines: Vec<(String, Option<&SessionTree>)> = all
@@ -192,25 +211,25 @@ fn tree_children(store: &Store, node: &SessionTree, prefix: &str) -> Result<()> 
     let count = lines.len();
     for (i, (line, child)) in lines.into_iter().enumerate() {
         let last = i + 1 == count;
-        println!("{prefix}{}{line}", if last { "└─ " } else { "├─ " });
+        writeln!(out, "{prefix}{}{line}", if last { "└─ " } else { "├─ " })?;
         if let Some(child) = child {
             let nested = format!("{prefix}{}", if last { "   " } else { "│  " });
-            tree_children(store, child, &nested)?;
+            tree_children(out, store, child, &nested)?;
         }
     }
     Ok(())
 }
 
 /// The tree as a Graphviz digraph: sessions as boxes, branches as ellipses, forks as edges.
-pub fn dot(store: &Store, root: &SessionTree) -> Result<()> {
-    println!("digraph sessions {{");
-    println!("  rankdir=LR; node [fontname=\"Helvetica\"];");
-    dot_node(store, root)?;
-    println!("}}");
+pub fn dot(out: &mut Output, store: &Store, root: &SessionTree) -> Printed {
+    writeln!(out, "digraph sessions {{")?;
+    writeln!(out, "  rankdir=LR; node [fontname=\"Helvetica\"];")?;
+    dot_node(out, store, root)?;
+    writeln!(out, "}}")?;
     Ok(())
 }
 
-fn dot_node(store: &Store, node: &SessionTree) -> Result<()> {
+fn dot_node(out: &mut Output, store: &Store, node: &SessionTree) -> Printed {
     let quote = |s: &str| {
         let escaped = s
             .replace('\\', "\\\\")
@@ -224,11 +243,12 @@ fn dot_node(store: &Store, node: &SessionTree) -> Result<()> {
         node.title.as_deref().unwrap_or(""),
         node.message_count
     );
-    println!(
+    writeln!(
+        out,
         "  {} [shape=box, label={}];",
         quote(&node.id),
         quote(&label)
-    );
+    )?;
     for b in store
         .branches(&node.id)?
         .iter()
@@ -236,43 +256,54 @@ fn dot_node(store: &Store, node: &SessionTree) -> Result<()> {
     {
         let id = format!("{}/{}", node.id, b.name);
         let style = if b.is_head { ", style=bold" } else { "" };
-        println!(
+        writeln!(
+            out,
             "  {} [label={}{style}];",
             quote(&id),
             quote(&format!("{} ({})", b.name, b.length))
-        );
-        println!("  {} -> {} [arrowhead=none];", quote(&node.id), quote(&id));
+        )?;
+        writeln!(
+            out,
+            "  {} -> {} [arrowhead=none];",
+            quote(&node.id),
+            quote(&id)
+        )?;
     }
     for child in &node.children {
-        dot_node(store, child)?;
-        println!(
+        dot_node(out, store, child)?;
+        writeln!(
+            out,
             "  {} -> {} [label=\"fork\"];",
             quote(&node.id),
             quote(&child.id)
-        );
+        )?;
     }
     Ok(())
 }
 
-pub fn stats(s: &Stats) {
-    println!(
+pub fn stats(out: &mut Output, s: &Stats) -> Printed {
+    writeln!(
+        out,
         "file:      {} bytes (+ {} bytes of WAL)",
         s.file_bytes, s.wal_bytes
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "rows:      {} sessions, {} messages, {} branches, {} snapshots",
         s.sessions, s.messages, s.branches, s.snapshots
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "prunable:  {} branches, {} messages, {} bytes",
         s.prunable.branches, s.prunable.messages, s.prunable.bytes
-    );
-    println!("largest sessions:");
+    )?;
+    writeln!(out, "largest sessions:")?;
     for (id, count) in &s.largest_sessions {
-        println!("  {id}: {count} messages");
+        writeln!(out, "  {id}: {count} messages")?;
     }
-    println!(
+    writeln!(
+        out,
         "cache (this process): {} hits, {} misses, {} entries",
         s.cache.hits, s.cache.misses, s.cache.entries
-    );
+    )
 }
