@@ -2,26 +2,33 @@
 //! SDK's `SQLiteSession` database. Each source becomes a [`SessionExport`] and goes through
 //! [`Store::import_sessions`], so imports are per-session transactions and idempotent.
 
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags};
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
 use crate::model::{Message, Metadata, NewMessage, Role};
 use crate::sessions::DEFAULT_BRANCH;
 use crate::store::Store;
-use crate::transfer::{BranchExport, ImportReport, SessionExport, SnapshotExport};
+use crate::transfer::{BranchExport, ImportOptions, ImportReport, SessionExport, SnapshotExport};
 
 impl Store {
     /// Imports a directory of PraisonAI session files (`DefaultSessionStore` and
     /// `HierarchicalSessionStore`): same session ids, messages with their timestamps, tool
-    /// calls, metadata, titles, parent links and snapshots. Files that are not UTF-8 or not
-    /// valid session JSON are reported and skipped.
+    /// calls, metadata, titles, parent links and snapshots. Files are read one at a time,
+    /// parents before their forks (so forks share their rows). Files that are not UTF-8, not
+    /// valid session JSON, or larger than [`ImportOptions::max_session_bytes`] (checked
+    /// before reading) are reported and skipped. `progress(messages, total)` counts messages.
     pub fn import_praisonai(
         &self,
         dir: &Path,
+        options: &ImportOptions,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<ImportReport> {
         let io = |source| Error::Io {
@@ -34,26 +41,34 @@ impl Store {
             .filter(|p| p.extension().is_some_and(|e| e == "json") && p.is_file())
             .collect();
         files.sort();
-        // Parents first, so forks can share their rows.
-        let mut sessions: Vec<(String, Result<SessionExport>)> = files
+        // A first light pass (ids, parents, message counts; nothing kept) orders parents first.
+        let headers: Vec<Header> = files
             .iter()
-            .map(|path| (path.display().to_string(), praisonai_session(path)))
+            .map(|path| praisonai_header(path, options.max_session_bytes))
             .collect();
-        sessions.sort_by_key(|(_, s)| {
-            s.as_ref()
-                .map_or(0, |s| usize::from(s.parent_session.is_some()))
+        let depths = fork_depths(&headers);
+        let mut order: Vec<usize> = (0..files.len()).collect();
+        order.sort_by_key(|&i| depths[i]);
+        let total = headers.iter().map(|h| h.messages).sum();
+        let sessions = order.into_iter().map(|i| {
+            let path = &files[i];
+            (
+                path.display().to_string(),
+                praisonai_session(path, options.max_session_bytes),
+            )
         });
-        self.import_sessions(sessions, progress)
+        self.import_counted(sessions, total, options, progress)
     }
 
     /// Imports an OpenAI Agents SDK `SQLiteSession` database (tables `agent_sessions` and
-    /// `agent_messages`): one session per `session_id`, items in order. Messages keep their
-    /// role and text; function calls become assistant tool calls and their outputs tool
-    /// results; every item's original JSON is kept in the message metadata under
-    /// `openai_item`.
+    /// `agent_messages`): one session per `session_id`, items in order, read one session at
+    /// a time. Messages keep their role and text; function calls become assistant tool calls
+    /// and their outputs tool results; every item's original JSON is kept in the message
+    /// metadata under `openai_item`. `progress(messages, total)` counts messages.
     pub fn import_openai_agents(
         &self,
         path: &Path,
+        options: &ImportOptions,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<ImportReport> {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -76,21 +91,168 @@ impl Store {
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .and_then(|rows| rows.collect())
                 .unwrap_or_default();
-            for row in empty {
-                if !ids.iter().any(|(id, _, _)| *id == row.0) {
-                    ids.push(row);
+            let known: HashSet<String> = ids.iter().map(|(id, _, _)| id.clone()).collect();
+            ids.extend(empty.into_iter().filter(|row| !known.contains(&row.0)));
+        }
+        let total: i64 = conn
+            .query_row("SELECT count(*) FROM agent_messages", [], |r| r.get(0))
+            .map_err(|e| not_openai(path, e.to_string()))?;
+        let sessions = ids.into_iter().map(|(id, first, last)| {
+            let source = format!("{}: session {id:?}", path.display());
+            let session = openai_session(&conn, &id, first, last);
+            (source, session)
+        });
+        self.import_counted(
+            sessions,
+            usize::try_from(total).unwrap_or(0),
+            options,
+            progress,
+        )
+    }
+}
+
+/// What the ordering pass needs of a PraisonAI file.
+struct Header {
+    id: Option<String>,
+    parent: Option<String>,
+    messages: usize,
+}
+
+fn praisonai_header(path: &Path, max_bytes: u64) -> Header {
+    #[derive(Deserialize)]
+    struct Fields {
+        session_id: Option<Value>,
+        parent_id: Option<Value>,
+        #[serde(default)]
+        messages: Count,
+        #[serde(default)]
+        archived_messages: Count,
+    }
+    let fields = read_limited(path, max_bytes)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Fields>(&bytes).ok());
+    let text = |v: &Option<Value>| v.as_ref().and_then(Value::as_str).map(str::to_string);
+    match fields {
+        Some(f) => Header {
+            id: text(&f.session_id).or_else(|| file_stem(path)),
+            parent: text(&f.parent_id),
+            messages: f.messages.0 + f.archived_messages.0,
+        },
+        None => Header {
+            id: None,
+            parent: None,
+            messages: 0,
+        },
+    }
+}
+
+fn file_stem(path: &Path) -> Option<String> {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .map(str::to_string)
+}
+
+/// How deep each session sits in the fork tree of the directory (0 for a root, or a parent
+/// outside it); a cycle stops at the number of files.
+fn fork_depths(headers: &[Header]) -> Vec<usize> {
+    let parent_of: HashMap<&str, &str> = headers
+        .iter()
+        .filter_map(|h| Some((h.id.as_deref()?, h.parent.as_deref()?)))
+        .collect();
+    headers
+        .iter()
+        .map(|h| {
+            let mut depth = 0;
+            let mut at = h.id.as_deref();
+            while let Some(parent) = at.and_then(|id| parent_of.get(id)) {
+                depth += 1;
+                if depth >= headers.len() {
+                    break;
                 }
+                at = Some(parent);
+            }
+            depth
+        })
+        .collect()
+}
+
+/// The length of a JSON array without keeping its elements (0 for anything else).
+#[derive(Default)]
+struct Count(usize);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Counter;
+        impl<'de> Visitor<'de> for Counter {
+            type Value = Count;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Count, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(Count(n))
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Count, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Count(0))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Count, E> {
+                Ok(Count(0))
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<Count, E> {
+                Ok(Count(0))
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<Count, E> {
+                Ok(Count(0))
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<Count, E> {
+                Ok(Count(0))
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<Count, E> {
+                Ok(Count(0))
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<Count, E> {
+                Ok(Count(0))
             }
         }
-        let sessions: Vec<(String, Result<SessionExport>)> = ids
-            .into_iter()
-            .map(|(id, first, last)| {
-                let source = format!("{}: session {id:?}", path.display());
-                (source, openai_session(&conn, &id, first, last))
-            })
-            .collect();
-        self.import_sessions(sessions, progress)
+        d.deserialize_any(Counter)
     }
+}
+
+/// The file's bytes, refused without reading when it is larger than `max_bytes`.
+fn read_limited(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    if size > max_bytes {
+        return Err(Error::invalid(format!(
+            "{}: {size} bytes, over the limit of {max_bytes} bytes for one session              (MAX_IMPORT_SESSION_BYTES; raise ImportOptions::max_session_bytes to import it)",
+            path.display()
+        )));
+    }
+    let mut bytes = Vec::new();
+    // A file that grows after the check is still read no further than the limit.
+    std::fs::File::open(path)
+        .and_then(|f| f.take(max_bytes.saturating_add(1)).read_to_end(&mut bytes))
+        .map_err(io)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(Error::invalid(format!(
+            "{}: grew past the limit of {max_bytes} bytes while being read",
+            path.display()
+        )));
+    }
+    Ok(bytes)
 }
 
 fn not_openai(path: &Path, reason: String) -> Error {
@@ -100,14 +262,12 @@ fn not_openai(path: &Path, reason: String) -> Error {
     ))
 }
 
-fn praisonai_session(path: &Path) -> Result<SessionExport> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+fn praisonai_session(path: &Path, max_bytes: u64) -> Result<SessionExport> {
+    let bytes = read_limited(path, max_bytes)?;
     let text = String::from_utf8(bytes).map_err(|_| Error::invalid("the file is not UTF-8"))?;
     let data: Value =
         serde_json::from_str(&text).map_err(|e| Error::invalid(format!("invalid JSON: {e}")))?;
+    drop(text);
     let Some(obj) = data.as_object() else {
         return Err(Error::invalid("the file is not a JSON object"));
     };
@@ -147,38 +307,66 @@ fn praisonai_session(path: &Path) -> Result<SessionExport> {
         Some(Value::Object(map)) => map.clone(),
         _ => Metadata::new(),
     };
-    let snapshots = praisonai_snapshots(obj, &messages)?;
-    let mut branches = vec![BranchExport {
-        name: DEFAULT_BRANCH.into(),
-        created_at,
-        superseded_at: None,
-        messages: messages.clone(),
-    }];
-    let mut pins = Vec::new();
-    for (n, (label, metadata, created, history)) in snapshots.into_iter().enumerate() {
-        // A snapshot of a prefix of the history pins it; any other gets a branch of its own.
-        let is_prefix = history.len() <= messages.len()
-            && history.iter().zip(&messages).all(|(a, b)| a.body == b.body);
-        let branch = if is_prefix {
-            DEFAULT_BRANCH.to_string()
-        } else {
-            let name = format!("snapshot-{}", n + 1);
-            branches.push(BranchExport {
-                name: name.clone(),
-                created_at: created,
-                superseded_at: None,
-                messages: history.clone(),
-            });
-            name
+    let snapshots = praisonai_snapshots(obj)?;
+    // Each snapshot becomes a pointer: into the history when it is a prefix of it, else into
+    // a branch of its own, which snapshots that are prefixes of it share (longest first).
+    let mut order: Vec<usize> = (0..snapshots.len()).collect();
+    order.sort_by_key(|&n| std::cmp::Reverse(snapshots[n].items.as_ref().map_or(0, Vec::len)));
+    let mut extra: Vec<BranchExport> = Vec::new();
+    let mut pins: Vec<Option<SnapshotExport>> = vec![None; snapshots.len()];
+    for n in order {
+        let snap = &snapshots[n];
+        let (branch, length) = match &snap.items {
+            None => (DEFAULT_BRANCH.to_string(), snap.upto.min(messages.len())),
+            Some(items) if is_prefix_of(items, &messages)? => {
+                (DEFAULT_BRANCH.to_string(), items.len())
+            }
+            Some(items) => {
+                let mut found = None;
+                for b in &extra {
+                    if is_prefix_of(items, &b.messages)? {
+                        found = Some(b.name.clone());
+                        break;
+                    }
+                }
+                match found {
+                    Some(name) => (name, items.len()),
+                    None => {
+                        let name = format!("snapshot-{}", n + 1);
+                        extra.push(BranchExport {
+                            name: name.clone(),
+                            created_at: snap.created,
+                            superseded_at: None,
+                            messages: items
+                                .iter()
+                                .enumerate()
+                                .map(|(i, m)| praisonai_message(i, m))
+                                .collect::<Result<_>>()?,
+                        });
+                        (name, items.len())
+                    }
+                }
+            }
         };
-        pins.push(SnapshotExport {
-            label,
-            metadata,
+        pins[n] = Some(SnapshotExport {
+            label: snap.label.clone(),
+            metadata: snap.metadata.clone(),
             branch,
-            length: history.len() as u64,
-            created_at: created,
+            length: length as u64,
+            created_at: snap.created,
         });
     }
+    // Only when there are other branches is the history written out as `main` a second time.
+    let branches = (!extra.is_empty()).then(|| {
+        let mut all = vec![BranchExport {
+            name: DEFAULT_BRANCH.into(),
+            created_at,
+            superseded_at: None,
+            messages: messages.clone(),
+        }];
+        all.append(&mut extra);
+        all
+    });
     Ok(SessionExport {
         id,
         title: text_field("title"),
@@ -191,8 +379,8 @@ fn praisonai_session(path: &Path) -> Result<SessionExport> {
         updated_at,
         head_branch: DEFAULT_BRANCH.into(),
         messages,
-        branches: Some(branches),
-        snapshots: Some(pins),
+        branches,
+        snapshots: Some(pins.into_iter().flatten().collect()),
     })
 }
 
@@ -241,14 +429,33 @@ fn praisonai_message(i: usize, m: &Value) -> Result<Message> {
     })
 }
 
-type PraisonSnapshot = (Option<String>, Metadata, DateTime<Utc>, Vec<Message>);
+/// A PraisonAI snapshot, its messages not yet converted.
+struct PraisonSnapshot<'a> {
+    label: Option<String>,
+    metadata: Metadata,
+    created: DateTime<Utc>,
+    /// The messages it references or holds, or `None` for an older file's `message_index`.
+    items: Option<Vec<&'a Value>>,
+    /// With no items: how many messages of the history it pins.
+    upto: usize,
+}
+
+/// Whether `items`, converted one at a time, are the first messages of `history`.
+fn is_prefix_of(items: &[&Value], history: &[Message]) -> Result<bool> {
+    if items.len() > history.len() {
+        return Ok(false);
+    }
+    for (i, (item, message)) in items.iter().zip(history).enumerate() {
+        if praisonai_message(i, item)?.body != message.body {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
 
 /// Snapshots of a hierarchical session file: the transcript they reference (current format)
-/// or the prefix up to their `message_index` (older files).
-fn praisonai_snapshots(
-    obj: &Map<String, Value>,
-    messages: &[Message],
-) -> Result<Vec<PraisonSnapshot>> {
+/// or hold inline, or the prefix up to their `message_index` (older files).
+fn praisonai_snapshots(obj: &Map<String, Value>) -> Result<Vec<PraisonSnapshot<'_>>> {
     let Some(Value::Array(items)) = obj.get("snapshots") else {
         return Ok(Vec::new());
     };
@@ -263,38 +470,24 @@ fn praisonai_snapshots(
             .and_then(|r| r.get("messages"))
             .and_then(|m| m.get("items"))
             .and_then(Value::as_array);
-        let history: Vec<Message> = match (referenced, records) {
-            (Some(refs), Some(records)) => refs
-                .iter()
-                .filter_map(|r| r.as_str().and_then(|k| records.get(k)))
-                .filter(|m| m.is_object())
-                .enumerate()
-                .map(|(i, m)| praisonai_message(i, m))
-                .collect::<Result<_>>()?,
-            _ => match snap
-                .get("transcript")
-                .and_then(|t| t.get("messages"))
-                .and_then(Value::as_array)
-            {
-                Some(inline) => inline
-                    .iter()
+        let inline = snap
+            .get("transcript")
+            .and_then(|t| t.get("messages"))
+            .and_then(Value::as_array);
+        let items: Option<Vec<&Value>> = match (referenced, records, inline) {
+            (Some(refs), Some(records), _) => Some(
+                refs.iter()
+                    .filter_map(|r| r.as_str().and_then(|k| records.get(k)))
                     .filter(|m| m.is_object())
-                    .enumerate()
-                    .map(|(i, m)| praisonai_message(i, m))
-                    .collect::<Result<_>>()?,
-                None => {
-                    let upto = snap
-                        .get("message_index")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(-1);
-                    messages
-                        .iter()
-                        .take((upto + 1).max(0) as usize)
-                        .cloned()
-                        .collect()
-                }
-            },
+                    .collect(),
+            ),
+            (_, _, Some(inline)) => Some(inline.iter().filter(|m| m.is_object()).collect()),
+            _ => None,
         };
+        let upto = snap
+            .get("message_index")
+            .and_then(Value::as_i64)
+            .map_or(0, |i| usize::try_from(i.saturating_add(1)).unwrap_or(0));
         let mut metadata = match snap.get("metadata") {
             Some(Value::Object(m)) => m.clone(),
             _ => Metadata::new(),
@@ -311,7 +504,13 @@ fn praisonai_snapshots(
             .get("label")
             .and_then(Value::as_str)
             .map(str::to_string);
-        out.push((label, metadata, created, history));
+        out.push(PraisonSnapshot {
+            label,
+            metadata,
+            created,
+            items,
+            upto,
+        });
     }
     Ok(out)
 }

@@ -109,6 +109,6 @@ pub use sessions::{SessionCursor, SessionPage, SessionQuery, DEFAULT_BRANCH};
 pub use store::{default_path, Store, StoreBuilder};
 pub use streaming::{PartialMessage, StreamEnd};
 pub use transfer::{
-    BranchExport, ExportFile, ImportReport, SessionExport, SnapshotExport, EXPORT_FORMAT,
-    EXPORT_VERSION,
+    BranchExport, ExportFile, ImportOptions, ImportReport, SessionExport, SnapshotExport,
+    EXPORT_FORMAT, EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,
 };

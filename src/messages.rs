@@ -303,7 +303,22 @@ impl Store {
         expected_version: Option<i64>,
     ) -> Result<HistoryChange> {
         validate_session_id(session_id)?;
-        let (change, entry) = self.write(|tx| {
+        let (change, entry) =
+            self.write(|tx| self.replace_in(tx, session_id, messages, expected_version))?;
+        self.cache().store(session_id, entry);
+        Ok(change)
+    }
+
+    /// The body of [`Store::set_chat_history`] inside the caller's write transaction (imports
+    /// replace a history and its fields in one). Returns the cache entry to store after commit.
+    pub(crate) fn replace_in(
+        &self,
+        tx: &Transaction<'_>,
+        session_id: &str,
+        messages: &[NewMessage],
+        expected_version: Option<i64>,
+    ) -> Result<(HistoryChange, Entry)> {
+        {
             let (mut head, version) =
                 head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
             if let Some(expected) = expected_version {
@@ -362,9 +377,7 @@ impl Store {
                 superseded,
             };
             Ok((change, Entry::new(version, &head, 1, Arc::new(current))))
-        })?;
-        self.cache().store(session_id, entry);
-        Ok(change)
+        }
     }
 }
 

@@ -7,13 +7,17 @@ use std::path::{Path, PathBuf};
 
 use common::{cli, temp_db};
 use serde_json::json;
-use sessiondb::{NewMessage, NewSession, Role, Store};
+use sessiondb::{ImportOptions, NewMessage, NewSession, Role, Store};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 fn none(_: usize, _: usize) {}
+
+fn opts() -> ImportOptions {
+    ImportOptions::default()
+}
 
 fn contents(store: &Store, id: &str) -> Vec<String> {
     store
@@ -70,7 +74,7 @@ fn an_export_imported_into_an_empty_file_exports_identically() {
 
     let (_d2, second) = temp_db();
     let copy = Store::open(&second).unwrap();
-    let report = copy.import_export(&exported, &mut none).unwrap();
+    let report = copy.import_export(&exported, &opts(), &mut none).unwrap();
     assert_eq!(
         (report.imported, report.updated, report.unchanged),
         (2, 0, 0)
@@ -101,13 +105,13 @@ fn importing_the_same_export_twice_changes_nothing() {
     let exported = store.export(&[], true, &mut none).unwrap();
     let (_d2, second) = temp_db();
     let copy = Store::open(&second).unwrap();
-    copy.import_export(&exported, &mut none).unwrap();
+    copy.import_export(&exported, &opts(), &mut none).unwrap();
     let versions: Vec<i64> = exported
         .sessions
         .iter()
         .map(|s| copy.session(&s.id).unwrap().version)
         .collect();
-    let report = copy.import_export(&exported, &mut none).unwrap();
+    let report = copy.import_export(&exported, &opts(), &mut none).unwrap();
     assert_eq!(
         (report.imported, report.updated, report.unchanged),
         (0, 0, 2)
@@ -139,7 +143,7 @@ fn praisonai_session_files_import_with_ids_messages_and_tool_calls() {
     let (_d, path) = temp_db();
     let store = Store::open(&path).unwrap();
     let report = store
-        .import_praisonai(&fixtures().join("praisonai"), &mut none)
+        .import_praisonai(&fixtures().join("praisonai"), &opts(), &mut none)
         .unwrap();
     assert_eq!((report.imported, report.skipped.len()), (2, 0));
     // "chat.2" is stored by PraisonAI as chat_2.json; its id is what the file says.
@@ -173,7 +177,7 @@ fn praisonai_session_files_import_with_ids_messages_and_tool_calls() {
         .all(|w| w[0].created_at <= w[1].created_at));
 
     let again = store
-        .import_praisonai(&fixtures().join("praisonai"), &mut none)
+        .import_praisonai(&fixtures().join("praisonai"), &opts(), &mut none)
         .unwrap();
     assert_eq!((again.imported, again.updated, again.unchanged), (0, 0, 2));
 }
@@ -183,7 +187,7 @@ fn praisonai_hierarchy_files_bring_titles_parents_snapshots_and_shared_forks() {
     let (_d, path) = temp_db();
     let store = Store::open(&path).unwrap();
     let report = store
-        .import_praisonai(&fixtures().join("praisonai-hierarchy"), &mut none)
+        .import_praisonai(&fixtures().join("praisonai-hierarchy"), &opts(), &mut none)
         .unwrap();
     assert_eq!(
         (report.imported, report.skipped.len()),
@@ -244,7 +248,9 @@ fn corrupt_and_non_utf8_praisonai_files_are_reported_and_skipped() {
     .unwrap();
     let (_d, path) = temp_db();
     let store = Store::open(&path).unwrap();
-    let report = store.import_praisonai(dir.path(), &mut none).unwrap();
+    let report = store
+        .import_praisonai(dir.path(), &opts(), &mut none)
+        .unwrap();
     assert_eq!(report.imported, 2);
     let mut skipped: Vec<(String, String)> = report
         .skipped
@@ -273,7 +279,7 @@ fn openai_agents_sessions_import_with_function_calls_and_outputs() {
     let (_d, path) = temp_db();
     let store = Store::open(&path).unwrap();
     let report = store
-        .import_openai_agents(&fixtures().join("openai-agents.db"), &mut none)
+        .import_openai_agents(&fixtures().join("openai-agents.db"), &opts(), &mut none)
         .unwrap();
     assert_eq!(
         (report.imported, report.skipped.len()),
@@ -304,11 +310,15 @@ fn openai_agents_sessions_import_with_function_calls_and_outputs() {
     );
     assert_eq!(contents(&store, "conv-2"), ["Be brief.", "Hi", "Hello!"]);
     let again = store
-        .import_openai_agents(&fixtures().join("openai-agents.db"), &mut none)
+        .import_openai_agents(&fixtures().join("openai-agents.db"), &opts(), &mut none)
         .unwrap();
     assert_eq!(again.unchanged, 2);
     let err = store
-        .import_openai_agents(&fixtures().join("praisonai/chat-1.json"), &mut none)
+        .import_openai_agents(
+            &fixtures().join("praisonai/chat-1.json"),
+            &opts(),
+            &mut none,
+        )
         .unwrap_err();
     assert!(
         err.to_string()
@@ -383,7 +393,7 @@ fn an_imported_superseded_name_keeps_later_versions_above_it_and_a_huge_one_is_r
     let (_d2, second) = temp_db();
     let copy = Store::open(&second).unwrap();
     let report = copy
-        .import_export(&renamed("main@1000"), &mut none)
+        .import_export(&renamed("main@1000"), &opts(), &mut none)
         .unwrap();
     assert_eq!(report.imported, 1, "{report:?}");
     assert!(copy.session("s").unwrap().version > 1000);
@@ -402,7 +412,7 @@ fn an_imported_superseded_name_keeps_later_versions_above_it_and_a_huge_one_is_r
     let (_d3, third) = temp_db();
     let other = Store::open(&third).unwrap();
     let report = other
-        .import_export(&renamed("main@9007199254740993"), &mut none)
+        .import_export(&renamed("main@9007199254740993"), &opts(), &mut none)
         .unwrap();
     assert_eq!(
         report.skipped,

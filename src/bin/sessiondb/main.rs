@@ -13,8 +13,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use output::{Failure, Output};
 use sessiondb::{
-    parse_metadata, Error, ExistingFile, NewMessage, Result, Role, SearchFilter, SessionQuery,
-    SnapshotId, Store,
+    parse_metadata, Error, ExistingFile, ImportOptions, NewMessage, Result, Role, SearchFilter,
+    SessionQuery, SnapshotId, Store,
 };
 
 #[derive(Parser)]
@@ -183,6 +183,12 @@ enum Command {
         #[arg(long, value_enum)]
         format: ImportFormat,
         path: PathBuf,
+        /// Leave sessions that already exist as they are (reported as skipped)
+        #[arg(long)]
+        no_overwrite: bool,
+        /// Report what would be imported, updated, unchanged or skipped; write nothing
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long)]
         json: bool,
     },
@@ -542,36 +548,46 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
                 )?;
             }
         }
-        Command::Import { format, path, json } => {
-            let mut bar = progress::bar("importing");
-            let report = match format {
-                ImportFormat::Sessiondb => {
-                    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-                        path: path.clone(),
-                        source,
-                    })?;
-                    let file = serde_json::from_str(&text).map_err(|e| {
-                        Error::InvalidInput(format!(
-                            "{}: not a sessiondb export: {e}",
-                            path.display()
-                        ))
-                    })?;
-                    store.import_export(&file, &mut bar)?
-                }
-                ImportFormat::Praisonai => store.import_praisonai(&path, &mut bar)?,
-                ImportFormat::OpenaiAgents => store.import_openai_agents(&path, &mut bar)?,
+        Command::Import {
+            format,
+            path,
+            no_overwrite,
+            dry_run,
+            json,
+        } => {
+            let mut bar = progress::messages("importing");
+            let options = ImportOptions {
+                overwrite: !no_overwrite,
+                dry_run,
+                ..ImportOptions::default()
             };
+            let report = match format {
+                ImportFormat::Sessiondb => store.import_export_file(&path, &options, &mut bar)?,
+                ImportFormat::Praisonai => store.import_praisonai(&path, &options, &mut bar)?,
+                ImportFormat::OpenaiAgents => {
+                    store.import_openai_agents(&path, &options, &mut bar)?
+                }
+            };
+            drop(bar);
             if json {
                 print::json(out, &report)?;
             } else {
                 writeln!(
                     out,
-                    "{} imported, {} updated, {} unchanged, {} skipped",
+                    "{}{} imported, {} updated, {} unchanged, {} skipped",
+                    if dry_run {
+                        "dry run, nothing written: "
+                    } else {
+                        ""
+                    },
                     report.imported,
                     report.updated,
                     report.unchanged,
                     report.skipped.len()
                 )?;
+                for id in &report.updated_ids {
+                    writeln!(out, "updated {id}")?;
+                }
                 for (source, reason) in &report.skipped {
                     output::warn(format_args!("skipped {source}: {reason}\n"));
                 }
