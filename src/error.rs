@@ -8,7 +8,8 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The named thing does not exist. `kind` is `"session"`, `"branch"`, `"snapshot"` or
+    /// The named thing does not exist. `kind` is `"database"` (the path, when the store may
+    /// not create it), `"session"`, `"branch"`, `"snapshot"` or
     /// `"message"`; `id` is what the caller asked for.
     #[error("{kind} {id:?} not found")]
     NotFound { kind: &'static str, id: String },
@@ -75,6 +76,13 @@ pub enum Error {
     /// to replace it. Nothing was written.
     #[error("{path}: file already exists; refusing to replace it (--force replaces it)")]
     FileExists { path: PathBuf },
+
+    /// The database, its `-wal` or `-shm`, or the directory holding them can be changed by
+    /// another user (owned by one, or writable by everyone), so whoever did it could read or
+    /// forge what is written next. Nothing was opened. Fix the ownership or mode, or opt in
+    /// with [`crate::StoreBuilder::shared`] when the file is shared on purpose.
+    #[error("{path}: refusing a file other users can change: {reason}")]
+    UnsafePermissions { path: PathBuf, reason: String },
 
     /// Any other SQLite error.
     #[error("sqlite: {0}")]

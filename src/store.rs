@@ -38,11 +38,30 @@ pub struct StoreBuilder {
     busy_timeout: Duration,
     synchronous: Synchronous,
     read_only: bool,
+    create: bool,
+    shared: bool,
     cache_entries: usize,
     cache_bytes: usize,
 }
 
 impl StoreBuilder {
+    /// Whether a missing file (and its missing directories, made `0700`) is created
+    /// (default `true`). With `false`, a missing file is [`Error::NotFound`] naming the path:
+    /// what a reader wants when a typo must not leave an empty database behind.
+    pub fn create(mut self, create: bool) -> Self {
+        self.create = create;
+        self
+    }
+
+    /// Accepts a database, `-wal` or `-shm` that another user owns or every user may write
+    /// (default `false`: such files are [`Error::UnsafePermissions`], because whoever can
+    /// replace them can read and forge what this process writes next). Set it in every
+    /// process of a group that shares one file on purpose.
+    pub fn shared(mut self, shared: bool) -> Self {
+        self.shared = shared;
+        self
+    }
+
     /// Most sessions whose histories the in-process cache keeps (default 1,024; 0 turns the
     /// cache off).
     pub fn cache_entries(mut self, entries: usize) -> Self {
@@ -83,9 +102,14 @@ impl StoreBuilder {
         self
     }
 
-    /// Opens (creating if needed) the file and returns the store.
+    /// Opens (creating if needed and allowed) the file and returns the store.
     pub fn open(self) -> Result<Store> {
-        bootstrap::prepare(&self.path, self.read_only, self.busy_timeout)?;
+        let access = bootstrap::Access {
+            read_only: self.read_only,
+            create: self.create && !self.read_only,
+            shared: self.shared,
+        };
+        bootstrap::prepare(&self.path, access, self.busy_timeout)?;
         let settings = ConnectionSettings {
             busy_timeout: self.busy_timeout,
             synchronous: self.synchronous,
@@ -149,8 +173,14 @@ pub fn default_path() -> Option<PathBuf> {
 
 impl Store {
     /// Opens `path` with default options, creating the file and its directories if needed.
+    /// [`Store::open_existing`] does not create anything.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         Store::builder(path).open()
+    }
+
+    /// Opens `path`, which must exist; [`Error::NotFound`] naming it otherwise.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Store> {
+        Store::builder(path).create(false).open()
     }
 
     /// Options for opening `path`; finish with [`StoreBuilder::open`].
@@ -161,6 +191,8 @@ impl Store {
             busy_timeout: Duration::from_secs(10),
             synchronous: Synchronous::Normal,
             read_only: false,
+            create: true,
+            shared: false,
             cache_entries: 1024,
             cache_bytes: 64 * 1024 * 1024,
         }
@@ -247,10 +279,12 @@ impl Store {
             Error::Sqlite(e)
                 if matches!(
                     e.sqlite_error_code(),
-                    Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen)
+                    Some(ErrorCode::ReadOnly)
+                        | Some(ErrorCode::CannotOpen)
+                        | Some(ErrorCode::PermissionDenied)
                 ) =>
             {
-                self.read_only_error(e.to_string())
+                self.read_only_error(bootstrap::read_only_reason(&self.shared.path, &e))
             }
             other => other,
         }

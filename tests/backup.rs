@@ -531,7 +531,7 @@ fn restore_refuses_what_is_not_a_current_sessiondb_file_and_leaves_the_live_file
     );
     let err = store.restore(&missing).unwrap_err();
     assert!(
-        matches!(&err, Error::Io { path, .. } if *path == missing),
+        matches!(&err, Error::NotFound { kind: "database", id } if *id == missing.display().to_string()),
         "{err:?}"
     );
     for itself in [live.clone(), with_suffix(&live, "-wal")] {

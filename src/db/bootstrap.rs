@@ -10,23 +10,60 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::migrations::{self, Migrated, SCHEMA_VERSION};
+use super::permissions;
 use super::APPLICATION_ID;
 use crate::error::{Error, Result};
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
+/// How a store may use its file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Access {
+    pub read_only: bool,
+    /// Create the file and its directories if missing.
+    pub create: bool,
+    /// Accept files other users can change (see [`crate::StoreBuilder::shared`]).
+    pub shared: bool,
+}
+
 /// Prepares `path` for a pool: afterwards it is a WAL-mode sessiondb file at
 /// [`SCHEMA_VERSION`] (read-write), or known to be one at that version (read-only).
-pub(crate) fn prepare(path: &Path, read_only: bool, busy_timeout: Duration) -> Result<()> {
+pub(crate) fn prepare(path: &Path, access: Access, busy_timeout: Duration) -> Result<()> {
+    let read_only = access.read_only;
     let io_err = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
-    if !read_only {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(io_err)?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if access.create {
+        if let Some(dir) = dir {
+            create_private_dirs(dir).map_err(|source| match source.kind() {
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                    Error::ReadOnly {
+                        path: dir.to_path_buf(),
+                        reason: format!("cannot create the directory: {source}"),
+                    }
+                }
+                _ => Error::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                },
+            })?;
         }
-        create_private_file(path).map_err(io_err)?;
+        create_private_file(path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                Error::ReadOnly {
+                    path: path.to_path_buf(),
+                    reason: format!("cannot create the file: {source}"),
+                }
+            }
+            _ => io_err(source),
+        })?;
+    } else if !path.exists() {
+        return Err(Error::not_found("database", path.display().to_string()));
+    }
+    if !access.shared {
+        permissions::check(path, dir)?;
     }
     check_header(path)?;
 
@@ -67,15 +104,7 @@ pub(crate) fn prepare(path: &Path, read_only: bool, busy_timeout: Duration) -> R
         return Ok(());
     }
 
-    let read_only_err = |e: rusqlite::Error| match e.sqlite_error_code() {
-        Some(ErrorCode::ReadOnly)
-        | Some(ErrorCode::CannotOpen)
-        | Some(ErrorCode::PermissionDenied) => Error::ReadOnly {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        },
-        _ => Error::from(e),
-    };
+    let read_only_err = |e: rusqlite::Error| not_ours(path, e);
     // WAL is a property of the file: set it once here rather than racing on it in every
     // pooled connection. Changing the journal mode does not wait on the busy handler, and
     // needs the file to itself; a file already in WAL mode is only read.
@@ -104,6 +133,16 @@ pub(crate) fn prepare(path: &Path, read_only: bool, busy_timeout: Duration) -> R
         }),
         Err(e) => Err(e),
     }
+}
+
+/// Creates missing directories with owner-only permissions, whatever the umask: a directory
+/// other users can write lets them swap in a database of their own.
+fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 /// Creates the file with owner-only permissions if it does not exist yet; SQLite gives the
@@ -161,17 +200,66 @@ fn identify(conn: &Connection) -> rusqlite::Result<(i32, i64, i64)> {
     )
 }
 
+/// Names the path in the errors opening can give: a file that is not a database, or one this
+/// user may not write (or, for a WAL database in a directory it may not write, not even read:
+/// SQLite must create the `-shm` file to read it).
 fn not_ours(path: &Path, e: rusqlite::Error) -> Error {
     match e.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => Error::NotSessionDb {
             path: path.to_path_buf(),
             reason: e.to_string(),
         },
-        Some(ErrorCode::CannotOpen) | Some(ErrorCode::PermissionDenied) => Error::ReadOnly {
+        Some(ErrorCode::CannotOpen)
+        | Some(ErrorCode::PermissionDenied)
+        | Some(ErrorCode::ReadOnly) => Error::ReadOnly {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: read_only_reason(path, &e),
         },
         _ => Error::from(e),
+    }
+}
+
+/// SQLite's message, and what this user lacks when that is the file's or directory's mode.
+pub(crate) fn read_only_reason(path: &Path, e: &rusqlite::Error) -> String {
+    let writable = |p: &Path| {
+        fs::OpenOptions::new()
+            .append(true)
+            .open(p)
+            .map(|_| true)
+            .unwrap_or(false)
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut lacks = Vec::new();
+    if path.exists() && !writable(path) {
+        lacks.push("may not write the file".to_string());
+    }
+    if !dir_writable(dir) {
+        lacks.push(format!(
+            "may not create files in {}, where the -wal and -shm files go (SQLite needs \
+             them even to read a WAL database)",
+            dir.display()
+        ));
+    }
+    if lacks.is_empty() {
+        e.to_string()
+    } else {
+        format!("{e}: this user {}", lacks.join(" and "))
+    }
+}
+
+/// Whether this user may create files in `dir` (tried, not guessed from the mode bits).
+fn dir_writable(dir: &Path) -> bool {
+    let probe = dir.join(format!(".sessiondb-probe-{}", std::process::id()));
+    match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => fs::remove_file(&probe).is_ok(),
+        Err(e) => e.kind() == std::io::ErrorKind::AlreadyExists,
     }
 }
 

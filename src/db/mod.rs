@@ -3,6 +3,7 @@
 
 pub(crate) mod bootstrap;
 pub(crate) mod migrations;
+pub(crate) mod permissions;
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};

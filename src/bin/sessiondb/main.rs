@@ -28,8 +28,34 @@ struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     db: Option<PathBuf>,
 
+    /// Accept a database that other users own or may write: for a file a group shares on
+    /// purpose (see README)
+    #[arg(long, global = true, env = "SESSIONDB_SHARED")]
+    shared: bool,
+
     #[command(subcommand)]
     command: Command,
+}
+
+impl Command {
+    /// Whether the command writes, and so may create the database file.
+    fn writes(&self) -> bool {
+        match self {
+            Command::History { .. }
+            | Command::Sessions { .. }
+            | Command::Show { .. }
+            | Command::Tree { .. }
+            | Command::Stats { .. }
+            | Command::Export { .. }
+            | Command::Backup { .. }
+            | Command::Search { .. }
+            | Command::Check { .. }
+            | Command::Branch(BranchCommand::List { .. } | BranchCommand::History { .. })
+            | Command::Snapshot(SnapshotCommand::List { .. }) => false,
+            Command::Prune { dry_run, .. } | Command::Import { dry_run, .. } => !dry_run,
+            _ => true,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -314,7 +340,12 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
             .into())
         }
     };
-    let store = Store::open(&path)?;
+    // Only a command that writes may create the file: a typo in --db must not leave an
+    // empty database behind.
+    let store = Store::builder(&path)
+        .create(cli.command.writes())
+        .shared(cli.shared)
+        .open()?;
     match cli.command {
         Command::Add {
             session,

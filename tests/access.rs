@@ -1,0 +1,295 @@
+//! Who may open the file: only writing commands create it, what sessiondb creates is private
+//! whatever the umask, files other users can change are refused unless shared on purpose,
+//! and a user without write access gets `ReadOnly` naming the path.
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+
+use common::{cli, is_root, temp_db};
+use sessiondb::{Error, Store};
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
+#[test]
+fn read_commands_never_create_a_missing_database_or_its_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo").join("sesions.db");
+    let reads: [&[&str]; 11] = [
+        &["history", "s"],
+        &["sessions"],
+        &["show", "s"],
+        &["tree", "s"],
+        &["stats"],
+        &["search", "hello"],
+        &["check"],
+        &["export"],
+        &["branch", "list", "s"],
+        &["snapshot", "list", "s"],
+        &["prune", "--dry-run"],
+    ];
+    for args in reads {
+        let out = cli().arg("--db").arg(&path).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr.trim(),
+            format!(
+                "sessiondb: database {:?} not found",
+                path.display().to_string()
+            ),
+            "{args:?}"
+        );
+        assert!(!dir.path().join("typo").exists(), "{args:?} created files");
+    }
+    // A write creates it.
+    let out = cli()
+        .arg("--db")
+        .arg(&path)
+        .args(["add", "s", "user", "hi"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(path.exists());
+}
+
+#[test]
+fn open_existing_and_read_only_refuse_a_missing_file_naming_it() {
+    let (dir, path) = temp_db();
+    for result in [
+        Store::open_existing(&path),
+        Store::builder(&path).read_only(true).open(),
+        Store::builder(&path).create(false).open(),
+    ] {
+        match result {
+            Err(Error::NotFound { kind, id }) => {
+                assert_eq!((kind, id), ("database", path.display().to_string()))
+            }
+            other => panic!("expected NotFound, got {other:?}"),
+        }
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    Store::open(&path)
+        .unwrap()
+        .add_user_message("s", "hi")
+        .unwrap();
+    let store = Store::open_existing(&path).unwrap();
+    assert_eq!(store.chat_history("s", None).unwrap()[0].content(), "hi");
+}
+
+/// Under umask 000 the directories and files sessiondb creates are still private.
+#[test]
+fn what_sessiondb_creates_is_private_under_any_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a").join("b").join("sessions.db");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"umask 000 && exec "$0" --db "$1" add s user hi"#)
+        .arg(env!("CARGO_BIN_EXE_sessiondb"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode(&dir.path().join("a")), 0o700);
+    assert_eq!(mode(&dir.path().join("a").join("b")), 0o700);
+    assert_eq!(mode(&path), 0o600);
+}
+
+#[test]
+fn a_world_writable_database_wal_or_shm_is_refused_unless_shared() {
+    for suffix in ["", "-wal", "-shm"] {
+        let (_dir, path) = temp_db();
+        Store::open(&path)
+            .unwrap()
+            .add_user_message("s", "hi")
+            .unwrap();
+        let target = with_suffix(&path, suffix);
+        if !target.exists() {
+            std::fs::write(&target, b"").unwrap();
+        }
+        chmod(&target, 0o666);
+        let before = std::fs::read(&path).unwrap();
+        match Store::open(&path) {
+            Err(Error::UnsafePermissions { path: p, reason }) => {
+                assert_eq!(p, target);
+                assert_eq!(reason, "it is writable by every user (mode 666)");
+            }
+            other => panic!("{suffix}: expected UnsafePermissions, got {other:?}"),
+        }
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "{suffix}: file changed"
+        );
+        let store = Store::builder(&path).shared(true).open().unwrap();
+        assert_eq!(store.chat_history("s", None).unwrap()[0].content(), "hi");
+    }
+}
+
+/// Another user pre-creates an empty database everyone may write, hoping it gets adopted.
+#[test]
+fn an_empty_world_writable_file_is_not_adopted() {
+    let (_dir, path) = temp_db();
+    std::fs::write(&path, b"").unwrap();
+    chmod(&path, 0o666);
+    let out = cli()
+        .arg("--db")
+        .arg(&path)
+        .args(["add", "s", "user", "secret"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!(
+            "sessiondb: {}: refusing a file other users can change: it is writable by every \
+             user (mode 666)",
+            path.display()
+        )
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+}
+
+#[test]
+fn a_world_writable_directory_without_the_sticky_bit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared_dir = dir.path().join("open");
+    std::fs::create_dir(&shared_dir).unwrap();
+    chmod(&shared_dir, 0o777);
+    let path = shared_dir.join("sessions.db");
+    match Store::open(&path) {
+        Err(Error::UnsafePermissions { path: p, reason }) => {
+            assert_eq!(p, shared_dir);
+            assert_eq!(
+                reason,
+                "the directory is writable by every user (mode 777) without the sticky bit"
+            );
+        }
+        other => panic!("expected UnsafePermissions, got {other:?}"),
+    }
+    chmod(&shared_dir, 0o1777);
+    Store::open(&path)
+        .unwrap()
+        .add_user_message("s", "hi")
+        .unwrap();
+}
+
+const NOBODY: u32 = 65534;
+
+/// Runs the CLI as another user (needs root to switch users).
+fn as_nobody(path: &Path, args: &[&str]) -> std::process::Output {
+    cli()
+        .arg("--db")
+        .arg(path)
+        .args(args)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .unwrap()
+}
+
+/// A directory other users may enter, with a database in it.
+fn database_others_can_read() -> (tempfile::TempDir, std::path::PathBuf) {
+    let (dir, path) = temp_db();
+    Store::open(&path)
+        .unwrap()
+        .add_user_message("s", "hi")
+        .unwrap();
+    chmod(dir.path(), 0o755);
+    chmod(&path, 0o644);
+    (dir, path)
+}
+
+#[test]
+fn a_wal_pre_created_by_another_user_is_refused() {
+    if !is_root() {
+        eprintln!("skipped: needs root to create a file owned by another user");
+        return;
+    }
+    let (_dir, path) = temp_db();
+    Store::open(&path)
+        .unwrap()
+        .add_user_message("s", "hi")
+        .unwrap();
+    let wal = with_suffix(&path, "-wal");
+    if !wal.exists() {
+        std::fs::write(&wal, b"").unwrap();
+    }
+    std::os::unix::fs::chown(&wal, Some(NOBODY), Some(NOBODY)).unwrap();
+    chmod(&wal, 0o600);
+    match Store::open(&path) {
+        Err(Error::UnsafePermissions { path: p, reason }) => {
+            assert_eq!(p, wal);
+            assert_eq!(
+                reason,
+                format!("it is owned by user {NOBODY}, not by this user (0)")
+            );
+        }
+        other => panic!("expected UnsafePermissions, got {other:?}"),
+    }
+    assert_eq!(std::fs::metadata(&wal).unwrap().uid(), NOBODY);
+}
+
+#[test]
+fn another_user_gets_unsafe_permissions_then_read_only_naming_the_path() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run a command as another user");
+        return;
+    }
+    let (dir, path) = database_others_can_read();
+    // Not opted in: the file belongs to someone else.
+    let out = as_nobody(&path, &["history", "s"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!(
+            "sessiondb: {}: refusing a file other users can change: it is owned by user 0, not \
+             by this user ({NOBODY})",
+            path.display()
+        )
+    );
+    // Opted in, but no write access to the file nor the directory (no -wal/-shm yet):
+    // SQLite cannot even read, and the error says why and where.
+    for args in [
+        &["--shared", "history", "s"][..],
+        &["--shared", "add", "s", "user", "x"],
+    ] {
+        let out = as_nobody(&path, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let expected = format!(
+            "sessiondb: {}: the database is read-only: attempt to write a readonly database: \
+             this user may not write the file and may not create files in {}, where the -wal \
+             and -shm files go (SQLite needs them even to read a WAL database)",
+            path.display(),
+            dir.path().display()
+        );
+        assert_eq!(stderr.trim(), expected, "{args:?}");
+    }
+    assert_eq!(
+        Store::open(&path)
+            .unwrap()
+            .chat_history("s", None)
+            .unwrap()
+            .len(),
+        1
+    );
+}
