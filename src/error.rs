@@ -84,6 +84,13 @@ pub enum Error {
     #[error("{path}: refusing a file other users can change: {reason}")]
     UnsafePermissions { path: PathBuf, reason: String },
 
+    /// The database file or its `-wal` was deleted or replaced (`rm`, `mv`) since the store
+    /// opened it. The write was not committed: committing into the unlinked file would have
+    /// been acknowledged and lost. Open the path again; to replace a live database, use
+    /// [`crate::Store::restore`] instead.
+    #[error("{path}: {reason}; nothing was written: open it again")]
+    FileReplaced { path: PathBuf, reason: String },
+
     /// Any other SQLite error.
     #[error("sqlite: {0}")]
     Sqlite(#[source] rusqlite::Error),

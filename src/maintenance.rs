@@ -193,9 +193,10 @@ impl Store {
     /// Sizes of the database file and of its WAL (0 for one that does not exist).
     fn file_sizes(&self) -> (u64, u64) {
         let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
-        let mut wal = self.path().as_os_str().to_owned();
-        wal.push("-wal");
-        (size(self.path()), size(std::path::Path::new(&wal)))
+        (
+            size(self.path()),
+            size(&crate::db::pool::wal_path(self.path())),
+        )
     }
 }
 

@@ -10,6 +10,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::cache::{Cache, CacheStats};
+use crate::db::pool::{FileIdentity, Manager};
 use crate::db::{bootstrap, set_busy_timeout, ConnectionSettings, Synchronous};
 use crate::error::{Error, Result};
 
@@ -17,7 +18,7 @@ use crate::error::{Error, Result};
 /// Many processes may open the same file at once.
 #[derive(Clone)]
 pub struct Store {
-    pool: r2d2::Pool<SqliteConnectionManager>,
+    pool: r2d2::Pool<Manager>,
     shared: Arc<Shared>,
 }
 
@@ -120,9 +121,13 @@ impl StoreBuilder {
         } else {
             OpenFlags::SQLITE_OPEN_READ_WRITE
         };
-        let manager = SqliteConnectionManager::file(&self.path)
-            .with_flags(flags)
-            .with_init(move |conn| settings.apply(conn));
+        let manager = Manager {
+            inner: SqliteConnectionManager::file(&self.path)
+                .with_flags(flags)
+                .with_init(move |conn| settings.apply(conn)),
+            path: self.path.clone(),
+            read_only: self.read_only,
+        };
         let pool = r2d2::Pool::builder()
             .thread_pool(helper_threads())
             .max_size(self.pool_size)
@@ -226,17 +231,16 @@ impl Store {
         }
         let mut conn = self.pool.get()?;
         set_busy_timeout(self.shared.busy_timeout);
-        let run = |conn: &mut rusqlite::Connection| -> Result<T> {
+        let run = |conn: &mut crate::db::pool::Conn| -> Result<T> {
+            let opened = conn.opened(self.shared.identity);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = op(&tx)?;
-            // In WAL mode SQLite keeps writing to a file that was deleted or replaced under
-            // it, so a commit would be acknowledged and lost. Refuse instead.
-            if FileIdentity::of(&self.shared.path) != self.shared.identity {
-                return Err(self.read_only_error(
-                    "the database file was deleted or replaced since it was opened; \
-                     open it again"
-                        .into(),
-                ));
+            // SQLite would commit into the unlinked file and the write would be lost.
+            if let Some(what) = opened.moved(&self.shared.path) {
+                return Err(Error::FileReplaced {
+                    path: self.shared.path.clone(),
+                    reason: what.to_string(),
+                });
             }
             tx.commit()?;
             Ok(value)
@@ -304,24 +308,5 @@ impl std::fmt::Debug for Store {
             .field("path", &self.shared.path)
             .field("read_only", &self.shared.read_only)
             .finish_non_exhaustive()
-    }
-}
-
-/// Device and inode of a file (on Unix; elsewhere nothing, and the check is skipped).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileIdentity(u64, u64);
-
-impl FileIdentity {
-    #[cfg(unix)]
-    fn of(path: &Path) -> Option<FileIdentity> {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(path)
-            .ok()
-            .map(|m| FileIdentity(m.dev(), m.ino()))
-    }
-
-    #[cfg(not(unix))]
-    fn of(_path: &Path) -> Option<FileIdentity> {
-        None
     }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{is_root, temp_db};
+use common::{is_root, release, spawn_worker, temp_db, wait_for_release, worker_env};
 use sessiondb::{Error, NewMessage, Store};
 
 fn populated(path: &std::path::Path) {
@@ -85,7 +85,8 @@ fn writes_to_a_file_deleted_under_a_running_process_are_refused_not_lost() {
     // Writing on would be acknowledged and lost with the deleted file: refused instead.
     let err = store.add_user_message("s", "after delete").unwrap_err();
     assert!(
-        matches!(&err, Error::ReadOnly { reason, .. } if reason.contains("deleted or replaced")),
+        matches!(&err, Error::FileReplaced { path: p, reason }
+            if *p == path && reason == "the database file was deleted or replaced since it was opened"),
         "{err:?}"
     );
     // A new store at the path starts a new, empty file.
@@ -136,5 +137,74 @@ fn a_full_disk_refuses_the_write_and_keeps_what_was_stored() {
     let _ = Command::new("umount").arg(dir.path()).status();
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
+    }
+}
+
+/// Child process: appends and checkpoints 10 messages, waits while the parent tampers with
+/// the files, then tries 40 more appends and reports how many were acknowledged.
+#[test]
+#[ignore = "child-process entry point, spawned by other tests"]
+fn worker_write_across_tampering() {
+    let store = Store::open(worker_env("SESSIONDB_TEST_DB")).unwrap();
+    for i in 0..10 {
+        store.add_user_message("s", &format!("before {i}")).unwrap();
+    }
+    store.maintain(false).unwrap();
+    println!("RESULT ready");
+    wait_for_release();
+    let (mut acked, mut refused) = (0, 0);
+    for i in 0..40 {
+        match store.add_user_message("s", &format!("after {i}")) {
+            Ok(_) => acked += 1,
+            Err(Error::FileReplaced { .. }) => refused += 1,
+            Err(other) => panic!("untyped refusal: {other:?}"),
+        }
+    }
+    println!("RESULT acked {acked} refused {refused}");
+    // Stay alive until killed, like a worker that is still running.
+    std::thread::sleep(std::time::Duration::from_secs(60));
+}
+
+/// `rm sessions.db-wal` or `mv backup.db sessions.db` under a running writer: its later
+/// writes are refused with a typed error instead of acknowledged and lost at the next crash.
+#[test]
+fn writes_after_the_wal_is_deleted_or_the_file_is_moved_over_are_refused_not_lost() {
+    use std::io::BufRead;
+    for tamper in ["rm wal", "mv over"] {
+        let (dir, path) = temp_db();
+        let other = dir.path().join("other.db");
+        Store::open(&other)
+            .unwrap()
+            .add_user_message("o", "other")
+            .unwrap();
+        let mut worker = spawn_worker(
+            "worker_write_across_tampering",
+            &[("SESSIONDB_TEST_DB", path.display().to_string())],
+        );
+        let mut lines = std::io::BufReader::new(worker.stdout.take().unwrap()).lines();
+        let mut next_result = || loop {
+            let line = lines.next().expect("worker output").unwrap();
+            if let Some((_, result)) = line.split_once("RESULT ") {
+                return result.to_string();
+            }
+        };
+        assert_eq!(next_result(), "ready");
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
+        match tamper {
+            "rm wal" => std::fs::remove_file(&wal).unwrap(),
+            _ => std::fs::rename(&other, &path).unwrap(),
+        }
+        release(std::slice::from_mut(&mut worker));
+        assert_eq!(next_result(), "acked 0 refused 40", "{tamper}");
+        worker.kill().unwrap();
+        worker.wait().unwrap();
+        if tamper == "rm wal" {
+            let store = Store::open(&path).unwrap();
+            let history = store.chat_history("s", None).unwrap();
+            let contents: Vec<&str> = history.iter().map(|m| m.content()).collect();
+            let expected: Vec<String> = (0..10).map(|i| format!("before {i}")).collect();
+            assert_eq!(contents, expected);
+        }
     }
 }

@@ -4,6 +4,7 @@
 pub(crate) mod bootstrap;
 pub(crate) mod migrations;
 pub(crate) mod permissions;
+pub(crate) mod pool;
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
