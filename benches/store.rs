@@ -99,6 +99,17 @@ fn open_store(c: &mut Criterion) {
     c.bench_function("open_existing_store", |b| {
         b.iter(|| black_box(Store::open(&path).unwrap()))
     });
+    // Opening a current file only reads it: with another connection holding the write
+    // lock, open and read the last 20 messages (a CLI `history` or a worker start).
+    let holder = rusqlite::Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    c.bench_function("open_and_read_while_another_holds_the_write_lock", |b| {
+        b.iter(|| {
+            let store = Store::open(&path).unwrap();
+            black_box(store.chat_history("s", Some(20)).unwrap())
+        })
+    });
+    holder.execute_batch("ROLLBACK").unwrap();
 }
 
 /// Reads of a 1,000-message session: cached, uncached, against the bare version check

@@ -34,6 +34,12 @@
 //!   power loss; with the default [`Synchronous::Normal`] a power loss may drop the last
 //!   commits, never corrupt the file. A streamed reply ([`Store::start_stream`]) keeps every
 //!   flushed chunk across a crash.
+//! - **Opening never waits.** Opening a current file only reads it, so it answers while
+//!   another process holds the write lock. Only writing opens create a missing file
+//!   ([`Store::open_existing`] never does), directories are created `0700`, and a database,
+//!   `-wal` or `-shm` another user could change is refused ([`Error::UnsafePermissions`]).
+//!   A write refuses to commit into a database or `-wal` that was deleted or replaced since
+//!   it was opened ([`Error::FileReplaced`]): SQLite would acknowledge it and lose it.
 //! - **Backups.** [`Store::backup`] copies the file consistently while others write;
 //!   [`Store::restore`] replaces its contents in one transaction, and every process (its cache
 //!   included) sees the old contents or the restored ones, never a mix. Neither, nor
