@@ -74,9 +74,11 @@ mod backup;
 mod branches;
 mod cache;
 mod check;
+mod compaction;
 mod db;
 mod error;
 mod import;
+mod lifecycle;
 mod lineage;
 mod maintenance;
 mod messages;
@@ -88,13 +90,16 @@ mod snapshots;
 mod store;
 mod streaming;
 mod transfer;
+mod turns;
 
 pub use backup::RestoreReport;
 pub use cache::CacheStats;
 pub use check::CheckReport;
+pub use compaction::Compaction;
 pub use db::migrations::SCHEMA_VERSION;
 pub use db::{Synchronous, APPLICATION_ID};
 pub use error::{Error, Result};
+pub use lifecycle::{ExpireReport, PurgeReport, PurgeRequest};
 pub use maintenance::{MaintenanceReport, Stats};
 pub use messages::{History, HistoryChange};
 pub use model::{
@@ -112,3 +117,4 @@ pub use transfer::{
     BranchExport, ExportFile, ImportOptions, ImportReport, SessionExport, SnapshotExport,
     EXPORT_FORMAT, EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,
 };
+pub use turns::AddedMessages;
