@@ -98,7 +98,7 @@ pub use error::{Error, Result};
 pub use maintenance::{MaintenanceReport, Stats};
 pub use messages::{History, HistoryChange};
 pub use model::{
-    parse_metadata, validate_session_id, Branch, ForkPoint, Message, Metadata, NewMessage,
+    parse_metadata, validate_session_id, Branch, Content, ForkPoint, Message, Metadata, NewMessage,
     NewSession, PruneReport, Role, Session, SessionTree, Snapshot, SnapshotId, Usage,
     MAX_BRANCH_NAME_BYTES, MAX_CONTENT_BYTES, MAX_FIELD_BYTES, MAX_JSON_BYTES, MAX_JSON_DEPTH,
     MAX_SESSION_ID_BYTES,

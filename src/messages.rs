@@ -8,7 +8,9 @@ use rusqlite::Transaction;
 use crate::cache::{Entry, Lookup};
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
-use crate::model::{now_text, validate_session_id, Message, NewMessage, NewSession, Role};
+use crate::model::{
+    now_text, stored_time, validate_session_id, Message, NewMessage, NewSession, Role,
+};
 use crate::sessions::{current_of, fork_new_head, head_of, insert_session, save_head};
 use crate::store::Store;
 
@@ -149,14 +151,19 @@ impl Store {
             if let Some(expected) = expected_version {
                 check_version(session_id, expected, old_version)?;
             }
-            let message = make(tx)?;
+            let mut message = make(tx)?;
             let old_length = head.length;
             let (version, now) = (old_version + 1, now_text());
-            lineage::append(tx, &mut head, std::slice::from_ref(&message), &now)?;
+            let created_at = message.created_at.take();
+            let at = created_at.map_or_else(|| now.clone(), |t| time_text(&t));
+            lineage::append_dated(tx, &mut head, [(&message, at.as_str())])?;
             save_head(tx, session_id, &head, version, &now)?;
             let stored = Message {
                 index: old_length as u64,
-                created_at: crate::model::parse_time(&now)?,
+                created_at: match created_at {
+                    Some(t) => stored_time(t),
+                    None => crate::model::parse_time(&now)?,
+                },
                 body: message,
             };
             Ok((stored, old_version, old_length, version, head))
@@ -319,8 +326,16 @@ impl Store {
         expected_version: Option<i64>,
     ) -> Result<(HistoryChange, Entry)> {
         {
+            let found = match head_of(tx, session_id)? {
+                // Like add_message: restoring a saved history into a new session just works.
+                None if expected_version.is_none() => {
+                    insert_session(tx, session_id, &NewSession::default(), None, None)?;
+                    head_of(tx, session_id)?
+                }
+                found => found,
+            };
             let (mut head, version) =
-                head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
+                found.ok_or_else(|| Error::not_found("session", session_id))?;
             if let Some(expected) = expected_version {
                 check_version(session_id, expected, version)?;
             }
@@ -332,7 +347,7 @@ impl Store {
             let kept = current
                 .iter()
                 .zip(messages)
-                .take_while(|(old, new)| old.body == **new)
+                .take_while(|(old, new)| new.matches(old))
                 .count();
             if kept == current.len() && kept == messages.len() {
                 let change = HistoryChange {
@@ -356,9 +371,20 @@ impl Store {
                     &now,
                 )?;
             }
-            lineage::append(tx, &mut head, &messages[kept..], &now)?;
+            // A message that names its time keeps it; the others take the time of this write.
+            let times: Vec<String> = messages[kept..]
+                .iter()
+                .map(|m| m.created_at.map_or_else(|| now.clone(), |t| time_text(&t)))
+                .collect();
+            lineage::append_dated(
+                tx,
+                &mut head,
+                messages[kept..]
+                    .iter()
+                    .zip(times.iter().map(String::as_str)),
+            )?;
             save_head(tx, session_id, &head, version, &now)?;
-            let created_at = crate::model::parse_time(&now)?;
+            let now_time = crate::model::parse_time(&now)?;
             current.truncate(kept);
             current.extend(
                 messages[kept..]
@@ -366,8 +392,11 @@ impl Store {
                     .enumerate()
                     .map(|(i, body)| Message {
                         index: (kept + i) as u64,
-                        body: body.clone(),
-                        created_at,
+                        body: NewMessage {
+                            created_at: None,
+                            ..body.clone()
+                        },
+                        created_at: body.created_at.map_or(now_time, stored_time),
                     }),
             );
             let change = HistoryChange {
@@ -388,6 +417,11 @@ fn read_head(tx: &Transaction<'_>, head: &Head, lo: i64, hi: i64) -> Result<Vec<
     }
     let segments = lineage::segments(tx, head.branch_id, head.length)?;
     lineage::read_range(tx, &segments, lo, hi)
+}
+
+/// A caller-given time in the stored form (ISO-8601 UTC, microseconds).
+fn time_text(t: &chrono::DateTime<chrono::Utc>) -> String {
+    stored_time(*t).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 fn count(n: usize) -> i64 {

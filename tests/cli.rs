@@ -50,7 +50,7 @@ fn add_then_history_json_round_trips_every_field() {
             "assistant",
             "",
             "--tool-calls",
-            r#"[{"id":"c1","type":"function"}]"#,
+            r#"[{"id":"c1","type":"function","function":{"name":"weather","arguments":"{}"}}]"#,
             "--model",
             "gpt-x",
             "--input-tokens",
@@ -70,7 +70,8 @@ fn add_then_history_json_round_trips_every_field() {
     assert_eq!(items[0]["index"], 0);
     assert_eq!(
         items[1]["tool_calls"],
-        json!([{"id": "c1", "type": "function"}])
+        json!([{"id": "c1", "type": "function",
+                "function": {"name": "weather", "arguments": "{}"}}])
     );
     assert_eq!(items[1]["model"], "gpt-x");
     assert_eq!(items[1]["input_tokens"], 12);
