@@ -104,8 +104,8 @@ pub use model::{
     MAX_SESSION_ID_BYTES,
 };
 pub use out_file::ExistingFile;
-pub use search::{SearchFilter, SearchHit};
-pub use sessions::{SessionCursor, SessionPage, SessionQuery, DEFAULT_BRANCH};
+pub use search::{words_query, SearchFilter, SearchHit};
+pub use sessions::{SessionCursor, SessionPage, SessionQuery, SessionUpdate, DEFAULT_BRANCH};
 pub use store::{default_path, Store, StoreBuilder};
 pub use streaming::{PartialMessage, StreamEnd};
 pub use transfer::{

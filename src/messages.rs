@@ -24,6 +24,8 @@ pub struct History {
     offset: usize,
     version: i64,
     length: u64,
+    /// Leading tool results dropped from a window because their call was cut off.
+    trimmed: usize,
 }
 
 impl History {
@@ -33,24 +35,34 @@ impl History {
             offset: 0,
             version,
             length: length as u64,
+            trimmed: 0,
         }
     }
 
     /// The messages of `entry` from seq `lo` on, less leading tool results when `trim`.
     fn window(entry: &Entry, lo: i64, trim: bool) -> Self {
-        let mut offset = (lo.max(entry.start) - entry.start) as usize;
-        if trim {
-            offset += entry.messages[offset..]
+        let offset = (lo.max(entry.start) - entry.start) as usize;
+        let trimmed = if trim {
+            entry.messages[offset..]
                 .iter()
                 .take_while(|m| m.role() == Role::Tool)
-                .count();
-        }
+                .count()
+        } else {
+            0
+        };
         History {
             messages: entry.messages.clone(),
-            offset,
+            offset: offset + trimmed,
             version: entry.version,
             length: entry.end() as u64,
+            trimmed,
         }
+    }
+
+    /// How many tool results a window left out at its start because the call they answer
+    /// was before the window (so the window is shorter than asked).
+    pub fn trimmed_tool_results(&self) -> usize {
+        self.trimmed
     }
 
     /// The session's version when this history was read: pass it to a write that must not
