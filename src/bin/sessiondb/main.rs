@@ -177,8 +177,10 @@ enum Command {
         /// Keep messages 0..=INDEX (default: all)
         #[arg(long, value_name = "INDEX")]
         at: Option<u64>,
+        /// Title of the new session
         #[arg(long)]
         title: Option<String>,
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },
@@ -191,12 +193,14 @@ enum Command {
     /// Make messages 0..=INDEX the history (the replaced one stays as a branch)
     Revert {
         session: String,
+        /// Make messages 0..=INDEX the history
         #[arg(long, value_name = "INDEX")]
         to: u64,
     },
     /// Draw a session, its branches and its forks as a tree
     Tree {
         session: String,
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
         /// Graphviz instead: `sessiondb tree S --dot | dot -Tsvg > tree.svg`
@@ -205,8 +209,10 @@ enum Command {
     },
     /// Sizes, counts, the largest sessions and what prune would remove
     Stats {
+        /// Count superseded history older than this as prunable (e.g. 30d, 12h, 0)
         #[arg(long, default_value = "30d", value_parser = parse_duration)]
         older_than: Duration,
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },
@@ -218,6 +224,7 @@ enum Command {
         /// Report what would be removed, remove nothing
         #[arg(long)]
         dry_run: bool,
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },
@@ -247,6 +254,7 @@ enum Command {
     /// transaction: running processes see the old contents or the restored ones
     Restore {
         from: PathBuf,
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },
@@ -265,6 +273,7 @@ enum Command {
         /// Report what would be imported, updated, unchanged or skipped; write nothing
         #[arg(long)]
         dry_run: bool,
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },
@@ -298,6 +307,7 @@ enum Command {
     /// Check the file: SQLite integrity, foreign keys and sessiondb's invariants; exits
     /// non-zero if anything is wrong
     Check {
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },
@@ -337,6 +347,7 @@ enum BranchCommand {
     /// List branches; the head is marked with *
     List {
         session: String,
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },
@@ -353,6 +364,7 @@ enum BranchCommand {
     History {
         session: String,
         name: String,
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },
@@ -363,16 +375,19 @@ enum SnapshotCommand {
     /// Pin the current history; prints the snapshot id
     Create {
         session: String,
+        /// A label for the snapshot
         #[arg(long)]
         label: Option<String>,
         /// Metadata as a JSON object
         #[arg(long)]
         metadata: Option<String>,
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },
     List {
         session: String,
+        /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },
