@@ -30,7 +30,7 @@ struct Cli {
     db: Option<PathBuf>,
 
     /// How long a write waits for another process's write lock before failing as busy
-    /// (e.g. 500ms, 10s) [default: the library's, 5s]
+    /// (e.g. 500ms, 30s) [default: 10s]
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
     busy_timeout: Option<Duration>,
 
