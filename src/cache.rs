@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use lru::LruCache;
 
 use crate::lineage::Head;
-use crate::model::Message;
+use crate::model::{Content, Message};
 use crate::sessions::Current;
 
 /// Counters of the history cache, from [`crate::Store::cache_stats`].
@@ -257,7 +257,12 @@ impl Inner {
 fn message_bytes(m: &Message) -> usize {
     let json = |v: Option<usize>| v.unwrap_or(0);
     std::mem::size_of::<Message>()
-        + m.body.content.len()
+        + match &m.body.content {
+            Content::Text(text) => text.len(),
+            Content::Parts(parts) => parts.len() * 256,
+            Content::Absent | Content::Null => 0,
+        }
+        + m.body.extra.len() * 64
         + json(m.body.tool_calls.as_ref().map(|c| c.len() * 64))
         + json(m.body.metadata.as_ref().map(|c| c.len() * 64))
         + m.body.tool_call_id.as_ref().map_or(0, String::len)

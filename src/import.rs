@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
-use crate::model::{Message, Metadata, NewMessage, Role};
+use crate::model::{invalid_at, Message, Metadata, NewMessage, Role};
 use crate::sessions::DEFAULT_BRANCH;
 use crate::store::Store;
 use crate::transfer::{BranchExport, ImportOptions, ImportReport, SessionExport, SnapshotExport};
@@ -390,7 +390,7 @@ fn praisonai_message(i: usize, m: &Value) -> Result<Message> {
         .and_then(Value::as_str)
         .unwrap_or("user")
         .parse()
-        .map_err(|e| Error::invalid(format!("message {i}: {e}")))?;
+        .map_err(|e| invalid_at(&format!("message {i}"), e))?;
     let content = match m.get("content") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
@@ -609,7 +609,10 @@ fn openai_item(item: &Value) -> std::result::Result<NewMessage, String> {
                 .unwrap_or("assistant");
             let role: Role = match role {
                 "developer" => Role::System,
-                other => other.parse().map_err(|e: Error| e.to_string())?,
+                other => other.parse().map_err(|e: Error| match e {
+                    Error::InvalidInput(what) => what,
+                    other => other.to_string(),
+                })?,
             };
             Ok(NewMessage::new(role, text(item.get("content"))))
         }

@@ -125,14 +125,14 @@ pub use lifecycle::{ExpireReport, PurgeReport, PurgeRequest};
 pub use maintenance::{MaintenanceReport, Stats};
 pub use messages::{History, HistoryChange};
 pub use model::{
-    parse_metadata, validate_session_id, Branch, ForkPoint, Message, Metadata, NewMessage,
+    parse_metadata, validate_session_id, Branch, Content, ForkPoint, Message, Metadata, NewMessage,
     NewSession, PruneReport, Role, Session, SessionTree, Snapshot, SnapshotId, Usage,
     MAX_BRANCH_NAME_BYTES, MAX_CONTENT_BYTES, MAX_FIELD_BYTES, MAX_JSON_BYTES, MAX_JSON_DEPTH,
     MAX_SESSION_ID_BYTES,
 };
 pub use out_file::ExistingFile;
-pub use search::{SearchFilter, SearchHit};
-pub use sessions::{SessionCursor, SessionPage, SessionQuery, DEFAULT_BRANCH};
+pub use search::{words_query, SearchFilter, SearchHit};
+pub use sessions::{SessionCursor, SessionPage, SessionQuery, SessionUpdate, DEFAULT_BRANCH};
 pub use store::{default_path, Store, StoreBuilder};
 pub use streaming::{PartialMessage, StreamEnd};
 pub use transfer::{

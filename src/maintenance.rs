@@ -31,7 +31,7 @@ pub struct Stats {
 }
 
 /// What [`Store::maintain`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct MaintenanceReport {
     /// Size of the database file plus its WAL before and after.
     pub bytes_before: u64,

@@ -23,6 +23,8 @@ pub struct History {
     offset: usize,
     version: i64,
     length: u64,
+    /// Leading tool results dropped from a window because their call was cut off.
+    trimmed: usize,
 }
 
 impl History {
@@ -32,24 +34,34 @@ impl History {
             offset: 0,
             version,
             length: length as u64,
+            trimmed: 0,
         }
     }
 
     /// The messages of `entry` from seq `lo` on, less leading tool results when `trim`.
     fn window(entry: &Entry, lo: i64, trim: bool) -> Self {
-        let mut offset = (lo.max(entry.start) - entry.start) as usize;
-        if trim {
-            offset += entry.messages[offset..]
+        let offset = (lo.max(entry.start) - entry.start) as usize;
+        let trimmed = if trim {
+            entry.messages[offset..]
                 .iter()
                 .take_while(|m| m.role() == Role::Tool)
-                .count();
-        }
+                .count()
+        } else {
+            0
+        };
         History {
             messages: entry.messages.clone(),
-            offset,
+            offset: offset + trimmed,
             version: entry.version,
             length: entry.end() as u64,
+            trimmed,
         }
+    }
+
+    /// How many tool results a window left out at its start because the call they answer
+    /// was before the window (so the window is shorter than asked).
+    pub fn trimmed_tool_results(&self) -> usize {
+        self.trimmed
     }
 
     /// The session's version when this history was read: pass it to a write that must not
@@ -158,11 +170,7 @@ impl Store {
             let (version, now) = (old_version + 1, now_text());
             lineage::append(tx, &mut head, std::slice::from_ref(&message), &now)?;
             save_head(tx, session_id, &head, version, &now)?;
-            let stored = Message {
-                index: old_length as u64,
-                created_at: crate::model::parse_time(&now)?,
-                body: message,
-            };
+            let stored = message.stored_at(old_length as u64, crate::model::parse_time(&now)?);
             Ok((stored, old_version, old_length, version, head))
         })?;
         self.cache().appended(
@@ -335,8 +343,16 @@ impl Store {
     ) -> Result<(HistoryChange, Entry)> {
         {
             crate::turns::check_unique_keys(messages)?;
+            let found = match head_of(tx, session_id)? {
+                // Like add_message: restoring a saved history into a new session just works.
+                None if expected_version.is_none() => {
+                    insert_session(tx, session_id, &NewSession::default(), None, None)?;
+                    head_of(tx, session_id)?
+                }
+                found => found,
+            };
             let (mut head, version) =
-                head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
+                found.ok_or_else(|| Error::not_found("session", session_id))?;
             if let Some(expected) = expected_version {
                 check_version(session_id, expected, version)?;
             }
@@ -348,7 +364,7 @@ impl Store {
             let kept = current
                 .iter()
                 .zip(messages)
-                .take_while(|(old, new)| old.body == **new)
+                .take_while(|(old, new)| new.matches(old))
                 .count();
             if kept == current.len() && kept == messages.len() {
                 let change = HistoryChange {
@@ -375,17 +391,13 @@ impl Store {
             }
             lineage::append(tx, &mut head, &messages[kept..], &now)?;
             save_head(tx, session_id, &head, version, &now)?;
-            let created_at = crate::model::parse_time(&now)?;
+            let now_time = crate::model::parse_time(&now)?;
             current.truncate(kept);
             current.extend(
                 messages[kept..]
                     .iter()
                     .enumerate()
-                    .map(|(i, body)| Message {
-                        index: (kept + i) as u64,
-                        body: body.clone(),
-                        created_at,
-                    }),
+                    .map(|(i, body)| body.stored_at((kept + i) as u64, now_time)),
             );
             let change = HistoryChange {
                 version,
@@ -410,6 +422,7 @@ fn read_head(tx: &Transaction<'_>, head: &Head, lo: i64, hi: i64) -> Result<Vec<
     lineage::read_range(tx, &segments, lo, hi)
 }
 
+/// A caller-given time in the stored form (ISO-8601 UTC, microseconds).
 fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -121,7 +121,7 @@ impl Store {
             tx.prepare_cached("DELETE FROM partial_messages WHERE session_id = ?1")?
                 .execute([session_id])?;
             Ok(NewMessage {
-                content: end.content.unwrap_or(partial.content),
+                content: end.content.unwrap_or(partial.content).into(),
                 model: end.model.or(partial.model),
                 metadata: end.metadata.or(partial.metadata),
                 tool_calls: end.tool_calls,

@@ -435,7 +435,7 @@ impl Store {
                 .execute(params![id, title, Value::Object(metadata).to_string()])?;
             touch(tx, &id)?;
         }
-        let wanted: Vec<NewMessage> = messages.into_iter().map(|m| m.body).collect();
+        let wanted: Vec<NewMessage> = messages.into_iter().map(Message::into_dated).collect();
         let (change, entry) = self.replace_in(tx, &id, &wanted, None)?;
         let changed = linked || fields_changed || change.written > 0 || change.superseded;
         let outcome = if changed {

@@ -159,15 +159,11 @@ impl Store {
             let (version, now) = (old_version + 1, now_text());
             lineage::append(tx, &mut head, messages, &now)?;
             save_head(tx, session_id, &head, version, &now)?;
-            let created_at = parse_time(&now)?;
+            let now = parse_time(&now)?;
             let stored: Vec<Message> = messages
                 .iter()
                 .enumerate()
-                .map(|(i, body)| Message {
-                    index: old_length as u64 + i as u64,
-                    body: body.clone(),
-                    created_at,
-                })
+                .map(|(i, body)| body.stored_at(old_length as u64 + i as u64, now))
                 .collect();
             let added = AddedMessages {
                 messages: stored,

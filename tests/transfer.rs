@@ -44,7 +44,8 @@ fn rich(store: &Store) {
         .add_message(
             "s",
             NewMessage::assistant("")
-                .with_tool_calls(vec![json!({"id": "c1", "type": "function"})])
+                .with_tool_calls(vec![json!({"id": "c1", "type": "function",
+                    "function": {"name": "f", "arguments": "{}"}})])
                 .with_usage(10, 2, Some(0.5))
                 .with_model("m"),
         )

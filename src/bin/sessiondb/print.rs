@@ -1,6 +1,8 @@
 //! Human-readable and JSON output of the CLI.
 
-use sessiondb::{Branch, Message, Session, SessionTree, Snapshot, Stats, Store};
+use sessiondb::{
+    Branch, Content, Message, SearchHit, Session, SessionTree, Snapshot, Stats, Store,
+};
 
 use crate::output::{warn, Failure, Output};
 
@@ -20,21 +22,103 @@ pub fn json<T: serde::Serialize + ?Sized>(out: &mut Output, value: &T) -> Printe
 pub fn history(out: &mut Output, messages: &[Message]) -> Printed {
     for m in messages {
         let mut extra = Vec::new();
-        if let Some(calls) = &m.body.tool_calls {
-            extra.push(format!("{} tool call(s)", calls.len()));
-        }
         if let Some(id) = &m.body.tool_call_id {
-            extra.push(format!("for {id}"));
+            extra.push(format!("for {}", terminal_safe(id)));
         }
         if let Some(model) = &m.body.model {
-            extra.push(model.clone());
+            extra.push(terminal_safe(model));
         }
         let extra = if extra.is_empty() {
             String::new()
         } else {
             format!(" ({})", extra.join(", "))
         };
-        writeln!(out, "[{}] {}{extra}: {}", m.index, m.role(), m.content())?;
+        let mut text = shown_content(&m.body.content);
+        for call in m.body.tool_calls.iter().flatten() {
+            let function = &call["function"];
+            let line = format!(
+                "calls {}({})",
+                function["name"].as_str().unwrap_or("?"),
+                function["arguments"].as_str().unwrap_or("")
+            );
+            text = if text.is_empty() {
+                line
+            } else {
+                format!("{text}\n{line}")
+            };
+        }
+        writeln!(
+            out,
+            "[{}] {}{extra}: {}",
+            m.index,
+            m.role(),
+            indented(&terminal_safe(&text))
+        )?;
+    }
+    Ok(())
+}
+
+/// The content as a reader sees it: the text, with `[type]` for a part that has none.
+fn shown_content(content: &Content) -> String {
+    match content {
+        Content::Parts(parts) => parts
+            .iter()
+            .map(
+                |p| match (p.get("text").and_then(|t| t.as_str()), p.get("type")) {
+                    (Some(text), _) => text.to_string(),
+                    (None, Some(kind)) => format!("[{}]", kind.as_str().unwrap_or("part")),
+                    (None, None) => "[part]".to_string(),
+                },
+            )
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => other.text().into_owned(),
+    }
+}
+
+/// Text from a model or a tool, made safe for a terminal: control characters (escape
+/// sequences, carriage returns, bells) are shown escaped, newlines and tabs kept.
+pub fn terminal_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Continuation lines indented, so a line of content cannot pass for a new `[n] role:` line.
+fn indented(text: &str) -> String {
+    text.replace('\n', "\n    ")
+}
+
+/// One line of a table cell or list: control characters and newlines shown escaped.
+fn cell(text: &str) -> String {
+    terminal_safe(text)
+        .replace('\n', "\\n")
+        .replace('\t', "\\t")
+}
+
+pub fn hits(out: &mut Output, hits: &[SearchHit]) -> Printed {
+    for hit in hits {
+        let note = if hit.in_current_history {
+            ""
+        } else {
+            " (not in the current history)"
+        };
+        writeln!(
+            out,
+            "{} [{}] {} on {}{note}: {}",
+            cell(&hit.session_id),
+            hit.index,
+            hit.role,
+            cell(&hit.branch),
+            cell(&hit.snippet)
+        )?;
     }
     Ok(())
 }
@@ -44,9 +128,9 @@ pub fn sessions(out: &mut Output, sessions: &[Session]) -> Printed {
         .iter()
         .map(|s| {
             [
-                s.id.clone(),
-                s.title.clone().unwrap_or_default(),
-                s.agent_name.clone().unwrap_or_default(),
+                cell(&s.id),
+                cell(s.title.as_deref().unwrap_or_default()),
+                cell(s.agent_name.as_deref().unwrap_or_default()),
                 s.message_count.to_string(),
                 s.updated_at.format("%Y-%m-%d %H:%M:%S").to_string(),
             ]
