@@ -278,6 +278,7 @@ pub(crate) fn working_entry(
             messages.extend(full.into_iter().skip(through as usize));
             let mut entry = Entry::new(version, head, through, Arc::new(messages));
             entry.compacted = true;
+            entry.floor = through;
             Ok(entry)
         }
     }

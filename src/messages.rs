@@ -225,14 +225,12 @@ impl Store {
             current_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
         let (head, version) = (current.head, current.version);
         // A compacted history's working view starts with the summary, at seq `floor`.
-        let compaction = compaction::in_effect(tx, head.branch_id, head.length)?;
-        let floor = compaction.map_or(1, |(_, through)| through);
-        let lo = match max_messages {
+        let window = |floor: i64| match max_messages {
             Some(n) => (head.length - count(n) + 1).max(floor),
             None => floor,
         };
         let lookup = if use_cache {
-            self.cache().lookup(session_id, &current, lo)
+            self.cache().lookup(session_id, &current, window)
         } else {
             Lookup::Load
         };
@@ -244,6 +242,9 @@ impl Store {
                 entry
             }
             Lookup::Load => {
+                let compaction = compaction::in_effect(tx, head.branch_id, head.length)?;
+                let floor = compaction.map_or(1, |(_, through)| through);
+                let lo = window(floor);
                 let messages = match compaction {
                     Some((id, through)) if lo == through => {
                         let mut messages = vec![compaction::summary_of(tx, id, through)?];
@@ -254,12 +255,14 @@ impl Store {
                 };
                 let mut entry = Entry::new(version, &head, lo, Arc::new(messages));
                 entry.compacted = compaction.is_some();
+                entry.floor = floor;
                 if use_cache {
                     self.cache().store(session_id, entry.clone());
                 }
                 entry
             }
         };
+        let (floor, lo) = (entry.floor, window(entry.floor));
         Ok(History::window(&entry, lo, lo > floor))
     }
 
