@@ -9,8 +9,8 @@ use crate::cache::{Entry, Lookup};
 use crate::compaction;
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
-use crate::model::{now_text, validate_session_id, Message, NewMessage, NewSession, Role};
-use crate::sessions::{current_of, fork_new_head, head_of, insert_session, save_head};
+use crate::model::{now_text, validate_session_id, Message, NewMessage, Role};
+use crate::sessions::{current_of, fork_new_head, head_of, head_or_create, save_head};
 use crate::store::Store;
 
 /// Messages of a session's history, oldest first, read in one transaction together with the
@@ -153,15 +153,8 @@ impl Store {
         make: impl FnOnce(&Transaction<'_>) -> Result<NewMessage>,
     ) -> Result<Message> {
         let (stored, old_version, old_length, version, head) = self.write(|tx| {
-            let found = match head_of(tx, session_id)? {
-                None if expected_version.is_none() => {
-                    insert_session(tx, session_id, &NewSession::default(), None, None)?;
-                    head_of(tx, session_id)?
-                }
-                found => found,
-            };
             let (mut head, old_version) =
-                found.ok_or_else(|| Error::not_found("session", session_id))?;
+                head_or_create(tx, session_id, expected_version.is_none())?;
             if let Some(expected) = expected_version {
                 check_version(session_id, expected, old_version)?;
             }
@@ -346,16 +339,7 @@ impl Store {
     ) -> Result<(HistoryChange, Entry)> {
         {
             crate::turns::check_unique_keys(messages)?;
-            let found = match head_of(tx, session_id)? {
-                // Like add_message: restoring a saved history into a new session just works.
-                None if expected_version.is_none() => {
-                    insert_session(tx, session_id, &NewSession::default(), None, None)?;
-                    head_of(tx, session_id)?
-                }
-                found => found,
-            };
-            let (mut head, version) =
-                found.ok_or_else(|| Error::not_found("session", session_id))?;
+            let (mut head, version) = head_or_create(tx, session_id, expected_version.is_none())?;
             if let Some(expected) = expected_version {
                 check_version(session_id, expected, version)?;
             }

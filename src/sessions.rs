@@ -122,6 +122,22 @@ struct FilterParams<'q> {
 }
 
 impl<'q> FilterParams<'q> {
+    /// The values of `?1` … `?10` in [`SESSION_FILTER`].
+    fn values(&self) -> Vec<&dyn rusqlite::ToSql> {
+        vec![
+            &self.agent_name,
+            &self.user_id,
+            &self.after_time,
+            &self.after_id,
+            &self.title,
+            &self.metadata,
+            &self.created_since,
+            &self.created_before,
+            &self.updated_since,
+            &self.updated_before,
+        ]
+    }
+
     fn new(query: &'q SessionQuery) -> Self {
         let time = |t: &Option<DateTime<Utc>>| {
             t.map(|t| stored_time(t).to_rfc3339_opts(SecondsFormat::Micros, true))
@@ -207,19 +223,10 @@ impl Store {
                  ORDER BY s.updated_at DESC, s.id DESC LIMIT ?11"
             ))?;
             let filter = FilterParams::new(query);
-            let mut rows = stmt.query(params![
-                filter.agent_name,
-                filter.user_id,
-                filter.after_time,
-                filter.after_id,
-                filter.title,
-                filter.metadata,
-                filter.created_since,
-                filter.created_before,
-                filter.updated_since,
-                filter.updated_before,
-                limit as i64 + 1
-            ])?;
+            let limit_param = limit as i64 + 1;
+            let mut values = filter.values();
+            values.push(&limit_param);
+            let mut rows = stmt.query(values.as_slice())?;
             let mut sessions = Vec::new();
             let mut last_updated = String::new();
             while let Some(row) = rows.next()? {
@@ -252,21 +259,7 @@ impl Store {
                 .prepare_cached(&format!(
                     "SELECT count(*) FROM sessions s WHERE {SESSION_FILTER}"
                 ))?
-                .query_row(
-                    params![
-                        filter.agent_name,
-                        filter.user_id,
-                        filter.after_time,
-                        filter.after_id,
-                        filter.title,
-                        filter.metadata,
-                        filter.created_since,
-                        filter.created_before,
-                        filter.updated_since,
-                        filter.updated_before,
-                    ],
-                    |r| r.get(0),
-                )?;
+                .query_row(filter.values().as_slice(), |r| r.get(0))?;
             Ok(count as u64)
         })
     }
@@ -526,6 +519,20 @@ pub(crate) fn current_of(tx: &Transaction<'_>, id: &str) -> Result<Option<Curren
 /// The session's head and version, or `None` if there is no such session.
 pub(crate) fn head_of(tx: &Transaction<'_>, id: &str) -> Result<Option<(Head, i64)>> {
     Ok(current_of(tx, id)?.map(|c| (c.head, c.version)))
+}
+
+/// The session's head and version; a missing session is created first when `create` (as
+/// `add_message` and `set_chat_history` do without an expected version), otherwise it is
+/// [`Error::NotFound`].
+pub(crate) fn head_or_create(tx: &Transaction<'_>, id: &str, create: bool) -> Result<(Head, i64)> {
+    let found = match head_of(tx, id)? {
+        None if create => {
+            insert_session(tx, id, &NewSession::default(), None, None)?;
+            head_of(tx, id)?
+        }
+        found => found,
+    };
+    found.ok_or_else(|| Error::not_found("session", id))
 }
 
 /// Like [`head_of`], but a missing session is [`Error::NotFound`].
