@@ -70,6 +70,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "tokio")]
+mod async_store;
 mod backup;
 mod branches;
 mod cache;
@@ -77,6 +79,7 @@ mod check;
 mod db;
 mod error;
 mod import;
+mod lease;
 mod lineage;
 mod maintenance;
 mod messages;
@@ -88,13 +91,17 @@ mod snapshots;
 mod store;
 mod streaming;
 mod transfer;
+mod watch;
 
+#[cfg(feature = "tokio")]
+pub use async_store::{AsyncStore, ChangeReceiver};
 pub use backup::RestoreReport;
 pub use cache::CacheStats;
 pub use check::CheckReport;
 pub use db::migrations::SCHEMA_VERSION;
 pub use db::{Synchronous, APPLICATION_ID};
 pub use error::{Error, Result};
+pub use lease::{Lease, LeaseHolder, LeasedSession};
 pub use maintenance::{MaintenanceReport, Stats};
 pub use messages::{History, HistoryChange};
 pub use model::{
@@ -112,3 +119,4 @@ pub use transfer::{
     BranchExport, ExportFile, ImportOptions, ImportReport, SessionExport, SnapshotExport,
     EXPORT_FORMAT, EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,
 };
+pub use watch::{Change, HistoryUpdate, StreamUpdate, WatchCursor, Watcher, WATCH_POLL_INTERVAL};

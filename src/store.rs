@@ -19,6 +19,8 @@ use crate::error::{Error, Result};
 pub struct Store {
     pool: r2d2::Pool<SqliteConnectionManager>,
     shared: Arc<Shared>,
+    /// Set on a handle from `Store::with_lease`: its writes first check the lease.
+    lease: Option<Arc<crate::lease::LeaseCheck>>,
 }
 
 struct Shared {
@@ -117,6 +119,7 @@ impl StoreBuilder {
                 busy_timeout: self.busy_timeout,
                 read_only: self.read_only,
             }),
+            lease: None,
         })
     }
 }
@@ -196,6 +199,9 @@ impl Store {
         set_busy_timeout(self.shared.busy_timeout);
         let run = |conn: &mut rusqlite::Connection| -> Result<T> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if let Some(lease) = &self.lease {
+                crate::lease::check_held(&tx, lease)?;
+            }
             let value = op(&tx)?;
             // In WAL mode SQLite keeps writing to a file that was deleted or replaced under
             // it, so a commit would be acknowledged and lost. Refuse instead.
@@ -260,6 +266,16 @@ impl Store {
         Error::ReadOnly {
             path: self.shared.path.clone(),
             reason,
+        }
+    }
+}
+
+impl Store {
+    /// This store with every write checking `lease` inside its transaction.
+    pub(crate) fn bound_to_lease(&self, lease: Arc<crate::lease::LeaseCheck>) -> Store {
+        Store {
+            lease: Some(lease),
+            ..self.clone()
         }
     }
 }

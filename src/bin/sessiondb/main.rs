@@ -1,6 +1,7 @@
 //! `sessiondb`: inspect and edit a sessiondb file. Thin over the library: parse, call, print.
 //! Human-readable output by default, `--json` for scripts, errors on stderr with exit code 1.
 
+mod follow;
 mod output;
 mod print;
 mod progress;
@@ -68,6 +69,9 @@ enum Command {
         limit: Option<usize>,
         #[arg(long)]
         json: bool,
+        /// Keep printing new messages, and streamed replies chunk by chunk, until interrupted
+        #[arg(long, conflicts_with = "json")]
+        follow: bool,
     },
     /// Replace a session's history with a JSON array shaped like `history --json`
     SetHistory {
@@ -360,7 +364,14 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
         Command::History {
             session,
             limit,
+            follow: true,
+            ..
+        } => follow::follow(out, &store, &session, limit)?,
+        Command::History {
+            session,
+            limit,
             json,
+            follow: false,
         } => {
             let history = store.chat_history(&session, limit)?;
             if json {
