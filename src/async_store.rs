@@ -67,7 +67,8 @@ impl AsyncStore {
     /// [`Store::open`] on the blocking pool.
     pub async fn open(path: impl AsRef<Path>) -> Result<AsyncStore> {
         let path = path.as_ref().to_path_buf();
-        let store = blocking(&path, move || Store::open(&path)).await?;
+        let opened = path.clone();
+        let store = blocking(&path, move || Store::open(&opened)).await?;
         Ok(AsyncStore { store })
     }
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::temp_db;
 use sessiondb::{
-    AsyncStore, Error, HistoryUpdate, NewMessage, Store, StreamEnd, StreamUpdate, WatchCursor,
+    AsyncStore, Change, ChangeReceiver, Error, HistoryUpdate, NewMessage, Store, StreamEnd,
+    StreamUpdate, WatchCursor,
 };
 
 const TASKS: usize = 32;
@@ -111,6 +112,15 @@ async fn errors_are_the_stores_errors() {
     assert_eq!(contents, ["a", "leased"]);
 }
 
+/// The next change, within the wait.
+async fn next(changes: &mut ChangeReceiver) -> Change {
+    tokio::time::timeout(WAIT, changes.recv())
+        .await
+        .expect("a change within the wait")
+        .expect("the watch is running")
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_streams_changes_written_by_another_store_chunk_by_chunk() {
     let (_dir, path) = temp_db();
@@ -123,16 +133,6 @@ async fn watch_streams_changes_written_by_another_store_chunk_by_chunk() {
         .unwrap();
     // A second store on the file: its commits reach the watch only through the file.
     let other = Store::open(&path).unwrap();
-    let next = |changes: &mut sessiondb::ChangeReceiver| {
-        let recv = changes.recv();
-        async move {
-            tokio::time::timeout(WAIT, recv)
-                .await
-                .expect("a change within the wait")
-                .expect("the watch is running")
-                .unwrap()
-        }
-    };
     other.start_stream("s", None, None).unwrap();
     assert_eq!(next(&mut changes).await.stream, StreamUpdate::Started);
     other.append_stream("s", "an").unwrap();
