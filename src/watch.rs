@@ -6,8 +6,8 @@
 //! mode it is the WAL index header in shared memory. Only when it moved does the watcher read
 //! the session's row and its streamed reply (two primary-key reads), and only when those
 //! changed does it read messages: the new tail when the history only grew, else the whole
-//! history. An idle watcher therefore costs a few microseconds per poll, and notices a commit
-//! within one poll interval.
+//! history. An idle watcher therefore does one cheap statement and one sleep per poll (measured:
+//! about 1.4 % of one core at 5 ms), and notices a commit within one poll interval.
 //!
 //! A streamed chunk does not change the session's version (the history did not change), so a
 //! [`WatchCursor`] remembers the streamed reply it saw too: its start time, chunks and bytes.
