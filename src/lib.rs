@@ -92,6 +92,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "tokio")]
+mod async_store;
 mod backup;
 mod branches;
 mod cache;
@@ -100,6 +102,7 @@ mod compaction;
 mod db;
 mod error;
 mod import;
+mod lease;
 mod lifecycle;
 mod lineage;
 mod maintenance;
@@ -113,7 +116,10 @@ mod store;
 mod streaming;
 mod transfer;
 mod turns;
+mod watch;
 
+#[cfg(feature = "tokio")]
+pub use async_store::{AsyncStore, ChangeReceiver};
 pub use backup::RestoreReport;
 pub use cache::CacheStats;
 pub use check::CheckReport;
@@ -121,6 +127,7 @@ pub use compaction::Compaction;
 pub use db::migrations::SCHEMA_VERSION;
 pub use db::{Synchronous, APPLICATION_ID};
 pub use error::{Error, Result};
+pub use lease::{Lease, LeaseHolder, LeasedSession};
 pub use lifecycle::{ExpireReport, PurgeReport, PurgeRequest};
 pub use maintenance::{MaintenanceReport, Stats};
 pub use messages::{History, HistoryChange};
@@ -140,3 +147,4 @@ pub use transfer::{
     EXPORT_FORMAT, EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,
 };
 pub use turns::AddedMessages;
+pub use watch::{Change, HistoryUpdate, StreamUpdate, WatchCursor, Watcher, WATCH_POLL_INTERVAL};

@@ -170,7 +170,7 @@ impl Store {
     }
 }
 
-fn partial(tx: &Transaction<'_>, session_id: &str) -> Result<Option<PartialMessage>> {
+pub(crate) fn partial(tx: &Transaction<'_>, session_id: &str) -> Result<Option<PartialMessage>> {
     let row = tx
         .prepare_cached(
             "SELECT content, model, metadata, chunks, started_at, updated_at

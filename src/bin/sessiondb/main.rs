@@ -1,6 +1,7 @@
 //! `sessiondb`: inspect and edit a sessiondb file. Thin over the library: parse, call, print.
 //! Human-readable output by default, `--json` for scripts, errors on stderr with exit code 1.
 
+mod follow;
 mod output;
 mod print;
 mod progress;
@@ -194,6 +195,9 @@ enum Command {
         /// The messages as a JSON array, the shape `set-history` reads
         #[arg(long)]
         json: bool,
+        /// Keep printing new messages, and streamed replies chunk by chunk, until interrupted
+        #[arg(long, conflicts_with = "json")]
+        follow: bool,
     },
     /// Replace a session's history with a JSON array shaped like `history --json`
     SetHistory {
@@ -732,8 +736,15 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
         Command::History {
             session,
             limit,
+            follow: true,
+            ..
+        } => follow::follow(out, &store, &session, limit)?,
+        Command::History {
+            session,
+            limit,
             full,
             json,
+            follow: false,
         } => {
             let history = if full {
                 store.full_history(&session)?
