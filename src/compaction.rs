@@ -40,6 +40,7 @@ pub struct Compaction {
     /// the summary).
     pub tokens_before: Option<u64>,
     pub tokens_after: Option<u64>,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
 }
 

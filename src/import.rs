@@ -271,6 +271,13 @@ fn praisonai_session(path: &Path, max_bytes: u64) -> Result<SessionExport> {
     let Some(obj) = data.as_object() else {
         return Err(Error::invalid("the file is not a JSON object"));
     };
+    // PraisonAI writes "messages" into every session file, empty or not; any other JSON
+    // object would otherwise become an empty session named after the file.
+    if !obj.contains_key("messages") && !obj.contains_key("archived_messages") {
+        return Err(Error::invalid(
+            "not a PraisonAI session file (it has no \"messages\")",
+        ));
+    }
     let id = obj
         .get("session_id")
         .and_then(Value::as_str)

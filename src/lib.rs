@@ -129,13 +129,13 @@ pub use db::{Synchronous, APPLICATION_ID};
 pub use error::{Error, Result};
 pub use lease::{Lease, LeaseHolder, LeasedSession};
 pub use lifecycle::{ExpireReport, PurgeReport, PurgeRequest};
-pub use maintenance::{MaintenanceReport, Stats};
+pub use maintenance::{LargestSession, MaintenanceReport, Stats};
 pub use messages::{History, HistoryChange};
 pub use model::{
-    parse_metadata, validate_session_id, Branch, Content, ForkPoint, Message, Metadata, NewMessage,
-    NewSession, PruneReport, Role, Session, SessionTree, Snapshot, SnapshotId, Usage,
-    MAX_BRANCH_NAME_BYTES, MAX_CONTENT_BYTES, MAX_FIELD_BYTES, MAX_JSON_BYTES, MAX_JSON_DEPTH,
-    MAX_SESSION_ID_BYTES,
+    parse_metadata, validate_session_id, Branch, BranchDiff, BranchSide, Content, ForkPoint,
+    Message, Metadata, NewMessage, NewSession, PruneReport, Role, Session, SessionTree, Snapshot,
+    SnapshotId, Usage, MAX_BRANCH_NAME_BYTES, MAX_CONTENT_BYTES, MAX_FIELD_BYTES, MAX_JSON_BYTES,
+    MAX_JSON_DEPTH, MAX_SESSION_ID_BYTES,
 };
 pub use out_file::ExistingFile;
 pub use search::{words_query, SearchFilter, SearchHit};
@@ -143,8 +143,8 @@ pub use sessions::{SessionCursor, SessionPage, SessionQuery, SessionUpdate, DEFA
 pub use store::{default_path, Store, StoreBuilder};
 pub use streaming::{PartialMessage, StreamEnd};
 pub use transfer::{
-    BranchExport, ExportFile, ImportOptions, ImportReport, SessionExport, SnapshotExport,
-    EXPORT_FORMAT, EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,
+    BranchExport, ExportFile, ImportOptions, ImportReport, SessionExport, SkippedSource,
+    SnapshotExport, EXPORT_FORMAT, EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,
 };
 pub use turns::AddedMessages;
 pub use watch::{Change, HistoryUpdate, StreamUpdate, WatchCursor, Watcher, WATCH_POLL_INTERVAL};

@@ -264,7 +264,10 @@ pub struct NewMessage {
     /// When set, the message is stored with this time instead of the time of the write (a
     /// restored or imported history keeps its times). Read messages carry theirs in
     /// [`Message::created_at`]; this stays `None` there.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "timestamp::serialize_option"
+    )]
     pub created_at: Option<DateTime<Utc>>,
 }
 
@@ -627,6 +630,7 @@ pub struct Message {
     pub index: u64,
     #[serde(flatten)]
     pub body: NewMessage,
+    #[serde(serialize_with = "timestamp::serialize")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -679,7 +683,9 @@ pub struct Session {
     /// One more with every write to the session; never repeats for an id within a file, even
     /// after the session is deleted and recreated.
     pub version: i64,
+    #[serde(serialize_with = "timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -747,6 +753,27 @@ pub(crate) fn stored_time(t: DateTime<Utc>) -> DateTime<Utc> {
 /// `t` as the file stores it.
 pub(crate) fn time_text(t: &DateTime<Utc>) -> String {
     stored_time(*t).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Serializes times in the one form the file stores (`YYYY-MM-DDTHH:MM:SS.ffffffZ`), for
+/// `#[serde(serialize_with)]`: chrono's default drops zero fractions and would print
+/// `…:05Z` for one message and `…:05.120Z` for the next. Reading accepts any RFC 3339.
+pub(crate) mod timestamp {
+    use chrono::{DateTime, Utc};
+
+    pub fn serialize<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::time_text(t))
+    }
+
+    pub fn serialize_option<S: serde::Serializer>(
+        t: &Option<DateTime<Utc>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&super::time_text(t)),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 impl NewMessage {
@@ -834,10 +861,12 @@ pub struct Branch {
     pub length: u64,
     pub fork_point: Option<ForkPoint>,
     pub is_head: bool,
+    #[serde(serialize_with = "timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// When set, this branch is a former head replaced by `set_chat_history`, `clear`,
     /// `revert_to_message` or `restore_snapshot`, or a deleted branch. It stays readable (and
     /// `switch_branch` brings it back) until `prune` collects it after the retention window.
+    #[serde(serialize_with = "timestamp::serialize_option")]
     pub superseded_at: Option<DateTime<Utc>>,
 }
 
@@ -873,16 +902,43 @@ pub struct Snapshot {
     pub branch: String,
     /// Number of messages it pins.
     pub length: u64,
+    #[serde(serialize_with = "timestamp::serialize")]
     pub created_at: DateTime<Utc>,
 }
 
-/// A session and the sessions forked from it, recursively.
+/// A session, its branches and the sessions forked from it, recursively.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionTree {
     pub id: String,
     pub title: Option<String>,
     pub message_count: u64,
+    /// The session this one was forked from, while that session exists.
+    pub parent_session: Option<String>,
+    /// Name of the branch whose lineage is the current history.
+    pub head_branch: String,
+    /// Every branch of the session, oldest first, superseded ones included (flagged).
+    pub branches: Vec<Branch>,
     pub children: Vec<SessionTree>,
+}
+
+/// Where two branches of a session diverge, from [`crate::Store::diff_branches`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BranchDiff {
+    pub session_id: String,
+    /// How many leading messages the two histories share: they diverge at this index.
+    pub common: u64,
+    pub a: BranchSide,
+    pub b: BranchSide,
+}
+
+/// One side of a [`BranchDiff`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BranchSide {
+    pub branch: String,
+    /// Messages in the branch's full history.
+    pub length: u64,
+    /// Its messages after the common prefix (indexes from `common` on).
+    pub messages: Vec<Message>,
 }
 
 /// What [`crate::Store::prune`] removed (or, on a dry run, would remove).

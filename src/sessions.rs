@@ -353,11 +353,15 @@ impl Store {
         })
     }
 
-    /// Empties the session's history. The old history is kept as a superseded branch.
+    /// Empties the session's history. The old history is kept as a superseded branch. An
+    /// empty history is left as it is: nothing is written and the version stays.
     pub fn clear(&self, id: &str) -> Result<Session> {
         validate_session_id(id)?;
         self.write(|tx| {
             let head = require_head(tx, id)?;
+            if head.length == 0 {
+                return load_session(tx, id);
+            }
             let (version, now) = (next_version(tx, id)?, now_text());
             let head = fork_new_head(tx, id, head.branch_id, &[], 0, version, &now)?;
             save_head(tx, id, &head, version, &now)?;

@@ -29,7 +29,9 @@ pub struct PartialMessage {
     pub metadata: Option<Metadata>,
     /// How many chunks were flushed.
     pub chunks: u64,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
     pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -395,7 +395,10 @@ fn stats_counts_rows_and_what_prune_would_remove() {
         stats["prunable"],
         json!({"branches": 1, "messages": 1, "bytes": 1})
     );
-    assert_eq!(stats["largest_sessions"], json!([["s", 3], ["t", 0]]));
+    assert_eq!(
+        stats["largest_sessions"],
+        json!([{"id": "s", "messages": 3}, {"id": "t", "messages": 0}])
+    );
     assert!(stats["file_bytes"].as_u64().unwrap() > 0);
     assert!(
         ok(&db, &["stats"]).contains("rows:      2 sessions, 4 messages, 3 branches, 0 snapshots")

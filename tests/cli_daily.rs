@@ -437,34 +437,83 @@ fn completions_print_a_script_for_each_shell_without_a_database() {
     }
 }
 
-#[test]
-fn every_option_of_every_command_has_help() {
-    let top = String::from_utf8(cli().arg("--help").output().unwrap().stdout).unwrap();
-    let commands: Vec<String> = top
-        .lines()
+/// The subcommands a `--help` text lists under "Commands:", `help` aside.
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
         .skip_while(|l| !l.starts_with("Commands:"))
         .skip(1)
         .take_while(|l| l.starts_with("  "))
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
         .filter(|c| c != "help")
+        .collect()
+}
+
+fn help_of(path: &[String]) -> String {
+    let out = cli().args(path).arg("--help").output().unwrap();
+    assert!(out.status.success(), "{path:?} --help");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Lines of a help section ("Options:", "Arguments:") that have no help text: the item
+/// (`--flag <VALUE>` or `<SESSION>`) is parted from its help by two spaces.
+fn items_without_help<'h>(help: &'h str, section: &str, starts: &[char]) -> Vec<&'h str> {
+    help.lines()
+        .skip_while(|l| *l != section)
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(str::trim)
+        .filter(|l| l.starts_with(starts) && !l.contains("  "))
+        .collect()
+}
+
+#[test]
+fn every_option_and_argument_of_every_command_and_subcommand_has_help() {
+    let mut pending: Vec<Vec<String>> = subcommands(&help_of(&[]))
+        .into_iter()
+        .map(|c| vec![c])
         .collect();
-    assert!(commands.len() > 20, "{commands:?}");
-    for command in &commands {
-        let help =
-            String::from_utf8(cli().args([command, "--help"]).output().unwrap().stdout).unwrap();
-        for line in help
-            .lines()
-            .skip_while(|l| !l.starts_with("Options:"))
-            .skip(1)
-        {
-            let line = line.trim();
-            if line.starts_with('-') {
-                // `--flag <VALUE>  Help text`: two spaces part the flag from its help.
-                assert!(
-                    line.contains("  "),
-                    "`sessiondb {command}`: option without help: {line}"
-                );
-            }
+    assert!(pending.len() > 20, "{pending:?}");
+    let mut checked = Vec::new();
+    while let Some(path) = pending.pop() {
+        let help = help_of(&path);
+        for sub in subcommands(&help) {
+            let mut nested = path.clone();
+            nested.push(sub);
+            pending.push(nested);
         }
+        let about = help.lines().next().unwrap_or_default();
+        assert!(
+            !about.is_empty() && !about.starts_with("Usage:"),
+            "`sessiondb {}` has no description",
+            path.join(" ")
+        );
+        assert_eq!(
+            items_without_help(&help, "Options:", &['-']),
+            Vec::<&str>::new(),
+            "`sessiondb {}`: options without help",
+            path.join(" ")
+        );
+        assert_eq!(
+            items_without_help(&help, "Arguments:", &['<', '[']),
+            Vec::<&str>::new(),
+            "`sessiondb {}`: arguments without help",
+            path.join(" ")
+        );
+        checked.push(path.join(" "));
+    }
+    for nested in [
+        "branch create",
+        "branch list",
+        "branch switch",
+        "branch rename",
+        "branch delete",
+        "branch history",
+        "branch diff",
+        "snapshot create",
+        "snapshot list",
+        "snapshot restore",
+        "snapshot delete",
+    ] {
+        assert!(checked.iter().any(|c| c == nested), "{nested} not checked");
     }
 }

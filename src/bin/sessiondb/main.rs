@@ -61,7 +61,11 @@ impl Command {
             | Command::Backup { .. }
             | Command::Search { .. }
             | Command::Check { .. }
-            | Command::Branch(BranchCommand::List { .. } | BranchCommand::History { .. })
+            | Command::Branch(
+                BranchCommand::List { .. }
+                | BranchCommand::History { .. }
+                | BranchCommand::Diff { .. },
+            )
             | Command::Snapshot(SnapshotCommand::List { .. }) => false,
             Command::Prune { dry_run, .. }
             | Command::Import { dry_run, .. }
@@ -75,8 +79,9 @@ impl Command {
 enum Command {
     /// Append a message (creates the session if needed)
     Add {
+        /// The session's id
         session: String,
-        /// system, user, assistant or tool
+        /// system, user, assistant or tool (any case)
         role: String,
         /// The message text; `-` or nothing reads standard input (one trailing newline
         /// dropped)
@@ -115,6 +120,7 @@ enum Command {
     /// Append a JSON array of messages (shaped like `history --json`, each may have "key")
     /// in one transaction: all or none
     Append {
+        /// The session's id
         session: String,
         /// JSON file; `-` or nothing reads standard input
         file: Option<PathBuf>,
@@ -124,6 +130,7 @@ enum Command {
     },
     /// Remove the last message (the old history stays readable as a branch)
     Pop {
+        /// The session's id
         session: String,
         /// Print the removed message as JSON
         #[arg(long)]
@@ -132,6 +139,7 @@ enum Command {
     /// Compact: the working history becomes the summary plus the messages after INDEX
     /// (the full history keeps every message)
     Compact {
+        /// The session's id
         session: String,
         /// The last message the summary replaces
         #[arg(long, value_name = "INDEX")]
@@ -184,6 +192,7 @@ enum Command {
     },
     /// Print a session's history, oldest first
     History {
+        /// The session's id
         session: String,
         /// Only the latest N messages (leading tool results whose call is cut off are left
         /// out, with a note on stderr)
@@ -201,6 +210,7 @@ enum Command {
     },
     /// Replace a session's history with a JSON array shaped like `history --json`
     SetHistory {
+        /// The session's id
         session: String,
         /// JSON file; `-` or nothing reads standard input
         file: Option<PathBuf>,
@@ -247,6 +257,7 @@ enum Command {
     },
     /// Show one session's fields
     Show {
+        /// The session's id
         session: String,
         /// Print the session as JSON
         #[arg(long)]
@@ -255,6 +266,7 @@ enum Command {
     /// Set a session's title, agent name, agent id, user id or metadata (an empty value
     /// clears a field)
     Edit {
+        /// The session's id
         session: String,
         #[arg(long)]
         /// The title
@@ -275,12 +287,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Empty a session's history (the old one stays readable as a branch)
-    Clear { session: String },
+    /// Empty a session's history (the old one stays readable as a branch; an empty history
+    /// is left as it is)
+    Clear {
+        /// The session's id
+        session: String,
+        /// Print the session as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete a session and its history (forks of it keep theirs)
-    Delete { session: String },
+    Delete {
+        /// The session's id
+        session: String,
+        /// Print {"deleted": ID} as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Fork a session into a new one that shares its history up to a message
     Fork {
+        /// The session's id
         session: String,
         /// Keep messages 0..=INDEX (default: all)
         #[arg(long, value_name = "INDEX")]
@@ -292,21 +318,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Create, list, switch, rename, delete or read branches of a session
-    #[command(subcommand)]
+    /// Create, list, switch, rename, delete, read or compare branches of a session
+    #[command(subcommand, after_help = SUPERSEDED_NAMES)]
     Branch(BranchCommand),
     /// Create, list, restore or delete snapshots of a session
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
-    /// Make messages 0..=INDEX the history (the replaced one stays as a branch)
+    /// Make messages 0..=INDEX the history (the replaced one stays as a branch; reverting
+    /// to the last message changes nothing)
+    #[command(after_help = SUPERSEDED_NAMES)]
     Revert {
+        /// The session's id
         session: String,
         /// Make messages 0..=INDEX the history
         #[arg(long, value_name = "INDEX")]
         to: u64,
+        /// Print the session as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Draw a session, its branches and its forks as a tree
     Tree {
+        /// The session's id
         session: String,
         /// Print the result as JSON
         #[arg(long)]
@@ -338,6 +371,7 @@ enum Command {
     },
     /// Export sessions (all when none are named) as sessiondb JSON
     Export {
+        /// Ids of the sessions to export [default: every session]
         sessions: Vec<String>,
         /// Write here instead of standard output (never over the database, its -wal or
         /// -shm; an existing file only with --force)
@@ -353,14 +387,19 @@ enum Command {
     /// Write a consistent copy of the database to OUT while other processes go on writing
     /// (never over the database, its -wal or -shm; an existing file only with --force)
     Backup {
+        /// Where to write the copy
         out: PathBuf,
         /// Replace OUT if it exists
         #[arg(long)]
         force: bool,
+        /// Print {"path", "bytes"} as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Replace the whole contents of the database with those of a backup, in one
     /// transaction: running processes see the old contents or the restored ones
     Restore {
+        /// The backup (a sessiondb database file) to restore from
         from: PathBuf,
         /// Print the result as JSON
         #[arg(long)]
@@ -430,6 +469,7 @@ enum Command {
     },
     /// Print a shell completion script: `sessiondb completions bash > ~/.local/share/bash-completion/completions/sessiondb`
     Completions {
+        /// The shell to complete for
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -442,37 +482,93 @@ enum ImportFormat {
     OpenaiAgents,
 }
 
+/// What `name@N` means, in the help of the commands that show or take such names.
+const SUPERSEDED_NAMES: &str = "Branch names: a name with @N (main@7) is a superseded head: the \
+history that was current before the change that made version N of the session (clear, revert, \
+set-history, pop, compact, snapshot restore, branch delete). It stays readable and can be \
+switched back to (`branch switch SESSION main@7`) until `prune` removes it after the \
+retention window.";
+
 #[derive(Subcommand)]
 enum BranchCommand {
     /// Create a branch from the current history (the head does not move)
     Create {
+        /// The session's id
         session: String,
+        /// The new branch's name (no '@': it marks superseded heads)
         name: String,
         /// Keep messages 0..=INDEX (default: all)
         #[arg(long, value_name = "INDEX")]
         at: Option<u64>,
+        /// Print the branch as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// List branches; the head is marked with *
+    #[command(after_help = SUPERSEDED_NAMES)]
     List {
+        /// The session's id
         session: String,
         /// Print the result as JSON
         #[arg(long)]
         json: bool,
     },
-    /// Make a branch the head
-    Switch { session: String, name: String },
-    Rename {
+    /// Make a branch the head (a superseded one too, which brings it back)
+    #[command(after_help = SUPERSEDED_NAMES)]
+    Switch {
+        /// The session's id
         session: String,
+        /// The branch to make the head
         name: String,
-        new_name: String,
+        /// Print the session as JSON
+        #[arg(long)]
+        json: bool,
     },
-    /// Delete a branch (kept as superseded until prune)
-    Delete { session: String, name: String },
-    /// Print a branch's history without switching to it
-    History {
+    /// Rename a branch
+    Rename {
+        /// The session's id
         session: String,
+        /// The branch's current name
+        name: String,
+        /// Its new name (no '@')
+        new_name: String,
+        /// Print the branch as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a branch: it becomes NAME@N, kept as superseded until prune (the head cannot
+    /// be deleted: switch to another branch first)
+    #[command(after_help = SUPERSEDED_NAMES)]
+    Delete {
+        /// The session's id
+        session: String,
+        /// The branch to delete
+        name: String,
+        /// Print the deleted branch (under its new name) as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a branch's history without switching to it
+    #[command(after_help = SUPERSEDED_NAMES)]
+    History {
+        /// The session's id
+        session: String,
+        /// The branch to read
         name: String,
         /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show where two branches diverge: the messages they share, and each one's after that
+    #[command(after_help = SUPERSEDED_NAMES)]
+    Diff {
+        /// The session's id
+        session: String,
+        /// One branch
+        a: String,
+        /// The other branch
+        b: String,
+        /// {"session_id", "common": N, "a": {"branch", "length", "messages"}, "b": {...}}
         #[arg(long)]
         json: bool,
     },
@@ -482,6 +578,7 @@ enum BranchCommand {
 enum SnapshotCommand {
     /// Pin the current history; prints the snapshot id
     Create {
+        /// The session's id
         session: String,
         /// A label for the snapshot
         #[arg(long)]
@@ -493,7 +590,9 @@ enum SnapshotCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List a session's snapshots, oldest first
     List {
+        /// The session's id
         session: String,
         /// Print the result as JSON
         #[arg(long)]
@@ -501,12 +600,23 @@ enum SnapshotCommand {
     },
     /// Make a snapshot's history the current one
     Restore {
+        /// The session's id
         session: String,
+        /// The snapshot's id (see `snapshot list`)
         id: SnapshotId,
+        /// Print the session as JSON
+        #[arg(long)]
+        json: bool,
     },
+    /// Delete a snapshot (the history it pinned stays until nothing else reaches it)
     Delete {
+        /// The session's id
         session: String,
+        /// The snapshot's id
         id: SnapshotId,
+        /// Print {"session_id", "deleted": ID} as JSON
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -752,8 +862,14 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
                 store.chat_history(&session, limit)?
             };
             let trimmed = history.trimmed_tool_results();
-            if trimmed > 0 {
-                // On stderr, so `history --json` stays the array `set-history` reads.
+            if trimmed > 0 && json {
+                // On stderr, so `history --json` stays the array `set-history` reads; a script
+                // reads this line as JSON too (docs/design.md says why).
+                output::warn(format_args!(
+                    "{}\n",
+                    serde_json::json!({ "trimmed_tool_results": trimmed })
+                ));
+            } else if trimmed > 0 {
                 output::warn(format_args!(
                     "sessiondb: left out {trimmed} tool result(s) at the start: the call they answer is before the last {} messages\n",
                     limit.unwrap_or(0)
@@ -883,13 +999,30 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
                 print::session(out, &session)?;
             }
         }
-        Command::Clear { session } => {
-            store.clear(&session)?;
-            writeln!(out, "{session}: cleared")?;
+        Command::Clear { session, json } => {
+            // Only to tell the user whether anything happened: clear itself decides inside
+            // its transaction and writes nothing for an empty history.
+            let before = store.version(&session)?;
+            let s = store.clear(&session)?;
+            if json {
+                print::json(out, &s)?;
+            } else if s.version == before {
+                writeln!(out, "{session}: already empty; nothing written")?;
+            } else {
+                writeln!(
+                    out,
+                    "{session}: cleared; the previous history is kept as branch {}",
+                    superseded_head(&s)
+                )?;
+            }
         }
-        Command::Delete { session } => {
+        Command::Delete { session, json } => {
             store.delete_session(&session)?;
-            writeln!(out, "{session}: deleted")?;
+            if json {
+                print::json(out, &serde_json::json!({ "deleted": session }))?;
+            } else {
+                writeln!(out, "{session}: deleted")?;
+            }
         }
         Command::Fork {
             session,
@@ -906,22 +1039,35 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
         }
         Command::Branch(command) => branch(out, &store, command)?,
         Command::Snapshot(command) => snapshot(out, &store, command)?,
-        Command::Revert { session, to } => {
+        Command::Revert { session, to, json } => {
+            // As for clear: only to say whether the revert was a no-op.
+            let before = store.version(&session)?;
             let s = store.revert_to_message(&session, to)?;
-            writeln!(
-                out,
-                "{session}: reverted to message {to}; {} messages",
-                s.message_count
-            )?;
+            if json {
+                print::json(out, &s)?;
+            } else if s.version == before {
+                writeln!(
+                    out,
+                    "{session}: message {to} is already the last; nothing written"
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "{session}: reverted to message {to}; {} messages; the previous history is \
+                     kept as branch {}",
+                    s.message_count,
+                    superseded_head(&s)
+                )?;
+            }
         }
         Command::Tree { session, json, dot } => {
             let tree = store.session_tree(&session)?;
             if json {
                 print::json(out, &tree)?;
             } else if dot {
-                print::dot(out, &store, &tree)?;
+                print::dot(out, &tree)?;
             } else {
-                print::tree(out, &store, &tree)?;
+                print::tree(out, &tree)?;
             }
         }
         Command::Stats { older_than, json } => {
@@ -971,11 +1117,22 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
             let file = store.export(&sessions, all_branches, &mut progress::bar("exporting"))?;
             print::json(out, &file)?;
         }
-        Command::Backup { out: path, force } => {
+        Command::Backup {
+            out: path,
+            force,
+            json,
+        } => {
             let spinner = progress::spinner("backing up");
             let bytes = store.backup(&path, existing(force))?;
             drop(spinner);
-            writeln!(out, "{}: {bytes} bytes", path.display())?;
+            if json {
+                print::json(
+                    out,
+                    &serde_json::json!({ "path": path.display().to_string(), "bytes": bytes }),
+                )?;
+            } else {
+                writeln!(out, "{}: {bytes} bytes", path.display())?;
+            }
         }
         Command::Restore { from, json } => {
             let spinner = progress::spinner("restoring");
@@ -1021,22 +1178,7 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
             };
             drop(bar);
             if json {
-                let skipped: Vec<_> = report
-                    .skipped
-                    .iter()
-                    .map(|(source, reason)| serde_json::json!({"source": source, "reason": reason}))
-                    .collect();
-                print::json(
-                    out,
-                    &serde_json::json!({
-                        "imported": report.imported,
-                        "updated": report.updated,
-                        "updated_ids": report.updated_ids,
-                        "unchanged": report.unchanged,
-                        "skipped": skipped,
-                        "dry_run": report.dry_run,
-                    }),
-                )?;
+                print::json(out, &report)?;
             } else {
                 writeln!(
                     out,
@@ -1054,8 +1196,8 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
                 for id in &report.updated_ids {
                     writeln!(out, "updated {id}")?;
                 }
-                for (source, reason) in &report.skipped {
-                    output::warn(format_args!("skipped {source}: {reason}\n"));
+                for skip in &report.skipped {
+                    output::warn(format_args!("skipped {}: {}\n", skip.source, skip.reason));
                 }
             }
             if !report.skipped.is_empty() {
@@ -1093,7 +1235,17 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
         Command::Check { json } => {
             let report = store.check()?;
             if json {
-                print::json(out, &report)?;
+                print::json(
+                    out,
+                    &serde_json::json!({
+                        "ok": report.is_ok(),
+                        "sessions": report.sessions,
+                        "branches": report.branches,
+                        "messages": report.messages,
+                        "snapshots": report.snapshots,
+                        "problems": report.problems,
+                    }),
+                )?;
             } else {
                 writeln!(
                     out,
@@ -1135,13 +1287,22 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
 
 fn branch(out: &mut Output, store: &Store, command: BranchCommand) -> Result<(), Failure> {
     match command {
-        BranchCommand::Create { session, name, at } => {
+        BranchCommand::Create {
+            session,
+            name,
+            at,
+            json,
+        } => {
             let b = store.create_branch(&session, &name, at)?;
-            writeln!(
-                out,
-                "{session}: branch {} created with {} messages",
-                b.name, b.length
-            )?;
+            if json {
+                print::json(out, &b)?;
+            } else {
+                writeln!(
+                    out,
+                    "{session}: branch {} created with {} messages",
+                    b.name, b.length
+                )?;
+            }
         }
         BranchCommand::List { session, json } => {
             let branches = store.branches(&session)?;
@@ -1151,25 +1312,51 @@ fn branch(out: &mut Output, store: &Store, command: BranchCommand) -> Result<(),
                 print::branches(out, &branches)?;
             }
         }
-        BranchCommand::Switch { session, name } => {
+        BranchCommand::Switch {
+            session,
+            name,
+            json,
+        } => {
             let s = store.switch_branch(&session, &name)?;
-            writeln!(
-                out,
-                "{session}: on branch {name}; {} messages",
-                s.message_count
-            )?;
+            if json {
+                print::json(out, &s)?;
+            } else {
+                writeln!(
+                    out,
+                    "{session}: on branch {name}; {} messages",
+                    s.message_count
+                )?;
+            }
         }
         BranchCommand::Rename {
             session,
             name,
             new_name,
+            json,
         } => {
-            store.rename_branch(&session, &name, &new_name)?;
-            writeln!(out, "{session}: branch {name} renamed to {new_name}")?;
+            let b = store.rename_branch(&session, &name, &new_name)?;
+            if json {
+                print::json(out, &b)?;
+            } else {
+                writeln!(out, "{session}: branch {name} renamed to {new_name}")?;
+            }
         }
-        BranchCommand::Delete { session, name } => {
-            store.delete_branch(&session, &name)?;
-            writeln!(out, "{session}: branch {name} deleted (kept until prune)")?;
+        BranchCommand::Delete {
+            session,
+            name,
+            json,
+        } => {
+            let b = store.delete_branch(&session, &name)?;
+            if json {
+                print::json(out, &b)?;
+            } else {
+                writeln!(
+                    out,
+                    "{session}: branch {name} deleted; readable as {} until prune \
+                     (`branch switch {session} {}` brings it back)",
+                    b.name, b.name
+                )?;
+            }
         }
         BranchCommand::History {
             session,
@@ -1181,6 +1368,19 @@ fn branch(out: &mut Output, store: &Store, command: BranchCommand) -> Result<(),
                 print::json(out, &*history)?;
             } else {
                 print::history(out, &history)?;
+            }
+        }
+        BranchCommand::Diff {
+            session,
+            a,
+            b,
+            json,
+        } => {
+            let diff = store.diff_branches(&session, &a, &b)?;
+            if json {
+                print::json(out, &diff)?;
+            } else {
+                print::branch_diff(out, &diff)?;
             }
         }
     }
@@ -1211,20 +1411,37 @@ fn snapshot(out: &mut Output, store: &Store, command: SnapshotCommand) -> Result
                 print::snapshots(out, &snaps)?;
             }
         }
-        SnapshotCommand::Restore { session, id } => {
+        SnapshotCommand::Restore { session, id, json } => {
             let s = store.restore_snapshot(&session, id)?;
-            writeln!(
-                out,
-                "{session}: restored snapshot {id}; {} messages",
-                s.message_count
-            )?;
+            if json {
+                print::json(out, &s)?;
+            } else {
+                writeln!(
+                    out,
+                    "{session}: restored snapshot {id}; {} messages",
+                    s.message_count
+                )?;
+            }
         }
-        SnapshotCommand::Delete { session, id } => {
+        SnapshotCommand::Delete { session, id, json } => {
             store.delete_snapshot(&session, id)?;
-            writeln!(out, "{session}: snapshot {id} deleted")?;
+            if json {
+                print::json(
+                    out,
+                    &serde_json::json!({ "session_id": session, "deleted": id }),
+                )?;
+            } else {
+                writeln!(out, "{session}: snapshot {id} deleted")?;
+            }
         }
     }
     Ok(())
+}
+
+/// The name the head that `s`'s last change replaced goes by: `<name>@<version>`.
+fn superseded_head(s: &sessiondb::Session) -> String {
+    let base = s.head_branch.split('@').next().unwrap_or(&s.head_branch);
+    format!("{base}@{}", s.version)
 }
 
 fn existing(force: bool) -> ExistingFile {
