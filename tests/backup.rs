@@ -15,6 +15,15 @@ use sessiondb::{Error, ExistingFile, Store, SCHEMA_VERSION};
 
 /// Runs the CLI under umask 022, the usual default, so created files would be 0644 unless
 /// sessiondb makes them private.
+fn ok(db: &Path, args: &[&str]) -> String {
+    common::expect_ok(run(db, args), args)
+}
+
+fn failure(db: &Path, args: &[&str]) -> String {
+    common::expect_failure(run(db, args), args)
+}
+
+/// The CLI under umask 022, the usual one, so file modes show what sessiondb chose.
 fn run(db: &Path, args: &[&str]) -> Output {
     Command::new("sh")
         .arg("-c")
@@ -25,23 +34,6 @@ fn run(db: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn ok(db: &Path, args: &[&str]) -> String {
-    let out = run(db, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn failure(db: &Path, args: &[&str]) -> String {
-    let out = run(db, args);
-    assert_eq!(out.status.code(), Some(1), "{args:?} should fail");
-    assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
-    String::from_utf8(out.stderr).unwrap()
 }
 
 fn contents(store: &Store, session: &str) -> Vec<String> {

@@ -3,7 +3,11 @@
 
 mod common;
 
-use common::{cli, temp_db};
+use common::temp_db;
+
+fn run_cli(path: &std::path::Path, args: &[&str]) {
+    common::cli_ok(path, args);
+}
 use sessiondb::{CacheStats, NewMessage, Store};
 
 fn contents(history: &[sessiondb::Message]) -> Vec<String> {
@@ -170,15 +174,6 @@ fn the_cache_stays_within_its_entry_and_byte_bounds() {
     let off = Store::builder(&path).cache_entries(0).open().unwrap();
     assert_eq!(contents(&off.chat_history("a", None).unwrap()), ["x"]);
     assert_eq!(off.cache_stats(), CacheStats::default());
-}
-
-fn run_cli(path: &std::path::Path, args: &[&str]) {
-    let out = cli().arg("--db").arg(path).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Process A (this test) has the session cached; process B (the CLI) changes it; A's very

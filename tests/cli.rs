@@ -2,41 +2,15 @@
 
 mod common;
 
+use common::{cli_failure as failure, cli_json as json_out, cli_ok as ok};
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{cli, temp_db};
-use serde_json::{json, Value};
-
-fn run(db: &Path, args: &[&str]) -> Output {
-    cli().arg("--db").arg(db).args(args).output().unwrap()
-}
-
-fn ok(db: &Path, args: &[&str]) -> String {
-    let out = run(db, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json_out(db: &Path, args: &[&str]) -> Value {
-    serde_json::from_str(&ok(db, args)).unwrap()
-}
-
-fn failure(db: &Path, args: &[&str]) -> String {
-    let out = run(db, args);
-    assert!(!out.status.success(), "{args:?} should fail");
-    assert!(
-        out.stdout.is_empty(),
-        "{args:?} printed to stdout on failure"
-    );
-    String::from_utf8(out.stderr).unwrap()
-}
+use serde_json::json;
 
 #[test]
 fn add_then_history_json_round_trips_every_field() {
@@ -326,7 +300,7 @@ fn snapshot_commands_create_list_restore_and_delete() {
         json_out(&db, &["snapshot", "list", "s", "--json"]),
         json!([])
     );
-    let err = failure(&db, &["snapshot", "restore", "s", "abc"]);
+    let err = common::cli_usage_error(&db, &["snapshot", "restore", "s", "abc"]);
     assert!(err.contains("abc"), "{err}");
 }
 
@@ -375,7 +349,7 @@ fn revert_tree_and_prune_work_from_the_command_line() {
         dry
     );
     assert_eq!(history_contents(&db, "s"), ["a"]);
-    let err = failure(&db, &["prune", "--older-than", "3x"]);
+    let err = common::cli_usage_error(&db, &["prune", "--older-than", "3x"]);
     assert!(err.contains("unknown unit"), "{err}");
 }
 

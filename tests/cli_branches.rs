@@ -3,30 +3,13 @@
 
 mod common;
 
+use common::{cli_json as json_out, cli_ok as ok, run_cli as run};
+
 use std::path::Path;
-use std::process::Output;
 
 use common::{cli, temp_db};
 use serde_json::{json, Value};
 use sessiondb::{NewMessage, Store};
-
-fn run(db: &Path, args: &[&str]) -> Output {
-    cli().arg("--db").arg(db).args(args).output().unwrap()
-}
-
-fn ok(db: &Path, args: &[&str]) -> String {
-    let out = run(db, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json_out(db: &Path, args: &[&str]) -> Value {
-    serde_json::from_str(&ok(db, args)).unwrap()
-}
 
 fn branch_names(db: &Path, session: &str) -> Vec<String> {
     json_out(db, &["branch", "list", session, "--json"])

@@ -3,43 +3,11 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Output, Stdio};
+use common::{cli_json as json_out, cli_ok as ok, run_cli_with_input as run};
 
 use common::{cli, temp_db};
 use serde_json::{json, Value};
 use sessiondb::{NewSession, SessionQuery, Store};
-
-fn run(db: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = cli()
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).unwrap();
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn ok(db: &Path, args: &[&str]) -> String {
-    let out = run(db, args, "");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json_out(db: &Path, args: &[&str]) -> Value {
-    serde_json::from_str(&ok(db, args)).unwrap()
-}
 
 #[test]
 fn history_escapes_control_characters_and_indents_continuation_lines() {

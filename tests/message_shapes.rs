@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{cli, temp_db};
+use common::temp_db;
 use serde_json::{json, Value};
 use sessiondb::{Content, Error, NewMessage, Role, SearchFilter, Store};
 
@@ -293,33 +293,6 @@ fn roles_are_read_case_insensitively() {
     );
 }
 
-fn run(db: &Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
-    use std::io::Write;
-    let mut child = cli()
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn ok(db: &Path, args: &[&str], stdin: Option<&str>) -> String {
-    let out = run(db, args, stdin);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn set_history_then_history_json_gives_back_the_same_json() {
     let (_dir, db) = temp_db();
@@ -380,4 +353,12 @@ fn add_refuses_malformed_tool_calls_on_stderr_naming_the_field() {
         "sessiondb: invalid input: message 0: tool_calls[0] must be an object, got a number\n"
     );
     assert!(out.stdout.is_empty());
+}
+
+fn run(db: &Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    common::run_cli_with_input(db, args, stdin.unwrap_or(""))
+}
+
+fn ok(db: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    common::expect_ok(run(db, args, stdin), args)
 }

@@ -89,3 +89,80 @@ pub fn is_root() -> bool {
 pub fn cli() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sessiondb"))
 }
+
+/// Runs the CLI on the database `db` with `args` and an empty standard input.
+pub fn run_cli(db: &std::path::Path, args: &[&str]) -> std::process::Output {
+    run_cli_with_input(db, args, "")
+}
+
+/// Runs the CLI on the database `db` with `args`, feeding `input` on standard input.
+pub fn run_cli_with_input(
+    db: &std::path::Path,
+    args: &[&str],
+    input: &str,
+) -> std::process::Output {
+    let mut child = cli()
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sessiondb");
+    let mut stdin = child.stdin.take().expect("sessiondb stdin");
+    stdin.write_all(input.as_bytes()).expect("write stdin");
+    drop(stdin);
+    child.wait_with_output().expect("wait for sessiondb")
+}
+
+/// Asserts that a CLI run succeeded and returns its standard output.
+pub fn expect_ok(out: std::process::Output, args: &[&str]) -> String {
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// Asserts that a CLI run failed with exit code 1 and printed nothing on standard output;
+/// returns its standard error.
+pub fn expect_failure(out: std::process::Output, args: &[&str]) -> String {
+    assert_eq!(out.status.code(), Some(1), "{args:?} should fail");
+    assert!(
+        out.stdout.is_empty(),
+        "{args:?} printed to stdout on failure"
+    );
+    String::from_utf8(out.stderr).expect("utf-8 stderr")
+}
+
+/// The CLI's standard output for `args`, which must succeed.
+pub fn cli_ok(db: &std::path::Path, args: &[&str]) -> String {
+    expect_ok(run_cli(db, args), args)
+}
+
+/// The CLI's standard output for `args` parsed as JSON.
+pub fn cli_json(db: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&cli_ok(db, args)).expect("JSON on stdout")
+}
+
+/// The CLI's standard error for `args`, which must fail with exit code 1.
+pub fn cli_failure(db: &std::path::Path, args: &[&str]) -> String {
+    expect_failure(run_cli(db, args), args)
+}
+
+/// The CLI's standard error for `args`, which clap must refuse as a usage error (exit 2).
+pub fn cli_usage_error(db: &std::path::Path, args: &[&str]) -> String {
+    let out = run_cli(db, args);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{args:?} should be a usage error"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{args:?} printed to stdout on failure"
+    );
+    String::from_utf8(out.stderr).expect("utf-8 stderr")
+}
