@@ -13,9 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use lru::LruCache;
 
-use crate::lineage::Head;
+use crate::lineage::{Current, Head};
 use crate::model::{Content, Message};
-use crate::sessions::Current;
 
 /// Counters of the history cache, from [`crate::Store::cache_stats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

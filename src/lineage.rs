@@ -46,6 +46,16 @@ pub(crate) struct Head {
     pub usage: Usage,
 }
 
+/// What a read needs to know about a session's current history, from one primary-key read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Current {
+    pub head: Head,
+    pub version: i64,
+    /// The version at which `head.branch_id` became the head. A branch only grows while it
+    /// is head; before that, prune may have trimmed it.
+    pub head_since: i64,
+}
+
 /// `branch_id` owns the rows with seq in `fork_seq + 1 ..= upto` of this lineage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Segment {

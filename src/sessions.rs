@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::lineage::{self, row_id, Head, Segment, MAX_SEQ};
+use crate::lineage::{self, row_id, Current, Head, Segment, MAX_SEQ};
 use crate::model::{
     check_field, check_json, now_text, parse_time, stored_time, validate_session_id, Metadata,
     NewSession, Session, Usage,
@@ -482,16 +482,6 @@ pub(crate) fn next_version(tx: &Transaction<'_>, id: &str) -> Result<i64> {
         .query_row([id], |r| r.get(0))
         .optional()?
         .ok_or_else(|| Error::not_found("session", id))
-}
-
-/// What a read needs to know about a session's current history, from one primary-key read.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Current {
-    pub head: Head,
-    pub version: i64,
-    /// The version at which `head.branch_id` became the head. A branch only grows while it
-    /// is head; before that, prune may have trimmed it.
-    pub head_since: i64,
 }
 
 /// The session's current head and version, or `None` if there is no such session.
