@@ -267,8 +267,63 @@ fn read_forked(c: &mut Criterion) {
     group.finish();
 }
 
+/// A turn of 10 messages in one transaction, against 10 single appends, at 10 and at 100,000
+/// stored messages: the batch's cost does not grow with the history.
+fn add_messages(c: &mut Criterion) {
+    let mut group = c.benchmark_group("add_messages");
+    for stored in [10, 100_000] {
+        let (_dir, store) = open();
+        seeded(&store, "s", stored);
+        let mut i = stored;
+        group.bench_with_input(BenchmarkId::new("batch_of_10", stored), &stored, |b, _| {
+            b.iter(|| {
+                let batch: Vec<NewMessage> = (0..10).map(|k| message(i + k)).collect();
+                i += 10;
+                store.add_messages("s", &batch).unwrap()
+            })
+        });
+        group.bench_with_input(
+            BenchmarkId::new("10_single_appends", stored),
+            &stored,
+            |b, _| {
+                b.iter(|| {
+                    for _ in 0..10 {
+                        i += 1;
+                        store.add_message("s", message(i)).unwrap();
+                    }
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+/// Compacting records a pointer: the same cost at 100 and at 100,000 messages.
+fn compact(c: &mut Criterion) {
+    let mut group = c.benchmark_group("compact");
+    for stored in [100, 100_000] {
+        let (_dir, store) = open();
+        seeded(&store, "s", stored);
+        let through = (stored / 2) as u64;
+        group.bench_with_input(BenchmarkId::from_parameter(stored), &stored, |b, _| {
+            b.iter(|| {
+                store
+                    .compact(
+                        "s",
+                        NewMessage::system("summary of the first half"),
+                        through,
+                    )
+                    .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    add_messages,
+    compact,
     append,
     read,
     set_chat_history,

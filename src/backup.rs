@@ -225,7 +225,8 @@ impl Offsets {
             | ("branches", "id")
             | ("branches", "parent_branch_id")
             | ("messages", "branch_id")
-            | ("snapshots", "branch_id") => self.branch,
+            | ("snapshots", "branch_id")
+            | ("compactions", "branch_id") => self.branch,
             ("messages", "id") => self.branch * ROWS_PER_BRANCH,
             _ => 0,
         }

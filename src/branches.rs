@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
+use crate::compaction;
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
 use crate::messages::History;
@@ -56,6 +57,8 @@ impl Store {
                 None => None,
             };
             insert_session(tx, &id, &new, Some(source), fork)?;
+            let forked = require_head(tx, &id)?;
+            compaction::carry(tx, head.branch_id, forked.branch_id, seq)?;
             load_session(tx, &id)
         })
     }
@@ -102,13 +105,14 @@ impl Store {
             ensure_name_free(tx, session_id, name)?;
             let segments = lineage::segments(tx, head.branch_id, head.length)?;
             let now = now_text();
-            lineage::create_branch(
+            let created = lineage::create_branch(
                 tx,
                 session_id,
                 name,
                 lineage::fork_point(&segments, seq),
                 &now,
             )?;
+            compaction::carry(tx, head.branch_id, created, seq)?;
             touch(tx, session_id)?;
             find_branch(tx, session_id, name)
         })

@@ -43,6 +43,9 @@ pub(crate) struct Entry {
     pub head_branch: i64,
     pub start: i64,
     pub messages: Arc<Vec<Message>>,
+    /// The history is compacted and `messages` is its working view: the message at `start`
+    /// may be the summary, so this is never the full history.
+    pub compacted: bool,
     bytes: usize,
 }
 
@@ -54,6 +57,7 @@ impl Entry {
             head_branch: head.branch_id,
             start,
             messages,
+            compacted: false,
             bytes,
         }
     }
@@ -210,7 +214,7 @@ impl Cache {
     pub(crate) fn take_full_history(&self, id: &str, version: i64) -> Option<Arc<Vec<Message>>> {
         let mut inner = self.lock()?;
         let entry = inner.lru.peek(id)?;
-        if entry.version != version || entry.start != 1 {
+        if entry.version != version || entry.start != 1 || entry.compacted {
             return None;
         }
         inner.remove(id).map(|entry| entry.messages)

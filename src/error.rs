@@ -98,6 +98,21 @@ pub enum Error {
     /// No pooled connection could be had in time.
     #[error("connection pool: {0}")]
     Pool(#[from] r2d2::Error),
+
+    /// A batch mixed messages whose keys are already stored in the session's history with
+    /// messages that are not: it is neither a new turn nor a retry of a stored one. Nothing
+    /// was written; resend exactly the batch that was stored, or new messages only.
+    #[error(
+        "session {session:?}: keys {stored:?} are already stored but {new} message(s) of the \
+         batch are not; nothing was written"
+    )]
+    KeysPartlyStored {
+        session: String,
+        /// The batch's keys found in the history.
+        stored: Vec<String>,
+        /// How many messages of the batch are not stored.
+        new: usize,
+    },
 }
 
 /// `Result` with sessiondb's [`Error`].

@@ -45,6 +45,22 @@
 //!   included) sees the old contents or the restored ones, never a mix. Neither, nor
 //!   [`Store::export_to`], writes over the database, its `-wal` or `-shm`, or silently over
 //!   an existing file.
+//! - **Whole turns and safe retries.** [`Store::add_messages`] appends a batch in one
+//!   transaction: all of it or none, even under `kill -9`. A message may carry a key
+//!   ([`NewMessage::with_key`]) unique within the session's current history; appending
+//!   messages whose keys are all stored writes nothing and returns the stored messages, and a
+//!   batch mixing stored and new keys is [`Error::KeysPartlyStored`]. Keys survive export and
+//!   import. [`Store::pop_message`] is an edit like the others.
+//! - **Working vs full history.** [`Store::compact`] records a pointer: [`Store::chat_history`]
+//!   returns the working history (the summary, then the messages after the compacted range;
+//!   windows apply to it and never split a tool call from its results), while
+//!   [`Store::full_history`], search and export keep every message. Nothing is deleted.
+//! - **Erasure.** [`Store::expire_sessions`] deletes idle sessions as
+//!   [`Store::delete_session`] does. [`Store::purge`] (and `purge_session`, `purge_user`)
+//!   is the one operation that destroys: every branch, snapshot, compaction, partial and
+//!   index entry of the sessions, with `secure_delete`, a `VACUUM` and a WAL truncation, so
+//!   no byte of the content stays in the file or its WAL. Forks owned by others keep what
+//!   they inherit, copied into them first, unless the request erases them too.
 //! - **Costs.** Appending, forking, branching, snapshotting, reverting and restoring cost the
 //!   same at 100 or 100,000 stored messages; `set_chat_history` writes only the changed
 //!   suffix.
@@ -80,9 +96,11 @@ mod backup;
 mod branches;
 mod cache;
 mod check;
+mod compaction;
 mod db;
 mod error;
 mod import;
+mod lifecycle;
 mod lineage;
 mod maintenance;
 mod messages;
@@ -94,13 +112,16 @@ mod snapshots;
 mod store;
 mod streaming;
 mod transfer;
+mod turns;
 
 pub use backup::RestoreReport;
 pub use cache::CacheStats;
 pub use check::CheckReport;
+pub use compaction::Compaction;
 pub use db::migrations::SCHEMA_VERSION;
 pub use db::{Synchronous, APPLICATION_ID};
 pub use error::{Error, Result};
+pub use lifecycle::{ExpireReport, PurgeReport, PurgeRequest};
 pub use maintenance::{MaintenanceReport, Stats};
 pub use messages::{History, HistoryChange};
 pub use model::{
@@ -118,3 +139,4 @@ pub use transfer::{
     BranchExport, ExportFile, ImportOptions, ImportReport, SessionExport, SnapshotExport,
     EXPORT_FORMAT, EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,
 };
+pub use turns::AddedMessages;

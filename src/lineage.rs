@@ -93,7 +93,7 @@ pub(crate) fn owner_of(segments: &[Segment], seq: i64) -> Option<i64> {
 }
 
 const MESSAGE_COLUMNS: &str = "seq, role, content, tool_calls, tool_call_id, metadata, model, \
-     input_tokens, output_tokens, cost, created_at";
+     input_tokens, output_tokens, cost, created_at, key";
 
 /// Messages with seq in `lo..=hi` of the lineage, in order.
 pub(crate) fn read_range(
@@ -171,8 +171,8 @@ pub(crate) fn append_dated<'a>(
     let mut insert = tx.prepare_cached(
         "INSERT INTO messages (id, branch_id, seq, role, content, tool_calls, tool_call_id,
              metadata, model, input_tokens, output_tokens, cost,
-             running_input_tokens, running_output_tokens, running_cost, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+             running_input_tokens, running_output_tokens, running_cost, created_at, key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?;
     for (message, created_at) in messages {
         message
@@ -202,6 +202,7 @@ pub(crate) fn append_dated<'a>(
             head.usage.output_tokens as i64,
             head.usage.cost,
             created_at,
+            message.key,
         ])?;
     }
     Ok(())
@@ -273,6 +274,7 @@ fn message_from_row(row: &Row<'_>) -> Result<Message> {
             input_tokens: row.get::<_, Option<i64>>(7)?.map(|t| t as u64),
             output_tokens: row.get::<_, Option<i64>>(8)?.map(|t| t as u64),
             cost: row.get(9)?,
+            key: row.get(11)?,
         },
         created_at: parse_time(&created_at)?,
     })

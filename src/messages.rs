@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rusqlite::Transaction;
 
 use crate::cache::{Entry, Lookup};
+use crate::compaction;
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
 use crate::model::{now_text, validate_session_id, Message, NewMessage, NewSession, Role};
@@ -125,6 +126,9 @@ impl Store {
         expected_version: Option<i64>,
     ) -> Result<Message> {
         validate_session_id(session_id)?;
+        if message.key.is_some() {
+            return self.append_keyed(session_id, message, expected_version);
+        }
         self.append_with(session_id, expected_version, |_| Ok(message))
     }
 
@@ -212,9 +216,12 @@ impl Store {
         let current =
             current_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
         let (head, version) = (current.head, current.version);
+        // A compacted history's working view starts with the summary, at seq `floor`.
+        let compaction = compaction::in_effect(tx, head.branch_id, head.length)?;
+        let floor = compaction.map_or(1, |(_, through)| through);
         let lo = match max_messages {
-            Some(n) => (head.length - count(n) + 1).max(1),
-            None => 1,
+            Some(n) => (head.length - count(n) + 1).max(floor),
+            None => floor,
         };
         let lookup = if use_cache {
             self.cache().lookup(session_id, &current, lo)
@@ -229,15 +236,23 @@ impl Store {
                 entry
             }
             Lookup::Load => {
-                let messages = read_head(tx, &head, lo, head.length)?;
-                let entry = Entry::new(version, &head, lo, Arc::new(messages));
+                let messages = match compaction {
+                    Some((id, through)) if lo == through => {
+                        let mut messages = vec![compaction::summary_of(tx, id, through)?];
+                        messages.extend(read_head(tx, &head, through + 1, head.length)?);
+                        messages
+                    }
+                    _ => read_head(tx, &head, lo, head.length)?,
+                };
+                let mut entry = Entry::new(version, &head, lo, Arc::new(messages));
+                entry.compacted = compaction.is_some();
                 if use_cache {
                     self.cache().store(session_id, entry.clone());
                 }
                 entry
             }
         };
-        Ok(History::window(&entry, lo, lo > 1))
+        Ok(History::window(&entry, lo, lo > floor))
     }
 
     /// Up to `limit` messages just before message `index` (exclusive), oldest first: page
@@ -319,6 +334,7 @@ impl Store {
         expected_version: Option<i64>,
     ) -> Result<(HistoryChange, Entry)> {
         {
+            crate::turns::check_unique_keys(messages)?;
             let (mut head, version) =
                 head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
             if let Some(expected) = expected_version {
@@ -341,7 +357,8 @@ impl Store {
                     written: 0,
                     superseded: false,
                 };
-                return Ok((change, Entry::new(version, &head, 1, Arc::new(current))));
+                let entry = compaction::working_entry(tx, version, &head, current)?;
+                return Ok((change, entry));
             }
             let (version, now) = (version + 1, now_text());
             let superseded = kept < current.len();
@@ -376,7 +393,10 @@ impl Store {
                 written: (messages.len() - kept) as u64,
                 superseded,
             };
-            Ok((change, Entry::new(version, &head, 1, Arc::new(current))))
+            Ok((
+                change,
+                compaction::working_entry(tx, version, &head, current)?,
+            ))
         }
     }
 }

@@ -129,6 +129,10 @@ pub struct NewMessage {
     pub output_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<f64>,
+    /// A caller-chosen idempotency key, unique within the session's current history: a retried
+    /// append of a message (or batch) whose keys are stored writes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 impl NewMessage {
@@ -143,6 +147,7 @@ impl NewMessage {
             input_tokens: None,
             output_tokens: None,
             cost: None,
+            key: None,
         }
     }
 
@@ -192,6 +197,12 @@ impl NewMessage {
         self
     }
 
+    /// An idempotency key (see [`NewMessage::key`]).
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
     /// Parses tool calls from JSON text: it must be an array.
     pub fn parse_tool_calls(text: &str) -> Result<Vec<Value>> {
         match serde_json::from_str::<Value>(text) {
@@ -230,6 +241,7 @@ impl NewMessage {
         }
         check_field("tool_call_id", self.tool_call_id.as_deref())?;
         check_field("model", self.model.as_deref())?;
+        check_key(self.key.as_deref())?;
         if let Some(calls) = &self.tool_calls {
             check_json("tool calls", calls)?;
         }
@@ -237,6 +249,16 @@ impl NewMessage {
             check_json("metadata", metadata)?;
         }
         Ok(())
+    }
+}
+
+/// A key is a short non-empty text without control characters.
+fn check_key(key: Option<&str>) -> Result<()> {
+    match key {
+        Some(k) if k.is_empty() || k.chars().any(char::is_control) => Err(Error::invalid(format!(
+            "key {k:?} is empty or contains a control character"
+        ))),
+        _ => check_field("key", key),
     }
 }
 

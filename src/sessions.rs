@@ -193,54 +193,57 @@ impl Store {
     pub fn delete_session(&self, id: &str) -> Result<()> {
         validate_session_id(id)?;
         self.cache().invalidate(Some(id));
-        self.write(|tx| {
-            require_head(tx, id)?;
-            // A session recreated under this id must start above every version this one had.
-            tx.prepare_cached(
-                "UPDATE version_clock SET version = max(version,
-                     (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
-            )?
-            .execute([id])?;
-            let doomed: Vec<i64> = tx
-                .prepare_cached("SELECT id FROM branches WHERE session_id = ?1 ORDER BY id DESC")?
-                .query_map([id], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            tx.prepare_cached("DELETE FROM sessions WHERE id = ?1")?
-                .execute([id])?;
-            // Branches of other sessions (or orphans kept earlier) that fork from ours keep
-            // their whole lineage; the rest goes.
-            let doomed_json = Value::from(doomed.clone()).to_string();
-            let kept: Vec<i64> = tx
-                .prepare_cached(
-                    "WITH RECURSIVE kept (id) AS (
-                         SELECT parent_branch_id FROM branches
-                         WHERE parent_branch_id IN (SELECT value FROM json_each(?1))
-                           AND id NOT IN (SELECT value FROM json_each(?1))
-                         UNION
-                         SELECT b.parent_branch_id FROM branches b JOIN kept ON b.id = kept.id
-                         WHERE b.parent_branch_id IS NOT NULL
-                     )
-                     SELECT id FROM kept",
-                )?
-                .query_map([&doomed_json], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            // Kept branches lose the rows no fork inherits; the others go whole.
-            for branch in &doomed {
-                let needed: i64 = tx
-                    .prepare_cached(
-                        "SELECT coalesce(max(fork_seq), 0) FROM branches WHERE parent_branch_id = ?1",
-                    )?
-                    .query_row([branch], |r| r.get(0))?;
-                tx.prepare_cached("DELETE FROM messages WHERE id BETWEEN ?1 AND ?2")?
-                    .execute([row_id(*branch, needed + 1), row_id(*branch, MAX_SEQ)])?;
-                if !kept.contains(branch) {
-                    tx.prepare_cached("DELETE FROM branches WHERE id = ?1")?
-                        .execute([branch])?;
-                }
-            }
-            Ok(())
-        })
+        self.write(|tx| delete_session_in(tx, id))
     }
+}
+
+/// The body of [`Store::delete_session`] inside the caller's write transaction.
+pub(crate) fn delete_session_in(tx: &Transaction<'_>, id: &str) -> Result<()> {
+    require_head(tx, id)?;
+    // A session recreated under this id must start above every version this one had.
+    tx.prepare_cached(
+        "UPDATE version_clock SET version = max(version,
+             (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
+    )?
+    .execute([id])?;
+    let doomed: Vec<i64> = tx
+        .prepare_cached("SELECT id FROM branches WHERE session_id = ?1 ORDER BY id DESC")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    tx.prepare_cached("DELETE FROM sessions WHERE id = ?1")?
+        .execute([id])?;
+    // Branches of other sessions (or orphans kept earlier) that fork from ours keep
+    // their whole lineage; the rest goes.
+    let doomed_json = Value::from(doomed.clone()).to_string();
+    let kept: Vec<i64> = tx
+        .prepare_cached(
+            "WITH RECURSIVE kept (id) AS (
+                 SELECT parent_branch_id FROM branches
+                 WHERE parent_branch_id IN (SELECT value FROM json_each(?1))
+                   AND id NOT IN (SELECT value FROM json_each(?1))
+                 UNION
+                 SELECT b.parent_branch_id FROM branches b JOIN kept ON b.id = kept.id
+                 WHERE b.parent_branch_id IS NOT NULL
+             )
+             SELECT id FROM kept",
+        )?
+        .query_map([&doomed_json], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    // Kept branches lose the rows no fork inherits; the others go whole.
+    for branch in &doomed {
+        let needed: i64 = tx
+            .prepare_cached(
+                "SELECT coalesce(max(fork_seq), 0) FROM branches WHERE parent_branch_id = ?1",
+            )?
+            .query_row([branch], |r| r.get(0))?;
+        tx.prepare_cached("DELETE FROM messages WHERE id BETWEEN ?1 AND ?2")?
+            .execute([row_id(*branch, needed + 1), row_id(*branch, MAX_SEQ)])?;
+        if !kept.contains(branch) {
+            tx.prepare_cached("DELETE FROM branches WHERE id = ?1")?
+                .execute([branch])?;
+        }
+    }
+    Ok(())
 }
 
 /// Inserts a session row and its empty `main` branch (or, for a fork, a branch that inherits
@@ -426,6 +429,9 @@ pub(crate) fn fork_new_head(
         lineage::fork_point(segments, seq),
         now,
     )?;
+    if let Some(from) = segments.last() {
+        crate::compaction::carry(tx, from.branch_id, branch_id, seq)?;
+    }
     Ok(Head {
         branch_id,
         length: seq,

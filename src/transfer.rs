@@ -181,7 +181,8 @@ impl Store {
 
     fn export_session(&self, id: &str, all_branches: bool) -> Result<SessionExport> {
         let session = self.session(id)?;
-        let messages = self.chat_history_uncached(id, None)?.to_vec();
+        // The full history: a compacted session's working view would lose what it summarizes.
+        let messages = self.full_history(id)?.to_vec();
         let (branches, snapshots) = if all_branches {
             let mut branches = Vec::new();
             for b in self.branches(id)? {

@@ -1,7 +1,8 @@
 //! Crash campaign: a child process performs random writes and reports each one before and
 //! after it commits; the parent kills it with SIGKILL at random moments, reopens the file and
 //! checks that it is sound, that every acknowledged write is there, and that no transaction
-//! is visible half-done (a replaced history is all old or all new).
+//! is visible half-done (a replaced history is all old or all new, a batch of
+//! `add_messages` all there or absent).
 //!
 //! At least 200 kills in the normal run, bounded in time. For a longer manual run:
 //! `SESSIONDB_CRASH_ROUNDS=5000 cargo test --release --test crash -- --nocapture`.
@@ -79,7 +80,7 @@ fn worker_random_writes() {
         let announce = |h: &[String], p: &Option<String>| {
             println!("DO {id} {}", digest(h, p.as_deref()));
         };
-        match rng.below(10) {
+        match rng.below(12) {
             0..=2 => {
                 next.push(fresh(0));
                 announce(&next, &next_partial);
@@ -114,6 +115,21 @@ fn worker_random_writes() {
                 }
                 None => continue,
             },
+            10 | 11 => {
+                // A whole turn: visible entirely or not at all, and a retry writes nothing.
+                let batch: Vec<NewMessage> = (0..2 + rng.below(40))
+                    .map(|k| NewMessage::user(fresh(k)).with_key(fresh(k)))
+                    .collect();
+                next.extend(batch.iter().map(|m| m.content.clone()));
+                announce(&next, &next_partial);
+                let added = store.add_messages(id, &batch).unwrap();
+                assert!(!added.already_stored);
+                if rng.below(3) == 0 {
+                    let retry = store.add_messages(id, &batch).unwrap();
+                    assert!(retry.already_stored);
+                    assert_eq!(retry.version, added.version);
+                }
+            }
             _ => {
                 if !store.session_exists(id).unwrap() {
                     continue;

@@ -39,6 +39,10 @@ struct ModelSession {
     head: String,
     snapshots: BTreeMap<i64, Vec<String>>,
     parent: Option<String>,
+    /// Per named branch: its compactions (through length, summary), oldest first.
+    compactions: BTreeMap<String, Vec<(usize, String)>>,
+    /// The head's compactions when each snapshot was taken.
+    snapshot_compactions: BTreeMap<i64, Vec<(usize, String)>>,
 }
 
 impl ModelSession {
@@ -50,6 +54,40 @@ impl ModelSession {
             head: "main".into(),
             snapshots: BTreeMap::new(),
             parent,
+            compactions: BTreeMap::new(),
+            snapshot_compactions: BTreeMap::new(),
+        }
+    }
+
+    fn head_compactions(&self) -> Vec<(usize, String)> {
+        self.compactions
+            .get(&self.head)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Keeps the head's compactions that end within its first `len` messages.
+    fn keep_compactions(&mut self, len: usize) {
+        let head = self.head.clone();
+        self.compactions
+            .entry(head)
+            .or_default()
+            .retain(|(t, _)| *t <= len);
+    }
+
+    /// What `chat_history` returns: the summary in effect, then what follows it.
+    fn working(&self) -> Vec<String> {
+        let history = self.history();
+        match self
+            .head_compactions()
+            .iter()
+            .filter(|(t, _)| *t <= history.len())
+            .max_by_key(|(t, _)| *t)
+        {
+            Some((t, summary)) => std::iter::once(summary.clone())
+                .chain(history[*t..].iter().cloned())
+                .collect(),
+            None => history.clone(),
         }
     }
 
@@ -93,7 +131,7 @@ impl Run {
     }
 
     fn step(&mut self) -> String {
-        let op = self.rng.below(13);
+        let op = self.rng.below(16);
         let Some(id) = self.any_session().filter(|_| op != 0) else {
             let id = self.rng.pick(&SESSION_NAMES).to_string();
             let text = self.fresh_text();
@@ -128,12 +166,17 @@ impl Run {
                     }
                     _ => {
                         let keep = index.map_or(len, |i| i as usize + 1);
-                        let history = self.model.sessions[&id].history()[..keep].to_vec();
+                        let source = &self.model.sessions[&id];
+                        let history = source.history()[..keep].to_vec();
+                        let carried: Vec<_> = source
+                            .head_compactions()
+                            .into_iter()
+                            .filter(|(t, _)| *t <= keep)
+                            .collect();
                         let fork = result.unwrap();
-                        self.model.sessions.insert(
-                            fork.id.clone(),
-                            ModelSession::new(history, Some(id.clone())),
-                        );
+                        let mut forked = ModelSession::new(history, Some(id.clone()));
+                        forked.compactions.insert("main".into(), carried);
+                        self.model.sessions.insert(fork.id.clone(), forked);
                     }
                 }
                 format!("fork {id} at {index:?}")
@@ -150,6 +193,12 @@ impl Run {
                     let keep = index.map_or(len, |i| i as usize + 1);
                     let history = session.history()[..keep].to_vec();
                     session.branches.insert(name.clone(), history);
+                    let carried: Vec<_> = session
+                        .head_compactions()
+                        .into_iter()
+                        .filter(|(t, _)| *t <= keep)
+                        .collect();
+                    session.compactions.insert(name.clone(), carried);
                 }
                 format!("create branch {name} of {id} at {index:?}")
             }
@@ -172,6 +221,7 @@ impl Run {
                 if session.head == name {
                     assert!(matches!(result, Err(Error::InvalidInput(_))), "{result:?}");
                 } else if session.branches.remove(&name).is_some() {
+                    session.compactions.remove(&name);
                     result.unwrap();
                 } else {
                     assert!(matches!(result, Err(Error::NotFound { .. })), "{result:?}");
@@ -184,6 +234,8 @@ impl Run {
                 session
                     .snapshots
                     .insert(snap.id.0, session.history().clone());
+                let compactions = session.head_compactions();
+                session.snapshot_compactions.insert(snap.id.0, compactions);
                 format!("snapshot {id}")
             }
             8 => {
@@ -196,6 +248,9 @@ impl Run {
                 self.store.restore_snapshot(&id, SnapshotId(snap)).unwrap();
                 let history = session.snapshots[&snap].clone();
                 *session.history_mut() = history;
+                let head = session.head.clone();
+                let compactions = session.snapshot_compactions[&snap].clone();
+                session.compactions.insert(head, compactions);
                 format!("restore {id} snapshot {snap}")
             }
             9 => {
@@ -203,12 +258,9 @@ impl Run {
                     return "revert skipped".into();
                 };
                 self.store.revert_to_message(&id, i).unwrap();
-                self.model
-                    .sessions
-                    .get_mut(&id)
-                    .unwrap()
-                    .history_mut()
-                    .truncate(i as usize + 1);
+                let session = self.model.sessions.get_mut(&id).unwrap();
+                session.history_mut().truncate(i as usize + 1);
+                session.keep_compactions(i as usize + 1);
                 format!("revert {id} to {i}")
             }
             10 => {
@@ -222,18 +274,17 @@ impl Run {
                     .map(|t| NewMessage::user(t.clone()))
                     .collect();
                 self.store.set_chat_history(&id, &messages).unwrap();
-                *self.model.sessions.get_mut(&id).unwrap().history_mut() = history;
+                let session = self.model.sessions.get_mut(&id).unwrap();
+                *session.history_mut() = history;
+                session.keep_compactions(keep);
                 format!("set history of {id} keeping {keep}")
             }
             11 => {
                 if self.rng.below(2) == 0 {
                     self.store.clear(&id).unwrap();
-                    self.model
-                        .sessions
-                        .get_mut(&id)
-                        .unwrap()
-                        .history_mut()
-                        .clear();
+                    let session = self.model.sessions.get_mut(&id).unwrap();
+                    session.history_mut().clear();
+                    session.keep_compactions(0);
                     format!("clear {id}")
                 } else {
                     self.store.delete_session(&id).unwrap();
@@ -246,9 +297,56 @@ impl Run {
                     format!("delete {id}")
                 }
             }
-            _ => {
+            12 => {
                 self.store.prune(Duration::ZERO, false).unwrap();
                 "prune".into()
+            }
+            13 => {
+                let batch: Vec<String> = (0..1 + self.rng.below(4))
+                    .map(|_| self.fresh_text())
+                    .collect();
+                let messages: Vec<NewMessage> =
+                    batch.iter().map(|t| NewMessage::user(t.clone())).collect();
+                let added = self.store.add_messages(&id, &messages).unwrap();
+                assert_eq!(added.messages.len(), batch.len());
+                let session = self.model.sessions.get_mut(&id).unwrap();
+                session.history_mut().extend(batch);
+                format!("add {} messages to {id}", added.messages.len())
+            }
+            14 => {
+                let popped = self.store.pop_message(&id).unwrap();
+                let session = self.model.sessions.get_mut(&id).unwrap();
+                let expected = session.history_mut().pop();
+                assert_eq!(popped.map(|m| m.content().to_string()), expected);
+                let len = session.history().len();
+                session.keep_compactions(len);
+                format!("pop {id}")
+            }
+            _ => {
+                let session = &self.model.sessions[&id];
+                let floor = session
+                    .head_compactions()
+                    .iter()
+                    .map(|(t, _)| *t)
+                    .filter(|t| *t <= len)
+                    .max()
+                    .unwrap_or(1);
+                if len == 0 {
+                    return "compact skipped".into();
+                }
+                let through = floor - 1 + self.rng.below(len - floor + 1);
+                let summary = format!("sum{}", self.fresh_text());
+                self.store
+                    .compact(&id, NewMessage::system(summary.clone()), through as u64)
+                    .unwrap();
+                let session = self.model.sessions.get_mut(&id).unwrap();
+                let head = session.head.clone();
+                session
+                    .compactions
+                    .entry(head)
+                    .or_default()
+                    .push((through + 1, summary));
+                format!("compact {id} through {through}")
             }
         }
     }
@@ -269,9 +367,22 @@ impl Run {
             let session = self.store.session(id).unwrap();
             let history = self.store.chat_history(id, None).unwrap();
             assert_eq!(
-                &contents(&history),
+                contents(&history),
+                model.working(),
+                "{context}: working history of {id}"
+            );
+            let full = self.store.full_history(id).unwrap();
+            assert_eq!(
+                &contents(&full),
                 model.history(),
-                "{context}: history of {id}"
+                "{context}: full history of {id}"
+            );
+            let window = self.store.chat_history(id, Some(2)).unwrap();
+            let working = model.working();
+            assert_eq!(
+                contents(&window),
+                working[working.len().saturating_sub(2)..],
+                "{context}: window of {id}"
             );
             assert_eq!(
                 session.message_count as usize,

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_partial_messages.sql"),
     include_str!("../../migrations/0003_append_pages.sql"),
     include_str!("../../migrations/0004_head_since.sql"),
+    include_str!("../../migrations/0006_turns.sql"),
 ];
 
 /// The schema version this build writes and understands.

@@ -13,8 +13,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use output::{Failure, Output};
 use sessiondb::{
-    parse_metadata, Error, ExistingFile, ImportOptions, NewMessage, Result, Role, SearchFilter,
-    SessionQuery, SnapshotId, Store,
+    parse_metadata, Error, ExistingFile, ImportOptions, NewMessage, PurgeRequest, Result, Role,
+    SearchFilter, SessionQuery, SnapshotId, Store,
 };
 
 #[derive(Parser)]
@@ -83,6 +83,69 @@ enum Command {
         output_tokens: Option<u64>,
         #[arg(long)]
         cost: Option<f64>,
+        /// Idempotency key: adding a message whose key is stored writes nothing
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Append a JSON array of messages (shaped like `history --json`, each may have "key")
+    /// in one transaction: all or none
+    Append {
+        session: String,
+        /// JSON file; `-` or nothing reads standard input
+        file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the last message (the old history stays readable as a branch)
+    Pop {
+        session: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compact: the working history becomes the summary plus the messages after INDEX
+    /// (the full history keeps every message)
+    Compact {
+        session: String,
+        #[arg(long, value_name = "INDEX")]
+        through: u64,
+        #[arg(
+            long,
+            conflicts_with = "summary_file",
+            required_unless_present = "summary_file"
+        )]
+        summary: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        summary_file: Option<PathBuf>,
+        /// Role of the summary message
+        #[arg(long, default_value = "system")]
+        role: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete sessions idle for longer than a window (forks of them keep their history)
+    Expire {
+        /// e.g. 90d, 12h
+        #[arg(long, value_parser = parse_duration)]
+        idle: Duration,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Erase sessions for real: every branch, snapshot, partial and index row, and the bytes
+    /// in the file and its WAL
+    Purge {
+        #[arg(required_unless_present = "user")]
+        sessions: Vec<String>,
+        /// Every session of this user
+        #[arg(long)]
+        user: Option<String>,
+        /// Erase forks of the purged sessions too (otherwise they keep a copy of what they
+        /// inherit)
+        #[arg(long)]
+        with_forks: bool,
         #[arg(long)]
         json: bool,
     },
@@ -92,6 +155,9 @@ enum Command {
         /// Only the latest N messages
         #[arg(long)]
         limit: Option<usize>,
+        /// Every message, compacted ones included (no summary)
+        #[arg(long, conflicts_with = "limit")]
+        full: bool,
         #[arg(long)]
         json: bool,
     },
@@ -358,6 +424,7 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
             input_tokens,
             output_tokens,
             cost,
+            key,
             json,
         } => {
             let role: Role = role.parse()?;
@@ -376,6 +443,7 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
             message.input_tokens = input_tokens;
             message.output_tokens = output_tokens;
             message.cost = cost;
+            message.key = key;
             let stored = store.add_message(&session, message)?;
             if json {
                 print::json(out, &stored)?;
@@ -388,12 +456,149 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
                 )?;
             }
         }
+        Command::Append {
+            session,
+            file,
+            json,
+        } => {
+            let messages = read_messages(file)?;
+            let added = store.add_messages(&session, &messages)?;
+            if json {
+                print::json(
+                    out,
+                    &serde_json::json!({
+                        "already_stored": added.already_stored,
+                        "version": added.version,
+                        "messages": added.messages,
+                    }),
+                )?;
+            } else {
+                let (first, last) = match (added.messages.first(), added.messages.last()) {
+                    (Some(f), Some(l)) => (f.index, l.index),
+                    _ => (0, 0),
+                };
+                writeln!(
+                    out,
+                    "{session}: messages {first}..={last} {}",
+                    if added.already_stored {
+                        "were already stored; nothing written"
+                    } else {
+                        "stored"
+                    }
+                )?;
+            }
+        }
+        Command::Pop { session, json } => {
+            let popped = store.pop_message(&session)?;
+            match (popped, json) {
+                (popped, true) => print::json(out, &popped)?,
+                (Some(m), false) => {
+                    writeln!(out, "{session}: removed message {} ({})", m.index, m.role())?;
+                    print::history(out, std::slice::from_ref(&m))?;
+                }
+                (None, false) => writeln!(out, "{session}: empty; nothing removed")?,
+            }
+        }
+        Command::Compact {
+            session,
+            through,
+            summary,
+            summary_file,
+            role,
+            json,
+        } => {
+            let text = match (summary, summary_file) {
+                (Some(text), _) => text,
+                (None, Some(path)) => {
+                    std::fs::read_to_string(&path).map_err(|source| Error::Io { path, source })?
+                }
+                (None, None) => {
+                    return Err(
+                        Error::InvalidInput("pass --summary or --summary-file".into()).into(),
+                    )
+                }
+            };
+            let compaction =
+                store.compact(&session, NewMessage::new(role.parse()?, text), through)?;
+            if json {
+                print::json(out, &compaction)?;
+            } else {
+                writeln!(
+                    out,
+                    "{session}: messages 0..={through} compacted; the working history starts \
+                     with the summary"
+                )?;
+            }
+        }
+        Command::Expire {
+            idle,
+            dry_run,
+            json,
+        } => {
+            let report = store.expire_sessions(idle, dry_run)?;
+            if json {
+                print::json(out, &report)?;
+            } else {
+                for id in &report.sessions {
+                    writeln!(out, "{id}")?;
+                }
+                writeln!(
+                    out,
+                    "{} {} sessions, {} messages",
+                    if dry_run { "would expire" } else { "expired" },
+                    report.sessions.len(),
+                    report.messages
+                )?;
+            }
+        }
+        Command::Purge {
+            sessions,
+            user,
+            with_forks,
+            json,
+        } => {
+            let report = store.purge(&PurgeRequest {
+                sessions,
+                user_id: user,
+                with_forks,
+            })?;
+            if json {
+                print::json(out, &report)?;
+            } else {
+                for id in &report.purged {
+                    writeln!(out, "purged {id}")?;
+                }
+                for id in &report.forks_kept {
+                    writeln!(
+                        out,
+                        "kept fork {id} (its inherited messages were copied into it)"
+                    )?;
+                }
+                writeln!(
+                    out,
+                    "erased {} branches, {} messages, {} snapshots{}",
+                    report.branches,
+                    report.messages,
+                    report.snapshots,
+                    if report.wal_truncated {
+                        ""
+                    } else {
+                        "; a reader kept the WAL from being truncated: run `maintain` later"
+                    }
+                )?;
+            }
+        }
         Command::History {
             session,
             limit,
+            full,
             json,
         } => {
-            let history = store.chat_history(&session, limit)?;
+            let history = if full {
+                store.full_history(&session)?
+            } else {
+                store.chat_history(&session, limit)?
+            };
             if json {
                 print::json(out, &*history)?;
             } else {
@@ -405,17 +610,7 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
             file,
             json,
         } => {
-            let text = match file {
-                Some(path) if path.as_os_str() != "-" => {
-                    std::fs::read_to_string(&path).map_err(|source| Error::Io { path, source })?
-                }
-                _ => read_stdin()?,
-            };
-            let messages: Vec<NewMessage> = serde_json::from_str(&text).map_err(|e| {
-                Error::InvalidInput(format!(
-                    "history must be a JSON array of messages (role, content, …): {e}"
-                ))
-            })?;
+            let messages = read_messages(file)?;
             let change = store.set_chat_history(&session, &messages)?;
             if json {
                 print::json(
@@ -816,6 +1011,21 @@ fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     n.checked_mul(seconds)
         .map(Duration::from_secs)
         .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+/// A JSON array of messages from a file, or standard input for `-` or nothing.
+fn read_messages(file: Option<PathBuf>) -> Result<Vec<NewMessage>> {
+    let text = match file {
+        Some(path) if path.as_os_str() != "-" => {
+            std::fs::read_to_string(&path).map_err(|source| Error::Io { path, source })?
+        }
+        _ => read_stdin()?,
+    };
+    serde_json::from_str(&text).map_err(|e| {
+        Error::InvalidInput(format!(
+            "expected a JSON array of messages (role, content, …): {e}"
+        ))
+    })
 }
 
 fn read_stdin() -> Result<String> {

@@ -1,0 +1,284 @@
+//! Lossless compaction: a recorded pointer that makes a history's *working* view the summary
+//! followed by the messages after the compacted range, while the *full* history keeps every
+//! message (readable, searchable, restorable).
+//!
+//! A compaction is a row `(branch, through_seq, summary)` in `compactions`; no message is
+//! copied or removed. Compacting moves the head to a new branch that inherits the whole
+//! history, like every edit, and the row belongs to that branch. So a branch's compactions are
+//! fixed in the transaction that creates it: a new head made from a history (a revert, a pop,
+//! a restore, a fork, a branch) gets copies of the compactions that end within the part it
+//! keeps, and nothing else ever adds one. The cache relies on this: an unchanged head branch
+//! has an unchanged working view, and a compaction moves the head, hence `head_since`.
+//!
+//! In the working view the summary takes the position of the last compacted message (index
+//! `through_index`), so the messages after it keep their indexes: revert, fork and snapshots
+//! use the same indexes as the full history.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+
+use crate::cache::Entry;
+use crate::error::{Error, Result};
+use crate::lineage::{self, Head};
+use crate::messages::History;
+use crate::model::{now_text, parse_time, validate_session_id, Message, NewMessage, Role};
+use crate::sessions::{fork_new_head, head_of, save_head};
+use crate::store::Store;
+
+/// A compaction in effect on a session's current history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Compaction {
+    /// Messages `0..=through_index` of the full history are summarized.
+    pub through_index: u64,
+    /// The summary, at index `through_index` of the working history.
+    pub summary: Message,
+    /// Tokens of the compacted range and of the summary, when the summary message carried
+    /// them as its input and output tokens (the summarizing call read the range and wrote
+    /// the summary).
+    pub tokens_before: Option<u64>,
+    pub tokens_after: Option<u64>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Compacts the session's history: its working history ([`Store::chat_history`])
+    /// becomes `summary` followed by the messages after `through_index`. Nothing is removed:
+    /// [`Store::full_history`] and search still see every message, and the previous head
+    /// stays as a superseded branch (switching to it undoes the compaction). A later
+    /// compaction must cover at least what the current one covers (its summary then stands
+    /// for the earlier summary too). Refused with [`Error::InvalidInput`] when
+    /// `through_index` is past the end, ends before the current compaction, or would separate
+    /// a tool call from its results (the message after it is a `tool` result), and when the
+    /// summary is a `tool` message or carries a key.
+    pub fn compact(
+        &self,
+        session_id: &str,
+        summary: NewMessage,
+        through_index: u64,
+    ) -> Result<Compaction> {
+        self.compact_in(session_id, summary, through_index, None)
+    }
+
+    /// [`Store::compact`] only if the session is still at `expected_version`; otherwise
+    /// [`Error::Conflict`] and nothing is written.
+    pub fn compact_at_version(
+        &self,
+        session_id: &str,
+        summary: NewMessage,
+        through_index: u64,
+        expected_version: i64,
+    ) -> Result<Compaction> {
+        self.compact_in(session_id, summary, through_index, Some(expected_version))
+    }
+
+    /// Every message of the session's current history, compacted ones included, oldest
+    /// first; no summary. Read from the file, bypassing the cache.
+    pub fn full_history(&self, session_id: &str) -> Result<History> {
+        validate_session_id(session_id)?;
+        self.read(|tx| {
+            let (head, version) =
+                head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
+            let segments = lineage::segments(tx, head.branch_id, head.length)?;
+            let messages = lineage::read_range(tx, &segments, 1, head.length)?;
+            Ok(History::new(messages, version, head.length))
+        })
+    }
+
+    /// The compactions recorded on the session's current history, oldest range first; the
+    /// last one is in effect.
+    pub fn compactions(&self, session_id: &str) -> Result<Vec<Compaction>> {
+        validate_session_id(session_id)?;
+        self.read(|tx| {
+            let (head, _) =
+                head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT through_seq, summary, tokens_before, tokens_after, created_at
+                 FROM compactions WHERE branch_id = ?1 AND through_seq <= ?2
+                 ORDER BY through_seq, id",
+            )?;
+            let mut rows = stmt.query(params![head.branch_id, head.length])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let through: i64 = row.get(0)?;
+                let created_at: String = row.get(4)?;
+                out.push(Compaction {
+                    through_index: (through - 1) as u64,
+                    summary: summary_message(&row.get::<_, String>(1)?, through, &created_at)?,
+                    tokens_before: row.get::<_, Option<i64>>(2)?.map(|t| t as u64),
+                    tokens_after: row.get::<_, Option<i64>>(3)?.map(|t| t as u64),
+                    created_at: parse_time(&created_at)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn compact_in(
+        &self,
+        session_id: &str,
+        summary: NewMessage,
+        through_index: u64,
+        expected_version: Option<i64>,
+    ) -> Result<Compaction> {
+        validate_session_id(session_id)?;
+        summary
+            .validate()
+            .map_err(|e| Error::invalid(format!("summary: {e}")))?;
+        if summary.key.is_some() || summary.role == Role::Tool {
+            return Err(Error::invalid(
+                "a summary cannot be a tool result or carry a key",
+            ));
+        }
+        let text = serde_json::to_string(&summary)
+            .map_err(|e| Error::invalid(format!("summary cannot be serialized: {e}")))?;
+        self.write(|tx| {
+            let (head, version) =
+                head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
+            if let Some(expected) = expected_version {
+                if expected != version {
+                    return Err(Error::Conflict {
+                        session: session_id.to_string(),
+                        expected,
+                        actual: version,
+                    });
+                }
+            }
+            let through = match i64::try_from(through_index) {
+                Ok(i) if i < head.length => i + 1,
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "through index {through_index} is past the end of session \
+                         {session_id:?}, which has {} messages",
+                        head.length
+                    )))
+                }
+            };
+            if let Some((_, current)) = in_effect(tx, head.branch_id, head.length)? {
+                if through < current {
+                    return Err(Error::invalid(format!(
+                        "through index {through_index} ends before the compaction in effect \
+                         (through index {}); a later compaction must cover it",
+                        current - 1
+                    )));
+                }
+            }
+            let segments = lineage::segments(tx, head.branch_id, head.length)?;
+            if through < head.length {
+                let next = lineage::read_range(tx, &segments, through + 1, through + 1)?;
+                if next.first().is_some_and(|m| m.role() == Role::Tool) {
+                    return Err(Error::invalid(format!(
+                        "message {} is a tool result: compacting through index \
+                         {through_index} would separate it from its tool call",
+                        through
+                    )));
+                }
+            }
+            let (version, now) = (version + 1, now_text());
+            let new_head = fork_new_head(
+                tx,
+                session_id,
+                head.branch_id,
+                &segments,
+                head.length,
+                version,
+                &now,
+            )?;
+            tx.prepare_cached(
+                "INSERT INTO compactions (branch_id, through_seq, summary, tokens_before,
+                     tokens_after, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                new_head.branch_id,
+                through,
+                text,
+                summary.input_tokens.map(|t| t as i64),
+                summary.output_tokens.map(|t| t as i64),
+                now
+            ])?;
+            save_head(tx, session_id, &new_head, version, &now)?;
+            Ok(Compaction {
+                through_index,
+                tokens_before: summary.input_tokens,
+                tokens_after: summary.output_tokens,
+                created_at: parse_time(&now)?,
+                summary: Message {
+                    index: through_index,
+                    created_at: parse_time(&now)?,
+                    body: summary,
+                },
+            })
+        })
+    }
+}
+
+/// The compaction in effect on `branch_id`'s history of `length` messages: (row id, through
+/// seq). One index seek; `None` for an uncompacted history.
+pub(crate) fn in_effect(
+    tx: &Transaction<'_>,
+    branch_id: i64,
+    length: i64,
+) -> Result<Option<(i64, i64)>> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT id, through_seq FROM compactions WHERE branch_id = ?1 AND through_seq <= ?2
+             ORDER BY through_seq DESC, id DESC LIMIT 1",
+        )?
+        .query_row(params![branch_id, length], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// The summary of compaction `id` as the message at seq `through` of the working view.
+pub(crate) fn summary_of(tx: &Transaction<'_>, id: i64, through: i64) -> Result<Message> {
+    let (text, created_at): (String, String) = tx
+        .prepare_cached("SELECT summary, created_at FROM compactions WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or_else(|| Error::Corrupt(format!("compaction {id} is missing")))?;
+    summary_message(&text, through, &created_at)
+}
+
+fn summary_message(text: &str, through: i64, created_at: &str) -> Result<Message> {
+    let body: NewMessage = serde_json::from_str(text)
+        .map_err(|e| Error::Corrupt(format!("compaction through seq {through}: summary: {e}")))?;
+    Ok(Message {
+        index: (through - 1) as u64,
+        body,
+        created_at: parse_time(created_at)?,
+    })
+}
+
+/// Gives `to` (a branch being created from `from`'s history, keeping its first `seq`
+/// messages) the compactions of `from` that end within what it keeps.
+pub(crate) fn carry(tx: &Transaction<'_>, from: i64, to: i64, seq: i64) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO compactions (branch_id, through_seq, summary, tokens_before, tokens_after,
+             created_at)
+         SELECT ?2, through_seq, summary, tokens_before, tokens_after, created_at
+         FROM compactions WHERE branch_id = ?1 AND through_seq <= ?3 ORDER BY id",
+    )?
+    .execute(params![from, to, seq])?;
+    Ok(())
+}
+
+/// The cache entry of `head`'s working history at `version`, given its full history.
+pub(crate) fn working_entry(
+    tx: &Transaction<'_>,
+    version: i64,
+    head: &Head,
+    full: Vec<Message>,
+) -> Result<Entry> {
+    match in_effect(tx, head.branch_id, head.length)? {
+        None => Ok(Entry::new(version, head, 1, Arc::new(full))),
+        Some((id, through)) => {
+            let mut messages = vec![summary_of(tx, id, through)?];
+            messages.extend(full.into_iter().skip(through as usize));
+            let mut entry = Entry::new(version, head, through, Arc::new(messages));
+            entry.compacted = true;
+            Ok(entry)
+        }
+    }
+}

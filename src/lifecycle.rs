@@ -1,0 +1,352 @@
+//! Retention and erasure: expiring idle sessions, and purging content for real.
+//!
+//! Everything else in sessiondb keeps replaced history until `prune`. A purge is the one
+//! operation that destroys: in one transaction, with SQLite's `secure_delete` on (freed
+//! cells and pages are overwritten with zeros), it deletes the sessions' every branch
+//! (superseded ones included), messages, compactions, snapshots, streamed partials, and the
+//! orphaned rows of deleted parents that only they reached; it rebuilds the search index so
+//! no term of the purged text survives in it. Then `VACUUM` rewrites every page (a page split
+//! long ago may have left a stale copy of a row in free space that no delete can find), and a
+//! checkpoint copies the new pages into the file and truncates the WAL, where the old page
+//! images were. The cost is that of a `VACUUM`: proportional to the file, so erase many
+//! sessions with one request. A reader holding an old
+//! snapshot of the file can keep the checkpoint from finishing: the report says so
+//! (`wal_truncated`), and `sessiondb maintain` completes it later.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::lineage::{self, row_id, MAX_SEQ};
+use crate::model::validate_session_id;
+use crate::search::search_index_exists;
+use crate::sessions::delete_session_in;
+use crate::store::Store;
+
+/// What [`Store::expire_sessions`] deleted (or, on a dry run, would delete).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExpireReport {
+    /// Ids of the expired sessions, least recently updated first.
+    pub sessions: Vec<String>,
+    /// Messages in their current histories.
+    pub messages: u64,
+    pub dry_run: bool,
+}
+
+/// What to erase with [`Store::purge`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PurgeRequest {
+    pub sessions: Vec<String>,
+    /// Every session of this user too.
+    pub user_id: Option<String>,
+    /// Also erase every session forked (directly or not) from the purged ones. Without it,
+    /// those forks keep the messages they inherit, copied into them first.
+    pub with_forks: bool,
+}
+
+/// What [`Store::purge`] erased.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PurgeReport {
+    /// Sessions erased, requested ones and (with `with_forks`) their forks.
+    pub purged: Vec<String>,
+    /// The forks among `purged`, erased because `with_forks` asked for it.
+    pub forks_purged: Vec<String>,
+    /// Sessions forked from purged ones that were kept: the messages they inherited were
+    /// copied into them, so their histories read exactly as before.
+    pub forks_kept: Vec<String>,
+    pub branches: u64,
+    pub messages: u64,
+    pub snapshots: u64,
+    /// Whether the checkpoint truncated the WAL. `false` means a reader kept it from
+    /// finishing and old page images may remain in the WAL until `maintain` succeeds.
+    pub wal_truncated: bool,
+}
+
+/// One branch row, for the purge's walk over the branch graph.
+struct BranchRow {
+    session: Option<String>,
+    parent: Option<i64>,
+    fork_seq: i64,
+}
+
+impl Store {
+    /// Deletes every session not updated within `idle_longer_than`, as
+    /// [`Store::delete_session`] does: forks of them keep their history. Each session goes in
+    /// its own transaction, which checks again that it is still idle, so a session written
+    /// meanwhile is kept. With `dry_run`, reports what it would delete and deletes nothing.
+    pub fn expire_sessions(
+        &self,
+        idle_longer_than: Duration,
+        dry_run: bool,
+    ) -> Result<ExpireReport> {
+        let window = chrono::Duration::from_std(idle_longer_than)
+            .map_err(|_| Error::invalid(format!("idle window {idle_longer_than:?} is too long")))?;
+        let cutoff = Utc::now()
+            .checked_sub_signed(window)
+            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
+            .to_rfc3339_opts(SecondsFormat::Micros, true);
+        let candidates: Vec<(String, i64)> = self.read(|tx| {
+            Ok(tx
+                .prepare_cached(
+                    "SELECT id, message_count FROM sessions WHERE updated_at < ?1
+                     ORDER BY updated_at, id",
+                )?
+                .query_map([&cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?)
+        })?;
+        let mut report = ExpireReport {
+            dry_run,
+            ..ExpireReport::default()
+        };
+        for (id, messages) in candidates {
+            let expired = dry_run
+                || self.write(|tx| {
+                    let idle: Option<bool> = tx
+                        .prepare_cached("SELECT updated_at < ?2 FROM sessions WHERE id = ?1")?
+                        .query_row(params![id, cutoff], |r| r.get(0))
+                        .optional()?;
+                    if idle != Some(true) {
+                        return Ok(false);
+                    }
+                    delete_session_in(tx, &id)?;
+                    Ok(true)
+                })?;
+            if expired {
+                self.cache().invalidate(Some(&id));
+                report.messages += messages as u64;
+                report.sessions.push(id);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Erases one session for real; its forks keep their history. See [`Store::purge`].
+    pub fn purge_session(&self, id: &str) -> Result<PurgeReport> {
+        self.purge(&PurgeRequest {
+            sessions: vec![id.to_string()],
+            ..PurgeRequest::default()
+        })
+    }
+
+    /// Erases every session of `user_id` for real; forks of them owned by others keep
+    /// their history. See [`Store::purge`].
+    pub fn purge_user(&self, user_id: &str) -> Result<PurgeReport> {
+        self.purge(&PurgeRequest {
+            user_id: Some(user_id.to_string()),
+            ..PurgeRequest::default()
+        })
+    }
+
+    /// Erases the requested sessions' content so that no byte of it stays in the database
+    /// file or its WAL (see the module docs), in one transaction: all of it or nothing. A
+    /// session forked from a purged one keeps the messages it inherits (copied into it
+    /// first) unless `with_forks` erases it too; the report names both kinds. A named session
+    /// that does not exist is [`Error::NotFound`] and nothing is erased.
+    pub fn purge(&self, request: &PurgeRequest) -> Result<PurgeReport> {
+        for id in &request.sessions {
+            validate_session_id(id)?;
+        }
+        if request.sessions.is_empty() && request.user_id.is_none() {
+            return Err(Error::invalid("purge needs sessions or a user"));
+        }
+        let mut report = self.write(|tx| {
+            tx.execute_batch("PRAGMA secure_delete = ON")?;
+            let result = purge_in(tx, request);
+            // Pooled connections are reused: only the purge pays for zeroing.
+            tx.execute_batch("PRAGMA secure_delete = OFF")?;
+            result
+        })?;
+        for id in report.purged.iter().chain(&report.forks_kept) {
+            self.cache().invalidate(Some(id));
+        }
+        // Deleted cells are zeroed, but earlier page splits may have left stale copies of
+        // them in free space SQLite no longer tracks; rebuilding the file drops those too.
+        self.with_connection(|conn| Ok(conn.execute_batch("VACUUM")?))?;
+        report.wal_truncated = self.truncate_wal()?;
+        Ok(report)
+    }
+
+    /// Checkpoints and truncates the WAL, retrying briefly while a reader holds it.
+    fn truncate_wal(&self) -> Result<bool> {
+        for attempt in 0..20 {
+            let busy = self.with_connection(|conn| {
+                let busy: i64 =
+                    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+                Ok(busy != 0)
+            })?;
+            if !busy {
+                return Ok(true);
+            }
+            std::thread::sleep(Duration::from_millis(5 << attempt.min(4)));
+        }
+        Ok(false)
+    }
+}
+
+fn purge_in(tx: &Transaction<'_>, request: &PurgeRequest) -> Result<PurgeReport> {
+    let mut purged: BTreeSet<String> = BTreeSet::new();
+    for id in &request.sessions {
+        let exists: Option<i64> = tx
+            .prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        if exists.is_none() {
+            return Err(Error::not_found("session", id));
+        }
+        purged.insert(id.clone());
+    }
+    if let Some(user) = &request.user_id {
+        let ids: Vec<String> = tx
+            .prepare_cached("SELECT id FROM sessions WHERE user_id = ?1")?
+            .query_map([user], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        purged.extend(ids);
+    }
+    let requested = purged.clone();
+    let branches: BTreeMap<i64, BranchRow> = tx
+        .prepare("SELECT id, session_id, parent_branch_id, fork_seq FROM branches")?
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                BranchRow {
+                    session: r.get(1)?,
+                    parent: r.get(2)?,
+                    fork_seq: r.get(3)?,
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut children: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (id, b) in &branches {
+        if let Some(parent) = b.parent {
+            children.entry(parent).or_default().push(*id);
+        }
+    }
+    // Doomed: the sessions' branches and the orphans (of deleted sessions) above them; with
+    // forks, everything below them too, until nothing changes.
+    let mut doomed: BTreeSet<i64> = BTreeSet::new();
+    loop {
+        let before = (doomed.len(), purged.len());
+        for (id, b) in &branches {
+            if b.session.as_ref().is_some_and(|s| purged.contains(s)) {
+                doomed.insert(*id);
+            }
+        }
+        for id in doomed.clone() {
+            let mut parent = branches.get(&id).and_then(|b| b.parent);
+            while let Some(p) = parent.filter(|p| !doomed.contains(p)) {
+                match branches.get(&p) {
+                    Some(row) if row.session.is_none() => {
+                        doomed.insert(p);
+                        parent = row.parent;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        if request.with_forks {
+            for id in doomed.clone() {
+                for child in children.get(&id).into_iter().flatten() {
+                    doomed.insert(*child);
+                    if let Some(s) = branches.get(child).and_then(|b| b.session.clone()) {
+                        purged.insert(s);
+                    }
+                }
+            }
+        }
+        if (doomed.len(), purged.len()) == before {
+            break;
+        }
+    }
+    let mut report = PurgeReport {
+        forks_purged: purged.difference(&requested).cloned().collect(),
+        ..PurgeReport::default()
+    };
+    // Branches that stay but inherit from doomed ones get those rows copied in first.
+    let mut kept = BTreeSet::new();
+    for id in &doomed {
+        for child in children.get(id).into_iter().flatten() {
+            if doomed.contains(child) {
+                continue;
+            }
+            let row = &branches[child];
+            materialize(tx, *child, *id, row.fork_seq)?;
+            if let Some(session) = &row.session {
+                kept.insert(session.clone());
+            }
+        }
+    }
+    for session in &kept {
+        tx.prepare_cached("UPDATE sessions SET version = version + 1 WHERE id = ?1")?
+            .execute([session])?;
+    }
+    report.forks_kept = kept.into_iter().collect();
+
+    for id in &purged {
+        report.snapshots += tx
+            .prepare_cached("SELECT count(*) FROM snapshots WHERE session_id = ?1")?
+            .query_row([id], |r| r.get::<_, i64>(0))? as u64;
+        // A session recreated under this id must start above every version this one had.
+        tx.prepare_cached(
+            "UPDATE version_clock SET version = max(version,
+                 (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
+        )?
+        .execute([id])?;
+        // Snapshots and the streamed partial go with the row (ON DELETE CASCADE).
+        tx.prepare_cached("DELETE FROM sessions WHERE id = ?1")?
+            .execute([id])?;
+    }
+    // Children before parents: a parent is never deleted under a child.
+    for id in doomed.iter().rev() {
+        report.messages += tx
+            .prepare_cached("DELETE FROM messages WHERE id BETWEEN ?1 AND ?2")?
+            .execute([row_id(*id, 1), row_id(*id, MAX_SEQ)])? as u64;
+        // Compactions go with the branch (ON DELETE CASCADE).
+        tx.prepare_cached("DELETE FROM branches WHERE id = ?1")?
+            .execute([id])?;
+        report.branches += 1;
+    }
+    if search_index_exists(tx)? {
+        // FTS5 deletes only add tombstones; the purged terms stay in old segments until a
+        // rebuild writes the index again from the messages that remain.
+        tx.execute_batch("INSERT INTO message_search (message_search) VALUES ('rebuild')")?;
+    }
+    report.purged = purged.into_iter().collect();
+    Ok(report)
+}
+
+/// Copies the `fork_seq` messages `branch` inherits from `parent`'s lineage into `branch`
+/// itself (same seqs, so the same rowids scheme) and makes it a root: its history reads
+/// exactly as before without any row of the lineage it came from.
+fn materialize(tx: &Transaction<'_>, branch: i64, parent: i64, fork_seq: i64) -> Result<()> {
+    // Every column but the rowid and the branch, whatever later migrations add.
+    let columns: Vec<String> = tx
+        .prepare("SELECT name FROM pragma_table_info('messages')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?
+        .into_iter()
+        .filter(|c| c != "id" && c != "branch_id")
+        .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+        .collect();
+    let columns = columns.join(", ");
+    let mut copy = tx.prepare(&format!(
+        "INSERT INTO messages (id, branch_id, {columns})
+         SELECT ?1 * 4294967296 + seq, ?1, {columns} FROM messages WHERE id BETWEEN ?2 AND ?3"
+    ))?;
+    for seg in lineage::segments(tx, parent, fork_seq)? {
+        if seg.upto > seg.fork_seq {
+            copy.execute(params![
+                branch,
+                row_id(seg.branch_id, seg.fork_seq + 1),
+                row_id(seg.branch_id, seg.upto)
+            ])?;
+        }
+    }
+    tx.prepare_cached("UPDATE branches SET parent_branch_id = NULL, fork_seq = 0 WHERE id = ?1")?
+        .execute([branch])?;
+    Ok(())
+}

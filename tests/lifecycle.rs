@@ -1,0 +1,260 @@
+//! Retention (expire) and erasure (purge).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{cli, temp_db};
+use sessiondb::{Error, NewMessage, NewSession, PurgeRequest, SearchFilter, Store};
+
+fn contents(messages: &[sessiondb::Message]) -> Vec<String> {
+    messages.iter().map(|m| m.content().to_string()).collect()
+}
+
+/// Whether `needle` occurs anywhere in the database file or its WAL.
+fn on_disk(path: &std::path::Path, needle: &str) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    [path.to_path_buf(), std::path::PathBuf::from(wal)]
+        .iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .any(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+}
+
+#[test]
+fn expire_deletes_idle_sessions_and_keeps_forks_whole() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    for m in ["a", "b", "c"] {
+        store.add_user_message("old", m).unwrap();
+    }
+    let fork = store.fork_session("old", Some(1), None).unwrap();
+    store.add_user_message(&fork.id, "fork's own").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    store.add_user_message("fresh", "x").unwrap();
+    let dry = store
+        .expire_sessions(Duration::from_millis(200), true)
+        .unwrap();
+    assert_eq!(dry.sessions, ["old".to_string(), fork.id.clone()]);
+    assert_eq!(dry.messages, 6);
+    assert!(store.session_exists("old").unwrap());
+    // Touch the fork: only `old` is idle now.
+    store.set_title(&fork.id, Some("busy")).unwrap();
+    let report = store
+        .expire_sessions(Duration::from_millis(200), false)
+        .unwrap();
+    assert_eq!(report.sessions, ["old"]);
+    assert!(!store.session_exists("old").unwrap());
+    assert_eq!(
+        contents(&store.chat_history(&fork.id, None).unwrap()),
+        ["a", "b", "fork's own"]
+    );
+    assert!(store.check().unwrap().is_ok());
+}
+
+#[test]
+fn cli_expire_reports_json() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    store.add_user_message("s", "x").unwrap();
+    let db = path.to_str().unwrap();
+    let out = cli()
+        .args(["--db", db, "expire", "--idle", "0", "--dry-run", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["sessions"], serde_json::json!(["s"]));
+    assert_eq!(report["dry_run"], true);
+    assert!(store.session_exists("s").unwrap());
+    let out = cli()
+        .args(["--db", db, "expire", "--idle", "90d"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "expired 0 sessions, 0 messages\n"
+    );
+}
+
+/// A session holding `secret` in every place content can live: current and superseded
+/// branches, a key, a compaction summary, a snapshot, a streamed partial, title, metadata and
+/// the search index.
+fn secret_session(store: &Store, id: &str, secret: &str) {
+    let mut meta = serde_json::Map::new();
+    meta.insert("note".into(), format!("{secret}-meta").into());
+    store
+        .create_session(NewSession {
+            id: Some(id.into()),
+            title: Some(format!("{secret}-title")),
+            user_id: Some("alice".into()),
+            metadata: meta,
+            ..Default::default()
+        })
+        .unwrap();
+    for i in 0..30 {
+        store
+            .add_message(
+                id,
+                NewMessage::user(format!("{secret} message {i} {}", "x".repeat(200)))
+                    .with_key(format!("{secret}-key-{i}")),
+            )
+            .unwrap();
+    }
+    store
+        .set_chat_history(id, &[NewMessage::user(format!("{secret} replacement"))])
+        .unwrap();
+    store
+        .add_user_message(id, &format!("{secret} after"))
+        .unwrap();
+    store
+        .compact(id, NewMessage::system(format!("{secret} summary")), 0)
+        .unwrap();
+    store
+        .create_snapshot(id, Some(&format!("{secret}-label")), None)
+        .unwrap();
+    store.start_stream(id, None, None).unwrap();
+    store
+        .append_stream(id, &format!("{secret} partial"))
+        .unwrap();
+    let hits = store.search(secret, 100, &SearchFilter::default()).unwrap();
+    assert!(hits.len() >= 32, "{}", hits.len());
+}
+
+#[test]
+fn purge_leaves_no_byte_of_purged_content_in_the_file_or_wal() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    secret_session(&store, "victim", "Zqxjvorpal");
+    store
+        .add_user_message("bystander", "Keepsake words")
+        .unwrap();
+    store.maintain(false).unwrap();
+    // The test can fail: before the purge the secret is on disk.
+    assert!(on_disk(&path, "Zqxjvorpal"));
+    let report = store.purge_session("victim").unwrap();
+    assert_eq!(report.purged, ["victim"]);
+    assert!(report.forks_kept.is_empty());
+    assert_eq!(report.snapshots, 1);
+    assert_eq!(report.branches, 3);
+    assert!(report.wal_truncated);
+    for needle in ["Zqxjvorpal", "Zqxjvorpal-title", "victim"] {
+        assert!(!on_disk(&path, needle), "{needle} is still on disk");
+    }
+    assert!(on_disk(&path, "Keepsake words"));
+    assert!(!store.session_exists("victim").unwrap());
+    assert!(store
+        .search("Zqxjvorpal", 10, &SearchFilter::default())
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .search("Keepsake", 10, &SearchFilter::default())
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store.check().unwrap().is_ok());
+}
+
+#[test]
+fn purge_keeps_forks_of_others_materialized_unless_asked_to_purge_them() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    for i in 0..4 {
+        store
+            .add_user_message("p", &format!("Blorptastic {i}"))
+            .unwrap();
+    }
+    let fork = store.fork_session("p", Some(2), None).unwrap();
+    store.add_user_message(&fork.id, "fork reply").unwrap();
+    let grandchild = store.fork_session(&fork.id, None, None).unwrap();
+    let before = contents(&store.chat_history(&fork.id, None).unwrap());
+    let version = store.version(&fork.id).unwrap();
+
+    let report = store.purge_session("p").unwrap();
+    assert_eq!(report.purged, ["p"]);
+    assert_eq!(report.forks_kept, vec![fork.id.clone()]);
+    assert!(report.forks_purged.is_empty());
+    assert_eq!(
+        contents(&store.chat_history(&fork.id, None).unwrap()),
+        before
+    );
+    assert_eq!(
+        contents(&store.chat_history(&grandchild.id, None).unwrap()),
+        before
+    );
+    assert!(store.version(&fork.id).unwrap() > version);
+    assert!(store.check().unwrap().is_ok());
+    // The kept fork's copy is its own: the inherited text stays, nothing of `p` beyond it.
+    assert!(on_disk(&path, "Blorptastic 2"));
+    assert!(!on_disk(&path, "Blorptastic 3"));
+
+    let all = store
+        .purge(&PurgeRequest {
+            sessions: vec![fork.id.clone()],
+            with_forks: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(all.forks_purged, vec![grandchild.id.clone()]);
+    assert!(!store.session_exists(&grandchild.id).unwrap());
+    assert!(!on_disk(&path, "Blorptastic"));
+}
+
+#[test]
+fn purge_user_erases_every_session_of_the_user_and_nothing_else() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    for (id, user) in [("a1", "alice"), ("a2", "alice"), ("b1", "bob")] {
+        store
+            .create_session(NewSession {
+                id: Some(id.into()),
+                user_id: Some(user.into()),
+                ..Default::default()
+            })
+            .unwrap();
+        store
+            .add_user_message(id, &format!("{user} says Quuxword{id}"))
+            .unwrap();
+    }
+    let report = store.purge_user("alice").unwrap();
+    assert_eq!(report.purged, ["a1", "a2"]);
+    assert_eq!(report.messages, 2);
+    assert!(!on_disk(&path, "alice says"));
+    assert!(on_disk(&path, "bob says"));
+    assert!(matches!(
+        store.purge_session("nobody"),
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[test]
+fn cli_purge_with_forks_reports_json() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    store.add_user_message("p", "hello").unwrap();
+    let fork = store.fork_session("p", None, None).unwrap();
+    let out = cli()
+        .args([
+            "--db",
+            path.to_str().unwrap(),
+            "purge",
+            "p",
+            "--with-forks",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut purged = vec!["p".to_string(), fork.id.clone()];
+    purged.sort();
+    assert_eq!(report["purged"], serde_json::json!(purged));
+    assert_eq!(report["forks_purged"], serde_json::json!([fork.id]));
+    assert_eq!(report["wal_truncated"], true);
+}
