@@ -132,6 +132,16 @@ fn build_exception(py: Python<'_>, err: &sessiondb::Error) -> PyResult<PyErr> {
         }
         E::Sqlite(_) => "SqliteError",
         E::Pool(_) => "PoolError",
+        E::KeysPartlyStored {
+            session,
+            stored,
+            new,
+        } => {
+            attrs.push(("session", session.into_pyobject(py)?.into_any().unbind()));
+            attrs.push(("stored", stored.into_pyobject(py)?.into_any().unbind()));
+            attrs.push(("new", new.into_pyobject(py)?.into_any().unbind()));
+            "KeysPartlyStored"
+        }
         _ => "Error",
     };
     let class = errors_module(py)?.getattr(name)?;
@@ -162,6 +172,14 @@ fn to_py<T: Serialize + ?Sized>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>
     pythonize::pythonize(py, value)
         .map(Bound::unbind)
         .map_err(|e| PyRuntimeError::new_err(format!("cannot convert a result to Python: {e}")))
+}
+
+fn added_to_py(py: Python<'_>, added: &sessiondb::AddedMessages) -> PyResult<Py<PyAny>> {
+    let out = PyDict::new(py);
+    out.set_item("messages", to_py(py, &added.messages)?)?;
+    out.set_item("already_stored", added.already_stored)?;
+    out.set_item("version", added.version)?;
+    Ok(out.into_any().unbind())
 }
 
 fn index(name: &str, value: i64) -> PyResult<u64> {
@@ -197,65 +215,6 @@ fn existing(force: bool) -> ExistingFile {
     } else {
         ExistingFile::Refuse
     }
-}
-
-/// Most attempts of an edit that another writer keeps getting ahead of.
-const MAX_EDIT_ATTEMPTS: usize = 10_000;
-
-/// An edit of a session's whole history (`edit` gets the current one, returns the new list),
-/// written with `set_chat_history_at_version` and retried when another writer got in between,
-/// so no other write is overwritten. Each attempt is one transaction; a missing session is
-/// created first. Returns the history the edit was applied to.
-///
-/// Stands in for the core's `add_messages` / `pop_message` (one transaction, no retry) until
-/// they land; then those replace it.
-fn edit_history(
-    store: &sessiondb::Store,
-    session_id: &str,
-    expected_version: Option<i64>,
-    edit: impl Fn(&[sessiondb::Message]) -> Option<Vec<NewMessage>>,
-) -> sessiondb::Result<sessiondb::History> {
-    let started = std::time::Instant::now();
-    for _ in 0..MAX_EDIT_ATTEMPTS {
-        let history = match store.chat_history(session_id, None) {
-            Err(sessiondb::Error::NotFound {
-                kind: "session", ..
-            }) if expected_version.is_none() => {
-                match store.create_session(NewSession::with_id(session_id)) {
-                    Ok(_) | Err(sessiondb::Error::AlreadyExists(_)) => continue,
-                    Err(e) => return Err(e),
-                }
-            }
-            other => other?,
-        };
-        if let Some(expected) = expected_version {
-            if history.version() != expected {
-                return Err(sessiondb::Error::Conflict {
-                    session: session_id.to_string(),
-                    expected,
-                    actual: history.version(),
-                });
-            }
-        }
-        let Some(messages) = edit(&history) else {
-            return Ok(history);
-        };
-        match store.set_chat_history_at_version(session_id, &messages, history.version()) {
-            Ok(_) => return Ok(history),
-            Err(sessiondb::Error::Conflict { .. })
-                if expected_version.is_none() && started.elapsed() < Duration::from_secs(60) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Err(sessiondb::Error::Busy {
-        timeout: started.elapsed(),
-    })
-}
-
-fn extended(history: &[sessiondb::Message], new: &[NewMessage]) -> Vec<NewMessage> {
-    let mut all: Vec<NewMessage> = history.iter().map(|m| m.body.clone()).collect();
-    all.extend_from_slice(new);
-    all
 }
 
 impl Store {
@@ -403,7 +362,8 @@ impl Store {
         self.run_to_py(py, move |s| s.add_assistant_message(&session_id, &content))
     }
 
-    /// Appends `messages` as one edit: all of them or none. Returns how many were stored.
+    /// Appends `messages` in one transaction: all of them or none. Returns
+    /// `{"messages": [...stored...], "already_stored": bool, "version": int}`.
     #[pyo3(signature = (session_id, messages, *, expected_version=None))]
     fn add_messages(
         &self,
@@ -411,21 +371,17 @@ impl Store {
         session_id: String,
         messages: &Bound<'_, PyAny>,
         expected_version: Option<i64>,
-    ) -> PyResult<usize> {
+    ) -> PyResult<Py<PyAny>> {
         let messages: Vec<NewMessage> = from_py("messages", messages)?;
-        if messages.is_empty() {
-            return Ok(0);
-        }
-        self.run(py, move |s| {
-            edit_history(s, &session_id, expected_version, |h| {
-                Some(extended(h, &messages))
-            })?;
-            Ok(messages.len())
-        })
+        let added = self.run(py, move |s| match expected_version {
+            Some(v) => s.add_messages_at_version(&session_id, &messages, v),
+            None => s.add_messages(&session_id, &messages),
+        })?;
+        added_to_py(py, &added)
     }
 
-    /// Appends OpenAI Agents SDK items (any shape) as one edit; each reads back exactly from
-    /// the message's `metadata["openai_item"]`. Returns how many were stored.
+    /// Appends OpenAI Agents SDK items (any shape) in one transaction; each reads back exactly
+    /// from its message's `metadata["openai_item"]`. Returns how many were stored.
     fn add_openai_items(
         &self,
         py: Python<'_>,
@@ -442,30 +398,43 @@ impl Store {
             return Ok(0);
         }
         self.run(py, move |s| {
-            edit_history(s, &session_id, None, |h| Some(extended(h, &messages)))?;
-            Ok(messages.len())
+            Ok(s.add_messages(&session_id, &messages)?.messages.len())
         })
     }
 
     /// Removes the last message and returns it (`None` when the history is empty). The old
     /// history stays readable as a superseded branch.
-    #[pyo3(signature = (session_id, *, expected_version=None))]
-    fn pop_message(
+    fn pop_message(&self, py: Python<'_>, session_id: String) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.pop_message(&session_id))
+    }
+
+    /// Compacts the history: the working history (`chat_history`) becomes `summary` followed
+    /// by the messages after `through_index`; `full_history` still has every message.
+    #[pyo3(signature = (session_id, summary, through_index, *, expected_version=None))]
+    fn compact(
         &self,
         py: Python<'_>,
         session_id: String,
+        summary: &Bound<'_, PyAny>,
+        through_index: i64,
         expected_version: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
-        let popped = self.run(py, move |s| {
-            if expected_version.is_none() && !s.session_exists(&session_id)? {
-                return Ok(None);
-            }
-            let history = edit_history(s, &session_id, expected_version, |h| {
-                (!h.is_empty()).then(|| h[..h.len() - 1].iter().map(|m| m.body.clone()).collect())
-            })?;
-            Ok(history.last().cloned())
-        })?;
-        to_py(py, &popped)
+        let summary: NewMessage = from_py("summary", summary)?;
+        let through = index("through_index", through_index)?;
+        self.run_to_py(py, move |s| match expected_version {
+            Some(v) => s.compact_at_version(&session_id, summary, through, v),
+            None => s.compact(&session_id, summary, through),
+        })
+    }
+
+    /// Every message of the current history, compacted ones included.
+    fn full_history(&self, py: Python<'_>, session_id: String) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| Ok(s.full_history(&session_id)?.to_vec()))
+    }
+
+    /// The compactions of the current history, oldest range first; the last is in effect.
+    fn compactions(&self, py: Python<'_>, session_id: String) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.compactions(&session_id))
     }
 
     #[pyo3(signature = (session_id, max_messages=None, *, cached=true))]
@@ -941,6 +910,35 @@ impl Store {
     fn prune(&self, py: Python<'_>, older_than: f64, dry_run: bool) -> PyResult<Py<PyAny>> {
         let window = seconds("older_than", older_than)?;
         self.run_to_py(py, move |s| s.prune(window, dry_run))
+    }
+
+    /// Deletes sessions not updated within `idle_longer_than` seconds (forks keep their rows).
+    #[pyo3(signature = (idle_longer_than, *, dry_run=false))]
+    fn expire_sessions(
+        &self,
+        py: Python<'_>,
+        idle_longer_than: f64,
+        dry_run: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let window = seconds("idle_longer_than", idle_longer_than)?;
+        self.run_to_py(py, move |s| s.expire_sessions(window, dry_run))
+    }
+
+    /// Erases sessions for real (every branch, snapshot and byte in the file and WAL).
+    #[pyo3(signature = (session_ids=Vec::new(), *, user_id=None, with_forks=false))]
+    fn purge(
+        &self,
+        py: Python<'_>,
+        session_ids: Vec<String>,
+        user_id: Option<String>,
+        with_forks: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let request = sessiondb::PurgeRequest {
+            sessions: session_ids,
+            user_id,
+            with_forks,
+        };
+        self.run_to_py(py, move |s| s.purge(&request))
     }
 
     #[pyo3(signature = (*, vacuum=false))]

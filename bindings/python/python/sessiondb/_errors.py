@@ -46,6 +46,15 @@ class Busy(Error):
     timeout: float
 
 
+class KeysPartlyStored(Error):
+    """A batch mixed messages whose keys are ``stored`` already with ``new`` that are not;
+    nothing was written."""
+
+    session: str
+    stored: list[str]
+    new: int
+
+
 class SchemaTooNew(Error):
     """The file at ``path`` was written by a newer sessiondb (schema ``found`` >
     ``supported``)."""
@@ -117,6 +126,7 @@ __all__ = [
     "InvalidInput",
     "Conflict",
     "Busy",
+    "KeysPartlyStored",
     "SchemaTooNew",
     "NotSessionDb",
     "ReadOnly",
