@@ -437,23 +437,32 @@ impl Store {
         self.run_to_py(py, move |s| s.compactions(&session_id))
     }
 
-    #[pyo3(signature = (session_id, max_messages=None, *, cached=true))]
+    /// The latest `max_messages` of the working history (all when `None`), oldest first.
+    /// With `whole_turns` (the default) a window never starts on a tool result whose call
+    /// was cut off; without it, exactly the last `max_messages`.
+    #[pyo3(signature = (session_id, max_messages=None, *, cached=true, whole_turns=true))]
     fn chat_history(
         &self,
         py: Python<'_>,
         session_id: String,
         max_messages: Option<i64>,
         cached: bool,
+        whole_turns: bool,
     ) -> PyResult<Py<PyAny>> {
         let max = count("max_messages", max_messages)?;
-        self.run_to_py(py, move |s| {
-            let history = if cached {
-                s.chat_history(&session_id, max)?
+        let history = self.run(py, move |s| {
+            let window = if whole_turns { max } else { None };
+            if cached {
+                s.chat_history(&session_id, window)
             } else {
-                s.chat_history_uncached(&session_id, max)?
-            };
-            Ok(history.to_vec())
-        })
+                s.chat_history_uncached(&session_id, window)
+            }
+        })?;
+        let skip = match (whole_turns, max) {
+            (false, Some(n)) => history.len().saturating_sub(n),
+            _ => 0,
+        };
+        to_py(py, &history[skip..])
     }
 
     /// `(messages, version, total_len)` read in one transaction.

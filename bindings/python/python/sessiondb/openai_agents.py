@@ -113,7 +113,9 @@ class SessiondbSession(SessionABC):
 
         def read() -> list[Any]:
             try:
-                messages = self._store.chat_history(self.session_id, session_limit)
+                messages = self._store.chat_history(
+                    self.session_id, session_limit, whole_turns=False
+                )
             except NotFound:
                 return []
             return [_item_of(m) for m in messages]

@@ -544,21 +544,21 @@ class HierarchicalSessionStore(DefaultSessionStore):
         return self._store.session(session_id)["metadata"].get("parent_id")
 
     def get_session_tree(self, session_id: str) -> Dict[str, Any]:
-        def node(tree: Dict[str, Any]) -> Dict[str, Any]:
-            return {
-                "session_id": tree["id"],
-                "title": tree.get("title"),
-                "message_count": tree["message_count"],
-                "children": [node(c) for c in tree["children"]],
-            }
+        """The session and its children (forks and ``create_session(parent_id=…)``
+        children), recursively."""
 
-        root = session_id
-        while True:
-            parent = self.get_parent(root)
-            if parent is None or not self.session_exists(parent):
-                break
-            root = parent
-        return node(self._store.session_tree(root))
+        def node(sid: str, path: frozenset) -> Dict[str, Any]:
+            if sid in path:
+                raise ValueError(f"Cycle detected in session tree at '{sid}'")
+            try:
+                info = self._store.session(sid)
+                title, count = info.get("title"), info["message_count"]
+            except NotFound:
+                title, count = None, 0
+            children = [node(c, path | {sid}) for c in self.get_children(sid)]
+            return {"session_id": sid, "title": title, "message_count": count, "children": children}
+
+        return node(session_id, frozenset())
 
     def create_snapshot(
         self, session_id: str, label: Optional[str] = None, metadata: Optional[Dict[str, Any]] = None
