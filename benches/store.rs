@@ -65,7 +65,7 @@ fn append(c: &mut Criterion) {
                  VALUES ('s', ?1, 'user', ?2, '2026-01-01T00:00:00.000000Z')",
             )
             .unwrap()
-            .execute(rusqlite::params![seq, message(seq as usize).content])
+            .execute(rusqlite::params![seq, message(seq as usize).content()])
             .unwrap();
             tx.commit().unwrap();
         })

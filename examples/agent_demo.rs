@@ -52,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                           "function": {"name": tool, "arguments": args.to_string()}});
         store.add_message(
             id,
-            NewMessage::assistant("")
+            NewMessage::assistant(sessiondb::Content::Null)
                 .with_tool_calls(vec![call])
                 .with_model("demo-model")
                 .with_usage(180 + 60 * turn as u64, 24, Some(0.0006)),
@@ -79,7 +79,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("  last turn:");
     for m in recent.iter() {
-        println!("    [{}] {}: {}", m.index, m.role(), m.content());
+        // A tool-call turn has no text: show the call itself.
+        let calls: Vec<String> = m
+            .body
+            .tool_calls
+            .iter()
+            .flatten()
+            .map(|c| {
+                let f = &c["function"];
+                format!(
+                    "calls {}({})",
+                    f["name"].as_str().unwrap_or("?"),
+                    f["arguments"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        let shown = if calls.is_empty() {
+            m.content().to_string()
+        } else {
+            calls.join("; ")
+        };
+        println!("    [{}] {}: {}", m.index, m.role(), shown);
     }
     println!("Look at it with:");
     println!("  cargo run --release -- history {id}");

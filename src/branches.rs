@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
 use crate::messages::History;
 use crate::model::{
-    now_text, parse_time, validate_branch_name, validate_session_id, Branch, ForkPoint, NewSession,
-    Session, SessionTree,
+    now_text, parse_time, validate_branch_name, validate_session_id, Branch, BranchDiff,
+    BranchSide, ForkPoint, NewSession, Session, SessionTree,
 };
 use crate::sessions::{
     fork_new_head, head_of, insert_session, load_session, next_version, require_head, save_head,
@@ -160,15 +160,40 @@ impl Store {
         validate_session_id(session_id)?;
         self.read(|tx| {
             require_head(tx, session_id)?;
-            let mut stmt = tx.prepare_cached(&format!(
-                "{BRANCH_SELECT} WHERE b.session_id = ?1 ORDER BY b.id"
-            ))?;
-            let mut rows = stmt.query([session_id])?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push(branch_from_row(row)?);
-            }
-            Ok(out)
+            branches_of(tx, session_id)
+        })
+    }
+
+    /// Where branches `a` and `b` of the session diverge: how many leading messages they
+    /// share (equal role, content, tool calls, metadata, usage and extra keys; times aside)
+    /// and the messages of each after that. Both are read in one transaction.
+    pub fn diff_branches(&self, session_id: &str, a: &str, b: &str) -> Result<BranchDiff> {
+        validate_session_id(session_id)?;
+        self.read(|tx| {
+            require_head(tx, session_id)?;
+            let read = |name: &str| -> Result<Vec<crate::model::Message>> {
+                let branch = branch_id(tx, session_id, name)?;
+                let length = lineage::branch_length(tx, branch)?;
+                let segments = lineage::segments(tx, branch, length)?;
+                lineage::read_range(tx, &segments, 1, length)
+            };
+            let (mut left, mut right) = (read(a)?, read(b)?);
+            let common = left
+                .iter()
+                .zip(&right)
+                .take_while(|(x, y)| x.body == y.body)
+                .count();
+            let side = |name: &str, messages: &mut Vec<crate::model::Message>| BranchSide {
+                branch: name.to_string(),
+                length: messages.len() as u64,
+                messages: messages.split_off(common),
+            };
+            Ok(BranchDiff {
+                session_id: session_id.to_string(),
+                common: common as u64,
+                a: side(a, &mut left),
+                b: side(b, &mut right),
+            })
         })
     }
 
@@ -189,36 +214,43 @@ impl Store {
 
     /// Deletes branch `name` (never the head). Like every destructive-looking operation it
     /// only marks the branch superseded: it stays readable under `<name>@<version>` until
-    /// `prune` collects it, and forks or snapshots that need its messages keep them.
-    pub fn delete_branch(&self, session_id: &str, name: &str) -> Result<()> {
+    /// `prune` collects it, and forks or snapshots that need its messages keep them. Returns
+    /// the branch under that new name.
+    pub fn delete_branch(&self, session_id: &str, name: &str) -> Result<Branch> {
         validate_session_id(session_id)?;
         self.write(|tx| {
             let head = require_head(tx, session_id)?;
             let branch = branch_id(tx, session_id, name)?;
             if branch == head.branch_id {
                 return Err(Error::invalid(format!(
-                    "branch {name:?} is the head of session {session_id:?}; switch to another \
-                     branch before deleting it"
+                    "branch {name:?} is the head of session {session_id:?}: nothing was \
+                     deleted; switch to another branch first (or `clear` the session to start \
+                     an empty history)"
                 )));
             }
             let version = touch(tx, session_id)?;
             let base = name.split('@').next().unwrap_or(name);
+            let new_name = format!("{base}@{version}");
             tx.prepare_cached(
                 "UPDATE branches SET name = ?2, superseded_at = coalesce(superseded_at, ?3)
                  WHERE id = ?1",
             )?
-            .execute(params![branch, format!("{base}@{version}"), now_text()])?;
-            Ok(())
+            .execute(params![branch, new_name, now_text()])?;
+            find_branch(tx, session_id, &new_name)
         })
     }
 
     /// Makes the history messages `0..=index`, as a new head. The replaced head stays
-    /// readable as a superseded branch.
+    /// readable as a superseded branch. Reverting to the last message changes nothing and
+    /// writes nothing: no superseded copy, the version stays.
     pub fn revert_to_message(&self, session_id: &str, index: u64) -> Result<Session> {
         validate_session_id(session_id)?;
         self.write(|tx| {
             let head = require_head(tx, session_id)?;
             let seq = seq_for_index(session_id, &head, Some(index))?;
+            if seq == head.length {
+                return load_session(tx, session_id);
+            }
             let segments = lineage::segments(tx, head.branch_id, head.length)?;
             let (version, now) = (next_version(tx, session_id)?, now_text());
             let new_head = fork_new_head(
@@ -278,6 +310,19 @@ fn branch_from_row(row: &Row<'_>) -> Result<Branch> {
     })
 }
 
+/// The session's branches, oldest first, superseded ones included.
+fn branches_of(tx: &Transaction<'_>, session_id: &str) -> Result<Vec<Branch>> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "{BRANCH_SELECT} WHERE b.session_id = ?1 ORDER BY b.id"
+    ))?;
+    let mut rows = stmt.query([session_id])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(branch_from_row(row)?);
+    }
+    Ok(out)
+}
+
 fn find_branch(tx: &Transaction<'_>, session_id: &str, name: &str) -> Result<Branch> {
     let mut stmt = tx.prepare_cached(&format!(
         "{BRANCH_SELECT} WHERE b.session_id = ?1 AND b.name = ?2"
@@ -322,6 +367,7 @@ fn tree_of(
     depth: usize,
 ) -> Result<SessionTree> {
     let session = load_session(tx, id)?;
+    let branches = branches_of(tx, id)?;
     seen.insert(id.to_string());
     let mut children = Vec::new();
     if depth < MAX_TREE_DEPTH {
@@ -335,6 +381,9 @@ fn tree_of(
         id: session.id,
         title: session.title,
         message_count: session.message_count,
+        parent_session: session.parent_session,
+        head_branch: session.head_branch,
+        branches,
         children,
     })
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use lru::LruCache;
 
 use crate::lineage::Head;
-use crate::model::Message;
+use crate::model::{Content, Message};
 use crate::sessions::Current;
 
 /// Counters of the history cache, from [`crate::Store::cache_stats`].
@@ -46,6 +46,10 @@ pub(crate) struct Entry {
     /// The history is compacted and `messages` is its working view: the message at `start`
     /// may be the summary, so this is never the full history.
     pub compacted: bool,
+    /// Where the working view starts: the summary's seq, or 1. It only changes with the head
+    /// branch (a branch's compactions are written when it is created), so an entry that is
+    /// current or only grew knows it without asking the file.
+    pub floor: i64,
     bytes: usize,
 }
 
@@ -58,6 +62,7 @@ impl Entry {
             start,
             messages,
             compacted: false,
+            floor: 1,
             bytes,
         }
     }
@@ -121,9 +126,15 @@ impl Cache {
             .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Decides how to serve a read of seqs `lo..` of session `id`, now at `current`.
-    /// A `Grown` entry is taken out of the cache, so extending it does not copy the messages.
-    pub(crate) fn lookup(&self, id: &str, current: &Current, lo: i64) -> Lookup {
+    /// Decides how to serve a read of seqs `window(floor)..` of session `id`, now at
+    /// `current`, where `floor` is where its working view starts. A `Grown` entry is taken out
+    /// of the cache, so extending it does not copy the messages.
+    pub(crate) fn lookup(
+        &self,
+        id: &str,
+        current: &Current,
+        window: impl Fn(i64) -> i64,
+    ) -> Lookup {
         let (version, head) = (current.version, &current.head);
         let Some(mut inner) = self.lock() else {
             return Lookup::Load;
@@ -132,7 +143,7 @@ impl Cache {
             inner.stats.misses += 1;
             return Lookup::Load;
         };
-        let covers = entry.start <= lo.max(1);
+        let covers = entry.start <= window(entry.floor).max(1);
         if entry.version == version && entry.end() == head.length && covers {
             let entry = entry.clone();
             inner.stats.hits += 1;
@@ -257,7 +268,12 @@ impl Inner {
 fn message_bytes(m: &Message) -> usize {
     let json = |v: Option<usize>| v.unwrap_or(0);
     std::mem::size_of::<Message>()
-        + m.body.content.len()
+        + match &m.body.content {
+            Content::Text(text) => text.len(),
+            Content::Parts(parts) => parts.len() * 256,
+            Content::Absent | Content::Null => 0,
+        }
+        + m.body.extra.len() * 64
         + json(m.body.tool_calls.as_ref().map(|c| c.len() * 64))
         + json(m.body.metadata.as_ref().map(|c| c.len() * 64))
         + m.body.tool_call_id.as_ref().map_or(0, String::len)

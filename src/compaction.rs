@@ -40,6 +40,7 @@ pub struct Compaction {
     /// the summary).
     pub tokens_before: Option<u64>,
     pub tokens_after: Option<u64>,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -278,6 +279,7 @@ pub(crate) fn working_entry(
             messages.extend(full.into_iter().skip(through as usize));
             let mut entry = Entry::new(version, head, through, Arc::new(messages));
             entry.compacted = true;
+            entry.floor = through;
             Ok(entry)
         }
     }

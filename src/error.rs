@@ -113,6 +113,29 @@ pub enum Error {
         /// How many messages of the batch are not stored.
         new: usize,
     },
+
+    /// Another owner holds the session's lease until `expires_at`, so the claim failed and
+    /// nothing was written. Claim again after `expires_at`, or leave the session to `owner`.
+    #[error(
+        "session {session:?} is leased to {owner:?} until {}",
+        .expires_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )]
+    LeaseHeld {
+        session: String,
+        owner: String,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
+
+    /// A write or renewal passed a lease that is no longer held: it expired, was released,
+    /// or another owner took the session over (`holder`, if one holds it now). Nothing was
+    /// written: stop the run, or claim again and re-read the session before going on.
+    #[error("lease of session {session:?} by {owner:?} was lost: {reason}")]
+    LeaseLost {
+        session: String,
+        owner: String,
+        holder: Option<String>,
+        reason: String,
+    },
 }
 
 /// `Result` with sessiondb's [`Error`].

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
-use crate::model::{Message, Metadata, NewMessage, Role};
+use crate::model::{invalid_at, Message, Metadata, NewMessage, Role};
 use crate::sessions::DEFAULT_BRANCH;
 use crate::store::Store;
 use crate::transfer::{BranchExport, ImportOptions, ImportReport, SessionExport, SnapshotExport};
@@ -271,6 +271,13 @@ fn praisonai_session(path: &Path, max_bytes: u64) -> Result<SessionExport> {
     let Some(obj) = data.as_object() else {
         return Err(Error::invalid("the file is not a JSON object"));
     };
+    // PraisonAI writes "messages" into every session file, empty or not; any other JSON
+    // object would otherwise become an empty session named after the file.
+    if !obj.contains_key("messages") && !obj.contains_key("archived_messages") {
+        return Err(Error::invalid(
+            "not a PraisonAI session file (it has no \"messages\")",
+        ));
+    }
     let id = obj
         .get("session_id")
         .and_then(Value::as_str)
@@ -390,7 +397,7 @@ fn praisonai_message(i: usize, m: &Value) -> Result<Message> {
         .and_then(Value::as_str)
         .unwrap_or("user")
         .parse()
-        .map_err(|e| Error::invalid(format!("message {i}: {e}")))?;
+        .map_err(|e| invalid_at(&format!("message {i}"), e))?;
     let content = match m.get("content") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
@@ -624,7 +631,10 @@ fn openai_item(item: &Value) -> std::result::Result<NewMessage, String> {
                 .unwrap_or("assistant");
             let role: Role = match role {
                 "developer" => Role::System,
-                other => other.parse().map_err(|e: Error| e.to_string())?,
+                other => other.parse().map_err(|e: Error| match e {
+                    Error::InvalidInput(what) => what,
+                    other => other.to_string(),
+                })?,
             };
             Ok(NewMessage::new(role, text(item.get("content"))))
         }

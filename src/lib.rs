@@ -92,6 +92,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "tokio")]
+mod async_store;
 mod backup;
 mod branches;
 mod cache;
@@ -100,6 +102,7 @@ mod compaction;
 mod db;
 mod error;
 mod import;
+mod lease;
 mod lifecycle;
 mod lineage;
 mod maintenance;
@@ -113,7 +116,10 @@ mod store;
 mod streaming;
 mod transfer;
 mod turns;
+mod watch;
 
+#[cfg(feature = "tokio")]
+pub use async_store::{AsyncStore, ChangeReceiver};
 pub use backup::RestoreReport;
 pub use cache::CacheStats;
 pub use check::CheckReport;
@@ -121,22 +127,24 @@ pub use compaction::Compaction;
 pub use db::migrations::SCHEMA_VERSION;
 pub use db::{Synchronous, APPLICATION_ID};
 pub use error::{Error, Result};
+pub use lease::{Lease, LeaseHolder, LeasedSession};
 pub use lifecycle::{ExpireReport, PurgeReport, PurgeRequest};
-pub use maintenance::{MaintenanceReport, Stats};
+pub use maintenance::{LargestSession, MaintenanceReport, Stats};
 pub use messages::{History, HistoryChange};
 pub use model::{
-    parse_metadata, validate_session_id, Branch, ForkPoint, Message, Metadata, NewMessage,
-    NewSession, PruneReport, Role, Session, SessionTree, Snapshot, SnapshotId, Usage,
-    MAX_BRANCH_NAME_BYTES, MAX_CONTENT_BYTES, MAX_FIELD_BYTES, MAX_JSON_BYTES, MAX_JSON_DEPTH,
-    MAX_SESSION_ID_BYTES,
+    parse_metadata, validate_session_id, Branch, BranchDiff, BranchSide, Content, ForkPoint,
+    Message, Metadata, NewMessage, NewSession, PruneReport, Role, Session, SessionTree, Snapshot,
+    SnapshotId, Usage, MAX_BRANCH_NAME_BYTES, MAX_CONTENT_BYTES, MAX_FIELD_BYTES, MAX_JSON_BYTES,
+    MAX_JSON_DEPTH, MAX_SESSION_ID_BYTES,
 };
 pub use out_file::ExistingFile;
-pub use search::{SearchFilter, SearchHit};
-pub use sessions::{SessionCursor, SessionPage, SessionQuery, DEFAULT_BRANCH};
+pub use search::{words_query, SearchFilter, SearchHit};
+pub use sessions::{SessionCursor, SessionPage, SessionQuery, SessionUpdate, DEFAULT_BRANCH};
 pub use store::{default_path, Store, StoreBuilder};
 pub use streaming::{PartialMessage, StreamEnd};
 pub use transfer::{
-    BranchExport, ExportFile, ImportOptions, ImportReport, SessionExport, SnapshotExport,
-    EXPORT_FORMAT, EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,
+    BranchExport, ExportFile, ImportOptions, ImportReport, SessionExport, SkippedSource,
+    SnapshotExport, EXPORT_FORMAT, EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,
 };
 pub use turns::AddedMessages;
+pub use watch::{Change, HistoryUpdate, StreamUpdate, WatchCursor, Watcher, WATCH_POLL_INTERVAL};

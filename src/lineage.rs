@@ -6,7 +6,9 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::model::{parse_time, Message, Metadata, NewMessage, Usage};
+use crate::model::{
+    invalid_at, parse_time, time_text, Content, Message, Metadata, NewMessage, Usage,
+};
 
 /// A deeper lineage than this means a cycle in a damaged file.
 const MAX_LINEAGE_DEPTH: i64 = 100_000;
@@ -93,7 +95,7 @@ pub(crate) fn owner_of(segments: &[Segment], seq: i64) -> Option<i64> {
 }
 
 const MESSAGE_COLUMNS: &str = "seq, role, content, tool_calls, tool_call_id, metadata, model, \
-     input_tokens, output_tokens, cost, created_at, key";
+     input_tokens, output_tokens, cost, created_at, content_kind, content_parts, extra, key";
 
 /// Messages with seq in `lo..=hi` of the lineage, in order.
 pub(crate) fn read_range(
@@ -149,18 +151,31 @@ pub(crate) fn usage_at(tx: &Transaction<'_>, segments: &[Segment], seq: i64) -> 
     .ok_or_else(|| Error::Corrupt(format!("branch {branch_id} has no message at seq {seq}")))
 }
 
-/// Appends `messages` to the head branch and advances `head` past them. The caller updates
-/// the session row; the branch row is not touched (its length is its last row).
+/// Appends `messages` to the head branch and advances `head` past them. A message that names
+/// its `created_at` keeps it; the others take `now`. The caller updates the session row.
 pub(crate) fn append(
     tx: &Transaction<'_>,
     head: &mut Head,
     messages: &[NewMessage],
     now: &str,
 ) -> Result<()> {
-    append_dated(tx, head, messages.iter().map(|m| (m, now)))
+    let times: Vec<String> = messages
+        .iter()
+        .map(|m| {
+            m.created_at
+                .map_or_else(|| now.to_string(), |t| time_text(&t))
+        })
+        .collect();
+    append_dated(
+        tx,
+        head,
+        messages.iter().zip(times.iter().map(String::as_str)),
+    )
 }
 
-/// [`append`] with each message's own `created_at` (imports keep the original times).
+/// Appends `messages` to the head branch, each with the time given beside it, and advances
+/// `head` past them. The caller updates the session row; the branch row is not touched (its
+/// length is its last row).
 /// Every message row is written here, so this is where messages are validated; a refusal
 /// names the message's index and rolls the caller's transaction back.
 pub(crate) fn append_dated<'a>(
@@ -171,13 +186,15 @@ pub(crate) fn append_dated<'a>(
     let mut insert = tx.prepare_cached(
         "INSERT INTO messages (id, branch_id, seq, role, content, tool_calls, tool_call_id,
              metadata, model, input_tokens, output_tokens, cost,
-             running_input_tokens, running_output_tokens, running_cost, created_at, key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+             running_input_tokens, running_output_tokens, running_cost, created_at,
+             content_kind, content_parts, extra, key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+             ?17, ?18, ?19, ?20)",
     )?;
     for (message, created_at) in messages {
         message
             .validate()
-            .map_err(|e| Error::invalid(format!("message {}: {e}", head.length)))?;
+            .map_err(|e| invalid_at(&format!("message {}", head.length), e))?;
         if head.length >= MAX_SEQ {
             return Err(Error::StorageFull(format!(
                 "a history holds at most {MAX_SEQ} messages"
@@ -190,7 +207,7 @@ pub(crate) fn append_dated<'a>(
             head.branch_id,
             head.length,
             message.role,
-            message.content,
+            message.content.text(),
             message.tool_calls.as_ref().map(json_text),
             message.tool_call_id,
             message.metadata.as_ref().map(json_text),
@@ -202,6 +219,12 @@ pub(crate) fn append_dated<'a>(
             head.usage.output_tokens as i64,
             head.usage.cost,
             created_at,
+            message.content.kind(),
+            match &message.content {
+                Content::Parts(parts) => Some(json_text(parts)),
+                _ => None,
+            },
+            (!message.extra.is_empty()).then(|| json_text(&message.extra)),
             message.key,
         ])?;
     }
@@ -262,11 +285,38 @@ fn message_from_row(row: &Row<'_>) -> Result<Message> {
         .map(|text| parse_object(&text, seq))
         .transpose()?;
     let created_at: String = row.get(10)?;
+    let kind: Option<String> = row.get(11)?;
+    let content = match kind.as_deref() {
+        None => Content::Text(row.get(2)?),
+        Some("null") => Content::Null,
+        Some("absent") => Content::Absent,
+        Some("parts") => match row
+            .get::<_, Option<String>>(12)?
+            .map(|t| serde_json::from_str(&t))
+        {
+            Some(Ok(Value::Array(parts))) => Content::Parts(parts),
+            _ => {
+                return Err(Error::Corrupt(format!(
+                    "message {seq}: content_parts is not a JSON array"
+                )))
+            }
+        },
+        Some(other) => {
+            return Err(Error::Corrupt(format!(
+                "message {seq}: unknown content_kind {other:?}"
+            )))
+        }
+    };
+    let extra = row
+        .get::<_, Option<String>>(13)?
+        .map(|text| parse_object(&text, seq))
+        .transpose()?
+        .unwrap_or_default();
     Ok(Message {
         index: (seq - 1) as u64,
         body: NewMessage {
             role: row.get(1)?,
-            content: row.get(2)?,
+            content,
             tool_calls,
             tool_call_id: row.get(4)?,
             metadata,
@@ -274,7 +324,9 @@ fn message_from_row(row: &Row<'_>) -> Result<Message> {
             input_tokens: row.get::<_, Option<i64>>(7)?.map(|t| t as u64),
             output_tokens: row.get::<_, Option<i64>>(8)?.map(|t| t as u64),
             cost: row.get(9)?,
-            key: row.get(11)?,
+            extra,
+            created_at: None,
+            key: row.get(14)?,
         },
         created_at: parse_time(&created_at)?,
     })

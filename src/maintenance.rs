@@ -24,14 +24,22 @@ pub struct Stats {
     pub snapshots: u64,
     /// What `prune` with the same window would remove.
     pub prunable: PruneReport,
-    /// The largest sessions by current history length: (id, messages).
-    pub largest_sessions: Vec<(String, u64)>,
+    /// The largest sessions by current history length, largest first.
+    pub largest_sessions: Vec<LargestSession>,
     /// This process's history cache.
     pub cache: CacheStats,
 }
 
+/// One of [`Stats::largest_sessions`]: `{"id": …, "messages": …}` in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LargestSession {
+    pub id: String,
+    /// Messages in its current history.
+    pub messages: u64,
+}
+
 /// What [`Store::maintain`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct MaintenanceReport {
     /// Size of the database file plus its WAL before and after.
     pub bytes_before: u64,
@@ -166,7 +174,12 @@ impl Store {
                     "SELECT id, message_count FROM sessions
                      ORDER BY message_count DESC, id LIMIT 5",
                 )?
-                .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+                .query_map([], |r| {
+                    Ok(LargestSession {
+                        id: r.get(0)?,
+                        messages: r.get::<_, i64>(1)? as u64,
+                    })
+                })?
                 .collect::<rusqlite::Result<_>>()?;
             Ok((counts, largest))
         })?;

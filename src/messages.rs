@@ -9,8 +9,8 @@ use crate::cache::{Entry, Lookup};
 use crate::compaction;
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
-use crate::model::{now_text, validate_session_id, Message, NewMessage, NewSession, Role};
-use crate::sessions::{current_of, fork_new_head, head_of, insert_session, save_head};
+use crate::model::{now_text, validate_session_id, Message, NewMessage, Role};
+use crate::sessions::{current_of, fork_new_head, head_of, head_or_create, save_head};
 use crate::store::Store;
 
 /// Messages of a session's history, oldest first, read in one transaction together with the
@@ -23,6 +23,8 @@ pub struct History {
     offset: usize,
     version: i64,
     length: u64,
+    /// Leading tool results dropped from a window because their call was cut off.
+    trimmed: usize,
 }
 
 impl History {
@@ -32,24 +34,34 @@ impl History {
             offset: 0,
             version,
             length: length as u64,
+            trimmed: 0,
         }
     }
 
     /// The messages of `entry` from seq `lo` on, less leading tool results when `trim`.
     fn window(entry: &Entry, lo: i64, trim: bool) -> Self {
-        let mut offset = (lo.max(entry.start) - entry.start) as usize;
-        if trim {
-            offset += entry.messages[offset..]
+        let offset = (lo.max(entry.start) - entry.start) as usize;
+        let trimmed = if trim {
+            entry.messages[offset..]
                 .iter()
                 .take_while(|m| m.role() == Role::Tool)
-                .count();
-        }
+                .count()
+        } else {
+            0
+        };
         History {
             messages: entry.messages.clone(),
-            offset,
+            offset: offset + trimmed,
             version: entry.version,
             length: entry.end() as u64,
+            trimmed,
         }
+    }
+
+    /// How many tool results a window left out at its start because the call they answer
+    /// was before the window (so the window is shorter than asked).
+    pub fn trimmed_tool_results(&self) -> usize {
+        self.trimmed
     }
 
     /// The session's version when this history was read: pass it to a write that must not
@@ -141,15 +153,8 @@ impl Store {
         make: impl FnOnce(&Transaction<'_>) -> Result<NewMessage>,
     ) -> Result<Message> {
         let (stored, old_version, old_length, version, head) = self.write(|tx| {
-            let found = match head_of(tx, session_id)? {
-                None if expected_version.is_none() => {
-                    insert_session(tx, session_id, &NewSession::default(), None, None)?;
-                    head_of(tx, session_id)?
-                }
-                found => found,
-            };
             let (mut head, old_version) =
-                found.ok_or_else(|| Error::not_found("session", session_id))?;
+                head_or_create(tx, session_id, expected_version.is_none())?;
             if let Some(expected) = expected_version {
                 check_version(session_id, expected, old_version)?;
             }
@@ -158,11 +163,7 @@ impl Store {
             let (version, now) = (old_version + 1, now_text());
             lineage::append(tx, &mut head, std::slice::from_ref(&message), &now)?;
             save_head(tx, session_id, &head, version, &now)?;
-            let stored = Message {
-                index: old_length as u64,
-                created_at: crate::model::parse_time(&now)?,
-                body: message,
-            };
+            let stored = message.stored_at(old_length as u64, crate::model::parse_time(&now)?);
             Ok((stored, old_version, old_length, version, head))
         })?;
         self.cache().appended(
@@ -217,14 +218,12 @@ impl Store {
             current_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
         let (head, version) = (current.head, current.version);
         // A compacted history's working view starts with the summary, at seq `floor`.
-        let compaction = compaction::in_effect(tx, head.branch_id, head.length)?;
-        let floor = compaction.map_or(1, |(_, through)| through);
-        let lo = match max_messages {
+        let window = |floor: i64| match max_messages {
             Some(n) => (head.length - count(n) + 1).max(floor),
             None => floor,
         };
         let lookup = if use_cache {
-            self.cache().lookup(session_id, &current, lo)
+            self.cache().lookup(session_id, &current, window)
         } else {
             Lookup::Load
         };
@@ -236,6 +235,9 @@ impl Store {
                 entry
             }
             Lookup::Load => {
+                let compaction = compaction::in_effect(tx, head.branch_id, head.length)?;
+                let floor = compaction.map_or(1, |(_, through)| through);
+                let lo = window(floor);
                 let messages = match compaction {
                     Some((id, through)) if lo == through => {
                         let mut messages = vec![compaction::summary_of(tx, id, through)?];
@@ -246,12 +248,14 @@ impl Store {
                 };
                 let mut entry = Entry::new(version, &head, lo, Arc::new(messages));
                 entry.compacted = compaction.is_some();
+                entry.floor = floor;
                 if use_cache {
                     self.cache().store(session_id, entry.clone());
                 }
                 entry
             }
         };
+        let (floor, lo) = (entry.floor, window(entry.floor));
         Ok(History::window(&entry, lo, lo > floor))
     }
 
@@ -335,8 +339,7 @@ impl Store {
     ) -> Result<(HistoryChange, Entry)> {
         {
             crate::turns::check_unique_keys(messages)?;
-            let (mut head, version) =
-                head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
+            let (mut head, version) = head_or_create(tx, session_id, expected_version.is_none())?;
             if let Some(expected) = expected_version {
                 check_version(session_id, expected, version)?;
             }
@@ -348,7 +351,7 @@ impl Store {
             let kept = current
                 .iter()
                 .zip(messages)
-                .take_while(|(old, new)| old.body == **new)
+                .take_while(|(old, new)| new.matches(old))
                 .count();
             if kept == current.len() && kept == messages.len() {
                 let change = HistoryChange {
@@ -375,17 +378,13 @@ impl Store {
             }
             lineage::append(tx, &mut head, &messages[kept..], &now)?;
             save_head(tx, session_id, &head, version, &now)?;
-            let created_at = crate::model::parse_time(&now)?;
+            let now_time = crate::model::parse_time(&now)?;
             current.truncate(kept);
             current.extend(
                 messages[kept..]
                     .iter()
                     .enumerate()
-                    .map(|(i, body)| Message {
-                        index: (kept + i) as u64,
-                        body: body.clone(),
-                        created_at,
-                    }),
+                    .map(|(i, body)| body.stored_at((kept + i) as u64, now_time)),
             );
             let change = HistoryChange {
                 version,
@@ -410,6 +409,7 @@ fn read_head(tx: &Transaction<'_>, head: &Head, lo: i64, hi: i64) -> Result<Vec<
     lineage::read_range(tx, &segments, lo, hi)
 }
 
+/// A caller-given time in the stored form (ISO-8601 UTC, microseconds).
 fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }

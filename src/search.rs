@@ -6,6 +6,8 @@
 //! one transaction. From then on the index changes in the same transaction as the messages,
 //! whichever process writes them.
 
+use std::collections::HashMap;
+
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -13,7 +15,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::lineage;
 use crate::model::{validate_session_id, Role};
-use crate::sessions::{load_session, require_head};
+use crate::sessions::{head_of, load_session, require_head};
 use crate::store::Store;
 
 /// Narrows a [`Store::search`]. Every field is optional.
@@ -39,6 +41,24 @@ pub struct SearchHit {
     pub snippet: String,
     /// FTS5's bm25 score: lower is more relevant. Hits come best first.
     pub rank: f64,
+    /// Whether the message is part of its session's current history (else it is on a
+    /// branch that is not the head's lineage, such as a superseded head).
+    #[serde(default)]
+    pub in_current_history: bool,
+}
+
+/// An FTS5 query that matches messages holding every word of `text`, whatever punctuation
+/// it has (`what?`, `don't`, `c++`): each word becomes a quoted string, so nothing in it is
+/// read as FTS5 syntax. Text with no word at all is [`Error::InvalidInput`].
+pub fn words_query(text: &str) -> Result<String> {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect();
+    if words.is_empty() {
+        return Err(Error::invalid("the search query has no words"));
+    }
+    Ok(words.join(" "))
 }
 
 impl Store {
@@ -80,7 +100,8 @@ impl Store {
             };
             let mut stmt = tx.prepare_cached(
                 "SELECT b.session_id, b.name, m.seq, m.role,
-                        snippet(message_search, 0, '[', ']', '…', 12), bm25(message_search)
+                        snippet(message_search, 0, '[', ']', '…', 12), bm25(message_search),
+                        m.branch_id
                  FROM message_search
                  JOIN messages m ON m.id = message_search.rowid
                  JOIN branches b ON b.id = m.branch_id
@@ -105,17 +126,20 @@ impl Store {
                     limit
                 ],
                 |r| {
-                    Ok(SearchHit {
-                        session_id: r.get(0)?,
+                    let hit = SearchHit {
+                        session_id: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
                         branch: r.get(1)?,
                         index: (r.get::<_, i64>(2)? - 1) as u64,
                         role: r.get(3)?,
                         snippet: r.get(4)?,
                         rank: r.get(5)?,
-                    })
+                        in_current_history: filter.session.is_some(),
+                    };
+                    Ok((hit, r.get::<_, i64>(6)?))
                 },
             );
-            let hits: rusqlite::Result<Vec<SearchHit>> = rows.and_then(|rows| rows.collect());
+            let hits: rusqlite::Result<Vec<(SearchHit, i64)>> =
+                rows.and_then(|rows| rows.collect());
             hits.map_err(|e| match e {
                 // The query is the only input here: a plain SQL error is FTS5 refusing it.
                 rusqlite::Error::SqliteFailure(e, Some(msg))
@@ -125,14 +149,28 @@ impl Store {
                 }
                 other => Error::from(other),
             })
-            .map(|mut hits| {
-                if let (Some(id), Some(head)) = (&filter.session, &head_name) {
-                    for hit in &mut hits {
+            .and_then(|hits| {
+                let mut lineages: HashMap<String, Vec<lineage::Segment>> = HashMap::new();
+                let mut out = Vec::with_capacity(hits.len());
+                for (mut hit, branch_id) in hits {
+                    if let (Some(id), Some(head)) = (&filter.session, &head_name) {
                         hit.session_id = id.clone();
                         hit.branch = head.clone();
+                    } else if head_of(tx, &hit.session_id)?.is_some() {
+                        if !lineages.contains_key(&hit.session_id) {
+                            let head = require_head(tx, &hit.session_id)?;
+                            let segments = lineage::segments(tx, head.branch_id, head.length)?;
+                            lineages.insert(hit.session_id.clone(), segments);
+                        }
+                        let seq = hit.index as i64 + 1;
+                        hit.in_current_history = lineages
+                            .get(&hit.session_id)
+                            .and_then(|segments| lineage::owner_of(segments, seq))
+                            == Some(branch_id);
                     }
+                    out.push(hit);
                 }
-                hits
+                Ok(out)
             })
         })
     }

@@ -1,5 +1,6 @@
 //! Session operations: create, read, list, edit, clear, delete.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -7,19 +8,32 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::lineage::{self, row_id, Head, Segment, MAX_SEQ};
 use crate::model::{
-    check_field, check_json, now_text, parse_time, validate_session_id, Metadata, NewSession,
-    Session, Usage,
+    check_field, check_json, now_text, parse_time, stored_time, validate_session_id, Metadata,
+    NewSession, Session, Usage,
 };
 use crate::store::Store;
 
 /// Name of the first branch of every session.
 pub const DEFAULT_BRANCH: &str = "main";
 
-/// Which sessions [`Store::list_sessions`] returns, newest `updated_at` first.
+/// Which sessions [`Store::list_sessions`] returns, newest `updated_at` first. Every filter
+/// is optional; together they must all hold.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionQuery {
     pub agent_name: Option<String>,
     pub user_id: Option<String>,
+    /// The title contains this text (ASCII letters compared case-insensitively).
+    pub title_contains: Option<String>,
+    /// The metadata has each of these keys with exactly this JSON value.
+    pub metadata: Vec<(String, Value)>,
+    /// Created at or after this time.
+    pub created_since: Option<DateTime<Utc>>,
+    /// Created before this time.
+    pub created_before: Option<DateTime<Utc>>,
+    /// Updated at or after this time.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Updated before this time.
+    pub updated_before: Option<DateTime<Utc>>,
     /// At most this many (default 100 when 0).
     pub limit: usize,
     /// Continue after this position: the `next` of the previous page.
@@ -33,12 +47,122 @@ pub struct SessionCursor {
     pub id: String,
 }
 
+/// The cursor as one word for a command line: `<updated_at>/<id>`.
+impl std::fmt::Display for SessionCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.updated_at, self.id)
+    }
+}
+
+impl std::str::FromStr for SessionCursor {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        // A timestamp has no '/', so the first one ends it; the id may hold more.
+        match text.split_once('/') {
+            Some((time, id)) if parse_time(time).is_ok() && !id.is_empty() => Ok(SessionCursor {
+                updated_at: time.to_string(),
+                id: id.to_string(),
+            }),
+            _ => Err(Error::invalid(format!(
+                "cursor {text:?} is not one printed by `sessions` (<updated_at>/<id>)"
+            ))),
+        }
+    }
+}
+
+/// Fields of a session to change with [`Store::update_session`]; `None` leaves a field as
+/// it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionUpdate {
+    pub title: Option<Option<String>>,
+    pub agent_name: Option<Option<String>>,
+    pub agent_id: Option<Option<String>>,
+    pub user_id: Option<Option<String>>,
+    /// Merged into the metadata: each key replaces the stored one; a `null` removes it.
+    pub metadata: Option<Metadata>,
+}
+
 /// One page of [`Store::list_sessions`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionPage {
     pub sessions: Vec<Session>,
     /// Pass as `after` to get the next page; `None` on the last page.
     pub next: Option<SessionCursor>,
+}
+
+/// The conditions of a [`SessionQuery`], parameters ?1 to ?10 (see [`FilterParams`]).
+/// A metadata value is compared as JSON text: json_each gives scalars as SQL values.
+const SESSION_FILTER: &str = "(?1 IS NULL OR s.agent_name = ?1) AND (?2 IS NULL OR s.user_id = ?2)
+    AND (?3 IS NULL OR (s.updated_at, s.id) < (?3, ?4))
+    AND (?5 IS NULL OR instr(lower(s.title), lower(?5)) > 0)
+    AND (?6 IS NULL OR NOT EXISTS (
+         SELECT 1 FROM json_each(?6) wanted WHERE NOT EXISTS (
+             SELECT 1 FROM json_each(s.metadata) e
+             WHERE e.key = wanted.value ->> 0
+               AND (CASE e.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
+                                WHEN 'null' THEN 'null' WHEN 'object' THEN e.value
+                                WHEN 'array' THEN e.value ELSE json_quote(e.value) END)
+                   = wanted.value ->> 1)))
+    AND (?7 IS NULL OR s.created_at >= ?7) AND (?8 IS NULL OR s.created_at < ?8)
+    AND (?9 IS NULL OR s.updated_at >= ?9) AND (?10 IS NULL OR s.updated_at < ?10)";
+
+/// A [`SessionQuery`] as the parameters of [`SESSION_FILTER`].
+struct FilterParams<'q> {
+    agent_name: Option<&'q str>,
+    user_id: Option<&'q str>,
+    after_time: Option<&'q str>,
+    after_id: Option<&'q str>,
+    title: Option<&'q str>,
+    metadata: Option<String>,
+    created_since: Option<String>,
+    created_before: Option<String>,
+    updated_since: Option<String>,
+    updated_before: Option<String>,
+}
+
+impl<'q> FilterParams<'q> {
+    /// The values of `?1` … `?10` in [`SESSION_FILTER`].
+    fn values(&self) -> Vec<&dyn rusqlite::ToSql> {
+        vec![
+            &self.agent_name,
+            &self.user_id,
+            &self.after_time,
+            &self.after_id,
+            &self.title,
+            &self.metadata,
+            &self.created_since,
+            &self.created_before,
+            &self.updated_since,
+            &self.updated_before,
+        ]
+    }
+
+    fn new(query: &'q SessionQuery) -> Self {
+        let time = |t: &Option<DateTime<Utc>>| {
+            t.map(|t| stored_time(t).to_rfc3339_opts(SecondsFormat::Micros, true))
+        };
+        let metadata = (!query.metadata.is_empty()).then(|| {
+            let pairs: Vec<Value> = query
+                .metadata
+                .iter()
+                .map(|(k, v)| Value::from(vec![Value::from(k.as_str()), v.to_string().into()]))
+                .collect();
+            Value::Array(pairs).to_string()
+        });
+        FilterParams {
+            agent_name: query.agent_name.as_deref(),
+            user_id: query.user_id.as_deref(),
+            after_time: query.after.as_ref().map(|c| c.updated_at.as_str()),
+            after_id: query.after.as_ref().map(|c| c.id.as_str()),
+            title: query.title_contains.as_deref(),
+            metadata,
+            created_since: time(&query.created_since),
+            created_before: time(&query.created_before),
+            updated_since: time(&query.updated_since),
+            updated_before: time(&query.updated_before),
+        }
+    }
 }
 
 const SESSION_COLUMNS: &str = "s.id, s.title, s.agent_name, s.agent_id, s.user_id, s.metadata, \
@@ -92,24 +216,17 @@ impl Store {
     /// A page of sessions, newest `updated_at` first. Reads no message content.
     pub fn list_sessions(&self, query: &SessionQuery) -> Result<SessionPage> {
         let limit = if query.limit == 0 { 100 } else { query.limit };
-        let (after_time, after_id) = match &query.after {
-            Some(c) => (Some(c.updated_at.as_str()), Some(c.id.as_str())),
-            None => (None, None),
-        };
         self.read(|tx| {
             let mut stmt = tx.prepare_cached(&format!(
                 "SELECT {SESSION_COLUMNS} FROM sessions s JOIN branches b ON b.id = s.head_branch_id
-                 WHERE (?1 IS NULL OR s.agent_name = ?1) AND (?2 IS NULL OR s.user_id = ?2)
-                   AND (?3 IS NULL OR (s.updated_at, s.id) < (?3, ?4))
-                 ORDER BY s.updated_at DESC, s.id DESC LIMIT ?5"
+                 WHERE {SESSION_FILTER}
+                 ORDER BY s.updated_at DESC, s.id DESC LIMIT ?11"
             ))?;
-            let mut rows = stmt.query(params![
-                query.agent_name,
-                query.user_id,
-                after_time,
-                after_id,
-                limit as i64 + 1
-            ])?;
+            let filter = FilterParams::new(query);
+            let limit_param = limit as i64 + 1;
+            let mut values = filter.values();
+            values.push(&limit_param);
+            let mut rows = stmt.query(values.as_slice())?;
             let mut sessions = Vec::new();
             let mut last_updated = String::new();
             while let Some(row) = rows.next()? {
@@ -130,6 +247,20 @@ impl Store {
                 sessions,
                 next: None,
             })
+        })
+    }
+
+    /// How many sessions match `query` from its `after` cursor on (its `limit` aside): what
+    /// is left to page through.
+    pub fn count_sessions(&self, query: &SessionQuery) -> Result<u64> {
+        self.read(|tx| {
+            let filter = FilterParams::new(query);
+            let count: i64 = tx
+                .prepare_cached(&format!(
+                    "SELECT count(*) FROM sessions s WHERE {SESSION_FILTER}"
+                ))?
+                .query_row(filter.values().as_slice(), |r| r.get(0))?;
+            Ok(count as u64)
         })
     }
 
@@ -160,6 +291,52 @@ impl Store {
         })
     }
 
+    /// Changes the session's descriptive fields in one write: each `Some` field is set
+    /// (`Some(None)` clears it), and `metadata` is merged as by [`Store::update_metadata`].
+    /// Returns the updated session.
+    pub fn update_session(&self, id: &str, update: &SessionUpdate) -> Result<Session> {
+        validate_session_id(id)?;
+        let fields = [
+            ("title", &update.title),
+            ("agent_name", &update.agent_name),
+            ("agent_id", &update.agent_id),
+            ("user_id", &update.user_id),
+        ];
+        for (name, value) in fields {
+            check_field(name, value.as_ref().and_then(|v| v.as_deref()))?;
+        }
+        self.write(|tx| {
+            let current = load_session(tx, id)?;
+            let pick = |new: &Option<Option<String>>, old: &Option<String>| match new {
+                Some(value) => value.clone(),
+                None => old.clone(),
+            };
+            let mut metadata = current.metadata.clone();
+            for (key, value) in update.metadata.iter().flatten() {
+                if value.is_null() {
+                    metadata.remove(key);
+                } else {
+                    metadata.insert(key.clone(), value.clone());
+                }
+            }
+            check_json("metadata", &metadata)?;
+            tx.prepare_cached(
+                "UPDATE sessions SET title = ?2, agent_name = ?3, agent_id = ?4, user_id = ?5,
+                     metadata = ?6 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                pick(&update.title, &current.title),
+                pick(&update.agent_name, &current.agent_name),
+                pick(&update.agent_id, &current.agent_id),
+                pick(&update.user_id, &current.user_id),
+                Value::Object(metadata).to_string(),
+            ])?;
+            touch(tx, id)?;
+            load_session(tx, id)
+        })
+    }
+
     /// Sets (or with `None` removes) the session's title.
     pub fn set_title(&self, id: &str, title: Option<&str>) -> Result<Session> {
         validate_session_id(id)?;
@@ -176,11 +353,15 @@ impl Store {
         })
     }
 
-    /// Empties the session's history. The old history is kept as a superseded branch.
+    /// Empties the session's history. The old history is kept as a superseded branch. An
+    /// empty history is left as it is: nothing is written and the version stays.
     pub fn clear(&self, id: &str) -> Result<Session> {
         validate_session_id(id)?;
         self.write(|tx| {
             let head = require_head(tx, id)?;
+            if head.length == 0 {
+                return load_session(tx, id);
+            }
             let (version, now) = (next_version(tx, id)?, now_text());
             let head = fork_new_head(tx, id, head.branch_id, &[], 0, version, &now)?;
             save_head(tx, id, &head, version, &now)?;
@@ -342,6 +523,20 @@ pub(crate) fn current_of(tx: &Transaction<'_>, id: &str) -> Result<Option<Curren
 /// The session's head and version, or `None` if there is no such session.
 pub(crate) fn head_of(tx: &Transaction<'_>, id: &str) -> Result<Option<(Head, i64)>> {
     Ok(current_of(tx, id)?.map(|c| (c.head, c.version)))
+}
+
+/// The session's head and version; a missing session is created first when `create` (as
+/// `add_message` and `set_chat_history` do without an expected version), otherwise it is
+/// [`Error::NotFound`].
+pub(crate) fn head_or_create(tx: &Transaction<'_>, id: &str, create: bool) -> Result<(Head, i64)> {
+    let found = match head_of(tx, id)? {
+        None if create => {
+            insert_session(tx, id, &NewSession::default(), None, None)?;
+            head_of(tx, id)?
+        }
+        found => found,
+    };
+    found.ok_or_else(|| Error::not_found("session", id))
 }
 
 /// Like [`head_of`], but a missing session is [`Error::NotFound`].

@@ -20,6 +20,8 @@ use crate::error::{Error, Result};
 pub struct Store {
     pool: r2d2::Pool<Manager>,
     shared: Arc<Shared>,
+    /// Set on a handle from `Store::with_lease`: its writes first check the lease.
+    lease: Option<Arc<crate::lease::LeaseCheck>>,
 }
 
 struct Shared {
@@ -146,6 +148,7 @@ impl StoreBuilder {
                 busy_timeout: self.busy_timeout,
                 read_only: self.read_only,
             }),
+            lease: None,
         })
     }
 }
@@ -247,6 +250,9 @@ impl Store {
         let run = |conn: &mut crate::db::pool::Conn| -> Result<T> {
             let opened = conn.opened(self.shared.identity);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if let Some(lease) = &self.lease {
+                crate::lease::check_held(&tx, lease)?;
+            }
             let value = op(&tx)?;
             // SQLite would commit into the unlinked file and the write would be lost.
             if let Some(what) = opened.moved(&self.shared.path) {
@@ -311,6 +317,16 @@ impl Store {
         Error::ReadOnly {
             path: self.shared.path.clone(),
             reason,
+        }
+    }
+}
+
+impl Store {
+    /// This store with every write checking `lease` inside its transaction.
+    pub(crate) fn bound_to_lease(&self, lease: Arc<crate::lease::LeaseCheck>) -> Store {
+        Store {
+            lease: Some(lease),
+            ..self.clone()
         }
     }
 }

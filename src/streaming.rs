@@ -29,7 +29,9 @@ pub struct PartialMessage {
     pub metadata: Option<Metadata>,
     /// How many chunks were flushed.
     pub chunks: u64,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
     pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -121,7 +123,7 @@ impl Store {
             tx.prepare_cached("DELETE FROM partial_messages WHERE session_id = ?1")?
                 .execute([session_id])?;
             Ok(NewMessage {
-                content: end.content.unwrap_or(partial.content),
+                content: end.content.unwrap_or(partial.content).into(),
                 model: end.model.or(partial.model),
                 metadata: end.metadata.or(partial.metadata),
                 tool_calls: end.tool_calls,
@@ -170,7 +172,7 @@ impl Store {
     }
 }
 
-fn partial(tx: &Transaction<'_>, session_id: &str) -> Result<Option<PartialMessage>> {
+pub(crate) fn partial(tx: &Transaction<'_>, session_id: &str) -> Result<Option<PartialMessage>> {
     let row = tx
         .prepare_cached(
             "SELECT content, model, metadata, chunks, started_at, updated_at

@@ -38,6 +38,7 @@ pub const EXPORT_VERSION: u32 = 1;
 pub struct ExportFile {
     pub format: String,
     pub version: u32,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
     pub exported_at: DateTime<Utc>,
     pub sessions: Vec<SessionExport>,
 }
@@ -59,7 +60,9 @@ pub struct SessionExport {
     pub metadata: Metadata,
     #[serde(default)]
     pub parent_session: Option<String>,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
     #[serde(default = "default_branch")]
     pub head_branch: String,
@@ -78,8 +81,9 @@ fn default_branch() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BranchExport {
     pub name: String,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
-    #[serde(default)]
+    #[serde(default, serialize_with = "crate::model::timestamp::serialize_option")]
     pub superseded_at: Option<DateTime<Utc>>,
     /// The branch's full history, inherited messages included.
     pub messages: Vec<Message>,
@@ -94,6 +98,7 @@ pub struct SnapshotExport {
     pub branch: String,
     /// Messages of `branch` the snapshot pins.
     pub length: u64,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -141,10 +146,28 @@ pub struct ImportReport {
     /// Sessions that existed exactly as imported.
     pub unchanged: u64,
     /// Sources skipped, each with the reason: nothing of them was written.
-    pub skipped: Vec<(String, String)>,
+    pub skipped: Vec<SkippedSource>,
     /// Whether this was a dry run that wrote nothing.
     #[serde(default)]
     pub dry_run: bool,
+}
+
+/// A source an import left out: `{"source": …, "reason": …}` in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedSource {
+    /// The file, or the session id inside an export or database.
+    pub source: String,
+    /// Why nothing of it was written.
+    pub reason: String,
+}
+
+impl SkippedSource {
+    fn new(source: String, reason: impl Into<String>) -> Self {
+        SkippedSource {
+            source,
+            reason: reason.into(),
+        }
+    }
 }
 
 impl Store {
@@ -435,7 +458,7 @@ impl Store {
                 .execute(params![id, title, Value::Object(metadata).to_string()])?;
             touch(tx, &id)?;
         }
-        let wanted: Vec<NewMessage> = messages.into_iter().map(|m| m.body).collect();
+        let wanted: Vec<NewMessage> = messages.into_iter().map(Message::into_dated).collect();
         let (change, entry) = self.replace_in(tx, &id, &wanted, None)?;
         let changed = linked || fields_changed || change.written > 0 || change.superseded;
         let outcome = if changed {
@@ -524,7 +547,9 @@ impl<'a> Importer<'a> {
         let image = match session {
             Ok(image) => image,
             Err(e) => {
-                self.report.skipped.push((source, e.to_string()));
+                self.report
+                    .skipped
+                    .push(SkippedSource::new(source, e.to_string()));
                 return Ok(());
             }
         };
@@ -543,7 +568,7 @@ impl<'a> Importer<'a> {
                         self.report.updated_ids.push(id.clone());
                     }
                     Outcome::Unchanged => self.report.unchanged += 1,
-                    Outcome::Exists => self.report.skipped.push((
+                    Outcome::Exists => self.report.skipped.push(SkippedSource::new(
                         source,
                         format!("session {id:?} exists and the import does not overwrite"),
                     )),
@@ -557,7 +582,9 @@ impl<'a> Importer<'a> {
             }
             // The source is at fault: report it and go on.
             Err(e @ (Error::InvalidInput(_) | Error::NotFound { .. })) => {
-                self.report.skipped.push((source, e.to_string()));
+                self.report
+                    .skipped
+                    .push(SkippedSource::new(source, e.to_string()));
             }
             Err(e) => return Err(e),
         }

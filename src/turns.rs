@@ -11,8 +11,8 @@ use rusqlite::{params, OptionalExtension, Transaction};
 
 use crate::error::{Error, Result};
 use crate::lineage::{self, row_id, Segment};
-use crate::model::{now_text, parse_time, validate_session_id, Message, NewMessage, NewSession};
-use crate::sessions::{fork_new_head, head_of, insert_session, next_version, save_head};
+use crate::model::{now_text, parse_time, validate_session_id, Message, NewMessage};
+use crate::sessions::{fork_new_head, head_of, head_or_create, next_version, save_head};
 use crate::store::Store;
 
 /// What [`Store::add_messages`] returns.
@@ -113,15 +113,8 @@ impl Store {
         }
         check_unique_keys(messages)?;
         let (added, cache_update) = self.write(|tx| {
-            let found = match head_of(tx, session_id)? {
-                None if expected_version.is_none() => {
-                    insert_session(tx, session_id, &NewSession::default(), None, None)?;
-                    head_of(tx, session_id)?
-                }
-                found => found,
-            };
             let (mut head, old_version) =
-                found.ok_or_else(|| Error::not_found("session", session_id))?;
+                head_or_create(tx, session_id, expected_version.is_none())?;
             // Keys before the version: a retry must succeed although its own commit moved it.
             if head.length > 0 && messages.iter().any(|m| m.key.is_some()) {
                 let segments = lineage::segments(tx, head.branch_id, head.length)?;
@@ -159,15 +152,11 @@ impl Store {
             let (version, now) = (old_version + 1, now_text());
             lineage::append(tx, &mut head, messages, &now)?;
             save_head(tx, session_id, &head, version, &now)?;
-            let created_at = parse_time(&now)?;
+            let now = parse_time(&now)?;
             let stored: Vec<Message> = messages
                 .iter()
                 .enumerate()
-                .map(|(i, body)| Message {
-                    index: old_length as u64 + i as u64,
-                    body: body.clone(),
-                    created_at,
-                })
+                .map(|(i, body)| body.stored_at(old_length as u64 + i as u64, now))
                 .collect();
             let added = AddedMessages {
                 messages: stored,

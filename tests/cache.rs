@@ -453,7 +453,10 @@ fn a_cached_reader_stays_exact_under_random_operations_with_prune_in_another_pro
             }
             assert_eq!(
                 contents(&local.chat_history_uncached("s", None).unwrap()),
-                edited.iter().map(|m| m.content.clone()).collect::<Vec<_>>(),
+                edited
+                    .iter()
+                    .map(|m| m.content().to_string())
+                    .collect::<Vec<_>>(),
                 "step {step}: set_chat_history after {done:?}"
             );
             let _ = local.chat_history("s", None).unwrap();

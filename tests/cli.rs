@@ -50,7 +50,7 @@ fn add_then_history_json_round_trips_every_field() {
             "assistant",
             "",
             "--tool-calls",
-            r#"[{"id":"c1","type":"function"}]"#,
+            r#"[{"id":"c1","type":"function","function":{"name":"weather","arguments":"{}"}}]"#,
             "--model",
             "gpt-x",
             "--input-tokens",
@@ -70,7 +70,8 @@ fn add_then_history_json_round_trips_every_field() {
     assert_eq!(items[0]["index"], 0);
     assert_eq!(
         items[1]["tool_calls"],
-        json!([{"id": "c1", "type": "function"}])
+        json!([{"id": "c1", "type": "function",
+                "function": {"name": "weather", "arguments": "{}"}}])
     );
     assert_eq!(items[1]["model"], "gpt-x");
     assert_eq!(items[1]["input_tokens"], 12);
@@ -83,7 +84,7 @@ fn add_then_history_json_round_trips_every_field() {
     assert_eq!(
         text.lines().collect::<Vec<_>>(),
         [
-            "[1] assistant (1 tool call(s), gpt-x): ",
+            "[1] assistant (gpt-x): calls weather({})",
             "[2] tool (for c1): sunny"
         ]
     );
@@ -148,7 +149,7 @@ fn sessions_and_show_list_what_is_stored() {
     ok(&db, &["add", "second", "user", "y"]);
     ok(&db, &["add", "second", "assistant", "z"]);
     let list = json_out(&db, &["sessions", "--json"]);
-    let ids: Vec<&str> = list
+    let ids: Vec<&str> = list["sessions"]
         .as_array()
         .unwrap()
         .iter()
@@ -209,7 +210,7 @@ fn bad_input_fails_on_stderr_and_stores_nothing() {
     let history = json_out(&db, &["history", "s", "--json"]);
     assert_eq!(history.as_array().unwrap().len(), 1);
     assert_eq!(
-        json_out(&db, &["sessions", "--json"])
+        json_out(&db, &["sessions", "--json"])["sessions"]
             .as_array()
             .unwrap()
             .len(),
@@ -394,7 +395,10 @@ fn stats_counts_rows_and_what_prune_would_remove() {
         stats["prunable"],
         json!({"branches": 1, "messages": 1, "bytes": 1})
     );
-    assert_eq!(stats["largest_sessions"], json!([["s", 3], ["t", 0]]));
+    assert_eq!(
+        stats["largest_sessions"],
+        json!([{"id": "s", "messages": 3}, {"id": "t", "messages": 0}])
+    );
     assert!(stats["file_bytes"].as_u64().unwrap() > 0);
     assert!(
         ok(&db, &["stats"]).contains("rows:      2 sessions, 4 messages, 3 branches, 0 snapshots")

@@ -120,7 +120,7 @@ fn worker_random_writes() {
                 let batch: Vec<NewMessage> = (0..2 + rng.below(40))
                     .map(|k| NewMessage::user(fresh(k)).with_key(fresh(k)))
                     .collect();
-                next.extend(batch.iter().map(|m| m.content.clone()));
+                next.extend(batch.iter().map(|m| m.content().to_string()));
                 announce(&next, &next_partial);
                 let added = store.add_messages(id, &batch).unwrap();
                 assert!(!added.already_stored);

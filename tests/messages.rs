@@ -124,7 +124,10 @@ fn a_window_never_starts_with_a_tool_result_whose_call_was_cut_off() {
     store
         .add_message(
             "s",
-            NewMessage::assistant("").with_tool_calls(vec![json!({"id": "a"}), json!({"id": "b"})]),
+            NewMessage::assistant("").with_tool_calls(vec![
+                json!({"id": "a", "function": {"name": "weather", "arguments": "{}"}}),
+                json!({"id": "b", "function": {"name": "weather", "arguments": "{}"}}),
+            ]),
         )
         .unwrap();
     store.add_message("s", NewMessage::tool("a", "3C")).unwrap();

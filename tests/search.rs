@@ -179,11 +179,13 @@ fn the_cli_search_prints_hits_and_json() {
         .args(["search", "fox", "--session", "s"])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("s [0] user: the quick brown [fox]"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("s [0] user on main: the quick brown [fox]")
+    );
     let out = cli()
         .arg("--db")
         .arg(&path)
-        .args(["search", "\"fox"])
+        .args(["search", "--fts", "\"fox"])
         .output()
         .unwrap();
     assert!(!out.status.success());

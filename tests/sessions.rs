@@ -134,7 +134,6 @@ fn operations_on_unknown_sessions_are_not_found_and_create_nothing() {
     not_found(store.session("ghost").map(drop));
     not_found(store.chat_history("ghost", None).map(drop));
     not_found(store.messages_before("ghost", 3, 2).map(drop));
-    not_found(store.set_chat_history("ghost", &[]).map(drop));
     not_found(store.update_metadata("ghost", Metadata::new()).map(drop));
     not_found(store.set_title("ghost", Some("t")).map(drop));
     not_found(store.clear("ghost").map(drop));

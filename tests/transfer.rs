@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use common::{cli, temp_db};
 use serde_json::json;
-use sessiondb::{ImportOptions, NewMessage, NewSession, Role, Store};
+use sessiondb::{ImportOptions, NewMessage, NewSession, Role, SkippedSource, Store};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -44,7 +44,8 @@ fn rich(store: &Store) {
         .add_message(
             "s",
             NewMessage::assistant("")
-                .with_tool_calls(vec![json!({"id": "c1", "type": "function"})])
+                .with_tool_calls(vec![json!({"id": "c1", "type": "function",
+                    "function": {"name": "f", "arguments": "{}"}})])
                 .with_usage(10, 2, Some(0.5))
                 .with_model("m"),
         )
@@ -255,14 +256,14 @@ fn corrupt_and_non_utf8_praisonai_files_are_reported_and_skipped() {
     let mut skipped: Vec<(String, String)> = report
         .skipped
         .iter()
-        .map(|(source, reason)| {
+        .map(|skip| {
             (
-                Path::new(source)
+                Path::new(&skip.source)
                     .file_name()
                     .unwrap()
                     .to_string_lossy()
                     .into_owned(),
-                reason.clone(),
+                skip.reason.clone(),
             )
         })
         .collect();
@@ -416,11 +417,11 @@ fn an_imported_superseded_name_keeps_later_versions_above_it_and_a_huge_one_is_r
         .unwrap();
     assert_eq!(
         report.skipped,
-        [(
-            "s".to_string(),
-            "invalid input: branch \"main@9007199254740993\": version 9007199254740993 is too large"
+        [SkippedSource {
+            source: "s".to_string(),
+            reason: "invalid input: branch \"main@9007199254740993\": version 9007199254740993 is too large"
                 .to_string()
-        )]
+        }]
     );
     assert_eq!(report.imported, 0);
     assert!(matches!(

@@ -1,6 +1,9 @@
 //! Human-readable and JSON output of the CLI.
 
-use sessiondb::{Branch, Message, Session, SessionTree, Snapshot, Stats, Store};
+use chrono::{DateTime, SecondsFormat, Utc};
+use sessiondb::{
+    Branch, BranchDiff, Content, Message, SearchHit, Session, SessionTree, Snapshot, Stats,
+};
 
 use crate::output::{warn, Failure, Output};
 
@@ -20,21 +23,103 @@ pub fn json<T: serde::Serialize + ?Sized>(out: &mut Output, value: &T) -> Printe
 pub fn history(out: &mut Output, messages: &[Message]) -> Printed {
     for m in messages {
         let mut extra = Vec::new();
-        if let Some(calls) = &m.body.tool_calls {
-            extra.push(format!("{} tool call(s)", calls.len()));
-        }
         if let Some(id) = &m.body.tool_call_id {
-            extra.push(format!("for {id}"));
+            extra.push(format!("for {}", terminal_safe(id)));
         }
         if let Some(model) = &m.body.model {
-            extra.push(model.clone());
+            extra.push(terminal_safe(model));
         }
         let extra = if extra.is_empty() {
             String::new()
         } else {
             format!(" ({})", extra.join(", "))
         };
-        writeln!(out, "[{}] {}{extra}: {}", m.index, m.role(), m.content())?;
+        let mut text = shown_content(&m.body.content);
+        for call in m.body.tool_calls.iter().flatten() {
+            let function = &call["function"];
+            let line = format!(
+                "calls {}({})",
+                function["name"].as_str().unwrap_or("?"),
+                function["arguments"].as_str().unwrap_or("")
+            );
+            text = if text.is_empty() {
+                line
+            } else {
+                format!("{text}\n{line}")
+            };
+        }
+        writeln!(
+            out,
+            "[{}] {}{extra}: {}",
+            m.index,
+            m.role(),
+            indented(&terminal_safe(&text))
+        )?;
+    }
+    Ok(())
+}
+
+/// The content as a reader sees it: the text, with `[type]` for a part that has none.
+fn shown_content(content: &Content) -> String {
+    match content {
+        Content::Parts(parts) => parts
+            .iter()
+            .map(
+                |p| match (p.get("text").and_then(|t| t.as_str()), p.get("type")) {
+                    (Some(text), _) => text.to_string(),
+                    (None, Some(kind)) => format!("[{}]", kind.as_str().unwrap_or("part")),
+                    (None, None) => "[part]".to_string(),
+                },
+            )
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => other.text().into_owned(),
+    }
+}
+
+/// Text from a model or a tool, made safe for a terminal: control characters (escape
+/// sequences, carriage returns, bells) are shown escaped, newlines and tabs kept.
+pub fn terminal_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Continuation lines indented, so a line of content cannot pass for a new `[n] role:` line.
+fn indented(text: &str) -> String {
+    text.replace('\n', "\n    ")
+}
+
+/// One line of a table cell or list: control characters and newlines shown escaped.
+fn cell(text: &str) -> String {
+    terminal_safe(text)
+        .replace('\n', "\\n")
+        .replace('\t', "\\t")
+}
+
+pub fn hits(out: &mut Output, hits: &[SearchHit]) -> Printed {
+    for hit in hits {
+        let note = if hit.in_current_history {
+            ""
+        } else {
+            " (not in the current history)"
+        };
+        writeln!(
+            out,
+            "{} [{}] {} on {}{note}: {}",
+            cell(&hit.session_id),
+            hit.index,
+            hit.role,
+            cell(&hit.branch),
+            cell(&hit.snippet)
+        )?;
     }
     Ok(())
 }
@@ -44,9 +129,9 @@ pub fn sessions(out: &mut Output, sessions: &[Session]) -> Printed {
         .iter()
         .map(|s| {
             [
-                s.id.clone(),
-                s.title.clone().unwrap_or_default(),
-                s.agent_name.clone().unwrap_or_default(),
+                cell(&s.id),
+                cell(s.title.as_deref().unwrap_or_default()),
+                cell(s.agent_name.as_deref().unwrap_or_default()),
                 s.message_count.to_string(),
                 s.updated_at.format("%Y-%m-%d %H:%M:%S").to_string(),
             ]
@@ -84,8 +169,13 @@ pub fn session(out: &mut Output, s: &Session) -> Printed {
         serde_json::Value::Object(s.metadata.clone())
     )?;
     writeln!(out, "version:     {}", s.version)?;
-    writeln!(out, "created:     {}", s.created_at.to_rfc3339())?;
-    writeln!(out, "updated:     {}", s.updated_at.to_rfc3339())
+    writeln!(out, "created:     {}", time(&s.created_at))?;
+    writeln!(out, "updated:     {}", time(&s.updated_at))
+}
+
+/// A time as the file stores it and `--json` prints it.
+fn time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// Left-aligned columns, widths fitted to the content.
@@ -162,10 +252,15 @@ pub fn snapshots(out: &mut Output, snapshots: &[Snapshot]) -> Printed {
     )
 }
 
-/// Draws a session, its live branches and its forks as a tree.
-pub fn tree(out: &mut Output, store: &Store, root: &SessionTree) -> Printed {
-    writeln!(out, "{}", session_line(root))?;
-    tree_children(out, store, root, "")
+/// Draws a session, its live branches and its forks as a tree; a fork names its parent.
+pub fn tree(out: &mut Output, root: &SessionTree) -> Printed {
+    let parent = root
+        .parent_session
+        .as_deref()
+        .map(|p| format!(", forked from {}", cell(p)))
+        .unwrap_or_default();
+    writeln!(out, "{}{parent}", session_line(root))?;
+    tree_children(out, root, "")
 }
 
 fn session_line(node: &SessionTree) -> String {
@@ -179,8 +274,8 @@ fn session_line(node: &SessionTree) -> String {
     }
 }
 
-fn tree_children(out: &mut Output, store: &Store, node: &SessionTree, prefix: &str) -> Printed {
-    let all = store.branches(&node.id)?;
+fn tree_children(out: &mut Output, node: &SessionTree, prefix: &str) -> Printed {
+    let all = &node.branches;
     let superseded = all.iter().filter(|b| b.superseded_at.is_some()).count();
     let mut lines: Vec<(String, Option<&SessionTree>)> = all
         .iter()
@@ -214,22 +309,22 @@ fn tree_children(out: &mut Output, store: &Store, node: &SessionTree, prefix: &s
         writeln!(out, "{prefix}{}{line}", if last { "└─ " } else { "├─ " })?;
         if let Some(child) = child {
             let nested = format!("{prefix}{}", if last { "   " } else { "│  " });
-            tree_children(out, store, child, &nested)?;
+            tree_children(out, child, &nested)?;
         }
     }
     Ok(())
 }
 
 /// The tree as a Graphviz digraph: sessions as boxes, branches as ellipses, forks as edges.
-pub fn dot(out: &mut Output, store: &Store, root: &SessionTree) -> Printed {
+pub fn dot(out: &mut Output, root: &SessionTree) -> Printed {
     writeln!(out, "digraph sessions {{")?;
     writeln!(out, "  rankdir=LR; node [fontname=\"Helvetica\"];")?;
-    dot_node(out, store, root)?;
+    dot_node(out, root)?;
     writeln!(out, "}}")?;
     Ok(())
 }
 
-fn dot_node(out: &mut Output, store: &Store, node: &SessionTree) -> Printed {
+fn dot_node(out: &mut Output, node: &SessionTree) -> Printed {
     let quote = |s: &str| {
         let escaped = s
             .replace('\\', "\\\\")
@@ -249,11 +344,7 @@ fn dot_node(out: &mut Output, store: &Store, node: &SessionTree) -> Printed {
         quote(&node.id),
         quote(&label)
     )?;
-    for b in store
-        .branches(&node.id)?
-        .iter()
-        .filter(|b| b.superseded_at.is_none())
-    {
+    for b in node.branches.iter().filter(|b| b.superseded_at.is_none()) {
         let id = format!("{}/{}", node.id, b.name);
         let style = if b.is_head { ", style=bold" } else { "" };
         writeln!(
@@ -270,7 +361,7 @@ fn dot_node(out: &mut Output, store: &Store, node: &SessionTree) -> Printed {
         )?;
     }
     for child in &node.children {
-        dot_node(out, store, child)?;
+        dot_node(out, child)?;
         writeln!(
             out,
             "  {} -> {} [label=\"fork\"];",
@@ -298,12 +389,50 @@ pub fn stats(out: &mut Output, s: &Stats) -> Printed {
         s.prunable.branches, s.prunable.messages, s.prunable.bytes
     )?;
     writeln!(out, "largest sessions:")?;
-    for (id, count) in &s.largest_sessions {
-        writeln!(out, "  {id}: {count} messages")?;
+    for largest in &s.largest_sessions {
+        writeln!(
+            out,
+            "  {}: {} messages",
+            cell(&largest.id),
+            largest.messages
+        )?;
     }
     writeln!(
         out,
         "cache (this process): {} hits, {} misses, {} entries",
         s.cache.hits, s.cache.misses, s.cache.entries
     )
+}
+
+/// Where two branches diverge, then each side's messages after the shared ones.
+pub fn branch_diff(out: &mut Output, d: &BranchDiff) -> Printed {
+    let (a, b) = (cell(&d.a.branch), cell(&d.b.branch));
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    if d.a.messages.is_empty() && d.b.messages.is_empty() {
+        return writeln!(
+            out,
+            "{a} and {b} hold the same {} message{}",
+            d.common,
+            plural(d.common)
+        );
+    }
+    writeln!(
+        out,
+        "{a} and {b} share {} message{} and diverge at index {}",
+        d.common,
+        plural(d.common),
+        d.common
+    )?;
+    for side in [&d.a, &d.b] {
+        let n = side.messages.len() as u64;
+        writeln!(
+            out,
+            "{} ({} messages) has {n} more message{}:",
+            cell(&side.branch),
+            side.length,
+            plural(n)
+        )?;
+        history(out, &side.messages)?;
+    }
+    Ok(())
 }

@@ -1,0 +1,519 @@
+//! The command line for everyday use: safe terminal output, paging, filters, editing,
+//! imports that detect their format, plain-word search, and the global options.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+use common::{cli, temp_db};
+use serde_json::{json, Value};
+use sessiondb::{NewSession, SessionQuery, Store};
+
+fn run(db: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = cli()
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn ok(db: &Path, args: &[&str]) -> String {
+    let out = run(db, args, "");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json_out(db: &Path, args: &[&str]) -> Value {
+    serde_json::from_str(&ok(db, args)).unwrap()
+}
+
+#[test]
+fn history_escapes_control_characters_and_indents_continuation_lines() {
+    let (_dir, db) = temp_db();
+    ok(
+        &db,
+        &[
+            "add",
+            "s",
+            "assistant",
+            "\x1b[2Jcleared\x07\r\nline two\n[9] user: forged",
+        ],
+    );
+    assert_eq!(
+        ok(&db, &["history", "s"]),
+        "[0] assistant: \\u{1b}[2Jcleared\\u{7}\\r\n    line two\n    [9] user: forged\n"
+    );
+    // JSON stays exact.
+    assert_eq!(
+        json_out(&db, &["history", "s", "--json"])[0]["content"],
+        "\x1b[2Jcleared\x07\r\nline two\n[9] user: forged"
+    );
+}
+
+#[test]
+fn history_shows_tool_calls_and_the_parts_of_content() {
+    let (_dir, db) = temp_db();
+    let doc = json!([
+        {"role": "user", "content": [{"type": "text", "text": "look"},
+                                     {"type": "image_url", "image_url": {"url": "u"}}]},
+        {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "zoom", "arguments": "{\"x\":2}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "zoomed"}
+    ]);
+    let out = run(&db, &["set-history", "s"], &doc.to_string());
+    assert!(out.status.success());
+    assert_eq!(
+        ok(&db, &["history", "s"]),
+        "[0] user: look\n    [image_url]\n[1] assistant: calls zoom({\"x\":2})\n[2] tool (for c1): zoomed\n"
+    );
+}
+
+#[test]
+fn history_limit_that_cuts_off_a_call_says_so_on_stderr() {
+    let (_dir, db) = temp_db();
+    let doc = json!([
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "r"},
+        {"role": "assistant", "content": "a"}
+    ]);
+    assert!(run(&db, &["set-history", "s"], &doc.to_string())
+        .status
+        .success());
+    let out = run(&db, &["history", "s", "--limit", "2"], "");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "[3] assistant: a\n");
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "sessiondb: left out 1 tool result(s) at the start: the call they answer is before the last 2 messages\n"
+    );
+}
+
+#[test]
+fn add_from_stdin_drops_the_final_newline_unless_asked_and_roles_ignore_case() {
+    let (_dir, db) = temp_db();
+    assert!(run(&db, &["add", "s", "User"], "hello\n").status.success());
+    assert!(
+        run(&db, &["add", "s", "USER", "-", "--keep-newline"], "kept\n")
+            .status
+            .success()
+    );
+    ok(&db, &["add", "s", "user", "arg\n"]);
+    let history = json_out(&db, &["history", "s", "--json"]);
+    let contents: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(contents, ["hello", "kept\n", "arg\n"]);
+}
+
+#[test]
+fn sessions_pages_with_a_cursor_and_says_how_many_more() {
+    let (_dir, db) = temp_db();
+    for id in ["a", "b", "c", "d", "e"] {
+        ok(&db, &["add", id, "user", "x"]);
+    }
+    let first = json_out(&db, &["sessions", "--limit", "2", "--json"]);
+    let ids = |page: &Value| -> Vec<String> {
+        page["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&first), ["e", "d"]);
+    assert_eq!(first["more"], 3);
+    let cursor = first["next"].as_str().unwrap().to_string();
+    let second = json_out(
+        &db,
+        &["sessions", "--limit", "2", "--after", &cursor, "--json"],
+    );
+    assert_eq!(ids(&second), ["c", "b"]);
+    assert_eq!(second["more"], 1);
+    let cursor = second["next"].as_str().unwrap().to_string();
+    let last = json_out(
+        &db,
+        &["sessions", "--limit", "2", "--after", &cursor, "--json"],
+    );
+    assert_eq!(ids(&last), ["a"]);
+    assert_eq!(
+        (last["next"].clone(), last["more"].clone()),
+        (Value::Null, json!(0))
+    );
+    // The human table says it on stderr, with the command to go on.
+    let out = run(&db, &["sessions", "--limit", "4"], "");
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "1 more: sessiondb sessions --after '{}' (with the same filters)\n",
+            json_out(&db, &["sessions", "--limit", "4", "--json"])["next"]
+                .as_str()
+                .unwrap()
+        )
+    );
+}
+
+#[test]
+fn sessions_limit_zero_and_a_bad_cursor_are_errors() {
+    let (_dir, db) = temp_db();
+    let out = run(&db, &["sessions", "--limit", "0"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be at least 1"));
+    let out = run(&db, &["sessions", "--after", "nonsense"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not one printed by `sessions`"));
+}
+
+#[test]
+fn edit_sets_and_clears_fields_and_the_filters_find_them() {
+    let (_dir, db) = temp_db();
+    ok(&db, &["add", "s1", "user", "x"]);
+    ok(&db, &["add", "s2", "user", "y"]);
+    let edited = json_out(
+        &db,
+        &[
+            "edit",
+            "s1",
+            "--title",
+            "Trip to Oslo",
+            "--agent-name",
+            "travel",
+            "--agent-id",
+            "a-1",
+            "--user",
+            "ada",
+            "--metadata",
+            r#"{"tier":"gold","n":3}"#,
+            "--json",
+        ],
+    );
+    assert_eq!(
+        (
+            &edited["title"],
+            &edited["agent_name"],
+            &edited["agent_id"],
+            &edited["user_id"],
+            &edited["metadata"]
+        ),
+        (
+            &json!("Trip to Oslo"),
+            &json!("travel"),
+            &json!("a-1"),
+            &json!("ada"),
+            &json!({"tier": "gold", "n": 3})
+        )
+    );
+    let found = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["sessions", "--json"];
+        all.extend_from_slice(args);
+        json_out(&db, &all)["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(found(&["--agent", "travel"]), ["s1"]);
+    assert_eq!(found(&["--user", "ada"]), ["s1"]);
+    assert_eq!(found(&["--title", "oslo"]), ["s1"]);
+    assert_eq!(
+        found(&["--metadata", "tier=gold", "--metadata", "n=3"]),
+        ["s1"]
+    );
+    assert!(found(&["--metadata", "tier=silver"]).is_empty());
+    assert_eq!(found(&["--created-since", "2000-01-01"]).len(), 2);
+    assert!(found(&["--updated-before", "2000-01-01"]).is_empty());
+    let cleared = json_out(&db, &["edit", "s1", "--title", "", "--json"]);
+    assert_eq!(
+        (&cleared["title"], &cleared["agent_name"]),
+        (&Value::Null, &json!("travel"))
+    );
+}
+
+#[test]
+fn list_sessions_filters_by_time_ranges_in_the_library() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    store.create_session(NewSession::with_id("old")).unwrap();
+    let between = chrono::Utc::now();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    store.create_session(NewSession::with_id("new")).unwrap();
+    let ids = |query: SessionQuery| -> Vec<String> {
+        store
+            .list_sessions(&query)
+            .unwrap()
+            .sessions
+            .into_iter()
+            .map(|s| s.id)
+            .collect()
+    };
+    assert_eq!(
+        ids(SessionQuery {
+            created_since: Some(between),
+            ..SessionQuery::default()
+        }),
+        ["new"]
+    );
+    assert_eq!(
+        ids(SessionQuery {
+            created_before: Some(between),
+            ..SessionQuery::default()
+        }),
+        ["old"]
+    );
+    assert_eq!(
+        ids(SessionQuery {
+            updated_since: Some(between),
+            limit: 1,
+            ..SessionQuery::default()
+        }),
+        ["new"]
+    );
+}
+
+#[test]
+fn import_detects_the_format_and_fails_when_anything_was_skipped() {
+    let (dir, db) = temp_db();
+    ok(&db, &["add", "s", "user", "hello"]);
+    let export = dir.path().join("export.json");
+    ok(&db, &["export", "--out", export.to_str().unwrap()]);
+    let other = dir.path().join("other.db");
+    let report: Value =
+        serde_json::from_str(&ok(&other, &["import", export.to_str().unwrap(), "--json"])).unwrap();
+    assert_eq!(report["imported"], 1);
+
+    // A PraisonAI directory with one good and one broken file: the good one is imported, the
+    // summary lists both, and the exit status says something was skipped.
+    let sessions = dir.path().join("praison");
+    std::fs::create_dir(&sessions).unwrap();
+    std::fs::write(
+        sessions.join("good.json"),
+        json!({"session_id": "p1", "messages": [{"role": "user", "content": "hi"}]}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(sessions.join("bad.json"), "{not json").unwrap();
+    let out = run(
+        &other,
+        &["import", sessions.to_str().unwrap(), "--json"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["imported"], 1);
+    let skipped = report["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(
+        skipped[0]["source"],
+        sessions.join("bad.json").display().to_string()
+    );
+    assert!(!skipped[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("invalid input: invalid input"));
+
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "just text").unwrap();
+    let out = run(&other, &["import", text.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "sessiondb: invalid input: {}: cannot tell its format (not a directory, an SQLite database or a JSON export); pass --format\n",
+            text.display()
+        )
+    );
+}
+
+#[test]
+fn search_takes_plain_words_shows_the_branch_and_flags_old_history() {
+    let (_dir, db) = temp_db();
+    ok(&db, &["add", "s", "user", "what? don't use c++ here"]);
+    // Replace the history: the old message lives on only in a superseded branch.
+    assert!(run(
+        &db,
+        &["set-history", "s"],
+        r#"[{"role":"user","content":"what? something else"}]"#
+    )
+    .status
+    .success());
+    assert_eq!(
+        ok(&db, &["search", "don't c++"]),
+        "s [0] user on main@3 (not in the current history): what? [don't] use [c]++ here\n"
+    );
+    let hits = json_out(&db, &["search", "what?", "--json"]);
+    let mut flags: Vec<(String, bool)> = hits
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["branch"].as_str().unwrap().to_string(),
+                h["in_current_history"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    flags.sort();
+    assert_eq!(flags, [("main".into(), true), ("main@3".into(), false)]);
+    let out = run(&db, &["search", "--fts", "\"unclosed"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&db, &["search", "   "], "");
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "sessiondb: invalid input: the search query has no words\n"
+    );
+}
+
+#[test]
+fn maintain_json_names_its_fields() {
+    let (_dir, db) = temp_db();
+    ok(&db, &["add", "s", "user", "x"]);
+    let report = json_out(&db, &["maintain", "--json"]);
+    let mut keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["bytes_after", "bytes_before", "wal_busy"]);
+    assert_eq!(report["wal_busy"], false);
+}
+
+#[test]
+fn read_only_refuses_writes_and_busy_timeout_is_accepted() {
+    let (_dir, db) = temp_db();
+    ok(&db, &["add", "s", "user", "x"]);
+    let out = run(&db, &["--read-only", "add", "s", "user", "y"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("read-only"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        ok(
+            &db,
+            &["--read-only", "--busy-timeout", "250ms", "history", "s"]
+        ),
+        "[0] user: x\n"
+    );
+    let out = run(&db, &["--busy-timeout", "soon", "history", "s"], "");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn completions_print_a_script_for_each_shell_without_a_database() {
+    for (shell, marker) in [
+        ("bash", "_sessiondb()"),
+        ("zsh", "#compdef sessiondb"),
+        ("fish", "complete -c sessiondb"),
+    ] {
+        let out = cli().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success());
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            script.contains(marker),
+            "{shell}: {}",
+            &script[..script.len().min(200)]
+        );
+        assert!(script.contains("set-history"), "{shell}");
+    }
+}
+
+/// The subcommands a `--help` text lists under "Commands:", `help` aside.
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect()
+}
+
+fn help_of(path: &[String]) -> String {
+    let out = cli().args(path).arg("--help").output().unwrap();
+    assert!(out.status.success(), "{path:?} --help");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Lines of a help section ("Options:", "Arguments:") that have no help text: the item
+/// (`--flag <VALUE>` or `<SESSION>`) is parted from its help by two spaces.
+fn items_without_help<'h>(help: &'h str, section: &str, starts: &[char]) -> Vec<&'h str> {
+    help.lines()
+        .skip_while(|l| *l != section)
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(str::trim)
+        .filter(|l| l.starts_with(starts) && !l.contains("  "))
+        .collect()
+}
+
+#[test]
+fn every_option_and_argument_of_every_command_and_subcommand_has_help() {
+    let mut pending: Vec<Vec<String>> = subcommands(&help_of(&[]))
+        .into_iter()
+        .map(|c| vec![c])
+        .collect();
+    assert!(pending.len() > 20, "{pending:?}");
+    let mut checked = Vec::new();
+    while let Some(path) = pending.pop() {
+        let help = help_of(&path);
+        for sub in subcommands(&help) {
+            let mut nested = path.clone();
+            nested.push(sub);
+            pending.push(nested);
+        }
+        let about = help.lines().next().unwrap_or_default();
+        assert!(
+            !about.is_empty() && !about.starts_with("Usage:"),
+            "`sessiondb {}` has no description",
+            path.join(" ")
+        );
+        assert_eq!(
+            items_without_help(&help, "Options:", &['-']),
+            Vec::<&str>::new(),
+            "`sessiondb {}`: options without help",
+            path.join(" ")
+        );
+        assert_eq!(
+            items_without_help(&help, "Arguments:", &['<', '[']),
+            Vec::<&str>::new(),
+            "`sessiondb {}`: arguments without help",
+            path.join(" ")
+        );
+        checked.push(path.join(" "));
+    }
+    for nested in [
+        "branch create",
+        "branch list",
+        "branch switch",
+        "branch rename",
+        "branch delete",
+        "branch history",
+        "branch diff",
+        "snapshot create",
+        "snapshot list",
+        "snapshot restore",
+        "snapshot delete",
+    ] {
+        assert!(checked.iter().any(|c| c == nested), "{nested} not checked");
+    }
+}
