@@ -573,12 +573,13 @@ impl Store {
     }
 
     /// Sessions, newest `updated_at` first; every page up to `limit` (all when `None`).
-    #[pyo3(signature = (*, agent_name=None, user_id=None, limit=None))]
+    #[pyo3(signature = (*, agent_name=None, user_id=None, title_contains=None, limit=None))]
     fn list_sessions(
         &self,
         py: Python<'_>,
         agent_name: Option<String>,
         user_id: Option<String>,
+        title_contains: Option<String>,
         limit: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
         let limit = count("limit", limit)?;
@@ -587,8 +588,8 @@ impl Store {
             let mut query = SessionQuery {
                 agent_name,
                 user_id,
-                limit: 500,
-                after: None,
+                title_contains,
+                ..SessionQuery::default()
             };
             loop {
                 let want = limit.map_or(500, |l| (l - out.len()).min(500));
@@ -707,8 +708,13 @@ impl Store {
         self.run_to_py(py, move |s| s.rename_branch(&session_id, &name, &new_name))
     }
 
-    fn delete_branch(&self, py: Python<'_>, session_id: String, name: String) -> PyResult<()> {
-        self.run(py, move |s| s.delete_branch(&session_id, &name))
+    fn delete_branch(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        name: String,
+    ) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.delete_branch(&session_id, &name))
     }
 
     fn revert_to_message(
