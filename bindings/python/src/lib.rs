@@ -618,6 +618,44 @@ impl Store {
         self.run_to_py(py, move |s| s.update_metadata(&session_id, patch))
     }
 
+    /// Changes the named fields: `title`, `agent_name`, `agent_id`, `user_id` (a `None`
+    /// value clears one) and `metadata` (merged; a `None` value removes a key).
+    #[pyo3(signature = (session_id, **fields))]
+    fn update_session(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        fields: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        let mut update = sessiondb::SessionUpdate::default();
+        for (key, value) in fields.into_iter().flat_map(|f| f.iter()) {
+            let key: String = key.extract()?;
+            let text = || -> PyResult<Option<String>> {
+                if value.is_none() {
+                    Ok(None)
+                } else {
+                    value
+                        .extract()
+                        .map(Some)
+                        .map_err(|_| invalid(format!("{key} must be a string or None")))
+                }
+            };
+            match key.as_str() {
+                "title" => update.title = Some(text()?),
+                "agent_name" => update.agent_name = Some(text()?),
+                "agent_id" => update.agent_id = Some(text()?),
+                "user_id" => update.user_id = Some(text()?),
+                "metadata" => update.metadata = self::metadata(Some(&value))?,
+                other => {
+                    return Err(invalid(format!(
+                        "unknown session field {other:?}: expected title, agent_name, agent_id, user_id or metadata"
+                    )))
+                }
+            }
+        }
+        self.run_to_py(py, move |s| s.update_session(&session_id, &update))
+    }
+
     #[pyo3(signature = (session_id, title))]
     fn set_title(
         &self,

@@ -99,6 +99,10 @@ def test_session_fields_list_and_delete(ours):
     data = ours.get_session("a")
     assert (data.agent_name, data.user_id, data.metadata["model"]) == ("bot", "u", "gpt")
     assert data.metadata["title"] == "Title" and "skipped" not in data.metadata
+    info = ours.store.session("a")
+    assert (info["agent_name"], info["user_id"], info["title"]) == ("bot", "u", "Title")
+    ours.update_session_metadata("a", agent_id="gw-1")
+    assert ours.store.session("a")["agent_id"] == "gw-1" and ours.get_session("a").agent_id == "gw-1"
     listed = ours.list_sessions()
     assert [s["session_id"] for s in listed] == ["a"]
     assert (listed[0]["title"], listed[0]["message_count"], listed[0]["model"]) == ("Title", 1, "gpt")

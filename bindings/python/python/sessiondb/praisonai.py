@@ -384,16 +384,18 @@ class DefaultSessionStore:
     ) -> bool:
         fields = {k: v for k, v in (("agent_name", agent_name), ("user_id", user_id)) if v}
         if not self._ensure(session_id, **fields) and fields:
-            self._store.update_metadata(session_id, fields)
+            self._store.update_session(session_id, **fields)
         return True
 
     def update_session_metadata(self, session_id: str, **fields: Any) -> bool:
-        """Merges ``fields`` (``None`` values skipped) into the session's metadata."""
+        """Merges ``fields`` (``None`` values skipped) into the session's metadata;
+        ``agent_id``, ``agent_name`` and ``user_id`` also set the session's own fields."""
         patch = {k: v for k, v in fields.items() if v is not None}
         if not patch:
             return True
         self._ensure(session_id)
-        self._store.update_metadata(session_id, patch)
+        own = {k: v for k, v in patch.items() if k in ("agent_id", "agent_name", "user_id") and isinstance(v, str)}
+        self._store.update_session(session_id, metadata=patch, **own)
         return True
 
     def rename_session(self, session_id: str, title: str) -> bool:
