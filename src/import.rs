@@ -543,10 +543,7 @@ fn openai_session(
     for (i, (data, created)) in rows.iter().enumerate() {
         let item: Value = serde_json::from_str(data)
             .map_err(|e| Error::invalid(format!("item {i} is not valid JSON: {e}")))?;
-        let mut body = openai_item(&item).map_err(|e| Error::invalid(format!("item {i}: {e}")))?;
-        let mut metadata = Metadata::new();
-        metadata.insert("openai_item".into(), item);
-        body.metadata = Some(metadata);
+        let body = openai_item_kept(item).map_err(|e| Error::invalid(format!("item {i}: {e}")))?;
         messages.push(Message {
             index: i as u64,
             body,
@@ -569,6 +566,24 @@ fn openai_session(
         branches: None,
         snapshots: None,
     })
+}
+
+impl NewMessage {
+    /// An OpenAI Agents SDK (Responses API) item as a message: messages keep their role and
+    /// text, function calls become assistant tool calls, their outputs tool results, and any
+    /// other item (reasoning, web search, …) an empty assistant message. The item itself is
+    /// kept whole in the metadata under `openai_item`, so it reads back exactly.
+    pub fn from_openai_item(item: Value) -> Result<NewMessage> {
+        openai_item_kept(item).map_err(Error::invalid)
+    }
+}
+
+fn openai_item_kept(item: Value) -> std::result::Result<NewMessage, String> {
+    let mut message = openai_item(&item)?;
+    let mut metadata = Metadata::new();
+    metadata.insert("openai_item".into(), item);
+    message.metadata = Some(metadata);
+    Ok(message)
 }
 
 /// One Responses-API item as a chat message.

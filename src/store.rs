@@ -154,20 +154,33 @@ impl StoreBuilder {
 }
 
 /// r2d2 gives every pool three helper threads of its own unless it is handed a pool; one
-/// shared thread serves every store of the process (it only reaps idle connections).
+/// shared thread serves every store of the process (it opens connections and reaps idle ones).
+/// Threads do not survive `fork()`: a child process (Python's `multiprocessing`) gets a thread
+/// of its own, or every connection it asks for would wait for a thread that is not there.
 fn helper_threads() -> Arc<scheduled_thread_pool::ScheduledThreadPool> {
-    static HELPERS: std::sync::OnceLock<Arc<scheduled_thread_pool::ScheduledThreadPool>> =
-        std::sync::OnceLock::new();
-    HELPERS
-        .get_or_init(|| {
-            Arc::new(
-                scheduled_thread_pool::ScheduledThreadPool::builder()
-                    .num_threads(1)
-                    .thread_name_pattern("sessiondb-pool-{}")
-                    .build(),
-            )
-        })
-        .clone()
+    static HELPERS: std::sync::Mutex<
+        Option<(u32, Arc<scheduled_thread_pool::ScheduledThreadPool>)>,
+    > = std::sync::Mutex::new(None);
+    let pid = std::process::id();
+    let mut helpers = HELPERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((owner, threads)) = &*helpers {
+        if *owner == pid {
+            return threads.clone();
+        }
+    }
+    let threads = Arc::new(
+        scheduled_thread_pool::ScheduledThreadPool::builder()
+            .num_threads(1)
+            .thread_name_pattern("sessiondb-pool-{}")
+            .build(),
+    );
+    if let Some(inherited) = helpers.replace((pid, threads.clone())) {
+        // The parent's pool: its thread is gone here; leave its state untouched.
+        std::mem::forget(inherited);
+    }
+    threads
 }
 
 /// The file the CLI and the examples use when no path is given: `$SESSIONDB_PATH`, else

@@ -1,0 +1,59 @@
+"""sessiondb: AI-agent sessions, messages, branches and snapshots in one SQLite file.
+
+Many processes may open the same file at once; no message is lost, no reader sees a
+half-written history. :class:`Store` is the library's ``Store`` in Python form: messages are
+plain dicts shaped like ``sessiondb history --json`` prints them, errors are subclasses of
+:class:`Error`, and every call releases the GIL.
+
+Adapters that speak other stores' APIs live beside it: :mod:`sessiondb.praisonai` and
+:mod:`sessiondb.openai_agents`.
+"""
+
+from __future__ import annotations
+
+from ._core import MAX_CONTENT_BYTES, MAX_SESSION_ID_BYTES, SCHEMA_VERSION, Store
+from ._errors import (
+    AlreadyExists,
+    Busy,
+    Conflict,
+    Corrupt,
+    Error,
+    FileExists,
+    FileReplaced,
+    InvalidInput,
+    IoError,
+    KeysPartlyStored,
+    NotFound,
+    NotSessionDb,
+    PoolError,
+    ReadOnly,
+    SchemaTooNew,
+    SqliteError,
+    StorageFull,
+    UnsafePermissions,
+)
+
+__all__ = [
+    "Store",
+    "SCHEMA_VERSION",
+    "MAX_CONTENT_BYTES",
+    "MAX_SESSION_ID_BYTES",
+    "Error",
+    "NotFound",
+    "AlreadyExists",
+    "InvalidInput",
+    "Conflict",
+    "Busy",
+    "KeysPartlyStored",
+    "SchemaTooNew",
+    "NotSessionDb",
+    "ReadOnly",
+    "Corrupt",
+    "StorageFull",
+    "IoError",
+    "FileExists",
+    "UnsafePermissions",
+    "FileReplaced",
+    "SqliteError",
+    "PoolError",
+]

@@ -1,0 +1,141 @@
+"""Exceptions raised by sessiondb, one class per variant of the core's ``Error``.
+
+Every class derives from :class:`Error`; attributes carry what the core reported (the id
+that was not found, the versions of a conflict, the path of a file) so a caller can act
+without parsing the message.
+"""
+
+from __future__ import annotations
+
+
+class Error(Exception):
+    """Base class of every sessiondb error."""
+
+
+class NotFound(Error, LookupError):
+    """The named thing does not exist. ``kind`` is ``"session"``, ``"branch"``,
+    ``"snapshot"``, ``"message"`` or ``"database"``; ``id`` is what was asked for."""
+
+    kind: str
+    id: str
+
+
+class AlreadyExists(Error):
+    """A session with this ``id`` already exists (``create_session``)."""
+
+    id: str
+
+
+class InvalidInput(Error, ValueError):
+    """The caller passed something the store refuses; nothing was written."""
+
+
+class Conflict(Error):
+    """A write carried ``expected_version`` and the session had moved on to ``actual``.
+    Nothing was written: re-read and decide again."""
+
+    session: str
+    expected: int
+    actual: int
+
+
+class Busy(Error):
+    """Another connection held the write lock longer than ``timeout`` seconds. Nothing was
+    written; retrying later is safe."""
+
+    timeout: float
+
+
+class KeysPartlyStored(Error):
+    """A batch mixed messages whose keys are ``stored`` already with ``new`` that are not;
+    nothing was written."""
+
+    session: str
+    stored: list[str]
+    new: int
+
+
+class SchemaTooNew(Error):
+    """The file at ``path`` was written by a newer sessiondb (schema ``found`` >
+    ``supported``)."""
+
+    path: str
+    found: int
+    supported: int
+
+
+class NotSessionDb(Error):
+    """The file at ``path`` is not a sessiondb database; it was left untouched."""
+
+    path: str
+
+
+class ReadOnly(Error):
+    """The store or the file at ``path`` is read-only and the operation writes."""
+
+    path: str
+
+
+class Corrupt(Error):
+    """The file's contents are damaged; restore from a backup or run ``sessiondb check``."""
+
+
+class StorageFull(Error):
+    """The disk or quota is full; the failed call wrote nothing."""
+
+
+class IoError(Error):
+    """An operating-system error on ``path``."""
+
+    path: str
+
+
+class FileExists(Error):
+    """A file to be written (a backup, an export) exists at ``path`` and ``force`` was not
+    given; nothing was written."""
+
+    path: str
+
+
+class UnsafePermissions(Error):
+    """The database at ``path`` or its directory can be changed by other users; pass
+    ``shared=True`` when that is on purpose."""
+
+    path: str
+
+
+class FileReplaced(Error):
+    """The database or its ``-wal`` at ``path`` was deleted or replaced since it was opened;
+    nothing was written. Open the path again."""
+
+    path: str
+
+
+class SqliteError(Error):
+    """Any other SQLite error."""
+
+
+class PoolError(Error):
+    """No pooled connection could be had in time."""
+
+
+__all__ = [
+    "Error",
+    "NotFound",
+    "AlreadyExists",
+    "InvalidInput",
+    "Conflict",
+    "Busy",
+    "KeysPartlyStored",
+    "SchemaTooNew",
+    "NotSessionDb",
+    "ReadOnly",
+    "Corrupt",
+    "StorageFull",
+    "IoError",
+    "FileExists",
+    "UnsafePermissions",
+    "FileReplaced",
+    "SqliteError",
+    "PoolError",
+]

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds the Python package and runs its tests, then the OpenAI Agents SDK's own
+# SQLiteSession tests against sessiondb.openai_agents.SessiondbSession.
+# Needs a Rust toolchain and CPython 3.10+ with pip; everything else comes from the package
+# registries into a venv under bindings/python/target/ (ignored by git).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+venv="$here/target/venv"
+python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+
+# Pinned: the adapters are checked against exactly these upstream releases.
+pins=(maturin==1.15.0 pytest==8.4.2 pytest-asyncio==1.4.0 praisonaiagents==1.7.17 openai-agents==0.24.0)
+
+if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${pins[@]}"
+
+echo "== build (maturin develop, debug)"
+(cd "$here" && cargo fmt --check)
+(cd "$here" && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" maturin develop --quiet)
+
+echo "== the sessiondb CLI (for the history --json shape test)"
+(cd "$root" && cargo build --quiet --bin sessiondb)
+export SESSIONDB_CLI="$root/target/debug/sessiondb"
+
+echo "== pytest: bindings/python/tests"
+(cd "$here" && "$venv/bin/python" -m pytest tests -q -p no:cacheprovider)
+
+echo "== the OpenAI Agents SDK's SQLiteSession tests against SessiondbSession"
+upstream="$here/target/upstream"
+mkdir -p "$upstream"
+if [ ! -d "$upstream/openai_agents-0.24.0/tests" ]; then
+    "$venv/bin/python" -m pip download --quiet --disable-pip-version-check \
+        --no-binary :all: --no-deps openai-agents==0.24.0 -d "$upstream"
+    tar -xzf "$upstream/openai_agents-0.24.0.tar.gz" -C "$upstream"
+fi
+(cd "$upstream/openai_agents-0.24.0" &&
+    PYTHONPATH="$here/tests/upstream" "$venv/bin/python" -m pytest -p sessiondb_swap \
+        tests/memory/test_session.py -q -p no:cacheprovider)

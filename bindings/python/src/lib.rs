@@ -1,0 +1,1037 @@
+//! `sessiondb._core`: the compiled half of the Python package.
+//!
+//! A thin layer over [`sessiondb::Store`]. Values cross the edge through serde (`pythonize`),
+//! so a message is the dict `sessiondb history --json` prints and the shapes follow the Rust
+//! model without code here. Every call into the core runs with the GIL released; every core
+//! error becomes an exception class of `sessiondb._errors` (subclasses of `sessiondb.Error`).
+//!
+//! Fork safety: SQLite connections must not be used on both sides of a `fork()`. The store
+//! remembers the pid it was opened in; the first call in another process opens the file
+//! afresh and abandons (never closes, never touches) what the parent's connections left in
+//! this process's memory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyModule};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sessiondb::{
+    ExistingFile, ExportFile, ImportOptions, Metadata, NewMessage, NewSession, Role, SearchFilter,
+    SessionQuery, SnapshotId, StoreBuilder, StreamEnd, Synchronous,
+};
+
+/// A core store opened in one process.
+struct Opened {
+    pid: u32,
+    store: sessiondb::Store,
+}
+
+/// A sessiondb file. Share one between threads; each process (a fork included) gets its own
+/// connections.
+#[pyclass(frozen, module = "sessiondb._core", name = "Store")]
+struct Store {
+    builder: StoreBuilder,
+    path: PathBuf,
+    current: ArcSwap<Opened>,
+}
+
+/// Errors raised by the core, as the Python exception they become.
+fn raise(err: sessiondb::Error) -> PyErr {
+    Python::attach(|py| match build_exception(py, &err) {
+        Ok(exc) => exc,
+        Err(failed) => failed,
+    })
+}
+
+fn build_exception(py: Python<'_>, err: &sessiondb::Error) -> PyResult<PyErr> {
+    use sessiondb::Error as E;
+    let mut attrs: Vec<(&str, Py<PyAny>)> = Vec::new();
+    let path_attrs = |attrs: &mut Vec<(&str, Py<PyAny>)>, path: &PathBuf| -> PyResult<()> {
+        attrs.push((
+            "path",
+            path.to_string_lossy()
+                .into_owned()
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
+        ));
+        Ok(())
+    };
+    let name = match err {
+        E::NotFound { kind, id } => {
+            attrs.push(("kind", kind.into_pyobject(py)?.into_any().unbind()));
+            attrs.push(("id", id.into_pyobject(py)?.into_any().unbind()));
+            "NotFound"
+        }
+        E::AlreadyExists(id) => {
+            attrs.push(("id", id.into_pyobject(py)?.into_any().unbind()));
+            "AlreadyExists"
+        }
+        E::InvalidInput(_) => "InvalidInput",
+        E::Conflict {
+            session,
+            expected,
+            actual,
+        } => {
+            attrs.push(("session", session.into_pyobject(py)?.into_any().unbind()));
+            attrs.push(("expected", expected.into_pyobject(py)?.into_any().unbind()));
+            attrs.push(("actual", actual.into_pyobject(py)?.into_any().unbind()));
+            "Conflict"
+        }
+        E::Busy { timeout } => {
+            attrs.push((
+                "timeout",
+                timeout.as_secs_f64().into_pyobject(py)?.into_any().unbind(),
+            ));
+            "Busy"
+        }
+        E::SchemaTooNew {
+            path,
+            found,
+            supported,
+        } => {
+            path_attrs(&mut attrs, path)?;
+            attrs.push(("found", found.into_pyobject(py)?.into_any().unbind()));
+            attrs.push((
+                "supported",
+                supported.into_pyobject(py)?.into_any().unbind(),
+            ));
+            "SchemaTooNew"
+        }
+        E::NotSessionDb { path, .. } => {
+            path_attrs(&mut attrs, path)?;
+            "NotSessionDb"
+        }
+        E::ReadOnly { path, .. } => {
+            path_attrs(&mut attrs, path)?;
+            "ReadOnly"
+        }
+        E::Corrupt(_) => "Corrupt",
+        E::StorageFull(_) => "StorageFull",
+        E::Io { path, .. } => {
+            path_attrs(&mut attrs, path)?;
+            "IoError"
+        }
+        E::FileExists { path } => {
+            path_attrs(&mut attrs, path)?;
+            "FileExists"
+        }
+        E::UnsafePermissions { path, .. } => {
+            path_attrs(&mut attrs, path)?;
+            "UnsafePermissions"
+        }
+        E::FileReplaced { path, .. } => {
+            path_attrs(&mut attrs, path)?;
+            "FileReplaced"
+        }
+        E::Sqlite(_) => "SqliteError",
+        E::Pool(_) => "PoolError",
+        E::KeysPartlyStored {
+            session,
+            stored,
+            new,
+        } => {
+            attrs.push(("session", session.into_pyobject(py)?.into_any().unbind()));
+            attrs.push(("stored", stored.into_pyobject(py)?.into_any().unbind()));
+            attrs.push(("new", new.into_pyobject(py)?.into_any().unbind()));
+            "KeysPartlyStored"
+        }
+        _ => "Error",
+    };
+    let class = errors_module(py)?.getattr(name)?;
+    let exc = class.call1((err.to_string(),))?;
+    for (key, value) in attrs {
+        exc.setattr(key, value)?;
+    }
+    Ok(PyErr::from_value(exc))
+}
+
+fn errors_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    MODULE
+        .get_or_try_init(py, || Ok(py.import("sessiondb._errors")?.unbind()))
+        .map(|m| m.bind(py))
+}
+
+/// `InvalidInput` for a value Python handed us that the core's types cannot hold.
+fn invalid(message: impl Into<String>) -> PyErr {
+    raise(sessiondb::Error::InvalidInput(message.into()))
+}
+
+fn from_py<T: DeserializeOwned>(what: &str, value: &Bound<'_, PyAny>) -> PyResult<T> {
+    pythonize::depythonize(value).map_err(|e| invalid(format!("{what}: {e}")))
+}
+
+fn to_py<T: Serialize + ?Sized>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>> {
+    pythonize::pythonize(py, value)
+        .map(Bound::unbind)
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot convert a result to Python: {e}")))
+}
+
+fn added_to_py(py: Python<'_>, added: &sessiondb::AddedMessages) -> PyResult<Py<PyAny>> {
+    let out = PyDict::new(py);
+    out.set_item("messages", to_py(py, &added.messages)?)?;
+    out.set_item("already_stored", added.already_stored)?;
+    out.set_item("version", added.version)?;
+    Ok(out.into_any().unbind())
+}
+
+fn index(name: &str, value: i64) -> PyResult<u64> {
+    u64::try_from(value).map_err(|_| invalid(format!("{name} must be 0 or more, got {value}")))
+}
+
+fn count(name: &str, value: Option<i64>) -> PyResult<Option<usize>> {
+    value
+        .map(|v| {
+            usize::try_from(v).map_err(|_| invalid(format!("{name} must be 0 or more, got {v}")))
+        })
+        .transpose()
+}
+
+fn seconds(name: &str, value: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        invalid(format!(
+            "{name} must be a number of seconds, 0 or more, got {value}"
+        ))
+    })
+}
+
+fn metadata(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Metadata>> {
+    value
+        .filter(|v| !v.is_none())
+        .map(|v| from_py("metadata must be a dict of JSON values", v))
+        .transpose()
+}
+
+fn existing(force: bool) -> ExistingFile {
+    if force {
+        ExistingFile::Replace
+    } else {
+        ExistingFile::Refuse
+    }
+}
+
+impl Store {
+    /// The core store of this process, opened afresh after a fork.
+    fn store(&self) -> sessiondb::Result<Arc<Opened>> {
+        let pid = std::process::id();
+        let current = self.current.load_full();
+        if current.pid == pid {
+            return Ok(current);
+        }
+        let fresh = Arc::new(Opened {
+            pid,
+            store: self.builder.clone().open()?,
+        });
+        let previous = self.current.compare_and_swap(&current, fresh.clone());
+        if Arc::ptr_eq(&previous, &current) {
+            // The parent's connections, pool and cache: dropping them here would close
+            // SQLite handles another process owns the locks of. Leak them instead.
+            std::mem::forget(previous.clone());
+            Ok(fresh)
+        } else {
+            // Another thread of this process reopened first; use its store.
+            Ok(previous.clone())
+        }
+    }
+
+    /// Runs `op` on the core store with the GIL released.
+    fn run<T: Send>(
+        &self,
+        py: Python<'_>,
+        op: impl FnOnce(&sessiondb::Store) -> sessiondb::Result<T> + Send,
+    ) -> PyResult<T> {
+        py.detach(|| self.store().and_then(|opened| op(&opened.store)))
+            .map_err(raise)
+    }
+
+    fn run_to_py<T: Serialize + Send>(
+        &self,
+        py: Python<'_>,
+        op: impl FnOnce(&sessiondb::Store) -> sessiondb::Result<T> + Send,
+    ) -> PyResult<Py<PyAny>> {
+        let value = self.run(py, op)?;
+        to_py(py, &value)
+    }
+}
+
+#[pymethods]
+impl Store {
+    #[new]
+    #[pyo3(signature = (path=None, *, busy_timeout=10.0, synchronous="normal", cache_entries=1024, cache_bytes=64 * 1024 * 1024, pool_size=8, read_only=false, create=true, shared=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        path: Option<PathBuf>,
+        busy_timeout: f64,
+        synchronous: &str,
+        cache_entries: usize,
+        cache_bytes: usize,
+        pool_size: u32,
+        read_only: bool,
+        create: bool,
+        shared: bool,
+    ) -> PyResult<Self> {
+        let path = match path {
+            Some(p) => p,
+            None => sessiondb::default_path().ok_or_else(|| {
+                invalid("no path given, SESSIONDB_PATH is unset and there is no data directory")
+            })?,
+        };
+        let synchronous = match synchronous {
+            "normal" => Synchronous::Normal,
+            "full" => Synchronous::Full,
+            other => {
+                return Err(invalid(format!(
+                    "synchronous must be \"normal\" or \"full\", got {other:?}"
+                )))
+            }
+        };
+        if pool_size == 0 {
+            return Err(invalid("pool_size must be 1 or more"));
+        }
+        let builder = sessiondb::Store::builder(&path)
+            .busy_timeout(seconds("busy_timeout", busy_timeout)?)
+            .synchronous(synchronous)
+            .cache_entries(cache_entries)
+            .cache_bytes(cache_bytes)
+            .pool_size(pool_size)
+            .read_only(read_only)
+            .create(create)
+            .shared(shared);
+        let opening = builder.clone();
+        let store = py.detach(move || opening.open()).map_err(raise)?;
+        Ok(Store {
+            builder,
+            path: store.path().to_path_buf(),
+            current: ArcSwap::from_pointee(Opened {
+                pid: std::process::id(),
+                store,
+            }),
+        })
+    }
+
+    /// The database file's path.
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.path.clone()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("sessiondb.Store({:?})", self.path.to_string_lossy())
+    }
+
+    // --- messages -------------------------------------------------------------------------
+
+    #[pyo3(signature = (session_id, message, *, expected_version=None))]
+    fn add_message(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        message: &Bound<'_, PyAny>,
+        expected_version: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
+        let message: NewMessage = from_py("message", message)?;
+        self.run_to_py(py, move |s| match expected_version {
+            Some(v) => s.add_message_at_version(&session_id, message, v),
+            None => s.add_message(&session_id, message),
+        })
+    }
+
+    fn add_user_message(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        content: String,
+    ) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.add_user_message(&session_id, &content))
+    }
+
+    fn add_assistant_message(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        content: String,
+    ) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.add_assistant_message(&session_id, &content))
+    }
+
+    /// Appends `messages` in one transaction: all of them or none. Returns
+    /// `{"messages": [...stored...], "already_stored": bool, "version": int}`.
+    #[pyo3(signature = (session_id, messages, *, expected_version=None))]
+    fn add_messages(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        messages: &Bound<'_, PyAny>,
+        expected_version: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
+        let messages: Vec<NewMessage> = from_py("messages", messages)?;
+        let added = self.run(py, move |s| match expected_version {
+            Some(v) => s.add_messages_at_version(&session_id, &messages, v),
+            None => s.add_messages(&session_id, &messages),
+        })?;
+        added_to_py(py, &added)
+    }
+
+    /// Appends OpenAI Agents SDK items (any shape) in one transaction; each reads back exactly
+    /// from its message's `metadata["openai_item"]`. Returns how many were stored.
+    fn add_openai_items(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        items: &Bound<'_, PyAny>,
+    ) -> PyResult<usize> {
+        let items: Vec<serde_json::Value> = from_py("items", items)?;
+        let messages = items
+            .into_iter()
+            .map(NewMessage::from_openai_item)
+            .collect::<sessiondb::Result<Vec<_>>>()
+            .map_err(raise)?;
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        self.run(py, move |s| {
+            Ok(s.add_messages(&session_id, &messages)?.messages.len())
+        })
+    }
+
+    /// Removes the last message and returns it (`None` when the history is empty). The old
+    /// history stays readable as a superseded branch.
+    fn pop_message(&self, py: Python<'_>, session_id: String) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.pop_message(&session_id))
+    }
+
+    /// Compacts the history: the working history (`chat_history`) becomes `summary` followed
+    /// by the messages after `through_index`; `full_history` still has every message.
+    #[pyo3(signature = (session_id, summary, through_index, *, expected_version=None))]
+    fn compact(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        summary: &Bound<'_, PyAny>,
+        through_index: i64,
+        expected_version: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
+        let summary: NewMessage = from_py("summary", summary)?;
+        let through = index("through_index", through_index)?;
+        self.run_to_py(py, move |s| match expected_version {
+            Some(v) => s.compact_at_version(&session_id, summary, through, v),
+            None => s.compact(&session_id, summary, through),
+        })
+    }
+
+    /// Every message of the current history, compacted ones included.
+    fn full_history(&self, py: Python<'_>, session_id: String) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| Ok(s.full_history(&session_id)?.to_vec()))
+    }
+
+    /// The compactions of the current history, oldest range first; the last is in effect.
+    fn compactions(&self, py: Python<'_>, session_id: String) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.compactions(&session_id))
+    }
+
+    /// The latest `max_messages` of the working history (all when `None`), oldest first.
+    /// With `whole_turns` (the default) a window never starts on a tool result whose call
+    /// was cut off; without it, exactly the last `max_messages`.
+    #[pyo3(signature = (session_id, max_messages=None, *, cached=true, whole_turns=true))]
+    fn chat_history(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        max_messages: Option<i64>,
+        cached: bool,
+        whole_turns: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let max = count("max_messages", max_messages)?;
+        let history = self.run(py, move |s| {
+            let window = if whole_turns { max } else { None };
+            if cached {
+                s.chat_history(&session_id, window)
+            } else {
+                s.chat_history_uncached(&session_id, window)
+            }
+        })?;
+        let skip = match (whole_turns, max) {
+            (false, Some(n)) => history.len().saturating_sub(n),
+            _ => 0,
+        };
+        to_py(py, &history[skip..])
+    }
+
+    /// `(messages, version, total_len)` read in one transaction.
+    #[pyo3(signature = (session_id, max_messages=None))]
+    fn chat_history_versioned(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        max_messages: Option<i64>,
+    ) -> PyResult<(Py<PyAny>, i64, u64)> {
+        let max = count("max_messages", max_messages)?;
+        let history = self.run(py, move |s| s.chat_history(&session_id, max))?;
+        Ok((
+            to_py(py, &*history)?,
+            history.version(),
+            history.total_len(),
+        ))
+    }
+
+    fn messages_before(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        index: i64,
+        limit: i64,
+    ) -> PyResult<Py<PyAny>> {
+        let (i, n) = (
+            self::index("index", index)?,
+            self::index("limit", limit)? as usize,
+        );
+        self.run_to_py(py, move |s| {
+            Ok(s.messages_before(&session_id, i, n)?.to_vec())
+        })
+    }
+
+    fn messages_after(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        index: i64,
+        limit: i64,
+    ) -> PyResult<Py<PyAny>> {
+        let (i, n) = (
+            self::index("index", index)?,
+            self::index("limit", limit)? as usize,
+        );
+        self.run_to_py(py, move |s| {
+            Ok(s.messages_after(&session_id, i, n)?.to_vec())
+        })
+    }
+
+    #[pyo3(signature = (session_id, messages, *, expected_version=None))]
+    fn set_chat_history(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        messages: &Bound<'_, PyAny>,
+        expected_version: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
+        let messages: Vec<NewMessage> = from_py("messages", messages)?;
+        let change = self.run(py, move |s| match expected_version {
+            Some(v) => s.set_chat_history_at_version(&session_id, &messages, v),
+            None => s.set_chat_history(&session_id, &messages),
+        })?;
+        let out = PyDict::new(py);
+        out.set_item("version", change.version)?;
+        out.set_item("kept", change.kept)?;
+        out.set_item("written", change.written)?;
+        out.set_item("superseded", change.superseded)?;
+        Ok(out.into_any().unbind())
+    }
+
+    // --- sessions -------------------------------------------------------------------------
+
+    #[pyo3(signature = (session_id=None, *, title=None, agent_name=None, agent_id=None, user_id=None, metadata=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn create_session(
+        &self,
+        py: Python<'_>,
+        session_id: Option<String>,
+        title: Option<String>,
+        agent_name: Option<String>,
+        agent_id: Option<String>,
+        user_id: Option<String>,
+        metadata: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let new = NewSession {
+            id: session_id,
+            title,
+            agent_name,
+            agent_id,
+            user_id,
+            metadata: self::metadata(metadata)?.unwrap_or_default(),
+        };
+        self.run_to_py(py, move |s| s.create_session(new))
+    }
+
+    fn session(&self, py: Python<'_>, session_id: String) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.session(&session_id))
+    }
+
+    fn session_exists(&self, py: Python<'_>, session_id: String) -> PyResult<bool> {
+        self.run(py, move |s| s.session_exists(&session_id))
+    }
+
+    fn version(&self, py: Python<'_>, session_id: String) -> PyResult<i64> {
+        self.run(py, move |s| s.version(&session_id))
+    }
+
+    /// Sessions, newest `updated_at` first; every page up to `limit` (all when `None`).
+    #[pyo3(signature = (*, agent_name=None, user_id=None, title_contains=None, limit=None))]
+    fn list_sessions(
+        &self,
+        py: Python<'_>,
+        agent_name: Option<String>,
+        user_id: Option<String>,
+        title_contains: Option<String>,
+        limit: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
+        let limit = count("limit", limit)?;
+        self.run_to_py(py, move |s| {
+            let mut out = Vec::new();
+            let mut query = SessionQuery {
+                agent_name,
+                user_id,
+                title_contains,
+                ..SessionQuery::default()
+            };
+            loop {
+                let want = limit.map_or(500, |l| (l - out.len()).min(500));
+                if want == 0 {
+                    break;
+                }
+                query.limit = want;
+                let page = s.list_sessions(&query)?;
+                out.extend(page.sessions);
+                match page.next {
+                    Some(next) => query.after = Some(next),
+                    None => break,
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn update_metadata(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        patch: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let patch = self::metadata(Some(patch))?.unwrap_or_default();
+        self.run_to_py(py, move |s| s.update_metadata(&session_id, patch))
+    }
+
+    /// Changes the named fields: `title`, `agent_name`, `agent_id`, `user_id` (a `None`
+    /// value clears one) and `metadata` (merged; a `None` value removes a key).
+    #[pyo3(signature = (session_id, **fields))]
+    fn update_session(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        fields: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        let mut update = sessiondb::SessionUpdate::default();
+        for (key, value) in fields.into_iter().flat_map(|f| f.iter()) {
+            let key: String = key.extract()?;
+            let text = || -> PyResult<Option<String>> {
+                if value.is_none() {
+                    Ok(None)
+                } else {
+                    value
+                        .extract()
+                        .map(Some)
+                        .map_err(|_| invalid(format!("{key} must be a string or None")))
+                }
+            };
+            match key.as_str() {
+                "title" => update.title = Some(text()?),
+                "agent_name" => update.agent_name = Some(text()?),
+                "agent_id" => update.agent_id = Some(text()?),
+                "user_id" => update.user_id = Some(text()?),
+                "metadata" => update.metadata = self::metadata(Some(&value))?,
+                other => {
+                    return Err(invalid(format!(
+                        "unknown session field {other:?}: expected title, agent_name, agent_id, user_id or metadata"
+                    )))
+                }
+            }
+        }
+        self.run_to_py(py, move |s| s.update_session(&session_id, &update))
+    }
+
+    #[pyo3(signature = (session_id, title))]
+    fn set_title(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        title: Option<String>,
+    ) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.set_title(&session_id, title.as_deref()))
+    }
+
+    fn clear(&self, py: Python<'_>, session_id: String) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.clear(&session_id))
+    }
+
+    fn delete_session(&self, py: Python<'_>, session_id: String) -> PyResult<()> {
+        self.run(py, move |s| s.delete_session(&session_id))
+    }
+
+    // --- forks, branches, snapshots ---------------------------------------------------------
+
+    #[pyo3(signature = (source, at_index=None, title=None))]
+    fn fork_session(
+        &self,
+        py: Python<'_>,
+        source: String,
+        at_index: Option<i64>,
+        title: Option<String>,
+    ) -> PyResult<Py<PyAny>> {
+        let at = at_index.map(|i| index("at_index", i)).transpose()?;
+        self.run_to_py(py, move |s| s.fork_session(&source, at, title.as_deref()))
+    }
+
+    fn parent_session(&self, py: Python<'_>, session_id: String) -> PyResult<Option<String>> {
+        self.run(py, move |s| s.parent_session(&session_id))
+    }
+
+    fn child_sessions(&self, py: Python<'_>, session_id: String) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.child_sessions(&session_id))
+    }
+
+    fn session_tree(&self, py: Python<'_>, session_id: String) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.session_tree(&session_id))
+    }
+
+    #[pyo3(signature = (session_id, name, at_index=None))]
+    fn create_branch(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        name: String,
+        at_index: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
+        let at = at_index.map(|i| index("at_index", i)).transpose()?;
+        self.run_to_py(py, move |s| s.create_branch(&session_id, &name, at))
+    }
+
+    fn switch_branch(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        name: String,
+    ) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.switch_branch(&session_id, &name))
+    }
+
+    fn branch_history(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        name: String,
+    ) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| {
+            Ok(s.branch_history(&session_id, &name)?.to_vec())
+        })
+    }
+
+    fn branches(&self, py: Python<'_>, session_id: String) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.branches(&session_id))
+    }
+
+    fn rename_branch(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        name: String,
+        new_name: String,
+    ) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.rename_branch(&session_id, &name, &new_name))
+    }
+
+    fn delete_branch(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        name: String,
+    ) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.delete_branch(&session_id, &name))
+    }
+
+    fn revert_to_message(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        index: i64,
+    ) -> PyResult<Py<PyAny>> {
+        let i = self::index("index", index)?;
+        self.run_to_py(py, move |s| s.revert_to_message(&session_id, i))
+    }
+
+    #[pyo3(signature = (session_id, label=None, metadata=None))]
+    fn create_snapshot(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        label: Option<String>,
+        metadata: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let metadata = self::metadata(metadata)?;
+        self.run_to_py(py, move |s| {
+            s.create_snapshot(&session_id, label.as_deref(), metadata)
+        })
+    }
+
+    fn snapshots(&self, py: Python<'_>, session_id: String) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.snapshots(&session_id))
+    }
+
+    fn restore_snapshot(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        snapshot_id: i64,
+    ) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| {
+            s.restore_snapshot(&session_id, SnapshotId(snapshot_id))
+        })
+    }
+
+    fn delete_snapshot(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        snapshot_id: i64,
+    ) -> PyResult<()> {
+        self.run(py, move |s| {
+            s.delete_snapshot(&session_id, SnapshotId(snapshot_id))
+        })
+    }
+
+    // --- streamed replies -----------------------------------------------------------------
+
+    #[pyo3(signature = (session_id, model=None, metadata=None))]
+    fn start_stream(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        model: Option<String>,
+        metadata: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let metadata = self::metadata(metadata)?;
+        self.run_to_py(py, move |s| {
+            s.start_stream(&session_id, model.as_deref(), metadata)
+        })
+    }
+
+    fn append_stream(&self, py: Python<'_>, session_id: String, chunk: String) -> PyResult<()> {
+        self.run(py, move |s| s.append_stream(&session_id, &chunk))
+    }
+
+    #[pyo3(signature = (session_id, *, content=None, model=None, metadata=None, tool_calls=None, input_tokens=None, output_tokens=None, cost=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn finish_stream(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        content: Option<String>,
+        model: Option<String>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        tool_calls: Option<&Bound<'_, PyAny>>,
+        input_tokens: Option<i64>,
+        output_tokens: Option<i64>,
+        cost: Option<f64>,
+    ) -> PyResult<Py<PyAny>> {
+        let end = StreamEnd {
+            content,
+            model,
+            metadata: self::metadata(metadata)?,
+            tool_calls: tool_calls
+                .filter(|v| !v.is_none())
+                .map(|v| from_py("tool_calls must be a list of JSON values", v))
+                .transpose()?,
+            input_tokens: input_tokens.map(|n| index("input_tokens", n)).transpose()?,
+            output_tokens: output_tokens
+                .map(|n| index("output_tokens", n))
+                .transpose()?,
+            cost,
+        };
+        self.run_to_py(py, move |s| s.finish_stream(&session_id, end))
+    }
+
+    fn discard_stream(&self, py: Python<'_>, session_id: String) -> PyResult<()> {
+        self.run(py, move |s| s.discard_stream(&session_id))
+    }
+
+    fn partial_message(&self, py: Python<'_>, session_id: String) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.partial_message(&session_id))
+    }
+
+    /// `(messages, partial or None)` read in one transaction.
+    #[pyo3(signature = (session_id, max_messages=None))]
+    fn chat_history_with_partial(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        max_messages: Option<i64>,
+    ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+        let max = count("max_messages", max_messages)?;
+        let (history, partial) =
+            self.run(py, move |s| s.chat_history_with_partial(&session_id, max))?;
+        Ok((to_py(py, &*history)?, to_py(py, &partial)?))
+    }
+
+    // --- search, transfer, maintenance ----------------------------------------------------
+
+    #[pyo3(signature = (query, *, limit=20, session_id=None, agent_name=None, user_id=None, role=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn search(
+        &self,
+        py: Python<'_>,
+        query: String,
+        limit: i64,
+        session_id: Option<String>,
+        agent_name: Option<String>,
+        user_id: Option<String>,
+        role: Option<String>,
+    ) -> PyResult<Py<PyAny>> {
+        let limit = self::index("limit", limit)? as usize;
+        let role: Option<Role> = role.map(|r| r.parse().map_err(raise)).transpose()?;
+        let filter = SearchFilter {
+            session: session_id,
+            agent_name,
+            user_id,
+            role,
+        };
+        self.run_to_py(py, move |s| s.search(&query, limit, &filter))
+    }
+
+    /// The export document (the JSON `sessiondb export` writes) of `session_ids`, or of every
+    /// session when empty.
+    #[pyo3(signature = (session_ids=Vec::new(), *, all_branches=false))]
+    fn export(
+        &self,
+        py: Python<'_>,
+        session_ids: Vec<String>,
+        all_branches: bool,
+    ) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| {
+            s.export(&session_ids, all_branches, &mut |_, _| {})
+        })
+    }
+
+    #[pyo3(signature = (document, *, overwrite=true, dry_run=false))]
+    fn import_export(
+        &self,
+        py: Python<'_>,
+        document: &Bound<'_, PyAny>,
+        overwrite: bool,
+        dry_run: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let file: ExportFile = from_py("export document", document)?;
+        let options = ImportOptions {
+            overwrite,
+            dry_run,
+            ..ImportOptions::default()
+        };
+        self.run_to_py(py, move |s| {
+            s.import_export(&file, &options, &mut |_, _| {})
+        })
+    }
+
+    #[pyo3(signature = (path, *, overwrite=true, dry_run=false))]
+    fn import_praisonai(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        overwrite: bool,
+        dry_run: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let options = ImportOptions {
+            overwrite,
+            dry_run,
+            ..ImportOptions::default()
+        };
+        self.run_to_py(py, move |s| {
+            s.import_praisonai(&path, &options, &mut |_, _| {})
+        })
+    }
+
+    #[pyo3(signature = (out, *, force=false))]
+    fn backup(&self, py: Python<'_>, out: PathBuf, force: bool) -> PyResult<u64> {
+        self.run(py, move |s| s.backup(&out, existing(force)))
+    }
+
+    #[pyo3(signature = (older_than=30.0 * 86400.0, *, dry_run=false))]
+    fn prune(&self, py: Python<'_>, older_than: f64, dry_run: bool) -> PyResult<Py<PyAny>> {
+        let window = seconds("older_than", older_than)?;
+        self.run_to_py(py, move |s| s.prune(window, dry_run))
+    }
+
+    /// Deletes sessions not updated within `idle_longer_than` seconds (forks keep their rows).
+    #[pyo3(signature = (idle_longer_than, *, dry_run=false))]
+    fn expire_sessions(
+        &self,
+        py: Python<'_>,
+        idle_longer_than: f64,
+        dry_run: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let window = seconds("idle_longer_than", idle_longer_than)?;
+        self.run_to_py(py, move |s| s.expire_sessions(window, dry_run))
+    }
+
+    /// Erases sessions for real (every branch, snapshot and byte in the file and WAL).
+    #[pyo3(signature = (session_ids=Vec::new(), *, user_id=None, with_forks=false))]
+    fn purge(
+        &self,
+        py: Python<'_>,
+        session_ids: Vec<String>,
+        user_id: Option<String>,
+        with_forks: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let request = sessiondb::PurgeRequest {
+            sessions: session_ids,
+            user_id,
+            with_forks,
+        };
+        self.run_to_py(py, move |s| s.purge(&request))
+    }
+
+    #[pyo3(signature = (*, vacuum=false))]
+    fn maintain(&self, py: Python<'_>, vacuum: bool) -> PyResult<Py<PyAny>> {
+        let report = self.run(py, move |s| s.maintain(vacuum))?;
+        let out = PyDict::new(py);
+        out.set_item("bytes_before", report.bytes_before)?;
+        out.set_item("bytes_after", report.bytes_after)?;
+        out.set_item("wal_busy", report.wal_busy)?;
+        Ok(out.into_any().unbind())
+    }
+
+    fn check(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, |s| s.check())
+    }
+
+    #[pyo3(signature = (older_than=30.0 * 86400.0))]
+    fn stats(&self, py: Python<'_>, older_than: f64) -> PyResult<Py<PyAny>> {
+        let window = seconds("older_than", older_than)?;
+        self.run_to_py(py, move |s| s.stats(window))
+    }
+
+    #[pyo3(signature = (session_id=None))]
+    fn invalidate_cache(&self, py: Python<'_>, session_id: Option<String>) -> PyResult<()> {
+        self.run(py, move |s| {
+            s.invalidate_cache(session_id.as_deref());
+            Ok(())
+        })
+    }
+
+    fn cache_stats(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, |s| Ok(s.cache_stats()))
+    }
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Store>()?;
+    m.add("SCHEMA_VERSION", sessiondb::SCHEMA_VERSION)?;
+    m.add("MAX_CONTENT_BYTES", sessiondb::MAX_CONTENT_BYTES)?;
+    m.add("MAX_SESSION_ID_BYTES", sessiondb::MAX_SESSION_ID_BYTES)?;
+    Ok(())
+}
