@@ -137,6 +137,11 @@ impl StoreBuilder {
             // A connection to a local file does not go stale; r2d2's check-out test ran an
             // empty statement before every transaction (7 % of an append's instructions).
             .test_on_check_out(false)
+            // No reaping: SQLite connections are cheap to keep, and a helper thread that never
+            // wakes on its own cannot be caught holding a lock when the process forks (a
+            // Python `multiprocessing` child inherits it taken and hangs).
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connection_timeout(self.busy_timeout.max(Duration::from_secs(1)))
             .build(manager)?;
         Ok(Store {
