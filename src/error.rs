@@ -97,7 +97,7 @@ pub enum Error {
 
     /// No pooled connection could be had in time.
     #[error("connection pool: {0}")]
-    Pool(#[from] r2d2::Error),
+    Pool(String),
 
     /// A batch mixed messages whose keys are already stored in the session's history with
     /// messages that are not: it is neither a new turn nor a retry of a stored one. Nothing

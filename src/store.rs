@@ -6,11 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{ErrorCode, Transaction, TransactionBehavior};
 
 use crate::cache::{Cache, CacheStats};
-use crate::db::pool::{FileIdentity, Manager};
+use crate::db::pool::{FileIdentity, Opener, Pool};
 use crate::db::{bootstrap, set_busy_timeout, ConnectionSettings, Synchronous};
 use crate::error::{Error, Result};
 
@@ -18,7 +17,7 @@ use crate::error::{Error, Result};
 /// Many processes may open the same file at once.
 #[derive(Clone)]
 pub struct Store {
-    pool: r2d2::Pool<Manager>,
+    pool: Arc<Pool>,
     shared: Arc<Shared>,
     /// Set on a handle from `Store::with_lease`: its writes first check the lease.
     lease: Option<Arc<crate::lease::LeaseCheck>>,
@@ -117,35 +116,17 @@ impl StoreBuilder {
             busy_timeout: self.busy_timeout,
             synchronous: self.synchronous,
         };
-        let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        flags |= if self.read_only {
-            OpenFlags::SQLITE_OPEN_READ_ONLY
-        } else {
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-        };
-        let manager = Manager {
-            inner: SqliteConnectionManager::file(&self.path)
-                .with_flags(flags)
-                .with_init(move |conn| settings.apply(conn)),
-            path: self.path.clone(),
-            read_only: self.read_only,
-        };
-        let pool = r2d2::Pool::builder()
-            .thread_pool(helper_threads())
-            .max_size(self.pool_size)
-            .min_idle(Some(0))
-            // A connection to a local file does not go stale; r2d2's check-out test ran an
-            // empty statement before every transaction (7 % of an append's instructions).
-            .test_on_check_out(false)
-            // No reaping: SQLite connections are cheap to keep, and a helper thread that never
-            // wakes on its own cannot be caught holding a lock when the process forks (a
-            // Python `multiprocessing` child inherits it taken and hangs).
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connection_timeout(self.busy_timeout.max(Duration::from_secs(1)))
-            .build(manager)?;
+        let pool = Pool::new(
+            Opener {
+                path: self.path.clone(),
+                read_only: self.read_only,
+                settings,
+            },
+            self.pool_size,
+            self.busy_timeout.max(Duration::from_secs(1)),
+        );
         Ok(Store {
-            pool,
+            pool: Arc::new(pool),
             shared: Arc::new(Shared {
                 cache: Cache::new(self.cache_entries, self.cache_bytes),
                 identity: FileIdentity::of(&self.path),
@@ -156,36 +137,6 @@ impl StoreBuilder {
             lease: None,
         })
     }
-}
-
-/// r2d2 gives every pool three helper threads of its own unless it is handed a pool; one
-/// shared thread serves every store of the process (it opens connections and reaps idle ones).
-/// Threads do not survive `fork()`: a child process (Python's `multiprocessing`) gets a thread
-/// of its own, or every connection it asks for would wait for a thread that is not there.
-fn helper_threads() -> Arc<scheduled_thread_pool::ScheduledThreadPool> {
-    static HELPERS: std::sync::Mutex<
-        Option<(u32, Arc<scheduled_thread_pool::ScheduledThreadPool>)>,
-    > = std::sync::Mutex::new(None);
-    let pid = std::process::id();
-    let mut helpers = HELPERS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((owner, threads)) = &*helpers {
-        if *owner == pid {
-            return threads.clone();
-        }
-    }
-    let threads = Arc::new(
-        scheduled_thread_pool::ScheduledThreadPool::builder()
-            .num_threads(1)
-            .thread_name_pattern("sessiondb-pool-{}")
-            .build(),
-    );
-    if let Some(inherited) = helpers.replace((pid, threads.clone())) {
-        // The parent's pool: its thread is gone here; leave its state untouched.
-        std::mem::forget(inherited);
-    }
-    threads
 }
 
 /// The file the CLI and the examples use when no path is given: `$SESSIONDB_PATH`, else

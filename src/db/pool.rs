@@ -1,4 +1,6 @@
-//! The pool's connections, each remembering the WAL file it opened.
+//! The connection pool: at most `max` connections, opened on the thread that first needs
+//! one (no helper thread, so a forked child inherits no lock some thread held), each
+//! remembering the WAL file it opened.
 //!
 //! SQLite keeps writing to a database or WAL file that was deleted or replaced under it: a
 //! commit there is acknowledged and lost (`rm sessions.db-wal` under a running writer lost
@@ -10,7 +12,13 @@
 
 use std::path::{Path, PathBuf};
 
-use r2d2_sqlite::SqliteConnectionManager;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rusqlite::OpenFlags;
+
+use super::ConnectionSettings;
+use crate::error::{Error, Result};
 
 /// Device and inode of a file (on Unix; elsewhere nothing, and the checks are skipped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,19 +96,25 @@ impl std::ops::DerefMut for Conn {
     }
 }
 
-/// r2d2's manager for [`Conn`]s.
-pub(crate) struct Manager {
-    pub inner: SqliteConnectionManager,
+/// How the pool opens a connection.
+pub(crate) struct Opener {
     pub path: PathBuf,
     pub read_only: bool,
+    pub settings: ConnectionSettings,
 }
 
-impl r2d2::ManageConnection for Manager {
-    type Connection = Conn;
-    type Error = rusqlite::Error;
-
-    fn connect(&self) -> Result<Conn, rusqlite::Error> {
-        let conn = self.inner.connect()?;
+impl Opener {
+    fn open(&self) -> rusqlite::Result<Conn> {
+        let access = if self.read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+        };
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.path,
+            access | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        self.settings.apply(&conn)?;
         let wal = if self.read_only {
             None
         } else {
@@ -110,12 +124,117 @@ impl r2d2::ManageConnection for Manager {
         };
         Ok(Conn { conn, wal })
     }
+}
 
-    fn is_valid(&self, conn: &mut Conn) -> Result<(), rusqlite::Error> {
-        self.inner.is_valid(&mut conn.conn)
+/// Idle connections and how many are open in all.
+struct Slots {
+    idle: Vec<Conn>,
+    open: u32,
+}
+
+/// At most `max` connections; a caller that finds none idle opens one itself, or waits for
+/// one to come back when `max` are out.
+pub(crate) struct Pool {
+    opener: Opener,
+    max: u32,
+    wait: Duration,
+    slots: Mutex<Slots>,
+    returned: Condvar,
+}
+
+impl Pool {
+    pub(crate) fn new(opener: Opener, max: u32, wait: Duration) -> Pool {
+        Pool {
+            opener,
+            max: max.max(1),
+            wait,
+            slots: Mutex::new(Slots {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            returned: Condvar::new(),
+        }
     }
 
-    fn has_broken(&self, conn: &mut Conn) -> bool {
-        self.inner.has_broken(&mut conn.conn)
+    fn slots(&self) -> MutexGuard<'_, Slots> {
+        // The slots are consistent whenever the lock is released, even by a panic.
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A connection for one operation; it goes back to the pool when dropped.
+    pub(crate) fn get(&self) -> Result<Pooled<'_>> {
+        let deadline = Instant::now() + self.wait;
+        let mut slots = self.slots();
+        loop {
+            if let Some(conn) = slots.idle.pop() {
+                return Ok(Pooled {
+                    pool: self,
+                    conn: Some(conn),
+                });
+            }
+            if slots.open < self.max {
+                slots.open += 1;
+                drop(slots);
+                return match self.opener.open() {
+                    Ok(conn) => Ok(Pooled {
+                        pool: self,
+                        conn: Some(conn),
+                    }),
+                    Err(e) => {
+                        self.slots().open -= 1;
+                        self.returned.notify_one();
+                        Err(e.into())
+                    }
+                };
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Pool(format!(
+                    "all {} connections stayed in use for {:?}",
+                    self.max, self.wait
+                )));
+            }
+            slots = self
+                .returned
+                .wait_timeout(slots, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+/// A connection checked out of a [`Pool`].
+pub(crate) struct Pooled<'p> {
+    pool: &'p Pool,
+    conn: Option<Conn>,
+}
+
+impl std::ops::Deref for Pooled<'_> {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        // Only `drop` takes the connection out.
+        self.conn.as_ref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl std::ops::DerefMut for Pooled<'_> {
+    fn deref_mut(&mut self) -> &mut Conn {
+        self.conn.as_mut().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let mut slots = self.pool.slots();
+            if conn.is_autocommit() {
+                slots.idle.push(conn);
+            } else {
+                // A transaction left open (a panic mid-operation): close it rather than hand it on.
+                slots.open -= 1;
+            }
+            drop(slots);
+            self.pool.returned.notify_one();
+        }
     }
 }

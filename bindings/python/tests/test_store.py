@@ -253,12 +253,6 @@ def _child_append(store, n):
         store.add_user_message("f", f"child{n}-{i}")
 
 
-@pytest.mark.xfail(
-    reason="known bug: a child can hang if, at the instant of fork(), the parent's pool helper "
-    "thread holds one of parking_lot's global bucket locks (r2d2 / scheduled-thread-pool); "
-    "passes when the fork does not land in that window",
-    strict=False,
-)
 def test_store_works_in_forked_children(store):
     store.add_user_message("f", "parent")
     ctx = multiprocessing.get_context("fork")
