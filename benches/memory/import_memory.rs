@@ -3,10 +3,10 @@
 //!
 //! ```sh
 //! cargo build --release --bin sessiondb --example import_memory
-//! target/release/examples/import_memory generate /tmp/export.json   # prints the sizes
-//! /usr/bin/time -v target/release/sessiondb --db /tmp/import.db \
-//!     import --format sessiondb /tmp/export.json                  # "Maximum resident set size"
-//! target/release/examples/import_memory import /tmp/export.json /tmp/import2.db  # prints VmHWM
+//! target/release/examples/import_memory generate export.json   # prints the sizes
+//! /usr/bin/time -v target/release/sessiondb --db import.db \
+//!     import --format sessiondb export.json                  # "Maximum resident set size"
+//! target/release/examples/import_memory import export.json import2.db  # prints VmHWM
 //! ```
 //!
 //! `generate OUT [SESSIONS] [MESSAGES] [CONTENT_BYTES]` writes SESSIONS sessions of MESSAGES
