@@ -143,7 +143,9 @@ impl Cache {
             return Lookup::Load;
         };
         let covers = entry.start <= window(entry.floor).max(1);
-        if entry.version == version && entry.end() == head.length && covers {
+        // A version never names two histories of one id; the head check fails safe anyway.
+        let unchanged = entry.version == version && entry.head_branch == head.branch_id;
+        if unchanged && entry.end() == head.length && covers {
             let entry = entry.clone();
             inner.stats.hits += 1;
             return Lookup::Hit(entry);

@@ -112,13 +112,16 @@ impl StoreBuilder {
             shared: self.shared,
         };
         bootstrap::prepare(&self.path, access, self.busy_timeout)?;
+        // SQLite follows a link to the real file and puts -wal/-shm beside it: so do the
+        // identity checks.
+        let path = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
         let settings = ConnectionSettings {
             busy_timeout: self.busy_timeout,
             synchronous: self.synchronous,
         };
         let pool = Pool::new(
             Opener {
-                path: self.path.clone(),
+                path: path.clone(),
                 read_only: self.read_only,
                 settings,
             },
@@ -129,8 +132,8 @@ impl StoreBuilder {
             pool: Arc::new(pool),
             shared: Arc::new(Shared {
                 cache: Cache::new(self.cache_entries, self.cache_bytes),
-                identity: FileIdentity::of(&self.path),
-                path: self.path,
+                identity: FileIdentity::of(&path),
+                path,
                 busy_timeout: self.busy_timeout,
                 read_only: self.read_only,
             }),
@@ -175,7 +178,7 @@ impl Store {
         }
     }
 
-    /// The database file's path.
+    /// The database file's path, with symbolic links resolved.
     pub fn path(&self) -> &Path {
         &self.shared.path
     }

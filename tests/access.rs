@@ -293,3 +293,95 @@ fn another_user_gets_unsafe_permissions_then_read_only_naming_the_path() {
         1
     );
 }
+
+/// SQLite follows a symbolic link and puts `-wal`/`-shm` beside its target: the checks look
+/// there, and the WAL guard still notices the real WAL being deleted.
+#[test]
+fn a_database_reached_through_a_symbolic_link_is_checked_and_guarded_at_its_target() {
+    let (dir, real) = temp_db();
+    Store::open(&real)
+        .unwrap()
+        .add_user_message("s", "hi")
+        .unwrap();
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let store = Store::open(&link).unwrap();
+    assert_eq!(store.path(), real.canonicalize().unwrap());
+    store.add_user_message("s", "through the link").unwrap();
+    std::fs::remove_file(with_suffix(&real, "-wal")).unwrap();
+    match store.add_user_message("s", "lost") {
+        Err(Error::FileReplaced { reason, .. }) => {
+            assert_eq!(
+                reason,
+                "its -wal file was deleted or replaced since it was opened"
+            )
+        }
+        other => panic!("expected FileReplaced, got {other:?}"),
+    }
+    drop(store);
+    // A world-writable -wal at the target is refused through the link too.
+    Store::open(&real)
+        .unwrap()
+        .add_user_message("s", "again")
+        .unwrap();
+    let wal = with_suffix(&real, "-wal");
+    if !wal.exists() {
+        std::fs::write(&wal, b"").unwrap();
+    }
+    chmod(&wal, 0o666);
+    match Store::open(&link) {
+        Err(Error::UnsafePermissions { path, .. }) => {
+            assert_eq!(path, wal.canonicalize().unwrap())
+        }
+        other => panic!("expected UnsafePermissions, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_symbolic_link_owned_by_another_user_is_refused() {
+    if !is_root() {
+        eprintln!("skipped: needs root to create a link owned by another user");
+        return;
+    }
+    let (dir, real) = temp_db();
+    Store::open(&real)
+        .unwrap()
+        .add_user_message("s", "hi")
+        .unwrap();
+    let link = dir.path().join("theirs.db");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(NOBODY), Some(NOBODY)).unwrap();
+    match Store::open(&link) {
+        Err(Error::UnsafePermissions { path, reason }) => {
+            assert_eq!(path, link);
+            assert_eq!(
+                reason,
+                format!("it is a symbolic link owned by user {NOBODY}, not by this user (0)")
+            );
+        }
+        other => panic!("expected UnsafePermissions, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_directory_owned_by_another_user_is_refused() {
+    if !is_root() {
+        eprintln!("skipped: needs root to create a directory owned by another user");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
+    chmod(&theirs, 0o755);
+    match Store::open(theirs.join("sessions.db")) {
+        Err(Error::UnsafePermissions { path, reason }) => {
+            assert_eq!(path, theirs);
+            assert_eq!(
+                reason,
+                format!("the directory is owned by user {NOBODY}, not by this user (0)")
+            );
+        }
+        other => panic!("expected UnsafePermissions, got {other:?}"),
+    }
+}

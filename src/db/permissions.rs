@@ -7,8 +7,9 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// Checks the database at `path`, its `-wal` and `-shm` if they exist, and the directory
-/// holding them: each must be owned by this process's user and not writable by everyone
-/// (a world-writable directory is fine with the sticky bit, as `/tmp` has).
+/// holding them (those of the link's target, for a symbolic link, which must be ours): each
+/// must be owned by this process's user (the directory may be root's) and not writable by
+/// everyone (a world-writable directory is fine with the sticky bit, as `/tmp` has).
 #[cfg(unix)]
 pub(crate) fn check(path: &Path, dir: Option<&Path>) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
@@ -18,14 +19,44 @@ pub(crate) fn check(path: &Path, dir: Option<&Path>) -> Result<()> {
         path: path.to_path_buf(),
         reason,
     };
-    let dir = dir.unwrap_or(Path::new("."));
+    // A link another user owns can be pointed at their own database at any time.
+    if let Ok(link) = std::fs::symlink_metadata(path) {
+        if link.file_type().is_symlink() && link.uid() != me {
+            return Err(refuse(
+                path,
+                format!(
+                    "it is a symbolic link owned by user {}, not by this user ({me})",
+                    link.uid()
+                ),
+            ));
+        }
+    }
+    // SQLite puts the -wal and -shm beside the file the link points to: check those.
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let path = real.as_path();
+    let dir = real
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.unwrap_or(Path::new(".")).to_path_buf());
+    let dir = dir.as_path();
     if let Ok(meta) = std::fs::metadata(dir) {
-        if meta.mode() & 0o002 != 0 && meta.mode() & 0o1000 == 0 {
+        let sticky = meta.mode() & 0o1000 != 0;
+        if meta.mode() & 0o002 != 0 && !sticky {
             return Err(refuse(
                 dir,
                 format!(
                     "the directory is writable by every user (mode {:o}) without the sticky bit",
                     meta.mode() & 0o7777
+                ),
+            ));
+        }
+        // Its owner may rename the files in it, whatever their modes.
+        if meta.uid() != me && meta.uid() != 0 && !sticky {
+            return Err(refuse(
+                dir,
+                format!(
+                    "the directory is owned by user {}, not by this user ({me})",
+                    meta.uid()
                 ),
             ));
         }
