@@ -204,7 +204,7 @@ impl Store {
         if self.shared.read_only {
             return Err(self.read_only_error("the store was opened read-only".into()));
         }
-        let mut conn = self.pool.get()?;
+        let mut conn = self.pool.get().map_err(|e| self.explain(e))?;
         set_busy_timeout(self.shared.busy_timeout);
         let run = |conn: &mut crate::db::pool::Conn| -> Result<T> {
             let opened = conn.opened(self.shared.identity);
@@ -228,7 +228,7 @@ impl Store {
 
     /// Runs `op` in one read transaction: everything it reads comes from one snapshot.
     pub(crate) fn read<T>(&self, op: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.pool.get()?;
+        let mut conn = self.pool.get().map_err(|e| self.explain(e))?;
         set_busy_timeout(self.shared.busy_timeout);
         let run = |conn: &mut rusqlite::Connection| -> Result<T> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
@@ -247,7 +247,7 @@ impl Store {
         if self.shared.read_only {
             return Err(self.read_only_error("the store was opened read-only".into()));
         }
-        let conn = self.pool.get()?;
+        let conn = self.pool.get().map_err(|e| self.explain(e))?;
         set_busy_timeout(self.shared.busy_timeout);
         op(&conn).map_err(|e| self.explain(e))
     }
@@ -258,6 +258,15 @@ impl Store {
             Error::Busy { .. } => Error::Busy {
                 timeout: self.shared.busy_timeout,
             },
+            Error::Sqlite(e)
+                if e.sqlite_error_code() == Some(ErrorCode::CannotOpen)
+                    && !self.shared.path.exists() =>
+            {
+                Error::FileReplaced {
+                    path: self.shared.path.clone(),
+                    reason: "the database file was deleted or moved since it was opened".into(),
+                }
+            }
             Error::Sqlite(e)
                 if matches!(
                     e.sqlite_error_code(),

@@ -208,3 +208,35 @@ fn writes_after_the_wal_is_deleted_or_the_file_is_moved_over_are_refused_not_los
         }
     }
 }
+
+/// A connection that cannot be opened gives its pool slot back: with a pool of one, the
+/// next call opens again instead of waiting for a slot nobody holds.
+#[test]
+fn a_failed_connection_open_gives_its_pool_slot_back() {
+    let (dir, path) = temp_db();
+    Store::open(&path)
+        .unwrap()
+        .add_user_message("s", "hi")
+        .unwrap();
+    let store = Store::builder(&path)
+        .pool_size(1)
+        .busy_timeout(std::time::Duration::from_millis(200))
+        .open()
+        .unwrap();
+    let aside = dir.path().join("aside.db");
+    std::fs::rename(&path, &aside).unwrap();
+    for _ in 0..3 {
+        match store.chat_history("s", None) {
+            Err(Error::FileReplaced { path: p, reason }) => {
+                assert_eq!(p, path);
+                assert_eq!(
+                    reason,
+                    "the database file was deleted or moved since it was opened"
+                );
+            }
+            other => panic!("expected FileReplaced for the missing file, got {other:?}"),
+        }
+    }
+    std::fs::rename(&aside, &path).unwrap();
+    assert_eq!(store.chat_history("s", None).unwrap()[0].content(), "hi");
+}

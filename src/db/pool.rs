@@ -175,17 +175,16 @@ impl Pool {
             if slots.open < self.max {
                 slots.open += 1;
                 drop(slots);
-                return match self.opener.open() {
-                    Ok(conn) => Ok(Pooled {
-                        pool: self,
-                        conn: Some(conn),
-                    }),
-                    Err(e) => {
-                        self.slots().open -= 1;
-                        self.returned.notify_one();
-                        Err(e.into())
-                    }
+                let mut opening = Opening {
+                    pool: self,
+                    done: false,
                 };
+                let conn = self.opener.open()?;
+                opening.done = true;
+                return Ok(Pooled {
+                    pool: self,
+                    conn: Some(conn),
+                });
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -199,6 +198,22 @@ impl Pool {
                 .wait_timeout(slots, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+        }
+    }
+}
+
+/// Gives a slot taken for opening a connection back unless the open succeeded: after an
+/// error and after a panic alike.
+struct Opening<'p> {
+    pool: &'p Pool,
+    done: bool,
+}
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.pool.slots().open -= 1;
+            self.pool.returned.notify_one();
         }
     }
 }
