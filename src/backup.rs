@@ -293,10 +293,8 @@ fn replace_contents(
         "UPDATE version_clock SET version = ?1 WHERE id = 1",
         [src_version + live_version],
     )?;
-    if columns(tx, "sessions")?.iter().any(|c| c == "head_since") {
-        // Every head was just set, at the session's restored version.
-        tx.execute("UPDATE sessions SET head_since = version", [])?;
-    }
+    // Every head was just set, at the session's restored version.
+    tx.execute("UPDATE sessions SET head_since = version", [])?;
     // Ids never come back: the sequences continue above both files' highest.
     tx.execute(
         "DELETE FROM sqlite_sequence WHERE name IN ('branches', 'snapshots')",

@@ -384,7 +384,7 @@ impl Store {
                 messages[kept..]
                     .iter()
                     .enumerate()
-                    .map(|(i, body)| body.stored_at((kept + i) as u64, now_time)),
+                    .map(|(i, body)| body.clone().stored_at((kept + i) as u64, now_time)),
             );
             let change = HistoryChange {
                 version,

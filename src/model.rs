@@ -779,14 +779,11 @@ pub(crate) mod timestamp {
 impl NewMessage {
     /// The message as stored at position `index` by a write at `now`: with its own
     /// `created_at` when it named one.
-    pub(crate) fn stored_at(&self, index: u64, now: DateTime<Utc>) -> Message {
+    pub(crate) fn stored_at(mut self, index: u64, now: DateTime<Utc>) -> Message {
         Message {
             index,
-            created_at: self.created_at.map_or(now, stored_time),
-            body: NewMessage {
-                created_at: None,
-                ..self.clone()
-            },
+            created_at: self.created_at.take().map_or(now, stored_time),
+            body: self,
         }
     }
 }

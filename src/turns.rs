@@ -156,7 +156,7 @@ impl Store {
             let stored: Vec<Message> = messages
                 .iter()
                 .enumerate()
-                .map(|(i, body)| body.stored_at(old_length as u64 + i as u64, now))
+                .map(|(i, body)| body.clone().stored_at(old_length as u64 + i as u64, now))
                 .collect();
             let added = AddedMessages {
                 messages: stored,

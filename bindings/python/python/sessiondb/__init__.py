@@ -12,48 +12,13 @@ Adapters that speak other stores' APIs live beside it: :mod:`sessiondb.praisonai
 from __future__ import annotations
 
 from ._core import MAX_CONTENT_BYTES, MAX_SESSION_ID_BYTES, SCHEMA_VERSION, Store
-from ._errors import (
-    AlreadyExists,
-    Busy,
-    Conflict,
-    Corrupt,
-    Error,
-    FileExists,
-    FileReplaced,
-    InvalidInput,
-    IoError,
-    KeysPartlyStored,
-    NotFound,
-    NotSessionDb,
-    PoolError,
-    ReadOnly,
-    SchemaTooNew,
-    SqliteError,
-    StorageFull,
-    UnsafePermissions,
-)
+from . import _errors
+from ._errors import *  # noqa: F403  (the exception classes; _errors.__all__ lists them)
 
 __all__ = [
     "Store",
     "SCHEMA_VERSION",
     "MAX_CONTENT_BYTES",
     "MAX_SESSION_ID_BYTES",
-    "Error",
-    "NotFound",
-    "AlreadyExists",
-    "InvalidInput",
-    "Conflict",
-    "Busy",
-    "KeysPartlyStored",
-    "SchemaTooNew",
-    "NotSessionDb",
-    "ReadOnly",
-    "Corrupt",
-    "StorageFull",
-    "IoError",
-    "FileExists",
-    "UnsafePermissions",
-    "FileReplaced",
-    "SqliteError",
-    "PoolError",
+    *_errors.__all__,
 ]
