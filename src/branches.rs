@@ -3,9 +3,10 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{params, OptionalExtension, Row, Transaction};
+use rusqlite::{params, OptionalExtension, Row};
 
 use crate::compaction;
+use crate::db::sql::Tx;
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
 use crate::messages::History;
@@ -311,7 +312,7 @@ fn branch_from_row(row: &Row<'_>) -> Result<Branch> {
 }
 
 /// The session's branches, oldest first, superseded ones included.
-fn branches_of(tx: &Transaction<'_>, session_id: &str) -> Result<Vec<Branch>> {
+fn branches_of(tx: &Tx<'_>, session_id: &str) -> Result<Vec<Branch>> {
     let mut stmt = tx.prepare_cached(&format!(
         "{BRANCH_SELECT} WHERE b.session_id = ?1 ORDER BY b.id"
     ))?;
@@ -323,7 +324,7 @@ fn branches_of(tx: &Transaction<'_>, session_id: &str) -> Result<Vec<Branch>> {
     Ok(out)
 }
 
-fn find_branch(tx: &Transaction<'_>, session_id: &str, name: &str) -> Result<Branch> {
+fn find_branch(tx: &Tx<'_>, session_id: &str, name: &str) -> Result<Branch> {
     let mut stmt = tx.prepare_cached(&format!(
         "{BRANCH_SELECT} WHERE b.session_id = ?1 AND b.name = ?2"
     ))?;
@@ -335,14 +336,14 @@ fn find_branch(tx: &Transaction<'_>, session_id: &str, name: &str) -> Result<Bra
 }
 
 /// The id of branch `name` of the session, or [`Error::NotFound`].
-pub(crate) fn branch_id(tx: &Transaction<'_>, session_id: &str, name: &str) -> Result<i64> {
+pub(crate) fn branch_id(tx: &Tx<'_>, session_id: &str, name: &str) -> Result<i64> {
     tx.prepare_cached("SELECT id FROM branches WHERE session_id = ?1 AND name = ?2")?
         .query_row(params![session_id, name], |r| r.get(0))
         .optional()?
         .ok_or_else(|| Error::not_found("branch", name))
 }
 
-fn ensure_name_free(tx: &Transaction<'_>, session_id: &str, name: &str) -> Result<()> {
+fn ensure_name_free(tx: &Tx<'_>, session_id: &str, name: &str) -> Result<()> {
     if branch_id(tx, session_id, name).is_ok() {
         return Err(Error::invalid(format!(
             "session {session_id:?} already has a branch named {name:?}"
@@ -351,7 +352,7 @@ fn ensure_name_free(tx: &Transaction<'_>, session_id: &str, name: &str) -> Resul
     Ok(())
 }
 
-fn child_ids(tx: &Transaction<'_>, id: &str) -> Result<Vec<String>> {
+fn child_ids(tx: &Tx<'_>, id: &str) -> Result<Vec<String>> {
     Ok(tx
         .prepare_cached(
             "SELECT id FROM sessions WHERE parent_session_id = ?1 ORDER BY created_at, id",
@@ -360,12 +361,7 @@ fn child_ids(tx: &Transaction<'_>, id: &str) -> Result<Vec<String>> {
         .collect::<rusqlite::Result<_>>()?)
 }
 
-fn tree_of(
-    tx: &Transaction<'_>,
-    id: &str,
-    seen: &mut HashSet<String>,
-    depth: usize,
-) -> Result<SessionTree> {
+fn tree_of(tx: &Tx<'_>, id: &str, seen: &mut HashSet<String>, depth: usize) -> Result<SessionTree> {
     let session = load_session(tx, id)?;
     let branches = branches_of(tx, id)?;
     seen.insert(id.to_string());

@@ -1,8 +1,8 @@
 //! `check`: is the file sound? SQLite's own checks plus sessiondb's invariants.
 
-use rusqlite::Transaction;
 use serde::{Deserialize, Serialize};
 
+use crate::db::sql::Tx;
 use crate::error::Result;
 use crate::lineage;
 use crate::model::Usage;
@@ -73,7 +73,7 @@ impl Store {
     }
 }
 
-fn check_branches(tx: &Transaction<'_>, problems: &mut Vec<String>) -> Result<()> {
+fn check_branches(tx: &Tx<'_>, problems: &mut Vec<String>) -> Result<()> {
     // Parents are always created before their children, so a parent id that is not smaller
     // than the child's means a cycle or a hand-edited file.
     problems.extend(strings(
@@ -179,7 +179,7 @@ fn check_branches(tx: &Transaction<'_>, problems: &mut Vec<String>) -> Result<()
     Ok(())
 }
 
-fn check_sessions(tx: &Transaction<'_>, problems: &mut Vec<String>) -> Result<()> {
+fn check_sessions(tx: &Tx<'_>, problems: &mut Vec<String>) -> Result<()> {
     problems.extend(strings(
         tx,
         "SELECT 'session ' || quote(s.id) || ': head branch ' || s.head_branch_id
@@ -239,11 +239,11 @@ fn check_sessions(tx: &Transaction<'_>, problems: &mut Vec<String>) -> Result<()
     Ok(())
 }
 
-fn count(tx: &Transaction<'_>, sql: &str) -> Result<u64> {
+fn count(tx: &Tx<'_>, sql: &str) -> Result<u64> {
     Ok(tx.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
 }
 
-fn strings(tx: &Transaction<'_>, sql: &str) -> Result<Vec<String>> {
+fn strings(tx: &Tx<'_>, sql: &str) -> Result<Vec<String>> {
     let mut stmt = tx.prepare(sql)?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -17,10 +17,11 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::Entry;
+use crate::db::sql::Tx;
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
 use crate::messages::History;
@@ -218,11 +219,7 @@ impl Store {
 
 /// The compaction in effect on `branch_id`'s history of `length` messages: (row id, through
 /// seq). One index seek; `None` for an uncompacted history.
-pub(crate) fn in_effect(
-    tx: &Transaction<'_>,
-    branch_id: i64,
-    length: i64,
-) -> Result<Option<(i64, i64)>> {
+pub(crate) fn in_effect(tx: &Tx<'_>, branch_id: i64, length: i64) -> Result<Option<(i64, i64)>> {
     Ok(tx
         .prepare_cached(
             "SELECT id, through_seq FROM compactions WHERE branch_id = ?1 AND through_seq <= ?2
@@ -233,7 +230,7 @@ pub(crate) fn in_effect(
 }
 
 /// The summary of compaction `id` as the message at seq `through` of the working view.
-pub(crate) fn summary_of(tx: &Transaction<'_>, id: i64, through: i64) -> Result<Message> {
+pub(crate) fn summary_of(tx: &Tx<'_>, id: i64, through: i64) -> Result<Message> {
     let (text, created_at): (String, String) = tx
         .prepare_cached("SELECT summary, created_at FROM compactions WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -254,7 +251,7 @@ fn summary_message(text: &str, through: i64, created_at: &str) -> Result<Message
 
 /// Gives `to` (a branch being created from `from`'s history, keeping its first `seq`
 /// messages) the compactions of `from` that end within what it keeps.
-pub(crate) fn carry(tx: &Transaction<'_>, from: i64, to: i64, seq: i64) -> Result<()> {
+pub(crate) fn carry(tx: &Tx<'_>, from: i64, to: i64, seq: i64) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO compactions (branch_id, through_seq, summary, tokens_before, tokens_after,
              created_at)
@@ -267,7 +264,7 @@ pub(crate) fn carry(tx: &Transaction<'_>, from: i64, to: i64, seq: i64) -> Resul
 
 /// The cache entry of `head`'s working history at `version`, given its full history.
 pub(crate) fn working_entry(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     version: i64,
     head: &Head,
     full: Vec<Message>,

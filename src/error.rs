@@ -95,6 +95,11 @@ pub enum Error {
     #[error("sqlite: {0}")]
     Sqlite(#[source] rusqlite::Error),
 
+    /// Any other PostgreSQL error.
+    #[cfg(feature = "postgres")]
+    #[error("postgres: {0}")]
+    Postgres(#[source] postgres::Error),
+
     /// No pooled connection could be had in time.
     #[error("connection pool: {0}")]
     Pool(String),
@@ -159,7 +164,40 @@ impl From<rusqlite::Error> for Error {
     }
 }
 
+#[cfg(feature = "postgres")]
+impl From<postgres::Error> for Error {
+    fn from(err: postgres::Error) -> Self {
+        use postgres::error::SqlState;
+        match err.code() {
+            // lock_timeout and statement_timeout: the store rewrites the timeout.
+            Some(code)
+                if *code == SqlState::LOCK_NOT_AVAILABLE || *code == SqlState::QUERY_CANCELED =>
+            {
+                Error::Busy {
+                    timeout: Duration::ZERO,
+                }
+            }
+            Some(code) if *code == SqlState::DISK_FULL => Error::StorageFull(err.to_string()),
+            Some(code)
+                if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED =>
+            {
+                Error::Corrupt(err.to_string())
+            }
+            _ => Error::Postgres(err),
+        }
+    }
+}
+
 impl Error {
+    /// A deadlock or serialization failure: the transaction was rolled back and may simply
+    /// be run again.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn is_retryable(&self) -> bool {
+        use postgres::error::SqlState;
+        matches!(self, Error::Postgres(e) if e.code().is_some_and(|c| *c == SqlState::T_R_DEADLOCK_DETECTED
+            || *c == SqlState::T_R_SERIALIZATION_FAILURE))
+    }
+
     pub(crate) fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
         Error::NotFound {
             kind,

@@ -19,8 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, OptionalExtension};
 
+use crate::db::sql::Tx;
 use crate::error::{Error, Result};
 use crate::messages::{History, HistoryChange};
 use crate::model::{check_field, parse_time, validate_session_id, Message, Metadata, NewMessage};
@@ -259,7 +260,7 @@ impl LeaseCheck {
 
 /// Fails with [`Error::LeaseLost`] unless `check`'s token holds its session's lease now.
 /// Runs inside the caller's write transaction, so the answer holds until it commits.
-pub(crate) fn check_held(tx: &Transaction<'_>, check: &LeaseCheck) -> Result<()> {
+pub(crate) fn check_held(tx: &Tx<'_>, check: &LeaseCheck) -> Result<()> {
     let lost = |holder: Option<String>, reason: String| Error::LeaseLost {
         session: check.session_id.clone(),
         owner: check.owner.clone(),
@@ -287,7 +288,7 @@ pub(crate) fn check_held(tx: &Transaction<'_>, check: &LeaseCheck) -> Result<()>
     }
 }
 
-fn read_row(tx: &Transaction<'_>, session_id: &str) -> Result<Option<Row>> {
+fn read_row(tx: &Tx<'_>, session_id: &str) -> Result<Option<Row>> {
     let row: Option<(String, String, String, String)> = tx
         .prepare_cached(
             "SELECT owner, token, acquired_at, expires_at FROM leases WHERE session_id = ?1",

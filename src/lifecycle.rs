@@ -17,9 +17,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+use crate::db::sql::Tx;
 use crate::error::{Error, Result};
 use crate::lineage::{self, row_id, MAX_SEQ};
 use crate::model::validate_session_id;
@@ -187,7 +188,7 @@ impl Store {
     }
 }
 
-fn purge_in(tx: &Transaction<'_>, request: &PurgeRequest) -> Result<PurgeReport> {
+fn purge_in(tx: &Tx<'_>, request: &PurgeRequest) -> Result<PurgeReport> {
     let mut purged: BTreeSet<String> = BTreeSet::new();
     for id in &request.sessions {
         let exists: Option<i64> = tx
@@ -322,7 +323,7 @@ fn purge_in(tx: &Transaction<'_>, request: &PurgeRequest) -> Result<PurgeReport>
 /// Copies the `fork_seq` messages `branch` inherits from `parent`'s lineage into `branch`
 /// itself (same seqs, so the same rowids scheme) and makes it a root: its history reads
 /// exactly as before without any row of the lineage it came from.
-fn materialize(tx: &Transaction<'_>, branch: i64, parent: i64, fork_seq: i64) -> Result<()> {
+fn materialize(tx: &Tx<'_>, branch: i64, parent: i64, fork_seq: i64) -> Result<()> {
     // Every column but the rowid and the branch, whatever later migrations add.
     let columns: Vec<String> = tx
         .prepare("SELECT name FROM pragma_table_info('messages')")?

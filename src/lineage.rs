@@ -2,9 +2,9 @@
 //! the rest from its fork point. Its lineage is the chain of (branch, seq range) segments, root
 //! first, and reading a range of history is one index range scan per segment.
 
-use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde_json::Value;
 
+use crate::db::sql::{args, Row, Tx};
 use crate::error::{Error, Result};
 use crate::model::{
     invalid_at, parse_time, time_text, Content, Message, Metadata, NewMessage, Usage,
@@ -28,12 +28,13 @@ pub(crate) fn row_id(branch_id: i64, seq: i64) -> i64 {
 
 /// The number of messages in `branch_id`'s full history: its last own seq, or its fork point
 /// if it has no rows of its own.
-pub(crate) fn branch_length(tx: &Transaction<'_>, branch_id: i64) -> Result<i64> {
+pub(crate) fn branch_length(tx: &Tx<'_>, branch_id: i64) -> Result<i64> {
     // The view seeks the branch's last rowid; schema 3 defines it once for SQL and for us.
-    tx.prepare_cached("SELECT length FROM branch_lengths WHERE branch_id = ?1")?
-        .query_row([branch_id], |r| r.get(0))
-        .optional()?
-        .ok_or_else(|| Error::Corrupt(format!("branch {branch_id} is missing")))
+    tx.value(
+        "SELECT length FROM branch_lengths WHERE branch_id = ?1",
+        args![branch_id],
+    )?
+    .ok_or_else(|| Error::Corrupt(format!("branch {branch_id} is missing")))
 }
 
 /// Where a session's current history ends.
@@ -65,30 +66,45 @@ pub(crate) struct Segment {
 }
 
 /// The segments of `branch_id`'s history up to `upto`, root first.
-pub(crate) fn segments(tx: &Transaction<'_>, branch_id: i64, upto: i64) -> Result<Vec<Segment>> {
-    let mut stmt = tx.prepare_cached(
-        "WITH RECURSIVE lineage (branch_id, parent_id, fork_seq, upto, depth) AS (
-             SELECT id, parent_branch_id, fork_seq, ?2, 0 FROM branches WHERE id = ?1
-             UNION ALL
-             SELECT b.id, b.parent_branch_id, b.fork_seq, min(l.fork_seq, l.upto), l.depth + 1
-             FROM lineage l JOIN branches b ON b.id = l.parent_id
-             WHERE l.depth < ?3
-         )
-         SELECT branch_id, fork_seq, upto, depth FROM lineage ORDER BY depth DESC",
-    )?;
-    let mut rows = stmt.query(params![branch_id, upto, MAX_LINEAGE_DEPTH])?;
+pub(crate) fn segments(tx: &Tx<'_>, branch_id: i64, upto: i64) -> Result<Vec<Segment>> {
     let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        if row.get::<_, i64>(3)? >= MAX_LINEAGE_DEPTH {
-            return Err(Error::Corrupt(format!(
-                "branch {branch_id}: lineage deeper than {MAX_LINEAGE_DEPTH} (a cycle?)"
-            )));
-        }
-        out.push(Segment {
-            branch_id: row.get(0)?,
-            fork_seq: row.get(1)?,
-            upto: row.get(2)?,
-        });
+    let mut too_deep = false;
+    tx.query_each(
+        tx.pick(
+            "WITH RECURSIVE lineage (branch_id, parent_id, fork_seq, upto, depth) AS (
+                 SELECT id, parent_branch_id, fork_seq, ?2, 0 FROM branches WHERE id = ?1
+                 UNION ALL
+                 SELECT b.id, b.parent_branch_id, b.fork_seq, min(l.fork_seq, l.upto), l.depth + 1
+                 FROM lineage l JOIN branches b ON b.id = l.parent_id
+                 WHERE l.depth < ?3
+             )
+             SELECT branch_id, fork_seq, upto, depth FROM lineage ORDER BY depth DESC",
+            "WITH RECURSIVE lineage (branch_id, parent_id, fork_seq, upto, depth) AS (
+                 SELECT id, parent_branch_id, fork_seq, CAST(?2 AS BIGINT), CAST(0 AS BIGINT)
+                 FROM branches WHERE id = ?1
+                 UNION ALL
+                 SELECT b.id, b.parent_branch_id, b.fork_seq, LEAST(l.fork_seq, l.upto),
+                        l.depth + 1
+                 FROM lineage l JOIN branches b ON b.id = l.parent_id
+                 WHERE l.depth < ?3
+             )
+             SELECT branch_id, fork_seq, upto, depth FROM lineage ORDER BY depth DESC",
+        ),
+        args![branch_id, upto, MAX_LINEAGE_DEPTH],
+        |row| {
+            too_deep |= row.get::<i64>(3)? >= MAX_LINEAGE_DEPTH;
+            out.push(Segment {
+                branch_id: row.get(0)?,
+                fork_seq: row.get(1)?,
+                upto: row.get(2)?,
+            });
+            Ok(())
+        },
+    )?;
+    if too_deep {
+        return Err(Error::Corrupt(format!(
+            "branch {branch_id}: lineage deeper than {MAX_LINEAGE_DEPTH} (a cycle?)"
+        )));
     }
     if out.is_empty() {
         return Err(Error::Corrupt(format!("branch {branch_id} is missing")));
@@ -109,27 +125,27 @@ const MESSAGE_COLUMNS: &str = "seq, role, content, tool_calls, tool_call_id, met
 
 /// Messages with seq in `lo..=hi` of the lineage, in order.
 pub(crate) fn read_range(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     segments: &[Segment],
     lo: i64,
     hi: i64,
 ) -> Result<Vec<Message>> {
     let mut out = Vec::with_capacity((hi - lo + 1).clamp(0, 1 << 16) as usize);
-    let mut stmt = tx.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id BETWEEN ?1 AND ?2 ORDER BY id"
-    ))?;
+    let sql =
+        format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id BETWEEN ?1 AND ?2 ORDER BY id");
     for seg in segments {
         let (from, to) = (lo.max(seg.fork_seq + 1), hi.min(seg.upto));
         if from > to {
             continue;
         }
-        let mut rows = stmt.query(params![
-            row_id(seg.branch_id, from),
-            row_id(seg.branch_id, to)
-        ])?;
-        while let Some(row) = rows.next()? {
-            out.push(message_from_row(row)?);
-        }
+        tx.query_each(
+            &sql,
+            args![row_id(seg.branch_id, from), row_id(seg.branch_id, to)],
+            |row| {
+                out.push(message_from_row(row)?);
+                Ok(())
+            },
+        )?;
     }
     let expected = (hi.min(segments.last().map_or(0, |s| s.upto)) - lo + 1).max(0);
     if out.len() as i64 != expected {
@@ -142,29 +158,29 @@ pub(crate) fn read_range(
 }
 
 /// Usage totals of the history up to and including `seq` (zero for seq 0).
-pub(crate) fn usage_at(tx: &Transaction<'_>, segments: &[Segment], seq: i64) -> Result<Usage> {
+pub(crate) fn usage_at(tx: &Tx<'_>, segments: &[Segment], seq: i64) -> Result<Usage> {
     let Some(branch_id) = owner_of(segments, seq) else {
         return Ok(Usage::default());
     };
-    tx.prepare_cached(
+    tx.query_opt(
         "SELECT running_input_tokens, running_output_tokens, running_cost
          FROM messages WHERE id = ?1",
+        args![row_id(branch_id, seq)],
+        |r| {
+            Ok(Usage {
+                input_tokens: r.get::<i64>(0)? as u64,
+                output_tokens: r.get::<i64>(1)? as u64,
+                cost: r.get(2)?,
+            })
+        },
     )?
-    .query_row([row_id(branch_id, seq)], |r| {
-        Ok(Usage {
-            input_tokens: r.get::<_, i64>(0)? as u64,
-            output_tokens: r.get::<_, i64>(1)? as u64,
-            cost: r.get(2)?,
-        })
-    })
-    .optional()?
     .ok_or_else(|| Error::Corrupt(format!("branch {branch_id} has no message at seq {seq}")))
 }
 
 /// Appends `messages` to the head branch and advances `head` past them. A message that names
 /// its `created_at` keeps it; the others take `now`. The caller updates the session row.
 pub(crate) fn append(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     head: &mut Head,
     messages: &[NewMessage],
     now: &str,
@@ -189,18 +205,16 @@ pub(crate) fn append(
 /// Every message row is written here, so this is where messages are validated; a refusal
 /// names the message's index and rolls the caller's transaction back.
 pub(crate) fn append_dated<'a>(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     head: &mut Head,
     messages: impl IntoIterator<Item = (&'a NewMessage, &'a str)>,
 ) -> Result<()> {
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO messages (id, branch_id, seq, role, content, tool_calls, tool_call_id,
-             metadata, model, input_tokens, output_tokens, cost,
+    const INSERT: &str = "INSERT INTO messages (id, branch_id, seq, role, content, tool_calls,
+             tool_call_id, metadata, model, input_tokens, output_tokens, cost,
              running_input_tokens, running_output_tokens, running_cost, created_at,
              content_kind, content_parts, extra, key)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-             ?17, ?18, ?19, ?20)",
-    )?;
+             ?17, ?18, ?19, ?20)";
     for (message, created_at) in messages {
         message
             .validate()
@@ -212,31 +226,34 @@ pub(crate) fn append_dated<'a>(
         }
         head.length += 1;
         head.usage.add(message);
-        insert.execute(params![
-            row_id(head.branch_id, head.length),
-            head.branch_id,
-            head.length,
-            message.role,
-            message.content.text(),
-            message.tool_calls.as_ref().map(json_text),
-            message.tool_call_id,
-            message.metadata.as_ref().map(json_text),
-            message.model,
-            message.input_tokens.map(|t| t as i64),
-            message.output_tokens.map(|t| t as i64),
-            message.cost,
-            head.usage.input_tokens as i64,
-            head.usage.output_tokens as i64,
-            head.usage.cost,
-            created_at,
-            message.content.kind(),
-            match &message.content {
-                Content::Parts(parts) => Some(json_text(parts)),
-                _ => None,
-            },
-            (!message.extra.is_empty()).then(|| json_text(&message.extra)),
-            message.key,
-        ])?;
+        tx.execute(
+            INSERT,
+            args![
+                row_id(head.branch_id, head.length),
+                head.branch_id,
+                head.length,
+                message.role.as_str(),
+                message.content.text(),
+                message.tool_calls.as_ref().map(json_text),
+                message.tool_call_id,
+                message.metadata.as_ref().map(json_text),
+                message.model,
+                message.input_tokens.map(|t| t as i64),
+                message.output_tokens.map(|t| t as i64),
+                message.cost,
+                head.usage.input_tokens as i64,
+                head.usage.output_tokens as i64,
+                head.usage.cost,
+                created_at,
+                message.content.kind(),
+                match &message.content {
+                    Content::Parts(parts) => Some(json_text(parts)),
+                    _ => None,
+                },
+                (!message.extra.is_empty()).then(|| json_text(&message.extra)),
+                message.key,
+            ],
+        )?;
     }
     Ok(())
 }
@@ -244,7 +261,7 @@ pub(crate) fn append_dated<'a>(
 /// Creates a branch of `session_id` that inherits `fork` = (parent branch, seq) and returns
 /// its id. The branch is empty beyond its fork point.
 pub(crate) fn create_branch(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     session_id: &str,
     name: &str,
     fork: Option<(i64, i64)>,
@@ -254,12 +271,12 @@ pub(crate) fn create_branch(
         Some((parent, seq)) => (Some(parent), seq),
         None => (None, 0),
     };
-    tx.prepare_cached(
+    let id: i64 = tx.query_one(
         "INSERT INTO branches (session_id, name, parent_branch_id, fork_seq, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![session_id, name, parent, fork_seq, now])?;
-    let id = tx.last_insert_rowid();
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        args![session_id, name, parent, fork_seq, now],
+        |r| r.get(0),
+    )?;
     if id > MAX_BRANCH_ID {
         return Err(Error::StorageFull(format!(
             "a file holds at most {MAX_BRANCH_ID} branches"
@@ -282,7 +299,7 @@ fn json_text(value: &impl serde::Serialize) -> String {
 fn message_from_row(row: &Row<'_>) -> Result<Message> {
     let seq: i64 = row.get(0)?;
     let tool_calls = row
-        .get::<_, Option<String>>(3)?
+        .get::<Option<String>>(3)?
         .map(|text| match serde_json::from_str(&text) {
             Ok(Value::Array(calls)) => Ok(calls),
             _ => Err(Error::Corrupt(format!(
@@ -291,7 +308,7 @@ fn message_from_row(row: &Row<'_>) -> Result<Message> {
         })
         .transpose()?;
     let metadata = row
-        .get::<_, Option<String>>(5)?
+        .get::<Option<String>>(5)?
         .map(|text| parse_object(&text, seq))
         .transpose()?;
     let created_at: String = row.get(10)?;
@@ -301,7 +318,7 @@ fn message_from_row(row: &Row<'_>) -> Result<Message> {
         Some("null") => Content::Null,
         Some("absent") => Content::Absent,
         Some("parts") => match row
-            .get::<_, Option<String>>(12)?
+            .get::<Option<String>>(12)?
             .map(|t| serde_json::from_str(&t))
         {
             Some(Ok(Value::Array(parts))) => Content::Parts(parts),
@@ -318,7 +335,7 @@ fn message_from_row(row: &Row<'_>) -> Result<Message> {
         }
     };
     let extra = row
-        .get::<_, Option<String>>(13)?
+        .get::<Option<String>>(13)?
         .map(|text| parse_object(&text, seq))
         .transpose()?
         .unwrap_or_default();
@@ -331,8 +348,8 @@ fn message_from_row(row: &Row<'_>) -> Result<Message> {
             tool_call_id: row.get(4)?,
             metadata,
             model: row.get(6)?,
-            input_tokens: row.get::<_, Option<i64>>(7)?.map(|t| t as u64),
-            output_tokens: row.get::<_, Option<i64>>(8)?.map(|t| t as u64),
+            input_tokens: row.get::<Option<i64>>(7)?.map(|t| t as u64),
+            output_tokens: row.get::<Option<i64>>(8)?.map(|t| t as u64),
             cost: row.get(9)?,
             extra,
             created_at: None,

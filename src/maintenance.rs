@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use crate::cache::CacheStats;
+use crate::db::sql::Tx;
 use crate::error::{Error, Result};
 use crate::lineage::{row_id, MAX_SEQ};
 use crate::model::PruneReport;
@@ -61,7 +62,7 @@ impl Store {
             .checked_sub_signed(window)
             .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
             .to_rfc3339_opts(SecondsFormat::Micros, true);
-        let run = |tx: &rusqlite::Transaction<'_>| -> Result<PruneReport> {
+        let run = |tx: &Tx<'_>| -> Result<PruneReport> {
             // Roots keep every row: heads, named branches, recently superseded ones.
             let roots: HashSet<i64> = tx
                 .prepare_cached(
@@ -214,7 +215,7 @@ impl Store {
 }
 
 /// How many leading rows of `branch` a live fork or a snapshot still reaches.
-fn rows_needed(tx: &rusqlite::Transaction<'_>, branch: i64, live: &HashSet<i64>) -> Result<i64> {
+fn rows_needed(tx: &Tx<'_>, branch: i64, live: &HashSet<i64>) -> Result<i64> {
     let mut needed: i64 = tx
         .prepare_cached("SELECT coalesce(max(seq), 0) FROM snapshots WHERE branch_id = ?1")?
         .query_row([branch], |r| r.get(0))?;

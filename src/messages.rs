@@ -3,10 +3,9 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use rusqlite::Transaction;
-
 use crate::cache::{Entry, Lookup};
 use crate::compaction;
+use crate::db::sql::Tx;
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
 use crate::model::{now_text, validate_session_id, Message, NewMessage, Role};
@@ -150,7 +149,7 @@ impl Store {
         &self,
         session_id: &str,
         expected_version: Option<i64>,
-        make: impl FnOnce(&Transaction<'_>) -> Result<NewMessage>,
+        make: impl FnOnce(&Tx<'_>) -> Result<NewMessage>,
     ) -> Result<Message> {
         let (stored, old_version, old_length, version, head) = self.write(|tx| {
             let (mut head, old_version) =
@@ -209,7 +208,7 @@ impl Store {
     /// The latest `max_messages` of the session's history, read in `tx`.
     pub(crate) fn history_in(
         &self,
-        tx: &Transaction<'_>,
+        tx: &Tx<'_>,
         session_id: &str,
         max_messages: Option<usize>,
         use_cache: bool,
@@ -332,7 +331,7 @@ impl Store {
     /// replace a history and its fields in one). Returns the cache entry to store after commit.
     pub(crate) fn replace_in(
         &self,
-        tx: &Transaction<'_>,
+        tx: &Tx<'_>,
         session_id: &str,
         messages: &[NewMessage],
         expected_version: Option<i64>,
@@ -401,7 +400,7 @@ impl Store {
 }
 
 /// Messages `lo..=hi` (seqs) of the head's history.
-fn read_head(tx: &Transaction<'_>, head: &Head, lo: i64, hi: i64) -> Result<Vec<Message>> {
+fn read_head(tx: &Tx<'_>, head: &Head, lo: i64, hi: i64) -> Result<Vec<Message>> {
     if lo > hi {
         return Ok(Vec::new());
     }

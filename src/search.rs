@@ -12,6 +12,7 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::db::sql::Tx;
 use crate::error::{Error, Result};
 use crate::lineage;
 use crate::model::{validate_session_id, Role};
@@ -190,7 +191,7 @@ impl Store {
     }
 }
 
-pub(crate) fn search_index_exists(tx: &rusqlite::Transaction<'_>) -> Result<bool> {
+pub(crate) fn search_index_exists(tx: &Tx<'_>) -> Result<bool> {
     Ok(tx.query_row(
         "SELECT count(*) FROM sqlite_schema WHERE name = 'message_search'",
         [],

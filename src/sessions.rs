@@ -1,10 +1,11 @@
 //! Session operations: create, read, list, edit, clear, delete.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{params, OptionalExtension, Row, Transaction};
+use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::db::sql::Tx;
 use crate::error::{Error, Result};
 use crate::lineage::{self, row_id, Current, Head, Segment, MAX_SEQ};
 use crate::model::{
@@ -379,7 +380,7 @@ impl Store {
 }
 
 /// The body of [`Store::delete_session`] inside the caller's write transaction.
-pub(crate) fn delete_session_in(tx: &Transaction<'_>, id: &str) -> Result<()> {
+pub(crate) fn delete_session_in(tx: &Tx<'_>, id: &str) -> Result<()> {
     require_head(tx, id)?;
     // A session recreated under this id must start above every version this one had.
     tx.prepare_cached(
@@ -430,7 +431,7 @@ pub(crate) fn delete_session_in(tx: &Transaction<'_>, id: &str) -> Result<()> {
 /// Inserts a session row and its empty `main` branch (or, for a fork, a branch that inherits
 /// `fork`), drawing a fresh version.
 pub(crate) fn insert_session(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     id: &str,
     new: &NewSession,
     parent_session: Option<&str>,
@@ -468,7 +469,7 @@ pub(crate) fn insert_session(
 /// deleted and recreated session never repeats one. From then on a session's version grows by
 /// one per change ([`next_version`]); only creating and deleting sessions touch the clock, so
 /// an append writes no page for it.
-pub(crate) fn first_version(tx: &Transaction<'_>) -> Result<i64> {
+pub(crate) fn first_version(tx: &Tx<'_>) -> Result<i64> {
     Ok(tx
         .prepare_cached(
             "UPDATE version_clock SET version = version + 1 WHERE id = 1 RETURNING version",
@@ -477,7 +478,7 @@ pub(crate) fn first_version(tx: &Transaction<'_>) -> Result<i64> {
 }
 
 /// The version the session's next change takes.
-pub(crate) fn next_version(tx: &Transaction<'_>, id: &str) -> Result<i64> {
+pub(crate) fn next_version(tx: &Tx<'_>, id: &str) -> Result<i64> {
     tx.prepare_cached("SELECT version + 1 FROM sessions WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
         .optional()?
@@ -485,7 +486,7 @@ pub(crate) fn next_version(tx: &Transaction<'_>, id: &str) -> Result<i64> {
 }
 
 /// The session's current head and version, or `None` if there is no such session.
-pub(crate) fn current_of(tx: &Transaction<'_>, id: &str) -> Result<Option<Current>> {
+pub(crate) fn current_of(tx: &Tx<'_>, id: &str) -> Result<Option<Current>> {
     Ok(tx
         .prepare_cached(
             "SELECT head_branch_id, message_count, input_tokens, output_tokens, cost, version,
@@ -511,14 +512,14 @@ pub(crate) fn current_of(tx: &Transaction<'_>, id: &str) -> Result<Option<Curren
 }
 
 /// The session's head and version, or `None` if there is no such session.
-pub(crate) fn head_of(tx: &Transaction<'_>, id: &str) -> Result<Option<(Head, i64)>> {
+pub(crate) fn head_of(tx: &Tx<'_>, id: &str) -> Result<Option<(Head, i64)>> {
     Ok(current_of(tx, id)?.map(|c| (c.head, c.version)))
 }
 
 /// The session's head and version; a missing session is created first when `create` (as
 /// `add_message` and `set_chat_history` do without an expected version), otherwise it is
 /// [`Error::NotFound`].
-pub(crate) fn head_or_create(tx: &Transaction<'_>, id: &str, create: bool) -> Result<(Head, i64)> {
+pub(crate) fn head_or_create(tx: &Tx<'_>, id: &str, create: bool) -> Result<(Head, i64)> {
     let found = match head_of(tx, id)? {
         None if create => {
             insert_session(tx, id, &NewSession::default(), None, None)?;
@@ -530,20 +531,14 @@ pub(crate) fn head_or_create(tx: &Transaction<'_>, id: &str, create: bool) -> Re
 }
 
 /// Like [`head_of`], but a missing session is [`Error::NotFound`].
-pub(crate) fn require_head(tx: &Transaction<'_>, id: &str) -> Result<Head> {
+pub(crate) fn require_head(tx: &Tx<'_>, id: &str) -> Result<Head> {
     head_of(tx, id)?
         .map(|(head, _)| head)
         .ok_or_else(|| Error::not_found("session", id))
 }
 
 /// Records `head` as the session's current history at `version` (from [`next_version`]).
-pub(crate) fn save_head(
-    tx: &Transaction<'_>,
-    id: &str,
-    head: &Head,
-    version: i64,
-    now: &str,
-) -> Result<()> {
+pub(crate) fn save_head(tx: &Tx<'_>, id: &str, head: &Head, version: i64, now: &str) -> Result<()> {
     let values = params![
         id,
         head.branch_id,
@@ -576,7 +571,7 @@ pub(crate) fn save_head(
 
 /// Bumps the version and `updated_at` of a session whose history did not change; returns
 /// the new version.
-pub(crate) fn touch(tx: &Transaction<'_>, id: &str) -> Result<i64> {
+pub(crate) fn touch(tx: &Tx<'_>, id: &str) -> Result<i64> {
     tx.prepare_cached(
         "UPDATE sessions SET version = version + 1, updated_at = ?2 WHERE id = ?1
          RETURNING version",
@@ -591,7 +586,7 @@ pub(crate) fn touch(tx: &Transaction<'_>, id: &str) -> Result<i64> {
 /// `<name>@<version>` and marked superseded, until prune collects it. Returns the new head;
 /// the caller appends to it and saves it with the same `version`.
 pub(crate) fn fork_new_head(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     session_id: &str,
     old: i64,
     segments: &[Segment],
@@ -624,7 +619,7 @@ pub(crate) fn fork_new_head(
     })
 }
 
-pub(crate) fn load_session(tx: &Transaction<'_>, id: &str) -> Result<Session> {
+pub(crate) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session> {
     tx.prepare_cached(&format!(
         "SELECT {SESSION_COLUMNS} FROM sessions s JOIN branches b ON b.id = s.head_branch_id
          WHERE s.id = ?1"

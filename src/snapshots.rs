@@ -3,6 +3,7 @@
 use rusqlite::{params, OptionalExtension, Row};
 use serde_json::Value;
 
+use crate::db::sql::Tx;
 use crate::error::{Error, Result};
 use crate::lineage;
 use crate::model::{
@@ -112,11 +113,7 @@ impl Store {
     }
 }
 
-fn find_snapshot(
-    tx: &rusqlite::Transaction<'_>,
-    session_id: &str,
-    id: SnapshotId,
-) -> Result<Snapshot> {
+fn find_snapshot(tx: &Tx<'_>, session_id: &str, id: SnapshotId) -> Result<Snapshot> {
     let mut stmt = tx.prepare_cached(&format!(
         "{SNAPSHOT_SELECT} WHERE n.id = ?1 AND n.session_id = ?2"
     ))?;

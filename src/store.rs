@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{ErrorCode, Transaction, TransactionBehavior};
+use rusqlite::{ErrorCode, TransactionBehavior};
+
+use crate::db::sql::Tx;
 
 use crate::cache::{Cache, CacheStats};
 use crate::db::pool::{FileIdentity, Opener, Pool};
@@ -200,7 +202,7 @@ impl Store {
 
     /// Runs `op` in one `BEGIN IMMEDIATE` transaction and commits it if `op` succeeds.
     /// `op` must read what it depends on through the transaction it is given.
-    pub(crate) fn write<T>(&self, op: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn write<T>(&self, op: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         if self.shared.read_only {
             return Err(self.read_only_error("the store was opened read-only".into()));
         }
@@ -209,10 +211,13 @@ impl Store {
         let run = |conn: &mut crate::db::pool::Conn| -> Result<T> {
             let opened = conn.opened(self.shared.identity);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if let Some(lease) = &self.lease {
-                crate::lease::check_held(&tx, lease)?;
-            }
-            let value = op(&tx)?;
+            let value = {
+                let tx = Tx::sqlite(&tx);
+                if let Some(lease) = &self.lease {
+                    crate::lease::check_held(&tx, lease)?;
+                }
+                op(&tx)?
+            };
             // SQLite would commit into the unlinked file and the write would be lost.
             if let Some(what) = opened.moved(&self.shared.path) {
                 return Err(Error::FileReplaced {
@@ -227,12 +232,12 @@ impl Store {
     }
 
     /// Runs `op` in one read transaction: everything it reads comes from one snapshot.
-    pub(crate) fn read<T>(&self, op: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn read<T>(&self, op: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.pool.get().map_err(|e| self.explain(e))?;
         set_busy_timeout(self.shared.busy_timeout);
         let run = |conn: &mut rusqlite::Connection| -> Result<T> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-            let value = op(&tx)?;
+            let value = op(&Tx::sqlite(&tx))?;
             tx.finish()?;
             Ok(value)
         };

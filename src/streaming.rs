@@ -6,10 +6,11 @@
 //! Finishing appends the reply through the same path as [`Store::add_message`].
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::db::sql::Tx;
 use crate::error::{Error, Result};
 use crate::messages::History;
 use crate::model::{
@@ -172,7 +173,7 @@ impl Store {
     }
 }
 
-pub(crate) fn partial(tx: &Transaction<'_>, session_id: &str) -> Result<Option<PartialMessage>> {
+pub(crate) fn partial(tx: &Tx<'_>, session_id: &str) -> Result<Option<PartialMessage>> {
     let row = tx
         .prepare_cached(
             "SELECT content, model, metadata, chunks, started_at, updated_at
@@ -212,7 +213,7 @@ pub(crate) fn partial(tx: &Transaction<'_>, session_id: &str) -> Result<Option<P
     }))
 }
 
-fn required(tx: &Transaction<'_>, session_id: &str) -> Result<PartialMessage> {
+fn required(tx: &Tx<'_>, session_id: &str) -> Result<PartialMessage> {
     match partial(tx, session_id)? {
         Some(p) => Ok(p),
         None => Err(no_stream(tx, session_id)),
@@ -220,7 +221,7 @@ fn required(tx: &Transaction<'_>, session_id: &str) -> Result<PartialMessage> {
 }
 
 /// NotFound naming the session if it does not exist, else naming the missing stream.
-fn no_stream(tx: &Transaction<'_>, session_id: &str) -> Error {
+fn no_stream(tx: &Tx<'_>, session_id: &str) -> Error {
     match require_head(tx, session_id) {
         Err(e) => e,
         Ok(_) => Error::not_found("streamed reply of session", session_id),

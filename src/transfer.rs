@@ -14,12 +14,13 @@ use std::path::Path;
 use std::rc::Rc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{params, Transaction};
+use rusqlite::params;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::cache::Entry;
+use crate::db::sql::Tx;
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
 use crate::model::{
@@ -432,11 +433,7 @@ impl Store {
 
     /// Brings an existing session to `image`: parent link, title, metadata, then the history
     /// (last, so the returned cache entry carries the final version).
-    fn update_in(
-        &self,
-        tx: &Transaction<'_>,
-        image: SessionExport,
-    ) -> Result<(Outcome, Option<Entry>)> {
+    fn update_in(&self, tx: &Tx<'_>, image: SessionExport) -> Result<(Outcome, Option<Entry>)> {
         let SessionExport {
             id,
             title,
@@ -472,7 +469,7 @@ impl Store {
 
 /// Sets `child`'s parent link if it has none and `parent` exists; bumps the child's version
 /// but keeps its `updated_at` (an imported session keeps its original times).
-fn link_parent(tx: &Transaction<'_>, child: &str, parent: &str) -> Result<bool> {
+fn link_parent(tx: &Tx<'_>, child: &str, parent: &str) -> Result<bool> {
     let changed = tx
         .prepare_cached(
             "UPDATE sessions SET parent_session_id = ?2, version = version + 1
@@ -739,7 +736,7 @@ struct BranchImage<'m> {
 /// Writes a session that does not exist yet, exactly as described: branches share the rows
 /// of their longest common prefix (with each other, and with the parent session's current
 /// history when it exists) instead of copying them.
-fn write_image(tx: &Transaction<'_>, image: &SessionExport) -> Result<()> {
+fn write_image(tx: &Tx<'_>, image: &SessionExport) -> Result<()> {
     for field in [
         &image.title,
         &image.agent_name,

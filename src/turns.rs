@@ -7,8 +7,9 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, OptionalExtension};
 
+use crate::db::sql::Tx;
 use crate::error::{Error, Result};
 use crate::lineage::{self, row_id, Segment};
 use crate::model::{now_text, parse_time, validate_session_id, Message, NewMessage};
@@ -196,7 +197,7 @@ pub(crate) fn check_unique_keys(messages: &[NewMessage]) -> Result<()> {
 
 /// The keys of `messages` stored in the lineage, with their seqs, in batch order.
 fn stored_keys(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     segments: &[Segment],
     messages: &[NewMessage],
 ) -> Result<Vec<(String, i64)>> {

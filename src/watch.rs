@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use crate::db::sql::Tx;
 use crate::error::{Error, Result};
 use crate::lineage;
 use crate::messages::History;
@@ -264,7 +265,8 @@ impl Watcher {
         if version == self.cursor.version && partial_seen {
             return Ok(None);
         }
-        let current = current_of(&tx, id)?.ok_or_else(|| Error::not_found("session", id))?;
+        let sql_tx = Tx::sqlite(&tx);
+        let current = current_of(&sql_tx, id)?.ok_or_else(|| Error::not_found("session", id))?;
         let head = current.head;
         let history = match self.cursor.length {
             _ if version == self.cursor.version => HistoryUpdate::Unchanged,
@@ -273,17 +275,18 @@ impl Watcher {
             Some(seen)
                 if current.head_since <= self.cursor.version && head.length >= seen as i64 =>
             {
-                let segments = lineage::segments(&tx, head.branch_id, head.length)?;
+                let segments = lineage::segments(&sql_tx, head.branch_id, head.length)?;
                 HistoryUpdate::Appended(lineage::read_range(
-                    &tx,
+                    &sql_tx,
                     &segments,
                     seen as i64 + 1,
                     head.length,
                 )?)
             }
-            _ => HistoryUpdate::Replaced(self.store.history_in(&tx, id, None, true)?),
+            _ => HistoryUpdate::Replaced(self.store.history_in(&sql_tx, id, None, true)?),
         };
-        let partial = partial(&tx, id)?;
+        let partial = partial(&sql_tx, id)?;
+        drop(sql_tx);
         tx.finish()?;
         let stream = match (&self.cursor.partial, &partial) {
             (None, None) => StreamUpdate::Unchanged,

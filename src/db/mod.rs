@@ -5,6 +5,9 @@ pub(crate) mod bootstrap;
 pub(crate) mod migrations;
 pub(crate) mod permissions;
 pub(crate) mod pool;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+pub(crate) mod sql;
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};

@@ -1,0 +1,401 @@
+//! The storage interface: the one way the logic talks to a database. Every module writes its
+//! SQL against [`Tx`], which runs it on SQLite or, with the `postgres` feature, on PostgreSQL.
+//!
+//! SQL is written once where both databases accept it, with `?1`, `?2` … placeholders (turned
+//! into `$1`, `$2` … for PostgreSQL). Where they differ, [`Tx::pick`] chooses the text for the
+//! backend at hand, so each difference sits beside the statement it concerns.
+//!
+//! Rules that keep one text valid on both:
+//! - every integer column is 64-bit (`BIGINT` on PostgreSQL) and is read as `i64`;
+//! - a parameter whose type the statement does not fix (a selected constant, an argument of
+//!   `coalesce`) is written `CAST(?1 AS BIGINT)` or `CAST(?1 AS TEXT)`;
+//! - no two-argument `min`/`max` (PostgreSQL has `LEAST`/`GREATEST`), no `json_each`, no
+//!   `INSERT OR …`: use [`Tx::pick`] or `ON CONFLICT`;
+//! - `RETURNING` instead of `last_insert_rowid()`.
+
+use crate::error::{Error, Result};
+
+/// Which database a transaction runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    #[cfg(feature = "postgres")]
+    Postgres,
+}
+
+/// A value bound to a placeholder: the integer, float, text and optional types both backends
+/// take.
+#[cfg(not(feature = "postgres"))]
+pub(crate) trait Param: rusqlite::ToSql {
+    fn lite(&self) -> &dyn rusqlite::ToSql;
+}
+
+#[cfg(not(feature = "postgres"))]
+impl<T: rusqlite::ToSql> Param for T {
+    fn lite(&self) -> &dyn rusqlite::ToSql {
+        self
+    }
+}
+
+/// A value bound to a placeholder: the integer, float, text and optional types both backends
+/// take.
+#[cfg(feature = "postgres")]
+pub(crate) trait Param: rusqlite::ToSql + postgres::types::ToSql + Sync {
+    fn lite(&self) -> &dyn rusqlite::ToSql;
+    fn pg(&self) -> &(dyn postgres::types::ToSql + Sync);
+}
+
+#[cfg(feature = "postgres")]
+impl<T: rusqlite::ToSql + postgres::types::ToSql + Sync> Param for T {
+    fn lite(&self) -> &dyn rusqlite::ToSql {
+        self
+    }
+    fn pg(&self) -> &(dyn postgres::types::ToSql + Sync) {
+        self
+    }
+}
+
+/// `args![a, b]`: the parameters of a statement, in placeholder order.
+macro_rules! args {
+    () => { &[] as &[&dyn $crate::db::sql::Param] };
+    ($($value:expr),+ $(,)?) => {
+        &[$(&$value as &dyn $crate::db::sql::Param),+] as &[&dyn $crate::db::sql::Param]
+    };
+}
+pub(crate) use args;
+
+/// A value read from a column.
+pub(crate) trait Column: Sized {
+    fn from_lite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self>;
+    #[cfg(feature = "postgres")]
+    fn from_pg(row: &postgres::Row, index: usize) -> Result<Self>;
+}
+
+macro_rules! plain_column {
+    ($($ty:ty),*) => {$(
+        impl Column for $ty {
+            fn from_lite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
+                row.get(index)
+            }
+            #[cfg(feature = "postgres")]
+            fn from_pg(row: &postgres::Row, index: usize) -> Result<Self> {
+                Ok(row.try_get(index)?)
+            }
+        }
+        impl Column for Option<$ty> {
+            fn from_lite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
+                row.get(index)
+            }
+            #[cfg(feature = "postgres")]
+            fn from_pg(row: &postgres::Row, index: usize) -> Result<Self> {
+                Ok(row.try_get(index)?)
+            }
+        }
+    )*};
+}
+plain_column!(String, Vec<u8>);
+
+/// Integers: SQLite's are all 64-bit; PostgreSQL's expressions may be narrower (`length()`
+/// is `integer`), so any integer width is read.
+#[cfg(feature = "postgres")]
+fn pg_integer(row: &postgres::Row, index: usize) -> Result<Option<i64>> {
+    use postgres::types::Type;
+    let ty = row.columns().get(index).map(|c| c.type_().clone());
+    Ok(match ty {
+        Some(Type::INT4) => row.try_get::<_, Option<i32>>(index)?.map(i64::from),
+        Some(Type::INT2) => row.try_get::<_, Option<i16>>(index)?.map(i64::from),
+        Some(Type::BOOL) => row.try_get::<_, Option<bool>>(index)?.map(i64::from),
+        _ => row.try_get::<_, Option<i64>>(index)?,
+    })
+}
+
+/// Floats: SQLite hands back an integer for a `REAL` that holds one; PostgreSQL's `float8`.
+#[cfg(feature = "postgres")]
+fn pg_float(row: &postgres::Row, index: usize) -> Result<Option<f64>> {
+    use postgres::types::Type;
+    let ty = row.columns().get(index).map(|c| c.type_().clone());
+    Ok(match ty {
+        Some(Type::FLOAT4) => row.try_get::<_, Option<f32>>(index)?.map(f64::from),
+        Some(Type::INT8 | Type::INT4 | Type::INT2) => pg_integer(row, index)?.map(|v| v as f64),
+        _ => row.try_get::<_, Option<f64>>(index)?,
+    })
+}
+
+#[cfg(feature = "postgres")]
+fn null_column(row: &postgres::Row, index: usize) -> Error {
+    let name = row.columns().get(index).map_or("?", |c| c.name());
+    Error::Corrupt(format!("column {name} is unexpectedly NULL"))
+}
+
+impl Column for i64 {
+    fn from_lite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
+        row.get(index)
+    }
+    #[cfg(feature = "postgres")]
+    fn from_pg(row: &postgres::Row, index: usize) -> Result<Self> {
+        pg_integer(row, index)?.ok_or_else(|| null_column(row, index))
+    }
+}
+
+impl Column for Option<i64> {
+    fn from_lite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
+        row.get(index)
+    }
+    #[cfg(feature = "postgres")]
+    fn from_pg(row: &postgres::Row, index: usize) -> Result<Self> {
+        pg_integer(row, index)
+    }
+}
+
+impl Column for f64 {
+    fn from_lite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
+        row.get(index)
+    }
+    #[cfg(feature = "postgres")]
+    fn from_pg(row: &postgres::Row, index: usize) -> Result<Self> {
+        pg_float(row, index)?.ok_or_else(|| null_column(row, index))
+    }
+}
+
+impl Column for Option<f64> {
+    fn from_lite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
+        row.get(index)
+    }
+    #[cfg(feature = "postgres")]
+    fn from_pg(row: &postgres::Row, index: usize) -> Result<Self> {
+        pg_float(row, index)
+    }
+}
+
+impl Column for bool {
+    fn from_lite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
+        row.get(index)
+    }
+    #[cfg(feature = "postgres")]
+    fn from_pg(row: &postgres::Row, index: usize) -> Result<Self> {
+        Ok(i64::from_pg(row, index)? != 0)
+    }
+}
+
+/// One result row.
+pub(crate) enum Row<'a> {
+    Sqlite(&'a rusqlite::Row<'a>),
+    #[cfg(feature = "postgres")]
+    Postgres(&'a postgres::Row),
+}
+
+impl Row<'_> {
+    /// Column `index` (0-based).
+    pub(crate) fn get<T: Column>(&self, index: usize) -> Result<T> {
+        match self {
+            Row::Sqlite(row) => Ok(T::from_lite(row, index)?),
+            #[cfg(feature = "postgres")]
+            Row::Postgres(row) => T::from_pg(row, index),
+        }
+    }
+}
+
+/// A transaction, read or write, on either backend. Everything a write depends on is read
+/// through the same `Tx`.
+pub(crate) struct Tx<'t> {
+    inner: Inner<'t>,
+}
+
+enum Inner<'t> {
+    Sqlite(&'t rusqlite::Connection),
+    #[cfg(feature = "postgres")]
+    Postgres(std::cell::RefCell<crate::db::postgres::PgTx<'t>>),
+}
+
+impl<'t> Tx<'t> {
+    /// A `Tx` over a SQLite connection on which the caller has begun a transaction.
+    pub(crate) fn sqlite(conn: &'t rusqlite::Connection) -> Tx<'t> {
+        Tx {
+            inner: Inner::Sqlite(conn),
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    pub(crate) fn postgres(tx: crate::db::postgres::PgTx<'t>) -> Tx<'t> {
+        Tx {
+            inner: Inner::Postgres(std::cell::RefCell::new(tx)),
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    pub(crate) fn into_postgres(self) -> Option<crate::db::postgres::PgTx<'t>> {
+        match self.inner {
+            Inner::Postgres(tx) => Some(tx.into_inner()),
+            Inner::Sqlite(_) => None,
+        }
+    }
+
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self.inner {
+            Inner::Sqlite(_) => Dialect::Sqlite,
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// The SQLite connection, for what only SQLite has (`PRAGMA`, FTS5, `VACUUM INTO`).
+    pub(crate) fn sqlite_connection(&self) -> Option<&'t rusqlite::Connection> {
+        match self.inner {
+            Inner::Sqlite(conn) => Some(conn),
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(_) => None,
+        }
+    }
+
+    /// `sqlite` on SQLite, `postgres` on PostgreSQL: for the statements the two spell
+    /// differently.
+    pub(crate) fn pick<'s>(&self, sqlite: &'s str, postgres: &'s str) -> &'s str {
+        let _ = postgres;
+        match self.dialect() {
+            Dialect::Sqlite => sqlite,
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => postgres,
+        }
+    }
+
+    /// Runs a statement; returns how many rows it changed.
+    pub(crate) fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize> {
+        match &self.inner {
+            Inner::Sqlite(conn) => {
+                let values: Vec<&dyn rusqlite::ToSql> = params.iter().map(|p| p.lite()).collect();
+                Ok(conn.prepare_cached(sql)?.execute(values.as_slice())?)
+            }
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(tx) => tx.borrow_mut().execute(sql, params),
+        }
+    }
+
+    /// Runs statements without parameters, separated by `;`.
+    pub(crate) fn execute_batch(&self, sql: &str) -> Result<()> {
+        match &self.inner {
+            Inner::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(tx) => tx.borrow_mut().batch(sql),
+        }
+    }
+
+    /// Calls `each` with every row of the query, in order.
+    pub(crate) fn query_each(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        mut each: impl FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.scan(sql, params, |row| each(row).map(|()| true))
+    }
+
+    /// Calls `each` with the rows of the query, in order, until it returns `false`.
+    fn scan(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        mut each: impl FnMut(&Row<'_>) -> Result<bool>,
+    ) -> Result<()> {
+        match &self.inner {
+            Inner::Sqlite(conn) => {
+                let values: Vec<&dyn rusqlite::ToSql> = params.iter().map(|p| p.lite()).collect();
+                let mut stmt = conn.prepare_cached(sql)?;
+                let mut rows = stmt.query(values.as_slice())?;
+                while let Some(row) = rows.next()? {
+                    if !each(&Row::Sqlite(row))? {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(tx) => {
+                // The rows are fetched before `each` runs, so `each` may use this Tx.
+                let rows = tx.borrow_mut().query(sql, params)?;
+                for row in &rows {
+                    if !each(&Row::Postgres(row))? {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Every row of the query, each turned into a `T` by `map`.
+    pub(crate) fn query_map<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        mut map: impl FnMut(&Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        self.query_each(sql, params, |row| {
+            out.push(map(row)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The first row of the query turned into a `T`, or `None` if it has none.
+    pub(crate) fn query_opt<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        map: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let mut map = Some(map);
+        let mut out = None;
+        self.scan(sql, params, |row| {
+            if let Some(map) = map.take() {
+                out = Some(map(row)?);
+            }
+            Ok(false)
+        })?;
+        Ok(out)
+    }
+
+    /// The first row of a query that always returns one (an aggregate, `RETURNING` of a row
+    /// known to exist); none is [`Error::Corrupt`].
+    pub(crate) fn query_one<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        map: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.query_opt(sql, params, map)?.ok_or_else(|| {
+            let first = sql.split_whitespace().take(8).collect::<Vec<_>>().join(" ");
+            Error::Corrupt(format!("no row where one must be: {first} …"))
+        })
+    }
+
+    /// Column 0 of the first row, or `None`.
+    pub(crate) fn value<T: Column>(&self, sql: &str, params: &[&dyn Param]) -> Result<Option<T>> {
+        self.query_opt(sql, params, |row| row.get(0))
+    }
+}
+
+/// Transitional: lets a module not yet written against [`Tx`] reach the SQLite connection.
+/// Goes once every module is.
+impl std::ops::Deref for Tx<'_> {
+    type Target = rusqlite::Connection;
+    fn deref(&self) -> &rusqlite::Connection {
+        match self.inner {
+            Inner::Sqlite(conn) => conn,
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(_) => unreachable!("module not yet ported to the storage interface"),
+        }
+    }
+}
+
+impl Column for crate::model::Role {
+    fn from_lite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
+        row.get(index)
+    }
+    #[cfg(feature = "postgres")]
+    fn from_pg(row: &postgres::Row, index: usize) -> Result<Self> {
+        String::from_pg(row, index)?
+            .parse()
+            .map_err(|e: Error| Error::Corrupt(e.to_string()))
+    }
+}
