@@ -212,7 +212,7 @@ impl Store {
             let opened = conn.opened(self.shared.identity);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = {
-                let tx = Tx::sqlite(&tx);
+                let tx = Tx::sqlite(&tx, true);
                 if let Some(lease) = &self.lease {
                     crate::lease::check_held(&tx, lease)?;
                 }
@@ -237,7 +237,7 @@ impl Store {
         set_busy_timeout(self.shared.busy_timeout);
         let run = |conn: &mut rusqlite::Connection| -> Result<T> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-            let value = op(&Tx::sqlite(&tx))?;
+            let value = op(&Tx::sqlite(&tx, false))?;
             tx.finish()?;
             Ok(value)
         };

@@ -265,7 +265,7 @@ impl Watcher {
         if version == self.cursor.version && partial_seen {
             return Ok(None);
         }
-        let sql_tx = Tx::sqlite(&tx);
+        let sql_tx = Tx::sqlite(&tx, false);
         let current = current_of(&sql_tx, id)?.ok_or_else(|| Error::not_found("session", id))?;
         let head = current.head;
         let history = match self.cursor.length {

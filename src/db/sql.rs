@@ -199,6 +199,7 @@ impl Row<'_> {
 /// through the same `Tx`.
 pub(crate) struct Tx<'t> {
     inner: Inner<'t>,
+    write: bool,
 }
 
 enum Inner<'t> {
@@ -208,17 +209,39 @@ enum Inner<'t> {
 }
 
 impl<'t> Tx<'t> {
-    /// A `Tx` over a SQLite connection on which the caller has begun a transaction.
-    pub(crate) fn sqlite(conn: &'t rusqlite::Connection) -> Tx<'t> {
+    /// A `Tx` over a SQLite connection on which the caller has begun a transaction
+    /// (`BEGIN IMMEDIATE` when `write`).
+    pub(crate) fn sqlite(conn: &'t rusqlite::Connection, write: bool) -> Tx<'t> {
         Tx {
             inner: Inner::Sqlite(conn),
+            write,
         }
     }
 
     #[cfg(feature = "postgres")]
-    pub(crate) fn postgres(tx: crate::db::postgres::PgTx<'t>) -> Tx<'t> {
+    pub(crate) fn postgres(tx: crate::db::postgres::PgTx<'t>, write: bool) -> Tx<'t> {
         Tx {
             inner: Inner::Postgres(std::cell::RefCell::new(tx)),
+            write,
+        }
+    }
+
+    /// Whether this is a write transaction.
+    pub(crate) fn writes(&self) -> bool {
+        self.write
+    }
+
+    /// What a write adds to the `SELECT` of a session row it is about to change: on
+    /// PostgreSQL a row lock, so writers of one session take turns while writers of different
+    /// sessions run in parallel; nothing on SQLite, where `BEGIN IMMEDIATE` already made this
+    /// transaction the only writer.
+    pub(crate) fn lock_clause(&self) -> &'static str {
+        match self.dialect() {
+            Dialect::Sqlite => "",
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres if self.write => " FOR NO KEY UPDATE",
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => "",
         }
     }
 
