@@ -189,15 +189,6 @@ impl From<postgres::Error> for Error {
 }
 
 impl Error {
-    /// A deadlock or serialization failure: the transaction was rolled back and may simply
-    /// be run again.
-    #[cfg(feature = "postgres")]
-    pub(crate) fn is_retryable(&self) -> bool {
-        use postgres::error::SqlState;
-        matches!(self, Error::Postgres(e) if e.code().is_some_and(|c| *c == SqlState::T_R_DEADLOCK_DETECTED
-            || *c == SqlState::T_R_SERIALIZATION_FAILURE))
-    }
-
     pub(crate) fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
         Error::NotFound {
             kind,

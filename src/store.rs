@@ -19,10 +19,18 @@ use crate::error::{Error, Result};
 /// Many processes may open the same file at once.
 #[derive(Clone)]
 pub struct Store {
-    pool: Arc<Pool>,
+    backend: Backend,
     shared: Arc<Shared>,
     /// Set on a handle from `Store::with_lease`: its writes first check the lease.
     lease: Option<Arc<crate::lease::LeaseCheck>>,
+}
+
+/// Where the data lives.
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Arc<Pool>),
+    #[cfg(feature = "postgres")]
+    Postgres(Arc<Pool<crate::db::postgres::PgOpener>>),
 }
 
 struct Shared {
@@ -108,6 +116,9 @@ impl StoreBuilder {
 
     /// Opens (creating if needed and allowed) the file and returns the store.
     pub fn open(self) -> Result<Store> {
+        if let Some(url) = self.path.to_str().filter(|p| is_url(p)).map(str::to_string) {
+            return self.open_postgres(&url);
+        }
         let access = bootstrap::Access {
             read_only: self.read_only,
             create: self.create && !self.read_only,
@@ -131,7 +142,7 @@ impl StoreBuilder {
             self.busy_timeout.max(Duration::from_secs(1)),
         );
         Ok(Store {
-            pool: Arc::new(pool),
+            backend: Backend::Sqlite(Arc::new(pool)),
             shared: Arc::new(Shared {
                 cache: Cache::new(self.cache_entries, self.cache_bytes),
                 identity: FileIdentity::of(&path),
@@ -142,6 +153,59 @@ impl StoreBuilder {
             lease: None,
         })
     }
+}
+
+impl StoreBuilder {
+    #[cfg(not(feature = "postgres"))]
+    fn open_postgres(self, url: &str) -> Result<Store> {
+        Err(Error::invalid(format!(
+            "{}: this sessiondb was built without PostgreSQL support (cargo feature `postgres`)",
+            url.split('@').next_back().unwrap_or(url)
+        )))
+    }
+
+    /// A store on a PostgreSQL server: migrated under an advisory lock, then a bounded pool
+    /// of client connections.
+    #[cfg(feature = "postgres")]
+    fn open_postgres(self, url: &str) -> Result<Store> {
+        use crate::db::postgres::{PgOpener, SCHEMA_VERSION};
+        let opener = PgOpener::new(url, self.busy_timeout)?;
+        let display = PathBuf::from(&opener.display);
+        if !self.create && !opener.is_sessiondb()? {
+            return Err(Error::NotFound {
+                kind: "database",
+                id: opener.display.clone(),
+            });
+        }
+        if let Some(found) = opener.migrate(self.read_only)? {
+            return Err(Error::SchemaTooNew {
+                path: display,
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let pool = Pool::new(
+            opener,
+            self.pool_size,
+            self.busy_timeout.max(Duration::from_secs(1)),
+        );
+        Ok(Store {
+            backend: Backend::Postgres(Arc::new(pool)),
+            shared: Arc::new(Shared {
+                cache: Cache::new(self.cache_entries, self.cache_bytes),
+                identity: None,
+                path: display,
+                busy_timeout: self.busy_timeout,
+                read_only: self.read_only,
+            }),
+            lease: None,
+        })
+    }
+}
+
+/// Whether `target` (a path or `--db` value) names a PostgreSQL server.
+pub(crate) fn is_url(target: &str) -> bool {
+    target.starts_with("postgres://") || target.starts_with("postgresql://")
 }
 
 /// The file the CLI and the examples use when no path is given: `$SESSIONDB_PATH`, else
@@ -196,17 +260,53 @@ impl Store {
         self.shared.cache.stats()
     }
 
+    /// Which database the store runs on.
+    pub(crate) fn dialect(&self) -> crate::db::sql::Dialect {
+        match self.backend {
+            Backend::Sqlite(_) => crate::db::sql::Dialect::Sqlite,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => crate::db::sql::Dialect::Postgres,
+        }
+    }
+
+    /// Whether the store runs on PostgreSQL (opened with a `postgres://` URL).
+    pub fn is_postgres(&self) -> bool {
+        self.dialect() != crate::db::sql::Dialect::Sqlite
+    }
+
     pub(crate) fn cache(&self) -> &Cache {
         &self.shared.cache
     }
 
     /// Runs `op` in one `BEGIN IMMEDIATE` transaction and commits it if `op` succeeds.
     /// `op` must read what it depends on through the transaction it is given.
+    // Without the `postgres` feature the backend match has one arm.
+    #[allow(clippy::infallible_destructuring_match)]
     pub(crate) fn write<T>(&self, op: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         if self.shared.read_only {
             return Err(self.read_only_error("the store was opened read-only".into()));
         }
-        let mut conn = self.pool.get().map_err(|e| self.explain(e))?;
+        let pool = match &self.backend {
+            Backend::Sqlite(pool) => pool,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pool) => {
+                let mut conn = pool.get().map_err(|e| self.explain(e))?;
+                let run = || -> Result<T> {
+                    let tx =
+                        Tx::postgres(crate::db::postgres::PgTx::begin(&mut conn, false)?, true);
+                    if let Some(lease) = &self.lease {
+                        crate::lease::check_held(&tx, lease)?;
+                    }
+                    let value = op(&tx)?;
+                    if let Some(tx) = tx.into_postgres() {
+                        tx.commit()?;
+                    }
+                    Ok(value)
+                };
+                return run().map_err(|e| self.explain(e));
+            }
+        };
+        let mut conn = pool.get().map_err(|e| self.explain(e))?;
         set_busy_timeout(self.shared.busy_timeout);
         let run = |conn: &mut crate::db::pool::Conn| -> Result<T> {
             let opened = conn.opened(self.shared.identity);
@@ -232,8 +332,27 @@ impl Store {
     }
 
     /// Runs `op` in one read transaction: everything it reads comes from one snapshot.
+    // Without the `postgres` feature the backend match has one arm.
+    #[allow(clippy::infallible_destructuring_match)]
     pub(crate) fn read<T>(&self, op: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.pool.get().map_err(|e| self.explain(e))?;
+        let pool = match &self.backend {
+            Backend::Sqlite(pool) => pool,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pool) => {
+                let mut conn = pool.get().map_err(|e| self.explain(e))?;
+                let run = || -> Result<T> {
+                    let tx =
+                        Tx::postgres(crate::db::postgres::PgTx::begin(&mut conn, true)?, false);
+                    let value = op(&tx)?;
+                    if let Some(tx) = tx.into_postgres() {
+                        tx.commit()?;
+                    }
+                    Ok(value)
+                };
+                return run().map_err(|e| self.explain(e));
+            }
+        };
+        let mut conn = pool.get().map_err(|e| self.explain(e))?;
         set_busy_timeout(self.shared.busy_timeout);
         let run = |conn: &mut rusqlite::Connection| -> Result<T> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
@@ -245,6 +364,8 @@ impl Store {
     }
 
     /// Runs `op` on a pooled connection outside any transaction (checkpoints, VACUUM).
+    // Without the `postgres` feature the backend match has one arm.
+    #[allow(clippy::infallible_destructuring_match)]
     pub(crate) fn with_connection<T>(
         &self,
         op: impl FnOnce(&rusqlite::Connection) -> Result<T>,
@@ -252,7 +373,17 @@ impl Store {
         if self.shared.read_only {
             return Err(self.read_only_error("the store was opened read-only".into()));
         }
-        let conn = self.pool.get().map_err(|e| self.explain(e))?;
+        let pool = match &self.backend {
+            Backend::Sqlite(pool) => pool,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => {
+                return Err(Error::invalid(format!(
+                    "{}: this maintenance step is for SQLite files only",
+                    self.shared.path.display()
+                )))
+            }
+        };
+        let conn = pool.get().map_err(|e| self.explain(e))?;
         set_busy_timeout(self.shared.busy_timeout);
         op(&conn).map_err(|e| self.explain(e))
     }

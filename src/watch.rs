@@ -286,6 +286,7 @@ impl Watcher {
             _ => HistoryUpdate::Replaced(self.store.history_in(&sql_tx, id, None, true)?),
         };
         let partial = partial(&sql_tx, id)?;
+        #[allow(dropping_references, clippy::drop_non_drop)]
         drop(sql_tx);
         tx.finish()?;
         let stream = match (&self.cursor.partial, &partial) {

@@ -103,8 +103,26 @@ pub(crate) struct Opener {
     pub settings: ConnectionSettings,
 }
 
+/// How a [`Pool`] makes a connection, and whether one handed back may be handed out again.
+pub(crate) trait Open {
+    type Conn;
+    fn open(&self) -> Result<Self::Conn>;
+    fn reusable(conn: &Self::Conn) -> bool;
+}
+
+impl Open for Opener {
+    type Conn = Conn;
+    fn open(&self) -> Result<Conn> {
+        Ok(self.open_sqlite()?)
+    }
+    /// A transaction left open (a panic mid-operation): close it rather than hand it on.
+    fn reusable(conn: &Conn) -> bool {
+        conn.is_autocommit()
+    }
+}
+
 impl Opener {
-    fn open(&self) -> rusqlite::Result<Conn> {
+    fn open_sqlite(&self) -> rusqlite::Result<Conn> {
         let access = if self.read_only {
             OpenFlags::SQLITE_OPEN_READ_ONLY
         } else {
@@ -127,23 +145,23 @@ impl Opener {
 }
 
 /// Idle connections and how many are open in all.
-struct Slots {
-    idle: Vec<Conn>,
+struct Slots<C> {
+    idle: Vec<C>,
     open: u32,
 }
 
 /// At most `max` connections; a caller that finds none idle opens one itself, or waits for
 /// one to come back when `max` are out.
-pub(crate) struct Pool {
-    opener: Opener,
+pub(crate) struct Pool<O: Open = Opener> {
+    opener: O,
     max: u32,
     wait: Duration,
-    slots: Mutex<Slots>,
+    slots: Mutex<Slots<O::Conn>>,
     returned: Condvar,
 }
 
-impl Pool {
-    pub(crate) fn new(opener: Opener, max: u32, wait: Duration) -> Pool {
+impl<O: Open> Pool<O> {
+    pub(crate) fn new(opener: O, max: u32, wait: Duration) -> Pool<O> {
         Pool {
             opener,
             max: max.max(1),
@@ -156,13 +174,13 @@ impl Pool {
         }
     }
 
-    fn slots(&self) -> MutexGuard<'_, Slots> {
+    fn slots(&self) -> MutexGuard<'_, Slots<O::Conn>> {
         // The slots are consistent whenever the lock is released, even by a panic.
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A connection for one operation; it goes back to the pool when dropped.
-    pub(crate) fn get(&self) -> Result<Pooled<'_>> {
+    pub(crate) fn get(&self) -> Result<Pooled<'_, O>> {
         let deadline = Instant::now() + self.wait;
         let mut slots = self.slots();
         loop {
@@ -204,12 +222,12 @@ impl Pool {
 
 /// Gives a slot taken for opening a connection back unless the open succeeded: after an
 /// error and after a panic alike.
-struct Opening<'p> {
-    pool: &'p Pool,
+struct Opening<'p, O: Open> {
+    pool: &'p Pool<O>,
     done: bool,
 }
 
-impl Drop for Opening<'_> {
+impl<O: Open> Drop for Opening<'_, O> {
     fn drop(&mut self) {
         if !self.done {
             self.pool.slots().open -= 1;
@@ -219,33 +237,32 @@ impl Drop for Opening<'_> {
 }
 
 /// A connection checked out of a [`Pool`].
-pub(crate) struct Pooled<'p> {
-    pool: &'p Pool,
-    conn: Option<Conn>,
+pub(crate) struct Pooled<'p, O: Open = Opener> {
+    pool: &'p Pool<O>,
+    conn: Option<O::Conn>,
 }
 
-impl std::ops::Deref for Pooled<'_> {
-    type Target = Conn;
-    fn deref(&self) -> &Conn {
+impl<O: Open> std::ops::Deref for Pooled<'_, O> {
+    type Target = O::Conn;
+    fn deref(&self) -> &O::Conn {
         // Only `drop` takes the connection out.
         self.conn.as_ref().unwrap_or_else(|| unreachable!())
     }
 }
 
-impl std::ops::DerefMut for Pooled<'_> {
-    fn deref_mut(&mut self) -> &mut Conn {
+impl<O: Open> std::ops::DerefMut for Pooled<'_, O> {
+    fn deref_mut(&mut self) -> &mut O::Conn {
         self.conn.as_mut().unwrap_or_else(|| unreachable!())
     }
 }
 
-impl Drop for Pooled<'_> {
+impl<O: Open> Drop for Pooled<'_, O> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
             let mut slots = self.pool.slots();
-            if conn.is_autocommit() {
+            if O::reusable(&conn) {
                 slots.idle.push(conn);
             } else {
-                // A transaction left open (a panic mid-operation): close it rather than hand it on.
                 slots.open -= 1;
             }
             drop(slots);

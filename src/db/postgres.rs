@@ -2,12 +2,167 @@
 //! mapping of its errors. The logic above runs unchanged through [`crate::db::sql::Tx`].
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use postgres::types::ToSql;
-use postgres::{Client, Statement, Transaction};
+use postgres::{Client, Config, NoTls, Statement, Transaction};
 
+use crate::db::pool::Open;
 use crate::db::sql::Param;
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// The migrations, embedded at build time; entry `i` moves the schema from `i` to `i + 1`.
+/// Same rules as SQLite's: this list only grows, released files are never edited.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+
+/// The PostgreSQL schema version this build writes and understands.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The advisory lock every migrating host takes: sessiondb's application id.
+const MIGRATION_LOCK: i64 = super::APPLICATION_ID as i64;
+
+/// Opens connections to one server and database.
+pub(crate) struct PgOpener {
+    pub config: Config,
+    /// Shown in errors instead of the URL, which may hold a password.
+    pub display: String,
+}
+
+impl PgOpener {
+    /// Parses `url` and sets what every connection needs: `lock_timeout` is the store's busy
+    /// timeout, so a writer waiting for a session's row lock gives up as [`Error::Busy`] just
+    /// as it would on SQLite. Startup options, not `SET`s: nothing is left in the session for
+    /// a transaction-mode pooler to carry over.
+    pub(crate) fn new(url: &str, busy_timeout: Duration) -> Result<PgOpener> {
+        let mut config: Config = url.parse().map_err(|e| {
+            Error::invalid(format!(
+                "{}: not a PostgreSQL connection URL: {e}",
+                redact(url)
+            ))
+        })?;
+        let millis = busy_timeout.as_millis().max(1);
+        let mut options = config.get_options().map(str::to_string).unwrap_or_default();
+        if !options.is_empty() {
+            options.push(' ');
+        }
+        options.push_str(&format!(
+            "-c lock_timeout={millis} -c client_min_messages=warning"
+        ));
+        config.options(&options);
+        if config.get_application_name().is_none() {
+            config.application_name("sessiondb");
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        Ok(PgOpener {
+            config,
+            display: redact(url),
+        })
+    }
+
+    /// Whether the database holds a sessiondb schema (of any version).
+    pub(crate) fn is_sessiondb(&self) -> Result<bool> {
+        Ok(schema_version(&mut self.connect()?)? > 0)
+    }
+
+    fn connect(&self) -> Result<Client> {
+        self.config
+            .connect(NoTls)
+            .map_err(|e| Error::Pool(format!("{}: cannot connect: {e}", self.display)))
+    }
+
+    /// Brings the database to [`SCHEMA_VERSION`]. A current database is only read. Otherwise
+    /// one transaction takes an advisory lock and reads the version again inside it, so many
+    /// hosts starting at once all succeed: the first migrates, the others wait and find it
+    /// done. Returns the version found if it is newer than this build.
+    pub(crate) fn migrate(&self, read_only: bool) -> Result<Option<i64>> {
+        let mut client = self.connect()?;
+        let found = schema_version(&mut client)?;
+        if found == SCHEMA_VERSION {
+            return Ok(None);
+        }
+        if found > SCHEMA_VERSION {
+            return Ok(Some(found));
+        }
+        if read_only {
+            return Err(Error::ReadOnly {
+                path: PathBuf::from(&self.display),
+                reason: format!(
+                    "the database is at schema {found}, this build needs {SCHEMA_VERSION}, \
+                     and a read-only store does not migrate"
+                ),
+            });
+        }
+        let mut tx = client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS sessiondb_schema (
+                 id BIGINT PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL);
+             INSERT INTO sessiondb_schema (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING;",
+        )?;
+        let found: i64 = tx
+            .query_one("SELECT version FROM sessiondb_schema WHERE id = 1", &[])?
+            .get(0);
+        if found > SCHEMA_VERSION {
+            return Ok(Some(found));
+        }
+        for sql in MIGRATIONS.iter().skip(found.max(0) as usize) {
+            tx.batch_execute(sql)?;
+        }
+        tx.execute(
+            "UPDATE sessiondb_schema SET version = $1 WHERE id = 1",
+            &[&SCHEMA_VERSION],
+        )?;
+        tx.commit()?;
+        Ok(None)
+    }
+}
+
+/// The schema version of the database `client` is connected to; 0 for an empty one.
+fn schema_version(client: &mut Client) -> Result<i64> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('sessiondb_schema') IS NOT NULL", &[])?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    Ok(client
+        .query_opt("SELECT version FROM sessiondb_schema WHERE id = 1", &[])?
+        .map_or(0, |r| r.get(0)))
+}
+
+/// The URL without its password, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((user, host)) => {
+            let user = user.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+impl Open for PgOpener {
+    type Conn = PgConn;
+    fn open(&self) -> Result<PgConn> {
+        Ok(PgConn {
+            client: self.connect()?,
+            statements: HashMap::new(),
+        })
+    }
+    fn reusable(conn: &PgConn) -> bool {
+        !conn.client.is_closed()
+    }
+}
 
 /// One server connection and the statements prepared on it.
 pub(crate) struct PgConn {
@@ -92,7 +247,19 @@ pub(crate) fn placeholders(sql: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::placeholders;
+    use super::{placeholders, redact};
+
+    #[test]
+    fn a_password_never_reaches_a_message() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db.example:5432/sessions?sslmode=disable"),
+            "postgres://app@db.example:5432/sessions?sslmode=disable"
+        );
+        assert_eq!(
+            redact("postgresql:///sessions?host=/run/pg"),
+            "postgresql:///sessions?host=/run/pg"
+        );
+    }
 
     #[test]
     fn placeholders_are_renumbered_outside_literals_only() {

@@ -10,8 +10,58 @@ use tempfile::TempDir;
 /// A fresh directory and a database path inside it (the file does not exist yet).
 pub fn temp_db() -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
+    if let Some(server) = postgres_server() {
+        return (dir, PathBuf::from(fresh_database(&server)));
+    }
     let path = dir.path().join("sessions.db");
     (dir, path)
+}
+
+/// The PostgreSQL server the suite runs against when `SESSIONDB_TEST_BACKEND=postgres`
+/// (`tests/postgres/with-server.sh` sets `SESSIONDB_TEST_PG`); `None` runs it on SQLite.
+pub fn postgres_server() -> Option<String> {
+    if std::env::var("SESSIONDB_TEST_BACKEND").as_deref() != Ok("postgres") {
+        return None;
+    }
+    match std::env::var("SESSIONDB_TEST_PG") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => panic!("SESSIONDB_TEST_BACKEND=postgres needs SESSIONDB_TEST_PG (run the tests through tests/postgres/with-server.sh)"),
+    }
+}
+
+/// Whether the suite runs on PostgreSQL.
+pub fn on_postgres() -> bool {
+    postgres_server().is_some()
+}
+
+/// For a test of what only a SQLite file has (its -wal, permissions, `sqlite3` reads):
+/// `true`, with a line saying so, when the suite runs on PostgreSQL.
+pub fn sqlite_only(what: &str) -> bool {
+    let skip = on_postgres();
+    if skip {
+        eprintln!("skipped on PostgreSQL: {what} is about SQLite files");
+    }
+    skip
+}
+
+/// A new, empty database on `server` (a URL naming its `postgres` database) for one test.
+fn fresh_database(server: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "t_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    );
+    let mut admin =
+        postgres::Client::connect(server, postgres::NoTls).expect("connect to the test server");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create a test database");
+    server.replacen("/postgres", &format!("/{name}"), 1)
 }
 
 /// Spawns this test binary again, running only the ignored test `entry` as a child process.
