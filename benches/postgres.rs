@@ -15,8 +15,7 @@ mod pg {
     use sessiondb::{NewMessage, Store};
 
     fn message(i: usize) -> NewMessage {
-        let text =
-            format!("message {i}: the quick brown fox jumps over the lazy dog, twice over.");
+        let text = format!("message {i}: the quick brown fox jumps over the lazy dog, twice over.");
         if i % 2 == 0 {
             NewMessage::user(text)
         } else {
@@ -81,8 +80,11 @@ mod pg {
             b.iter(|| {
                 seq += 1;
                 let mut tx = raw.transaction().unwrap();
-                tx.execute(&insert, &[&seq, &message(seq as usize).content().to_string()])
-                    .unwrap();
+                tx.execute(
+                    &insert,
+                    &[&seq, &message(seq as usize).content().to_string()],
+                )
+                .unwrap();
                 tx.commit().unwrap();
             })
         });
@@ -110,7 +112,11 @@ mod pg {
             let session = format!("tree{n}");
             seeded(&store, &session, n);
             group.bench_with_input(BenchmarkId::new("fork", n), &n, |b, _| {
-                b.iter(|| store.fork_session(&session, Some(n as u64 / 2), None).unwrap())
+                b.iter(|| {
+                    store
+                        .fork_session(&session, Some(n as u64 / 2), None)
+                        .unwrap()
+                })
             });
             group.bench_with_input(BenchmarkId::new("snapshot", n), &n, |b, _| {
                 b.iter(|| store.create_snapshot(&session, None, None).unwrap())

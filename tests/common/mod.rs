@@ -23,7 +23,10 @@ pub fn postgres_server() -> Option<String> {
     if std::env::var("SESSIONDB_TEST_BACKEND").as_deref() != Ok("postgres") {
         return None;
     }
-    match std::env::var("SESSIONDB_TEST_PG") {
+    // Over TCP when the server listens there: every test then connects as another host would.
+    let url =
+        std::env::var("SESSIONDB_TEST_PG_TCP").or_else(|_| std::env::var("SESSIONDB_TEST_PG"));
+    match url {
         Ok(url) if !url.is_empty() => Some(url),
         _ => panic!("SESSIONDB_TEST_BACKEND=postgres needs SESSIONDB_TEST_PG (run the tests through tests/postgres/with-server.sh)"),
     }
