@@ -334,13 +334,13 @@ impl Store {
     /// Runs `op` in one read transaction: everything it reads comes from one snapshot.
     // Without the `postgres` feature the backend match has one arm.
     #[allow(clippy::infallible_destructuring_match)]
-    pub(crate) fn read<T>(&self, op: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn read<T>(&self, mut op: impl FnMut(&Tx<'_>) -> Result<T>) -> Result<T> {
         let pool = match &self.backend {
             Backend::Sqlite(pool) => pool,
             #[cfg(feature = "postgres")]
             Backend::Postgres(pool) => {
                 let mut conn = pool.get().map_err(|e| self.explain(e))?;
-                let run = || -> Result<T> {
+                let mut run = || -> Result<T> {
                     let tx =
                         Tx::postgres(crate::db::postgres::PgTx::begin(&mut conn, true)?, false);
                     let value = op(&tx)?;
@@ -354,13 +354,31 @@ impl Store {
         };
         let mut conn = pool.get().map_err(|e| self.explain(e))?;
         set_busy_timeout(self.shared.busy_timeout);
-        let run = |conn: &mut rusqlite::Connection| -> Result<T> {
+        let mut run = |conn: &mut rusqlite::Connection| -> Result<T> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
             let value = op(&Tx::sqlite(&tx, false))?;
             tx.finish()?;
             Ok(value)
         };
         run(&mut conn).map_err(|e| self.explain(e))
+    }
+
+    /// Runs `op`, which must run exactly one statement, outside any transaction where that
+    /// saves round trips (PostgreSQL): one statement reads one snapshot by itself. On SQLite
+    /// it is [`Store::read`].
+    #[allow(dead_code)] // transitional: until messages.rs is ported
+    pub(crate) fn read_one_statement<T>(&self, op: impl FnMut(&Tx<'_>) -> Result<T>) -> Result<T> {
+        #[cfg(feature = "postgres")]
+        if let Backend::Postgres(pool) = &self.backend {
+            let mut op = op;
+            let mut conn = pool.get().map_err(|e| self.explain(e))?;
+            let tx = Tx::postgres(
+                crate::db::postgres::PgTx::single_statement(&mut conn),
+                false,
+            );
+            return op(&tx).map_err(|e| self.explain(e));
+        }
+        self.read(op)
     }
 
     /// Runs `op` on a pooled connection outside any transaction (checkpoints, VACUUM).

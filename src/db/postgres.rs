@@ -170,10 +170,27 @@ pub(crate) struct PgConn {
     pub statements: HashMap<String, Statement>,
 }
 
-/// An open transaction on a [`PgConn`].
+/// An open transaction on a [`PgConn`], or, for a read of one statement, none: a single
+/// statement sees one snapshot by itself, and BEGIN and COMMIT would cost two more round
+/// trips.
 pub(crate) struct PgTx<'t> {
-    tx: Transaction<'t>,
+    on: On<'t>,
     statements: &'t mut HashMap<String, Statement>,
+}
+
+#[allow(dead_code)] // transitional: until messages.rs is ported
+enum On<'t> {
+    Transaction(Transaction<'t>),
+    Statement(&'t mut Client),
+}
+
+macro_rules! on {
+    ($self:ident, $c:ident => $body:expr) => {
+        match &mut $self.on {
+            On::Transaction($c) => $body,
+            On::Statement($c) => $body,
+        }
+    };
 }
 
 impl<'t> PgTx<'t> {
@@ -182,26 +199,43 @@ impl<'t> PgTx<'t> {
         let tx = client
             .build_transaction()
             .read_only(read_only)
-            // A read sees one snapshot, as on SQLite; writes lock the rows they change
-            // and read the rest at the start of each statement.
+            // A read sees one snapshot, as on SQLite; a write locks the session rows it
+            // changes first and reads the rest at the start of each statement.
             .isolation_level(if read_only {
                 postgres::IsolationLevel::RepeatableRead
             } else {
                 postgres::IsolationLevel::ReadCommitted
             })
             .start()?;
-        Ok(PgTx { tx, statements })
+        Ok(PgTx {
+            on: On::Transaction(tx),
+            statements,
+        })
+    }
+
+    /// No transaction: for a caller that runs one statement only.
+    #[allow(dead_code)] // transitional: until messages.rs is ported
+    pub(crate) fn single_statement(conn: &'t mut PgConn) -> PgTx<'t> {
+        let PgConn { client, statements } = conn;
+        PgTx {
+            on: On::Statement(client),
+            statements,
+        }
     }
 
     pub(crate) fn commit(self) -> Result<()> {
-        Ok(self.tx.commit()?)
+        match self.on {
+            On::Transaction(tx) => Ok(tx.commit()?),
+            On::Statement(_) => Ok(()),
+        }
     }
 
     fn statement(&mut self, sql: &str) -> Result<Statement> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.tx.prepare(&placeholders(sql))?;
+        let text = placeholders(sql);
+        let statement = on!(self, c => c.prepare(&text))?;
         self.statements.insert(sql.to_string(), statement.clone());
         Ok(statement)
     }
@@ -209,17 +243,17 @@ impl<'t> PgTx<'t> {
     pub(crate) fn execute(&mut self, sql: &str, params: &[&dyn Param]) -> Result<usize> {
         let statement = self.statement(sql)?;
         let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.pg()).collect();
-        Ok(self.tx.execute(&statement, &values)? as usize)
+        Ok(on!(self, c => c.execute(&statement, &values))? as usize)
     }
 
     pub(crate) fn query(&mut self, sql: &str, params: &[&dyn Param]) -> Result<Vec<postgres::Row>> {
         let statement = self.statement(sql)?;
         let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.pg()).collect();
-        Ok(self.tx.query(&statement, &values)?)
+        Ok(on!(self, c => c.query(&statement, &values))?)
     }
 
     pub(crate) fn batch(&mut self, sql: &str) -> Result<()> {
-        Ok(self.tx.batch_execute(sql)?)
+        Ok(on!(self, c => c.batch_execute(sql))?)
     }
 }
 
