@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# sessiondb against the OpenAI Agents SDK's SQLAlchemySession on one throwaway PostgreSQL
+# server, in one run: append at 1,000 messages, full read, 4 processes appending.
+#
+#   bash benches/peers/pg_peers.sh [MESSAGES] [REPEAT]
+#
+# Installs the peer into a venv under target/ (openai-agents[sqlalchemy], asyncpg).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+messages="${1:-1000}"
+repeat="${2:-200}"
+venv="$root/target/pgpeers-venv"
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install -q --disable-pip-version-check "openai-agents[sqlalchemy]==0.24.0" asyncpg==0.32.0
+cargo build -q --release --features postgres --example pg_peer
+exec bash tests/postgres/with-server.sh bash -c '
+    set -euo pipefail
+    # Durable commits for a benchmark: the test server turns them off.
+    psql -q "$SESSIONDB_TEST_PG" -c "ALTER SYSTEM SET fsync = on" -c "ALTER SYSTEM SET synchronous_commit = on" -c "SELECT pg_reload_conf()" >/dev/null
+    psql -q "$SESSIONDB_TEST_PG" -c "CREATE DATABASE ours" -c "CREATE DATABASE theirs"
+    tcp="${SESSIONDB_TEST_PG_TCP%/postgres}"
+    ours=$(target/release/examples/pg_peer "$tcp/ours" '"$messages"' '"$repeat"')
+    theirs=$("'"$venv"'/bin/python" benches/peers/pg_peers.py "${tcp/postgresql:/postgresql+asyncpg:}/theirs" '"$messages"' '"$repeat"')
+    echo "sessiondb:        $ours"
+    echo "SQLAlchemySession: $theirs"
+    python3 - "$ours" "$theirs" <<PY
+import json, sys
+o, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(f"append at '"$messages"': {t[\"append_us\"] / o[\"append_us\"]:.1f}x faster")
+print(f"full read, cached: {t[\"read_full_us\"] / o[\"read_full_cached_us\"]:.1f}x faster; uncached: {t[\"read_full_us\"] / o[\"read_full_uncached_us\"]:.1f}x")
+print(f"4 writers x 200: {t[\"four_writers_ms\"] / o[\"four_writers_ms\"]:.1f}x faster; stored {o[\"four_writers_stored\"]} vs {t[\"four_writers_stored\"]} of 800")
+PY
+'
