@@ -1,11 +1,10 @@
 //! Session operations: create, read, list, edit, clear, delete.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::db::sql::Tx;
+use crate::db::sql::{args, Param, Row, Tx};
 use crate::error::{Error, Result};
 use crate::lineage::{self, row_id, Current, Head, Segment, MAX_SEQ};
 use crate::model::{
@@ -108,6 +107,25 @@ const SESSION_FILTER: &str = "(?1 IS NULL OR s.agent_name = ?1) AND (?2 IS NULL 
     AND (?7 IS NULL OR s.created_at >= ?7) AND (?8 IS NULL OR s.created_at < ?8)
     AND (?9 IS NULL OR s.updated_at >= ?9) AND (?10 IS NULL OR s.updated_at < ?10)";
 
+/// [`SESSION_FILTER`] in PostgreSQL's words: `strpos` for `instr`, jsonb for `json_each`.
+/// Metadata values compare as JSON values (`1` equals `1.0`), not as text.
+const SESSION_FILTER_PG: &str = "(CAST(?1 AS TEXT) IS NULL OR s.agent_name = ?1)
+    AND (CAST(?2 AS TEXT) IS NULL OR s.user_id = ?2)
+    AND (CAST(?3 AS TEXT) IS NULL OR (s.updated_at, s.id) < (CAST(?3 AS TEXT), CAST(?4 AS TEXT)))
+    AND (CAST(?5 AS TEXT) IS NULL OR strpos(lower(s.title), lower(?5)) > 0)
+    AND (CAST(?6 AS TEXT) IS NULL OR NOT EXISTS (
+         SELECT 1 FROM jsonb_array_elements(CAST(?6 AS JSONB)) wanted
+         WHERE (CAST(s.metadata AS JSONB) -> (wanted ->> 0))
+               IS DISTINCT FROM CAST(wanted ->> 1 AS JSONB)))
+    AND (CAST(?7 AS TEXT) IS NULL OR s.created_at >= ?7)
+    AND (CAST(?8 AS TEXT) IS NULL OR s.created_at < ?8)
+    AND (CAST(?9 AS TEXT) IS NULL OR s.updated_at >= ?9)
+    AND (CAST(?10 AS TEXT) IS NULL OR s.updated_at < ?10)";
+
+fn session_filter(tx: &Tx<'_>) -> &'static str {
+    tx.pick(SESSION_FILTER, SESSION_FILTER_PG)
+}
+
 /// A [`SessionQuery`] as the parameters of [`SESSION_FILTER`].
 struct FilterParams<'q> {
     agent_name: Option<&'q str>,
@@ -124,7 +142,7 @@ struct FilterParams<'q> {
 
 impl<'q> FilterParams<'q> {
     /// The values of `?1` … `?10` in [`SESSION_FILTER`].
-    fn values(&self) -> Vec<&dyn rusqlite::ToSql> {
+    fn values(&self) -> Vec<&dyn Param> {
         vec![
             &self.agent_name,
             &self.user_id,
@@ -218,31 +236,33 @@ impl Store {
     pub fn list_sessions(&self, query: &SessionQuery) -> Result<SessionPage> {
         let limit = if query.limit == 0 { 100 } else { query.limit };
         self.read(|tx| {
-            let mut stmt = tx.prepare_cached(&format!(
+            let sql = format!(
                 "SELECT {SESSION_COLUMNS} FROM sessions s JOIN branches b ON b.id = s.head_branch_id
-                 WHERE {SESSION_FILTER}
-                 ORDER BY s.updated_at DESC, s.id DESC LIMIT ?11"
-            ))?;
+                 WHERE {}
+                 ORDER BY s.updated_at DESC, s.id DESC LIMIT ?11",
+                session_filter(tx)
+            );
             let filter = FilterParams::new(query);
             let limit_param = limit as i64 + 1;
             let mut values = filter.values();
             values.push(&limit_param);
-            let mut rows = stmt.query(values.as_slice())?;
             let mut sessions = Vec::new();
-            let mut last_updated = String::new();
-            while let Some(row) = rows.next()? {
-                if sessions.len() == limit {
-                    let last: &Session = &sessions[limit - 1];
-                    return Ok(SessionPage {
-                        next: Some(SessionCursor {
-                            updated_at: last_updated,
-                            id: last.id.clone(),
-                        }),
-                        sessions,
-                    });
-                }
-                last_updated = row.get(14)?;
+            let mut updated = Vec::new();
+            tx.query_each(&sql, &values, |row| {
+                updated.push(row.get::<String>(14)?);
                 sessions.push(session_from_row(row)?);
+                Ok(())
+            })?;
+            if sessions.len() > limit {
+                sessions.truncate(limit);
+                let last = &sessions[limit - 1];
+                return Ok(SessionPage {
+                    next: Some(SessionCursor {
+                        updated_at: updated.swap_remove(limit - 1),
+                        id: last.id.clone(),
+                    }),
+                    sessions,
+                });
             }
             Ok(SessionPage {
                 sessions,
@@ -256,11 +276,14 @@ impl Store {
     pub fn count_sessions(&self, query: &SessionQuery) -> Result<u64> {
         self.read(|tx| {
             let filter = FilterParams::new(query);
-            let count: i64 = tx
-                .prepare_cached(&format!(
-                    "SELECT count(*) FROM sessions s WHERE {SESSION_FILTER}"
-                ))?
-                .query_row(filter.values().as_slice(), |r| r.get(0))?;
+            let count: i64 = tx.query_one(
+                &format!(
+                    "SELECT count(*) FROM sessions s WHERE {}",
+                    session_filter(tx)
+                ),
+                &filter.values(),
+                |r| r.get(0),
+            )?;
             Ok(count as u64)
         })
     }
@@ -271,9 +294,11 @@ impl Store {
         validate_session_id(id)?;
         self.write(|tx| {
             let current: String = tx
-                .prepare_cached("SELECT metadata FROM sessions WHERE id = ?1")?
-                .query_row([id], |r| r.get(0))
-                .optional()?
+                .query_opt(
+                    "SELECT metadata FROM sessions WHERE id = ?1",
+                    args![id],
+                    |r| r.get(0),
+                )?
                 .ok_or_else(|| Error::not_found("session", id))?;
             let mut metadata = parse_metadata_column(&current, id)?;
             for (key, value) in patch {
@@ -285,8 +310,10 @@ impl Store {
             }
             check_json("metadata", &metadata)?;
             let text = Value::Object(metadata).to_string();
-            tx.prepare_cached("UPDATE sessions SET metadata = ?2 WHERE id = ?1")?
-                .execute(params![id, text])?;
+            tx.execute(
+                "UPDATE sessions SET metadata = ?2 WHERE id = ?1",
+                args![id, text],
+            )?;
             touch(tx, id)?;
             load_session(tx, id)
         })
@@ -321,18 +348,18 @@ impl Store {
                 }
             }
             check_json("metadata", &metadata)?;
-            tx.prepare_cached(
+            tx.execute(
                 "UPDATE sessions SET title = ?2, agent_name = ?3, agent_id = ?4, user_id = ?5,
                      metadata = ?6 WHERE id = ?1",
-            )?
-            .execute(params![
-                id,
-                pick(&update.title, &current.title),
-                pick(&update.agent_name, &current.agent_name),
-                pick(&update.agent_id, &current.agent_id),
-                pick(&update.user_id, &current.user_id),
-                Value::Object(metadata).to_string(),
-            ])?;
+                args![
+                    id,
+                    pick(&update.title, &current.title),
+                    pick(&update.agent_name, &current.agent_name),
+                    pick(&update.agent_id, &current.agent_id),
+                    pick(&update.user_id, &current.user_id),
+                    Value::Object(metadata).to_string(),
+                ],
+            )?;
             touch(tx, id)?;
             load_session(tx, id)
         })
@@ -343,9 +370,10 @@ impl Store {
         validate_session_id(id)?;
         check_field("title", title)?;
         self.write(|tx| {
-            let changed = tx
-                .prepare_cached("UPDATE sessions SET title = ?2 WHERE id = ?1")?
-                .execute(params![id, title])?;
+            let changed = tx.execute(
+                "UPDATE sessions SET title = ?2 WHERE id = ?1",
+                args![id, title],
+            )?;
             if changed == 0 {
                 return Err(Error::not_found("session", id));
             }
@@ -383,46 +411,63 @@ impl Store {
 pub(crate) fn delete_session_in(tx: &Tx<'_>, id: &str) -> Result<()> {
     require_head(tx, id)?;
     // A session recreated under this id must start above every version this one had.
-    tx.prepare_cached(
-        "UPDATE version_clock SET version = max(version,
-             (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
-    )?
-    .execute([id])?;
-    let doomed: Vec<i64> = tx
-        .prepare_cached("SELECT id FROM branches WHERE session_id = ?1 ORDER BY id DESC")?
-        .query_map([id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    tx.prepare_cached("DELETE FROM sessions WHERE id = ?1")?
-        .execute([id])?;
+    tx.execute(
+        tx.pick(
+            "UPDATE version_clock SET version = max(version,
+                 (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
+            "UPDATE version_clock SET version = GREATEST(version,
+                 (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
+        ),
+        args![id],
+    )?;
+    let doomed: Vec<i64> = tx.query_map(
+        "SELECT id FROM branches WHERE session_id = ?1 ORDER BY id DESC",
+        args![id],
+        |r| r.get(0),
+    )?;
+    tx.execute("DELETE FROM sessions WHERE id = ?1", args![id])?;
     // Branches of other sessions (or orphans kept earlier) that fork from ours keep
     // their whole lineage; the rest goes.
     let doomed_json = Value::from(doomed.clone()).to_string();
-    let kept: Vec<i64> = tx
-        .prepare_cached(
+    let kept: Vec<i64> = tx.query_map(
+        tx.pick(
             "WITH RECURSIVE kept (id) AS (
-                 SELECT parent_branch_id FROM branches
-                 WHERE parent_branch_id IN (SELECT value FROM json_each(?1))
-                   AND id NOT IN (SELECT value FROM json_each(?1))
-                 UNION
-                 SELECT b.parent_branch_id FROM branches b JOIN kept ON b.id = kept.id
-                 WHERE b.parent_branch_id IS NOT NULL
-             )
-             SELECT id FROM kept",
-        )?
-        .query_map([&doomed_json], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+                     SELECT parent_branch_id FROM branches
+                     WHERE parent_branch_id IN (SELECT value FROM json_each(?1))
+                       AND id NOT IN (SELECT value FROM json_each(?1))
+                     UNION
+                     SELECT b.parent_branch_id FROM branches b JOIN kept ON b.id = kept.id
+                     WHERE b.parent_branch_id IS NOT NULL
+                 )
+                 SELECT id FROM kept",
+            "WITH RECURSIVE doomed (id) AS (
+                     SELECT CAST(value AS BIGINT) FROM jsonb_array_elements_text(CAST(?1 AS JSONB))
+                 ), kept (id) AS (
+                     SELECT parent_branch_id FROM branches
+                     WHERE parent_branch_id IN (SELECT id FROM doomed)
+                       AND id NOT IN (SELECT id FROM doomed)
+                     UNION
+                     SELECT b.parent_branch_id FROM branches b JOIN kept ON b.id = kept.id
+                     WHERE b.parent_branch_id IS NOT NULL
+                 )
+                 SELECT id FROM kept",
+        ),
+        args![&doomed_json],
+        |r| r.get(0),
+    )?;
     // Kept branches lose the rows no fork inherits; the others go whole.
     for branch in &doomed {
-        let needed: i64 = tx
-            .prepare_cached(
-                "SELECT coalesce(max(fork_seq), 0) FROM branches WHERE parent_branch_id = ?1",
-            )?
-            .query_row([branch], |r| r.get(0))?;
-        tx.prepare_cached("DELETE FROM messages WHERE id BETWEEN ?1 AND ?2")?
-            .execute([row_id(*branch, needed + 1), row_id(*branch, MAX_SEQ)])?;
+        let needed: i64 = tx.query_one(
+            "SELECT coalesce(max(fork_seq), 0) FROM branches WHERE parent_branch_id = ?1",
+            args![branch],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "DELETE FROM messages WHERE id BETWEEN ?1 AND ?2",
+            args![row_id(*branch, needed + 1), row_id(*branch, MAX_SEQ)],
+        )?;
         if !kept.contains(branch) {
-            tx.prepare_cached("DELETE FROM branches WHERE id = ?1")?
-                .execute([branch])?;
+            tx.execute("DELETE FROM branches WHERE id = ?1", args![branch])?;
         }
     }
     Ok(())
@@ -440,22 +485,28 @@ pub(crate) fn insert_session(
     let now = now_text();
     let version = first_version(tx)?;
     // head_branch_id is checked at commit (deferred), so the branch can follow the session.
-    tx.prepare_cached(
+    // On PostgreSQL another transaction may be creating the same id right now: the insert
+    // waits for it and then does nothing, and the caller learns the session exists.
+    let inserted = tx.execute(
         "INSERT INTO sessions (id, title, agent_name, agent_id, user_id, metadata,
              parent_session_id, head_branch_id, version, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9, ?9)",
-    )?
-    .execute(params![
-        id,
-        new.title,
-        new.agent_name,
-        new.agent_id,
-        new.user_id,
-        Value::Object(new.metadata.clone()).to_string(),
-        parent_session,
-        version,
-        now,
-    ])?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9, ?9)
+         ON CONFLICT (id) DO NOTHING",
+        args![
+            id,
+            new.title,
+            new.agent_name,
+            new.agent_id,
+            new.user_id,
+            Value::Object(new.metadata.clone()).to_string(),
+            parent_session,
+            version,
+            now,
+        ],
+    )?;
+    if inserted == 0 {
+        return Err(Error::AlreadyExists(id.to_string()));
+    }
     let branch = lineage::create_branch(tx, id, DEFAULT_BRANCH, fork.map(|f| f.0), &now)?;
     let head = Head {
         branch_id: branch,
@@ -470,45 +521,53 @@ pub(crate) fn insert_session(
 /// one per change ([`next_version`]); only creating and deleting sessions touch the clock, so
 /// an append writes no page for it.
 pub(crate) fn first_version(tx: &Tx<'_>) -> Result<i64> {
-    Ok(tx
-        .prepare_cached(
-            "UPDATE version_clock SET version = version + 1 WHERE id = 1 RETURNING version",
-        )?
-        .query_row([], |r| r.get(0))?)
+    Ok(tx.query_one(
+        "UPDATE version_clock SET version = version + 1 WHERE id = 1 RETURNING version",
+        args![],
+        |r| r.get(0),
+    )?)
 }
 
 /// The version the session's next change takes.
 pub(crate) fn next_version(tx: &Tx<'_>, id: &str) -> Result<i64> {
-    tx.prepare_cached("SELECT version + 1 FROM sessions WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?
-        .ok_or_else(|| Error::not_found("session", id))
+    tx.query_opt(
+        "SELECT version + 1 FROM sessions WHERE id = ?1",
+        args![id],
+        |r| r.get(0),
+    )?
+    .ok_or_else(|| Error::not_found("session", id))
 }
 
 /// The session's current head and version, or `None` if there is no such session.
+/// In a write on PostgreSQL it also locks the session's row for the rest of the transaction:
+/// every write reads the session through here first, so writers of one session take turns.
 pub(crate) fn current_of(tx: &Tx<'_>, id: &str) -> Result<Option<Current>> {
-    Ok(tx
-        .prepare_cached(
-            "SELECT head_branch_id, message_count, input_tokens, output_tokens, cost, version,
-                    head_since
-             FROM sessions WHERE id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok(Current {
-                head: Head {
-                    branch_id: r.get(0)?,
-                    length: r.get(1)?,
-                    usage: Usage {
-                        input_tokens: r.get::<_, i64>(2)? as u64,
-                        output_tokens: r.get::<_, i64>(3)? as u64,
-                        cost: r.get(4)?,
-                    },
+    const READ: &str = "SELECT head_branch_id, message_count, input_tokens, output_tokens, cost,
+             version, head_since
+         FROM sessions WHERE id = ?1";
+    const LOCK: &str = "SELECT head_branch_id, message_count, input_tokens, output_tokens, cost,
+             version, head_since
+         FROM sessions WHERE id = ?1 FOR NO KEY UPDATE";
+    let sql = if tx.lock_clause().is_empty() {
+        READ
+    } else {
+        LOCK
+    };
+    Ok(tx.query_opt(sql, args![id], |r| {
+        Ok(Current {
+            head: Head {
+                branch_id: r.get(0)?,
+                length: r.get(1)?,
+                usage: Usage {
+                    input_tokens: r.get::<i64>(2)? as u64,
+                    output_tokens: r.get::<i64>(3)? as u64,
+                    cost: r.get(4)?,
                 },
-                version: r.get(5)?,
-                head_since: r.get(6)?,
-            })
+            },
+            version: r.get(5)?,
+            head_since: r.get(6)?,
         })
-        .optional()?)
+    })?)
 }
 
 /// The session's head and version, or `None` if there is no such session.
@@ -522,8 +581,11 @@ pub(crate) fn head_of(tx: &Tx<'_>, id: &str) -> Result<Option<(Head, i64)>> {
 pub(crate) fn head_or_create(tx: &Tx<'_>, id: &str, create: bool) -> Result<(Head, i64)> {
     let found = match head_of(tx, id)? {
         None if create => {
-            insert_session(tx, id, &NewSession::default(), None, None)?;
-            head_of(tx, id)?
+            match insert_session(tx, id, &NewSession::default(), None, None) {
+                // Created meanwhile by another host: this write goes on on top of it.
+                Ok(()) | Err(Error::AlreadyExists(_)) => head_of(tx, id)?,
+                Err(e) => return Err(e),
+            }
         }
         found => found,
     };
@@ -539,7 +601,7 @@ pub(crate) fn require_head(tx: &Tx<'_>, id: &str) -> Result<Head> {
 
 /// Records `head` as the session's current history at `version` (from [`next_version`]).
 pub(crate) fn save_head(tx: &Tx<'_>, id: &str, head: &Head, version: i64, now: &str) -> Result<()> {
-    let values = params![
+    let values = args![
         id,
         head.branch_id,
         head.length,
@@ -551,20 +613,19 @@ pub(crate) fn save_head(tx: &Tx<'_>, id: &str, head: &Head, version: i64, now: &
     ];
     // Naming head_branch_id in SET rewrites its index entry even when the value is the
     // same: one more page per append. So it is set only when the head moved.
-    let same_head = tx
-        .prepare_cached(
-            "UPDATE sessions SET message_count = ?3, input_tokens = ?4, output_tokens = ?5,
+    let same_head = tx.execute(
+        "UPDATE sessions SET message_count = ?3, input_tokens = ?4, output_tokens = ?5,
                  cost = ?6, version = ?7, updated_at = ?8
              WHERE id = ?1 AND head_branch_id = ?2",
-        )?
-        .execute(values)?;
+        values,
+    )?;
     if same_head == 0 {
-        tx.prepare_cached(
+        tx.execute(
             "UPDATE sessions SET head_branch_id = ?2, head_since = ?7, message_count = ?3,
                  input_tokens = ?4, output_tokens = ?5, cost = ?6, version = ?7, updated_at = ?8
              WHERE id = ?1",
-        )?
-        .execute(values)?;
+            values,
+        )?;
     }
     Ok(())
 }
@@ -572,12 +633,12 @@ pub(crate) fn save_head(tx: &Tx<'_>, id: &str, head: &Head, version: i64, now: &
 /// Bumps the version and `updated_at` of a session whose history did not change; returns
 /// the new version.
 pub(crate) fn touch(tx: &Tx<'_>, id: &str) -> Result<i64> {
-    tx.prepare_cached(
+    tx.query_opt(
         "UPDATE sessions SET version = version + 1, updated_at = ?2 WHERE id = ?1
          RETURNING version",
+        args![id, now_text()],
+        |r| r.get(0),
     )?
-    .query_row(params![id, now_text()], |r| r.get(0))
-    .optional()?
     .ok_or_else(|| Error::not_found("session", id))
 }
 
@@ -594,14 +655,17 @@ pub(crate) fn fork_new_head(
     version: i64,
     now: &str,
 ) -> Result<Head> {
-    let name: String = tx
-        .prepare_cached("SELECT name FROM branches WHERE id = ?1")?
-        .query_row([old], |r| r.get(0))?;
+    let name: String =
+        tx.query_one("SELECT name FROM branches WHERE id = ?1", args![old], |r| {
+            r.get(0)
+        })?;
     // A session's versions never repeat and user-chosen names cannot contain '@', so this
     // name is free.
     let base = name.split('@').next().unwrap_or(&name);
-    tx.prepare_cached("UPDATE branches SET name = ?2, superseded_at = ?3 WHERE id = ?1")?
-        .execute(params![old, format!("{base}@{version}"), now])?;
+    tx.execute(
+        "UPDATE branches SET name = ?2, superseded_at = ?3 WHERE id = ?1",
+        args![old, format!("{base}@{version}"), now],
+    )?;
     let branch_id = lineage::create_branch(
         tx,
         session_id,
@@ -620,13 +684,16 @@ pub(crate) fn fork_new_head(
 }
 
 pub(crate) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session> {
-    tx.prepare_cached(&format!(
-        "SELECT {SESSION_COLUMNS} FROM sessions s JOIN branches b ON b.id = s.head_branch_id
+    lock_session(tx, id)?;
+    tx.query_opt(
+        &format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions s JOIN branches b ON b.id = s.head_branch_id
          WHERE s.id = ?1"
-    ))?
-    .query_row([id], |row| Ok(session_from_row(row)))
-    .optional()?
-    .ok_or_else(|| Error::not_found("session", id))?
+        ),
+        args![id],
+        session_from_row,
+    )?
+    .ok_or_else(|| Error::not_found("session", id))
 }
 
 fn session_from_row(row: &Row<'_>) -> Result<Session> {
@@ -640,15 +707,15 @@ fn session_from_row(row: &Row<'_>) -> Result<Session> {
         user_id: row.get(4)?,
         parent_session: row.get(6)?,
         head_branch: row.get(7)?,
-        message_count: row.get::<_, i64>(8)? as u64,
+        message_count: row.get::<i64>(8)? as u64,
         usage: Usage {
-            input_tokens: row.get::<_, i64>(9)? as u64,
-            output_tokens: row.get::<_, i64>(10)? as u64,
+            input_tokens: row.get::<i64>(9)? as u64,
+            output_tokens: row.get::<i64>(10)? as u64,
             cost: row.get(11)?,
         },
         version: row.get(12)?,
-        created_at: parse_time(&row.get::<_, String>(13)?)?,
-        updated_at: parse_time(&row.get::<_, String>(14)?)?,
+        created_at: parse_time(&row.get::<String>(13)?)?,
+        updated_at: parse_time(&row.get::<String>(14)?)?,
         id,
     })
 }
@@ -665,7 +732,6 @@ fn parse_metadata_column(text: &str, id: &str) -> Result<Metadata> {
 /// Locks the session's row for the rest of a write transaction, before anything of it is
 /// read: on PostgreSQL writers of one session take turns this way. A no-op on SQLite, whose
 /// `BEGIN IMMEDIATE` writer is alone. A missing session locks nothing.
-#[allow(dead_code)] // transitional: until every module is ported
 pub(crate) fn lock_session(tx: &Tx<'_>, id: &str) -> Result<()> {
     if !tx.lock_clause().is_empty() {
         tx.execute(

@@ -51,7 +51,9 @@ fn main() {
         times[times.len() / 2]
     };
     let append = median(Box::new(|| {
-        store.add_message("peer", NewMessage::user("more")).expect("append");
+        store
+            .add_message("peer", NewMessage::user("more"))
+            .expect("append");
     }));
     store.chat_history("peer", None).expect("read");
     let read_cached = median(Box::new(|| {
@@ -74,7 +76,10 @@ fn main() {
         assert!(child.wait().expect("wait").success());
     }
     let four_ms = started.elapsed().as_secs_f64() * 1e3;
-    let stored = store.chat_history_uncached("four", None).expect("read").len();
+    let stored = store
+        .chat_history_uncached("four", None)
+        .expect("read")
+        .len();
     println!(
         "{{\"append_us\": {append:.1}, \"read_full_cached_us\": {read_cached:.1}, \
          \"read_full_uncached_us\": {read_uncached:.1}, \"four_writers_ms\": {four_ms:.1}, \

@@ -26,8 +26,9 @@ use sessiondb::{
     about = "Inspect and edit a sessiondb file"
 )]
 struct Cli {
-    /// Database file [default: $SESSIONDB_PATH, else sessions.db in the user's data directory]
-    #[arg(long, global = true, value_name = "PATH")]
+    /// Database file, or a postgres:// URL (a build with the `postgres` feature) [default:
+    /// $SESSIONDB_PATH, else sessions.db in the user's data directory]
+    #[arg(long, global = true, value_name = "PATH|URL")]
     db: Option<PathBuf>,
 
     /// Accept a database that other users own or may write: for a file a group shares on
@@ -644,7 +645,8 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
         Some(path) => path,
         None => {
             return Err(Error::InvalidInput(
-                "no database path: pass --db PATH or set SESSIONDB_PATH".into(),
+                "no database path: pass --db PATH (or a postgres:// URL) or set SESSIONDB_PATH"
+                    .into(),
             )
             .into())
         }
