@@ -19,7 +19,6 @@ use rusqlite::OpenFlags;
 use serde::Serialize;
 
 use crate::db::migrations::SCHEMA_VERSION;
-use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::out_file::{database_file, parent_dir, ExistingFile, OutFile, TempFile};
 use crate::store::Store;
@@ -118,7 +117,19 @@ impl Store {
             )));
         }
         let source = Source::open(self.path(), from)?;
-        let report = self.write(|tx| source.store.read(|src| replace_contents(from, src, tx)))?;
+        let report = self.write(|tx| {
+            source.store.read(|src| {
+                let only_sqlite = || {
+                    Error::invalid(
+                        "restore copies a SQLite file into a SQLite store; to move sessions \
+                         into PostgreSQL, export them and import the export",
+                    )
+                };
+                let src = src.sqlite_connection().ok_or_else(only_sqlite)?;
+                let tx = tx.sqlite_connection().ok_or_else(only_sqlite)?;
+                replace_contents(from, src, tx)
+            })
+        })?;
         drop(source);
         // Not needed for freshness (versions moved); the old entries are just dead weight.
         self.invalidate_cache(None);
@@ -200,7 +211,7 @@ const MAX_VERSION: &str = "SELECT max((SELECT version FROM version_clock WHERE i
                                       coalesce((SELECT max(version) FROM sessions), 0))";
 
 /// The highest id an AUTOINCREMENT table has used, deleted rows included.
-fn max_id(tx: &Tx<'_>, table: &str) -> Result<i64> {
+fn max_id(tx: &rusqlite::Connection, table: &str) -> Result<i64> {
     Ok(tx.query_row(
         &format!(
             "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?1), 0),
@@ -237,7 +248,11 @@ impl Offsets {
 /// Inside the live file's write transaction `tx`: deletes every row and copies every row of
 /// `src` (one read snapshot of the file `from`), moving versions and branch ids above the live
 /// file's.
-fn replace_contents(from: &Path, src: &Tx<'_>, tx: &Tx<'_>) -> Result<RestoreReport> {
+fn replace_contents(
+    from: &Path,
+    src: &rusqlite::Connection,
+    tx: &rusqlite::Connection,
+) -> Result<RestoreReport> {
     let live_version: i64 = tx.query_row(MAX_VERSION, [], |r| r.get(0))?;
     let live_branch = max_id(tx, "branches")?;
     let live_snapshot = max_id(tx, "snapshots")?;
@@ -273,7 +288,7 @@ fn replace_contents(from: &Path, src: &Tx<'_>, tx: &Tx<'_>) -> Result<RestoreRep
          DROP TABLE IF EXISTS message_search;",
     )?;
     for table in &tables {
-        tx.execute(&format!("DELETE FROM \"{table}\""), args![])?;
+        tx.execute(&format!("DELETE FROM \"{table}\""), [])?;
     }
     let mut report = RestoreReport::default();
     for table in &tables {
@@ -288,23 +303,23 @@ fn replace_contents(from: &Path, src: &Tx<'_>, tx: &Tx<'_>) -> Result<RestoreRep
     }
     tx.execute(
         "UPDATE version_clock SET version = ?1 WHERE id = 1",
-        args![src_version + live_version],
+        [src_version + live_version],
     )?;
     // Every head was just set, at the session's restored version.
-    tx.execute("UPDATE sessions SET head_since = version", args![])?;
+    tx.execute("UPDATE sessions SET head_since = version", [])?;
     // Ids never come back: the sequences continue above both files' highest.
     tx.execute(
         "DELETE FROM sqlite_sequence WHERE name IN ('branches', 'snapshots')",
-        args![],
+        [],
     )?;
     tx.execute(
         "INSERT INTO sqlite_sequence (name, seq) VALUES ('branches', ?1), ('snapshots', ?2)",
-        args![live_branch + src_branch, live_snapshot.max(src_snapshot)],
+        [live_branch + src_branch, live_snapshot.max(src_snapshot)],
     )?;
     Ok(report)
 }
 
-fn columns(tx: &Tx<'_>, table: &str) -> Result<Vec<String>> {
+fn columns(tx: &rusqlite::Connection, table: &str) -> Result<Vec<String>> {
     Ok(tx
         .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?
         .query_map([table], |r| r.get(0))?
@@ -314,8 +329,8 @@ fn columns(tx: &Tx<'_>, table: &str) -> Result<Vec<String>> {
 /// Copies every row of `table` from `src` into `tx`, shifting the columns [`Offsets`] names.
 fn copy_table(
     from: &Path,
-    src: &Tx<'_>,
-    tx: &Tx<'_>,
+    src: &rusqlite::Connection,
+    tx: &rusqlite::Connection,
     table: &str,
     offsets: Offsets,
 ) -> Result<u64> {

@@ -3,10 +3,8 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{params, OptionalExtension, Row};
-
 use crate::compaction;
-use crate::db::sql::Tx;
+use crate::db::sql::{args, Row, Tx};
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
 use crate::messages::History;
@@ -133,8 +131,10 @@ impl Store {
                 length,
                 usage: lineage::usage_at(tx, &segments, length)?,
             };
-            tx.prepare_cached("UPDATE branches SET superseded_at = NULL WHERE id = ?1")?
-                .execute([branch])?;
+            tx.execute(
+                "UPDATE branches SET superseded_at = NULL WHERE id = ?1",
+                args![branch],
+            )?;
             let (version, now) = (next_version(tx, session_id)?, now_text());
             save_head(tx, session_id, &head, version, &now)?;
             load_session(tx, session_id)
@@ -206,8 +206,10 @@ impl Store {
             require_head(tx, session_id)?;
             let branch = branch_id(tx, session_id, name)?;
             ensure_name_free(tx, session_id, new_name)?;
-            tx.prepare_cached("UPDATE branches SET name = ?2 WHERE id = ?1")?
-                .execute(params![branch, new_name])?;
+            tx.execute(
+                "UPDATE branches SET name = ?2 WHERE id = ?1",
+                args![branch, new_name],
+            )?;
             touch(tx, session_id)?;
             find_branch(tx, session_id, new_name)
         })
@@ -232,11 +234,11 @@ impl Store {
             let version = touch(tx, session_id)?;
             let base = name.split('@').next().unwrap_or(name);
             let new_name = format!("{base}@{version}");
-            tx.prepare_cached(
+            tx.execute(
                 "UPDATE branches SET name = ?2, superseded_at = coalesce(superseded_at, ?3)
                  WHERE id = ?1",
-            )?
-            .execute(params![branch, new_name, now_text()])?;
+                args![branch, new_name, now_text()],
+            )?;
             find_branch(tx, session_id, &new_name)
         })
     }
@@ -293,7 +295,7 @@ fn branch_from_row(row: &Row<'_>) -> Result<Branch> {
     let parent: Option<String> = row.get(5)?;
     Ok(Branch {
         name: row.get(0)?,
-        length: row.get::<_, i64>(1)? as u64,
+        length: row.get::<i64>(1)? as u64,
         fork_point: match parent {
             Some(branch) => Some(ForkPoint {
                 session: row.get(6)?,
@@ -302,9 +304,9 @@ fn branch_from_row(row: &Row<'_>) -> Result<Branch> {
             }),
             None => None,
         },
-        created_at: parse_time(&row.get::<_, String>(3)?)?,
+        created_at: parse_time(&row.get::<String>(3)?)?,
         superseded_at: row
-            .get::<_, Option<String>>(4)?
+            .get::<Option<String>>(4)?
             .map(|t| parse_time(&t))
             .transpose()?,
         is_head: row.get(7)?,
@@ -313,34 +315,30 @@ fn branch_from_row(row: &Row<'_>) -> Result<Branch> {
 
 /// The session's branches, oldest first, superseded ones included.
 fn branches_of(tx: &Tx<'_>, session_id: &str) -> Result<Vec<Branch>> {
-    let mut stmt = tx.prepare_cached(&format!(
-        "{BRANCH_SELECT} WHERE b.session_id = ?1 ORDER BY b.id"
-    ))?;
-    let mut rows = stmt.query([session_id])?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(branch_from_row(row)?);
-    }
-    Ok(out)
+    tx.query_map(
+        &format!("{BRANCH_SELECT} WHERE b.session_id = ?1 ORDER BY b.id"),
+        args![session_id],
+        branch_from_row,
+    )
 }
 
 fn find_branch(tx: &Tx<'_>, session_id: &str, name: &str) -> Result<Branch> {
-    let mut stmt = tx.prepare_cached(&format!(
-        "{BRANCH_SELECT} WHERE b.session_id = ?1 AND b.name = ?2"
-    ))?;
-    let mut rows = stmt.query(params![session_id, name])?;
-    match rows.next()? {
-        Some(row) => branch_from_row(row),
-        None => Err(Error::not_found("branch", name)),
-    }
+    tx.query_opt(
+        &format!("{BRANCH_SELECT} WHERE b.session_id = ?1 AND b.name = ?2"),
+        args![session_id, name],
+        branch_from_row,
+    )?
+    .ok_or_else(|| Error::not_found("branch", name))
 }
 
 /// The id of branch `name` of the session, or [`Error::NotFound`].
 pub(crate) fn branch_id(tx: &Tx<'_>, session_id: &str, name: &str) -> Result<i64> {
-    tx.prepare_cached("SELECT id FROM branches WHERE session_id = ?1 AND name = ?2")?
-        .query_row(params![session_id, name], |r| r.get(0))
-        .optional()?
-        .ok_or_else(|| Error::not_found("branch", name))
+    tx.query_opt(
+        "SELECT id FROM branches WHERE session_id = ?1 AND name = ?2",
+        args![session_id, name],
+        |r| r.get(0),
+    )?
+    .ok_or_else(|| Error::not_found("branch", name))
 }
 
 fn ensure_name_free(tx: &Tx<'_>, session_id: &str, name: &str) -> Result<()> {
@@ -353,12 +351,11 @@ fn ensure_name_free(tx: &Tx<'_>, session_id: &str, name: &str) -> Result<()> {
 }
 
 fn child_ids(tx: &Tx<'_>, id: &str) -> Result<Vec<String>> {
-    Ok(tx
-        .prepare_cached(
-            "SELECT id FROM sessions WHERE parent_session_id = ?1 ORDER BY created_at, id",
-        )?
-        .query_map([id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?)
+    tx.query_map(
+        "SELECT id FROM sessions WHERE parent_session_id = ?1 ORDER BY created_at, id",
+        args![id],
+        |r| r.get(0),
+    )
 }
 
 fn tree_of(tx: &Tx<'_>, id: &str, seen: &mut HashSet<String>, depth: usize) -> Result<SessionTree> {

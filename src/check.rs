@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::sql::Tx;
+use crate::db::sql::{args, Dialect, Tx};
 use crate::error::Result;
 use crate::lineage;
 use crate::model::Usage;
@@ -42,20 +42,22 @@ impl Store {
                 problems: Vec::new(),
             };
             let problems = &mut report.problems;
-            for line in strings(tx, "PRAGMA integrity_check")? {
-                if line != "ok" {
-                    problems.push(format!("integrity: {line}"));
+            // The file's own checks; PostgreSQL checks its pages and foreign keys itself.
+            if tx.dialect() == Dialect::Sqlite {
+                for line in strings(tx, "PRAGMA integrity_check")? {
+                    if line != "ok" {
+                        problems.push(format!("integrity: {line}"));
+                    }
                 }
-            }
-            let mut fk = tx.prepare("PRAGMA foreign_key_check")?;
-            let mut rows = fk.query([])?;
-            while let Some(row) = rows.next()? {
-                let table: String = row.get(0)?;
-                let rowid: Option<i64> = row.get(1)?;
-                let parent: String = row.get(2)?;
-                problems.push(format!(
-                    "foreign key: {table} row {rowid:?} points to a missing {parent} row"
-                ));
+                tx.query_each("PRAGMA foreign_key_check", args![], |row| {
+                    let table: String = row.get(0)?;
+                    let rowid: Option<i64> = row.get(1)?;
+                    let parent: String = row.get(2)?;
+                    problems.push(format!(
+                        "foreign key: {table} row {rowid:?} points to a missing {parent} row"
+                    ));
+                    Ok(())
+                })?;
             }
             check_branches(tx, problems)?;
             check_sessions(tx, problems)?;
@@ -126,23 +128,32 @@ fn check_branches(tx: &Tx<'_>, problems: &mut Vec<String>) -> Result<()> {
                       lag(running_output_tokens) OVER w AS prev_out,
                       lag(running_cost) OVER w AS prev_cost,
                       lag(seq) OVER w AS prev_seq
-               FROM messages WINDOW w AS (PARTITION BY branch_id ORDER BY seq))
+               FROM messages WINDOW w AS (PARTITION BY branch_id ORDER BY seq)) AS rows_in_order
          WHERE prev_seq IS NOT NULL
            AND (running_input_tokens != prev_in + coalesce(input_tokens, 0)
                 OR running_output_tokens != prev_out + coalesce(output_tokens, 0)
                 OR abs(running_cost - prev_cost - coalesce(cost, 0)) > 1e-6)",
     )?);
     // The first own row continues the totals of the history it forks from.
-    let mut stmt = tx.prepare(
+    type FirstRow = (i64, Option<i64>, i64, (i64, i64, f64), (i64, i64, f64));
+    let first_rows: Vec<FirstRow> = tx.query_map(
         "SELECT b.id, b.parent_branch_id, b.fork_seq, m.running_input_tokens,
                 m.running_output_tokens, m.running_cost,
-                coalesce(m.input_tokens, 0), coalesce(m.output_tokens, 0), coalesce(m.cost, 0)
+                coalesce(m.input_tokens, 0), coalesce(m.output_tokens, 0),
+                coalesce(m.cost, CAST(0 AS FLOAT8))
          FROM branches b JOIN messages m ON m.id = b.id * 4294967296 + b.fork_seq + 1",
+        args![],
+        |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                (row.get(3)?, row.get(4)?, row.get(5)?),
+                (row.get(6)?, row.get(7)?, row.get(8)?),
+            ))
+        },
     )?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        let (branch, parent, fork_seq): (i64, Option<i64>, i64) =
-            (row.get(0)?, row.get(1)?, row.get(2)?);
+    for (branch, parent, fork_seq, running, own) in first_rows {
         let base = match parent {
             Some(parent) => match lineage::segments(tx, parent, fork_seq)
                 .and_then(|segments| lineage::usage_at(tx, &segments, fork_seq))
@@ -157,16 +168,6 @@ fn check_branches(tx: &Tx<'_>, problems: &mut Vec<String>) -> Result<()> {
             },
             None => Usage::default(),
         };
-        let running = (
-            row.get::<_, i64>(3)?,
-            row.get::<_, i64>(4)?,
-            row.get::<_, f64>(5)?,
-        );
-        let own = (
-            row.get::<_, i64>(6)?,
-            row.get::<_, i64>(7)?,
-            row.get::<_, f64>(8)?,
-        );
         if running.0 != base.input_tokens as i64 + own.0
             || running.1 != base.output_tokens as i64 + own.1
             || (running.2 - base.cost - own.2).abs() > COST_TOLERANCE
@@ -205,18 +206,21 @@ fn check_sessions(tx: &Tx<'_>, problems: &mut Vec<String>) -> Result<()> {
            AND CAST(substr(b.name, instr(b.name, '@') + 1) AS INTEGER) > s.version",
     )?);
     // Session totals equal the running totals at the end of the head's history.
-    let mut stmt = tx.prepare(
+    type Totals = (String, i64, i64, (i64, i64, f64));
+    let sessions: Vec<Totals> = tx.query_map(
         "SELECT s.id, s.head_branch_id, l.length, s.input_tokens, s.output_tokens, s.cost
          FROM sessions s JOIN branch_lengths l ON l.branch_id = s.head_branch_id",
+        args![],
+        |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                (row.get(3)?, row.get(4)?, row.get(5)?),
+            ))
+        },
     )?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        let (id, head, length): (String, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
-        let stored = (
-            row.get::<_, i64>(3)?,
-            row.get::<_, i64>(4)?,
-            row.get::<_, f64>(5)?,
-        );
+    for (id, head, length, stored) in sessions {
         let usage = match lineage::segments(tx, head, length)
             .and_then(|segments| lineage::usage_at(tx, &segments, length))
         {
@@ -240,11 +244,22 @@ fn check_sessions(tx: &Tx<'_>, problems: &mut Vec<String>) -> Result<()> {
 }
 
 fn count(tx: &Tx<'_>, sql: &str) -> Result<u64> {
-    Ok(tx.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
+    Ok(tx.query_one(sql, args![], |r| r.get::<i64>(0))? as u64)
 }
 
+/// The first column of every row of a check query. The checks are written in SQLite's words;
+/// on PostgreSQL the few functions that differ are renamed (these queries run once per
+/// `check`, so they are not worth a second copy).
 fn strings(tx: &Tx<'_>, sql: &str) -> Result<Vec<String>> {
-    let mut stmt = tx.prepare(sql)?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let sql = match tx.dialect() {
+        Dialect::Sqlite => std::borrow::Cow::Borrowed(sql),
+        #[cfg(feature = "postgres")]
+        Dialect::Postgres => std::borrow::Cow::Owned(
+            sql.replace("quote(", "quote_literal(")
+                .replace("instr(", "strpos(")
+                .replace(" IS NOT s.id", " IS DISTINCT FROM s.id")
+                .replace("AS INTEGER)", "AS BIGINT)"),
+        ),
+    };
+    tx.query_map(&sql, args![], |r| r.get::<String>(0))
 }

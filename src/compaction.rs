@@ -17,11 +17,10 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::Entry;
-use crate::db::sql::Tx;
+use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
 use crate::messages::History;
@@ -96,25 +95,23 @@ impl Store {
         self.read(|tx| {
             let (head, _) =
                 head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
-            let mut stmt = tx.prepare_cached(
+            tx.query_map(
                 "SELECT through_seq, summary, tokens_before, tokens_after, created_at
                  FROM compactions WHERE branch_id = ?1 AND through_seq <= ?2
                  ORDER BY through_seq, id",
-            )?;
-            let mut rows = stmt.query(params![head.branch_id, head.length])?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                let through: i64 = row.get(0)?;
-                let created_at: String = row.get(4)?;
-                out.push(Compaction {
-                    through_index: (through - 1) as u64,
-                    summary: summary_message(&row.get::<_, String>(1)?, through, &created_at)?,
-                    tokens_before: row.get::<_, Option<i64>>(2)?.map(|t| t as u64),
-                    tokens_after: row.get::<_, Option<i64>>(3)?.map(|t| t as u64),
-                    created_at: parse_time(&created_at)?,
-                });
-            }
-            Ok(out)
+                args![head.branch_id, head.length],
+                |row| {
+                    let through: i64 = row.get(0)?;
+                    let created_at: String = row.get(4)?;
+                    Ok(Compaction {
+                        through_index: (through - 1) as u64,
+                        summary: summary_message(&row.get::<String>(1)?, through, &created_at)?,
+                        tokens_before: row.get::<Option<i64>>(2)?.map(|t| t as u64),
+                        tokens_after: row.get::<Option<i64>>(3)?.map(|t| t as u64),
+                        created_at: parse_time(&created_at)?,
+                    })
+                },
+            )
         })
     }
 
@@ -188,19 +185,19 @@ impl Store {
                 version,
                 &now,
             )?;
-            tx.prepare_cached(
+            tx.execute(
                 "INSERT INTO compactions (branch_id, through_seq, summary, tokens_before,
                      tokens_after, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                new_head.branch_id,
-                through,
-                text,
-                summary.input_tokens.map(|t| t as i64),
-                summary.output_tokens.map(|t| t as i64),
-                now
-            ])?;
+                args![
+                    new_head.branch_id,
+                    through,
+                    text,
+                    summary.input_tokens.map(|t| t as i64),
+                    summary.output_tokens.map(|t| t as i64),
+                    now
+                ],
+            )?;
             save_head(tx, session_id, &new_head, version, &now)?;
             Ok(Compaction {
                 through_index,
@@ -220,21 +217,22 @@ impl Store {
 /// The compaction in effect on `branch_id`'s history of `length` messages: (row id, through
 /// seq). One index seek; `None` for an uncompacted history.
 pub(crate) fn in_effect(tx: &Tx<'_>, branch_id: i64, length: i64) -> Result<Option<(i64, i64)>> {
-    Ok(tx
-        .prepare_cached(
-            "SELECT id, through_seq FROM compactions WHERE branch_id = ?1 AND through_seq <= ?2
+    tx.query_opt(
+        "SELECT id, through_seq FROM compactions WHERE branch_id = ?1 AND through_seq <= ?2
              ORDER BY through_seq DESC, id DESC LIMIT 1",
-        )?
-        .query_row(params![branch_id, length], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?)
+        args![branch_id, length],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// The summary of compaction `id` as the message at seq `through` of the working view.
 pub(crate) fn summary_of(tx: &Tx<'_>, id: i64, through: i64) -> Result<Message> {
     let (text, created_at): (String, String) = tx
-        .prepare_cached("SELECT summary, created_at FROM compactions WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?
+        .query_opt(
+            "SELECT summary, created_at FROM compactions WHERE id = ?1",
+            args![id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
         .ok_or_else(|| Error::Corrupt(format!("compaction {id} is missing")))?;
     summary_message(&text, through, &created_at)
 }
@@ -252,13 +250,13 @@ fn summary_message(text: &str, through: i64, created_at: &str) -> Result<Message
 /// Gives `to` (a branch being created from `from`'s history, keeping its first `seq`
 /// messages) the compactions of `from` that end within what it keeps.
 pub(crate) fn carry(tx: &Tx<'_>, from: i64, to: i64, seq: i64) -> Result<()> {
-    tx.prepare_cached(
+    tx.execute(
         "INSERT INTO compactions (branch_id, through_seq, summary, tokens_before, tokens_after,
              created_at)
-         SELECT ?2, through_seq, summary, tokens_before, tokens_after, created_at
+         SELECT CAST(?2 AS BIGINT), through_seq, summary, tokens_before, tokens_after, created_at
          FROM compactions WHERE branch_id = ?1 AND through_seq <= ?3 ORDER BY id",
-    )?
-    .execute(params![from, to, seq])?;
+        args![from, to, seq],
+    )?;
     Ok(())
 }
 

@@ -19,9 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
-use rusqlite::{params, OptionalExtension};
 
-use crate::db::sql::Tx;
+use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::messages::{History, HistoryChange};
 use crate::model::{check_field, parse_time, validate_session_id, Message, Metadata, NewMessage};
@@ -98,19 +97,19 @@ impl Store {
                 expires_at: expiry(now, ttl)?,
                 token: uuid::Uuid::new_v4().simple().to_string(),
             };
-            tx.prepare_cached(
+            tx.execute(
                 "INSERT INTO leases (session_id, owner, token, acquired_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (session_id) DO UPDATE SET owner = ?2, token = ?3,
                      acquired_at = ?4, expires_at = ?5",
-            )?
-            .execute(params![
-                session_id,
-                owner,
-                lease.token,
-                text(lease.acquired_at),
-                text(lease.expires_at)
-            ])?;
+                args![
+                    session_id,
+                    owner,
+                    lease.token,
+                    text(lease.acquired_at),
+                    text(lease.expires_at)
+                ],
+            )?;
             Ok(lease)
         })
     }
@@ -123,8 +122,10 @@ impl Store {
         self.write(|tx| {
             check_held(tx, &check)?;
             let expires_at = expiry(Utc::now().trunc_subsecs(6), ttl)?;
-            tx.prepare_cached("UPDATE leases SET expires_at = ?2 WHERE session_id = ?1")?
-                .execute(params![lease.session_id, text(expires_at)])?;
+            tx.execute(
+                "UPDATE leases SET expires_at = ?2 WHERE session_id = ?1",
+                args![lease.session_id, text(expires_at)],
+            )?;
             Ok(Lease {
                 expires_at,
                 ..lease.clone()
@@ -139,8 +140,10 @@ impl Store {
         self.write(|tx| {
             let held = read_row(tx, &lease.session_id)?
                 .is_some_and(|row| row.token == lease.token && row.expires_at > Utc::now());
-            tx.prepare_cached("DELETE FROM leases WHERE session_id = ?1 AND token = ?2")?
-                .execute(params![lease.session_id, lease.token])?;
+            tx.execute(
+                "DELETE FROM leases WHERE session_id = ?1 AND token = ?2",
+                args![lease.session_id, lease.token],
+            )?;
             Ok(held)
         })
     }
@@ -289,14 +292,11 @@ pub(crate) fn check_held(tx: &Tx<'_>, check: &LeaseCheck) -> Result<()> {
 }
 
 fn read_row(tx: &Tx<'_>, session_id: &str) -> Result<Option<Row>> {
-    let row: Option<(String, String, String, String)> = tx
-        .prepare_cached(
-            "SELECT owner, token, acquired_at, expires_at FROM leases WHERE session_id = ?1",
-        )?
-        .query_row([session_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()?;
+    let row: Option<(String, String, String, String)> = tx.query_opt(
+        "SELECT owner, token, acquired_at, expires_at FROM leases WHERE session_id = ?1",
+        args![session_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
     let Some((owner, token, acquired_at, expires_at)) = row else {
         return Ok(None);
     };

@@ -17,10 +17,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::db::sql::Tx;
+use crate::db::sql::{args, Dialect, Tx};
 use crate::error::{Error, Result};
 use crate::lineage::{self, row_id, MAX_SEQ};
 use crate::model::validate_session_id;
@@ -91,13 +90,12 @@ impl Store {
             .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
             .to_rfc3339_opts(SecondsFormat::Micros, true);
         let candidates: Vec<(String, i64)> = self.read(|tx| {
-            Ok(tx
-                .prepare_cached(
-                    "SELECT id, message_count FROM sessions WHERE updated_at < ?1
+            tx.query_map(
+                "SELECT id, message_count FROM sessions WHERE updated_at < ?1
                      ORDER BY updated_at, id",
-                )?
-                .query_map([&cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?)
+                args![&cutoff],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
         })?;
         let mut report = ExpireReport {
             dry_run,
@@ -106,10 +104,11 @@ impl Store {
         for (id, messages) in candidates {
             let expired = dry_run
                 || self.write(|tx| {
-                    let idle: Option<bool> = tx
-                        .prepare_cached("SELECT updated_at < ?2 FROM sessions WHERE id = ?1")?
-                        .query_row(params![id, cutoff], |r| r.get(0))
-                        .optional()?;
+                    let idle: Option<bool> = tx.query_opt(
+                        "SELECT updated_at < ?2 FROM sessions WHERE id = ?1",
+                        args![id, cutoff],
+                        |r| r.get(0),
+                    )?;
                     if idle != Some(true) {
                         return Ok(false);
                     }
@@ -154,7 +153,13 @@ impl Store {
         if request.sessions.is_empty() && request.user_id.is_none() {
             return Err(Error::invalid("purge needs sessions or a user"));
         }
+        let postgres = self.is_postgres();
         let mut report = self.write(|tx| {
+            if postgres {
+                // Other writers run beside this one: hold every session still first.
+                crate::maintenance::lock_every_session(tx)?;
+                return purge_in(tx, request);
+            }
             tx.execute_batch("PRAGMA secure_delete = ON")?;
             let result = purge_in(tx, request);
             // Pooled connections are reused: only the purge pays for zeroing.
@@ -163,6 +168,14 @@ impl Store {
         })?;
         for id in report.purged.iter().chain(&report.forks_kept) {
             self.cache().invalidate(Some(id));
+        }
+        if postgres {
+            // Dead rows are gone from every snapshot once VACUUM has run; the server's WAL
+            // and backups are the operator's to expire.
+            self.outside_transaction(
+                "VACUUM messages, branches, sessions, snapshots, compactions",
+            )?;
+            return Ok(report);
         }
         // Deleted cells are zeroed, but earlier page splits may have left stale copies of
         // them in free space SQLite no longer tracks; rebuilding the file drops those too.
@@ -191,36 +204,41 @@ impl Store {
 fn purge_in(tx: &Tx<'_>, request: &PurgeRequest) -> Result<PurgeReport> {
     let mut purged: BTreeSet<String> = BTreeSet::new();
     for id in &request.sessions {
-        let exists: Option<i64> = tx
-            .prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")?
-            .query_row([id], |r| r.get(0))
-            .optional()?;
+        let exists: Option<i64> =
+            tx.query_opt("SELECT 1 FROM sessions WHERE id = ?1", args![id], |r| {
+                r.get(0)
+            })?;
         if exists.is_none() {
             return Err(Error::not_found("session", id));
         }
         purged.insert(id.clone());
     }
     if let Some(user) = &request.user_id {
-        let ids: Vec<String> = tx
-            .prepare_cached("SELECT id FROM sessions WHERE user_id = ?1")?
-            .query_map([user], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+        let ids: Vec<String> = tx.query_map(
+            "SELECT id FROM sessions WHERE user_id = ?1",
+            args![user],
+            |r| r.get(0),
+        )?;
         purged.extend(ids);
     }
     let requested = purged.clone();
     let branches: BTreeMap<i64, BranchRow> = tx
-        .prepare("SELECT id, session_id, parent_branch_id, fork_seq FROM branches")?
-        .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                BranchRow {
-                    session: r.get(1)?,
-                    parent: r.get(2)?,
-                    fork_seq: r.get(3)?,
-                },
-            ))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+        .query_map(
+            "SELECT id, session_id, parent_branch_id, fork_seq FROM branches",
+            args![],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    BranchRow {
+                        session: r.get(1)?,
+                        parent: r.get(2)?,
+                        fork_seq: r.get(3)?,
+                    },
+                ))
+            },
+        )?
+        .into_iter()
+        .collect();
     let mut children: HashMap<i64, Vec<i64>> = HashMap::new();
     for (id, b) in &branches {
         if let Some(parent) = b.parent {
@@ -282,36 +300,39 @@ fn purge_in(tx: &Tx<'_>, request: &PurgeRequest) -> Result<PurgeReport> {
         }
     }
     for session in &kept {
-        tx.prepare_cached("UPDATE sessions SET version = version + 1 WHERE id = ?1")?
-            .execute([session])?;
+        tx.execute(
+            "UPDATE sessions SET version = version + 1 WHERE id = ?1",
+            args![session],
+        )?;
     }
     report.forks_kept = kept.into_iter().collect();
 
     for id in &purged {
-        report.snapshots += tx
-            .prepare_cached("SELECT count(*) FROM snapshots WHERE session_id = ?1")?
-            .query_row([id], |r| r.get::<_, i64>(0))? as u64;
+        report.snapshots += tx.query_one(
+            "SELECT count(*) FROM snapshots WHERE session_id = ?1",
+            args![id],
+            |r| r.get::<i64>(0),
+        )? as u64;
         // A session recreated under this id must start above every version this one had.
-        tx.prepare_cached(
+        tx.execute(
             "UPDATE version_clock SET version = max(version,
                  (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
-        )?
-        .execute([id])?;
+            args![id],
+        )?;
         // Snapshots and the streamed partial go with the row (ON DELETE CASCADE).
-        tx.prepare_cached("DELETE FROM sessions WHERE id = ?1")?
-            .execute([id])?;
+        tx.execute("DELETE FROM sessions WHERE id = ?1", args![id])?;
     }
     // Children before parents: a parent is never deleted under a child.
     for id in doomed.iter().rev() {
-        report.messages += tx
-            .prepare_cached("DELETE FROM messages WHERE id BETWEEN ?1 AND ?2")?
-            .execute([row_id(*id, 1), row_id(*id, MAX_SEQ)])? as u64;
+        report.messages += tx.execute(
+            "DELETE FROM messages WHERE id BETWEEN ?1 AND ?2",
+            args![row_id(*id, 1), row_id(*id, MAX_SEQ)],
+        )? as u64;
         // Compactions go with the branch (ON DELETE CASCADE).
-        tx.prepare_cached("DELETE FROM branches WHERE id = ?1")?
-            .execute([id])?;
+        tx.execute("DELETE FROM branches WHERE id = ?1", args![id])?;
         report.branches += 1;
     }
-    if search_index_exists(tx)? {
+    if tx.dialect() == Dialect::Sqlite && search_index_exists(tx)? {
         // FTS5 deletes only add tombstones; the purged terms stay in old segments until a
         // rebuild writes the index again from the messages that remain.
         tx.execute_batch("INSERT INTO message_search (message_search) VALUES ('rebuild')")?;
@@ -326,28 +347,41 @@ fn purge_in(tx: &Tx<'_>, request: &PurgeRequest) -> Result<PurgeReport> {
 fn materialize(tx: &Tx<'_>, branch: i64, parent: i64, fork_seq: i64) -> Result<()> {
     // Every column but the rowid and the branch, whatever later migrations add.
     let columns: Vec<String> = tx
-        .prepare("SELECT name FROM pragma_table_info('messages')")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?
+        .query_map(
+            tx.pick(
+                "SELECT name FROM pragma_table_info('messages')",
+                "SELECT CAST(column_name AS TEXT) FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = 'messages'
+                 ORDER BY ordinal_position",
+            ),
+            args![],
+            |r| r.get::<String>(0),
+        )?
         .into_iter()
         .filter(|c| c != "id" && c != "branch_id")
         .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
         .collect();
     let columns = columns.join(", ");
-    let mut copy = tx.prepare(&format!(
+    let copy = format!(
         "INSERT INTO messages (id, branch_id, {columns})
-         SELECT ?1 * 4294967296 + seq, ?1, {columns} FROM messages WHERE id BETWEEN ?2 AND ?3"
-    ))?;
+         SELECT CAST(?1 AS BIGINT) * 4294967296 + seq, CAST(?1 AS BIGINT), {columns}
+         FROM messages WHERE id BETWEEN ?2 AND ?3"
+    );
     for seg in lineage::segments(tx, parent, fork_seq)? {
         if seg.upto > seg.fork_seq {
-            copy.execute(params![
-                branch,
-                row_id(seg.branch_id, seg.fork_seq + 1),
-                row_id(seg.branch_id, seg.upto)
-            ])?;
+            tx.execute(
+                &copy,
+                args![
+                    branch,
+                    row_id(seg.branch_id, seg.fork_seq + 1),
+                    row_id(seg.branch_id, seg.upto)
+                ],
+            )?;
         }
     }
-    tx.prepare_cached("UPDATE branches SET parent_branch_id = NULL, fork_seq = 0 WHERE id = ?1")?
-        .execute([branch])?;
+    tx.execute(
+        "UPDATE branches SET parent_branch_id = NULL, fork_seq = 0 WHERE id = ?1",
+        args![branch],
+    )?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use crate::cache::CacheStats;
-use crate::db::sql::Tx;
+use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::lineage::{row_id, MAX_SEQ};
 use crate::model::PruneReport;
@@ -63,24 +63,31 @@ impl Store {
             .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
             .to_rfc3339_opts(SecondsFormat::Micros, true);
         let run = |tx: &Tx<'_>| -> Result<PruneReport> {
+            // On PostgreSQL other writers run beside this one: hold every session still, in
+            // id order, so that no head moves onto a branch while it is being collected.
+            lock_every_session(tx)?;
             // Roots keep every row: heads, named branches, recently superseded ones.
             let roots: HashSet<i64> = tx
-                .prepare_cached(
+                .query_map(
                     "SELECT id FROM branches
                      WHERE (session_id IS NOT NULL
                             AND (superseded_at IS NULL OR superseded_at >= ?1))
                         OR id IN (SELECT head_branch_id FROM sessions)",
+                    args![&cutoff],
+                    |r| r.get(0),
                 )?
-                .query_map([&cutoff], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            let pinned: Vec<i64> = tx
-                .prepare_cached("SELECT DISTINCT branch_id FROM snapshots")?
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .into_iter()
+                .collect();
+            let pinned: Vec<i64> =
+                tx.query_map("SELECT DISTINCT branch_id FROM snapshots", args![], |r| {
+                    r.get(0)
+                })?;
             let parents: HashMap<i64, Option<i64>> = tx
-                .prepare_cached("SELECT id, parent_branch_id FROM branches")?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
+                .query_map("SELECT id, parent_branch_id FROM branches", args![], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .into_iter()
+                .collect();
             // Live: roots, snapshot targets and every ancestor of those.
             let mut live = HashSet::new();
             for start in roots.iter().chain(&pinned) {
@@ -103,16 +110,14 @@ impl Store {
                 } else {
                     0
                 };
-                let (rows, bytes): (i64, i64) = tx
-                    .prepare_cached(
-                        "SELECT count(*), coalesce(sum(length(CAST(content AS BLOB))
+                let (rows, bytes): (i64, i64) = tx.query_one(
+                    "SELECT count(*), coalesce(sum(length(CAST(content AS BLOB))
                              + coalesce(length(CAST(tool_calls AS BLOB)), 0)
                              + coalesce(length(CAST(metadata AS BLOB)), 0)), 0)
                          FROM messages WHERE id BETWEEN ?1 AND ?2",
-                    )?
-                    .query_row([row_id(branch, keep + 1), row_id(branch, MAX_SEQ)], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?;
+                    args![row_id(branch, keep + 1), row_id(branch, MAX_SEQ)],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
                 report.messages += rows as u64;
                 report.bytes += bytes as u64;
                 if !live.contains(&branch) {
@@ -121,11 +126,12 @@ impl Store {
                 if dry_run {
                     continue;
                 }
-                tx.prepare_cached("DELETE FROM messages WHERE id BETWEEN ?1 AND ?2")?
-                    .execute([row_id(branch, keep + 1), row_id(branch, MAX_SEQ)])?;
+                tx.execute(
+                    "DELETE FROM messages WHERE id BETWEEN ?1 AND ?2",
+                    args![row_id(branch, keep + 1), row_id(branch, MAX_SEQ)],
+                )?;
                 if !live.contains(&branch) {
-                    tx.prepare_cached("DELETE FROM branches WHERE id = ?1")?
-                        .execute([branch])?;
+                    tx.execute("DELETE FROM branches WHERE id = ?1", args![branch])?;
                 }
             }
             Ok(report)
@@ -142,6 +148,20 @@ impl Store {
     /// it needs free disk space about the size of the file).
     pub fn maintain(&self, vacuum: bool) -> Result<MaintenanceReport> {
         let bytes_before = self.disk_bytes();
+        if self.is_postgres() {
+            // No WAL file to checkpoint; the server's autovacuum runs anyway, and a VACUUM
+            // asked for runs outside any transaction, as PostgreSQL requires.
+            if vacuum {
+                self.outside_transaction(
+                    "VACUUM (ANALYZE) messages, branches, sessions, snapshots, compactions",
+                )?;
+            }
+            return Ok(MaintenanceReport {
+                bytes_before,
+                bytes_after: self.disk_bytes(),
+                wal_busy: false,
+            });
+        }
         let wal_busy = self.with_connection(|conn| {
             let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
             if vacuum {
@@ -162,7 +182,7 @@ impl Store {
         let prunable = self.prune(older_than, true)?;
         let (counts, largest) = self.read(|tx| {
             let count = |sql: &str| -> Result<u64> {
-                Ok(tx.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
+                Ok(tx.query_one(sql, args![], |r| r.get::<i64>(0))? as u64)
             };
             let counts = [
                 count("SELECT count(*) FROM sessions")?,
@@ -170,18 +190,17 @@ impl Store {
                 count("SELECT count(*) FROM branches")?,
                 count("SELECT count(*) FROM snapshots")?,
             ];
-            let largest = tx
-                .prepare(
-                    "SELECT id, message_count FROM sessions
-                     ORDER BY message_count DESC, id LIMIT 5",
-                )?
-                .query_map([], |r| {
+            let largest = tx.query_map(
+                "SELECT id, message_count FROM sessions
+                 ORDER BY message_count DESC, id LIMIT 5",
+                args![],
+                |r| {
                     Ok(LargestSession {
                         id: r.get(0)?,
-                        messages: r.get::<_, i64>(1)? as u64,
+                        messages: r.get::<i64>(1)? as u64,
                     })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
+                },
+            )?;
             Ok((counts, largest))
         })?;
         let (file_bytes, wal_bytes) = self.file_sizes();
@@ -205,7 +224,16 @@ impl Store {
     }
 
     /// Sizes of the database file and of its WAL (0 for one that does not exist).
+    /// On PostgreSQL: the database's size, and no WAL of its own.
     fn file_sizes(&self) -> (u64, u64) {
+        if self.is_postgres() {
+            let bytes = self
+                .read(|tx| tx.value::<i64>("SELECT pg_database_size(current_database())", args![]))
+                .ok()
+                .flatten()
+                .unwrap_or(0);
+            return (bytes.max(0) as u64, 0);
+        }
         let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
         (
             size(self.path()),
@@ -214,18 +242,35 @@ impl Store {
     }
 }
 
+/// In a write on PostgreSQL, locks every session row, in id order (the order every
+/// multi-session write takes them in, so none deadlock): for operations over the whole
+/// database, which SQLite's single writer gets for free.
+pub(crate) fn lock_every_session(tx: &Tx<'_>) -> Result<()> {
+    if !tx.lock_clause().is_empty() {
+        tx.execute(
+            "SELECT 1 FROM sessions ORDER BY id FOR NO KEY UPDATE",
+            args![],
+        )?;
+    }
+    Ok(())
+}
+
 /// How many leading rows of `branch` a live fork or a snapshot still reaches.
 fn rows_needed(tx: &Tx<'_>, branch: i64, live: &HashSet<i64>) -> Result<i64> {
-    let mut needed: i64 = tx
-        .prepare_cached("SELECT coalesce(max(seq), 0) FROM snapshots WHERE branch_id = ?1")?
-        .query_row([branch], |r| r.get(0))?;
-    let mut children =
-        tx.prepare_cached("SELECT id, fork_seq FROM branches WHERE parent_branch_id = ?1")?;
-    let mut rows = children.query([branch])?;
-    while let Some(row) = rows.next()? {
-        if live.contains(&row.get::<_, i64>(0)?) {
-            needed = needed.max(row.get(1)?);
-        }
-    }
+    let mut needed: i64 = tx.query_one(
+        "SELECT coalesce(max(seq), 0) FROM snapshots WHERE branch_id = ?1",
+        args![branch],
+        |r| r.get(0),
+    )?;
+    tx.query_each(
+        "SELECT id, fork_seq FROM branches WHERE parent_branch_id = ?1",
+        args![branch],
+        |row| {
+            if live.contains(&row.get::<i64>(0)?) {
+                needed = needed.max(row.get(1)?);
+            }
+            Ok(())
+        },
+    )?;
     Ok(needed)
 }

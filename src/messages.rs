@@ -202,6 +202,29 @@ impl Store {
         use_cache: bool,
     ) -> Result<History> {
         validate_session_id(session_id)?;
+        if use_cache && self.is_postgres() {
+            // The version check alone, as one statement without BEGIN/COMMIT: a hit is one
+            // round trip. A miss reads again in one snapshot below.
+            let hit = self.read_one_statement(|tx| {
+                let Some(current) = current_of(tx, session_id)? else {
+                    return Ok(None);
+                };
+                let window = |floor: i64| match max_messages {
+                    Some(n) => (current.head.length - count(n) + 1).max(floor),
+                    None => floor,
+                };
+                Ok(match self.cache().lookup(session_id, &current, window) {
+                    Lookup::Hit(entry) => {
+                        let lo = window(entry.floor);
+                        Some(History::window(&entry, lo, lo > entry.floor))
+                    }
+                    _ => None,
+                })
+            })?;
+            if let Some(history) = hit {
+                return Ok(history);
+            }
+        }
         self.read(|tx| self.history_in(tx, session_id, max_messages, use_cache))
     }
 

@@ -8,11 +8,10 @@
 
 use std::collections::HashMap;
 
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::db::sql::Tx;
+use crate::db::sql::{args, Dialect, Tx};
 use crate::error::{Error, Result};
 use crate::lineage;
 use crate::model::{validate_session_id, Role};
@@ -99,28 +98,59 @@ impl Store {
                 }
                 None => None,
             };
-            let mut stmt = tx.prepare_cached(
-                "SELECT b.session_id, b.name, m.seq, m.role,
-                        snippet(message_search, 0, '[', ']', '…', 12), bm25(message_search),
-                        m.branch_id
-                 FROM message_search
-                 JOIN messages m ON m.id = message_search.rowid
-                 JOIN branches b ON b.id = m.branch_id
-                 JOIN sessions s ON s.id = b.session_id
-                 WHERE message_search MATCH ?1
-                   AND (?2 IS NULL OR m.role = ?2)
-                   AND (?3 IS NULL OR s.agent_name = ?3)
-                   AND (?4 IS NULL OR s.user_id = ?4)
-                   AND (?5 IS NULL OR EXISTS (
-                        SELECT 1 FROM json_each(?5) seg
-                        WHERE seg.value ->> 0 = m.branch_id
-                          AND m.seq > seg.value ->> 1 AND m.seq <= seg.value ->> 2))
-                 ORDER BY bm25(message_search) LIMIT ?6",
-            )?;
-            let rows = stmt.query_map(
-                params![
-                    query,
-                    filter.role,
+            #[cfg(feature = "postgres")]
+            let pg_query: String;
+            let query_param = match tx.dialect() {
+                Dialect::Sqlite => query,
+                #[cfg(feature = "postgres")]
+                Dialect::Postgres => {
+                    pg_query = fts5_to_tsquery(query)?;
+                    pg_query.as_str()
+                }
+            };
+            let role = filter.role.map(Role::as_str);
+            let hits = tx.query_map(
+                tx.pick(
+                    "SELECT b.session_id, b.name, m.seq, m.role,
+                            snippet(message_search, 0, '[', ']', '…', 12), bm25(message_search),
+                            m.branch_id
+                     FROM message_search
+                     JOIN messages m ON m.id = message_search.rowid
+                     JOIN branches b ON b.id = m.branch_id
+                     JOIN sessions s ON s.id = b.session_id
+                     WHERE message_search MATCH ?1
+                       AND (?2 IS NULL OR m.role = ?2)
+                       AND (?3 IS NULL OR s.agent_name = ?3)
+                       AND (?4 IS NULL OR s.user_id = ?4)
+                       AND (?5 IS NULL OR EXISTS (
+                            SELECT 1 FROM json_each(?5) seg
+                            WHERE seg.value ->> 0 = m.branch_id
+                              AND m.seq > seg.value ->> 1 AND m.seq <= seg.value ->> 2))
+                     ORDER BY bm25(message_search) LIMIT ?6",
+                    "SELECT b.session_id, b.name, m.seq, m.role,
+                            ts_headline('simple', m.content, q, 'StartSel=[, StopSel=],
+                                MaxWords=12, MinWords=4, ShortWord=0, MaxFragments=1,
+                                FragmentDelimiter=…'),
+                            CAST(-ts_rank(to_tsvector('simple', m.content), q) AS FLOAT8),
+                            m.branch_id
+                     FROM messages m
+                     CROSS JOIN to_tsquery('simple', CAST(?1 AS TEXT)) q
+                     JOIN branches b ON b.id = m.branch_id
+                     JOIN sessions s ON s.id = b.session_id
+                     WHERE to_tsvector('simple', m.content) @@ q
+                       AND (CAST(?2 AS TEXT) IS NULL OR m.role = ?2)
+                       AND (CAST(?3 AS TEXT) IS NULL OR s.agent_name = ?3)
+                       AND (CAST(?4 AS TEXT) IS NULL OR s.user_id = ?4)
+                       AND (CAST(?5 AS TEXT) IS NULL OR EXISTS (
+                            SELECT 1 FROM jsonb_array_elements(CAST(?5 AS JSONB)) seg
+                            WHERE CAST(seg ->> 0 AS BIGINT) = m.branch_id
+                              AND m.seq > CAST(seg ->> 1 AS BIGINT)
+                              AND m.seq <= CAST(seg ->> 2 AS BIGINT)))
+                     ORDER BY 6, m.id LIMIT ?6",
+                ),
+                args![
+                    query_param,
+                    role,
                     filter.agent_name,
                     filter.user_id,
                     segments,
@@ -128,27 +158,25 @@ impl Store {
                 ],
                 |r| {
                     let hit = SearchHit {
-                        session_id: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                        session_id: r.get::<Option<String>>(0)?.unwrap_or_default(),
                         branch: r.get(1)?,
-                        index: (r.get::<_, i64>(2)? - 1) as u64,
+                        index: (r.get::<i64>(2)? - 1) as u64,
                         role: r.get(3)?,
                         snippet: r.get(4)?,
                         rank: r.get(5)?,
                         in_current_history: filter.session.is_some(),
                     };
-                    Ok((hit, r.get::<_, i64>(6)?))
+                    Ok((hit, r.get::<i64>(6)?))
                 },
             );
-            let hits: rusqlite::Result<Vec<(SearchHit, i64)>> =
-                rows.and_then(|rows| rows.collect());
             hits.map_err(|e| match e {
                 // The query is the only input here: a plain SQL error is FTS5 refusing it.
-                rusqlite::Error::SqliteFailure(e, Some(msg))
+                Error::Sqlite(rusqlite::Error::SqliteFailure(e, Some(msg)))
                     if e.code == rusqlite::ErrorCode::Unknown =>
                 {
                     Error::invalid(format!("search query {query:?}: {msg}"))
                 }
-                other => Error::from(other),
+                other => other,
             })
             .and_then(|hits| {
                 let mut lineages: HashMap<String, Vec<lineage::Segment>> = HashMap::new();
@@ -191,12 +219,148 @@ impl Store {
     }
 }
 
+/// Whether the index exists. On PostgreSQL it always does: a GIN index of the schema.
 pub(crate) fn search_index_exists(tx: &Tx<'_>) -> Result<bool> {
-    Ok(tx.query_row(
+    if tx.dialect() != Dialect::Sqlite {
+        return Ok(true);
+    }
+    Ok(tx.query_one(
         "SELECT count(*) FROM sqlite_schema WHERE name = 'message_search'",
-        [],
-        |r| r.get::<_, i64>(0),
+        args![],
+        |r| r.get::<i64>(0),
     )? > 0)
+}
+
+/// The FTS5 `query` as a PostgreSQL `tsquery`: words and `"phrases"` (words in a row,
+/// `<->`), `prefix*` (`:*`), `AND`, `OR`, `NOT` and parentheses; terms side by side must
+/// all match, as in FTS5. Differences: PostgreSQL's `simple` parser splits words at other
+/// characters than FTS5's `unicode61` (both drop punctuation), does not remove diacritics,
+/// and ranks with `ts_rank` (the hit's `rank` is its negation, so lower is still better);
+/// FTS5's column filters and `NEAR` are refused.
+#[cfg(feature = "postgres")]
+pub(crate) fn fts5_to_tsquery(query: &str) -> Result<String> {
+    fn lexeme(word: &str) -> String {
+        format!("'{}'", word.replace('\\', "\\\\").replace('\'', "''"))
+    }
+    let bad = |why: &str| Error::invalid(format!("search query {query:?}: {why}"));
+    let mut out: Vec<String> = Vec::new();
+    // Whether the last thing pushed can be followed by a term (an implicit AND).
+    let mut after_term = false;
+    let mut depth = 0i32;
+    let mut chars = query.chars().peekable();
+    let push_term = |out: &mut Vec<String>, term: String, after_term: &mut bool| {
+        if *after_term {
+            out.push("&".into());
+        }
+        out.push(term);
+        *after_term = true;
+    };
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+        } else if c == '"' {
+            chars.next();
+            let mut phrase = String::new();
+            loop {
+                match chars.next() {
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        phrase.push('"');
+                    }
+                    Some('"') => break,
+                    Some(ch) => phrase.push(ch),
+                    None => return Err(bad("unterminated \"")),
+                }
+            }
+            let prefix = chars.peek() == Some(&'*');
+            if prefix {
+                chars.next();
+            }
+            let words: Vec<String> = phrase
+                .split(|ch: char| !ch.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(lexeme)
+                .collect();
+            if words.is_empty() {
+                continue;
+            }
+            let mut term = words.join(" <-> ");
+            if prefix {
+                term.push_str(":*");
+            }
+            push_term(&mut out, format!("({term})"), &mut after_term);
+        } else if c == '(' {
+            chars.next();
+            if after_term {
+                out.push("&".into());
+            }
+            out.push("(".into());
+            depth += 1;
+            after_term = false;
+        } else if c == ')' {
+            chars.next();
+            depth -= 1;
+            if depth < 0 || !after_term {
+                return Err(bad("unbalanced or empty parentheses"));
+            }
+            out.push(")".into());
+        } else {
+            let mut word = String::new();
+            while let Some(&ch) = chars.peek() {
+                if ch.is_whitespace() || ch == '(' || ch == ')' || ch == '"' {
+                    break;
+                }
+                word.push(ch);
+                chars.next();
+            }
+            match word.as_str() {
+                "AND" | "OR" | "NOT" if !after_term => {
+                    return Err(bad(&format!("{word} needs a term before it")))
+                }
+                "AND" => {
+                    out.push("&".into());
+                    after_term = false;
+                }
+                "OR" => {
+                    out.push("|".into());
+                    after_term = false;
+                }
+                "NOT" => {
+                    out.push("& !".into());
+                    after_term = false;
+                }
+                _ if word.contains(':') || word.starts_with("NEAR") => {
+                    return Err(bad(
+                        "column filters and NEAR are not supported on PostgreSQL",
+                    ))
+                }
+                _ => {
+                    let prefix = word.ends_with('*');
+                    let parts: Vec<String> = word
+                        .trim_end_matches('*')
+                        .split(|ch: char| !ch.is_alphanumeric())
+                        .filter(|w| !w.is_empty())
+                        .map(lexeme)
+                        .collect();
+                    if parts.is_empty() {
+                        return Err(bad(&format!("{word:?} has no word in it")));
+                    }
+                    let mut term = parts.join(" <-> ");
+                    if prefix {
+                        term.push_str(":*");
+                    }
+                    push_term(&mut out, format!("({term})"), &mut after_term);
+                }
+            }
+        }
+    }
+    if depth != 0 {
+        return Err(bad("unbalanced parentheses"));
+    }
+    if !after_term {
+        return Err(bad("it ends without a term"));
+    }
+    Ok(out.join(" "))
 }
 
 /// The index, its triggers, and the indexing of what is already stored.

@@ -521,11 +521,11 @@ pub(crate) fn insert_session(
 /// one per change ([`next_version`]); only creating and deleting sessions touch the clock, so
 /// an append writes no page for it.
 pub(crate) fn first_version(tx: &Tx<'_>) -> Result<i64> {
-    Ok(tx.query_one(
+    tx.query_one(
         "UPDATE version_clock SET version = version + 1 WHERE id = 1 RETURNING version",
         args![],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// The version the session's next change takes.
@@ -553,7 +553,7 @@ pub(crate) fn current_of(tx: &Tx<'_>, id: &str) -> Result<Option<Current>> {
     } else {
         LOCK
     };
-    Ok(tx.query_opt(sql, args![id], |r| {
+    tx.query_opt(sql, args![id], |r| {
         Ok(Current {
             head: Head {
                 branch_id: r.get(0)?,
@@ -567,7 +567,7 @@ pub(crate) fn current_of(tx: &Tx<'_>, id: &str) -> Result<Option<Current>> {
             version: r.get(5)?,
             head_since: r.get(6)?,
         })
-    })?)
+    })
 }
 
 /// The session's head and version, or `None` if there is no such session.

@@ -1,9 +1,8 @@
 //! Snapshots: named `(branch, seq)` pointers. Taking or restoring one copies nothing.
 
-use rusqlite::{params, OptionalExtension, Row};
 use serde_json::Value;
 
-use crate::db::sql::Tx;
+use crate::db::sql::{args, Row, Tx};
 use crate::error::{Error, Result};
 use crate::lineage;
 use crate::model::{
@@ -32,19 +31,19 @@ impl Store {
         let metadata = Value::Object(metadata).to_string();
         self.write(|tx| {
             let head = require_head(tx, session_id)?;
-            tx.prepare_cached(
+            let id = SnapshotId(tx.query_one(
                 "INSERT INTO snapshots (session_id, label, metadata, branch_id, seq, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                session_id,
-                label,
-                metadata,
-                head.branch_id,
-                head.length,
-                now_text()
-            ])?;
-            let id = SnapshotId(tx.last_insert_rowid());
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                args![
+                    session_id,
+                    label,
+                    metadata,
+                    head.branch_id,
+                    head.length,
+                    now_text()
+                ],
+                |r| r.get(0),
+            )?);
             touch(tx, session_id)?;
             find_snapshot(tx, session_id, id)
         })
@@ -55,15 +54,11 @@ impl Store {
         validate_session_id(session_id)?;
         self.read(|tx| {
             require_head(tx, session_id)?;
-            let mut stmt = tx.prepare_cached(&format!(
-                "{SNAPSHOT_SELECT} WHERE n.session_id = ?1 ORDER BY n.id"
-            ))?;
-            let mut rows = stmt.query([session_id])?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push(snapshot_from_row(row)?);
-            }
-            Ok(out)
+            tx.query_map(
+                &format!("{SNAPSHOT_SELECT} WHERE n.session_id = ?1 ORDER BY n.id"),
+                args![session_id],
+                snapshot_from_row,
+            )
         })
     }
 
@@ -74,11 +69,11 @@ impl Store {
         self.write(|tx| {
             let head = require_head(tx, session_id)?;
             let (branch, seq): (i64, i64) = tx
-                .prepare_cached(
+                .query_opt(
                     "SELECT branch_id, seq FROM snapshots WHERE id = ?1 AND session_id = ?2",
+                    args![id.0, session_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )?
-                .query_row(params![id.0, session_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?
                 .ok_or_else(|| Error::not_found("snapshot", id.to_string()))?;
             let segments = lineage::segments(tx, branch, seq)?;
             let (version, now) = (next_version(tx, session_id)?, now_text());
@@ -101,9 +96,10 @@ impl Store {
         validate_session_id(session_id)?;
         self.write(|tx| {
             require_head(tx, session_id)?;
-            let deleted = tx
-                .prepare_cached("DELETE FROM snapshots WHERE id = ?1 AND session_id = ?2")?
-                .execute(params![id.0, session_id])?;
+            let deleted = tx.execute(
+                "DELETE FROM snapshots WHERE id = ?1 AND session_id = ?2",
+                args![id.0, session_id],
+            )?;
             if deleted == 0 {
                 return Err(Error::not_found("snapshot", id.to_string()));
             }
@@ -114,19 +110,17 @@ impl Store {
 }
 
 fn find_snapshot(tx: &Tx<'_>, session_id: &str, id: SnapshotId) -> Result<Snapshot> {
-    let mut stmt = tx.prepare_cached(&format!(
-        "{SNAPSHOT_SELECT} WHERE n.id = ?1 AND n.session_id = ?2"
-    ))?;
-    let mut rows = stmt.query(params![id.0, session_id])?;
-    match rows.next()? {
-        Some(row) => snapshot_from_row(row),
-        None => Err(Error::not_found("snapshot", id.to_string())),
-    }
+    tx.query_opt(
+        &format!("{SNAPSHOT_SELECT} WHERE n.id = ?1 AND n.session_id = ?2"),
+        args![id.0, session_id],
+        snapshot_from_row,
+    )?
+    .ok_or_else(|| Error::not_found("snapshot", id.to_string()))
 }
 
 fn snapshot_from_row(row: &Row<'_>) -> Result<Snapshot> {
     let id = SnapshotId(row.get(0)?);
-    let metadata = match serde_json::from_str(&row.get::<_, String>(3)?) {
+    let metadata = match serde_json::from_str(&row.get::<String>(3)?) {
         Ok(Value::Object(map)) => map,
         _ => {
             return Err(Error::Corrupt(format!(
@@ -140,7 +134,7 @@ fn snapshot_from_row(row: &Row<'_>) -> Result<Snapshot> {
         label: row.get(2)?,
         metadata,
         branch: row.get(4)?,
-        length: row.get::<_, i64>(5)? as u64,
-        created_at: parse_time(&row.get::<_, String>(6)?)?,
+        length: row.get::<i64>(5)? as u64,
+        created_at: parse_time(&row.get::<String>(6)?)?,
     })
 }

@@ -366,7 +366,6 @@ impl Store {
     /// Runs `op`, which must run exactly one statement, outside any transaction where that
     /// saves round trips (PostgreSQL): one statement reads one snapshot by itself. On SQLite
     /// it is [`Store::read`].
-    #[allow(dead_code)] // transitional: until messages.rs is ported
     pub(crate) fn read_one_statement<T>(&self, op: impl FnMut(&Tx<'_>) -> Result<T>) -> Result<T> {
         #[cfg(feature = "postgres")]
         if let Backend::Postgres(pool) = &self.backend {
@@ -379,6 +378,21 @@ impl Store {
             return op(&tx).map_err(|e| self.explain(e));
         }
         self.read(op)
+    }
+
+    /// Runs `sql` on a pooled connection outside any transaction: what PostgreSQL refuses
+    /// inside one (`VACUUM`).
+    pub(crate) fn outside_transaction(&self, sql: &str) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(_) => self.with_connection(|conn| Ok(conn.execute_batch(sql)?)),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pool) => {
+                let mut conn = pool.get().map_err(|e| self.explain(e))?;
+                conn.client
+                    .batch_execute(sql)
+                    .map_err(|e| self.explain(e.into()))
+            }
+        }
     }
 
     /// Runs `op` on a pooled connection outside any transaction (checkpoints, VACUUM).

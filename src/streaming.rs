@@ -6,11 +6,10 @@
 //! Finishing appends the reply through the same path as [`Store::add_message`].
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::db::sql::Tx;
+use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::messages::History;
 use crate::model::{
@@ -73,11 +72,11 @@ impl Store {
                 )));
             }
             let now = now_text();
-            tx.prepare_cached(
+            tx.execute(
                 "INSERT INTO partial_messages (session_id, model, metadata, started_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?4)",
-            )?
-            .execute(params![session_id, model, metadata, now])?;
+                args![session_id, model, metadata, now],
+            )?;
             required(tx, session_id)
         })
     }
@@ -88,25 +87,24 @@ impl Store {
         validate_session_id(session_id)?;
         self.write(|tx| {
             let length: i64 = tx
-                .prepare_cached(
+                .query_opt(
                     "SELECT coalesce(length(CAST(content AS BLOB)), 0) FROM partial_messages
                      WHERE session_id = ?1",
+                    args![session_id],
+                    |r| r.get(0),
                 )?
-                .query_row([session_id], |r| r.get(0))
-                .optional()?
                 .unwrap_or(0);
             if length as usize + chunk.len() > MAX_CONTENT_BYTES {
                 return Err(Error::invalid(format!(
                     "the streamed reply would exceed {MAX_CONTENT_BYTES} bytes of content"
                 )));
             }
-            let changed = tx
-                .prepare_cached(
-                    "UPDATE partial_messages
+            let changed = tx.execute(
+                "UPDATE partial_messages
                      SET content = content || ?2, chunks = chunks + 1, updated_at = ?3
                      WHERE session_id = ?1",
-                )?
-                .execute(params![session_id, chunk, now_text()])?;
+                args![session_id, chunk, now_text()],
+            )?;
             if changed == 0 {
                 return Err(no_stream(tx, session_id));
             }
@@ -121,8 +119,10 @@ impl Store {
         validate_session_id(session_id)?;
         self.append_with(session_id, None, |tx| {
             let partial = required(tx, session_id)?;
-            tx.prepare_cached("DELETE FROM partial_messages WHERE session_id = ?1")?
-                .execute([session_id])?;
+            tx.execute(
+                "DELETE FROM partial_messages WHERE session_id = ?1",
+                args![session_id],
+            )?;
             Ok(NewMessage {
                 content: end.content.unwrap_or(partial.content).into(),
                 model: end.model.or(partial.model),
@@ -140,9 +140,10 @@ impl Store {
     pub fn discard_stream(&self, session_id: &str) -> Result<()> {
         validate_session_id(session_id)?;
         self.write(|tx| {
-            let deleted = tx
-                .prepare_cached("DELETE FROM partial_messages WHERE session_id = ?1")?
-                .execute([session_id])?;
+            let deleted = tx.execute(
+                "DELETE FROM partial_messages WHERE session_id = ?1",
+                args![session_id],
+            )?;
             if deleted == 0 {
                 return Err(no_stream(tx, session_id));
             }
@@ -174,22 +175,21 @@ impl Store {
 }
 
 pub(crate) fn partial(tx: &Tx<'_>, session_id: &str) -> Result<Option<PartialMessage>> {
-    let row = tx
-        .prepare_cached(
-            "SELECT content, model, metadata, chunks, started_at, updated_at
+    let row = tx.query_opt(
+        "SELECT content, model, metadata, chunks, started_at, updated_at
              FROM partial_messages WHERE session_id = ?1",
-        )?
-        .query_row([session_id], |r| {
+        args![session_id],
+        |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
+                r.get::<String>(0)?,
+                r.get::<Option<String>>(1)?,
+                r.get::<Option<String>>(2)?,
+                r.get::<i64>(3)?,
+                r.get::<String>(4)?,
+                r.get::<String>(5)?,
             ))
-        })
-        .optional()?;
+        },
+    )?;
     let Some((content, model, metadata, chunks, started_at, updated_at)) = row else {
         return Ok(None);
     };

@@ -14,13 +14,12 @@ use std::path::Path;
 use std::rc::Rc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::params;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::cache::Entry;
-use crate::db::sql::Tx;
+use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
 use crate::model::{
@@ -183,9 +182,11 @@ impl Store {
     ) -> Result<ExportFile> {
         let ids: Vec<String> = if ids.is_empty() {
             self.read(|tx| {
-                let mut stmt = tx.prepare("SELECT id FROM sessions ORDER BY created_at, id")?;
-                let rows = stmt.query_map([], |r| r.get(0))?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
+                tx.query_map(
+                    "SELECT id FROM sessions ORDER BY created_at, id",
+                    args![],
+                    |r| r.get(0),
+                )
             })?
         } else {
             ids.to_vec()
@@ -406,13 +407,13 @@ impl Store {
                     link_parent(tx, child, &id)?;
                 }
                 let parent_pending = match &parent {
-                    Some(parent) => tx
-                        .prepare_cached(
-                            "SELECT parent_session_id IS NULL
+                    Some(parent) => tx.query_one(
+                        "SELECT parent_session_id IS NULL
                                     AND NOT EXISTS (SELECT 1 FROM sessions WHERE id = ?2)
                              FROM sessions WHERE id = ?1",
-                        )?
-                        .query_row(params![id, parent], |r| r.get(0))?,
+                        args![id, parent],
+                        |r| r.get(0),
+                    )?,
                     None => false,
                 };
                 Ok((outcome, entry, parent_pending))
@@ -451,8 +452,10 @@ impl Store {
         if fields_changed {
             check_field("title", title.as_deref())?;
             check_json("metadata", &metadata)?;
-            tx.prepare_cached("UPDATE sessions SET title = ?2, metadata = ?3 WHERE id = ?1")?
-                .execute(params![id, title, Value::Object(metadata).to_string()])?;
+            tx.execute(
+                "UPDATE sessions SET title = ?2, metadata = ?3 WHERE id = ?1",
+                args![id, title, Value::Object(metadata).to_string()],
+            )?;
             touch(tx, &id)?;
         }
         let wanted: Vec<NewMessage> = messages.into_iter().map(Message::into_dated).collect();
@@ -470,13 +473,12 @@ impl Store {
 /// Sets `child`'s parent link if it has none and `parent` exists; bumps the child's version
 /// but keeps its `updated_at` (an imported session keeps its original times).
 fn link_parent(tx: &Tx<'_>, child: &str, parent: &str) -> Result<bool> {
-    let changed = tx
-        .prepare_cached(
-            "UPDATE sessions SET parent_session_id = ?2, version = version + 1
+    let changed = tx.execute(
+        "UPDATE sessions SET parent_session_id = ?2, version = version + 1
              WHERE id = ?1 AND parent_session_id IS NULL AND ?1 != ?2
                AND EXISTS (SELECT 1 FROM sessions WHERE id = ?2)",
-        )?
-        .execute(params![child, parent])?;
+        args![child, parent],
+    )?;
     Ok(changed > 0)
 }
 
@@ -768,22 +770,22 @@ fn write_image(tx: &Tx<'_>, image: &SessionExport) -> Result<()> {
         Some(parent) if *parent != image.id => head_of(tx, parent)?.map(|(head, _)| head),
         _ => None,
     };
-    tx.prepare_cached(
+    tx.execute(
         "INSERT INTO sessions (id, title, agent_name, agent_id, user_id, metadata,
              parent_session_id, head_branch_id, version, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, ?8, ?9)",
-    )?
-    .execute(params![
-        image.id,
-        image.title,
-        image.agent_name,
-        image.agent_id,
-        image.user_id,
-        Value::Object(image.metadata.clone()).to_string(),
-        parent.and(image.parent_session.as_deref()),
-        time(&image.created_at),
-        time(&image.updated_at),
-    ])?;
+        args![
+            image.id,
+            image.title,
+            image.agent_name,
+            image.agent_id,
+            image.user_id,
+            Value::Object(image.metadata.clone()).to_string(),
+            parent.and(image.parent_session.as_deref()),
+            time(&image.created_at),
+            time(&image.updated_at),
+        ],
+    )?;
 
     // Histories to share rows with: the parent's current one, then each branch written.
     let parent_history = match parent {
@@ -876,8 +878,10 @@ fn write_image(tx: &Tx<'_>, image: &SessionExport) -> Result<()> {
                 .zip(times.iter().map(String::as_str)),
         )?;
         if let Some(at) = branch.superseded_at {
-            tx.prepare_cached("UPDATE branches SET superseded_at = ?2 WHERE id = ?1")?
-                .execute(params![id, time(at)])?;
+            tx.execute(
+                "UPDATE branches SET superseded_at = ?2 WHERE id = ?1",
+                args![id, time(at)],
+            )?;
         }
         ids.insert(branch.name, (id, head.length));
         if sharing && n + 1 < branches.len() {
@@ -917,38 +921,40 @@ fn write_image(tx: &Tx<'_>, image: &SessionExport) -> Result<()> {
         }
         check_field("label", snapshot.label.as_deref())?;
         check_json("metadata", &snapshot.metadata)?;
-        tx.prepare_cached(
+        tx.execute(
             "INSERT INTO snapshots (session_id, label, metadata, branch_id, seq, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![
-            image.id,
-            snapshot.label,
-            Value::Object(snapshot.metadata.clone()).to_string(),
-            branch,
-            snapshot.length as i64,
-            time(&snapshot.created_at),
-        ])?;
+            args![
+                image.id,
+                snapshot.label,
+                Value::Object(snapshot.metadata.clone()).to_string(),
+                branch,
+                snapshot.length as i64,
+                time(&snapshot.created_at),
+            ],
+        )?;
     }
 
-    tx.prepare_cached("UPDATE version_clock SET version = max(version, ?1) WHERE id = 1")?
-        .execute([max_superseded_version])?;
+    tx.execute(
+        "UPDATE version_clock SET version = max(version, ?1) WHERE id = 1",
+        args![max_superseded_version],
+    )?;
     let segments = lineage::segments(tx, head_id, length)?;
     let usage = lineage::usage_at(tx, &segments, length)?;
     let version = first_version(tx)?;
-    tx.prepare_cached(
+    tx.execute(
         "UPDATE sessions SET head_branch_id = ?2, head_since = ?7, message_count = ?3,
              input_tokens = ?4, output_tokens = ?5, cost = ?6, version = ?7 WHERE id = ?1",
-    )?
-    .execute(params![
-        image.id,
-        head_id,
-        length,
-        usage.input_tokens as i64,
-        usage.output_tokens as i64,
-        usage.cost,
-        version
-    ])?;
+        args![
+            image.id,
+            head_id,
+            length,
+            usage.input_tokens as i64,
+            usage.output_tokens as i64,
+            usage.cost,
+            version
+        ],
+    )?;
     Ok(())
 }
 

@@ -7,9 +7,7 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{params, OptionalExtension};
-
-use crate::db::sql::Tx;
+use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::lineage::{self, row_id, Segment};
 use crate::model::{now_text, parse_time, validate_session_id, Message, NewMessage};
@@ -201,26 +199,23 @@ fn stored_keys(
     segments: &[Segment],
     messages: &[NewMessage],
 ) -> Result<Vec<(String, i64)>> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT seq FROM messages WHERE branch_id = ?1 AND key = ?2 AND id BETWEEN ?3 AND ?4",
-    )?;
+    const SQL: &str =
+        "SELECT seq FROM messages WHERE branch_id = ?1 AND key = ?2 AND id BETWEEN ?3 AND ?4";
     let mut out = Vec::new();
     for key in messages.iter().filter_map(|m| m.key.as_deref()) {
         for seg in segments.iter().rev() {
             if seg.upto <= seg.fork_seq {
                 continue;
             }
-            let seq: Option<i64> = stmt
-                .query_row(
-                    params![
-                        seg.branch_id,
-                        key,
-                        row_id(seg.branch_id, seg.fork_seq + 1),
-                        row_id(seg.branch_id, seg.upto)
-                    ],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let seq: Option<i64> = tx.value(
+                SQL,
+                args![
+                    seg.branch_id,
+                    key,
+                    row_id(seg.branch_id, seg.fork_seq + 1),
+                    row_id(seg.branch_id, seg.upto)
+                ],
+            )?;
             if let Some(seq) = seq {
                 out.push((key.to_string(), seq));
                 break;

@@ -16,9 +16,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use crate::db::sql::Tx;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::lineage;
 use crate::messages::History;
@@ -148,7 +149,10 @@ impl Change {
 pub struct Watcher {
     store: Store,
     session_id: String,
-    conn: Connection,
+    /// SQLite: a connection of its own, for `PRAGMA data_version`. PostgreSQL has no such
+    /// counter: each poll reads the session's version through the store (LISTEN/NOTIFY
+    /// would save those reads).
+    conn: Option<Connection>,
     cursor: WatchCursor,
     /// `PRAGMA data_version` when the session was last read; `None` before the first read.
     data_version: Option<i64>,
@@ -174,6 +178,17 @@ impl Store {
     /// A watcher of `session_id` that has seen `since`.
     pub fn watcher(&self, session_id: &str, since: impl Into<WatchCursor>) -> Result<Watcher> {
         validate_session_id(session_id)?;
+        if self.is_postgres() {
+            return Ok(Watcher {
+                store: self.clone(),
+                session_id: session_id.to_string(),
+                conn: None,
+                cursor: since.into(),
+                data_version: None,
+                poll: WATCH_POLL_INTERVAL,
+                failed: false,
+            });
+        }
         let path = self.path();
         // Read-write only so that SQLite may create the `-shm` file if no other connection
         // has the file open; this connection never writes, so it never takes the write lock.
@@ -189,7 +204,7 @@ impl Store {
         Ok(Watcher {
             store: self.clone(),
             session_id: session_id.to_string(),
-            conn,
+            conn: Some(conn),
             cursor: since.into(),
             data_version: None,
             poll: WATCH_POLL_INTERVAL,
@@ -217,12 +232,12 @@ impl Watcher {
         loop {
             // Read before the session: a commit after this read moves it again, so no
             // change is missed between the two.
-            let data_version: i64 = self
-                .conn
-                .prepare_cached("PRAGMA data_version")?
-                .query_row([], |r| r.get(0))?;
-            if self.data_version != Some(data_version) {
-                self.data_version = Some(data_version);
+            let data_version: Option<i64> = match &self.conn {
+                Some(conn) => Some(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?),
+                None => None,
+            };
+            if data_version.is_none() || self.data_version != data_version {
+                self.data_version = data_version;
                 if let Some(change) = self.read_change()? {
                     self.cursor = change.cursor();
                     return Ok(Some(change));
@@ -241,55 +256,63 @@ impl Watcher {
 
     /// The change after the cursor, read from one snapshot, or `None` if there is none.
     fn read_change(&mut self) -> Result<Option<Change>> {
-        let id = self.session_id.as_str();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let seen: Option<(i64, Option<String>, Option<i64>)> = tx
-            .prepare_cached(
-                "SELECT s.version, p.started_at, p.chunks FROM sessions s
+        let Some(conn) = self.conn.as_mut() else {
+            let (store, id, cursor) = (&self.store, &self.session_id, &self.cursor);
+            return store.read(|tx| change_in(store, tx, id, cursor));
+        };
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let change = change_in(
+            &self.store,
+            &Tx::sqlite(&tx, false),
+            &self.session_id,
+            &self.cursor,
+        );
+        tx.finish()?;
+        change
+    }
+}
+
+/// The change of session `id` after `cursor`, read through `tx`, or `None` if there is none.
+fn change_in(store: &Store, tx: &Tx<'_>, id: &str, cursor: &WatchCursor) -> Result<Option<Change>> {
+    {
+        let seen: Option<(i64, Option<String>, Option<i64>)> = tx.query_opt(
+            "SELECT s.version, p.started_at, p.chunks FROM sessions s
                  LEFT JOIN partial_messages p ON p.session_id = s.id WHERE s.id = ?1",
-            )?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?;
+            args![id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
         let Some((version, started_at, chunks)) = seen else {
             return Err(Error::not_found("session", id));
         };
-        let partial_seen = match (&self.cursor.partial, started_at, chunks) {
+        let partial_seen = match (&cursor.partial, started_at, chunks) {
             (None, None, _) => true,
             (Some(mark), Some(started_at), Some(chunks)) => {
                 parse_time(&started_at)? == mark.started_at && chunks as u64 == mark.chunks
             }
             _ => false,
         };
-        if version == self.cursor.version && partial_seen {
+        if version == cursor.version && partial_seen {
             return Ok(None);
         }
-        let sql_tx = Tx::sqlite(&tx, false);
-        let current = current_of(&sql_tx, id)?.ok_or_else(|| Error::not_found("session", id))?;
+        let current = current_of(tx, id)?.ok_or_else(|| Error::not_found("session", id))?;
         let head = current.head;
-        let history = match self.cursor.length {
-            _ if version == self.cursor.version => HistoryUpdate::Unchanged,
+        let history = match cursor.length {
+            _ if version == cursor.version => HistoryUpdate::Unchanged,
             // The cache's rule: the head has been head since the cursor's version and only
             // grew, so the messages after the cursor's length are exactly the new ones.
-            Some(seen)
-                if current.head_since <= self.cursor.version && head.length >= seen as i64 =>
-            {
-                let segments = lineage::segments(&sql_tx, head.branch_id, head.length)?;
+            Some(seen) if current.head_since <= cursor.version && head.length >= seen as i64 => {
+                let segments = lineage::segments(tx, head.branch_id, head.length)?;
                 HistoryUpdate::Appended(lineage::read_range(
-                    &sql_tx,
+                    tx,
                     &segments,
                     seen as i64 + 1,
                     head.length,
                 )?)
             }
-            _ => HistoryUpdate::Replaced(self.store.history_in(&sql_tx, id, None, true)?),
+            _ => HistoryUpdate::Replaced(store.history_in(tx, id, None, true)?),
         };
-        let partial = partial(&sql_tx, id)?;
-        #[allow(dropping_references, clippy::drop_non_drop)]
-        drop(sql_tx);
-        tx.finish()?;
-        let stream = match (&self.cursor.partial, &partial) {
+        let partial = partial(tx, id)?;
+        let stream = match (&cursor.partial, &partial) {
             (None, None) => StreamUpdate::Unchanged,
             (Some(_), None) => StreamUpdate::Ended,
             (Some(mark), Some(p))

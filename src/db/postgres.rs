@@ -178,7 +178,6 @@ pub(crate) struct PgTx<'t> {
     statements: &'t mut HashMap<String, Statement>,
 }
 
-#[allow(dead_code)] // transitional: until messages.rs is ported
 enum On<'t> {
     Transaction(Transaction<'t>),
     Statement(&'t mut Client),
@@ -214,7 +213,6 @@ impl<'t> PgTx<'t> {
     }
 
     /// No transaction: for a caller that runs one statement only.
-    #[allow(dead_code)] // transitional: until messages.rs is ported
     pub(crate) fn single_statement(conn: &'t mut PgConn) -> PgTx<'t> {
         let PgConn { client, statements } = conn;
         PgTx {

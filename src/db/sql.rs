@@ -197,9 +197,10 @@ impl Row<'_> {
 
 /// A transaction, read or write, on either backend. Everything a write depends on is read
 /// through the same `Tx`.
-#[allow(dead_code)] // transitional: until every module is ported
 pub(crate) struct Tx<'t> {
     inner: Inner<'t>,
+    /// Only PostgreSQL needs to know: SQLite's writer holds the lock already.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     write: bool,
 }
 
@@ -209,7 +210,6 @@ enum Inner<'t> {
     Postgres(std::cell::RefCell<crate::db::postgres::PgTx<'t>>),
 }
 
-#[allow(dead_code)] // transitional: until every module is ported
 impl<'t> Tx<'t> {
     /// A `Tx` over a SQLite connection on which the caller has begun a transaction
     /// (`BEGIN IMMEDIATE` when `write`).
@@ -226,11 +226,6 @@ impl<'t> Tx<'t> {
             inner: Inner::Postgres(std::cell::RefCell::new(tx)),
             write,
         }
-    }
-
-    /// Whether this is a write transaction.
-    pub(crate) fn writes(&self) -> bool {
-        self.write
     }
 
     /// What a write adds to the `SELECT` of a session row it is about to change: on
@@ -397,19 +392,6 @@ impl<'t> Tx<'t> {
     /// Column 0 of the first row, or `None`.
     pub(crate) fn value<T: Column>(&self, sql: &str, params: &[&dyn Param]) -> Result<Option<T>> {
         self.query_opt(sql, params, |row| row.get(0))
-    }
-}
-
-/// Transitional: lets a module not yet written against [`Tx`] reach the SQLite connection.
-/// Goes once every module is.
-impl std::ops::Deref for Tx<'_> {
-    type Target = rusqlite::Connection;
-    fn deref(&self) -> &rusqlite::Connection {
-        match self.inner {
-            Inner::Sqlite(conn) => conn,
-            #[cfg(feature = "postgres")]
-            Inner::Postgres(_) => unreachable!("module not yet ported to the storage interface"),
-        }
     }
 }
 
