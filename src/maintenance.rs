@@ -111,10 +111,16 @@ impl Store {
                     0
                 };
                 let (rows, bytes): (i64, i64) = tx.query_one(
-                    "SELECT count(*), coalesce(sum(length(CAST(content AS BLOB))
-                             + coalesce(length(CAST(tool_calls AS BLOB)), 0)
-                             + coalesce(length(CAST(metadata AS BLOB)), 0)), 0)
-                         FROM messages WHERE id BETWEEN ?1 AND ?2",
+                    tx.pick(
+                        "SELECT count(*), coalesce(sum(length(CAST(content AS BLOB))
+                                 + coalesce(length(CAST(tool_calls AS BLOB)), 0)
+                                 + coalesce(length(CAST(metadata AS BLOB)), 0)), 0)
+                             FROM messages WHERE id BETWEEN ?1 AND ?2",
+                        "SELECT count(*), CAST(coalesce(sum(octet_length(content)
+                                 + coalesce(octet_length(tool_calls), 0)
+                                 + coalesce(octet_length(metadata), 0)), 0) AS BIGINT)
+                             FROM messages WHERE id BETWEEN ?1 AND ?2",
+                    ),
                     args![row_id(branch, keep + 1), row_id(branch, MAX_SEQ)],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?;

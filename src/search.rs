@@ -142,7 +142,7 @@ impl Store {
                        AND (CAST(?3 AS TEXT) IS NULL OR s.agent_name = ?3)
                        AND (CAST(?4 AS TEXT) IS NULL OR s.user_id = ?4)
                        AND (CAST(?5 AS TEXT) IS NULL OR EXISTS (
-                            SELECT 1 FROM jsonb_array_elements(CAST(?5 AS JSONB)) seg
+                            SELECT 1 FROM jsonb_array_elements(CAST(CAST(?5 AS TEXT) AS JSONB)) seg
                             WHERE CAST(seg ->> 0 AS BIGINT) = m.branch_id
                               AND m.seq > CAST(seg ->> 1 AS BIGINT)
                               AND m.seq <= CAST(seg ->> 2 AS BIGINT)))

@@ -3,7 +3,6 @@
 mod common;
 
 use common::{cli, temp_db};
-use rusqlite::Connection;
 use sessiondb::{NewMessage, Store};
 
 fn populated(path: &std::path::Path) -> Store {
@@ -28,7 +27,7 @@ fn populated(path: &std::path::Path) -> Store {
 fn problems_after(sql: &str) -> Vec<String> {
     let (_dir, path) = temp_db();
     let store = populated(&path);
-    Connection::open(&path).unwrap().execute_batch(sql).unwrap();
+    common::db_exec(&path, sql);
     store.check().unwrap().problems
 }
 
@@ -134,10 +133,7 @@ fn a_message_off_its_rowid_or_without_a_branch_is_named() {
 fn the_cli_check_exits_non_zero_and_lists_problems() {
     let (_dir, path) = temp_db();
     populated(&path);
-    Connection::open(&path)
-        .unwrap()
-        .execute_batch("UPDATE sessions SET message_count = 99 WHERE id = 's';")
-        .unwrap();
+    common::db_exec(&path, "UPDATE sessions SET message_count = 99 WHERE id = 's';");
     let out = cli()
         .arg("--db")
         .arg(&path)
