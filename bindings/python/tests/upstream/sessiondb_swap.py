@@ -75,6 +75,12 @@ class AdvancedSQLiteSession(AdvancedSessiondbSession):
         self.sessions_table = sessions_table
         self.messages_table = messages_table
 
+    @property
+    def _current_branch_id(self) -> str:
+        # Many upstream tests read the current branch through this private attribute; ours
+        # is the session's head branch.
+        return self._head()
+
 
 def pytest_configure(config: pytest.Config) -> None:
     import agents
