@@ -239,3 +239,12 @@ async def test_a_write_that_finds_the_lock_held_waits_in_a_thread(db_path):
     # loop it would have allowed no tick at all).
     assert ticks >= 100
     assert await session.get_items() == ITEMS[:2]
+
+
+async def test_function_calls_without_a_call_id_round_trip(db_path):
+    items = [
+        {"type": "function_call", "name": "lookup", "arguments": "{}"},
+        {"type": "function_call", "name": "lookup", "arguments": "{}", "call_id": None},
+    ]
+    await SessiondbSession("s", db_path).add_items(items)
+    assert await SessiondbSession("s", db_path).get_items() == items
