@@ -169,7 +169,12 @@ impl Cache {
     /// The cached entry if it is exactly `current` (what [`Cache::lookup`] calls a hit, and
     /// counted as one); otherwise `None`, counting nothing and changing nothing, so the caller
     /// can go on to [`Cache::lookup`] inside a snapshot.
-    pub(crate) fn hit(&self, id: &str, current: &Current, window: impl Fn(i64) -> i64) -> Option<Entry> {
+    pub(crate) fn hit(
+        &self,
+        id: &str,
+        current: &Current,
+        window: impl Fn(i64) -> i64,
+    ) -> Option<Entry> {
         let mut inner = self.lock()?;
         let entry = inner.lru.get(id)?;
         let covers = entry.start <= window(entry.floor).max(1);

@@ -242,7 +242,8 @@ pub(crate) fn fts5_to_tsquery(query: &str) -> Result<String> {
     fn lexeme(word: &str) -> String {
         format!("'{}'", word.replace('\\', "\\\\").replace('\'', "''"))
     }
-    let bad = |why: &str| Error::invalid(format!("search query {query:?}: {why}"));
+    // Worded as SQLite's FTS5 words them, so callers see one message on both backends.
+    let bad = |why: &str| Error::invalid(format!("search query {query:?}: syntax error: {why}"));
     let mut out: Vec<String> = Vec::new();
     // Whether the last thing pushed can be followed by a term (an implicit AND).
     let mut after_term = false;
@@ -269,7 +270,11 @@ pub(crate) fn fts5_to_tsquery(query: &str) -> Result<String> {
                     }
                     Some('"') => break,
                     Some(ch) => phrase.push(ch),
-                    None => return Err(bad("unterminated \"")),
+                    None => {
+                        return Err(Error::invalid(format!(
+                            "search query {query:?}: unterminated string"
+                        )))
+                    }
                 }
             }
             let prefix = chars.peek() == Some(&'*');

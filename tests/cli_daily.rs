@@ -329,7 +329,9 @@ fn search_takes_plain_words_shows_the_branch_and_flags_old_history() {
     };
     assert_eq!(
         ok(&db, &["search", "don't c++"]),
-        format!("s [0] user on main@3 (not in the current history): what? {marked} use [c]++ here\n")
+        format!(
+            "s [0] user on main@3 (not in the current history): what? {marked} use [c]++ here\n"
+        )
     );
     let hits = json_out(&db, &["search", "what?", "--json"]);
     let mut flags: Vec<(String, bool)> = hits

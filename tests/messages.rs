@@ -263,7 +263,9 @@ fn set_chat_history_can_shorten_and_empty_a_history() {
 
 #[test]
 fn set_chat_history_keeps_the_replaced_history_readable_as_a_superseded_branch() {
-    if common::sqlite_only("set chat history keeps the replaced history readable as a superseded branch") {
+    if common::sqlite_only(
+        "set chat history keeps the replaced history readable as a superseded branch",
+    ) {
         return;
     }
     let (_dir, path) = temp_db();
@@ -455,7 +457,9 @@ fn the_history_view_shows_the_current_history_in_sqlite() {
 /// file out of branch ids, refuses the write by name and changes nothing.
 #[test]
 fn a_full_history_or_exhausted_branch_ids_refuse_the_write_and_keep_the_file() {
-    if common::sqlite_only("a full history or exhausted branch ids refuse the write and keep the file") {
+    if common::sqlite_only(
+        "a full history or exhausted branch ids refuse the write and keep the file",
+    ) {
         return;
     }
     let (_dir, path) = temp_db();
