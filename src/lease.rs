@@ -2,8 +2,10 @@
 //!
 //! A lease is a row of `leases` (schema `0007_leases.sql`): the session id, the owner's name,
 //! a random token and a wall-clock expiry, as ISO-8601 UTC text. Claiming, renewing and
-//! releasing are each one `BEGIN IMMEDIATE` transaction that reads the row inside it, so two
-//! processes claiming at once are ordered by SQLite's write lock and exactly one wins. Nothing
+//! releasing are each one write transaction that reads the row inside it, so two processes
+//! claiming at once are ordered and exactly one wins: by SQLite's write lock, or on
+//! PostgreSQL by a lock on the lease row and an upsert that takes over only a lease the
+//! claimant may take (a row another host inserted meanwhile is seen by it). Nothing
 //! runs in the background: a holder that stops renewing (it crashed, it hung) loses the lease
 //! when the expiry passes, and the next claim takes it over with a new token.
 //!
@@ -97,11 +99,16 @@ impl Store {
                 expires_at: expiry(now, ttl)?,
                 token: uuid::Uuid::new_v4().simple().to_string(),
             };
-            tx.execute(
+            // The condition repeats the check above against the row as the upsert finds it:
+            // on PostgreSQL two claims of a session without a lease row both read none, and
+            // the second one's insert meets the first one's row here. Times are compared as
+            // text: both are written by `text`, which orders as the times do.
+            let claimed = tx.execute(
                 "INSERT INTO leases (session_id, owner, token, acquired_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (session_id) DO UPDATE SET owner = ?2, token = ?3,
-                     acquired_at = ?4, expires_at = ?5",
+                     acquired_at = ?4, expires_at = ?5
+                 WHERE leases.owner = ?2 OR leases.expires_at <= ?4",
                 args![
                     session_id,
                     owner,
@@ -110,6 +117,17 @@ impl Store {
                     text(lease.expires_at)
                 ],
             )?;
+            if claimed == 0 {
+                // The upsert locked the row it met, so it is there to read.
+                let row = read_row(tx, session_id)?.ok_or_else(|| {
+                    Error::Corrupt(format!("lease of session {session_id:?} vanished"))
+                })?;
+                return Err(Error::LeaseHeld {
+                    session: session_id.to_string(),
+                    owner: row.owner,
+                    expires_at: row.expires_at,
+                });
+            }
             Ok(lease)
         })
     }
@@ -291,12 +309,19 @@ pub(crate) fn check_held(tx: &Tx<'_>, check: &LeaseCheck) -> Result<()> {
     }
 }
 
+/// The session's lease row. In a write on PostgreSQL the row is locked, so what the write
+/// decides from it (held, whose, until when) stays true until it commits.
 fn read_row(tx: &Tx<'_>, session_id: &str) -> Result<Option<Row>> {
-    let row: Option<(String, String, String, String)> = tx.query_opt(
-        "SELECT owner, token, acquired_at, expires_at FROM leases WHERE session_id = ?1",
-        args![session_id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-    )?;
+    let sql = if tx.lock_clause().is_empty() {
+        "SELECT owner, token, acquired_at, expires_at FROM leases WHERE session_id = ?1"
+    } else {
+        "SELECT owner, token, acquired_at, expires_at FROM leases WHERE session_id = ?1
+         FOR NO KEY UPDATE"
+    };
+    let row: Option<(String, String, String, String)> =
+        tx.query_opt(sql, args![session_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
     let Some((owner, token, acquired_at, expires_at)) = row else {
         return Ok(None);
     };

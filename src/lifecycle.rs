@@ -315,8 +315,12 @@ fn purge_in(tx: &Tx<'_>, request: &PurgeRequest) -> Result<PurgeReport> {
         )? as u64;
         // A session recreated under this id must start above every version this one had.
         tx.execute(
-            "UPDATE version_clock SET version = max(version,
-                 (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
+            tx.pick(
+                "UPDATE version_clock SET version = max(version,
+                     (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
+                "UPDATE version_clock SET version = GREATEST(version,
+                     (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
+            ),
             args![id],
         )?;
         // Snapshots and the streamed partial go with the row (ON DELETE CASCADE).

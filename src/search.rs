@@ -68,6 +68,16 @@ impl Store {
     ///
     /// The first search on a file builds the index (see the module docs); on a read-only
     /// store that is [`Error::ReadOnly`] until a read-write store has searched once.
+    ///
+    /// On PostgreSQL the same query language is translated to a `tsquery` over
+    /// `to_tsvector('simple', content)` (the schema's GIN index; nothing to build). What
+    /// differs: words are split and matched by PostgreSQL's `simple` parser (lower-cased, no
+    /// stemming, diacritics kept: `café` does not match `cafe`); `rank` is the negated
+    /// `ts_rank`, so lower is still better but the numbers are not bm25's; a message of up
+    /// to 12 words is its own snippet, as in FTS5, and a longer one's is `ts_headline`'s
+    /// fragment, without FTS5's `…` marks; `NEAR` and column filters are
+    /// [`Error::InvalidInput`]; a malformed query is [`Error::InvalidInput`] naming the same
+    /// kind of fault as SQLite (`unterminated string`, `syntax error`) in our own words.
     pub fn search(
         &self,
         query: &str,
@@ -109,6 +119,8 @@ impl Store {
                 }
             };
             let role = filter.role.map(Role::as_str);
+            // PostgreSQL: a message of at most 12 words (tokens of the default parser that are
+            // not blanks, type 12) is its own snippet, as FTS5's snippet of 12 tokens is.
             let hits = tx.query_map(
                 tx.pick(
                     "SELECT b.session_id, b.name, m.seq, m.role,
@@ -128,9 +140,14 @@ impl Store {
                               AND m.seq > seg.value ->> 1 AND m.seq <= seg.value ->> 2))
                      ORDER BY bm25(message_search) LIMIT ?6",
                     "SELECT b.session_id, b.name, m.seq, m.role,
-                            ts_headline('simple', m.content, q, 'StartSel=[, StopSel=],
-                                MaxWords=12, MinWords=4, ShortWord=0, MaxFragments=1,
-                                FragmentDelimiter=…'),
+                            CASE WHEN (SELECT count(*) FROM ts_parse('default', m.content) t
+                                       WHERE t.tokid <> 12) <= 12
+                                 THEN ts_headline('simple', m.content, q,
+                                          'StartSel=[, StopSel=], HighlightAll=true')
+                                 ELSE ts_headline('simple', m.content, q, 'StartSel=[,
+                                          StopSel=], MaxWords=12, MinWords=4, ShortWord=0,
+                                          MaxFragments=1, FragmentDelimiter=…')
+                            END,
                             CAST(-ts_rank(to_tsvector('simple', m.content), q) AS FLOAT8),
                             m.branch_id
                      FROM messages m
@@ -142,7 +159,7 @@ impl Store {
                        AND (CAST(?3 AS TEXT) IS NULL OR s.agent_name = ?3)
                        AND (CAST(?4 AS TEXT) IS NULL OR s.user_id = ?4)
                        AND (CAST(?5 AS TEXT) IS NULL OR EXISTS (
-                            SELECT 1 FROM jsonb_array_elements(CAST(?5 AS JSONB)) seg
+                            SELECT 1 FROM jsonb_array_elements(CAST(CAST(?5 AS TEXT) AS JSONB)) seg
                             WHERE CAST(seg ->> 0 AS BIGINT) = m.branch_id
                               AND m.seq > CAST(seg ->> 1 AS BIGINT)
                               AND m.seq <= CAST(seg ->> 2 AS BIGINT)))
@@ -269,7 +286,7 @@ pub(crate) fn fts5_to_tsquery(query: &str) -> Result<String> {
                     }
                     Some('"') => break,
                     Some(ch) => phrase.push(ch),
-                    None => return Err(bad("unterminated \"")),
+                    None => return Err(bad("unterminated string")),
                 }
             }
             let prefix = chars.peek() == Some(&'*');
@@ -301,7 +318,7 @@ pub(crate) fn fts5_to_tsquery(query: &str) -> Result<String> {
             chars.next();
             depth -= 1;
             if depth < 0 || !after_term {
-                return Err(bad("unbalanced or empty parentheses"));
+                return Err(bad("syntax error: unbalanced or empty parentheses"));
             }
             out.push(")".into());
         } else {
@@ -315,7 +332,7 @@ pub(crate) fn fts5_to_tsquery(query: &str) -> Result<String> {
             }
             match word.as_str() {
                 "AND" | "OR" | "NOT" if !after_term => {
-                    return Err(bad(&format!("{word} needs a term before it")))
+                    return Err(bad(&format!("syntax error near {word}")))
                 }
                 "AND" => {
                     out.push("&".into());
@@ -355,10 +372,10 @@ pub(crate) fn fts5_to_tsquery(query: &str) -> Result<String> {
         }
     }
     if depth != 0 {
-        return Err(bad("unbalanced parentheses"));
+        return Err(bad("syntax error: unbalanced parentheses"));
     }
     if !after_term {
-        return Err(bad("it ends without a term"));
+        return Err(bad("syntax error: the query ends without a term"));
     }
     Ok(out.join(" "))
 }
