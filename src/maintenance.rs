@@ -55,6 +55,9 @@ impl Store {
     /// a fork or snapshot still needs keeps only the rows they reach. Branches of deleted
     /// sessions go as soon as nothing inherits from them. Everything reachable reads exactly
     /// as before. With `dry_run`, reports what it would remove and removes nothing.
+    ///
+    /// On PostgreSQL, writers of other sessions go on meanwhile; a branch whose session
+    /// changed between prune's first look and its locks is left for the next prune.
     pub fn prune(&self, older_than: Duration, dry_run: bool) -> Result<PruneReport> {
         let window = chrono::Duration::from_std(older_than)
             .map_err(|_| Error::invalid(format!("retention window {older_than:?} is too long")))?;
