@@ -166,6 +166,29 @@ impl Cache {
         Lookup::Load
     }
 
+    /// The cached entry if it is exactly `current` (what [`Cache::lookup`] calls a hit, and
+    /// counted as one); otherwise `None`, counting nothing and changing nothing, so the caller
+    /// can go on to [`Cache::lookup`] inside a snapshot.
+    pub(crate) fn hit(
+        &self,
+        id: &str,
+        current: &Current,
+        window: impl Fn(i64) -> i64,
+    ) -> Option<Entry> {
+        let mut inner = self.lock()?;
+        let entry = inner.lru.get(id)?;
+        let covers = entry.start <= window(entry.floor).max(1);
+        let unchanged = entry.version == current.version
+            && entry.head_branch == current.head.branch_id
+            && entry.end() == current.head.length;
+        if !(unchanged && covers) {
+            return None;
+        }
+        let entry = entry.clone();
+        inner.stats.hits += 1;
+        Some(entry)
+    }
+
     /// Caches `entry` for `id`, replacing what was there.
     pub(crate) fn store(&self, id: &str, entry: Entry) {
         let Some(mut inner) = self.lock() else {

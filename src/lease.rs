@@ -4,8 +4,8 @@
 //! a random token and a wall-clock expiry, as ISO-8601 UTC text. Claiming, renewing and
 //! releasing are each one write transaction that reads the row inside it, so two processes
 //! claiming at once are ordered and exactly one wins: by SQLite's write lock, or on
-//! PostgreSQL by a lock on the lease row and an upsert that takes over only a lease the
-//! claimant may take (a row another host inserted meanwhile is seen by it). Nothing
+//! PostgreSQL by a transaction lock on the session's lease (see `read_row`); the upsert
+//! also takes over only a lease the claimant may take. Nothing
 //! runs in the background: a holder that stops renewing (it crashed, it hung) loses the lease
 //! when the expiry passes, and the next claim takes it over with a new token.
 //!
@@ -99,10 +99,10 @@ impl Store {
                 expires_at: expiry(now, ttl)?,
                 token: uuid::Uuid::new_v4().simple().to_string(),
             };
-            // The condition repeats the check above against the row as the upsert finds it:
-            // on PostgreSQL two claims of a session without a lease row both read none, and
-            // the second one's insert meets the first one's row here. Times are compared as
-            // text: both are written by `text`, which orders as the times do.
+            // The condition repeats the check above against the row as the upsert finds it,
+            // so a claim never overwrites a lease it may not take, whatever ran between the
+            // read and the write. Times are compared as text: both are written by `text`,
+            // which orders as the times do.
             let claimed = tx.execute(
                 "INSERT INTO leases (session_id, owner, token, acquired_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)
@@ -309,19 +309,21 @@ pub(crate) fn check_held(tx: &Tx<'_>, check: &LeaseCheck) -> Result<()> {
     }
 }
 
-/// The session's lease row. In a write on PostgreSQL the row is locked, so what the write
-/// decides from it (held, whose, until when) stays true until it commits.
+/// In a write on PostgreSQL it first takes a transaction lock on the session's lease, which
+/// may have no row yet: two hosts claiming at once then take turns, and the second sees the
+/// first one's lease (SQLite's single writer gives that for free).
 fn read_row(tx: &Tx<'_>, session_id: &str) -> Result<Option<Row>> {
-    let sql = if tx.lock_clause().is_empty() {
-        "SELECT owner, token, acquired_at, expires_at FROM leases WHERE session_id = ?1"
-    } else {
-        "SELECT owner, token, acquired_at, expires_at FROM leases WHERE session_id = ?1
-         FOR NO KEY UPDATE"
-    };
-    let row: Option<(String, String, String, String)> =
-        tx.query_opt(sql, args![session_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?;
+    if !tx.lock_clause().is_empty() {
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('sessiondb lease ' || ?1, 0))",
+            args![session_id],
+        )?;
+    }
+    let row: Option<(String, String, String, String)> = tx.query_opt(
+        "SELECT owner, token, acquired_at, expires_at FROM leases WHERE session_id = ?1",
+        args![session_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
     let Some((owner, token, acquired_at, expires_at)) = row else {
         return Ok(None);
     };

@@ -213,13 +213,10 @@ impl Store {
                     Some(n) => (current.head.length - count(n) + 1).max(floor),
                     None => floor,
                 };
-                Ok(match self.cache().lookup(session_id, &current, window) {
-                    Lookup::Hit(entry) => {
-                        let lo = window(entry.floor);
-                        Some(History::window(&entry, lo, lo > entry.floor))
-                    }
-                    _ => None,
-                })
+                Ok(self.cache().hit(session_id, &current, window).map(|entry| {
+                    let lo = window(entry.floor);
+                    History::window(&entry, lo, lo > entry.floor)
+                }))
             })?;
             if let Some(history) = hit {
                 return Ok(history);

@@ -259,7 +259,8 @@ pub(crate) fn fts5_to_tsquery(query: &str) -> Result<String> {
     fn lexeme(word: &str) -> String {
         format!("'{}'", word.replace('\\', "\\\\").replace('\'', "''"))
     }
-    let bad = |why: &str| Error::invalid(format!("search query {query:?}: {why}"));
+    // Worded as SQLite's FTS5 words them, so callers see one message on both backends.
+    let bad = |why: &str| Error::invalid(format!("search query {query:?}: syntax error: {why}"));
     let mut out: Vec<String> = Vec::new();
     // Whether the last thing pushed can be followed by a term (an implicit AND).
     let mut after_term = false;
@@ -286,7 +287,11 @@ pub(crate) fn fts5_to_tsquery(query: &str) -> Result<String> {
                     }
                     Some('"') => break,
                     Some(ch) => phrase.push(ch),
-                    None => return Err(bad("unterminated string")),
+                    None => {
+                        return Err(Error::invalid(format!(
+                            "search query {query:?}: unterminated string"
+                        )))
+                    }
                 }
             }
             let prefix = chars.peek() == Some(&'*');
@@ -318,7 +323,7 @@ pub(crate) fn fts5_to_tsquery(query: &str) -> Result<String> {
             chars.next();
             depth -= 1;
             if depth < 0 || !after_term {
-                return Err(bad("syntax error: unbalanced or empty parentheses"));
+                return Err(bad("unbalanced or empty parentheses"));
             }
             out.push(")".into());
         } else {
@@ -332,7 +337,7 @@ pub(crate) fn fts5_to_tsquery(query: &str) -> Result<String> {
             }
             match word.as_str() {
                 "AND" | "OR" | "NOT" if !after_term => {
-                    return Err(bad(&format!("syntax error near {word}")))
+                    return Err(bad(&format!("{word} needs a term before it")))
                 }
                 "AND" => {
                     out.push("&".into());
@@ -372,10 +377,10 @@ pub(crate) fn fts5_to_tsquery(query: &str) -> Result<String> {
         }
     }
     if depth != 0 {
-        return Err(bad("syntax error: unbalanced parentheses"));
+        return Err(bad("unbalanced parentheses"));
     }
     if !after_term {
-        return Err(bad("syntax error: the query ends without a term"));
+        return Err(bad("it ends without a term"));
     }
     Ok(out.join(" "))
 }

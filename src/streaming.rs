@@ -88,8 +88,12 @@ impl Store {
         self.write(|tx| {
             let length: i64 = tx
                 .query_opt(
-                    "SELECT coalesce(length(CAST(content AS BLOB)), 0) FROM partial_messages
-                     WHERE session_id = ?1",
+                    tx.pick(
+                        "SELECT coalesce(length(CAST(content AS BLOB)), 0) FROM partial_messages
+                         WHERE session_id = ?1",
+                        "SELECT coalesce(octet_length(content), 0) FROM partial_messages
+                         WHERE session_id = ?1",
+                    ),
                     args![session_id],
                     |r| r.get(0),
                 )?
