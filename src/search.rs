@@ -73,9 +73,9 @@ impl Store {
     /// `to_tsvector('simple', content)` (the schema's GIN index; nothing to build). What
     /// differs: words are split and matched by PostgreSQL's `simple` parser (lower-cased, no
     /// stemming, diacritics kept: `café` does not match `cafe`); `rank` is the negated
-    /// `ts_rank`, so lower is still better but the numbers are not bm25's; a message of up
-    /// to 12 words is its own snippet, as in FTS5, and a longer one's is `ts_headline`'s
-    /// fragment, without FTS5's `…` marks; `NEAR` and column filters are
+    /// `ts_rank`, so lower is still better but the numbers are not bm25's; the snippet is
+    /// `ts_headline`'s fragment of up to 12 words, which ends at its last word (no trailing
+    /// punctuation) and has no `…` marks; `NEAR` and column filters are
     /// [`Error::InvalidInput`]; a malformed query is [`Error::InvalidInput`] naming the same
     /// kind of fault as SQLite (`unterminated string`, `syntax error`) in our own words.
     pub fn search(
@@ -119,8 +119,6 @@ impl Store {
                 }
             };
             let role = filter.role.map(Role::as_str);
-            // PostgreSQL: a message of at most 12 words (tokens of the default parser that are
-            // not blanks, type 12) is its own snippet, as FTS5's snippet of 12 tokens is.
             let hits = tx.query_map(
                 tx.pick(
                     "SELECT b.session_id, b.name, m.seq, m.role,
@@ -140,14 +138,9 @@ impl Store {
                               AND m.seq > seg.value ->> 1 AND m.seq <= seg.value ->> 2))
                      ORDER BY bm25(message_search) LIMIT ?6",
                     "SELECT b.session_id, b.name, m.seq, m.role,
-                            CASE WHEN (SELECT count(*) FROM ts_parse('default', m.content) t
-                                       WHERE t.tokid <> 12) <= 12
-                                 THEN ts_headline('simple', m.content, q,
-                                          'StartSel=[, StopSel=], HighlightAll=true')
-                                 ELSE ts_headline('simple', m.content, q, 'StartSel=[,
-                                          StopSel=], MaxWords=12, MinWords=4, ShortWord=0,
-                                          MaxFragments=1, FragmentDelimiter=…')
-                            END,
+                            ts_headline('simple', m.content, q, 'StartSel=[, StopSel=],
+                                MaxWords=12, MinWords=4, ShortWord=0, MaxFragments=1,
+                                FragmentDelimiter=…'),
                             CAST(-ts_rank(to_tsvector('simple', m.content), q) AS FLOAT8),
                             m.branch_id
                      FROM messages m
