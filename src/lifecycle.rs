@@ -63,6 +63,8 @@ pub struct PurgeReport {
     pub snapshots: u64,
     /// Whether the checkpoint truncated the WAL. `false` means a reader kept it from
     /// finishing and old page images may remain in the WAL until `maintain` succeeds.
+    /// Always `false` on PostgreSQL: the server's WAL and its backups are not ours to
+    /// truncate, so the purged bytes stay there until the operator's retention drops them.
     pub wal_truncated: bool,
 }
 

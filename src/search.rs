@@ -68,6 +68,16 @@ impl Store {
     ///
     /// The first search on a file builds the index (see the module docs); on a read-only
     /// store that is [`Error::ReadOnly`] until a read-write store has searched once.
+    ///
+    /// On PostgreSQL the same query language is translated to a `tsquery` over
+    /// `to_tsvector('simple', content)` (the schema's GIN index; nothing to build). What
+    /// differs: words are split and matched by PostgreSQL's `simple` parser (lower-cased, no
+    /// stemming, diacritics kept: `café` does not match `cafe`); `rank` is the negated
+    /// `ts_rank`, so lower is still better but the numbers are not bm25's; the snippet is
+    /// `ts_headline`'s fragment of up to 12 words, which ends at its last word (no trailing
+    /// punctuation) and has no `…` marks; `NEAR` and column filters are
+    /// [`Error::InvalidInput`]; a malformed query is [`Error::InvalidInput`] naming the same
+    /// kind of fault as SQLite (`unterminated string`, `syntax error`) in our own words.
     pub fn search(
         &self,
         query: &str,
