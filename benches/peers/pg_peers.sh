@@ -26,11 +26,5 @@ exec bash tests/postgres/with-server.sh bash -c '
     theirs=$("'"$venv"'/bin/python" benches/peers/pg_peers.py "${tcp/postgresql:/postgresql+asyncpg:}/theirs" '"$messages"' '"$repeat"')
     echo "sessiondb:        $ours"
     echo "SQLAlchemySession: $theirs"
-    python3 - "$ours" "$theirs" <<PY
-import json, sys
-o, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(f"append at '"$messages"': {t[\"append_us\"] / o[\"append_us\"]:.1f}x faster")
-print(f"full read, cached: {t[\"read_full_us\"] / o[\"read_full_cached_us\"]:.1f}x faster; uncached: {t[\"read_full_us\"] / o[\"read_full_uncached_us\"]:.1f}x")
-print(f"4 writers x 200: {t[\"four_writers_ms\"] / o[\"four_writers_ms\"]:.1f}x faster; stored {o[\"four_writers_stored\"]} vs {t[\"four_writers_stored\"]} of 800")
-PY
+    python3 benches/peers/pg_ratio.py "$ours" "$theirs" '"$messages"'
 '
