@@ -80,6 +80,16 @@ impl Entry {
     }
 }
 
+/// Whether `entry` is exactly the session's history at `current` and reaches back to
+/// `window(floor)`. A version never names two histories of one id; the head check fails safe
+/// anyway.
+fn serves(entry: &Entry, current: &Current, window: impl Fn(i64) -> i64) -> bool {
+    entry.version == current.version
+        && entry.head_branch == current.head.branch_id
+        && entry.end() == current.head.length
+        && entry.start <= window(entry.floor).max(1)
+}
+
 /// What a read should do, given the session's current version and head.
 pub(crate) enum Lookup {
     /// Serve this entry: it is current and reaches back far enough.
@@ -134,7 +144,7 @@ impl Cache {
         current: &Current,
         window: impl Fn(i64) -> i64,
     ) -> Lookup {
-        let (version, head) = (current.version, &current.head);
+        let head = &current.head;
         let Some(mut inner) = self.lock() else {
             return Lookup::Load;
         };
@@ -143,9 +153,7 @@ impl Cache {
             return Lookup::Load;
         };
         let covers = entry.start <= window(entry.floor).max(1);
-        // A version never names two histories of one id; the head check fails safe anyway.
-        let unchanged = entry.version == version && entry.head_branch == head.branch_id;
-        if unchanged && entry.end() == head.length && covers {
+        if serves(entry, current, &window) {
             let entry = entry.clone();
             inner.stats.hits += 1;
             return Lookup::Hit(entry);
@@ -164,6 +172,25 @@ impl Cache {
         }
         inner.remove(id);
         Lookup::Load
+    }
+
+    /// The entry for a read of seqs `window(floor)..` of session `id`, if [`Cache::lookup`]
+    /// would serve it as a hit; otherwise `None`, counting nothing and leaving the entry in
+    /// place, so the read that follows decides (and counts) once.
+    pub(crate) fn hit(
+        &self,
+        id: &str,
+        current: &Current,
+        window: impl Fn(i64) -> i64,
+    ) -> Option<Entry> {
+        let mut inner = self.lock()?;
+        let entry = inner.lru.get(id)?;
+        if !serves(entry, current, &window) {
+            return None;
+        }
+        let entry = entry.clone();
+        inner.stats.hits += 1;
+        Some(entry)
     }
 
     /// Caches `entry` for `id`, replacing what was there.

@@ -204,7 +204,7 @@ impl Store {
         validate_session_id(session_id)?;
         if use_cache && self.is_postgres() {
             // The version check alone, as one statement without BEGIN/COMMIT: a hit is one
-            // round trip. A miss reads again in one snapshot below.
+            // round trip. Anything else reads again in one snapshot below, which counts it.
             let hit = self.read_one_statement(|tx| {
                 let Some(current) = current_of(tx, session_id)? else {
                     return Ok(None);
@@ -213,13 +213,10 @@ impl Store {
                     Some(n) => (current.head.length - count(n) + 1).max(floor),
                     None => floor,
                 };
-                Ok(match self.cache().lookup(session_id, &current, window) {
-                    Lookup::Hit(entry) => {
-                        let lo = window(entry.floor);
-                        Some(History::window(&entry, lo, lo > entry.floor))
-                    }
-                    _ => None,
-                })
+                Ok(self.cache().hit(session_id, &current, window).map(|entry| {
+                    let lo = window(entry.floor);
+                    History::window(&entry, lo, lo > entry.floor)
+                }))
             })?;
             if let Some(history) = hit {
                 return Ok(history);

@@ -114,7 +114,7 @@ const SESSION_FILTER_PG: &str = "(CAST(?1 AS TEXT) IS NULL OR s.agent_name = ?1)
     AND (CAST(?3 AS TEXT) IS NULL OR (s.updated_at, s.id) < (CAST(?3 AS TEXT), CAST(?4 AS TEXT)))
     AND (CAST(?5 AS TEXT) IS NULL OR strpos(lower(s.title), lower(?5)) > 0)
     AND (CAST(?6 AS TEXT) IS NULL OR NOT EXISTS (
-         SELECT 1 FROM jsonb_array_elements(CAST(?6 AS JSONB)) wanted
+         SELECT 1 FROM jsonb_array_elements(CAST(CAST(?6 AS TEXT) AS JSONB)) wanted
          WHERE (CAST(s.metadata AS JSONB) -> (wanted ->> 0))
                IS DISTINCT FROM CAST(wanted ->> 1 AS JSONB)))
     AND (CAST(?7 AS TEXT) IS NULL OR s.created_at >= ?7)
@@ -293,9 +293,13 @@ impl Store {
     pub fn update_metadata(&self, id: &str, patch: Metadata) -> Result<Session> {
         validate_session_id(id)?;
         self.write(|tx| {
+            // Locked on PostgreSQL: two merges at once must not both start from this text.
             let current: String = tx
                 .query_opt(
-                    "SELECT metadata FROM sessions WHERE id = ?1",
+                    tx.pick(
+                        "SELECT metadata FROM sessions WHERE id = ?1",
+                        "SELECT metadata FROM sessions WHERE id = ?1 FOR NO KEY UPDATE",
+                    ),
                     args![id],
                     |r| r.get(0),
                 )?
@@ -441,7 +445,7 @@ pub(crate) fn delete_session_in(tx: &Tx<'_>, id: &str) -> Result<()> {
                  )
                  SELECT id FROM kept",
             "WITH RECURSIVE doomed (id) AS (
-                     SELECT CAST(value AS BIGINT) FROM jsonb_array_elements_text(CAST(?1 AS JSONB))
+                     SELECT CAST(value AS BIGINT) FROM jsonb_array_elements_text(CAST(CAST(?1 AS TEXT) AS JSONB))
                  ), kept (id) AS (
                      SELECT parent_branch_id FROM branches
                      WHERE parent_branch_id IN (SELECT id FROM doomed)
