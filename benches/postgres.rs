@@ -26,10 +26,12 @@ mod pg {
     /// A fresh database on the server; returns its URL.
     fn database(server: &str, name: &str) -> String {
         let mut admin = postgres::Client::connect(server, postgres::NoTls).unwrap();
+        // One statement each: DROP DATABASE refuses to run in a transaction block.
         admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"
-            ))
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
             .unwrap();
         match server.rsplit_once('/') {
             Some((base, rest)) => match rest.split_once('?') {

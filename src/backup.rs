@@ -1,6 +1,6 @@
-//! Copies of a file's contents and the way back: [`Store::backup`] (a consistent SQLite copy
+//! Copies of a store's contents and the way back: [`Store::backup`] (a consistent SQLite copy
 //! taken while others write), [`Store::export_to`] (the JSON export, written to a path) and
-//! [`Store::restore`] (the contents replaced through SQLite).
+//! [`Store::restore`] (the contents replaced by those of a SQLite backup).
 //!
 //! Copying or moving the files themselves under running processes is what this replaces:
 //! SQLite cannot survive a database renamed over a live one (it is mixed with the old WAL) or a
@@ -10,15 +10,20 @@
 //! ones, never a mix. Other processes keep their caches: the restored sessions get versions
 //! above every version the live file ever handed out, and branches get ids above every branch
 //! id it ever used, so no cached entry (version, head branch, length) can match restored data.
+//!
+//! On PostgreSQL both go row by row through [`Tx`]: a backup is a new SQLite file filled from
+//! one read snapshot (every table, ids and versions kept), and a restore copies a SQLite
+//! file's tables in with the same code. The schemas have the same tables and columns, so
+//! nothing is lost either way; that is also how a store moves between the two backends.
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use rusqlite::types::Value;
 use rusqlite::OpenFlags;
 use serde::Serialize;
 
 use crate::db::migrations::SCHEMA_VERSION;
+use crate::db::sql::{args, Dialect, Param, Row, Tx};
 use crate::error::{Error, Result};
 use crate::out_file::{database_file, parent_dir, ExistingFile, OutFile, TempFile};
 use crate::store::Store;
@@ -49,10 +54,15 @@ impl Store {
         let out = out.as_ref();
         let mut file = OutFile::create(self.path(), out, existing)?;
         let temp = utf8_path(file.temp().path())?.to_owned();
-        self.with_connection(|conn| {
-            conn.execute("VACUUM INTO ?1", [&temp])?;
-            Ok(())
-        })?;
+        if self.is_postgres() {
+            self.backup_to_sqlite(Path::new(&temp))?;
+        } else {
+            // VACUUM runs outside any transaction, so not through a Tx.
+            self.with_connection(|conn| {
+                conn.execute("VACUUM INTO ?1", [&temp])?;
+                Ok(())
+            })?;
+        }
         let bytes = std::fs::metadata(&temp)
             .map_err(|source| Error::Io {
                 path: temp.clone().into(),
@@ -61,6 +71,18 @@ impl Store {
             .len();
         file.commit()?;
         Ok(bytes)
+    }
+
+    /// A PostgreSQL store's backup: a new sessiondb SQLite file at `path` holding every row of
+    /// one read snapshot, ids and versions as they are, so [`Store::restore`] on either
+    /// backend takes it back.
+    fn backup_to_sqlite(&self, path: &Path) -> Result<()> {
+        let copy = Store::builder(path).pool_size(1).cache_entries(0).open()?;
+        copy.write(|dst| self.read(|src| replace_contents(self.path(), src, dst)))?;
+        // Everything into the file itself, so the renamed file is whole without its -wal.
+        copy.with_connection(|conn| Ok(conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?))?;
+        drop(copy);
+        Ok(())
     }
 
     /// [`Store::export`] written to `out` as pretty JSON, with the rules of
@@ -116,20 +138,22 @@ impl Store {
                 from.display()
             )));
         }
-        let source = Source::open(self.path(), from)?;
-        let report = self.write(|tx| {
-            source.store.read(|src| {
-                let only_sqlite = || {
-                    Error::invalid(
-                        "restore copies a SQLite file into a SQLite store; to move sessions \
-                         into PostgreSQL, export them and import the export",
-                    )
-                };
-                let src = src.sqlite_connection().ok_or_else(only_sqlite)?;
-                let tx = tx.sqlite_connection().ok_or_else(only_sqlite)?;
-                replace_contents(from, src, tx)
-            })
-        })?;
+        if from.to_str().is_some_and(crate::store::is_url) {
+            return Err(Error::invalid(format!(
+                "{}: restore reads a sessiondb SQLite file (a backup); to copy from another \
+                 server, back it up to a file first",
+                from.display()
+            )));
+        }
+        // An upgraded copy goes beside the live file, or, for a server, where temporary
+        // files go.
+        let scratch = if self.is_postgres() {
+            std::env::temp_dir()
+        } else {
+            parent_dir(self.path()).to_path_buf()
+        };
+        let source = Source::open(&scratch, from)?;
+        let report = self.write(|tx| source.store.read(|src| replace_contents(from, src, tx)))?;
         drop(source);
         // Not needed for freshness (versions moved); the old entries are just dead weight.
         self.invalidate_cache(None);
@@ -145,7 +169,7 @@ struct Source {
 }
 
 impl Source {
-    fn open(database: &Path, from: &Path) -> Result<Source> {
+    fn open(scratch: &Path, from: &Path) -> Result<Source> {
         let err = match Store::builder(from)
             .read_only(true)
             .pool_size(1)
@@ -171,7 +195,7 @@ impl Source {
         if found >= SCHEMA_VERSION {
             return Err(err);
         }
-        let copy = TempFile::new_in(parent_dir(database), "restore")?;
+        let copy = TempFile::new_in(scratch, "restore")?;
         let copy_path = utf8_path(copy.path())?.to_owned();
         let conn = rusqlite::Connection::open_with_flags(
             from,
@@ -206,20 +230,64 @@ fn utf8_path(path: &Path) -> Result<&str> {
         .ok_or_else(|| Error::invalid(format!("{}: path is not UTF-8", path.display())))
 }
 
-/// The highest version a file has handed out (a deleted session's last one is in the clock).
-const MAX_VERSION: &str = "SELECT max((SELECT version FROM version_clock WHERE id = 1),
-                                      coalesce((SELECT max(version) FROM sessions), 0))";
+/// The highest version a database has handed out (a deleted session's last one is in the
+/// clock).
+fn max_version(tx: &Tx<'_>) -> Result<i64> {
+    tx.query_one(
+        tx.pick(
+            "SELECT max((SELECT version FROM version_clock WHERE id = 1),
+                        coalesce((SELECT max(version) FROM sessions), 0))",
+            "SELECT GREATEST((SELECT version FROM version_clock WHERE id = 1),
+                             coalesce((SELECT max(version) FROM sessions), 0))",
+        ),
+        args![],
+        |row| row.get(0),
+    )
+}
 
-/// The highest id an AUTOINCREMENT table has used, deleted rows included.
-fn max_id(tx: &rusqlite::Connection, table: &str) -> Result<i64> {
-    Ok(tx.query_row(
-        &format!(
-            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?1), 0),
+/// The highest id a table has used, deleted rows included: SQLite's AUTOINCREMENT keeps it
+/// in `sqlite_sequence`, PostgreSQL's identity column in its sequence.
+fn max_id(tx: &Tx<'_>, table: &str) -> Result<i64> {
+    let sql = match tx.dialect() {
+        Dialect::Sqlite => format!(
+            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0),
                         coalesce((SELECT max(id) FROM \"{table}\"), 0))"
         ),
-        [table],
-        |r| r.get(0),
-    )?)
+        #[cfg(feature = "postgres")]
+        Dialect::Postgres => format!(
+            "SELECT GREATEST(
+                 coalesce(pg_sequence_last_value(
+                     CAST(pg_get_serial_sequence('{table}', 'id') AS regclass)), 0),
+                 coalesce((SELECT max(id) FROM \"{table}\"), 0))"
+        ),
+    };
+    tx.query_one(&sql, args![], |row| row.get(0))
+}
+
+/// Moves `table`'s id counter to `used`, so the next id is above it.
+fn set_max_id(tx: &Tx<'_>, table: &str, used: i64) -> Result<()> {
+    match tx.dialect() {
+        Dialect::Sqlite => {
+            tx.execute("DELETE FROM sqlite_sequence WHERE name = ?1", args![table])?;
+            tx.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)",
+                args![table, used],
+            )?;
+        }
+        #[cfg(feature = "postgres")]
+        Dialect::Postgres => {
+            // setval refuses 0: an unused sequence is 1, not yet called.
+            tx.query_one(
+                &format!(
+                    "SELECT setval(CAST(pg_get_serial_sequence('{table}', 'id') AS regclass),
+                                   GREATEST(CAST(?1 AS BIGINT), 1), CAST(?1 AS BIGINT) > 0)"
+                ),
+                args![used],
+                |row| row.get::<i64>(0),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// How a restored column's values move so they never repeat one the live file handed out.
@@ -245,18 +313,39 @@ impl Offsets {
     }
 }
 
-/// Inside the live file's write transaction `tx`: deletes every row and copies every row of
-/// `src` (one read snapshot of the file `from`), moving versions and branch ids above the live
-/// file's.
-fn replace_contents(
-    from: &Path,
-    src: &rusqlite::Connection,
-    tx: &rusqlite::Connection,
-) -> Result<RestoreReport> {
-    let live_version: i64 = tx.query_row(MAX_VERSION, [], |r| r.get(0))?;
+/// Every table a copy moves, each with its key, in an order that inserts what a foreign key
+/// names before what names it (sessions' links to their parents are set at the end).
+/// `version_clock` is not copied: both databases have its one row.
+const TABLES: [(&str, &str); 7] = [
+    ("sessions", "id"),
+    ("branches", "id"),
+    ("messages", "id"),
+    ("snapshots", "id"),
+    ("compactions", "id"),
+    ("partial_messages", "session_id"),
+    ("leases", "session_id"),
+];
+
+/// Rows read from the source per statement: PostgreSQL hands a query's rows over at once.
+const COPY_PAGE: i64 = 256;
+
+/// Inside the write transaction `tx`: deletes every row and copies every row of `src` (one
+/// read snapshot of `from`), moving versions and branch ids above the ones `tx`'s database
+/// handed out. Either side may be SQLite or PostgreSQL: the schemas have the same tables and
+/// columns.
+fn replace_contents(from: &Path, src: &Tx<'_>, tx: &Tx<'_>) -> Result<RestoreReport> {
+    if tx.dialect() != Dialect::Sqlite {
+        // SQLite's BEGIN IMMEDIATE made this the only writer; on PostgreSQL other writers
+        // wait here for the restore, and readers go on seeing the old contents.
+        tx.execute_batch(
+            "LOCK TABLE sessions, branches, messages, snapshots, compactions, partial_messages,
+                        leases, version_clock IN EXCLUSIVE MODE",
+        )?;
+    }
+    let live_version = max_version(tx)?;
     let live_branch = max_id(tx, "branches")?;
     let live_snapshot = max_id(tx, "snapshots")?;
-    let src_version: i64 = src.query_row(MAX_VERSION, [], |r| r.get(0))?;
+    let src_version = max_version(src)?;
     let src_branch = max_id(src, "branches")?;
     let src_snapshot = max_id(src, "snapshots")?;
     if src_branch > MAX_BRANCH_ID - live_branch {
@@ -271,29 +360,25 @@ fn replace_contents(
         branch: live_branch,
     };
 
-    let tables: Vec<String> = tx
-        .prepare(
-            "SELECT name FROM sqlite_schema WHERE type = 'table'
-               AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'message_search%'
-             ORDER BY name",
-        )?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    // Foreign keys hold again once every table is copied; checked at commit.
-    tx.execute_batch(
-        "PRAGMA defer_foreign_keys = ON;
-         DROP TRIGGER IF EXISTS message_search_insert;
-         DROP TRIGGER IF EXISTS message_search_delete;
-         DROP TRIGGER IF EXISTS message_search_update;
-         DROP TABLE IF EXISTS message_search;",
-    )?;
-    for table in &tables {
-        tx.execute(&format!("DELETE FROM \"{table}\""), [])?;
+    if tx.dialect() == Dialect::Sqlite {
+        // Foreign keys hold again once every table is copied; checked at commit.
+        tx.execute_batch(
+            "PRAGMA defer_foreign_keys = ON;
+             DROP TRIGGER IF EXISTS message_search_insert;
+             DROP TRIGGER IF EXISTS message_search_delete;
+             DROP TRIGGER IF EXISTS message_search_update;
+             DROP TABLE IF EXISTS message_search;",
+        )?;
+    }
+    // Last inserted, first deleted: on PostgreSQL foreign keys are checked per statement.
+    for (table, _) in TABLES.iter().rev() {
+        tx.execute(&format!("DELETE FROM \"{table}\""), args![])?;
     }
     let mut report = RestoreReport::default();
-    for table in &tables {
-        let rows = copy_table(from, src, tx, table, offsets)?;
-        match table.as_str() {
+    let mut parents = Vec::new();
+    for (table, key) in TABLES {
+        let rows = copy_table(from, src, tx, table, key, offsets, &mut parents)?;
+        match table {
             "sessions" => report.sessions = rows,
             "branches" => report.branches = rows,
             "messages" => report.messages = rows,
@@ -301,85 +386,180 @@ fn replace_contents(
             _ => {}
         }
     }
+    for (child, parent) in &parents {
+        tx.execute(
+            "UPDATE sessions SET parent_session_id = ?2 WHERE id = ?1",
+            args![child, parent],
+        )?;
+    }
     tx.execute(
         "UPDATE version_clock SET version = ?1 WHERE id = 1",
-        [src_version + live_version],
+        args![src_version + live_version],
     )?;
     // Every head was just set, at the session's restored version.
-    tx.execute("UPDATE sessions SET head_since = version", [])?;
-    // Ids never come back: the sequences continue above both files' highest.
-    tx.execute(
-        "DELETE FROM sqlite_sequence WHERE name IN ('branches', 'snapshots')",
-        [],
-    )?;
-    tx.execute(
-        "INSERT INTO sqlite_sequence (name, seq) VALUES ('branches', ?1), ('snapshots', ?2)",
-        [live_branch + src_branch, live_snapshot.max(src_snapshot)],
-    )?;
+    tx.execute("UPDATE sessions SET head_since = version", args![])?;
+    // Ids never come back: the counters continue above both databases' highest.
+    set_max_id(tx, "branches", live_branch + src_branch)?;
+    set_max_id(tx, "snapshots", live_snapshot.max(src_snapshot))?;
+    if tx.dialect() != Dialect::Sqlite {
+        // SQLite's compaction ids are plain rowids; PostgreSQL's sequence must pass the
+        // copied ones.
+        let used = max_id(tx, "compactions")?;
+        set_max_id(tx, "compactions", used)?;
+    }
     Ok(report)
 }
 
-fn columns(tx: &rusqlite::Connection, table: &str) -> Result<Vec<String>> {
-    Ok(tx
-        .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?
-        .query_map([table], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?)
+/// How a column's values are read and bound.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Integer,
+    Real,
+    Text,
 }
 
-/// Copies every row of `table` from `src` into `tx`, shifting the columns [`Offsets`] names.
+/// `table`'s columns in their order, each with its kind.
+fn columns(tx: &Tx<'_>, table: &str) -> Result<Vec<(String, Kind)>> {
+    tx.query_map(
+        tx.pick(
+            "SELECT name, type FROM pragma_table_info(?1) ORDER BY cid",
+            "SELECT column_name, data_type FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = ?1 ORDER BY ordinal_position",
+        ),
+        args![table],
+        |row| {
+            let ty = row.get::<String>(1)?.to_ascii_uppercase();
+            let kind = if ty.contains("INT") {
+                Kind::Integer
+            } else if ty.contains("REAL") || ty.contains("DOUBLE") || ty.contains("FLOAT") {
+                Kind::Real
+            } else {
+                Kind::Text
+            };
+            Ok((row.get(0)?, kind))
+        },
+    )
+}
+
+/// One value being copied.
+enum Value {
+    Integer(Option<i64>),
+    Real(Option<f64>),
+    Text(Option<String>),
+}
+
+impl Value {
+    fn read(row: &Row<'_>, index: usize, kind: Kind) -> Result<Value> {
+        Ok(match kind {
+            Kind::Integer => Value::Integer(row.get(index)?),
+            Kind::Real => Value::Real(row.get(index)?),
+            Kind::Text => Value::Text(row.get(index)?),
+        })
+    }
+
+    fn param(&self) -> &dyn Param {
+        match self {
+            Value::Integer(v) => v,
+            Value::Real(v) => v,
+            Value::Text(v) => v,
+        }
+    }
+}
+
+/// Copies every row of `table` from `src` into `tx`, one page at a time in `key` order,
+/// shifting the columns [`Offsets`] names. A session's parent link is left out and pushed to
+/// `parents` (its parent may come later).
 fn copy_table(
     from: &Path,
-    src: &rusqlite::Connection,
-    tx: &rusqlite::Connection,
+    src: &Tx<'_>,
+    tx: &Tx<'_>,
     table: &str,
+    key: &str,
     offsets: Offsets,
+    parents: &mut Vec<(String, String)>,
 ) -> Result<u64> {
     let live = columns(tx, table)?;
     let mut theirs = columns(src, table)?;
-    theirs.sort();
+    theirs.sort_by(|a, b| a.0.cmp(&b.0));
     let mut ours = live.clone();
-    ours.sort();
+    ours.sort_by(|a, b| a.0.cmp(&b.0));
     if theirs != ours {
+        let names = |c: &[(String, Kind)]| c.iter().map(|c| c.0.clone()).collect::<Vec<_>>();
         return Err(Error::NotSessionDb {
             path: from.to_path_buf(),
-            reason: format!("its table {table} has columns {theirs:?}, expected {ours:?}"),
+            reason: format!(
+                "its table {table} has columns {:?}, expected {:?}",
+                names(&theirs),
+                names(&ours)
+            ),
         });
     }
+    let key_at = live
+        .iter()
+        .position(|c| c.0 == key)
+        .ok_or_else(|| Error::Corrupt(format!("table {table} has no column {key}")))?;
+    let parent_at = live
+        .iter()
+        .position(|c| table == "sessions" && c.0 == "parent_session_id");
     let list = live
         .iter()
-        .map(|c| format!("\"{c}\""))
+        .map(|c| format!("\"{}\"", c.0))
         .collect::<Vec<_>>()
         .join(", ");
     let slots = (1..=live.len())
         .map(|i| format!("?{i}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let shifts: Vec<i64> = live.iter().map(|c| offsets.of(table, c)).collect();
-    let mut insert = tx.prepare(&format!(
-        "INSERT INTO \"{table}\" ({list}) VALUES ({slots})"
-    ))?;
-    let mut select = src.prepare(&format!("SELECT {list} FROM \"{table}\""))?;
-    let mut rows = select.query([])?;
+    let shifts: Vec<i64> = live.iter().map(|c| offsets.of(table, &c.0)).collect();
+    let insert = format!("INSERT INTO \"{table}\" ({list}) VALUES ({slots})");
+    let first = format!("SELECT {list} FROM \"{table}\" ORDER BY \"{key}\" LIMIT {COPY_PAGE}");
+    let next = format!(
+        "SELECT {list} FROM \"{table}\" WHERE \"{key}\" > ?1 ORDER BY \"{key}\" LIMIT {COPY_PAGE}"
+    );
     let mut copied = 0;
-    while let Some(row) = rows.next()? {
-        let mut values = Vec::with_capacity(live.len());
-        for (i, shift) in shifts.iter().enumerate() {
-            let value: Value = row.get(i)?;
-            values.push(match value {
-                Value::Integer(n) if *shift != 0 => {
-                    Value::Integer(n.checked_add(*shift).ok_or_else(|| {
-                        Error::invalid(format!(
-                            "{}: {table}.{} value {n} is out of range",
-                            from.display(),
-                            live[i]
-                        ))
-                    })?)
+    let mut after: Option<Value> = None;
+    loop {
+        let mut page = 0;
+        let mut last = None;
+        let each = |row: &Row<'_>| -> Result<()> {
+            let mut values = Vec::with_capacity(live.len());
+            for (i, ((name, kind), shift)) in live.iter().zip(&shifts).enumerate() {
+                let value = match Value::read(row, i, *kind)? {
+                    Value::Integer(Some(n)) if *shift != 0 => {
+                        Value::Integer(Some(n.checked_add(*shift).ok_or_else(|| {
+                            Error::invalid(format!(
+                                "{}: {table}.{name} value {n} is out of range",
+                                from.display()
+                            ))
+                        })?))
+                    }
+                    other => other,
+                };
+                values.push(value);
+            }
+            if let Some(at) = parent_at {
+                if let (Value::Text(Some(child)), Value::Text(Some(parent))) =
+                    (&values[key_at], &values[at])
+                {
+                    parents.push((child.clone(), parent.clone()));
                 }
-                other => other,
-            });
+                values[at] = Value::Text(None);
+            }
+            let params: Vec<&dyn Param> = values.iter().map(Value::param).collect();
+            tx.execute(&insert, &params)?;
+            // The key as read, before any shift, for the next page.
+            last = Some(Value::read(row, key_at, live[key_at].1)?);
+            page += 1;
+            Ok(())
+        };
+        match &after {
+            None => src.query_each(&first, args![], each)?,
+            Some(key) => src.query_each(&next, &[key.param()], each)?,
         }
-        insert.execute(rusqlite::params_from_iter(values))?;
-        copied += 1;
+        copied += page;
+        if page < COPY_PAGE as u64 {
+            return Ok(copied);
+        }
+        after = last;
     }
-    Ok(copied)
 }

@@ -174,9 +174,9 @@ impl Cache {
         Lookup::Load
     }
 
-    /// The entry for a read of seqs `window(floor)..` of session `id`, if [`Cache::lookup`]
-    /// would serve it as a hit; otherwise `None`, counting nothing and leaving the entry in
-    /// place, so the read that follows decides (and counts) once.
+    /// The cached entry if it is exactly `current` (what [`Cache::lookup`] calls a hit, and
+    /// counted as one); otherwise `None`, counting nothing and changing nothing, so the caller
+    /// can go on to [`Cache::lookup`] inside a snapshot.
     pub(crate) fn hit(
         &self,
         id: &str,

@@ -32,6 +32,8 @@ impl Store {
     /// Runs `PRAGMA integrity_check`, `PRAGMA foreign_key_check` and sessiondb's invariants
     /// (positions contiguous, fork points inside their parents, lineage acyclic, counts,
     /// usage totals consistent, versions above superseded names) on one snapshot of the file.
+    /// On PostgreSQL only sessiondb's invariants run: the two pragmas have no counterpart
+    /// there (the server checks its pages and enforces foreign keys itself).
     pub fn check(&self) -> Result<CheckReport> {
         self.read(|tx| {
             let mut report = CheckReport {
@@ -183,27 +185,46 @@ fn check_branches(tx: &Tx<'_>, problems: &mut Vec<String>) -> Result<()> {
 fn check_sessions(tx: &Tx<'_>, problems: &mut Vec<String>) -> Result<()> {
     problems.extend(strings(
         tx,
-        "SELECT 'session ' || quote(s.id) || ': head branch ' || s.head_branch_id
-                || ' belongs to ' || coalesce(quote(b.session_id), 'no session')
-         FROM sessions s JOIN branches b ON b.id = s.head_branch_id
-         WHERE b.session_id IS NOT s.id",
+        tx.pick(
+            "SELECT 'session ' || quote(s.id) || ': head branch ' || s.head_branch_id
+                    || ' belongs to ' || coalesce(quote(b.session_id), 'no session')
+             FROM sessions s JOIN branches b ON b.id = s.head_branch_id
+             WHERE b.session_id IS NOT s.id",
+            "SELECT 'session ' || quote_literal(s.id) || ': head branch ' || s.head_branch_id
+                    || ' belongs to ' || coalesce(quote_literal(b.session_id), 'no session')
+             FROM sessions s JOIN branches b ON b.id = s.head_branch_id
+             WHERE b.session_id IS DISTINCT FROM s.id",
+        ),
     )?);
     problems.extend(strings(
         tx,
-        "SELECT 'session ' || quote(s.id) || ': message_count ' || s.message_count
-                || ' but its head has ' || l.length || ' messages'
-         FROM sessions s JOIN branch_lengths l ON l.branch_id = s.head_branch_id
-         WHERE s.message_count != l.length",
+        tx.pick(
+            "SELECT 'session ' || quote(s.id) || ': message_count ' || s.message_count
+                    || ' but its head has ' || l.length || ' messages'
+             FROM sessions s JOIN branch_lengths l ON l.branch_id = s.head_branch_id
+             WHERE s.message_count != l.length",
+            "SELECT 'session ' || quote_literal(s.id) || ': message_count ' || s.message_count
+                    || ' but its head has ' || l.length || ' messages'
+             FROM sessions s JOIN branch_lengths l ON l.branch_id = s.head_branch_id
+             WHERE s.message_count != l.length",
+        ),
     )?);
     // A superseded head is named <name>@<version of that change>; the next change takes a
-    // higher version, so a session below one of its names would reuse it.
+    // higher version, so a session below one of its names would reuse it. (PostgreSQL's
+    // CAST refuses text that is not a number, where SQLite reads 0: only digits are cast.)
     problems.extend(strings(
         tx,
-        "SELECT 'session ' || quote(s.id) || ': version ' || s.version
-                || ' is below its superseded branch ' || quote(b.name)
-         FROM branches b JOIN sessions s ON s.id = b.session_id
-         WHERE instr(b.name, '@') > 0
-           AND CAST(substr(b.name, instr(b.name, '@') + 1) AS INTEGER) > s.version",
+        tx.pick(
+            "SELECT 'session ' || quote(s.id) || ': version ' || s.version
+                    || ' is below its superseded branch ' || quote(b.name)
+             FROM branches b JOIN sessions s ON s.id = b.session_id
+             WHERE instr(b.name, '@') > 0
+               AND CAST(substr(b.name, instr(b.name, '@') + 1) AS INTEGER) > s.version",
+            "SELECT 'session ' || quote_literal(s.id) || ': version ' || s.version
+                    || ' is below its superseded branch ' || quote_literal(b.name)
+             FROM branches b JOIN sessions s ON s.id = b.session_id
+             WHERE CAST(substring(b.name FROM '@([0-9]{1,18})$') AS BIGINT) > s.version",
+        ),
     )?);
     // Session totals equal the running totals at the end of the head's history.
     type Totals = (String, i64, i64, (i64, i64, f64));
@@ -247,19 +268,7 @@ fn count(tx: &Tx<'_>, sql: &str) -> Result<u64> {
     Ok(tx.query_one(sql, args![], |r| r.get::<i64>(0))? as u64)
 }
 
-/// The first column of every row of a check query. The checks are written in SQLite's words;
-/// on PostgreSQL the few functions that differ are renamed (these queries run once per
-/// `check`, so they are not worth a second copy).
+/// The first column of every row of a check query.
 fn strings(tx: &Tx<'_>, sql: &str) -> Result<Vec<String>> {
-    let sql = match tx.dialect() {
-        Dialect::Sqlite => std::borrow::Cow::Borrowed(sql),
-        #[cfg(feature = "postgres")]
-        Dialect::Postgres => std::borrow::Cow::Owned(
-            sql.replace("quote(", "quote_literal(")
-                .replace("instr(", "strpos(")
-                .replace(" IS NOT s.id", " IS DISTINCT FROM s.id")
-                .replace("AS INTEGER)", "AS BIGINT)"),
-        ),
-    };
-    tx.query_map(&sql, args![], |r| r.get::<String>(0))
+    tx.query_map(sql, args![], |r| r.get::<String>(0))
 }

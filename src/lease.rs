@@ -2,8 +2,10 @@
 //!
 //! A lease is a row of `leases` (schema `0007_leases.sql`): the session id, the owner's name,
 //! a random token and a wall-clock expiry, as ISO-8601 UTC text. Claiming, renewing and
-//! releasing are each one `BEGIN IMMEDIATE` transaction that reads the row inside it, so two
-//! processes claiming at once are ordered by SQLite's write lock and exactly one wins. Nothing
+//! releasing are each one write transaction that reads the row inside it, so two processes
+//! claiming at once are ordered and exactly one wins: by SQLite's write lock, or on
+//! PostgreSQL by a transaction lock on the session's lease (see `read_row`); the upsert
+//! also takes over only a lease the claimant may take. Nothing
 //! runs in the background: a holder that stops renewing (it crashed, it hung) loses the lease
 //! when the expiry passes, and the next claim takes it over with a new token.
 //!
@@ -97,11 +99,16 @@ impl Store {
                 expires_at: expiry(now, ttl)?,
                 token: uuid::Uuid::new_v4().simple().to_string(),
             };
-            tx.execute(
+            // The condition repeats the check above against the row as the upsert finds it,
+            // so a claim never overwrites a lease it may not take, whatever ran between the
+            // read and the write. Times are compared as text: both are written by `text`,
+            // which orders as the times do.
+            let claimed = tx.execute(
                 "INSERT INTO leases (session_id, owner, token, acquired_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (session_id) DO UPDATE SET owner = ?2, token = ?3,
-                     acquired_at = ?4, expires_at = ?5",
+                     acquired_at = ?4, expires_at = ?5
+                 WHERE leases.owner = ?2 OR leases.expires_at <= ?4",
                 args![
                     session_id,
                     owner,
@@ -110,6 +117,17 @@ impl Store {
                     text(lease.expires_at)
                 ],
             )?;
+            if claimed == 0 {
+                // The upsert locked the row it met, so it is there to read.
+                let row = read_row(tx, session_id)?.ok_or_else(|| {
+                    Error::Corrupt(format!("lease of session {session_id:?} vanished"))
+                })?;
+                return Err(Error::LeaseHeld {
+                    session: session_id.to_string(),
+                    owner: row.owner,
+                    expires_at: row.expires_at,
+                });
+            }
             Ok(lease)
         })
     }
@@ -291,7 +309,16 @@ pub(crate) fn check_held(tx: &Tx<'_>, check: &LeaseCheck) -> Result<()> {
     }
 }
 
+/// In a write on PostgreSQL it first takes a transaction lock on the session's lease, which
+/// may have no row yet: two hosts claiming at once then take turns, and the second sees the
+/// first one's lease (SQLite's single writer gives that for free).
 fn read_row(tx: &Tx<'_>, session_id: &str) -> Result<Option<Row>> {
+    if !tx.lock_clause().is_empty() {
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('sessiondb lease ' || ?1, 0))",
+            args![session_id],
+        )?;
+    }
     let row: Option<(String, String, String, String)> = tx.query_opt(
         "SELECT owner, token, acquired_at, expires_at FROM leases WHERE session_id = ?1",
         args![session_id],

@@ -63,6 +63,8 @@ pub struct PurgeReport {
     pub snapshots: u64,
     /// Whether the checkpoint truncated the WAL. `false` means a reader kept it from
     /// finishing and old page images may remain in the WAL until `maintain` succeeds.
+    /// Always `false` on PostgreSQL: the server's WAL and its backups are not ours to
+    /// truncate, so the purged bytes stay there until the operator's retention drops them.
     pub wal_truncated: bool,
 }
 
@@ -315,8 +317,12 @@ fn purge_in(tx: &Tx<'_>, request: &PurgeRequest) -> Result<PurgeReport> {
         )? as u64;
         // A session recreated under this id must start above every version this one had.
         tx.execute(
-            "UPDATE version_clock SET version = max(version,
-                 (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
+            tx.pick(
+                "UPDATE version_clock SET version = max(version,
+                     (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
+                "UPDATE version_clock SET version = GREATEST(version,
+                     (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
+            ),
             args![id],
         )?;
         // Snapshots and the streamed partial go with the row (ON DELETE CASCADE).

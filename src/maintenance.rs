@@ -55,6 +55,9 @@ impl Store {
     /// a fork or snapshot still needs keeps only the rows they reach. Branches of deleted
     /// sessions go as soon as nothing inherits from them. Everything reachable reads exactly
     /// as before. With `dry_run`, reports what it would remove and removes nothing.
+    ///
+    /// On PostgreSQL, writers of other sessions go on meanwhile; a branch whose session
+    /// changed between prune's first look and its locks is left for the next prune.
     pub fn prune(&self, older_than: Duration, dry_run: bool) -> Result<PruneReport> {
         let window = chrono::Duration::from_std(older_than)
             .map_err(|_| Error::invalid(format!("retention window {older_than:?} is too long")))?;
@@ -63,78 +66,34 @@ impl Store {
             .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
             .to_rfc3339_opts(SecondsFormat::Micros, true);
         let run = |tx: &Tx<'_>| -> Result<PruneReport> {
-            // On PostgreSQL other writers run beside this one: hold every session still, in
-            // id order, so that no head moves onto a branch while it is being collected.
-            lock_every_session(tx)?;
-            // Roots keep every row: heads, named branches, recently superseded ones.
-            let roots: HashSet<i64> = tx
+            let plan = prune_plan(tx, &cutoff)?;
+            if dry_run || tx.lock_clause().is_empty() {
+                return apply_prune(tx, &plan, dry_run, |_| true);
+            }
+            // On PostgreSQL other writers run beside this one. Anything that could make a
+            // collected branch needed again (a head moved onto it, a fork or a snapshot
+            // from it) writes the session that owns it: lock those sessions, in id order,
+            // then plan again and collect only branches whose owner is locked or gone. A
+            // branch another session made prunable meanwhile waits for the next prune.
+            let mut owners: Vec<&str> = plan.iter().filter_map(|b| b.owner.as_deref()).collect();
+            owners.sort_unstable();
+            owners.dedup();
+            let owners = serde_json::to_string(&owners)
+                .map_err(|e| Error::invalid(format!("session ids: {e}")))?;
+            let locked: HashSet<String> = tx
                 .query_map(
-                    "SELECT id FROM branches
-                     WHERE (session_id IS NOT NULL
-                            AND (superseded_at IS NULL OR superseded_at >= ?1))
-                        OR id IN (SELECT head_branch_id FROM sessions)",
-                    args![&cutoff],
+                    "SELECT id FROM sessions
+                     WHERE id IN (SELECT jsonb_array_elements_text(CAST(CAST(?1 AS TEXT) AS JSONB)))
+                     ORDER BY id FOR NO KEY UPDATE",
+                    args![owners],
                     |r| r.get(0),
                 )?
                 .into_iter()
                 .collect();
-            let pinned: Vec<i64> =
-                tx.query_map("SELECT DISTINCT branch_id FROM snapshots", args![], |r| {
-                    r.get(0)
-                })?;
-            let parents: HashMap<i64, Option<i64>> = tx
-                .query_map("SELECT id, parent_branch_id FROM branches", args![], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?
-                .into_iter()
-                .collect();
-            // Live: roots, snapshot targets and every ancestor of those.
-            let mut live = HashSet::new();
-            for start in roots.iter().chain(&pinned) {
-                let mut branch = Some(*start);
-                while let Some(id) = branch.filter(|id| live.insert(*id)) {
-                    branch = parents.get(&id).copied().flatten();
-                }
-            }
-            let mut all: Vec<i64> = parents.keys().copied().collect();
-            // Children before parents, so a parent is never deleted under a child.
-            all.sort_unstable_by(|a, b| b.cmp(a));
-            let mut report = PruneReport::default();
-            for branch in all {
-                // A live branch that is not a root keeps only the rows its forks and
-                // snapshots reach; a dead one keeps nothing.
-                let keep = if roots.contains(&branch) {
-                    continue;
-                } else if live.contains(&branch) {
-                    rows_needed(tx, branch, &live)?
-                } else {
-                    0
-                };
-                let (rows, bytes): (i64, i64) = tx.query_one(
-                    "SELECT count(*), coalesce(sum(length(CAST(content AS BLOB))
-                             + coalesce(length(CAST(tool_calls AS BLOB)), 0)
-                             + coalesce(length(CAST(metadata AS BLOB)), 0)), 0)
-                         FROM messages WHERE id BETWEEN ?1 AND ?2",
-                    args![row_id(branch, keep + 1), row_id(branch, MAX_SEQ)],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
-                report.messages += rows as u64;
-                report.bytes += bytes as u64;
-                if !live.contains(&branch) {
-                    report.branches += 1;
-                }
-                if dry_run {
-                    continue;
-                }
-                tx.execute(
-                    "DELETE FROM messages WHERE id BETWEEN ?1 AND ?2",
-                    args![row_id(branch, keep + 1), row_id(branch, MAX_SEQ)],
-                )?;
-                if !live.contains(&branch) {
-                    tx.execute("DELETE FROM branches WHERE id = ?1", args![branch])?;
-                }
-            }
-            Ok(report)
+            let plan = prune_plan(tx, &cutoff)?;
+            apply_prune(tx, &plan, false, |owner| {
+                owner.is_none_or(|id| locked.contains(id))
+            })
         };
         if dry_run {
             self.read(run)
@@ -253,6 +212,121 @@ pub(crate) fn lock_every_session(tx: &Tx<'_>) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// What prune does to one branch: delete its rows after `keep`, and the branch itself when
+/// `delete` (nothing reaches it).
+struct PruneStep {
+    branch: i64,
+    owner: Option<String>,
+    keep: i64,
+    delete: bool,
+}
+
+/// What prune would do, children before parents (a parent is never deleted under a child).
+fn prune_plan(tx: &Tx<'_>, cutoff: &str) -> Result<Vec<PruneStep>> {
+    // Roots keep every row: heads, named branches, recently superseded ones.
+    let roots: HashSet<i64> = tx
+        .query_map(
+            "SELECT id FROM branches
+             WHERE (session_id IS NOT NULL
+                    AND (superseded_at IS NULL OR superseded_at >= ?1))
+                OR id IN (SELECT head_branch_id FROM sessions)",
+            args![cutoff],
+            |r| r.get(0),
+        )?
+        .into_iter()
+        .collect();
+    let pinned: Vec<i64> =
+        tx.query_map("SELECT DISTINCT branch_id FROM snapshots", args![], |r| {
+            r.get(0)
+        })?;
+    let branches: HashMap<i64, (Option<i64>, Option<String>)> = tx
+        .query_map(
+            "SELECT id, parent_branch_id, session_id FROM branches",
+            args![],
+            |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))),
+        )?
+        .into_iter()
+        .collect();
+    // Live: roots, snapshot targets and every ancestor of those.
+    let mut live = HashSet::new();
+    for start in roots.iter().chain(&pinned) {
+        let mut branch = Some(*start);
+        while let Some(id) = branch.filter(|id| live.insert(*id)) {
+            branch = branches.get(&id).and_then(|(parent, _)| *parent);
+        }
+    }
+    let mut all: Vec<i64> = branches.keys().copied().collect();
+    all.sort_unstable_by(|a, b| b.cmp(a));
+    let mut plan = Vec::new();
+    for branch in all {
+        if roots.contains(&branch) {
+            continue;
+        }
+        // A live branch that is not a root keeps only the rows its forks and snapshots
+        // reach; a dead one keeps nothing.
+        let delete = !live.contains(&branch);
+        let keep = if delete {
+            0
+        } else {
+            rows_needed(tx, branch, &live)?
+        };
+        let owner = branches.get(&branch).and_then(|(_, owner)| owner.clone());
+        plan.push(PruneStep {
+            branch,
+            owner,
+            keep,
+            delete,
+        });
+    }
+    Ok(plan)
+}
+
+/// Carries out (or with `dry_run` only measures) the steps whose owner `may_change` allows.
+fn apply_prune(
+    tx: &Tx<'_>,
+    plan: &[PruneStep],
+    dry_run: bool,
+    may_change: impl Fn(Option<&str>) -> bool,
+) -> Result<PruneReport> {
+    let mut report = PruneReport::default();
+    for step in plan.iter().filter(|s| may_change(s.owner.as_deref())) {
+        let (from, to) = (
+            row_id(step.branch, step.keep + 1),
+            row_id(step.branch, MAX_SEQ),
+        );
+        let (rows, bytes): (i64, i64) = tx.query_one(
+            tx.pick(
+                "SELECT count(*), coalesce(sum(length(CAST(content AS BLOB))
+                     + coalesce(length(CAST(tool_calls AS BLOB)), 0)
+                     + coalesce(length(CAST(metadata AS BLOB)), 0)), 0)
+                 FROM messages WHERE id BETWEEN ?1 AND ?2",
+                "SELECT count(*), CAST(coalesce(sum(octet_length(content)
+                     + coalesce(octet_length(tool_calls), 0)
+                     + coalesce(octet_length(metadata), 0)), 0) AS BIGINT)
+                 FROM messages WHERE id BETWEEN ?1 AND ?2",
+            ),
+            args![from, to],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        report.messages += rows as u64;
+        report.bytes += bytes as u64;
+        if step.delete {
+            report.branches += 1;
+        }
+        if dry_run {
+            continue;
+        }
+        tx.execute(
+            "DELETE FROM messages WHERE id BETWEEN ?1 AND ?2",
+            args![from, to],
+        )?;
+        if step.delete {
+            tx.execute("DELETE FROM branches WHERE id = ?1", args![step.branch])?;
+        }
+    }
+    Ok(report)
 }
 
 /// How many leading rows of `branch` a live fork or a snapshot still reaches.

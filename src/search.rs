@@ -68,6 +68,16 @@ impl Store {
     ///
     /// The first search on a file builds the index (see the module docs); on a read-only
     /// store that is [`Error::ReadOnly`] until a read-write store has searched once.
+    ///
+    /// On PostgreSQL the same query language is translated to a `tsquery` over
+    /// `to_tsvector('simple', content)` (the schema's GIN index; nothing to build). What
+    /// differs: words are split and matched by PostgreSQL's `simple` parser (lower-cased, no
+    /// stemming, diacritics kept: `café` does not match `cafe`); `rank` is the negated
+    /// `ts_rank`, so lower is still better but the numbers are not bm25's; the snippet is
+    /// `ts_headline`'s fragment of up to 12 words, which ends at its last word (no trailing
+    /// punctuation) and has no `…` marks; `NEAR` and column filters are
+    /// [`Error::InvalidInput`]; a malformed query is [`Error::InvalidInput`] naming the same
+    /// kind of fault as SQLite (`unterminated string`, `syntax error`) in our own words.
     pub fn search(
         &self,
         query: &str,
@@ -142,7 +152,7 @@ impl Store {
                        AND (CAST(?3 AS TEXT) IS NULL OR s.agent_name = ?3)
                        AND (CAST(?4 AS TEXT) IS NULL OR s.user_id = ?4)
                        AND (CAST(?5 AS TEXT) IS NULL OR EXISTS (
-                            SELECT 1 FROM jsonb_array_elements(CAST(?5 AS JSONB)) seg
+                            SELECT 1 FROM jsonb_array_elements(CAST(CAST(?5 AS TEXT) AS JSONB)) seg
                             WHERE CAST(seg ->> 0 AS BIGINT) = m.branch_id
                               AND m.seq > CAST(seg ->> 1 AS BIGINT)
                               AND m.seq <= CAST(seg ->> 2 AS BIGINT)))
@@ -242,7 +252,8 @@ pub(crate) fn fts5_to_tsquery(query: &str) -> Result<String> {
     fn lexeme(word: &str) -> String {
         format!("'{}'", word.replace('\\', "\\\\").replace('\'', "''"))
     }
-    let bad = |why: &str| Error::invalid(format!("search query {query:?}: {why}"));
+    // Worded as SQLite's FTS5 words them, so callers see one message on both backends.
+    let bad = |why: &str| Error::invalid(format!("search query {query:?}: syntax error: {why}"));
     let mut out: Vec<String> = Vec::new();
     // Whether the last thing pushed can be followed by a term (an implicit AND).
     let mut after_term = false;
@@ -269,7 +280,11 @@ pub(crate) fn fts5_to_tsquery(query: &str) -> Result<String> {
                     }
                     Some('"') => break,
                     Some(ch) => phrase.push(ch),
-                    None => return Err(bad("unterminated \"")),
+                    None => {
+                        return Err(Error::invalid(format!(
+                            "search query {query:?}: unterminated string"
+                        )))
+                    }
                 }
             }
             let prefix = chars.peek() == Some(&'*');

@@ -171,7 +171,7 @@ impl StoreBuilder {
         use crate::db::postgres::{PgOpener, SCHEMA_VERSION};
         let opener = PgOpener::new(url, self.busy_timeout)?;
         let display = PathBuf::from(&opener.display);
-        if !self.create && !opener.is_sessiondb()? {
+        if (!self.create || self.read_only) && !opener.is_sessiondb()? {
             return Err(Error::NotFound {
                 kind: "database",
                 id: opener.display.clone(),

@@ -936,7 +936,10 @@ fn write_image(tx: &Tx<'_>, image: &SessionExport) -> Result<()> {
     }
 
     tx.execute(
-        "UPDATE version_clock SET version = max(version, ?1) WHERE id = 1",
+        tx.pick(
+            "UPDATE version_clock SET version = max(version, ?1) WHERE id = 1",
+            "UPDATE version_clock SET version = GREATEST(version, ?1) WHERE id = 1",
+        ),
         args![max_superseded_version],
     )?;
     let segments = lineage::segments(tx, head_id, length)?;

@@ -194,6 +194,9 @@ fn bad_input_fails_on_stderr_and_stores_nothing() {
 
 #[test]
 fn a_file_that_is_not_a_database_is_named_in_the_error() {
+    if common::sqlite_only("a file that is not a database") {
+        return;
+    }
     let (_dir, db) = temp_db();
     std::fs::write(&db, "hello, not sqlite").unwrap();
     let err = failure(&db, &["sessions"]);

@@ -173,6 +173,10 @@ fn set_chat_history_is_atomic_under_concurrent_readers_in_other_processes() {
 
 #[test]
 fn a_write_lock_held_past_the_busy_timeout_gives_busy_naming_the_timeout() {
+    // PostgreSQL's row locks: tests/postgres.rs.
+    if common::sqlite_only("the SQLite write lock") {
+        return;
+    }
     let (_dir, path) = temp_db();
     let timeout = std::time::Duration::from_millis(200);
     let store = Store::builder(&path).busy_timeout(timeout).open().unwrap();

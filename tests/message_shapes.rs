@@ -90,6 +90,9 @@ type ViewRow = (i64, String, Option<String>, Option<String>, Option<String>);
 
 #[test]
 fn the_history_view_shows_the_text_of_parts_and_the_parts_as_json() {
+    if common::sqlite_only("the history view shows the text of parts and the parts as json") {
+        return;
+    }
     let (_dir, path) = temp_db();
     let store = Store::open(&path).unwrap();
     store

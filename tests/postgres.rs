@@ -222,3 +222,59 @@ mod pg {
         assert!(text.contains("cannot connect"), "{text}");
     }
 }
+
+#[cfg(feature = "postgres")]
+mod moving {
+    use sessiondb::{ExistingFile, NewMessage, Store};
+
+    use super::common::{on_postgres, temp_db};
+
+    fn contents(store: &Store, id: &str) -> Vec<String> {
+        store
+            .chat_history_uncached(id, None)
+            .unwrap()
+            .iter()
+            .map(|m| m.content().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_postgres_store_backs_up_to_a_sqlite_file_and_restores_from_one() {
+        if !on_postgres() {
+            eprintln!("skipped: runs with SESSIONDB_TEST_BACKEND=postgres");
+            return;
+        }
+        let (dir, url) = temp_db();
+        let pg = Store::open(&url).unwrap();
+        pg.add_user_message("s", "a").unwrap();
+        pg.add_user_message("s", "b").unwrap();
+        pg.create_snapshot("s", Some("two"), None).unwrap();
+        pg.set_chat_history("s", &[NewMessage::user("a"), NewMessage::user("x")])
+            .unwrap();
+        pg.fork_session("s", Some(0), Some("fork")).unwrap();
+        let file = dir.path().join("moved.db");
+        pg.backup(&file, ExistingFile::Refuse).unwrap();
+
+        // The file is an ordinary SQLite store with the same sessions, branches and snapshots.
+        let lite = Store::open(&file).unwrap();
+        assert_eq!(contents(&lite, "s"), ["a", "x"]);
+        assert_eq!(lite.snapshots("s").unwrap().len(), 1);
+        assert_eq!(
+            lite.branches("s").unwrap().len(),
+            pg.branches("s").unwrap().len()
+        );
+        assert_eq!(lite.count_sessions(&Default::default()).unwrap(), 2);
+        assert!(lite.check().unwrap().is_ok());
+
+        // And back into an empty PostgreSQL database.
+        let (_dir2, url2) = temp_db();
+        let pg2 = Store::open(&url2).unwrap();
+        let report = pg2.restore(&file).unwrap();
+        assert_eq!(report.sessions, 2);
+        assert_eq!(contents(&pg2, "s"), ["a", "x"]);
+        let snapshot = pg2.snapshots("s").unwrap()[0].id;
+        pg2.restore_snapshot("s", snapshot).unwrap();
+        assert_eq!(contents(&pg2, "s"), ["a", "b"]);
+        assert!(pg2.check().unwrap().is_ok(), "{:?}", pg2.check().unwrap());
+    }
+}

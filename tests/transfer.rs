@@ -185,6 +185,11 @@ fn praisonai_session_files_import_with_ids_messages_and_tool_calls() {
 
 #[test]
 fn praisonai_hierarchy_files_bring_titles_parents_snapshots_and_shared_forks() {
+    if common::sqlite_only(
+        "praisonai hierarchy files bring titles parents snapshots and shared forks",
+    ) {
+        return;
+    }
     let (_d, path) = temp_db();
     let store = Store::open(&path).unwrap();
     let report = store

@@ -258,15 +258,6 @@ impl<'t> Tx<'t> {
         }
     }
 
-    /// The SQLite connection, for what only SQLite has (`PRAGMA`, FTS5, `VACUUM INTO`).
-    pub(crate) fn sqlite_connection(&self) -> Option<&'t rusqlite::Connection> {
-        match self.inner {
-            Inner::Sqlite(conn) => Some(conn),
-            #[cfg(feature = "postgres")]
-            Inner::Postgres(_) => None,
-        }
-    }
-
     /// `sqlite` on SQLite, `postgres` on PostgreSQL: for the statements the two spell
     /// differently.
     pub(crate) fn pick<'s>(&self, sqlite: &'s str, postgres: &'s str) -> &'s str {

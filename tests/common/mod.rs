@@ -219,3 +219,35 @@ pub fn cli_usage_error(db: &std::path::Path, args: &[&str]) -> String {
     );
     String::from_utf8(out.stderr).expect("utf-8 stderr")
 }
+
+/// The integer the first column of `sql`'s first row holds, read straight from the
+/// database behind `path` (a SQLite file or a PostgreSQL URL), past every cache.
+pub fn db_i64(path: &std::path::Path, sql: &str) -> i64 {
+    let target = path.to_str().unwrap_or_default();
+    if target.starts_with("postgres") {
+        let mut client = postgres::Client::connect(target, postgres::NoTls).expect("connect");
+        let row = client.query_one(sql, &[]).expect(sql);
+        return match row.columns()[0].type_() {
+            &postgres::types::Type::INT4 => i64::from(row.get::<_, i32>(0)),
+            _ => row.get::<_, i64>(0),
+        };
+    }
+    rusqlite::Connection::open(path)
+        .expect("open")
+        .query_row(sql, [], |r| r.get(0))
+        .expect(sql)
+}
+
+/// Runs `sql` straight on the database behind `path`: to tamper with it as a hand edit would.
+pub fn db_exec(path: &std::path::Path, sql: &str) {
+    let target = path.to_str().unwrap_or_default();
+    if target.starts_with("postgres") {
+        let mut client = postgres::Client::connect(target, postgres::NoTls).expect("connect");
+        client.batch_execute(sql).expect(sql);
+        return;
+    }
+    rusqlite::Connection::open(path)
+        .expect("open")
+        .execute_batch(sql)
+        .expect(sql);
+}

@@ -2,7 +2,9 @@
 
     python bench/compare.py [--messages 1000] [--repeat 200]
 
-For each pair (sessiondb.openai_agents.SessiondbSession vs agents.SQLiteSession,
+For each pair (sessiondb.openai_agents.SessiondbSession vs agents.SQLiteSession, measured
+twice: each call awaited inside one running event loop, and each call run by its own
+loop.run_until_complete,
 sessiondb.praisonai.DefaultSessionStore vs praisonaiagents' DefaultSessionStore) it measures,
 at a history of --messages messages: one append, a full read, a last-20 read,
 set_chat_history of the history with its last message changed, a fork (hierarchical
@@ -37,26 +39,39 @@ def median_us(fn, repeat):
     return statistics.median(times) * 1e6
 
 
-def sdk(session):
-    def run(coro):
-        return asyncio.run(coro)
-    return run
+async def median_us_awaited(make, repeat):
+    """Each call awaited inside one running event loop, as an agent's turn awaits it."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        await make()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e6
 
 
-def openai_pair(tmp, n, repeat):
+def openai_pair(tmp, n, repeat, in_loop):
+    """With ``in_loop`` each call is awaited inside one running loop; otherwise each is its
+    own ``loop.run_until_complete``, which adds the loop's start-up to every call."""
     results = {}
     for name, make in (
-        ("SQLiteSession", lambda: SQLiteSession("b", os.path.join(tmp, "sdk.db"))),
-        ("SessiondbSession", lambda: SessiondbSession("b", os.path.join(tmp, "ours.db"))),
+        ("SQLiteSession", lambda: SQLiteSession("b", os.path.join(tmp, f"sdk-{in_loop}.db"))),
+        ("SessiondbSession", lambda: SessiondbSession("b", os.path.join(tmp, f"ours-{in_loop}.db"))),
     ):
         s = make()
         loop = asyncio.new_event_loop()
         run = loop.run_until_complete
         run(s.add_items([{"role": "user", "content": f"message {i} " + "x" * 200} for i in range(n)]))
+        ops = {
+            "append": lambda: s.add_items([{"role": "user", "content": "more"}]),
+            "read_full": lambda: s.get_items(),
+            "read_last20": lambda: s.get_items(20),
+        }
         r = {}
-        r["append"] = median_us(lambda: run(s.add_items([{"role": "user", "content": "more"}])), repeat)
-        r["read_full"] = median_us(lambda: run(s.get_items()), repeat)
-        r["read_last20"] = median_us(lambda: run(s.get_items(20)), repeat)
+        for op, call in ops.items():
+            if in_loop:
+                r[op] = run(median_us_awaited(call, repeat))
+            else:
+                r[op] = median_us(lambda: run(call()), repeat)
         loop.close()
         results[name] = r
     return results
@@ -144,8 +159,15 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         print(f"history of {args.messages} messages; medians in microseconds")
-        for pair in (openai_pair(tmp, args.messages, args.repeat), praison_pair(tmp, args.messages, args.repeat)):
+        pairs = (
+            ("each call awaited in one running event loop", openai_pair(tmp, args.messages, args.repeat, True)),
+            ("each call its own loop.run_until_complete", openai_pair(tmp, args.messages, args.repeat, False)),
+            ("", praison_pair(tmp, args.messages, args.repeat)),
+        )
+        for title, pair in pairs:
             (theirs_name, theirs), (ours_name, ours) = pair.items()
+            if title:
+                print(f"\n{title}:")
             print(f"\n{'operation':<18}{theirs_name:>24}{ours_name:>24}{'ratio':>10}")
             for op in theirs:
                 print(f"{op:<18}{theirs[op]:>24.1f}{ours[op]:>24.1f}{theirs[op] / ours[op]:>9.1f}x")

@@ -11,14 +11,14 @@
 //! this process's memory.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyModule};
+use pyo3::types::{PyDict, PyList, PyModule};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sessiondb::{
@@ -30,6 +30,32 @@ use sessiondb::{
 struct Opened {
     pid: u32,
     store: sessiondb::Store,
+    /// The same file with a zero busy timeout and no cache, opened on first use: a call made
+    /// with `wait=False` gets `Busy` at once where it would wait for another writer.
+    nowait: OnceLock<sessiondb::Store>,
+}
+
+impl Opened {
+    fn new(builder: &StoreBuilder) -> sessiondb::Result<Self> {
+        Ok(Opened {
+            pid: std::process::id(),
+            store: builder.clone().open()?,
+            nowait: OnceLock::new(),
+        })
+    }
+
+    fn nowait(&self, builder: &StoreBuilder) -> sessiondb::Result<&sessiondb::Store> {
+        if let Some(store) = self.nowait.get() {
+            return Ok(store);
+        }
+        let store = builder
+            .clone()
+            .busy_timeout(Duration::ZERO)
+            .cache_entries(0)
+            .open()?;
+        // Two threads may both open one; the loser's is dropped (it was never used).
+        Ok(self.nowait.get_or_init(|| store))
+    }
 }
 
 /// A sessiondb file. Share one between threads; each process (a fork included) gets its own
@@ -225,10 +251,7 @@ impl Store {
         if current.pid == pid {
             return Ok(current);
         }
-        let fresh = Arc::new(Opened {
-            pid,
-            store: self.builder.clone().open()?,
-        });
+        let fresh = Arc::new(Opened::new(&self.builder)?);
         let previous = self.current.compare_and_swap(&current, fresh.clone());
         if Arc::ptr_eq(&previous, &current) {
             // The parent's connections, pool and cache: dropping them here would close
@@ -249,6 +272,23 @@ impl Store {
     ) -> PyResult<T> {
         py.detach(|| self.store().and_then(|opened| op(&opened.store)))
             .map_err(raise)
+    }
+
+    /// [`Store::run`] on the zero-timeout sibling when `wait` is false.
+    fn run_waiting<T: Send>(
+        &self,
+        py: Python<'_>,
+        wait: bool,
+        op: impl FnOnce(&sessiondb::Store) -> sessiondb::Result<T> + Send,
+    ) -> PyResult<T> {
+        if wait {
+            return self.run(py, op);
+        }
+        py.detach(|| {
+            let opened = self.store()?;
+            op(opened.nowait(&self.builder)?)
+        })
+        .map_err(raise)
     }
 
     fn run_to_py<T: Serialize + Send>(
@@ -305,15 +345,11 @@ impl Store {
             .read_only(read_only)
             .create(create)
             .shared(shared);
-        let opening = builder.clone();
-        let store = py.detach(move || opening.open()).map_err(raise)?;
+        let opened = py.detach(|| Opened::new(&builder)).map_err(raise)?;
         Ok(Store {
             builder,
-            path: store.path().to_path_buf(),
-            current: ArcSwap::from_pointee(Opened {
-                pid: std::process::id(),
-                store,
-            }),
+            path: opened.store.path().to_path_buf(),
+            current: ArcSwap::from_pointee(opened),
         })
     }
 
@@ -381,25 +417,69 @@ impl Store {
     }
 
     /// Appends OpenAI Agents SDK items (any shape) in one transaction; each reads back exactly
-    /// from its message's `metadata["openai_item"]`. Returns how many were stored.
+    /// from its message's `metadata["openai_item"]`. Returns `(version, items)`: the session's
+    /// version afterwards and the items as they read back (JSON values: a tuple becomes a
+    /// list). With `wait=False` a write lock held by someone else raises `Busy` at once
+    /// (nothing written) instead of waiting for it.
+    #[pyo3(signature = (session_id, items, *, wait=true))]
     fn add_openai_items(
         &self,
         py: Python<'_>,
         session_id: String,
         items: &Bound<'_, PyAny>,
-    ) -> PyResult<usize> {
+        wait: bool,
+    ) -> PyResult<(Option<i64>, Py<PyAny>)> {
         let items: Vec<serde_json::Value> = from_py("items", items)?;
         let messages = items
-            .into_iter()
-            .map(NewMessage::from_openai_item)
+            .iter()
+            .map(openai_message)
             .collect::<sessiondb::Result<Vec<_>>>()
             .map_err(raise)?;
         if messages.is_empty() {
-            return Ok(0);
+            return Ok((None, PyList::empty(py).into_any().unbind()));
         }
-        self.run(py, move |s| {
-            Ok(s.add_messages(&session_id, &messages)?.messages.len())
-        })
+        let version = self.run_waiting(py, wait, move |s| {
+            Ok(s.add_messages(&session_id, &messages)?.version)
+        })?;
+        Ok((Some(version), to_py(py, &items)?))
+    }
+
+    /// `(version, items, total)`: the latest `limit` OpenAI Agents SDK items (all when
+    /// `None`; exactly the last `limit`, no whole-turn trimming), the session's version they
+    /// were read at and the length of its working history. A message written by another API
+    /// reads as its `{"role", "content"}`.
+    #[pyo3(signature = (session_id, limit=None))]
+    fn openai_items(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        limit: Option<i64>,
+    ) -> PyResult<(i64, Py<PyAny>, u64)> {
+        let limit = count("limit", limit)?;
+        let history = self.run(py, move |s| s.chat_history(&session_id, None))?;
+        let skip = limit.map_or(0, |n| history.len().saturating_sub(n));
+        let out = PyList::empty(py);
+        for message in &history[skip..] {
+            match message
+                .body
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("openai_item"))
+            {
+                Some(item) => out.append(to_py(py, item)?)?,
+                None => {
+                    let chat = PyDict::new(py);
+                    chat.set_item("role", message.role().as_str())?;
+                    chat.set_item("content", to_py(py, &message.body.content)?)?;
+                    out.append(chat)?;
+                }
+            }
+        }
+        Ok((
+            history.version(),
+            out.into_any().unbind(),
+            history.len() as u64,
+        ))
     }
 
     /// Removes the last message and returns it (`None` when the history is empty). The old
@@ -568,8 +648,11 @@ impl Store {
         self.run(py, move |s| s.session_exists(&session_id))
     }
 
-    fn version(&self, py: Python<'_>, session_id: String) -> PyResult<i64> {
-        self.run(py, move |s| s.version(&session_id))
+    /// The session's version: one primary-key read. With `wait=False` it never waits (in WAL
+    /// mode a read waits only in rare cases such as recovery; then it raises `Busy` at once).
+    #[pyo3(signature = (session_id, *, wait=true))]
+    fn version(&self, py: Python<'_>, session_id: String, wait: bool) -> PyResult<i64> {
+        self.run_waiting(py, wait, move |s| s.version(&session_id))
     }
 
     /// Sessions, newest `updated_at` first; every page up to `limit` (all when `None`).
@@ -1027,9 +1110,90 @@ impl Store {
     }
 }
 
+/// The message that keeps OpenAI Agents SDK item `item`. A function call without a
+/// `call_id` (the SDK writes such items too) becomes a tool call with an empty id, where the
+/// core would refuse a null one; the item itself is kept exactly either way.
+fn openai_message(item: &serde_json::Value) -> sessiondb::Result<NewMessage> {
+    let missing_call_id = item.get("type").and_then(|t| t.as_str()) == Some("function_call")
+        && !item.get("call_id").is_some_and(|c| c.is_string());
+    if !missing_call_id {
+        return NewMessage::from_openai_item(item.clone());
+    }
+    let mut probe = item.clone();
+    probe["call_id"] = serde_json::Value::String(String::new());
+    let mut message = NewMessage::from_openai_item(probe)?;
+    if let Some(metadata) = message.metadata.as_mut() {
+        metadata.insert("openai_item".into(), item.clone());
+    }
+    Ok(message)
+}
+
+/// A copy of a JSON-shaped value: every dict and list is new, everything else (strings,
+/// numbers, `None`, which are immutable) is shared. What a cache hands out instead of its own
+/// objects, so a caller's changes stay the caller's; far cheaper than `copy.deepcopy`.
+#[pyfunction]
+fn copy_json(value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    let py = value.py();
+    // SAFETY: `copy_raw` gets a live object (borrowed from `value`) with the GIL held and
+    // returns a new reference or null with a Python error set.
+    unsafe {
+        let copy = copy_raw(value.as_ptr());
+        Bound::from_owned_ptr_or_err(py, copy).map(Bound::unbind)
+    }
+}
+
+/// [`copy_json`] on raw objects: the copy a cache hands out on every read, so it skips
+/// pyo3's per-item bookkeeping. `obj` is borrowed; returns a new reference, or null with a
+/// Python error set.
+unsafe fn copy_raw(obj: *mut pyo3::ffi::PyObject) -> *mut pyo3::ffi::PyObject {
+    use pyo3::ffi;
+    let container = |o: *mut ffi::PyObject| ffi::PyDict_Check(o) != 0 || ffi::PyList_Check(o) != 0;
+    if ffi::PyDict_Check(obj) != 0 {
+        let out = ffi::PyDict_Copy(obj);
+        if out.is_null() {
+            return out;
+        }
+        let (mut pos, mut key, mut item) = (0, std::ptr::null_mut(), std::ptr::null_mut());
+        while ffi::PyDict_Next(obj, &mut pos, &mut key, &mut item) != 0 {
+            if container(item) {
+                let copy = copy_raw(item);
+                if copy.is_null() || ffi::PyDict_SetItem(out, key, copy) < 0 {
+                    ffi::Py_XDECREF(copy);
+                    ffi::Py_DECREF(out);
+                    return std::ptr::null_mut();
+                }
+                ffi::Py_DECREF(copy);
+            }
+        }
+        out
+    } else if ffi::PyList_Check(obj) != 0 {
+        let len = ffi::PyList_Size(obj);
+        let out = ffi::PyList_GetSlice(obj, 0, len);
+        if out.is_null() {
+            return out;
+        }
+        for i in 0..len {
+            let item = ffi::PyList_GetItem(out, i);
+            if !item.is_null() && container(item) {
+                let copy = copy_raw(item);
+                // PyList_SetItem takes `copy` and releases the shared item.
+                if copy.is_null() || ffi::PyList_SetItem(out, i, copy) < 0 {
+                    ffi::Py_DECREF(out);
+                    return std::ptr::null_mut();
+                }
+            }
+        }
+        out
+    } else {
+        ffi::Py_IncRef(obj);
+        obj
+    }
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Store>()?;
+    m.add_function(wrap_pyfunction!(copy_json, m)?)?;
     m.add("SCHEMA_VERSION", sessiondb::SCHEMA_VERSION)?;
     m.add("MAX_CONTENT_BYTES", sessiondb::MAX_CONTENT_BYTES)?;
     m.add("MAX_SESSION_ID_BYTES", sessiondb::MAX_SESSION_ID_BYTES)?;

@@ -13,6 +13,7 @@ import pytest
 from agents import SQLiteSession
 from agents.memory import Session, SessionSettings
 
+from sessiondb import Store
 from sessiondb.openai_agents import SessiondbSession
 
 ITEMS = [
@@ -148,3 +149,102 @@ def test_four_processes_append_to_one_session_nothing_lost(db_path):
     # Each batch stayed together: a user item is always followed by its own output.
     for a, b in zip(items[::2], items[1::2]):
         assert b["call_id"] == a["content"]
+
+
+async def test_items_handed_out_are_copies_the_session_keeps_its_own(db_path):
+    session = SessiondbSession("s", db_path)
+    await session.add_items(ITEMS)
+    first = await session.get_items()
+    first[1]["content"][0]["text"] = "changed"
+    first[4]["summary"].append({"type": "summary_text", "text": "extra"})
+    first.pop()
+    assert await session.get_items() == ITEMS
+    last = await session.get_items(2)
+    last[0]["role"] = "user"
+    assert await session.get_items(2) == ITEMS[-2:]
+
+
+async def test_reads_see_writes_made_through_another_store(tmp_path):
+    path = str(tmp_path / "s.db")
+    ours = SessiondbSession("s", store=Store(path))
+    other = SessiondbSession("s", store=Store(path))
+    await ours.add_items(ITEMS[:2])
+    assert await ours.get_items() == ITEMS[:2]
+    await other.add_items(ITEMS[2:4])
+    assert await ours.get_items() == ITEMS[:4]
+    await ours.add_items([ITEMS[4]])  # our own append right after someone else's
+    assert await ours.get_items() == ITEMS[:5]
+    assert await other.pop_item() == ITEMS[4]
+    assert await ours.get_items(3) == ITEMS[1:4]
+    await other.clear_session()
+    assert await ours.get_items() == []
+    await other.add_items([ITEMS[5]])
+    assert await ours.get_items() == [ITEMS[5]]
+
+
+async def test_a_window_read_with_a_limit_then_a_full_read(db_path):
+    session = SessiondbSession("s", db_path)
+    await session.add_items(ITEMS)
+    fresh = SessiondbSession("s", db_path)
+    assert await fresh.get_items(3) == ITEMS[-3:]
+    assert await fresh.get_items(2) == ITEMS[-2:]
+    assert await fresh.get_items() == ITEMS
+    await fresh.add_items([ITEMS[0]])
+    assert await fresh.get_items() == ITEMS + [ITEMS[0]]
+
+
+async def test_stored_items_read_back_as_json_values(db_path):
+    session = SessiondbSession("s", db_path)
+    await session.add_items([{"role": "user", "content": [{"type": "input_text", "text": "t"}], "n": (1, 2)}])
+    expected = [{"role": "user", "content": [{"type": "input_text", "text": "t"}], "n": [1, 2]}]
+    assert await session.get_items() == expected
+    assert await SessiondbSession("s", db_path).get_items() == expected
+
+
+def _hold_write_lock(path, seconds, ready):
+    import sqlite3
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    ready.set()
+    time.sleep(seconds)
+    conn.execute("COMMIT")
+    conn.close()
+
+
+async def test_a_write_that_finds_the_lock_held_waits_in_a_thread(db_path):
+    session = SessiondbSession("s", db_path)
+    await session.add_items([ITEMS[0]])
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    holder = ctx.Process(target=_hold_write_lock, args=(db_path, 0.5, ready))
+    holder.start()
+    try:
+        assert ready.wait(60)
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        await session.add_items([ITEMS[1]])
+        task.cancel()
+    finally:
+        holder.join(timeout=60)
+    assert holder.exitcode == 0
+    # The append waited for the other process's commit while the loop kept running (on the
+    # loop it would have allowed no tick at all).
+    assert ticks >= 100
+    assert await session.get_items() == ITEMS[:2]
+
+
+async def test_function_calls_without_a_call_id_round_trip(db_path):
+    items = [
+        {"type": "function_call", "name": "lookup", "arguments": "{}"},
+        {"type": "function_call", "name": "lookup", "arguments": "{}", "call_id": None},
+    ]
+    await SessiondbSession("s", db_path).add_items(items)
+    assert await SessiondbSession("s", db_path).get_items() == items

@@ -243,3 +243,20 @@ def test_four_processes_append_to_one_session_nothing_lost(tmp_path, hierarchica
     assert len(texts) == 200
     for w in range(4):
         assert [t for t in texts if t.startswith(f"w{w}-")] == [f"w{w}-{i}" for i in range(50)]
+
+
+def test_set_chat_history_keeps_the_timestamps_messages_carry(ours):
+    ours.set_chat_history("t", [
+        {"role": "user", "content": "hi", "timestamp": 1700000000.25},
+        {"role": "assistant", "content": "hello", "timestamp": 1700000060.5},
+    ])
+    assert [(m.content, m.timestamp) for m in ours.get_session("t").messages] == [
+        ("hi", 1700000000.25),
+        ("hello", 1700000060.5),
+    ]
+    # Same messages with a new time for the second: it is rewritten with that time.
+    ours.set_chat_history("t", [
+        {"role": "user", "content": "hi", "timestamp": 1700000000.25},
+        {"role": "assistant", "content": "hello", "timestamp": 1700000120.0},
+    ])
+    assert [m.timestamp for m in ours.get_session("t").messages] == [1700000000.25, 1700000120.0]

@@ -837,7 +837,8 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
                     report.branches,
                     report.messages,
                     report.snapshots,
-                    if report.wal_truncated {
+                    // A PostgreSQL store has no WAL file of its own.
+                    if report.wal_truncated || store.is_postgres() {
                         ""
                     } else {
                         "; a reader kept the WAL from being truncated: run `maintain` later"

@@ -9,8 +9,26 @@ Items of any shape the SDK produces (messages, function calls and their outputs,
 items, …) are stored as sessiondb messages a person can read (``sessiondb history``), each
 keeping the item itself, which is what ``get_items`` returns: items round-trip exactly.
 ``add_items`` is one transaction; many processes may append to one session at once without
-losing an item. Every call runs in a worker thread (``asyncio.to_thread``), never blocking the
-event loop; the core releases the GIL.
+losing an item.
+
+Which calls run on the event loop and which in a worker thread: a call that could wait runs in
+a thread (``asyncio.to_thread``), where the core releases the GIL. A call that cannot wait for
+a lock runs inline, because handing it to a thread costs more (about 50–200 µs) than the call
+itself:
+
+- ``get_items`` first reads the session's version (one primary-key read; in WAL mode a reader
+  never waits for a writer). If this session object already holds the history at that version
+  it returns copies of its items at once; otherwise it reads in a thread.
+- ``add_items`` first tries to write without waiting for the lock (a zero busy timeout). If
+  another writer holds it, nothing was written and the write is retried in a thread, where it
+  waits as long as the store's ``busy_timeout``. A store opened with ``synchronous="full"``
+  waits for the disk at every commit: give such sessions ``inline_writes=False``, and every
+  write goes to a thread.
+- ``pop_item`` and ``clear_session`` always run in a thread.
+
+Every call yields to the event loop once, so other tasks run between any two calls. An inline
+write still does the write itself (tens of microseconds; now and then SQLite's automatic WAL
+checkpoint, a few milliseconds of I/O).
 
 Requires ``openai-agents`` (``pip install 'sessiondb[openai-agents]'``).
 """
@@ -21,7 +39,7 @@ import asyncio
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from agents.memory.session import SessionABC
 from agents.memory.session_settings import (
@@ -30,12 +48,13 @@ from agents.memory.session_settings import (
     resolve_session_limit,
 )
 
-from . import NotFound, Store
+from . import AlreadyExists, Busy, InvalidInput, NotFound, Store
+from ._core import copy_json
 
 if TYPE_CHECKING:
     from agents.items import TResponseInputItem
 
-__all__ = ["SessiondbSession", "shared_store"]
+__all__ = ["SessiondbSession", "AdvancedSessiondbSession", "shared_store"]
 
 _stores: dict[str, Store] = {}
 _stores_lock = threading.Lock()
@@ -59,7 +78,26 @@ def _item_of(message: dict[str, Any]) -> Any:
     metadata = message.get("metadata")
     if metadata is not None and "openai_item" in metadata:
         return metadata["openai_item"]
-    return {"role": message["role"], "content": message["content"]}
+    return {"role": message["role"], "content": message.get("content")}
+
+
+class _Window(NamedTuple):
+    """The last ``count`` items of the session's working history at ``version``, which has
+    ``total`` items. ``items[:count]`` are they; the list only ever grows, so a window stays
+    valid while a newer one extends the same list. Never handed out: callers get copies."""
+
+    version: int
+    total: int
+    items: list[Any]
+    count: int
+
+    def serve(self, limit: int | None) -> list[Any] | None:
+        """Copies of the latest ``limit`` items (all when ``None``), or ``None`` if this
+        window does not reach back that far."""
+        want = self.total if limit is None else min(limit, self.total)
+        if want > self.count:
+            return None
+        return copy_json(self.items[self.count - want : self.count])
 
 
 class SessiondbSession(SessionABC):
@@ -71,6 +109,9 @@ class SessiondbSession(SessionABC):
             (``$SESSIONDB_PATH``, else ``sessions.db`` in the user's data directory).
         session_settings: Default ``limit`` of :meth:`get_items`, as for ``SQLiteSession``.
         store: Use this :class:`sessiondb.Store` instead of opening ``db_path``.
+        inline_writes: Try each write on the event loop without waiting for the lock, before
+            handing it to a thread (see the module's documentation). ``False`` always uses a
+            thread.
     """
 
     session_settings: SessionSettings | None = None
@@ -82,6 +123,7 @@ class SessiondbSession(SessionABC):
         session_settings: SessionSettings | dict[str, Any] | None = None,
         *,
         store: Store | None = None,
+        inline_writes: bool = True,
     ) -> None:
         self.session_id = session_id
         self.session_settings = (
@@ -92,6 +134,9 @@ class SessiondbSession(SessionABC):
         self.db_path = db_path
         self._store = store if store is not None else shared_store(db_path)
         self._closed = False
+        self._inline_writes = inline_writes
+        self._window: _Window | None = None
+        self._window_lock = threading.Lock()
 
     @property
     def store(self) -> Store:
@@ -111,16 +156,32 @@ class SessiondbSession(SessionABC):
         if session_limit == 0:
             return []
 
-        def read() -> list[Any]:
-            try:
-                messages = self._store.chat_history(
-                    self.session_id, session_limit, whole_turns=False
-                )
-            except NotFound:
-                return []
-            return [_item_of(m) for m in messages]
+        try:
+            version: int | None = self._store.version(self.session_id, wait=False)
+        except NotFound:
+            await asyncio.sleep(0)
+            return []
+        except Busy:
+            version = None
+        window = self._window
+        if window is not None and window.version == version:
+            items = window.serve(session_limit)
+            if items is not None:
+                await asyncio.sleep(0)
+                return items
 
-        return await asyncio.to_thread(read)
+        def read() -> _Window | None:
+            try:
+                version, items, total = self._store.openai_items(self.session_id, session_limit)
+            except NotFound:
+                return None
+            return _Window(version, total, items, len(items))
+
+        window = await asyncio.to_thread(read)
+        if window is None:
+            return []
+        self._window = window
+        return copy_json(window.items)
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
         """Appends ``items`` in one transaction: all of them or none."""
@@ -128,7 +189,34 @@ class SessiondbSession(SessionABC):
         if not items:
             return
         batch = list(items)
-        await asyncio.to_thread(self._store.add_openai_items, self.session_id, batch)
+        stored = None
+        if self._inline_writes:
+            try:
+                stored = self._store.add_openai_items(self.session_id, batch, wait=False)
+            except Busy:
+                pass
+            else:
+                await asyncio.sleep(0)
+        if stored is None:
+            stored = await asyncio.to_thread(self._store.add_openai_items, self.session_id, batch)
+        self._extend_window(*stored)
+
+    def _extend_window(self, version: int, stored: list[Any]) -> None:
+        """After our own append: if nothing else changed the session since the window was
+        read (its version moved by exactly our one write), the window grows by what we
+        stored; otherwise the next read goes to the file."""
+        with self._window_lock:
+            window = self._window
+            if window is None or window.version + 1 != version:
+                self._window = None
+                return
+            if len(window.items) != window.count:
+                # Another window already grew this list: start a list of our own.
+                items = window.items[: window.count]
+            else:
+                items = window.items
+            items.extend(stored)
+            self._window = _Window(version, window.total + len(stored), items, len(items))
 
     async def pop_item(self) -> TResponseInputItem | None:
         """Removes and returns the most recent item (``None`` when empty). The removed item
@@ -158,3 +246,1098 @@ class SessiondbSession(SessionABC):
     def close(self) -> None:
         """Marks the session closed; the shared store stays open for other sessions."""
         self._closed = True
+
+
+# --- AdvancedSessiondbSession ---------------------------------------------------------------
+
+_MAIN = "main"
+# Session metadata keys of the advanced session: a branch name once used, and one turn's
+# usage. One key each, so concurrent writers never overwrite each other's entries.
+_USED_BRANCH = "openai_agents.branch_used:"
+_TURN_USAGE = "openai_agents.turn_usage:"
+# Item types that count as a tool use in get_tool_usage.
+_TOOL_CALL_TYPES = frozenset(
+    {
+        "tool_call",
+        "function_call",
+        "computer_call",
+        "file_search_call",
+        "web_search_call",
+        "code_interpreter_call",
+        "tool_search_call",
+        "custom_tool_call",
+        "mcp_call",
+        "mcp_approval_request",
+        "shell_call",
+        "apply_patch_call",
+    }
+)
+# Hosted tools whose items carry no name: the type names the tool.
+_TYPE_NAMED_TOOLS = frozenset(
+    {
+        "computer_call",
+        "file_search_call",
+        "web_search_call",
+        "code_interpreter_call",
+        "shell_call",
+        "apply_patch_call",
+    }
+)
+
+
+def _usage_key(branch: str, turn: int) -> str:
+    return f"{_TURN_USAGE}{turn}:{branch}"
+
+
+def _parse_usage_key(key: str) -> tuple[str, int] | None:
+    if not key.startswith(_TURN_USAGE):
+        return None
+    turn, _, branch = key[len(_TURN_USAGE) :].partition(":")
+    return branch, int(turn)
+
+
+def _sql_time(text: str) -> str:
+    """sessiondb's RFC 3339 UTC time as SQLite's ``CURRENT_TIMESTAMP`` prints it (what
+    ``AdvancedSQLiteSession`` returns)."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _preview(content: Any, max_length: int | None = None) -> str:
+    import json
+
+    text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+    if max_length is not None and len(text) > max_length:
+        return text[:max_length] + "..."
+    return text
+
+
+def _is_user(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("role") == "user"
+
+
+def _item_type(item: Any) -> str:
+    """``user``, ``assistant``, else the item's ``type`` (``function_call``, ``reasoning``,
+    …), else ``other``."""
+    if isinstance(item, dict):
+        role = item.get("role")
+        if role in ("user", "assistant"):
+            return role
+        if item.get("type"):
+            return str(item["type"])
+    return "other"
+
+
+def _tool_name(item: Any) -> str | None:
+    """The tool an item calls or answers: ``server.tool`` for MCP, the type for hosted tools
+    without a name, ``tool_search`` for tool search, else the (namespaced) ``name``."""
+    if not isinstance(item, dict):
+        return None
+    kind = item.get("type")
+    if kind in ("mcp_call", "mcp_approval_request") and "server_label" in item:
+        server, name = item.get("server_label"), item.get("name")
+        if server and name:
+            return f"{server}.{name}"
+        return str(server) if server else (str(name) if name else None)
+    if kind in ("tool_search_call", "tool_search_output"):
+        return "tool_search"
+    if kind in _TYPE_NAMED_TOOLS:
+        return kind
+    if "name" in item:
+        name = item.get("name")
+        if name is None:
+            return None
+        from agents._tool_identity import (
+            is_reserved_synthetic_tool_namespace,
+            tool_qualified_name,
+        )
+
+        namespace = item.get("namespace")
+        namespace = str(namespace) if namespace is not None else None
+        if is_reserved_synthetic_tool_namespace(str(name), namespace):
+            return str(name)
+        return tool_qualified_name(str(name), namespace) or str(name)
+    return None
+
+
+class _Turned(NamedTuple):
+    """A stored item with its turn (the number of user items up to and including it)."""
+
+    turn: int
+    item: Any
+    created_at: str
+
+
+def _with_turns(messages: list[dict[str, Any]]) -> list[_Turned]:
+    out, turn = [], 0
+    for m in messages:
+        item = _item_of(m)
+        if _is_user(item):
+            turn += 1
+        out.append(_Turned(turn, item, m["created_at"]))
+    return out
+
+
+class AdvancedSessiondbSession(SessiondbSession):
+    """``agents.extensions.memory.AdvancedSQLiteSession``'s API over sessiondb: branches from
+    user turns, turn browsing and search, tool and token usage per turn and per session.
+
+    A branch is a sessiondb branch of the session: creating one copies no message, whatever
+    the history's length. The current branch is the session's head branch, kept in the file,
+    so every instance and process on the session sees a switch (``AdvancedSQLiteSession``
+    keeps it per instance). Turn ``n`` of a branch is its ``n``-th user item together with
+    the items after it; a branch made from turn ``n`` holds the items before it.
+
+    Usage (``store_run_usage``) is kept per branch and turn in the session's metadata.
+
+    Args:
+        session_id: The session's id.
+        db_path: The database file (sessiondb's default file when ``None``).
+        create_tables: Accepted for compatibility; sessiondb's schema always exists.
+        logger: Where failures of ``store_run_usage`` are logged.
+        session_settings: Default ``limit`` of :meth:`get_items`.
+        store: Use this :class:`sessiondb.Store` instead of opening ``db_path``.
+    """
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        db_path: str | Path | None = None,
+        create_tables: bool = False,
+        logger: Any = None,
+        session_settings: SessionSettings | dict[str, Any] | None = None,
+        store: Store | None = None,
+        inline_writes: bool = True,
+    ) -> None:
+        import logging
+
+        super().__init__(
+            session_id,
+            db_path,
+            session_settings,
+            store=store,
+            inline_writes=inline_writes,
+        )
+        self._logger = logger if logger is not None else logging.getLogger(__name__)
+
+    # --- reading branches ---------------------------------------------------------------
+
+    def _head(self) -> str:
+        try:
+            return self._store.session(self.session_id)["head_branch"]
+        except NotFound:
+            return _MAIN
+
+    def _live_branches(self) -> list[dict[str, Any]]:
+        try:
+            branches = self._store.branches(self.session_id)
+        except NotFound:
+            return []
+        return [b for b in branches if b.get("superseded_at") is None]
+
+    def _messages(self, branch_id: str | None) -> list[dict[str, Any]]:
+        """The working history of ``branch_id`` (the current branch when ``None``); empty
+        for an unknown branch or session."""
+        try:
+            if branch_id is None or branch_id == self._head():
+                return self._store.chat_history(self.session_id, whole_turns=False)
+            return self._store.branch_history(self.session_id, branch_id)
+        except NotFound:
+            return []
+
+    def _turned(self, branch_id: str | None) -> list[_Turned]:
+        return _with_turns(self._messages(branch_id))
+
+    async def get_items(
+        self, limit: int | None = None, branch_id: str | None = None
+    ) -> list[TResponseInputItem]:
+        """The latest ``limit`` items of ``branch_id`` (the current branch when ``None``)."""
+        if branch_id is None:
+            return await super().get_items(limit)
+        session_limit = resolve_session_limit(limit, self.session_settings)
+
+        def read() -> list[Any]:
+            items = [t.item for t in self._turned(branch_id)]
+            if session_limit is not None and session_limit >= 0:
+                items = items[len(items) - session_limit :] if session_limit else []
+            return items
+
+        return await asyncio.to_thread(read)
+
+    async def list_branches(self) -> list[dict[str, Any]]:
+        """Branches holding at least one item, oldest first: ``branch_id``,
+        ``message_count``, ``user_turns``, ``is_current``, ``created_at``."""
+
+        def read() -> list[dict[str, Any]]:
+            out = []
+            for b in self._live_branches():
+                if b["length"] == 0:
+                    continue
+                turned = self._turned(b["name"])
+                out.append(
+                    {
+                        "branch_id": b["name"],
+                        "message_count": len(turned),
+                        "user_turns": sum(1 for t in turned if _is_user(t.item)),
+                        "is_current": bool(b["is_head"]),
+                        "created_at": _sql_time(b["created_at"]),
+                    }
+                )
+            return out
+
+        return await asyncio.to_thread(read)
+
+    async def get_conversation_turns(self, branch_id: str | None = None) -> list[dict[str, Any]]:
+        """The user turns of the branch: ``turn``, ``content`` (first 100 characters),
+        ``full_content``, ``timestamp``, ``can_branch`` (always ``True``)."""
+
+        def read() -> list[dict[str, Any]]:
+            return [
+                self._turn_info(t, 100)
+                for t in self._turned(branch_id)
+                if _is_user(t.item)
+            ]
+
+        return await asyncio.to_thread(read)
+
+    @staticmethod
+    def _turn_info(t: _Turned, preview: int | None) -> dict[str, Any]:
+        content = t.item.get("content", "")
+        return {
+            "turn": t.turn,
+            "content": _preview(content, preview),
+            "full_content": content,
+            "timestamp": _sql_time(t.created_at),
+            "can_branch": True,
+        }
+
+    async def find_turns_by_content(
+        self, search_term: str, branch_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """User turns whose text contains ``search_term`` (ASCII letters match either
+        case), in the shape of :meth:`get_conversation_turns` with the whole content."""
+        import re
+
+        pattern = re.compile(re.escape(search_term), re.IGNORECASE | re.ASCII)
+
+        def texts(content: Any) -> list[str]:
+            if isinstance(content, str):
+                return [content]
+            if isinstance(content, list):
+                return [p.get("text", "") for p in content if isinstance(p, dict)]
+            return []
+
+        def read() -> list[dict[str, Any]]:
+            return [
+                self._turn_info(t, None)
+                for t in self._turned(branch_id)
+                if _is_user(t.item)
+                and any(pattern.search(x or "") for x in texts(t.item.get("content", "")))
+            ]
+
+        return await asyncio.to_thread(read)
+
+    async def get_conversation_by_turns(
+        self, branch_id: str | None = None
+    ) -> dict[int, list[dict[str, str | None]]]:
+        """Each turn's items in order, as ``{"type", "tool_name"}``."""
+
+        def read() -> dict[int, list[dict[str, str | None]]]:
+            turns: dict[int, list[dict[str, str | None]]] = {}
+            for t in self._turned(branch_id):
+                turns.setdefault(t.turn, []).append(
+                    {"type": _item_type(t.item), "tool_name": _tool_name(t.item)}
+                )
+            return turns
+
+        return await asyncio.to_thread(read)
+
+    async def get_tool_usage(self, branch_id: str | None = None) -> list[tuple[str, int, int]]:
+        """``(tool_name, uses, turn)`` per tool and turn, by turn then tool name. A tool
+        search output counts only when its turn has no tool search call."""
+
+        def read() -> list[tuple[str, int, int]]:
+            counts: dict[tuple[int, str | None], int] = {}
+            turned = self._turned(branch_id)
+            searched = {
+                t.turn for t in turned if _item_type(t.item) == "tool_search_call"
+            }
+            for t in turned:
+                kind = _item_type(t.item)
+                if kind in _TOOL_CALL_TYPES:
+                    name = _tool_name(t.item)
+                    if name is None and kind in ("shell_call", "apply_patch_call"):
+                        name = kind
+                elif kind == "tool_search_output" and t.turn not in searched:
+                    name = _tool_name(t.item)
+                else:
+                    continue
+                counts[(t.turn, name)] = counts.get((t.turn, name), 0) + 1
+            order = sorted(counts, key=lambda k: (k[0], "" if k[1] is None else k[1]))
+            return [(name, counts[(turn, name)], turn) for turn, name in order]  # type: ignore[misc]
+
+        return await asyncio.to_thread(read)
+
+    # --- changing branches --------------------------------------------------------------
+
+    def _used(self, name: str) -> bool:
+        if any(b["name"] == name for b in self._live_branches()):
+            return True
+        try:
+            metadata = self._store.session(self.session_id)["metadata"]
+        except NotFound:
+            return False
+        return (_USED_BRANCH + name) in metadata
+
+    async def create_branch_from_turn(
+        self, turn_number: int, branch_name: str | None = None
+    ) -> str:
+        """Creates a branch holding the current branch's items before user turn
+        ``turn_number``, and makes it current. Returns its name (generated when ``None``:
+        ``branch_from_turn_<n>_<unix time>``). A name once used in the session, even by a
+        deleted branch, cannot be used again.
+
+        Raises:
+            ValueError: The turn has no user item, or the name is blank or used.
+        """
+        if branch_name is not None and not branch_name.strip():
+            raise ValueError("Branch name cannot be empty")
+        self._check_not_closed()
+
+        def create() -> str:
+            import time
+
+            source = self._head()
+            turned = self._turned(None)
+            at = next(
+                (i for i, t in enumerate(turned) if _is_user(t.item) and t.turn == turn_number),
+                None,
+            )
+            if at is None:
+                raise ValueError(
+                    f"Turn {turn_number} does not contain a user message in branch '{source}'"
+                )
+            if branch_name is not None:
+                if self._used(branch_name):
+                    raise ValueError(
+                        f"Branch ID '{branch_name}' has already been used. Choose a new branch ID."
+                    )
+                name = branch_name
+            else:
+                base = f"branch_from_turn_{turn_number}_{int(time.time())}"
+                name, suffix = base, 1
+                while self._used(name):
+                    suffix += 1
+                    name = f"{base}_{suffix}"
+            try:
+                self._store.create_branch(self.session_id, name, max(at - 1, 0))
+            except InvalidInput as exc:
+                raise ValueError(str(exc)) from exc
+            except AlreadyExists as exc:
+                raise ValueError(
+                    f"Branch ID '{name}' has already been used. Choose a new branch ID."
+                ) from exc
+            self._store.update_metadata(self.session_id, {_USED_BRANCH + name: True})
+            self._store.switch_branch(self.session_id, name)
+            if at == 0:
+                # A branch before the first turn is empty (the core's branches start from a
+                # message): empty it; what it held stays as a superseded branch.
+                self._store.clear(self.session_id)
+            return name
+
+        return await asyncio.to_thread(create)
+
+    async def create_branch_from_content(
+        self, search_term: str, branch_name: str | None = None
+    ) -> str:
+        """:meth:`create_branch_from_turn` from the first user turn containing
+        ``search_term``.
+
+        Raises:
+            ValueError: No user turn contains it, or the name is blank or used.
+        """
+        matches = await self.find_turns_by_content(search_term)
+        if not matches:
+            raise ValueError(f"No user turns found containing '{search_term}'")
+        return await self.create_branch_from_turn(matches[0]["turn"], branch_name)
+
+    async def switch_to_branch(self, branch_id: str) -> None:
+        """Makes ``branch_id`` the current branch.
+
+        Raises:
+            ValueError: The session has no branch of that name holding an item.
+        """
+
+        def switch() -> None:
+            if not any(
+                b["name"] == branch_id and b["length"] > 0 for b in self._live_branches()
+            ):
+                raise ValueError(f"Branch '{branch_id}' does not exist")
+            self._store.switch_branch(self.session_id, branch_id)
+
+        await asyncio.to_thread(switch)
+
+    async def delete_branch(self, branch_id: str, force: bool = False) -> None:
+        """Deletes a branch and its usage. Its name stays used. Its items stay readable
+        through sessiondb as a superseded branch until ``prune``.
+
+        Raises:
+            ValueError: The name is blank or ``main``, the branch does not exist, or it is
+                the current branch and ``force`` is false (with ``force`` the session
+                switches to ``main`` first).
+        """
+        if not branch_id or not branch_id.strip():
+            raise ValueError("Branch ID cannot be empty")
+        if branch_id == _MAIN:
+            raise ValueError("Cannot delete the 'main' branch")
+
+        def delete() -> None:
+            live = self._live_branches()
+            if not any(b["name"] == branch_id and b["length"] > 0 for b in live):
+                raise ValueError(f"Branch '{branch_id}' does not exist")
+            if any(b["name"] == branch_id and b["is_head"] for b in live):
+                if not force:
+                    raise ValueError(
+                        f"Cannot delete current branch '{branch_id}'. Use force=True or switch branches first"  # noqa: E501
+                    )
+                self._store.switch_branch(self.session_id, _MAIN)
+            self._store.delete_branch(self.session_id, branch_id)
+            self._forget_usage(lambda branch, turn: branch == branch_id)
+
+        await asyncio.to_thread(delete)
+
+    async def pop_item(self) -> TResponseInputItem | None:
+        """Removes and returns the current branch's last item; removing a turn's user item
+        removes that turn's usage too."""
+
+        def pop() -> Any:
+            branch = self._head()
+            turns = sum(1 for t in self._turned(None) if _is_user(t.item))
+            try:
+                message = self._store.pop_message(self.session_id)
+            except NotFound:
+                return None
+            if message is None:
+                return None
+            item = _item_of(message)
+            if _is_user(item):
+                self._forget_usage(lambda b, turn: b == branch and turn == turns)
+            return item
+
+        return await asyncio.to_thread(pop)
+
+    async def clear_session(self) -> None:
+        """Empties every branch (deleting all but ``main``), drops all usage, and makes
+        ``main`` current. Branch names stay used."""
+
+        def clear() -> None:
+            live = self._live_branches()
+            if not live:
+                return
+            names = [b["name"] for b in live]
+            head = next((b["name"] for b in live if b["is_head"]), _MAIN)
+            if head != _MAIN:
+                if _MAIN in names:
+                    self._store.switch_branch(self.session_id, _MAIN)
+                else:
+                    self._store.rename_branch(self.session_id, head, _MAIN)
+                    names.remove(head)
+            for name in names:
+                if name != _MAIN:
+                    self._store.delete_branch(self.session_id, name)
+            self._store.clear(self.session_id)
+            self._forget_usage(lambda branch, turn: True)
+
+        await asyncio.to_thread(clear)
+
+    def close(self) -> None:
+        """Marks the session closed; the shared store stays open for other sessions."""
+        self._closed = True
+
+
+# --- AdvancedSessiondbSession ---------------------------------------------------------------
+
+_MAIN = "main"
+# Session metadata keys of the advanced session: a branch name once used, and one turn's
+# usage. One key each, so concurrent writers never overwrite each other's entries.
+_USED_BRANCH = "openai_agents.branch_used:"
+_TURN_USAGE = "openai_agents.turn_usage:"
+# Item types that count as a tool use in get_tool_usage.
+_TOOL_CALL_TYPES = frozenset(
+    {
+        "tool_call",
+        "function_call",
+        "computer_call",
+        "file_search_call",
+        "web_search_call",
+        "code_interpreter_call",
+        "tool_search_call",
+        "custom_tool_call",
+        "mcp_call",
+        "mcp_approval_request",
+        "shell_call",
+        "apply_patch_call",
+    }
+)
+# Hosted tools whose items carry no name: the type names the tool.
+_TYPE_NAMED_TOOLS = frozenset(
+    {
+        "computer_call",
+        "file_search_call",
+        "web_search_call",
+        "code_interpreter_call",
+        "shell_call",
+        "apply_patch_call",
+    }
+)
+
+
+def _usage_key(branch: str, turn: int) -> str:
+    return f"{_TURN_USAGE}{turn}:{branch}"
+
+
+def _parse_usage_key(key: str) -> tuple[str, int] | None:
+    if not key.startswith(_TURN_USAGE):
+        return None
+    turn, _, branch = key[len(_TURN_USAGE) :].partition(":")
+    return branch, int(turn)
+
+
+def _sql_time(text: str) -> str:
+    """sessiondb's RFC 3339 UTC time as SQLite's ``CURRENT_TIMESTAMP`` prints it (what
+    ``AdvancedSQLiteSession`` returns)."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _preview(content: Any, max_length: int | None = None) -> str:
+    import json
+
+    text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+    if max_length is not None and len(text) > max_length:
+        return text[:max_length] + "..."
+    return text
+
+
+def _is_user(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("role") == "user"
+
+
+def _item_type(item: Any) -> str:
+    """``user``, ``assistant``, else the item's ``type`` (``function_call``, ``reasoning``,
+    …), else ``other``."""
+    if isinstance(item, dict):
+        role = item.get("role")
+        if role in ("user", "assistant"):
+            return role
+        if item.get("type"):
+            return str(item["type"])
+    return "other"
+
+
+def _tool_name(item: Any) -> str | None:
+    """The tool an item calls or answers: ``server.tool`` for MCP, the type for hosted tools
+    without a name, ``tool_search`` for tool search, else the (namespaced) ``name``."""
+    if not isinstance(item, dict):
+        return None
+    kind = item.get("type")
+    if kind in ("mcp_call", "mcp_approval_request") and "server_label" in item:
+        server, name = item.get("server_label"), item.get("name")
+        if server and name:
+            return f"{server}.{name}"
+        return str(server) if server else (str(name) if name else None)
+    if kind in ("tool_search_call", "tool_search_output"):
+        return "tool_search"
+    if kind in _TYPE_NAMED_TOOLS:
+        return kind
+    if "name" in item:
+        name = item.get("name")
+        if name is None:
+            return None
+        from agents._tool_identity import (
+            is_reserved_synthetic_tool_namespace,
+            tool_qualified_name,
+        )
+
+        namespace = item.get("namespace")
+        namespace = str(namespace) if namespace is not None else None
+        if is_reserved_synthetic_tool_namespace(str(name), namespace):
+            return str(name)
+        return tool_qualified_name(str(name), namespace) or str(name)
+    return None
+
+
+class _Turned(NamedTuple):
+    """A stored item with its turn (the number of user items up to and including it)."""
+
+    turn: int
+    item: Any
+    created_at: str
+
+
+def _with_turns(messages: list[dict[str, Any]]) -> list[_Turned]:
+    out, turn = [], 0
+    for m in messages:
+        item = _item_of(m)
+        if _is_user(item):
+            turn += 1
+        out.append(_Turned(turn, item, m["created_at"]))
+    return out
+
+
+class AdvancedSessiondbSession(SessiondbSession):
+    """``agents.extensions.memory.AdvancedSQLiteSession``'s API over sessiondb: branches from
+    user turns, turn browsing and search, tool and token usage per turn and per session.
+
+    A branch is a sessiondb branch of the session: creating one copies no message, whatever
+    the history's length. The current branch is the session's head branch, kept in the file,
+    so every instance and process on the session sees a switch (``AdvancedSQLiteSession``
+    keeps it per instance). Turn ``n`` of a branch is its ``n``-th user item together with
+    the items after it; a branch made from turn ``n`` holds the items before it.
+
+    Usage (``store_run_usage``) is kept per branch and turn in the session's metadata.
+
+    Args:
+        session_id: The session's id.
+        db_path: The database file (sessiondb's default file when ``None``).
+        create_tables: Accepted for compatibility; sessiondb's schema always exists.
+        logger: Where failures of ``store_run_usage`` are logged.
+        session_settings: Default ``limit`` of :meth:`get_items`.
+        store: Use this :class:`sessiondb.Store` instead of opening ``db_path``.
+    """
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        db_path: str | Path | None = None,
+        create_tables: bool = False,
+        logger: Any = None,
+        session_settings: SessionSettings | dict[str, Any] | None = None,
+        store: Store | None = None,
+        inline_writes: bool = True,
+    ) -> None:
+        import logging
+
+        super().__init__(
+            session_id,
+            db_path,
+            session_settings,
+            store=store,
+            inline_writes=inline_writes,
+        )
+        self._logger = logger if logger is not None else logging.getLogger(__name__)
+
+    # --- reading branches ---------------------------------------------------------------
+
+    def _head(self) -> str:
+        try:
+            return self._store.session(self.session_id)["head_branch"]
+        except NotFound:
+            return _MAIN
+
+    def _live_branches(self) -> list[dict[str, Any]]:
+        try:
+            branches = self._store.branches(self.session_id)
+        except NotFound:
+            return []
+        return [b for b in branches if b.get("superseded_at") is None]
+
+    def _messages(self, branch_id: str | None) -> list[dict[str, Any]]:
+        """The working history of ``branch_id`` (the current branch when ``None``); empty
+        for an unknown branch or session."""
+        try:
+            if branch_id is None or branch_id == self._head():
+                return self._store.chat_history(self.session_id, whole_turns=False)
+            return self._store.branch_history(self.session_id, branch_id)
+        except NotFound:
+            return []
+
+    def _turned(self, branch_id: str | None) -> list[_Turned]:
+        return _with_turns(self._messages(branch_id))
+
+    async def get_items(
+        self, limit: int | None = None, branch_id: str | None = None
+    ) -> list[TResponseInputItem]:
+        """The latest ``limit`` items of ``branch_id`` (the current branch when ``None``)."""
+        if branch_id is None:
+            return await super().get_items(limit)
+        session_limit = resolve_session_limit(limit, self.session_settings)
+
+        def read() -> list[Any]:
+            items = [t.item for t in self._turned(branch_id)]
+            if session_limit is not None and session_limit >= 0:
+                items = items[len(items) - session_limit :] if session_limit else []
+            return items
+
+        return await asyncio.to_thread(read)
+
+    async def list_branches(self) -> list[dict[str, Any]]:
+        """Branches holding at least one item, oldest first: ``branch_id``,
+        ``message_count``, ``user_turns``, ``is_current``, ``created_at``."""
+
+        def read() -> list[dict[str, Any]]:
+            out = []
+            for b in self._live_branches():
+                if b["length"] == 0:
+                    continue
+                turned = self._turned(b["name"])
+                out.append(
+                    {
+                        "branch_id": b["name"],
+                        "message_count": len(turned),
+                        "user_turns": sum(1 for t in turned if _is_user(t.item)),
+                        "is_current": bool(b["is_head"]),
+                        "created_at": _sql_time(b["created_at"]),
+                    }
+                )
+            return out
+
+        return await asyncio.to_thread(read)
+
+    async def get_conversation_turns(self, branch_id: str | None = None) -> list[dict[str, Any]]:
+        """The user turns of the branch: ``turn``, ``content`` (first 100 characters),
+        ``full_content``, ``timestamp``, ``can_branch`` (always ``True``)."""
+
+        def read() -> list[dict[str, Any]]:
+            return [
+                self._turn_info(t, 100)
+                for t in self._turned(branch_id)
+                if _is_user(t.item)
+            ]
+
+        return await asyncio.to_thread(read)
+
+    @staticmethod
+    def _turn_info(t: _Turned, preview: int | None) -> dict[str, Any]:
+        content = t.item.get("content", "")
+        return {
+            "turn": t.turn,
+            "content": _preview(content, preview),
+            "full_content": content,
+            "timestamp": _sql_time(t.created_at),
+            "can_branch": True,
+        }
+
+    async def find_turns_by_content(
+        self, search_term: str, branch_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """User turns whose text contains ``search_term`` (ASCII letters match either
+        case), in the shape of :meth:`get_conversation_turns` with the whole content."""
+        import re
+
+        pattern = re.compile(re.escape(search_term), re.IGNORECASE | re.ASCII)
+
+        def texts(content: Any) -> list[str]:
+            if isinstance(content, str):
+                return [content]
+            if isinstance(content, list):
+                return [p.get("text", "") for p in content if isinstance(p, dict)]
+            return []
+
+        def read() -> list[dict[str, Any]]:
+            return [
+                self._turn_info(t, None)
+                for t in self._turned(branch_id)
+                if _is_user(t.item)
+                and any(pattern.search(x or "") for x in texts(t.item.get("content", "")))
+            ]
+
+        return await asyncio.to_thread(read)
+
+    async def get_conversation_by_turns(
+        self, branch_id: str | None = None
+    ) -> dict[int, list[dict[str, str | None]]]:
+        """Each turn's items in order, as ``{"type", "tool_name"}``."""
+
+        def read() -> dict[int, list[dict[str, str | None]]]:
+            turns: dict[int, list[dict[str, str | None]]] = {}
+            for t in self._turned(branch_id):
+                turns.setdefault(t.turn, []).append(
+                    {"type": _item_type(t.item), "tool_name": _tool_name(t.item)}
+                )
+            return turns
+
+        return await asyncio.to_thread(read)
+
+    async def get_tool_usage(self, branch_id: str | None = None) -> list[tuple[str, int, int]]:
+        """``(tool_name, uses, turn)`` per tool and turn, by turn then tool name. A tool
+        search output counts only when its turn has no tool search call."""
+
+        def read() -> list[tuple[str, int, int]]:
+            counts: dict[tuple[int, str | None], int] = {}
+            turned = self._turned(branch_id)
+            searched = {
+                t.turn for t in turned if _item_type(t.item) == "tool_search_call"
+            }
+            for t in turned:
+                kind = _item_type(t.item)
+                if kind in _TOOL_CALL_TYPES:
+                    name = _tool_name(t.item)
+                    if name is None and kind in ("shell_call", "apply_patch_call"):
+                        name = kind
+                elif kind == "tool_search_output" and t.turn not in searched:
+                    name = _tool_name(t.item)
+                else:
+                    continue
+                counts[(t.turn, name)] = counts.get((t.turn, name), 0) + 1
+            order = sorted(counts, key=lambda k: (k[0], "" if k[1] is None else k[1]))
+            return [(name, counts[(turn, name)], turn) for turn, name in order]  # type: ignore[misc]
+
+        return await asyncio.to_thread(read)
+
+    # --- changing branches --------------------------------------------------------------
+
+    def _used(self, name: str) -> bool:
+        if any(b["name"] == name for b in self._live_branches()):
+            return True
+        try:
+            metadata = self._store.session(self.session_id)["metadata"]
+        except NotFound:
+            return False
+        return (_USED_BRANCH + name) in metadata
+
+    async def create_branch_from_turn(
+        self, turn_number: int, branch_name: str | None = None
+    ) -> str:
+        """Creates a branch holding the current branch's items before user turn
+        ``turn_number``, and makes it current. Returns its name (generated when ``None``:
+        ``branch_from_turn_<n>_<unix time>``). A name once used in the session, even by a
+        deleted branch, cannot be used again.
+
+        Raises:
+            ValueError: The turn has no user item, or the name is blank or used.
+        """
+        if branch_name is not None and not branch_name.strip():
+            raise ValueError("Branch name cannot be empty")
+        self._check_not_closed()
+
+        def create() -> str:
+            import time
+
+            source = self._head()
+            turned = self._turned(None)
+            at = next(
+                (i for i, t in enumerate(turned) if _is_user(t.item) and t.turn == turn_number),
+                None,
+            )
+            if at is None:
+                raise ValueError(
+                    f"Turn {turn_number} does not contain a user message in branch '{source}'"
+                )
+            if branch_name is not None:
+                if self._used(branch_name):
+                    raise ValueError(
+                        f"Branch ID '{branch_name}' has already been used. Choose a new branch ID."
+                    )
+                name = branch_name
+            else:
+                base = f"branch_from_turn_{turn_number}_{int(time.time())}"
+                name, suffix = base, 1
+                while self._used(name):
+                    suffix += 1
+                    name = f"{base}_{suffix}"
+            try:
+                self._store.create_branch(self.session_id, name, max(at - 1, 0))
+            except InvalidInput as exc:
+                raise ValueError(str(exc)) from exc
+            except AlreadyExists as exc:
+                raise ValueError(
+                    f"Branch ID '{name}' has already been used. Choose a new branch ID."
+                ) from exc
+            self._store.update_metadata(self.session_id, {_USED_BRANCH + name: True})
+            self._store.switch_branch(self.session_id, name)
+            if at == 0:
+                # A branch before the first turn is empty (the core's branches start from a
+                # message): empty it; what it held stays as a superseded branch.
+                self._store.clear(self.session_id)
+            return name
+
+        return await asyncio.to_thread(create)
+
+    async def create_branch_from_content(
+        self, search_term: str, branch_name: str | None = None
+    ) -> str:
+        """:meth:`create_branch_from_turn` from the first user turn containing
+        ``search_term``.
+
+        Raises:
+            ValueError: No user turn contains it, or the name is blank or used.
+        """
+        matches = await self.find_turns_by_content(search_term)
+        if not matches:
+            raise ValueError(f"No user turns found containing '{search_term}'")
+        return await self.create_branch_from_turn(matches[0]["turn"], branch_name)
+
+    async def switch_to_branch(self, branch_id: str) -> None:
+        """Makes ``branch_id`` the current branch.
+
+        Raises:
+            ValueError: The session has no branch of that name holding an item.
+        """
+
+        def switch() -> None:
+            if not any(
+                b["name"] == branch_id and b["length"] > 0 for b in self._live_branches()
+            ):
+                raise ValueError(f"Branch '{branch_id}' does not exist")
+            self._store.switch_branch(self.session_id, branch_id)
+
+        await asyncio.to_thread(switch)
+
+    async def delete_branch(self, branch_id: str, force: bool = False) -> None:
+        """Deletes a branch and its usage. Its name stays used. Its items stay readable
+        through sessiondb as a superseded branch until ``prune``.
+
+        Raises:
+            ValueError: The name is blank or ``main``, the branch does not exist, or it is
+                the current branch and ``force`` is false (with ``force`` the session
+                switches to ``main`` first).
+        """
+        if not branch_id or not branch_id.strip():
+            raise ValueError("Branch ID cannot be empty")
+        if branch_id == _MAIN:
+            raise ValueError("Cannot delete the 'main' branch")
+
+        def delete() -> None:
+            live = self._live_branches()
+            if not any(b["name"] == branch_id and b["length"] > 0 for b in live):
+                raise ValueError(f"Branch '{branch_id}' does not exist")
+            if any(b["name"] == branch_id and b["is_head"] for b in live):
+                if not force:
+                    raise ValueError(
+                        f"Cannot delete current branch '{branch_id}'. Use force=True or switch branches first"  # noqa: E501
+                    )
+                self._store.switch_branch(self.session_id, _MAIN)
+            self._store.delete_branch(self.session_id, branch_id)
+            self._forget_usage(lambda branch, turn: branch == branch_id)
+
+        await asyncio.to_thread(delete)
+
+    async def pop_item(self) -> TResponseInputItem | None:
+        """Removes and returns the current branch's last item; removing a turn's user item
+        removes that turn's usage too."""
+
+        def pop() -> Any:
+            branch = self._head()
+            turns = sum(1 for t in self._turned(None) if _is_user(t.item))
+            try:
+                message = self._store.pop_message(self.session_id)
+            except NotFound:
+                return None
+            if message is None:
+                return None
+            item = _item_of(message)
+            if _is_user(item):
+                self._forget_usage(lambda b, turn: b == branch and turn == turns)
+            return item
+
+        return await asyncio.to_thread(pop)
+
+    async def clear_session(self) -> None:
+        """Empties every branch (deleting all but ``main``), drops all usage, and makes
+        ``main`` current. Branch names stay used."""
+
+        def clear() -> None:
+            live = self._live_branches()
+            if not live:
+                return
+            if not any(b["name"] == _MAIN and b["is_head"] for b in live):
+                if any(b["name"] == _MAIN for b in live):
+                    self._store.switch_branch(self.session_id, _MAIN)
+                else:
+                    head = next(b["name"] for b in live if b["is_head"])
+                    self._store.rename_branch(self.session_id, head, _MAIN)
+            for b in live:
+                if b["name"] != _MAIN and not b["is_head"] or (
+                    b["name"] != _MAIN and b["is_head"] and any(x["name"] == _MAIN for x in live)
+                ):
+                    self._store.delete_branch(self.session_id, b["name"])
+            self._store.clear(self.session_id)
+            self._forget_usage(lambda branch, turn: True)
+
+        await asyncio.to_thread(clear)
+
+    # --- usage --------------------------------------------------------------------------
+
+    def _usage(self) -> dict[tuple[str, int], dict[str, Any]]:
+        try:
+            metadata = self._store.session(self.session_id)["metadata"]
+        except NotFound:
+            return {}
+        out = {}
+        for key, value in metadata.items():
+            where = _parse_usage_key(key)
+            if where is not None and isinstance(value, dict):
+                out[where] = value
+        return out
+
+    def _forget_usage(self, which: Any) -> None:
+        gone = {_usage_key(b, t): None for (b, t) in self._usage() if which(b, t)}
+        if gone:
+            self._store.update_metadata(self.session_id, gone)
+
+    async def store_run_usage(self, result: Any) -> None:
+        """Records ``result``'s token usage against the current branch's latest turn
+        (replacing what that turn had). Nothing is recorded while the branch has no turn.
+        Failures are logged, not raised."""
+        try:
+            usage = result.context_wrapper.usage
+            if usage is None:
+                return
+
+            def details(value: Any) -> Any:
+                return dict(vars(value)) if value else None
+
+            record = {
+                "requests": usage.requests or 0,
+                "input_tokens": usage.input_tokens or 0,
+                "output_tokens": usage.output_tokens or 0,
+                "total_tokens": usage.total_tokens or 0,
+                "input_tokens_details": details(getattr(usage, "input_tokens_details", None)),
+                "output_tokens_details": details(getattr(usage, "output_tokens_details", None)),
+            }
+
+            def store() -> None:
+                branch = self._head()
+                turn = sum(1 for t in self._turned(None) if _is_user(t.item))
+                if turn == 0:
+                    return
+                self._store.update_metadata(self.session_id, {_usage_key(branch, turn): record})
+
+            await asyncio.to_thread(store)
+        except Exception:
+            self._logger.exception("Failed to store session usage for %s", self.session_id)
+
+    async def get_session_usage(self, branch_id: str | None = None) -> dict[str, int] | None:
+        """Usage summed over the turns of ``branch_id`` (of every branch when ``None``):
+        ``requests``, ``input_tokens``, ``output_tokens``, ``total_tokens``,
+        ``total_turns``; ``None`` when nothing was recorded."""
+
+        def read() -> dict[str, int] | None:
+            rows = [u for (b, _), u in self._usage().items() if not branch_id or b == branch_id]
+            if not rows:
+                return None
+            total = {k: sum(u[k] for u in rows) for k in ("requests", "input_tokens", "output_tokens", "total_tokens")}
+            total["total_turns"] = len(rows)
+            return total
+
+        return await asyncio.to_thread(read)
+
+    async def get_turn_usage(
+        self, user_turn_number: int | None = None, branch_id: str | None = None
+    ) -> list[dict[str, Any]] | dict[str, Any]:
+        """The usage of one turn of the branch (current when ``None``; ``{}`` if none was
+        recorded), or of every turn in order (with ``user_turn_number``)."""
+
+        def read() -> list[dict[str, Any]] | dict[str, Any]:
+            branch = branch_id if branch_id is not None else self._head()
+            mine = {t: dict(u) for (b, t), u in self._usage().items() if b == branch}
+            if user_turn_number is not None:
+                return mine.get(user_turn_number, {})
+            return [{"user_turn_number": t, **mine[t]} for t in sorted(mine)]
+
+        return await asyncio.to_thread(read)

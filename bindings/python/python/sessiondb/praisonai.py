@@ -254,17 +254,22 @@ class DefaultSessionStore:
 
     def set_chat_history(self, session_id: str, messages: List[Dict[str, Any]]) -> bool:
         """Replaces the history in one transaction; the old one stays readable as a
-        superseded branch."""
-        new = [
-            _message_in(
+        superseded branch. A message's ``timestamp`` (epoch seconds), when given, is its
+        stored time."""
+        new = []
+        for m in messages:
+            message = _message_in(
                 m.get("role", "user"),
                 m.get("content"),
                 m.get("metadata"),
                 m.get("tool_calls"),
                 m.get("tool_call_id"),
             )
-            for m in messages
-        ]
+            stamp = m.get("timestamp")
+            if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
+                # Upstream messages carry their time (epoch seconds): keep it.
+                message["created_at"] = datetime.fromtimestamp(stamp, timezone.utc).isoformat()
+            new.append(message)
         self._ensure(session_id)
         self._store.set_chat_history(session_id, new)
         return True
