@@ -80,6 +80,16 @@ impl Entry {
     }
 }
 
+/// Whether `entry` is exactly the session's history at `current` and reaches back to
+/// `window(floor)`. A version never names two histories of one id; the head check fails safe
+/// anyway.
+fn serves(entry: &Entry, current: &Current, window: impl Fn(i64) -> i64) -> bool {
+    entry.version == current.version
+        && entry.head_branch == current.head.branch_id
+        && entry.end() == current.head.length
+        && entry.start <= window(entry.floor).max(1)
+}
+
 /// What a read should do, given the session's current version and head.
 pub(crate) enum Lookup {
     /// Serve this entry: it is current and reaches back far enough.
@@ -134,7 +144,7 @@ impl Cache {
         current: &Current,
         window: impl Fn(i64) -> i64,
     ) -> Lookup {
-        let (version, head) = (current.version, &current.head);
+        let head = &current.head;
         let Some(mut inner) = self.lock() else {
             return Lookup::Load;
         };
@@ -143,9 +153,7 @@ impl Cache {
             return Lookup::Load;
         };
         let covers = entry.start <= window(entry.floor).max(1);
-        // A version never names two histories of one id; the head check fails safe anyway.
-        let unchanged = entry.version == version && entry.head_branch == head.branch_id;
-        if unchanged && entry.end() == head.length && covers {
+        if serves(entry, current, &window) {
             let entry = entry.clone();
             inner.stats.hits += 1;
             return Lookup::Hit(entry);
@@ -177,11 +185,7 @@ impl Cache {
     ) -> Option<Entry> {
         let mut inner = self.lock()?;
         let entry = inner.lru.get(id)?;
-        let covers = entry.start <= window(entry.floor).max(1);
-        let unchanged = entry.version == current.version
-            && entry.head_branch == current.head.branch_id
-            && entry.end() == current.head.length;
-        if !(unchanged && covers) {
+        if !serves(entry, current, &window) {
             return None;
         }
         let entry = entry.clone();

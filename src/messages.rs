@@ -204,7 +204,7 @@ impl Store {
         validate_session_id(session_id)?;
         if use_cache && self.is_postgres() {
             // The version check alone, as one statement without BEGIN/COMMIT: a hit is one
-            // round trip. A miss reads again in one snapshot below.
+            // round trip. Anything else reads again in one snapshot below, which counts it.
             let hit = self.read_one_statement(|tx| {
                 let Some(current) = current_of(tx, session_id)? else {
                     return Ok(None);

@@ -293,9 +293,13 @@ impl Store {
     pub fn update_metadata(&self, id: &str, patch: Metadata) -> Result<Session> {
         validate_session_id(id)?;
         self.write(|tx| {
+            // Locked on PostgreSQL: two merges at once must not both start from this text.
             let current: String = tx
                 .query_opt(
-                    "SELECT metadata FROM sessions WHERE id = ?1",
+                    tx.pick(
+                        "SELECT metadata FROM sessions WHERE id = ?1",
+                        "SELECT metadata FROM sessions WHERE id = ?1 FOR NO KEY UPDATE",
+                    ),
                     args![id],
                     |r| r.get(0),
                 )?
@@ -409,6 +413,16 @@ impl Store {
 
 /// The body of [`Store::delete_session`] inside the caller's write transaction.
 pub(crate) fn delete_session_in(tx: &Tx<'_>, id: &str) -> Result<()> {
+    // Deleting the row clears parent_session_id of its forks, so they change too: on
+    // PostgreSQL lock the session and its forks together, in ascending id order as every
+    // write of several sessions does, before the clock.
+    if !tx.lock_clause().is_empty() {
+        tx.execute(
+            "SELECT 1 FROM sessions WHERE id = ?1 OR parent_session_id = ?1
+                 ORDER BY id FOR NO KEY UPDATE",
+            args![id],
+        )?;
+    }
     require_head(tx, id)?;
     // A session recreated under this id must start above every version this one had.
     tx.execute(
@@ -483,14 +497,16 @@ pub(crate) fn insert_session(
     fork: Option<((i64, i64), Usage)>,
 ) -> Result<()> {
     let now = now_text();
-    let version = first_version(tx)?;
-    // head_branch_id is checked at commit (deferred), so the branch can follow the session.
+    // head_branch_id is checked at commit (deferred), so the branch can follow the session;
+    // save_head below sets it and the version.
     // On PostgreSQL another transaction may be creating the same id right now: the insert
-    // waits for it and then does nothing, and the caller learns the session exists.
+    // waits for it and then does nothing, and the caller learns the session exists. The
+    // version is drawn only after the insert, so a transaction waiting here holds no lock on
+    // the clock, and one that loses the race leaves the clock alone.
     let inserted = tx.execute(
         "INSERT INTO sessions (id, title, agent_name, agent_id, user_id, metadata,
              parent_session_id, head_branch_id, version, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9, ?9)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, ?8, ?8)
          ON CONFLICT (id) DO NOTHING",
         args![
             id,
@@ -500,13 +516,13 @@ pub(crate) fn insert_session(
             new.user_id,
             Value::Object(new.metadata.clone()).to_string(),
             parent_session,
-            version,
             now,
         ],
     )?;
     if inserted == 0 {
         return Err(Error::AlreadyExists(id.to_string()));
     }
+    let version = first_version(tx)?;
     let branch = lineage::create_branch(tx, id, DEFAULT_BRANCH, fork.map(|f| f.0), &now)?;
     let head = Head {
         branch_id: branch,
