@@ -106,6 +106,9 @@ impl Store {
         for (id, messages) in candidates {
             let expired = dry_run
                 || self.write(|tx| {
+                    // Locked before the idle check, so a write that lands meanwhile on
+                    // PostgreSQL keeps the session.
+                    crate::sessions::lock_session(tx, &id)?;
                     let idle: Option<bool> = tx.query_opt(
                         "SELECT updated_at < ?2 FROM sessions WHERE id = ?1",
                         args![id, cutoff],
