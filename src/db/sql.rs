@@ -12,6 +12,8 @@
 //! - no two-argument `min`/`max` (PostgreSQL has `LEAST`/`GREATEST`), no `json_each`, no
 //!   `INSERT OR …`: use [`Tx::pick`] or `ON CONFLICT`;
 //! - `RETURNING` instead of `last_insert_rowid()`.
+//! - JSON text given to a `jsonb` function goes through text, `CAST(CAST(?1 AS TEXT) AS JSONB)`:
+//!   `CAST(?1 AS JSONB)` alone makes PostgreSQL expect a `jsonb` parameter and refuse a string.
 
 use crate::error::{Error, Result};
 
