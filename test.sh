@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as README shows it and CI runs it: the Rust tests on SQLite, the
 # async tests (feature `tokio`) and their doctest, the same integration suite on a throwaway
-# PostgreSQL server (feature `postgres`), then the Python package's tests and the OpenAI
-# Agents SDK's own session tests against it (bindings/python/run-tests.sh builds it in a venv).
+# PostgreSQL server (feature `postgres`) and through PgBouncer, then the Python package's
+# tests and the OpenAI Agents SDK's own session tests against it
+# (bindings/python/run-tests.sh builds it in a venv).
 set -euo pipefail
 cd "$(dirname "$0")"
 cargo test
@@ -10,9 +11,19 @@ cargo test --features tokio --test async_store
 cargo test --features tokio --doc async_store
 
 # On PostgreSQL: every integration test file but those about SQLite files themselves
-# (permissions, the -wal, backup by file copy, opening a file), each test in its own database.
-# tests/postgres/with-server.sh starts the server from the system's packages; without them it
-# says so loudly, and fails under CI=true.
+# (permissions, the -wal, backup by file copy, opening a file), each test in its own database;
+# once straight to the server and once through PgBouncer in transaction mode.
+# tests/postgres/with-server.sh starts both from the system's packages, installed here when
+# missing (Debian: postgresql, pgbouncer); without them it says so loudly, and fails under
+# CI=true.
+have_server() { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
+if { ! have_server || ! command -v pgbouncer >/dev/null 2>&1; } && command -v apt-get >/dev/null 2>&1; then
+    sudo=()
+    if [ "$(id -u)" != 0 ]; then sudo=(sudo -n); fi
+    { "${sudo[@]}" apt-get update -q &&
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q postgresql pgbouncer; } ||
+        echo "!!! could not install postgresql and pgbouncer" >&2
+fi
 sqlite_only="access backup faults open"
 pg_tests=()
 for file in tests/*.rs; do
@@ -20,8 +31,14 @@ for file in tests/*.rs; do
     case " $sqlite_only " in *" $name "*) continue ;; esac
     pg_tests+=(--test "$name")
 done
-bash tests/postgres/with-server.sh env SESSIONDB_TEST_BACKEND=postgres SESSIONDB_CRASH_ROUNDS=60 \
-    cargo test --features postgres "${pg_tests[@]}"
+# shellcheck disable=SC2016 # expanded by the inner shell
+bash tests/postgres/with-server.sh bash -c '
+    set -euo pipefail
+    SESSIONDB_TEST_BACKEND=postgres SESSIONDB_CRASH_ROUNDS=60 cargo test --features postgres "$@"
+    if [ -n "${SESSIONDB_TEST_PGBOUNCER:-}" ]; then
+        echo "== the same through PgBouncer (transaction mode, pgbouncer=true)"
+        SESSIONDB_TEST_BACKEND=pgbouncer SESSIONDB_CRASH_ROUNDS=20 cargo test --features postgres "$@"
+    fi' pg-suite "${pg_tests[@]}"
 cargo test --features postgres --lib
 
 bash bindings/python/run-tests.sh

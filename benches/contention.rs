@@ -1,9 +1,14 @@
-//! Many processes appending to one file: throughput against a single process, p99 latency,
-//! errors, and whether every acknowledged message is stored exactly once.
+//! Many processes appending to one database: throughput against a single process, p99
+//! latency, errors, and whether every acknowledged message is stored exactly once; with one
+//! session per process and with one session shared by all.
 //!
 //! Run: `cargo bench --bench contention` (SESSIONDB_CONTENTION_APPENDS sets the total per
-//! run, default 20,000: shorter runs are noisier). The bench spawns itself as
-//! the worker processes.
+//! run, default 20,000: shorter runs are noisier). The bench spawns itself as the worker
+//! processes. On PostgreSQL, each process a host of its own over TCP:
+//!
+//! `bash tests/postgres/with-server.sh sh -c 'SESSIONDB_CONTENTION_PG=$SESSIONDB_TEST_PG_TCP cargo bench --features postgres --bench contention'`
+//!
+//! (`SESSIONDB_CONTENTION_PG` names a database the bench may create databases from.)
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -19,8 +24,18 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
+    let server = std::env::var("SESSIONDB_CONTENTION_PG").ok();
+    if server.is_some() && cfg!(not(feature = "postgres")) {
+        eprintln!("SESSIONDB_CONTENTION_PG needs --features postgres");
+        std::process::exit(2);
+    }
     println!(
-        "appends per run: {total} (each process appends total/processes); medians of 3 rounds"
+        "{}: appends per run: {total} (each process appends total/processes); medians of 3 rounds",
+        if server.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
     );
     println!(
         "{:<28} {:>10} {:>12} {:>9} {:>9} {:>9} {:>7} {:>8}",
@@ -28,11 +43,11 @@ fn main() {
     );
     // Alternate the workloads and report medians: the machine's noise hits all of them alike.
     const ROUNDS: usize = 3;
-    let workloads = [(false, 1), (false, 2), (false, 4), (true, 4)];
+    let workloads = [(false, 1), (false, 4), (false, 16), (true, 4), (true, 16)];
     let mut results: Vec<Vec<Run>> = workloads.iter().map(|_| Vec::new()).collect();
     for _ in 0..ROUNDS {
         for (w, &(shared_session, processes)) in workloads.iter().enumerate() {
-            let run = run(processes, total, shared_session);
+            let run = run(server.as_deref(), processes, total, shared_session);
             assert_eq!(
                 run.stored, total,
                 "acknowledged appends missing or duplicated"
@@ -76,9 +91,33 @@ struct Run {
     stored: usize,
 }
 
-fn run(processes: usize, total: usize, shared_session: bool) -> Run {
+/// A fresh database for one run: a file in `dir`, or a new database on `server`.
+fn database(server: Option<&str>, dir: &std::path::Path) -> String {
+    let Some(server) = server else {
+        return dir.join("contention.db").to_str().unwrap().to_string();
+    };
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "contention_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = postgres::Client::connect(server, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let (base, query) = server.split_once('?').unwrap_or((server, ""));
+    let (base, _) = base.rsplit_once('/').unwrap();
+    match query {
+        "" => format!("{base}/{name}"),
+        query => format!("{base}/{name}?{query}"),
+    }
+}
+
+fn run(server: Option<&str>, processes: usize, total: usize, shared_session: bool) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("contention.db");
+    let path = database(server, dir.path());
     Store::open(&path).unwrap();
     let per_process = total / processes;
     let mut children: Vec<_> = (0..processes)

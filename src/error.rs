@@ -178,6 +178,17 @@ impl From<postgres::Error> for Error {
                 }
             }
             Some(code) if *code == SqlState::DISK_FULL => Error::StorageFull(err.to_string()),
+            // A statement this connection prepared is not on the server connection it now
+            // talks to: a pooler in transaction mode hands transactions around.
+            Some(code)
+                if *code == SqlState::INVALID_SQL_STATEMENT_NAME
+                    || *code == SqlState::DUPLICATE_PSTATEMENT =>
+            {
+                Error::Pool(format!(
+                    "{err}: the server connection changed under a prepared statement, as \
+                     behind a pooler in transaction mode; add pgbouncer=true to the URL"
+                ))
+            }
             Some(code)
                 if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED =>
             {

@@ -607,8 +607,11 @@ fn openai_item(item: &Value) -> std::result::Result<NewMessage, String> {
     };
     match kind {
         Some("function_call") => {
+            // The SDK writes calls without a `call_id` too: the tool call then has an empty
+            // id, and the item in the metadata keeps what was (not) there.
+            let call_id = item.get("call_id").filter(|id| id.is_string());
             let call = json!({
-                "id": item.get("call_id").cloned().unwrap_or(Value::Null),
+                "id": call_id.cloned().unwrap_or(json!("")),
                 "type": "function",
                 "function": {
                     "name": item.get("name").cloned().unwrap_or(Value::Null),

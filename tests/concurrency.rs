@@ -395,3 +395,104 @@ fn eight_processes_mixing_reads_appends_replaces_and_forks_lose_and_invent_nothi
     let report = store.check().unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }
+
+/// Eight stores (eight hosts, on PostgreSQL) each merging ten keys into one session's
+/// metadata at once: every merge reads the row it changes under the session's write lock, so
+/// no merge overwrites another's keys.
+#[test]
+fn concurrent_metadata_merges_from_eight_stores_keep_every_key() {
+    let (_dir, path) = temp_db();
+    let first = Store::open(&path).unwrap();
+    first.add_user_message("meta", "hi").unwrap();
+    let before = first.session("meta").unwrap().version;
+    let barrier = std::sync::Barrier::new(8);
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let (path, barrier) = (&path, &barrier);
+            scope.spawn(move || {
+                let store = Store::open(path).unwrap();
+                barrier.wait();
+                for k in 0..10 {
+                    let mut patch = sessiondb::Metadata::new();
+                    patch.insert(format!("t{t}k{k}"), serde_json::json!(t * 10 + k));
+                    store.update_metadata("meta", patch).unwrap();
+                }
+            });
+        }
+    });
+    let session = first.session("meta").unwrap();
+    let mut keys: Vec<&String> = session.metadata.keys().collect();
+    keys.sort();
+    let mut expected: Vec<String> = (0..8)
+        .flat_map(|t| (0..10).map(move |k| format!("t{t}k{k}")))
+        .collect();
+    expected.sort();
+    assert_eq!(keys, expected.iter().collect::<Vec<_>>());
+    assert_eq!(session.metadata["t7k9"], serde_json::json!(79));
+    assert_eq!(session.version, before + 80);
+}
+
+/// A session deleted while other stores fork its forks: the delete clears the forks' parent
+/// while the forks are being read and copied from. Every operation succeeds (no deadlock
+/// surfaces as `Busy`), every fork keeps the history it inherited, and the check is clean.
+#[test]
+fn deleting_a_session_while_its_forks_are_forked_again_succeeds_and_orphans_nothing() {
+    for round in 0..3 {
+        let (_dir, path) = temp_db();
+        let store = Store::open(&path).unwrap();
+        for i in 0..5 {
+            store
+                .add_user_message("root", &format!("r{round}-{i}"))
+                .unwrap();
+        }
+        let forks: Vec<String> = (0..3)
+            .map(|_| store.fork_session("root", Some(2), None).unwrap().id)
+            .collect();
+        let barrier = std::sync::Barrier::new(forks.len() + 1);
+        let grandchildren: Vec<Vec<String>> = std::thread::scope(|scope| {
+            let forking: Vec<_> = forks
+                .iter()
+                .map(|fork| {
+                    let (path, barrier) = (&path, &barrier);
+                    scope.spawn(move || {
+                        let store = Store::open(path).unwrap();
+                        barrier.wait();
+                        (0..4)
+                            .map(|_| store.fork_session(fork, None, None).unwrap().id)
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            let deleter = Store::open(&path).unwrap();
+            barrier.wait();
+            deleter.delete_session("root").unwrap();
+            forking.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let inherited: Vec<String> = (0..3).map(|i| format!("r{round}-{i}")).collect();
+        let contents = |id: &str| -> Vec<String> {
+            store
+                .chat_history_uncached(id, None)
+                .unwrap()
+                .iter()
+                .map(|m| m.content().to_string())
+                .collect()
+        };
+        assert!(matches!(
+            store.session("root"),
+            Err(sessiondb::Error::NotFound { .. })
+        ));
+        for (fork, children) in forks.iter().zip(&grandchildren) {
+            assert_eq!(contents(fork), inherited, "fork {fork}");
+            assert_eq!(store.session(fork).unwrap().parent_session, None);
+            for child in children {
+                assert_eq!(contents(child), inherited, "fork of {fork}");
+                assert_eq!(
+                    store.session(child).unwrap().parent_session.as_deref(),
+                    Some(fork.as_str())
+                );
+            }
+        }
+        let report = store.check().unwrap();
+        assert!(report.is_ok(), "{report:?}");
+    }
+}

@@ -343,6 +343,38 @@ fn export_import_export_keeps_openai_shapes_unchanged() {
 }
 
 #[test]
+fn sdk_items_of_every_kind_are_stored_and_read_back_exactly_calls_without_ids_included() {
+    let (_d, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    let items = [
+        json!({"role": "user", "content": "add 2 and 2"}),
+        json!({"type": "function_call", "name": "add", "arguments": "{\"a\":2,\"b\":2}"}),
+        json!({"type": "function_call", "name": "add", "arguments": "{}", "call_id": null}),
+        json!({"type": "function_call", "call_id": "c1", "name": "add", "arguments": "{}"}),
+        json!({"type": "function_call_output", "call_id": "c1", "output": "4"}),
+        json!({"type": "reasoning", "id": "rs_1", "summary": []}),
+    ];
+    let messages: Vec<NewMessage> = items
+        .iter()
+        .map(|item| NewMessage::from_openai_item(item.clone()).unwrap())
+        .collect();
+    store.add_messages("sdk", &messages).unwrap();
+    let history = store.chat_history_uncached("sdk", None).unwrap();
+    let kept: Vec<&Value> = history
+        .iter()
+        .map(|m| &m.body.metadata.as_ref().unwrap()["openai_item"])
+        .collect();
+    assert_eq!(kept, items.iter().collect::<Vec<_>>());
+    let ids: Vec<Option<&str>> = history[1..4]
+        .iter()
+        .map(|m| m.body.tool_calls.as_ref().unwrap()[0]["id"].as_str())
+        .collect();
+    assert_eq!(ids, [Some(""), Some(""), Some("c1")]);
+    assert_eq!(history[4].role(), Role::Tool);
+    assert_eq!(history[4].body.tool_call_id.as_deref(), Some("c1"));
+}
+
+#[test]
 fn add_refuses_malformed_tool_calls_on_stderr_naming_the_field() {
     let (_dir, db) = temp_db();
     let out = run(

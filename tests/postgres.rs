@@ -25,10 +25,10 @@ mod pg {
 
     use sessiondb::{Error, Store};
 
-    use super::common::{on_postgres, temp_db};
+    use super::common::{direct, on_postgres, temp_db};
 
     fn client(url: &str) -> postgres::Client {
-        postgres::Client::connect(url, postgres::NoTls).expect("connect")
+        postgres::Client::connect(&direct(url), postgres::NoTls).expect("connect")
     }
 
     fn contents(store: &Store, id: &str) -> Vec<String> {
@@ -42,7 +42,7 @@ mod pg {
 
     fn skip() -> bool {
         if !on_postgres() {
-            eprintln!("skipped: runs with SESSIONDB_TEST_BACKEND=postgres");
+            eprintln!("skipped: runs with SESSIONDB_TEST_BACKEND=postgres or pgbouncer");
             return true;
         }
         false
@@ -221,6 +221,85 @@ mod pg {
         assert!(!text.contains("s3cret"), "{text}");
         assert!(text.contains("cannot connect"), "{text}");
     }
+
+    /// A fresh database behind the test server's PgBouncer (transaction mode, two server
+    /// connections per database): its URL through the pooler, without `pgbouncer=`.
+    fn behind_pgbouncer() -> Option<String> {
+        let Ok(pooler) = std::env::var("SESSIONDB_TEST_PGBOUNCER") else {
+            eprintln!("skipped: needs PgBouncer (tests/postgres/with-server.sh starts it)");
+            return None;
+        };
+        let (_dir, path) = temp_db();
+        let direct_url = direct(path.to_str().unwrap());
+        let name = direct_url.rsplit('/').next().unwrap().to_string();
+        let base = pooler.split("/postgres").next().unwrap().to_string();
+        Some(format!("{base}/{name}"))
+    }
+
+    #[test]
+    fn behind_a_transaction_pooler_prepared_statements_fail_clearly_and_pgbouncer_true_works() {
+        if skip() {
+            return;
+        }
+        let Some(url) = behind_pgbouncer() else {
+            return;
+        };
+        for unnamed in [false, true] {
+            let session = format!("s{unnamed}");
+            let store = Store::builder(format!("{url}?pgbouncer={unnamed}"))
+                .pool_size(1)
+                .open()
+                .unwrap();
+            // The store prepares its statements on the only server connection, then another
+            // client's open transaction holds that one: the next write gets a second.
+            store.add_user_message(&session, "a").unwrap();
+            let mut other = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            other.batch_execute("BEGIN; SELECT 1").unwrap();
+            let second = store.add_user_message(&session, "b");
+            other.batch_execute("COMMIT").unwrap();
+            if unnamed {
+                second.unwrap();
+                assert_eq!(contents(&store, &session), ["a", "b"]);
+            } else {
+                match second.unwrap_err() {
+                    Error::Pool(msg) => {
+                        assert!(msg.contains("add pgbouncer=true to the URL"), "{msg}")
+                    }
+                    other => panic!("expected Pool, got {other:?}"),
+                }
+                assert_eq!(
+                    contents(
+                        &Store::open(format!("{url}?pgbouncer=true")).unwrap(),
+                        &session
+                    ),
+                    ["a"]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_pgbouncer_parameter_takes_true_or_false_and_is_not_passed_to_the_server() {
+        let err = Store::open("postgres://app:s3cret@127.0.0.1:1/db?pgbouncer=maybe").unwrap_err();
+        match &err {
+            Error::InvalidInput(msg) => {
+                assert!(
+                    msg.contains("pgbouncer=maybe: expected true or false"),
+                    "{msg}"
+                );
+                assert!(!msg.contains("s3cret"), "{msg}");
+            }
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+        // Taken out before the driver parses the rest: what fails is the connection.
+        for url in [
+            "postgres://app@127.0.0.1:1/db?pgbouncer=true",
+            "postgres://app@127.0.0.1:1/db?connect_timeout=5&pgbouncer=false&sslmode=disable",
+        ] {
+            let text = Store::open(url).unwrap_err().to_string();
+            assert!(text.contains("cannot connect"), "{url}: {text}");
+        }
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -241,7 +320,7 @@ mod moving {
     #[test]
     fn a_postgres_store_backs_up_to_a_sqlite_file_and_restores_from_one() {
         if !on_postgres() {
-            eprintln!("skipped: runs with SESSIONDB_TEST_BACKEND=postgres");
+            eprintln!("skipped: runs with SESSIONDB_TEST_BACKEND=postgres or pgbouncer");
             return;
         }
         let (dir, url) = temp_db();

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use postgres::types::ToSql;
-use postgres::{Client, Config, NoTls, Statement, Transaction};
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::{ToSql, Type};
+use postgres::{Client, Config, NoTls, Statement};
 
 use crate::db::pool::Open;
 use crate::db::sql::Param;
@@ -27,29 +28,27 @@ pub(crate) struct PgOpener {
     pub config: Config,
     /// Shown in errors instead of the URL, which may hold a password.
     pub display: String,
+    /// How long a statement waits for a lock: the store's busy timeout.
+    lock_timeout_ms: u128,
+    /// `?pgbouncer=true`: no named prepared statements.
+    unnamed: bool,
 }
 
 impl PgOpener {
-    /// Parses `url` and sets what every connection needs: `lock_timeout` is the store's busy
-    /// timeout, so a writer waiting for a session's row lock gives up as [`Error::Busy`] just
-    /// as it would on SQLite. Startup options, not `SET`s: nothing is left in the session for
-    /// a transaction-mode pooler to carry over.
+    /// Parses `url`. Everything a connection needs set is set inside each transaction
+    /// (`SET LOCAL`), never in the server session, so a transaction-mode pooler may hand
+    /// each transaction to another server connection. `?pgbouncer=true` (sessiondb's own
+    /// parameter, taken out before the URL reaches the driver) also sends every statement
+    /// unprepared, for poolers that cannot carry prepared statements between server
+    /// connections (PgBouncer before 1.21, or without `max_prepared_statements`).
     pub(crate) fn new(url: &str, busy_timeout: Duration) -> Result<PgOpener> {
-        let mut config: Config = url.parse().map_err(|e| {
+        let (url_for_driver, unnamed) = take_pgbouncer(url)?;
+        let mut config: Config = url_for_driver.parse().map_err(|e| {
             Error::invalid(format!(
                 "{}: not a PostgreSQL connection URL: {e}",
                 redact(url)
             ))
         })?;
-        let millis = busy_timeout.as_millis().max(1);
-        let mut options = config.get_options().map(str::to_string).unwrap_or_default();
-        if !options.is_empty() {
-            options.push(' ');
-        }
-        options.push_str(&format!(
-            "-c lock_timeout={millis} -c client_min_messages=warning"
-        ));
-        config.options(&options);
         if config.get_application_name().is_none() {
             config.application_name("sessiondb");
         }
@@ -59,6 +58,8 @@ impl PgOpener {
         Ok(PgOpener {
             config,
             display: redact(url),
+            lock_timeout_ms: busy_timeout.as_millis().max(1),
+            unnamed,
         })
     }
 
@@ -76,7 +77,8 @@ impl PgOpener {
     /// Brings the database to [`SCHEMA_VERSION`]. A current database is only read. Otherwise
     /// one transaction takes an advisory lock and reads the version again inside it, so many
     /// hosts starting at once all succeed: the first migrates, the others wait and find it
-    /// done. Returns the version found if it is newer than this build.
+    /// done. Returns the version found if it is newer than this build. Statements here are
+    /// unprepared whatever the URL says: this runs once per open.
     pub(crate) fn migrate(&self, read_only: bool) -> Result<Option<i64>> {
         let mut client = self.connect()?;
         let found = schema_version(&mut client)?;
@@ -96,14 +98,21 @@ impl PgOpener {
             });
         }
         let mut tx = client.transaction()?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        tx.batch_execute(&format!(
+            "SET LOCAL lock_timeout = {}; SET LOCAL client_min_messages = warning;",
+            self.lock_timeout_ms
+        ))?;
+        tx.query_typed(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[(&MIGRATION_LOCK, Type::INT8)],
+        )?;
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS sessiondb_schema (
                  id BIGINT PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL);
              INSERT INTO sessiondb_schema (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING;",
         )?;
         let found: i64 = tx
-            .query_one("SELECT version FROM sessiondb_schema WHERE id = 1", &[])?
+            .query_typed_one("SELECT version FROM sessiondb_schema WHERE id = 1", &[])?
             .get(0);
         if found > SCHEMA_VERSION {
             return Ok(Some(found));
@@ -111,25 +120,57 @@ impl PgOpener {
         for sql in MIGRATIONS.iter().skip(found.max(0) as usize) {
             tx.batch_execute(sql)?;
         }
-        tx.execute(
+        tx.query_typed(
             "UPDATE sessiondb_schema SET version = $1 WHERE id = 1",
-            &[&SCHEMA_VERSION],
+            &[(&SCHEMA_VERSION, Type::INT8)],
         )?;
         tx.commit()?;
         Ok(None)
     }
 }
 
+/// `url` without sessiondb's `pgbouncer` parameter, and whether it was `true`.
+fn take_pgbouncer(url: &str) -> Result<(String, bool)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), false));
+    };
+    let mut unnamed = false;
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("pgbouncer", value)) => {
+                unnamed = match value {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    other => {
+                        return Err(Error::invalid(format!(
+                            "{}: pgbouncer={other}: expected true or false",
+                            redact(url)
+                        )))
+                    }
+                };
+            }
+            _ => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, unnamed))
+}
+
 /// The schema version of the database `client` is connected to; 0 for an empty one.
 fn schema_version(client: &mut Client) -> Result<i64> {
     let exists: bool = client
-        .query_one("SELECT to_regclass('sessiondb_schema') IS NOT NULL", &[])?
+        .query_typed_one("SELECT to_regclass('sessiondb_schema') IS NOT NULL", &[])?
         .get(0);
     if !exists {
         return Ok(0);
     }
     Ok(client
-        .query_opt("SELECT version FROM sessiondb_schema WHERE id = 1", &[])?
+        .query_typed_opt("SELECT version FROM sessiondb_schema WHERE id = 1", &[])?
         .map_or(0, |r| r.get(0)))
 }
 
@@ -157,6 +198,8 @@ impl Open for PgOpener {
         Ok(PgConn {
             client: self.connect()?,
             statements: HashMap::new(),
+            lock_timeout_ms: self.lock_timeout_ms,
+            unnamed: self.unnamed,
         })
     }
     fn reusable(conn: &PgConn) -> bool {
@@ -167,92 +210,107 @@ impl Open for PgOpener {
 /// One server connection and the statements prepared on it.
 pub(crate) struct PgConn {
     pub client: Client,
-    pub statements: HashMap<String, Statement>,
+    statements: HashMap<String, Statement>,
+    lock_timeout_ms: u128,
+    unnamed: bool,
 }
 
 /// An open transaction on a [`PgConn`], or, for a read of one statement, none: a single
 /// statement sees one snapshot by itself, and BEGIN and COMMIT would cost two more round
-/// trips.
+/// trips. A transaction not committed is rolled back when this is dropped, before the
+/// connection goes back to the pool.
 pub(crate) struct PgTx<'t> {
-    on: On<'t>,
-    statements: &'t mut HashMap<String, Statement>,
-}
-
-enum On<'t> {
-    Transaction(Transaction<'t>),
-    Statement(&'t mut Client),
-}
-
-macro_rules! on {
-    ($self:ident, $c:ident => $body:expr) => {
-        match &mut $self.on {
-            On::Transaction($c) => $body,
-            On::Statement($c) => $body,
-        }
-    };
+    conn: &'t mut PgConn,
+    open: bool,
 }
 
 impl<'t> PgTx<'t> {
+    /// Begins a transaction in one round trip, its lock timeout included. A read sees one
+    /// snapshot, as on SQLite; a write locks the session rows it changes first and reads the
+    /// rest at the start of each statement.
     pub(crate) fn begin(conn: &'t mut PgConn, read_only: bool) -> Result<PgTx<'t>> {
-        let PgConn { client, statements } = conn;
-        let tx = client
-            .build_transaction()
-            .read_only(read_only)
-            // A read sees one snapshot, as on SQLite; a write locks the session rows it
-            // changes first and reads the rest at the start of each statement.
-            .isolation_level(if read_only {
-                postgres::IsolationLevel::RepeatableRead
-            } else {
-                postgres::IsolationLevel::ReadCommitted
-            })
-            .start()?;
-        Ok(PgTx {
-            on: On::Transaction(tx),
-            statements,
-        })
+        let begin = if read_only {
+            "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+        } else {
+            "START TRANSACTION ISOLATION LEVEL READ COMMITTED"
+        };
+        let sql = format!(
+            "{begin}; SET LOCAL lock_timeout = {};",
+            conn.lock_timeout_ms
+        );
+        let tx = PgTx { conn, open: true };
+        tx.conn.client.batch_execute(&sql)?;
+        Ok(tx)
     }
 
     /// No transaction: for a caller that runs one statement only.
     pub(crate) fn single_statement(conn: &'t mut PgConn) -> PgTx<'t> {
-        let PgConn { client, statements } = conn;
-        PgTx {
-            on: On::Statement(client),
-            statements,
-        }
+        PgTx { conn, open: false }
     }
 
-    pub(crate) fn commit(self) -> Result<()> {
-        match self.on {
-            On::Transaction(tx) => Ok(tx.commit()?),
-            On::Statement(_) => Ok(()),
+    pub(crate) fn commit(mut self) -> Result<()> {
+        if self.open {
+            self.open = false;
+            self.conn.client.batch_execute("COMMIT")?;
         }
+        Ok(())
     }
 
     fn statement(&mut self, sql: &str) -> Result<Statement> {
-        if let Some(statement) = self.statements.get(sql) {
+        if let Some(statement) = self.conn.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let text = placeholders(sql);
-        let statement = on!(self, c => c.prepare(&text))?;
-        self.statements.insert(sql.to_string(), statement.clone());
+        let statement = self.conn.client.prepare(&placeholders(sql))?;
+        self.conn
+            .statements
+            .insert(sql.to_string(), statement.clone());
         Ok(statement)
     }
 
     pub(crate) fn execute(&mut self, sql: &str, params: &[&dyn Param]) -> Result<usize> {
+        if self.conn.unnamed {
+            let mut rows = self
+                .conn
+                .client
+                .query_typed_raw(&placeholders(sql), typed(params))?;
+            while rows.next()?.is_some() {}
+            return Ok(rows.rows_affected().unwrap_or(0) as usize);
+        }
         let statement = self.statement(sql)?;
-        let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.pg()).collect();
-        Ok(on!(self, c => c.execute(&statement, &values))? as usize)
+        Ok(self.conn.client.execute(&statement, &values(params))? as usize)
     }
 
     pub(crate) fn query(&mut self, sql: &str, params: &[&dyn Param]) -> Result<Vec<postgres::Row>> {
+        if self.conn.unnamed {
+            let params: Vec<_> = typed(params).collect();
+            return Ok(self.conn.client.query_typed(&placeholders(sql), &params)?);
+        }
         let statement = self.statement(sql)?;
-        let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.pg()).collect();
-        Ok(on!(self, c => c.query(&statement, &values))?)
+        Ok(self.conn.client.query(&statement, &values(params))?)
     }
 
     pub(crate) fn batch(&mut self, sql: &str) -> Result<()> {
-        Ok(on!(self, c => c.batch_execute(sql))?)
+        Ok(self.conn.client.batch_execute(sql)?)
     }
+}
+
+impl Drop for PgTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // A broken connection fails this too, and the pool drops it as not reusable.
+            let _ = self.conn.client.batch_execute("ROLLBACK");
+        }
+    }
+}
+
+fn values<'p>(params: &[&'p dyn Param]) -> Vec<&'p (dyn ToSql + Sync)> {
+    params.iter().map(|p| p.pg()).collect()
+}
+
+fn typed<'p>(
+    params: &'p [&'p dyn Param],
+) -> impl Iterator<Item = (&'p (dyn ToSql + Sync), Type)> + 'p {
+    params.iter().map(|p| (p.pg(), p.pg_type()))
 }
 
 /// SQLite's `?1` placeholders as PostgreSQL's `$1`, outside string literals and quoted

@@ -45,16 +45,56 @@ impl<T: rusqlite::ToSql> Param for T {
 pub(crate) trait Param: rusqlite::ToSql + postgres::types::ToSql + Sync {
     fn lite(&self) -> &dyn rusqlite::ToSql;
     fn pg(&self) -> &(dyn postgres::types::ToSql + Sync);
+    /// The type PostgreSQL is told the placeholder has when a statement is sent unprepared
+    /// (behind a transaction-mode pooler), so the server need not be asked first.
+    fn pg_type(&self) -> postgres::types::Type;
 }
 
 #[cfg(feature = "postgres")]
-impl<T: rusqlite::ToSql + postgres::types::ToSql + Sync> Param for T {
+impl<T: rusqlite::ToSql + postgres::types::ToSql + Sync + PgTyped> Param for T {
     fn lite(&self) -> &dyn rusqlite::ToSql {
         self
     }
     fn pg(&self) -> &(dyn postgres::types::ToSql + Sync) {
         self
     }
+    fn pg_type(&self) -> postgres::types::Type {
+        T::TYPE
+    }
+}
+
+/// The PostgreSQL type of each Rust type the modules bind.
+#[cfg(feature = "postgres")]
+pub(crate) trait PgTyped {
+    const TYPE: postgres::types::Type;
+}
+
+#[cfg(feature = "postgres")]
+macro_rules! pg_typed {
+    ($($ty:ty => $pg:ident),+ $(,)?) => {
+        $(impl PgTyped for $ty {
+            const TYPE: postgres::types::Type = postgres::types::Type::$pg;
+        })+
+    };
+}
+
+#[cfg(feature = "postgres")]
+pg_typed!(i64 => INT8, i32 => INT4, f64 => FLOAT8, bool => BOOL, String => TEXT, str => TEXT,
+    Vec<u8> => BYTEA, [u8] => BYTEA);
+
+#[cfg(feature = "postgres")]
+impl<T: PgTyped + ?Sized> PgTyped for &T {
+    const TYPE: postgres::types::Type = T::TYPE;
+}
+
+#[cfg(feature = "postgres")]
+impl PgTyped for std::borrow::Cow<'_, str> {
+    const TYPE: postgres::types::Type = postgres::types::Type::TEXT;
+}
+
+#[cfg(feature = "postgres")]
+impl<T: PgTyped> PgTyped for Option<T> {
+    const TYPE: postgres::types::Type = T::TYPE;
 }
 
 /// `args![a, b]`: the parameters of a statement, in placeholder order.

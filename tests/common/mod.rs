@@ -17,18 +17,38 @@ pub fn temp_db() -> (TempDir, PathBuf) {
     (dir, path)
 }
 
-/// The PostgreSQL server the suite runs against when `SESSIONDB_TEST_BACKEND=postgres`
-/// (`tests/postgres/with-server.sh` sets `SESSIONDB_TEST_PG`); `None` runs it on SQLite.
+/// The PostgreSQL server the suite runs against: with `SESSIONDB_TEST_BACKEND=postgres`
+/// directly, with `SESSIONDB_TEST_BACKEND=pgbouncer` through PgBouncer in transaction mode
+/// (`tests/postgres/with-server.sh` sets the URLs); `None` runs it on SQLite.
 pub fn postgres_server() -> Option<String> {
-    if std::env::var("SESSIONDB_TEST_BACKEND").as_deref() != Ok("postgres") {
-        return None;
-    }
-    // Over TCP when the server listens there: every test then connects as another host would.
-    let url =
-        std::env::var("SESSIONDB_TEST_PG_TCP").or_else(|_| std::env::var("SESSIONDB_TEST_PG"));
-    match url {
+    let via = match std::env::var("SESSIONDB_TEST_BACKEND").as_deref() {
+        Ok("postgres") => "SESSIONDB_TEST_PG_TCP",
+        Ok("pgbouncer") => "SESSIONDB_TEST_PGBOUNCER",
+        _ => return None,
+    };
+    // Over TCP: every test then connects as another host would.
+    match std::env::var(via) {
         Ok(url) if !url.is_empty() => Some(url),
-        _ => panic!("SESSIONDB_TEST_BACKEND=postgres needs SESSIONDB_TEST_PG (run the tests through tests/postgres/with-server.sh)"),
+        _ => panic!("SESSIONDB_TEST_BACKEND needs {via} (run the tests through tests/postgres/with-server.sh)"),
+    }
+}
+
+/// The URL the test itself connects to, straight to the server, for a store's URL: the
+/// test's own statements are not sessiondb's, so they do not go through the pooler.
+pub fn direct(target: &str) -> String {
+    let (Ok(pooler), Ok(server)) = (
+        std::env::var("SESSIONDB_TEST_PGBOUNCER"),
+        std::env::var("SESSIONDB_TEST_PG_TCP"),
+    ) else {
+        return target.to_string();
+    };
+    let pooler_host = pooler.split("/postgres").next().unwrap_or_default();
+    match target.strip_prefix(pooler_host) {
+        Some(rest) => {
+            let name = rest.split('?').next().unwrap_or_default();
+            server.replacen("/postgres", name, 1)
+        }
+        None => target.to_string(),
     }
 }
 
@@ -59,8 +79,8 @@ fn fresh_database(server: &str) -> String {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos())
     );
-    let mut admin =
-        postgres::Client::connect(server, postgres::NoTls).expect("connect to the test server");
+    let mut admin = postgres::Client::connect(&direct(server), postgres::NoTls)
+        .expect("connect to the test server");
     admin
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .expect("create a test database");
@@ -225,7 +245,8 @@ pub fn cli_usage_error(db: &std::path::Path, args: &[&str]) -> String {
 pub fn db_i64(path: &std::path::Path, sql: &str) -> i64 {
     let target = path.to_str().unwrap_or_default();
     if target.starts_with("postgres") {
-        let mut client = postgres::Client::connect(target, postgres::NoTls).expect("connect");
+        let mut client =
+            postgres::Client::connect(&direct(target), postgres::NoTls).expect("connect");
         let row = client.query_one(sql, &[]).expect(sql);
         return match row.columns()[0].type_() {
             &postgres::types::Type::INT4 => i64::from(row.get::<_, i32>(0)),
@@ -242,7 +263,8 @@ pub fn db_i64(path: &std::path::Path, sql: &str) -> i64 {
 pub fn db_exec(path: &std::path::Path, sql: &str) {
     let target = path.to_str().unwrap_or_default();
     if target.starts_with("postgres") {
-        let mut client = postgres::Client::connect(target, postgres::NoTls).expect("connect");
+        let mut client =
+            postgres::Client::connect(&direct(target), postgres::NoTls).expect("connect");
         client.batch_execute(sql).expect(sql);
         return;
     }

@@ -5,6 +5,8 @@
 # user `nobody`, since PostgreSQL refuses to run as root. Exports
 #   SESSIONDB_TEST_PG      URL of the server's `postgres` database, over the socket
 #   SESSIONDB_TEST_PG_TCP  the same over TCP
+#   SESSIONDB_TEST_PGBOUNCER  the same through PgBouncer in transaction mode, with
+#                          `pgbouncer=true`, when the system has PgBouncer (Debian: pgbouncer)
 # for the command, and stops the server and removes the directory when the command ends.
 #
 #   bash tests/postgres/with-server.sh cargo test --features postgres
@@ -37,6 +39,9 @@ fi
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 
 stop() {
+    if [ -f "$work/pgbouncer.pid" ]; then
+        kill "$(cat "$work/pgbouncer.pid")" 2>/dev/null || true
+    fi
     "${as_server[@]}" "$bindir/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
     rm -rf "$work"
 }
@@ -55,6 +60,41 @@ trap stop EXIT
     cat "$work/server.log" >&2
     exit 1
 }
+
+# PgBouncer in transaction mode with two server connections per database, so that the
+# transactions of a test's many clients land on server connections other transactions used.
+if command -v pgbouncer >/dev/null; then
+    bport="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    echo '"sessiondb" ""' >"$work/users.txt"
+    cat >"$work/pgbouncer.ini" <<EOF
+[databases]
+* = host=$work port=$port
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bport
+unix_socket_dir =
+auth_type = trust
+auth_file = $work/users.txt
+pool_mode = transaction
+default_pool_size = 2
+max_client_conn = 1000
+logfile = $work/pgbouncer.log
+pidfile = $work/pgbouncer.pid
+EOF
+    if [ "$(id -u)" = 0 ]; then
+        chown nobody "$work/pgbouncer.ini" "$work/users.txt"
+    fi
+    "${as_server[@]}" pgbouncer -d "$work/pgbouncer.ini" || {
+        cat "$work/pgbouncer.log" >&2
+        exit 1
+    }
+    export SESSIONDB_TEST_PGBOUNCER="postgresql://sessiondb@127.0.0.1:$bport/postgres?pgbouncer=true"
+elif [ "${CI:-}" = "true" ]; then
+    echo "!!! PgBouncer not found: install it (Debian: apt-get install pgbouncer)." >&2
+    exit 1
+else
+    echo "!!! PgBouncer not found: the tests through a transaction-mode pooler will NOT run." >&2
+fi
 
 export SESSIONDB_TEST_PG="postgresql://sessiondb@/postgres?host=$work&port=$port"
 export SESSIONDB_TEST_PG_TCP="postgresql://sessiondb@127.0.0.1:$port/postgres"

@@ -432,7 +432,7 @@ impl Store {
         let items: Vec<serde_json::Value> = from_py("items", items)?;
         let messages = items
             .iter()
-            .map(openai_message)
+            .map(|item| NewMessage::from_openai_item(item.clone()))
             .collect::<sessiondb::Result<Vec<_>>>()
             .map_err(raise)?;
         if messages.is_empty() {
@@ -1108,24 +1108,6 @@ impl Store {
     fn cache_stats(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         self.run_to_py(py, |s| Ok(s.cache_stats()))
     }
-}
-
-/// The message that keeps OpenAI Agents SDK item `item`. A function call without a
-/// `call_id` (the SDK writes such items too) becomes a tool call with an empty id, where the
-/// core would refuse a null one; the item itself is kept exactly either way.
-fn openai_message(item: &serde_json::Value) -> sessiondb::Result<NewMessage> {
-    let missing_call_id = item.get("type").and_then(|t| t.as_str()) == Some("function_call")
-        && !item.get("call_id").is_some_and(|c| c.is_string());
-    if !missing_call_id {
-        return NewMessage::from_openai_item(item.clone());
-    }
-    let mut probe = item.clone();
-    probe["call_id"] = serde_json::Value::String(String::new());
-    let mut message = NewMessage::from_openai_item(probe)?;
-    if let Some(metadata) = message.metadata.as_mut() {
-        metadata.insert("openai_item".into(), item.clone());
-    }
-    Ok(message)
 }
 
 /// A copy of a JSON-shaped value: every dict and list is new, everything else (strings,
