@@ -1,5 +1,6 @@
-//! sessiondb's half of the PostgreSQL peer comparison (`benches/peers/pg_peers.sh` runs it
-//! beside the OpenAI Agents SDK's SQLAlchemySession on the same server, in one run).
+//! sessiondb's part of the PostgreSQL peer comparison (`benches/peers/pg_peers.sh` runs it
+//! beside the OpenAI Agents SDK's SQLAlchemySession and Google ADK's DatabaseSessionService on
+//! the same server, in one run).
 //!
 //! `pg_peer URL MESSAGES REPEAT` prints one JSON object of medians in microseconds:
 //! append at MESSAGES, full read cached and uncached, and 4 processes appending 200

@@ -1,4 +1,7 @@
-"""Prints the ratios of pg_peers.sh: `python pg_ratio.py OURS_JSON THEIRS_JSON MESSAGES`."""
+"""Prints the ratios of pg_peers.sh: `python pg_ratio.py OURS_JSON THEIRS_JSON MESSAGES`.
+
+A peer that rejects stale appends (ADK) also reports how many it rejected, and a round
+that retries them until stored."""
 
 import json
 import sys
@@ -13,3 +16,10 @@ print(
     f"4 writers x 200: {theirs['four_writers_ms'] / ours['four_writers_ms']:.1f}x faster; "
     f"stored {ours['four_writers_stored']} and {theirs['four_writers_stored']} of 800"
 )
+if "four_writers_rejected" in theirs:
+    print(f"  theirs rejected {theirs['four_writers_rejected']} as stale and did not store them")
+    print(
+        f"  retrying each until stored: {theirs['four_writers_retry_ms'] / ours['four_writers_ms']:.1f}x "
+        f"faster; stored {theirs['four_writers_retry_stored']} of 800 after "
+        f"{theirs['four_writers_retry_stale']} stale errors"
+    )
