@@ -4,6 +4,15 @@
 //! WAL-mode SQLite file that many local processes share at once, and that anyone can read
 //! with the `sqlite3` shell.
 //!
+//! With the cargo feature `postgres`, a URL instead of a path
+//! (`Store::open("postgres://app@db/sessions")`) puts the same API on a PostgreSQL database
+//! that workers on many hosts share. The guarantees below hold there too, with the server's
+//! means: a write locks its session's row (`FOR NO KEY UPDATE`) instead of taking the file's
+//! write lock, so writers of different sessions run in parallel; waiting for a lock longer
+//! than the busy timeout is [`Error::Busy`], as is a deadlock the server broke; durability is
+//! the server's. What is about the file (permissions, `-wal`, replaced files) does not apply.
+//! Behind a pooler in transaction mode add `pgbouncer=true` to the URL.
+//!
 //! ## Guarantees
 //!
 //! - **Concurrency.** Every write is one `BEGIN IMMEDIATE` transaction that reads what it

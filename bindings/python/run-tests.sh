@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the Python package and runs its tests, then the OpenAI Agents SDK's own
-# SQLiteSession tests against sessiondb.openai_agents.SessiondbSession.
+# Builds the Python package and runs its tests (on SQLite, then on a throwaway PostgreSQL
+# server), then the OpenAI Agents SDK's own SQLiteSession tests against
+# sessiondb.openai_agents.SessiondbSession.
 # Needs a Rust toolchain and CPython 3.10+ with pip; everything else comes from the package
 # registries into a venv under bindings/python/target/ (ignored by git).
 set -euo pipefail
@@ -27,7 +28,11 @@ echo "== the sessiondb CLI (for the history --json shape test)"
 export SESSIONDB_CLI="$root/target/debug/sessiondb"
 
 echo "== pytest: bindings/python/tests"
-(cd "$here" && "$venv/bin/python" -m pytest tests -q -p no:cacheprovider)
+(cd "$here" && "$venv/bin/python" -m pytest tests -q -p no:cacheprovider --ignore tests/test_postgres.py)
+
+echo "== pytest: the package on a throwaway PostgreSQL server"
+(cd "$here" && bash "$root/tests/postgres/with-server.sh" \
+    "$venv/bin/python" -m pytest tests/test_postgres.py -q -p no:cacheprovider)
 
 echo "== the OpenAI Agents SDK's SQLiteSession tests against SessiondbSession"
 upstream="$here/target/upstream"

@@ -158,6 +158,7 @@ fn build_exception(py: Python<'_>, err: &sessiondb::Error) -> PyResult<PyErr> {
         }
         E::Sqlite(_) => "SqliteError",
         E::Pool(_) => "PoolError",
+        E::Postgres(_) => "PostgresError",
         E::KeysPartlyStored {
             session,
             stored,
@@ -353,10 +354,11 @@ impl Store {
         })
     }
 
-    /// The database file's path.
+    /// The database file's path, or a PostgreSQL URL without its password. A `str`: a
+    /// `pathlib.Path` would fold the URL's `//`.
     #[getter]
-    fn path(&self) -> PathBuf {
-        self.path.clone()
+    fn path(&self) -> String {
+        self.path.to_string_lossy().into_owned()
     }
 
     fn __repr__(&self) -> String {

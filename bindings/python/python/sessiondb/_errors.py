@@ -116,7 +116,11 @@ class SqliteError(Error):
 
 
 class PoolError(Error):
-    """No pooled connection could be had in time."""
+    """No pooled connection could be had in time, or (PostgreSQL) none could be made."""
+
+
+class PostgresError(Error):
+    """Any other error the PostgreSQL server or its client reported."""
 
 
 __all__ = [
@@ -138,4 +142,5 @@ __all__ = [
     "FileReplaced",
     "SqliteError",
     "PoolError",
+    "PostgresError",
 ]

@@ -1,0 +1,112 @@
+"""The package on PostgreSQL: a ``postgres://`` URL instead of a path. Runs when
+``SESSIONDB_TEST_PG_TCP`` names a server (``run-tests.sh`` starts a throwaway one through
+``tests/postgres/with-server.sh``); each test gets its own database."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import multiprocessing
+import os
+import subprocess
+
+import pytest
+
+import sessiondb
+from sessiondb.openai_agents import SessiondbSession
+
+SERVER = os.environ.get("SESSIONDB_TEST_PG_TCP")
+pytestmark = pytest.mark.skipif(not SERVER, reason="no PostgreSQL server (SESSIONDB_TEST_PG_TCP)")
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def url() -> str:
+    assert SERVER is not None
+    name = f"py_{os.getpid()}_{next(_names)}"
+    subprocess.run(["psql", "-q", SERVER, "-c", f"CREATE DATABASE {name}"], check=True)
+    return SERVER.rsplit("/", 1)[0] + "/" + name
+
+
+def contents(messages):
+    return [(m["role"], m["content"]) for m in messages]
+
+
+def test_the_store_on_postgres_keeps_histories_forks_and_snapshots(url):
+    store = sessiondb.Store(url)
+    assert store.path == url
+    store.add_user_message("c", "a")
+    store.add_assistant_message("c", "b")
+    snapshot = store.create_snapshot("c", "two")
+    change = store.set_chat_history("c", [{"role": "user", "content": "a"}, {"role": "user", "content": "x"}])
+    assert (change["kept"], change["written"]) == (1, 1)
+    fork = store.fork_session("c", 0)
+    assert contents(store.chat_history(fork["id"])) == [("user", "a")]
+    store.restore_snapshot("c", snapshot["id"])
+    assert contents(store.chat_history("c")) == [("user", "a"), ("assistant", "b")]
+    # Another store (another host) reads what this one wrote, past its own cache.
+    other = sessiondb.Store(url)
+    assert other.chat_history("c") == store.chat_history("c")
+    other.add_user_message("c", "from the other host")
+    assert contents(store.chat_history("c"))[-1] == ("user", "from the other host")
+
+
+def test_errors_on_postgres_are_typed_and_never_show_a_password(url):
+    store = sessiondb.Store(url)
+    store.add_user_message("c", "a")
+    version = store.session("c")["version"]
+    store.add_user_message("c", "b")
+    with pytest.raises(sessiondb.Conflict) as conflict:
+        store.add_message("c", {"role": "user", "content": "late"}, expected_version=version)
+    assert (conflict.value.expected, conflict.value.actual) == (version, version + 1)
+    with pytest.raises(sessiondb.NotFound):
+        store.session("missing")
+    with pytest.raises(sessiondb.InvalidInput, match="pgbouncer=maybe") as bad:
+        sessiondb.Store("postgres://app:s3cret@127.0.0.1:1/db?pgbouncer=maybe")
+    assert "s3cret" not in str(bad.value)
+    with pytest.raises(sessiondb.PoolError, match="cannot connect") as refused:
+        sessiondb.Store("postgres://app:s3cret@127.0.0.1:1/db")
+    assert "s3cret" not in str(refused.value)
+    assert contents(store.chat_history("c")) == [("user", "a"), ("user", "b")]
+
+
+def test_sdk_items_round_trip_on_postgres(url):
+    items = [
+        {"role": "user", "content": "add 2 and 2"},
+        {"type": "function_call", "call_id": "c1", "name": "add", "arguments": '{"a":2,"b":2}'},
+        {"type": "function_call_output", "call_id": "c1", "output": "4"},
+        {"type": "reasoning", "id": "rs_1", "summary": []},
+    ]
+    session = SessiondbSession("sdk", store=sessiondb.Store(url))
+
+    async def run():
+        await session.add_items(items)
+        assert await session.get_items() == items
+        assert await session.get_items(limit=2) == items[2:]
+        assert await session.pop_item() == items[-1]
+        fresh = SessiondbSession("sdk", store=sessiondb.Store(url))
+        assert await fresh.get_items() == items[:3]
+
+    asyncio.run(run())
+
+
+def _append(url: str, writer: int, count: int) -> None:
+    store = sessiondb.Store(url)
+    for i in range(count):
+        store.add_user_message("shared", f"w{writer}-{i}")
+
+
+def test_four_processes_appending_to_one_postgres_session_lose_nothing(url):
+    sessiondb.Store(url).add_user_message("shared", "start")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append, args=(url, w, 50)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    history = [m["content"] for m in sessiondb.Store(url).chat_history("shared")]
+    assert len(history) == 201 and history[0] == "start"
+    for w in range(4):
+        assert [c for c in history if c.startswith(f"w{w}-")] == [f"w{w}-{i}" for i in range(50)]
