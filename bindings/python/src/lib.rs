@@ -963,6 +963,28 @@ impl Store {
         Ok((to_py(py, &*history)?, to_py(py, &partial)?))
     }
 
+    /// `(version, messages, partial)` as [`Store::chat_history_with_partial`] reads them in
+    /// one snapshot, with `messages` `None` when the history is at `known_version`: a caller
+    /// that keeps its own converted copy of that version converts nothing again.
+    #[pyo3(signature = (session_id, max_messages=None, *, known_version=None))]
+    fn chat_history_if_changed(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        max_messages: Option<i64>,
+        known_version: Option<i64>,
+    ) -> PyResult<(i64, Py<PyAny>, Py<PyAny>)> {
+        let max = count("max_messages", max_messages)?;
+        let (history, partial) =
+            self.run(py, move |s| s.chat_history_with_partial(&session_id, max))?;
+        let messages = if known_version == Some(history.version()) {
+            py.None()
+        } else {
+            to_py(py, &*history)?
+        };
+        Ok((history.version(), messages, to_py(py, &partial)?))
+    }
+
     // --- search, transfer, maintenance ----------------------------------------------------
 
     #[pyo3(signature = (query, *, limit=20, session_id=None, agent_name=None, user_id=None, role=None))]

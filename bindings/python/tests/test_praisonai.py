@@ -260,3 +260,33 @@ def test_set_chat_history_keeps_the_timestamps_messages_carry(ours):
         {"role": "assistant", "content": "hello", "timestamp": 1700000120.0},
     ])
     assert [m.timestamp for m in ours.get_session("t").messages] == [1700000000.25, 1700000120.0]
+
+
+def test_chat_history_kept_between_calls_is_never_stale_nor_shared(tmp_path):
+    reader = DefaultSessionStore(session_dir=str(tmp_path / "d"))
+    writer = DefaultSessionStore(session_dir=str(tmp_path / "d"))  # another process's store
+    writer.add_user_message("s", "q")
+    writer.add_assistant_message("s", "a")
+    first = reader.get_chat_history("s")
+    assert first == [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    # What a caller does to its copy stays its own.
+    first[0]["content"] = "changed"
+    first.append({"role": "user", "content": "mine"})
+    assert reader.get_chat_history("s") == [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    # The other store's writes show at once, windows included.
+    writer.add_user_message("s", "q2")
+    assert reader.get_chat_history("s", 2) == [{"role": "assistant", "content": "a"}, {"role": "user", "content": "q2"}]
+    assert [m["content"] for m in reader.get_chat_history("s")] == ["q", "a", "q2"]
+    # A streaming reply changes no version, and still shows, grows and goes.
+    writer.upsert_partial_assistant_message("s", "par")
+    assert reader.get_chat_history("s")[-1] == {"role": "assistant", "content": "par"}
+    writer.upsert_partial_assistant_message("s", "partial")
+    assert reader.get_chat_history("s", 2) == [{"role": "user", "content": "q2"}, {"role": "assistant", "content": "partial"}]
+    writer.discard_partial_assistant_message("s")
+    assert [m["content"] for m in reader.get_chat_history("s")] == ["q", "a", "q2"]
+    writer.set_chat_history("s", [{"role": "user", "content": "new"}])
+    assert reader.get_chat_history("s") == [{"role": "user", "content": "new"}]
+    writer.delete_session("s")
+    assert reader.get_chat_history("s") == []
+    reader.invalidate_cache()
+    assert reader._llm_cache == {}

@@ -128,6 +128,11 @@ class Store:
     def discard_stream(self, session_id: str) -> None: ...
     def partial_message(self, session_id: str) -> Optional[Json]: ...
     def chat_history_with_partial(self, session_id: str, max_messages: Optional[int] = None) -> tuple[list[Message], Optional[Json]]: ...
+    def chat_history_if_changed(
+        self, session_id: str, max_messages: Optional[int] = None, *, known_version: Optional[int] = None
+    ) -> tuple[int, Optional[list[Message]], Optional[Json]]:
+        """``(version, messages, partial)``; ``messages`` is ``None`` when the history is at
+        ``known_version``."""
     # search, transfer, maintenance
     def search(
         self,

@@ -19,7 +19,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 import time
+from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
@@ -33,6 +35,7 @@ from praisonaiagents.session.store import (
 )
 
 from . import InvalidInput, NotFound, Store
+from ._core import copy_json
 
 __all__ = [
     "DefaultSessionStore",
@@ -47,6 +50,8 @@ __all__ = [
 ]
 
 DATABASE_FILE = "sessions.db"
+# Sessions (and windows) whose converted chat history a store keeps.
+_LLM_CACHE_ENTRIES = 256
 _PORTABLE_VERSION = 1
 
 
@@ -144,6 +149,9 @@ class DefaultSessionStore:
             busy_timeout=lock_timeout,
             cache_entries=cache_maxsize if cache_maxsize > 0 else 1024,
         )
+        # get_chat_history's converted messages: session, window -> (version, messages).
+        self._llm_cache: "OrderedDict[tuple[str, Optional[int]], tuple[int, List[Dict[str, Any]]]]" = OrderedDict()
+        self._llm_lock = threading.Lock()
 
     @property
     def store(self) -> Store:
@@ -249,8 +257,35 @@ class DefaultSessionStore:
     ) -> List[Dict[str, Any]]:
         """The latest ``max_messages`` (all when ``None``) as ``{"role", "content"}`` dicts
         (with ``tool_calls`` / ``tool_call_id`` when present); never starts on an orphaned
-        tool result."""
-        return [_llm_message(m) for m in self._messages(session_id, max_messages)]
+        tool result.
+
+        Every call reads the session's version and its streaming reply from the file; the
+        converted messages of the version last read are kept, so an unchanged history is
+        handed out as fresh copies without converting it again."""
+        key = (session_id, max_messages)
+        with self._llm_lock:
+            known = self._llm_cache.get(key)
+        try:
+            version, messages, partial = self._store.chat_history_if_changed(
+                session_id, max_messages, known_version=known[0] if known else None
+            )
+        except NotFound:
+            return []
+        if messages is None and known is not None:
+            llm = known[1]
+        else:
+            llm = [_llm_message(m) for m in messages]
+            with self._llm_lock:
+                self._llm_cache[key] = (version, llm)
+                self._llm_cache.move_to_end(key)
+                while len(self._llm_cache) > _LLM_CACHE_ENTRIES:
+                    self._llm_cache.popitem(last=False)
+        out = copy_json(llm)
+        if partial is not None:
+            out.append({"role": "assistant", "content": partial["content"]})
+            if max_messages and len(out) > max_messages:
+                out = out[len(out) - max_messages :]
+        return out
 
     def set_chat_history(self, session_id: str, messages: List[Dict[str, Any]]) -> bool:
         """Replaces the history in one transaction; the old one stays readable as a
@@ -448,6 +483,9 @@ class DefaultSessionStore:
         """Drops cached histories (never needed for freshness: every read checks the
         session's version)."""
         self._store.invalidate_cache(session_id)
+        with self._llm_lock:
+            for key in [k for k in self._llm_cache if session_id is None or k[0] == session_id]:
+                del self._llm_cache[key]
 
     # --- export / import ------------------------------------------------------------------
 
