@@ -215,6 +215,7 @@ pub(crate) fn append_dated<'a>(
              content_kind, content_parts, extra, key)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
              ?17, ?18, ?19, ?20)";
+    let mut insert = tx.repeated(INSERT)?;
     for (message, created_at) in messages {
         message
             .validate()
@@ -226,34 +227,31 @@ pub(crate) fn append_dated<'a>(
         }
         head.length += 1;
         head.usage.add(message);
-        tx.execute(
-            INSERT,
-            args![
-                row_id(head.branch_id, head.length),
-                head.branch_id,
-                head.length,
-                message.role.as_str(),
-                message.content.text(),
-                message.tool_calls.as_ref().map(json_text),
-                message.tool_call_id,
-                message.metadata.as_ref().map(json_text),
-                message.model,
-                message.input_tokens.map(|t| t as i64),
-                message.output_tokens.map(|t| t as i64),
-                message.cost,
-                head.usage.input_tokens as i64,
-                head.usage.output_tokens as i64,
-                head.usage.cost,
-                created_at,
-                message.content.kind(),
-                match &message.content {
-                    Content::Parts(parts) => Some(json_text(parts)),
-                    _ => None,
-                },
-                (!message.extra.is_empty()).then(|| json_text(&message.extra)),
-                message.key,
-            ],
-        )?;
+        insert.execute(args![
+            row_id(head.branch_id, head.length),
+            head.branch_id,
+            head.length,
+            message.role.as_str(),
+            message.content.text(),
+            message.tool_calls.as_ref().map(json_text),
+            message.tool_call_id,
+            message.metadata.as_ref().map(json_text),
+            message.model,
+            message.input_tokens.map(|t| t as i64),
+            message.output_tokens.map(|t| t as i64),
+            message.cost,
+            head.usage.input_tokens as i64,
+            head.usage.output_tokens as i64,
+            head.usage.cost,
+            created_at,
+            message.content.kind(),
+            match &message.content {
+                Content::Parts(parts) => Some(json_text(parts)),
+                _ => None,
+            },
+            (!message.extra.is_empty()).then(|| json_text(&message.extra)),
+            message.key,
+        ])?;
     }
     Ok(())
 }

@@ -237,6 +237,34 @@ impl Row<'_> {
     }
 }
 
+/// A statement of a [`Tx`] to run many times ([`Tx::repeated`]).
+pub(crate) enum Repeated<'a, 't> {
+    /// (The marker keeps `'a` when PostgreSQL is not built.)
+    Sqlite(
+        rusqlite::CachedStatement<'t>,
+        std::marker::PhantomData<&'a ()>,
+    ),
+    #[cfg(feature = "postgres")]
+    Postgres(
+        &'a std::cell::RefCell<crate::db::postgres::PgTx<'t>>,
+        &'a str,
+    ),
+}
+
+impl Repeated<'_, '_> {
+    /// Runs the statement once; returns how many rows it changed.
+    pub(crate) fn execute(&mut self, params: &[&dyn Param]) -> Result<usize> {
+        match self {
+            Repeated::Sqlite(statement, _) => {
+                Ok(statement
+                    .execute(rusqlite::params_from_iter(params.iter().map(|p| p.lite())))?)
+            }
+            #[cfg(feature = "postgres")]
+            Repeated::Postgres(tx, sql) => tx.borrow_mut().execute(sql, params),
+        }
+    }
+}
+
 /// A transaction, read or write, on either backend. Everything a write depends on is read
 /// through the same `Tx`.
 pub(crate) struct Tx<'t> {
@@ -313,13 +341,19 @@ impl<'t> Tx<'t> {
 
     /// Runs a statement; returns how many rows it changed.
     pub(crate) fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize> {
+        self.repeated(sql)?.execute(params)
+    }
+
+    /// `sql` ready to run many times, as a loop over rows does: SQLite's statement is
+    /// looked up once, not once per row.
+    pub(crate) fn repeated<'a>(&'a self, sql: &'a str) -> Result<Repeated<'a, 't>> {
         match &self.inner {
-            Inner::Sqlite(conn) => {
-                let values: Vec<&dyn rusqlite::ToSql> = params.iter().map(|p| p.lite()).collect();
-                Ok(conn.prepare_cached(sql)?.execute(values.as_slice())?)
-            }
+            Inner::Sqlite(conn) => Ok(Repeated::Sqlite(
+                conn.prepare_cached(sql)?,
+                std::marker::PhantomData,
+            )),
             #[cfg(feature = "postgres")]
-            Inner::Postgres(tx) => tx.borrow_mut().execute(sql, params),
+            Inner::Postgres(tx) => Ok(Repeated::Postgres(tx, sql)),
         }
     }
 
