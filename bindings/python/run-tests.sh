@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Python package and runs its tests (on SQLite, then on a throwaway PostgreSQL
-# server), then the OpenAI Agents SDK's own SQLiteSession tests against
-# sessiondb.openai_agents.SessiondbSession.
+# server), then the OpenAI Agents SDK's own SQLiteSession and AdvancedSQLiteSession tests
+# against sessiondb.openai_agents' sessions (tests/upstream/ swaps them in).
 # Needs a Rust toolchain and CPython 3.10+ with pip; everything else comes from the package
 # registries into a venv under bindings/python/target/ (ignored by git).
 set -euo pipefail
@@ -12,7 +12,8 @@ venv="$here/target/venv"
 python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 
 # Pinned: the adapters are checked against exactly these upstream releases.
-pins=(maturin==1.15.0 pytest==8.4.2 pytest-asyncio==1.4.0 praisonaiagents==1.7.17 openai-agents==0.24.0)
+pins=(maturin==1.15.0 pytest==8.4.2 pytest-asyncio==1.4.0 pytest-timeout==2.4.0 praisonaiagents==1.7.17
+    openai-agents==0.24.0 sqlalchemy==2.1.9)
 
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
@@ -34,7 +35,7 @@ echo "== pytest: the package on a throwaway PostgreSQL server"
 (cd "$here" && bash "$root/tests/postgres/with-server.sh" \
     "$venv/bin/python" -m pytest tests/test_postgres.py -q -p no:cacheprovider)
 
-echo "== the OpenAI Agents SDK's SQLiteSession tests against SessiondbSession"
+echo "== the OpenAI Agents SDK's SQLiteSession and AdvancedSQLiteSession tests against ours"
 upstream="$here/target/upstream"
 mkdir -p "$upstream"
 if [ ! -d "$upstream/openai_agents-0.24.0/tests" ]; then
@@ -44,4 +45,5 @@ if [ ! -d "$upstream/openai_agents-0.24.0/tests" ]; then
 fi
 (cd "$upstream/openai_agents-0.24.0" &&
     PYTHONPATH="$here/tests/upstream" "$venv/bin/python" -m pytest -p sessiondb_swap \
-        tests/memory/test_session.py -q -p no:cacheprovider)
+        tests/memory/test_session.py tests/extensions/memory/test_advanced_sqlite_session.py \
+        -q -p no:cacheprovider --timeout=120)

@@ -41,6 +41,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from agents import _debug
 from agents.memory.session import SessionABC
 from agents.memory.session_settings import (
     SessionSettings,
@@ -606,7 +607,7 @@ class AdvancedSessiondbSession(SessiondbSession):
             raise ValueError("Branch name cannot be empty")
         self._check_not_closed()
 
-        def create() -> str:
+        def create() -> tuple[str, str, str]:
             import time
 
             source = self._head()
@@ -645,9 +646,25 @@ class AdvancedSessiondbSession(SessiondbSession):
                 # A branch before the first turn is empty (the core's branches start from a
                 # message): empty it; what it held stays as a superseded branch.
                 self._store.clear(self.session_id)
-            return name
+            item = turned[at].item
+            text = item.get("content") if isinstance(item, dict) else item
+            return name, source, _preview(text, 50)
 
-        return await asyncio.to_thread(create)
+        name, source, content = await asyncio.to_thread(create)
+        # As upstream logs it: the turn's text only where the SDK may log model data.
+        if _debug.DONT_LOG_MODEL_DATA:
+            self._logger.debug(
+                "Created branch '%s' from turn %s in '%s'", name, turn_number, source
+            )
+        else:
+            self._logger.debug(
+                "Created branch '%s' from turn %s ('%s') in '%s'",
+                name,
+                turn_number,
+                content,
+                source,
+            )
+        return name
 
     async def create_branch_from_content(
         self, search_term: str, branch_name: str | None = None

@@ -82,7 +82,8 @@ class AdvancedSQLiteSession(AdvancedSessiondbSession):
         return self._head()
 
 
-def pytest_configure(config: pytest.Config) -> None:
+def swap() -> None:
+    """Puts our classes where the tests import the upstream ones from."""
     import agents
     import agents.extensions.memory
     import agents.extensions.memory.advanced_sqlite_session
@@ -96,6 +97,12 @@ def pytest_configure(config: pytest.Config) -> None:
         agents.extensions.memory.advanced_sqlite_session,
     ):
         module.AdvancedSQLiteSession = AdvancedSQLiteSession  # type: ignore[attr-defined]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Child processes the tests start get the swap from sitecustomize.py beside this file.
+    os.environ["SESSIONDB_SWAP"] = "1"
+    swap()
 
 
 def _deselected() -> set[str]:
