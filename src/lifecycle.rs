@@ -318,16 +318,7 @@ fn purge_in(tx: &Tx<'_>, request: &PurgeRequest) -> Result<PurgeReport> {
             args![id],
             |r| r.get::<i64>(0),
         )? as u64;
-        // A session recreated under this id must start above every version this one had.
-        tx.execute(
-            tx.pick(
-                "UPDATE version_clock SET version = max(version,
-                     (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
-                "UPDATE version_clock SET version = GREATEST(version,
-                     (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
-            ),
-            args![id],
-        )?;
+        crate::sessions::retire_versions(tx, id)?;
         // Snapshots and the streamed partial go with the row (ON DELETE CASCADE).
         tx.execute("DELETE FROM sessions WHERE id = ?1", args![id])?;
     }

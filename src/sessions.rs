@@ -424,16 +424,7 @@ pub(crate) fn delete_session_in(tx: &Tx<'_>, id: &str) -> Result<()> {
         )?;
     }
     require_head(tx, id)?;
-    // A session recreated under this id must start above every version this one had.
-    tx.execute(
-        tx.pick(
-            "UPDATE version_clock SET version = max(version,
-                 (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
-            "UPDATE version_clock SET version = GREATEST(version,
-                 (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
-        ),
-        args![id],
-    )?;
+    retire_versions(tx, id)?;
     let doomed: Vec<i64> = tx.query_map(
         "SELECT id FROM branches WHERE session_id = ?1 ORDER BY id DESC",
         args![id],
@@ -489,6 +480,21 @@ pub(crate) fn delete_session_in(tx: &Tx<'_>, id: &str) -> Result<()> {
 
 /// Inserts a session row and its empty `main` branch (or, for a fork, a branch that inherits
 /// `fork`), drawing a fresh version.
+/// Before session `id`'s row goes: a session recreated under this id must start above every
+/// version this one had.
+pub(crate) fn retire_versions(tx: &Tx<'_>, id: &str) -> Result<()> {
+    tx.execute(
+        tx.pick(
+            "UPDATE version_clock SET version = max(version,
+                 (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
+            "UPDATE version_clock SET version = GREATEST(version,
+                 (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
+        ),
+        args![id],
+    )?;
+    Ok(())
+}
+
 pub(crate) fn insert_session(
     tx: &Tx<'_>,
     id: &str,
