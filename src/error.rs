@@ -37,6 +37,11 @@ pub enum Error {
     #[error("database is busy: the write lock was not free within {timeout:?}")]
     Busy { timeout: Duration },
 
+    /// The wait for another writer's lock was cut short by the check installed with
+    /// [`crate::interrupt_lock_waits`] (in Python: Ctrl-C). Nothing was written.
+    #[error("interrupted while waiting for the write lock; nothing was written")]
+    Interrupted,
+
     /// The file was written by a newer sessiondb whose schema this build does not know.
     #[error("{path}: schema version {found} is newer than this build supports ({supported}); upgrade sessiondb")]
     SchemaTooNew {

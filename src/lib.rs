@@ -134,7 +134,7 @@ pub use cache::CacheStats;
 pub use check::CheckReport;
 pub use compaction::Compaction;
 pub use db::migrations::SCHEMA_VERSION;
-pub use db::{Synchronous, APPLICATION_ID};
+pub use db::{interrupt_lock_waits, Synchronous, APPLICATION_ID};
 pub use error::{Error, Result};
 pub use lease::{Lease, LeaseHolder, LeasedSession};
 pub use lifecycle::{ExpireReport, PurgeReport, PurgeRequest};

@@ -260,6 +260,27 @@ impl Store {
         self.shared.cache.stats()
     }
 
+    /// For the child of a `fork()`: lets go of this handle, which the child inherited from
+    /// its parent, without disturbing the parent. Call it on every inherited handle (clones
+    /// included) before the child opens the file again, at a moment when no thread was
+    /// inside a call of the handle as the process forked.
+    ///
+    /// SQLite keeps one record per process of the locks its connections hold on a file, and
+    /// the child inherits the parent's record without the locks (`fcntl` locks are not
+    /// inherited). New connections that find it believe the process holds its shared lock
+    /// already and take none, so the parent, closing its last connection, sees no other user
+    /// and deletes the `-wal` under the child. Closing the inherited connections (they
+    /// release locks the child does not hold and end no transaction) clears that record.
+    /// A PostgreSQL connection is a socket the parent still uses: closing it would end the
+    /// parent's session on the server, so it is abandoned instead.
+    pub fn release_after_fork(self) {
+        match &self.backend {
+            Backend::Sqlite(_) => drop(self),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => std::mem::forget(self),
+        }
+    }
+
     /// Which database the store runs on.
     pub(crate) fn dialect(&self) -> crate::db::sql::Dialect {
         match self.backend {
@@ -423,6 +444,7 @@ impl Store {
     /// Fills in what only the store knows: the configured timeout, the path.
     fn explain(&self, err: Error) -> Error {
         match err {
+            Error::Busy { .. } if crate::db::take_interrupted() => Error::Interrupted,
             Error::Busy { .. } => Error::Busy {
                 timeout: self.shared.busy_timeout,
             },

@@ -10,6 +10,7 @@ pub(crate) mod postgres;
 pub(crate) mod sql;
 
 use std::cell::Cell;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -67,12 +68,36 @@ thread_local! {
     /// current wait for a lock began.
     static BUSY_TIMEOUT: Cell<Duration> = const { Cell::new(Duration::from_secs(10)) };
     static WAIT_STARTED: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// Whether the last wait on this thread ended because [`INTERRUPT`] said so.
+    static INTERRUPTED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The process-wide check a writer runs between its tries for the lock; see
+/// [`crate::interrupt_lock_waits`].
+static INTERRUPT: OnceLock<fn() -> bool> = OnceLock::new();
+
+/// Installs `check` for every store of this process: a writer waiting for another's write
+/// lock (SQLite) calls it between its tries, and stops waiting when it returns `true`; the
+/// write then fails with [`crate::Error::Interrupted`] and writes nothing. A write that got
+/// the lock is not interrupted: it commits and reports success. `check` runs on the waiting
+/// thread, every few milliseconds of a wait, so it must be cheap; a language binding uses
+/// it to let Ctrl-C end a wait. Returns `false` (and changes nothing) if a check was
+/// installed already. On PostgreSQL the wait for a row lock is the server's and is bounded
+/// by the busy timeout only.
+pub fn interrupt_lock_waits(check: fn() -> bool) -> bool {
+    INTERRUPT.set(check).is_ok()
 }
 
 /// Sets the timeout [`wait_while_busy`] applies on this thread. The store calls it before
 /// each transaction, so stores with different timeouts can share a thread.
 pub(crate) fn set_busy_timeout(timeout: Duration) {
     BUSY_TIMEOUT.with(|t| t.set(timeout));
+    INTERRUPTED.with(|i| i.set(false));
+}
+
+/// Whether the `Busy` this thread just got was an interrupted wait (and forgets it).
+pub(crate) fn take_interrupted() -> bool {
+    INTERRUPTED.with(|i| i.replace(false))
 }
 
 /// How long a writer that found the lock taken sleeps before trying again. A write holds the
@@ -99,6 +124,10 @@ fn wait_while_busy(attempt: i32) -> bool {
     let waited = now.duration_since(started);
     let left = BUSY_TIMEOUT.with(Cell::get).saturating_sub(waited);
     if left.is_zero() {
+        return false;
+    }
+    if INTERRUPT.get().is_some_and(|check| check()) {
+        INTERRUPTED.with(|i| i.set(true));
         return false;
     }
     let step = if waited < PATIENCE {

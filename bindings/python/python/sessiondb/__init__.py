@@ -11,7 +11,15 @@ Adapters that speak other stores' APIs live beside it: :mod:`sessiondb.praisonai
 
 from __future__ import annotations
 
-from ._core import MAX_CONTENT_BYTES, MAX_SESSION_ID_BYTES, SCHEMA_VERSION, Store
+from ._core import (
+    MAX_CONTENT_BYTES,
+    MAX_NESTING,
+    MAX_SESSION_ID_BYTES,
+    SCHEMA_VERSION,
+    SQLITE_SHARED_WITH_PYTHON,
+    SQLITE_VERSION,
+    Store,
+)
 from . import _errors
 from ._errors import *  # noqa: F403  (the exception classes; _errors.__all__ lists them)
 
@@ -20,5 +28,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "MAX_CONTENT_BYTES",
     "MAX_SESSION_ID_BYTES",
+    "MAX_NESTING",
+    "SQLITE_VERSION",
+    "SQLITE_SHARED_WITH_PYTHON",
     *_errors.__all__,
 ]

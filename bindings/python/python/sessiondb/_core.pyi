@@ -8,6 +8,11 @@ from typing import Any, Literal, Optional, Sequence, TypedDict
 SCHEMA_VERSION: int
 MAX_CONTENT_BYTES: int
 MAX_SESSION_ID_BYTES: int
+MAX_NESTING: int
+"""Deepest nesting of dicts and lists accepted in a value (deeper, or a cycle: InvalidInput)."""
+SQLITE_VERSION: str
+SQLITE_SHARED_WITH_PYTHON: bool
+"""Whether Python's ``sqlite3`` module calls the same SQLite library as sessiondb."""
 
 class _MessageRequired(TypedDict):
     index: int
@@ -30,9 +35,10 @@ class Message(_MessageRequired, total=False):
 Json = dict[str, Any]
 
 class Store:
-    """A sessiondb file. Share one between threads; after ``fork()`` the child opens the file
-    afresh on its first call. Every call releases the GIL; errors are ``sessiondb.Error``
-    subclasses."""
+    """A sessiondb file. Share one between threads; after ``os.fork()`` the child lets go of
+    the parent's connections and opens the file afresh on its first call (``os.fork`` waits
+    for calls in flight in other threads). Every call releases the GIL; errors are
+    ``sessiondb.Error`` subclasses. A context manager: ``with Store(p) as s:`` closes it."""
 
     def __init__(
         self,
@@ -46,9 +52,16 @@ class Store:
         read_only: bool = False,
         create: bool = True,
         shared: bool = False,
+        separate_sqlite_ok: bool = False,
     ) -> None: ...
     @property
     def path(self) -> str: ...
+    def close(self) -> None:
+        """Closes the connections; later calls raise ``sessiondb.Closed``."""
+    @property
+    def closed(self) -> bool: ...
+    def __enter__(self) -> Store: ...
+    def __exit__(self, *exc: object) -> bool: ...
     # messages
     def add_message(self, session_id: str, message: Json, *, expected_version: Optional[int] = None) -> Message: ...
     def add_user_message(self, session_id: str, content: str) -> Message: ...

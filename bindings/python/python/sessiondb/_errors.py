@@ -111,6 +111,26 @@ class FileReplaced(Error):
     path: str
 
 
+class Interrupted(Error):
+    """A wait for another writer's lock was interrupted; nothing was written. (Ctrl-C
+    raises what the signal handler raised, ``KeyboardInterrupt`` by default, instead.)"""
+
+
+class Closed(Error):
+    """The store at ``path`` was closed (``Store.close()`` or a ``with`` block ended);
+    open the path again."""
+
+    path: str
+
+
+class SeparateSqlite(Error):
+    """Python's ``sqlite3`` module in this interpreter carries its own copy of SQLite, so
+    the two would not see each other's locks on the file at ``path`` (see the README, "One
+    SQLite per process"). Nothing was opened."""
+
+    path: str
+
+
 class SqliteError(Error):
     """Any other SQLite error."""
 
@@ -140,6 +160,9 @@ __all__ = [
     "FileExists",
     "UnsafePermissions",
     "FileReplaced",
+    "Interrupted",
+    "Closed",
+    "SeparateSqlite",
     "SqliteError",
     "PoolError",
     "PostgresError",
