@@ -83,10 +83,9 @@ impl Walk {
             ));
         }
         if let Ok(f) = value.cast::<PyFloat>() {
-            let f = f.value();
-            return Number::from_f64(f)
+            return Number::from_f64(f.value())
                 .map(Value::Number)
-                .ok_or_else(|| format!("is {f}, which JSON cannot hold (no NaN or infinity)"));
+                .ok_or_else(|| format!("is {value}, which JSON cannot hold (no NaN or infinity)"));
         }
         if let Ok(s) = value.cast::<PyString>() {
             return s
@@ -200,7 +199,7 @@ pub(crate) fn seconds(name: &str, value: f64) -> PyResult<Duration> {
 pub(crate) fn metadata(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Metadata>> {
     value
         .filter(|v| !v.is_none())
-        .map(|v| from_py("metadata must be a dict of JSON values", v))
+        .map(|v| from_py("metadata", v))
         .transpose()
 }
 

@@ -849,7 +849,7 @@ impl Store {
             metadata: self::metadata(metadata)?,
             tool_calls: tool_calls
                 .filter(|v| !v.is_none())
-                .map(|v| from_py("tool_calls must be a list of JSON values", v))
+                .map(|v| from_py("tool_calls", v))
                 .transpose()?,
             input_tokens: input_tokens.map(|n| index("input_tokens", n)).transpose()?,
             output_tokens: output_tokens
@@ -951,7 +951,7 @@ impl Store {
         overwrite: bool,
         dry_run: bool,
     ) -> PyResult<Py<PyAny>> {
-        let file: ExportFile = from_py("export document", document)?;
+        let file: ExportFile = from_py("document", document)?;
         let options = ImportOptions {
             overwrite,
             dry_run,
