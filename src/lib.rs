@@ -10,7 +10,10 @@
 //! means: a write locks its session's row (`FOR NO KEY UPDATE`) instead of taking the file's
 //! write lock, so writers of different sessions run in parallel; waiting for a lock longer
 //! than the busy timeout is [`Error::Busy`], as is a deadlock the server broke; durability is
-//! the server's. What is about the file (permissions, `-wal`, replaced files) does not apply.
+//! the server's. A connection lost while the server commits a write is
+//! [`Error::CommitOutcomeUnknown`]: the write may or may not be stored, so retry a keyed
+//! write as is, and read the session back before redoing any other. What is about the file
+//! (permissions, `-wal`, replaced files) does not apply.
 //! Behind a pooler in transaction mode add `pgbouncer=true` to the URL.
 //!
 //! ## Guarantees
