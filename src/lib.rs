@@ -69,8 +69,8 @@
 //!   [`Store::full_history`], search and export keep every message. Nothing is deleted.
 //! - **Erasure.** [`Store::expire_sessions`] deletes idle sessions as
 //!   [`Store::delete_session`] does. [`Store::purge`] (and `purge_session`, `purge_user`)
-//!   is the one operation that destroys: every branch, snapshot, compaction, partial and
-//!   index entry of the sessions, with `secure_delete`, a `VACUUM` and a WAL truncation, so
+//!   is the one operation that destroys: every branch, snapshot, compaction, partial, lease
+//!   and index entry of the sessions, with `secure_delete`, a `VACUUM` and a WAL truncation, so
 //!   no byte of the content stays in the file or its WAL. Forks owned by others keep what
 //!   they inherit, copied into them first, unless the request erases them too.
 //! - **Costs.** Appending, forking, branching, snapshotting, reverting and restoring cost the

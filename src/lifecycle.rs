@@ -3,8 +3,9 @@
 //! Everything else in sessiondb keeps replaced history until `prune`. A purge is the one
 //! operation that destroys: in one transaction, with SQLite's `secure_delete` on (freed
 //! cells and pages are overwritten with zeros), it deletes the sessions' every branch
-//! (superseded ones included), messages, compactions, snapshots, streamed partials, and the
-//! orphaned rows of deleted parents that only they reached; it rebuilds the search index so
+//! (superseded ones included), messages, compactions, snapshots, streamed partials, leases,
+//! and the orphaned rows of deleted parents that only they reached (every table of the
+//! schema that can hold a session's rows); it rebuilds the search index so
 //! no term of the purged text survives in it. Then `VACUUM` rewrites every page (a page split
 //! long ago may have left a stale copy of a row in free space that no delete can find), and a
 //! checkpoint copies the new pages into the file and truncates the WAL, where the old page
@@ -178,7 +179,8 @@ impl Store {
             // Dead rows are gone from every snapshot once VACUUM has run; the server's WAL
             // and backups are the operator's to expire.
             self.outside_transaction(
-                "VACUUM messages, branches, sessions, snapshots, compactions",
+                "VACUUM messages, branches, sessions, snapshots, compactions, \
+                 partial_messages, leases",
             )?;
             return Ok(report);
         }
@@ -321,6 +323,9 @@ fn purge_in(tx: &Tx<'_>, request: &PurgeRequest) -> Result<PurgeReport> {
         crate::sessions::retire_versions(tx, id)?;
         // Snapshots and the streamed partial go with the row (ON DELETE CASCADE).
         tx.execute("DELETE FROM sessions WHERE id = ?1", args![id])?;
+        // A lease has no foreign key (it may precede its session), so nothing cascades to
+        // it; its row names the session and the owner that ran it.
+        tx.execute("DELETE FROM leases WHERE session_id = ?1", args![id])?;
     }
     // Children before parents: a parent is never deleted under a child.
     for id in doomed.iter().rev() {
