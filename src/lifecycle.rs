@@ -10,8 +10,9 @@
 //! long ago may have left a stale copy of a row in free space that no delete can find), and a
 //! checkpoint copies the new pages into the file and truncates the WAL, where the old page
 //! images were. The cost is that of a `VACUUM`: proportional to the file, so erase many
-//! sessions with one request. A reader holding an old
-//! snapshot of the file can keep the checkpoint from finishing: the report says so
+//! sessions with one request. A reader holding an old snapshot of the file (another
+//! process's open read transaction) can keep the checkpoint from finishing: the purge retries
+//! for about a second, not for as long as the reader stays, then the report says so
 //! (`wal_truncated`), and `sessiondb maintain` completes it later.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -187,24 +188,10 @@ impl Store {
         // Deleted cells are zeroed, but earlier page splits may have left stale copies of
         // them in free space SQLite no longer tracks; rebuilding the file drops those too.
         self.with_connection(|conn| Ok(conn.execute_batch("VACUUM")?))?;
-        report.wal_truncated = self.truncate_wal()?;
+        // A reader of an old snapshot keeps the WAL: retry for about a second, then say so
+        // rather than wait for it (`maintain` finishes the job later).
+        report.wal_truncated = self.with_connection(|conn| Ok(crate::db::truncate_wal(conn)?))?;
         Ok(report)
-    }
-
-    /// Checkpoints and truncates the WAL, retrying briefly while a reader holds it.
-    fn truncate_wal(&self) -> Result<bool> {
-        for attempt in 0..20 {
-            let busy = self.with_connection(|conn| {
-                let busy: i64 =
-                    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-                Ok(busy != 0)
-            })?;
-            if !busy {
-                return Ok(true);
-            }
-            std::thread::sleep(Duration::from_millis(5 << attempt.min(4)));
-        }
-        Ok(false)
     }
 }
 
