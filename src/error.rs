@@ -100,6 +100,19 @@ pub enum Error {
     #[error("sqlite: {0}")]
     Sqlite(#[source] rusqlite::Error),
 
+    /// The connection to the server broke while it was committing a write (the network
+    /// dropped it, or the server ended the session) before the server said how the commit
+    /// went: the write may or may not have been stored. Only PostgreSQL gives this; a SQLite
+    /// commit is decided in this process. A server that answers the commit with an error
+    /// (a serialization failure, say) is not this: that write was not stored.
+    ///
+    /// What to do: a write of messages that all carry keys ([`crate::NewMessage::with_key`])
+    /// can simply be sent again; if the first one was stored, the retry writes nothing and
+    /// returns the stored messages. Anything else: read the session back (its history, its
+    /// `version`) and decide whether to write again, as after a crash.
+    #[error("the connection was lost while committing, so whether the write was stored is unknown: {reason}")]
+    CommitOutcomeUnknown { reason: String },
+
     /// Any other PostgreSQL error.
     #[cfg(feature = "postgres")]
     #[error("postgres: {0}")]

@@ -10,7 +10,10 @@
 //! means: a write locks its session's row (`FOR NO KEY UPDATE`) instead of taking the file's
 //! write lock, so writers of different sessions run in parallel; waiting for a lock longer
 //! than the busy timeout is [`Error::Busy`], as is a deadlock the server broke; durability is
-//! the server's. What is about the file (permissions, `-wal`, replaced files) does not apply.
+//! the server's. A connection lost while the server commits a write is
+//! [`Error::CommitOutcomeUnknown`]: the write may or may not be stored, so retry a keyed
+//! write as is, and read the session back before redoing any other. What is about the file
+//! (permissions, `-wal`, replaced files) does not apply.
 //! Behind a pooler in transaction mode add `pgbouncer=true` to the URL.
 //!
 //! ## Guarantees
@@ -66,8 +69,8 @@
 //!   [`Store::full_history`], search and export keep every message. Nothing is deleted.
 //! - **Erasure.** [`Store::expire_sessions`] deletes idle sessions as
 //!   [`Store::delete_session`] does. [`Store::purge`] (and `purge_session`, `purge_user`)
-//!   is the one operation that destroys: every branch, snapshot, compaction, partial and
-//!   index entry of the sessions, with `secure_delete`, a `VACUUM` and a WAL truncation, so
+//!   is the one operation that destroys: every branch, snapshot, compaction, partial, lease
+//!   and index entry of the sessions, with `secure_delete`, a `VACUUM` and a WAL truncation, so
 //!   no byte of the content stays in the file or its WAL. Forks owned by others keep what
 //!   they inherit, copied into them first, unless the request erases them too.
 //! - **Costs.** Appending, forking, branching, snapshotting, reverting and restoring cost the

@@ -3,14 +3,16 @@
 //! Everything else in sessiondb keeps replaced history until `prune`. A purge is the one
 //! operation that destroys: in one transaction, with SQLite's `secure_delete` on (freed
 //! cells and pages are overwritten with zeros), it deletes the sessions' every branch
-//! (superseded ones included), messages, compactions, snapshots, streamed partials, and the
-//! orphaned rows of deleted parents that only they reached; it rebuilds the search index so
+//! (superseded ones included), messages, compactions, snapshots, streamed partials, leases,
+//! and the orphaned rows of deleted parents that only they reached (every table of the
+//! schema that can hold a session's rows); it rebuilds the search index so
 //! no term of the purged text survives in it. Then `VACUUM` rewrites every page (a page split
 //! long ago may have left a stale copy of a row in free space that no delete can find), and a
 //! checkpoint copies the new pages into the file and truncates the WAL, where the old page
 //! images were. The cost is that of a `VACUUM`: proportional to the file, so erase many
-//! sessions with one request. A reader holding an old
-//! snapshot of the file can keep the checkpoint from finishing: the report says so
+//! sessions with one request. A reader holding an old snapshot of the file (another
+//! process's open read transaction) can keep the checkpoint from finishing: the purge retries
+//! for about a second, not for as long as the reader stays, then the report says so
 //! (`wal_truncated`), and `sessiondb maintain` completes it later.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -178,31 +180,18 @@ impl Store {
             // Dead rows are gone from every snapshot once VACUUM has run; the server's WAL
             // and backups are the operator's to expire.
             self.outside_transaction(
-                "VACUUM messages, branches, sessions, snapshots, compactions",
+                "VACUUM messages, branches, sessions, snapshots, compactions, \
+                 partial_messages, leases",
             )?;
             return Ok(report);
         }
         // Deleted cells are zeroed, but earlier page splits may have left stale copies of
         // them in free space SQLite no longer tracks; rebuilding the file drops those too.
         self.with_connection(|conn| Ok(conn.execute_batch("VACUUM")?))?;
-        report.wal_truncated = self.truncate_wal()?;
+        // A reader of an old snapshot keeps the WAL: retry for about a second, then say so
+        // rather than wait for it (`maintain` finishes the job later).
+        report.wal_truncated = self.with_connection(|conn| Ok(crate::db::truncate_wal(conn)?))?;
         Ok(report)
-    }
-
-    /// Checkpoints and truncates the WAL, retrying briefly while a reader holds it.
-    fn truncate_wal(&self) -> Result<bool> {
-        for attempt in 0..20 {
-            let busy = self.with_connection(|conn| {
-                let busy: i64 =
-                    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-                Ok(busy != 0)
-            })?;
-            if !busy {
-                return Ok(true);
-            }
-            std::thread::sleep(Duration::from_millis(5 << attempt.min(4)));
-        }
-        Ok(false)
     }
 }
 
@@ -321,6 +310,9 @@ fn purge_in(tx: &Tx<'_>, request: &PurgeRequest) -> Result<PurgeReport> {
         crate::sessions::retire_versions(tx, id)?;
         // Snapshots and the streamed partial go with the row (ON DELETE CASCADE).
         tx.execute("DELETE FROM sessions WHERE id = ?1", args![id])?;
+        // A lease has no foreign key (it may precede its session), so nothing cascades to
+        // it; its row names the session and the owner that ran it.
+        tx.execute("DELETE FROM leases WHERE session_id = ?1", args![id])?;
     }
     // Children before parents: a parent is never deleted under a child.
     for id in doomed.iter().rev() {

@@ -46,6 +46,7 @@ pub struct MaintenanceReport {
     pub bytes_before: u64,
     pub bytes_after: u64,
     /// Whether a reader kept the WAL from being truncated completely (try again later).
+    /// `maintain` retries for about a second, not for as long as the reader stays.
     pub wal_busy: bool,
 }
 
@@ -121,12 +122,13 @@ impl Store {
                 wal_busy: false,
             });
         }
+        // A reader of an old snapshot keeps the WAL from being truncated: the checkpoint
+        // retries for about a second, then reports it rather than waiting for the reader.
         let wal_busy = self.with_connection(|conn| {
-            let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
             if vacuum {
-                conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
+                conn.execute_batch("VACUUM")?;
             }
-            Ok(busy != 0)
+            Ok(!crate::db::truncate_wal(conn)?)
         })?;
         Ok(MaintenanceReport {
             bytes_before,

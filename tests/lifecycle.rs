@@ -2,9 +2,10 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
-use common::{cli, temp_db};
+use common::{cli, release, spawn_worker, temp_db, wait_for_release, worker_env};
 use sessiondb::{Error, NewMessage, NewSession, PurgeRequest, SearchFilter, Store};
 
 fn contents(messages: &[sessiondb::Message]) -> Vec<String> {
@@ -12,24 +13,10 @@ fn contents(messages: &[sessiondb::Message]) -> Vec<String> {
 }
 
 /// Whether `needle` occurs anywhere in the database file or its WAL. On PostgreSQL, whose
-/// files are the server's: whether any row still holds it.
+/// files are the server's: whether any row of any table still holds it.
 fn on_disk(path: &std::path::Path, needle: &str) -> bool {
     if common::on_postgres() {
-        let like = needle.replace('\'', "''");
-        return common::db_i64(
-            path,
-            &format!(
-                "SELECT (SELECT count(*) FROM messages WHERE content LIKE '%{like}%'
-                            OR tool_calls LIKE '%{like}%' OR metadata LIKE '%{like}%'
-                            OR extra LIKE '%{like}%' OR content_parts LIKE '%{like}%')
-                      + (SELECT count(*) FROM partial_messages WHERE content LIKE '%{like}%')
-                      + (SELECT count(*) FROM sessions WHERE title LIKE '%{like}%'
-                            OR metadata LIKE '%{like}%')
-                      + (SELECT count(*) FROM compactions WHERE summary LIKE '%{like}%')
-                      + (SELECT count(*) FROM snapshots WHERE metadata LIKE '%{like}%'
-                            OR label LIKE '%{like}%')"
-            ),
-        ) > 0;
+        return !tables_holding(path, &[needle]).is_empty();
     }
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
@@ -37,6 +24,89 @@ fn on_disk(path: &std::path::Path, needle: &str) -> bool {
         .iter()
         .filter_map(|p| std::fs::read(p).ok())
         .any(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+}
+
+/// Every table of the database, from its catalog (so a table a later migration adds is in
+/// it), with SQLite's own and the search index's tables apart: their bytes are what
+/// [`on_disk`] greps.
+fn tables(path: &std::path::Path) -> Vec<String> {
+    let target = path.to_str().unwrap();
+    if common::on_postgres() {
+        let mut client =
+            postgres::Client::connect(&common::direct(target), postgres::NoTls).unwrap();
+        return client
+            .query(
+                "SELECT CAST(table_name AS TEXT) FROM information_schema.tables
+                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
+                 ORDER BY 1",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    }
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut statement = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table'
+             AND name NOT LIKE 'sqlite%' AND name NOT LIKE 'message_search%' ORDER BY 1",
+        )
+        .unwrap();
+    let names = statement
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    names
+}
+
+/// The tables of [`tables`] with a row where some column holds one of `needles`.
+fn tables_holding(path: &std::path::Path, needles: &[&str]) -> Vec<String> {
+    let target = path.to_str().unwrap();
+    let mut holding = Vec::new();
+    if common::on_postgres() {
+        let mut client =
+            postgres::Client::connect(&common::direct(target), postgres::NoTls).unwrap();
+        for table in tables(path) {
+            for needle in needles {
+                // A row cast to text holds every column.
+                let sql = format!(
+                    "SELECT count(*) FROM \"{table}\" AS r WHERE strpos(CAST(r AS TEXT), $1) > 0"
+                );
+                let rows: i64 = client.query_one(&sql, &[needle]).unwrap().get(0);
+                if rows > 0 {
+                    holding.push(table);
+                    break;
+                }
+            }
+        }
+        return holding;
+    }
+    let conn = rusqlite::Connection::open(path).unwrap();
+    for table in tables(path) {
+        let columns: Vec<String> = conn
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let any_column = columns
+            .iter()
+            .map(|c| format!("instr(CAST(\"{c}\" AS TEXT), ?1) > 0"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let sql = format!("SELECT count(*) FROM \"{table}\" WHERE {any_column}");
+        if needles.iter().any(|needle| {
+            conn.query_row(&sql, [needle], |r| r.get::<_, i64>(0))
+                .unwrap()
+                > 0
+        }) {
+            holding.push(table);
+        }
+    }
+    holding
 }
 
 #[test]
@@ -96,9 +166,9 @@ fn cli_expire_reports_json() {
 }
 
 /// A session holding `secret` in every place content can live: current and superseded
-/// branches, a key, a compaction summary, a snapshot, a streamed partial, title, metadata and
-/// the search index.
-fn secret_session(store: &Store, id: &str, secret: &str) {
+/// branches, a key, a compaction summary, a snapshot, a streamed partial, title, metadata,
+/// the search index, and a lease of `owner`: a row in every table the schema has.
+fn secret_session(store: &Store, id: &str, secret: &str, owner: &str) {
     let mut meta = serde_json::Map::new();
     meta.insert("note".into(), format!("{secret}-meta").into());
     store
@@ -137,28 +207,79 @@ fn secret_session(store: &Store, id: &str, secret: &str) {
         .unwrap();
     let hits = store.search(secret, 100, &SearchFilter::default()).unwrap();
     assert!(hits.len() >= 32, "{}", hits.len());
+    store.claim(id, owner, Duration::from_secs(600)).unwrap();
+}
+
+/// The tables of the schema. A migration that adds one must give it a row in
+/// [`secret_session`] and add it here, so the purge test covers it.
+fn schema_tables() -> Vec<&'static str> {
+    let mut tables = vec![
+        "branches",
+        "compactions",
+        "leases",
+        "messages",
+        "partial_messages",
+        "sessions",
+        "snapshots",
+        "version_clock",
+    ];
+    if common::on_postgres() {
+        tables.push("sessiondb_schema");
+        tables.sort_unstable();
+    }
+    tables
 }
 
 #[test]
 fn purge_leaves_no_byte_of_purged_content_in_the_file_or_wal() {
     let (_dir, path) = temp_db();
     let store = Store::open(&path).unwrap();
-    secret_session(&store, "victim", "Zqxjvorpal");
+    let owner = "Quillfeather-worker-7";
+    secret_session(&store, "victim", "Zqxjvorpal", owner);
     store
         .add_user_message("bystander", "Keepsake words")
         .unwrap();
+    store
+        .claim("bystander", "Keepsake-owner", Duration::from_secs(600))
+        .unwrap();
     store.maintain(false).unwrap();
-    // The test can fail: before the purge the secret is on disk.
-    assert!(on_disk(&path, "Zqxjvorpal"));
+    // The test can fail: before the purge the victim has rows in every table that holds a
+    // session's (all but the clock and the schema version), and its bytes are on disk: the
+    // search index's lower-cased term too.
+    assert_eq!(tables(&path), schema_tables());
+    let needles = ["victim", "Zqxjvorpal", owner];
+    let expected: Vec<&str> = schema_tables()
+        .into_iter()
+        .filter(|t| !["version_clock", "sessiondb_schema"].contains(t))
+        .collect();
+    assert_eq!(tables_holding(&path, &needles), expected);
+    for needle in ["Zqxjvorpal", owner] {
+        assert!(on_disk(&path, needle), "{needle} was never on disk");
+    }
+    if !common::on_postgres() {
+        assert!(on_disk(&path, "zqxjvorpal"));
+    }
     let report = store.purge_session("victim").unwrap();
     assert_eq!(report.purged, ["victim"]);
     assert!(report.forks_kept.is_empty());
     assert_eq!(report.snapshots, 1);
     assert_eq!(report.branches, 3);
     assert_eq!(report.wal_truncated, !common::on_postgres());
-    for needle in ["Zqxjvorpal", "Zqxjvorpal-title", "victim"] {
+    assert_eq!(tables_holding(&path, &needles), Vec::<String>::new());
+    for needle in [
+        "Zqxjvorpal",
+        "zqxjvorpal",
+        "Zqxjvorpal-title",
+        "victim",
+        owner,
+    ] {
         assert!(!on_disk(&path, needle), "{needle} is still on disk");
     }
+    assert_eq!(store.lease_holder("victim").unwrap().map(|h| h.owner), None);
+    assert_eq!(
+        store.lease_holder("bystander").unwrap().map(|h| h.owner),
+        Some("Keepsake-owner".to_string())
+    );
     assert!(on_disk(&path, "Keepsake words"));
     assert!(!store.session_exists("victim").unwrap());
     assert!(store
@@ -173,6 +294,89 @@ fn purge_leaves_no_byte_of_purged_content_in_the_file_or_wal() {
         1
     );
     assert!(store.check().unwrap().is_ok());
+}
+
+/// Another process (an ordinary `sqlite3` reader, say) holds a read transaction for
+/// [`READER_HOLDS`], which keeps the WAL from being truncated, then writes a marker file and
+/// only after that ends its transaction.
+const READER_HOLDS: Duration = Duration::from_secs(6);
+
+#[test]
+fn purge_and_maintain_return_without_waiting_for_a_reader_that_keeps_the_wal() {
+    if common::sqlite_only("a reader keeping the -wal") {
+        return;
+    }
+    let (dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    store
+        .add_user_message("victim", "Brindlewhisk secret")
+        .unwrap();
+    store.add_user_message("bystander", "kept").unwrap();
+    let marker = dir.path().join("reader-released");
+    let mut reader = [spawn_worker(
+        "hold_a_read_transaction_then_mark_its_end",
+        &[
+            ("READER_DB", path.display().to_string()),
+            ("READER_MARKER", marker.display().to_string()),
+        ],
+    )];
+    let mut out = BufReader::new(reader[0].stdout.take().unwrap()).lines();
+    release(&mut reader);
+    // The harness may print the test's name on the same line first.
+    let reading = out
+        .by_ref()
+        .map(|line| line.unwrap())
+        .find_map(|line| line.split_once("RESULT ").map(|(_, r)| r.to_string()));
+    assert_eq!(reading.as_deref(), Some("reading 2 messages"));
+
+    let report = store.purge_session("victim").unwrap();
+    // It returned while the reader still held its snapshot: the marker comes first.
+    assert!(!marker.exists(), "the purge waited for the reader");
+    assert_eq!(report.purged, ["victim"]);
+    assert_eq!(report.messages, 1);
+    assert!(!report.wal_truncated);
+    // What the store reads is erased at once, for this store and any other.
+    for reader in [&store, &Store::open(&path).unwrap()] {
+        assert!(!reader.session_exists("victim").unwrap());
+        assert!(reader
+            .search("Brindlewhisk", 10, &SearchFilter::default())
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            contents(&reader.chat_history("bystander", None).unwrap()),
+            ["kept"]
+        );
+    }
+    // maintain does not wait for the reader either.
+    assert!(store.maintain(false).unwrap().wal_busy);
+    assert!(!marker.exists(), "maintain waited for the reader");
+
+    let rest: Vec<String> = out.map(|line| line.unwrap()).collect();
+    let status = reader[0].wait().unwrap();
+    assert!(status.success(), "reader failed: {status:?} {rest:?}");
+    assert!(marker.exists());
+    // Once the reader is gone, maintain truncates the WAL, and no byte is left.
+    assert!(on_disk(&path, "Brindlewhisk"));
+    assert!(!store.maintain(false).unwrap().wal_busy);
+    assert!(!on_disk(&path, "Brindlewhisk"));
+}
+
+#[test]
+#[ignore = "a worker of purge_and_maintain_return_without_waiting_for_a_reader_that_keeps_the_wal"]
+fn hold_a_read_transaction_then_mark_its_end() {
+    let path = worker_env("READER_DB");
+    let marker = worker_env("READER_MARKER");
+    wait_for_release();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    // The snapshot is taken by the first read, and held until COMMIT.
+    conn.execute_batch("BEGIN").unwrap();
+    let messages: i64 = conn
+        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    println!("RESULT reading {messages} messages");
+    std::thread::sleep(READER_HOLDS);
+    std::fs::write(&marker, b"released").unwrap();
+    conn.execute_batch("COMMIT").unwrap();
 }
 
 #[test]

@@ -357,3 +357,259 @@ mod moving {
         assert!(pg2.check().unwrap().is_ok(), "{:?}", pg2.check().unwrap());
     }
 }
+
+/// A connection lost during COMMIT, made deterministic: a TCP relay between the store and the
+/// server (or PgBouncer) that cuts both sides when the store sends COMMIT, before or after
+/// passing it on.
+#[cfg(feature = "postgres")]
+mod lost_commit {
+    use std::io::{self, Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::SeqCst};
+    use std::sync::{mpsc, Arc};
+    use std::thread;
+
+    use sessiondb::{Error, NewMessage, Store};
+
+    use super::common::{on_postgres, temp_db};
+
+    const PASS: u8 = 0;
+    /// Cut without passing COMMIT on: the server never commits.
+    const CUT_BEFORE_THE_SERVER: u8 = 1;
+    /// Pass COMMIT on, wait for the server's answer and drop it, then cut.
+    const CUT_AFTER_THE_SERVER: u8 = 2;
+
+    /// `SSLRequest` and `GSSENCRequest`: startup packets after which another one follows.
+    const ENCRYPTION_REQUESTS: [u32; 2] = [80_877_103, 80_877_104];
+
+    /// The relay. Armed, it acts on the next COMMIT any client sends, and on that one only.
+    struct CommitCutter {
+        url: String,
+        mode: Arc<AtomicU8>,
+        cuts: Arc<AtomicUsize>,
+    }
+
+    impl CommitCutter {
+        /// Listens on a free local port and relays every connection to the host and port of
+        /// `target`, a TCP URL; [`CommitCutter::url`] is `target` through the relay.
+        fn start(target: &str) -> CommitCutter {
+            let without_query = target.split('?').next().unwrap_or(target);
+            let config: postgres::Config = without_query.parse().expect("a PostgreSQL URL");
+            let host = match &config.get_hosts()[0] {
+                postgres::config::Host::Tcp(host) => host.clone(),
+                other => panic!("the relay needs a TCP URL, got {other:?}"),
+            };
+            let upstream = format!("{host}:{}", config.get_ports()[0]);
+            assert!(
+                target.contains(&upstream),
+                "{target} does not name {upstream}"
+            );
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind a local port");
+            let port = listener.local_addr().expect("local address").port();
+            let mode = Arc::new(AtomicU8::new(PASS));
+            let cuts = Arc::new(AtomicUsize::new(0));
+            let url = target.replacen(&upstream, &format!("127.0.0.1:{port}"), 1);
+            let (relay_mode, relay_cuts) = (mode.clone(), cuts.clone());
+            thread::spawn(move || {
+                for client in listener.incoming() {
+                    let Ok(client) = client else { return };
+                    let (upstream, mode, cuts) =
+                        (upstream.clone(), relay_mode.clone(), relay_cuts.clone());
+                    thread::spawn(move || relay(client, &upstream, &mode, &cuts));
+                }
+            });
+            CommitCutter { url, mode, cuts }
+        }
+
+        fn url(&self) -> &str {
+            &self.url
+        }
+
+        fn arm(&self, cut: u8) {
+            self.mode.store(cut, SeqCst);
+        }
+
+        /// How many connections it has cut.
+        fn cuts(&self) -> usize {
+            self.cuts.load(SeqCst)
+        }
+    }
+
+    /// Relays one client connection until either side closes it or a cut ends it.
+    fn relay(client: TcpStream, upstream: &str, mode: &AtomicU8, cuts: &AtomicUsize) {
+        let Ok(server) = TcpStream::connect(upstream) else {
+            return;
+        };
+        let _ = relay_client_messages(&client, &server, mode, cuts);
+        let _ = client.shutdown(Shutdown::Both);
+        let _ = server.shutdown(Shutdown::Both);
+    }
+
+    /// Passes the client's messages to the server one by one, and the server's bytes back on
+    /// a second thread; returns when a cut was made or a side closed.
+    fn relay_client_messages(
+        client: &TcpStream,
+        server: &TcpStream,
+        mode: &AtomicU8,
+        cuts: &AtomicUsize,
+    ) -> io::Result<()> {
+        let hold_answers = Arc::new(AtomicBool::new(false));
+        let (answered, answer_arrived) = mpsc::channel::<()>();
+        {
+            let (mut from, mut to) = (server.try_clone()?, client.try_clone()?);
+            let hold_answers = hold_answers.clone();
+            thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                loop {
+                    match from.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        // The client sends COMMIT only once it has read every earlier answer,
+                        // so what arrives now is COMMIT's.
+                        Ok(_) if hold_answers.load(SeqCst) => {
+                            let _ = answered.send(());
+                            return;
+                        }
+                        Ok(n) => {
+                            if to.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        let (mut from, mut to) = (client.try_clone()?, server.try_clone()?);
+        // Startup packets carry no type byte: a length, then a protocol or request code.
+        loop {
+            let packet = read_packet(&mut from, None)?;
+            to.write_all(&packet)?;
+            let code = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
+            if !ENCRYPTION_REQUESTS.contains(&code) {
+                break;
+            }
+        }
+        loop {
+            let mut kind = [0u8; 1];
+            from.read_exact(&mut kind)?;
+            let message = read_packet(&mut from, Some(kind[0]))?;
+            // A simple query holding exactly COMMIT: how the store commits.
+            let commit = kind[0] == b'Q' && message[5..] == *b"COMMIT\0";
+            match if commit {
+                mode.swap(PASS, SeqCst)
+            } else {
+                PASS
+            } {
+                CUT_BEFORE_THE_SERVER => {
+                    cuts.fetch_add(1, SeqCst);
+                    return Ok(());
+                }
+                CUT_AFTER_THE_SERVER => {
+                    hold_answers.store(true, SeqCst);
+                    to.write_all(&message)?;
+                    let _ = answer_arrived.recv();
+                    cuts.fetch_add(1, SeqCst);
+                    return Ok(());
+                }
+                _ => to.write_all(&message)?,
+            }
+        }
+    }
+
+    /// One protocol message as it was sent: its type byte (if it has one), its length, the
+    /// rest.
+    fn read_packet(from: &mut TcpStream, kind: Option<u8>) -> io::Result<Vec<u8>> {
+        let mut length = [0u8; 4];
+        from.read_exact(&mut length)?;
+        let body = (u32::from_be_bytes(length) as usize)
+            .checked_sub(4)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "length below 4"))?;
+        let mut packet: Vec<u8> = kind.into_iter().collect();
+        packet.extend_from_slice(&length);
+        let start = packet.len();
+        packet.resize(start + body, 0);
+        from.read_exact(&mut packet[start..])?;
+        Ok(packet)
+    }
+
+    fn contents(url: &str, id: &str) -> Vec<String> {
+        Store::open(url)
+            .unwrap()
+            .chat_history_uncached(id, None)
+            .unwrap()
+            .iter()
+            .map(|m| m.content().to_string())
+            .collect()
+    }
+
+    /// A store writing through a [`CommitCutter`] armed with `cut`, and its keyed write of
+    /// "during" after "before": the store, its URL without the relay, the write's result.
+    fn keyed_write_through(
+        cut: u8,
+    ) -> (
+        tempfile::TempDir,
+        String,
+        Store,
+        sessiondb::Result<sessiondb::AddedMessages>,
+        usize,
+    ) {
+        let (dir, path) = temp_db();
+        let url = path.to_str().unwrap().to_string();
+        let cutter = CommitCutter::start(&url);
+        let store = Store::open(cutter.url()).unwrap();
+        store.add_user_message("s", "before").unwrap();
+        cutter.arm(cut);
+        let written = store.add_messages("s", &[NewMessage::user("during").with_key("turn-2")]);
+        (dir, url, store, written, cutter.cuts())
+    }
+
+    fn skip() -> bool {
+        if !on_postgres() {
+            eprintln!("skipped: runs with SESSIONDB_TEST_BACKEND=postgres or pgbouncer");
+            return true;
+        }
+        false
+    }
+
+    #[test]
+    fn a_connection_lost_after_the_server_got_commit_is_outcome_unknown_and_the_write_is_stored() {
+        if skip() {
+            return;
+        }
+        let (_dir, url, store, written, cuts) = keyed_write_through(CUT_AFTER_THE_SERVER);
+        assert_eq!(cuts, 1);
+        match written {
+            Err(Error::CommitOutcomeUnknown { .. }) => {}
+            other => panic!("expected CommitOutcomeUnknown, got {other:?}"),
+        }
+        assert_eq!(contents(&url, "s"), ["before", "during"]);
+        // The keyed write sent again finds itself stored and writes nothing.
+        let retry = store
+            .add_messages("s", &[NewMessage::user("during").with_key("turn-2")])
+            .unwrap();
+        assert!(retry.already_stored);
+        assert_eq!(retry.messages.len(), 1);
+        assert_eq!(retry.messages[0].content(), "during");
+        assert_eq!(contents(&url, "s"), ["before", "during"]);
+    }
+
+    #[test]
+    fn a_connection_lost_before_commit_reached_the_server_is_outcome_unknown_and_nothing_is_stored()
+    {
+        if skip() {
+            return;
+        }
+        let (_dir, url, store, written, cuts) = keyed_write_through(CUT_BEFORE_THE_SERVER);
+        assert_eq!(cuts, 1);
+        match written {
+            Err(Error::CommitOutcomeUnknown { .. }) => {}
+            other => panic!("expected CommitOutcomeUnknown, got {other:?}"),
+        }
+        assert_eq!(contents(&url, "s"), ["before"]);
+        // The same retry writes it this time, once.
+        let retry = store
+            .add_messages("s", &[NewMessage::user("during").with_key("turn-2")])
+            .unwrap();
+        assert!(!retry.already_stored);
+        assert_eq!(contents(&url, "s"), ["before", "during"]);
+    }
+}

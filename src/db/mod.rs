@@ -138,3 +138,34 @@ fn wait_while_busy(attempt: i32) -> bool {
     std::thread::sleep(step.min(left));
     true
 }
+
+/// How long [`truncate_wal`] keeps trying while a reader holds the WAL.
+pub(crate) const TRUNCATE_PATIENCE: Duration = Duration::from_secs(1);
+
+/// Checkpoints the WAL into the file and truncates it to zero bytes, trying for up to
+/// [`TRUNCATE_PATIENCE`]; returns whether it did. Each attempt runs with the busy timeout at
+/// zero: a TRUNCATE checkpoint waits in the busy handler for every reader to finish, so under
+/// the store's timeout a single attempt would wait as long as another process keeps a read
+/// transaction open (up to the whole timeout), instead of reporting that it could not.
+pub(crate) fn truncate_wal(conn: &Connection) -> rusqlite::Result<bool> {
+    let timeout = BUSY_TIMEOUT.with(Cell::get);
+    set_busy_timeout(Duration::ZERO);
+    let truncated = (|| {
+        let deadline = Instant::now() + TRUNCATE_PATIENCE;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            let now = Instant::now();
+            if busy == 0 {
+                return Ok(true);
+            }
+            if now >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    })();
+    set_busy_timeout(timeout);
+    truncated
+}

@@ -222,6 +222,8 @@ pub(crate) struct PgConn {
 pub(crate) struct PgTx<'t> {
     conn: &'t mut PgConn,
     open: bool,
+    /// A read-write transaction: a commit lost on the way may have stored something.
+    writes: bool,
 }
 
 impl<'t> PgTx<'t> {
@@ -238,20 +240,38 @@ impl<'t> PgTx<'t> {
             "{begin}; SET LOCAL lock_timeout = {};",
             conn.lock_timeout_ms
         );
-        let tx = PgTx { conn, open: true };
+        let tx = PgTx {
+            conn,
+            open: true,
+            writes: !read_only,
+        };
         tx.conn.client.batch_execute(&sql)?;
         Ok(tx)
     }
 
     /// No transaction: for a caller that runs one statement only.
     pub(crate) fn single_statement(conn: &'t mut PgConn) -> PgTx<'t> {
-        PgTx { conn, open: false }
+        PgTx {
+            conn,
+            open: false,
+            writes: false,
+        }
     }
 
+    /// Commits. A write whose COMMIT got no answer from the server is
+    /// [`Error::CommitOutcomeUnknown`], not a generic error: the caller must not take it
+    /// for "nothing was written".
     pub(crate) fn commit(mut self) -> Result<()> {
         if self.open {
             self.open = false;
-            self.conn.client.batch_execute("COMMIT")?;
+            if let Err(err) = self.conn.client.batch_execute("COMMIT") {
+                if self.writes && commit_outcome_unknown(&err) {
+                    return Err(Error::CommitOutcomeUnknown {
+                        reason: err.to_string(),
+                    });
+                }
+                return Err(err.into());
+            }
         }
         Ok(())
     }
@@ -301,6 +321,23 @@ impl Drop for PgTx<'_> {
             let _ = self.conn.client.batch_execute("ROLLBACK");
         }
     }
+}
+
+/// Whether `err`, the failure of a COMMIT, leaves open whether the transaction committed.
+/// An error the server sent for the COMMIT itself (a serialization failure, a deferred
+/// constraint) means it rolled back. But no answer at all (the connection closed, an I/O
+/// error) or a FATAL/PANIC (the server ending the session, as `pg_terminate_backend` does,
+/// possibly after the commit record was written) or a connection error a pooler sends for
+/// a server connection it lost (class 08) says nothing about the commit.
+fn commit_outcome_unknown(err: &postgres::Error) -> bool {
+    use postgres::error::Severity;
+    let Some(db) = err.as_db_error() else {
+        return true;
+    };
+    matches!(
+        db.parsed_severity(),
+        Some(Severity::Fatal) | Some(Severity::Panic)
+    ) || db.code().code().starts_with("08")
 }
 
 fn values<'p>(params: &[&'p dyn Param]) -> Vec<&'p (dyn ToSql + Sync)> {

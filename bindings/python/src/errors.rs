@@ -107,6 +107,7 @@ fn build_exception(py: Python<'_>, err: &sessiondb::Error) -> PyResult<PyErr> {
         E::Sqlite(_) => "SqliteError",
         E::Pool(_) => "PoolError",
         E::Postgres(_) => "PostgresError",
+        E::CommitOutcomeUnknown { .. } => "CommitOutcomeUnknown",
         E::KeysPartlyStored {
             session,
             stored,

@@ -143,6 +143,14 @@ class PostgresError(Error):
     """Any other error the PostgreSQL server or its client reported."""
 
 
+class CommitOutcomeUnknown(PostgresError):
+    """The connection to the PostgreSQL server broke while it was committing a write, before
+    the server said how it went: the write may or may not have been stored. A write of
+    messages that all carry a ``key`` can simply be sent again (a stored one is returned, not
+    written twice); otherwise read the session back and decide. A subclass of
+    :class:`PostgresError`, which such failures were before."""
+
+
 __all__ = [
     "Error",
     "NotFound",
@@ -166,4 +174,5 @@ __all__ = [
     "SqliteError",
     "PoolError",
     "PostgresError",
+    "CommitOutcomeUnknown",
 ]
