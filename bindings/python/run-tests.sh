@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Python package and runs its tests (on SQLite, then on a throwaway PostgreSQL
-# server), then the OpenAI Agents SDK's own SQLiteSession and AdvancedSQLiteSession tests
-# against sessiondb.openai_agents' sessions (tests/upstream/ swaps them in).
+# server), then the OpenAI Agents SDK's own tests of SQLiteSession, AdvancedSQLiteSession and
+# the wrappers over them (compaction, encryption, limits) against sessiondb.openai_agents'
+# sessions (tests/upstream/ swaps them in).
 # Needs a Rust toolchain and CPython 3.10+ with pip; everything else comes from the package
 # registries into a venv under bindings/python/target/ (ignored by git).
 set -euo pipefail
@@ -35,7 +36,7 @@ echo "== pytest: the package on a throwaway PostgreSQL server"
 (cd "$here" && bash "$root/tests/postgres/with-server.sh" \
     "$venv/bin/python" -m pytest tests/test_postgres.py -q -p no:cacheprovider)
 
-echo "== the OpenAI Agents SDK's SQLiteSession and AdvancedSQLiteSession tests against ours"
+echo "== the OpenAI Agents SDK's session tests (SQLite, Advanced, compaction, encryption, limits) against ours"
 upstream="$here/target/upstream"
 mkdir -p "$upstream"
 if [ ! -d "$upstream/openai_agents-0.24.0/tests" ]; then
@@ -46,4 +47,7 @@ fi
 (cd "$upstream/openai_agents-0.24.0" &&
     PYTHONPATH="$here/tests/upstream" "$venv/bin/python" -m pytest -p sessiondb_swap \
         tests/memory/test_session.py tests/extensions/memory/test_advanced_sqlite_session.py \
+        tests/memory/test_openai_responses_compaction_session.py \
+        tests/extensions/memory/test_encrypt_session.py tests/memory/test_session_limit.py \
+        tests/memory/test_compaction_model_visibility.py \
         -q -p no:cacheprovider --timeout=120)

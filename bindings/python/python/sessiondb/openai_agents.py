@@ -39,21 +39,23 @@ import asyncio
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from agents import _debug
-from agents.memory.session import SessionABC
+from agents.memory.session import SessionABC, _CompactionSnapshot
 from agents.memory.session_settings import (
     SessionSettings,
     coerce_session_settings,
     resolve_session_limit,
 )
 
-from . import AlreadyExists, Busy, InvalidInput, NotFound, Store
+from . import AlreadyExists, Busy, Conflict, InvalidInput, NotFound, Store
 from ._core import copy_json
 
 if TYPE_CHECKING:
     from agents.items import TResponseInputItem
+    from agents.run_context import RunContextWrapper
 
 __all__ = ["SessiondbSession", "AdvancedSessiondbSession", "shared_store"]
 
@@ -82,6 +84,62 @@ def _item_of(message: dict[str, Any]) -> Any:
     return {"role": message["role"], "content": message.get("content")}
 
 
+# The item a compaction made through the SDK puts in place of the items it replaced (the
+# summary of a sessiondb compaction): it holds no item of the conversation, so it is never
+# returned. It can only be the first item of the working history.
+_COMPACTED = "sessiondb.compacted"
+
+
+def _is_marker(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("type") == _COMPACTED
+
+
+def _marker(replaced: int) -> dict[str, Any]:
+    return {
+        "role": "system",
+        "content": f"{replaced} items were replaced by the items after this one "
+        "(an OpenAI Responses compaction); the full history keeps them.",
+        "metadata": {"openai_item": {"type": _COMPACTED}},
+    }
+
+
+def _visible(items: list[Any], from_start: bool, limit: int | None) -> list[Any]:
+    """The latest ``limit`` items (all when ``None``) of the last ``len(items)`` items of a
+    working history (all of it when ``from_start``), without a compaction marker."""
+    if from_start and items and _is_marker(items[0]):
+        items = items[1:]
+    if limit is not None and limit < len(items):
+        items = items[len(items) - limit :]
+    return items
+
+
+def _new_message(message: dict[str, Any]) -> dict[str, Any]:
+    """A stored message as the message to write again (``set_chat_history`` keeps it)."""
+    return {k: v for k, v in message.items() if k not in ("index", "created_at")}
+
+
+_T = TypeVar("_T")
+
+
+async def _settled(call: Callable[..., _T], *args: Any) -> _T:
+    """``call(*args)`` in a worker thread, awaited to its end even when the task is
+    cancelled meanwhile: a write that committed stays committed, and the cancellation is
+    raised once its outcome is known (after a failure too), as the SDK's own sessions do."""
+    task = asyncio.ensure_future(asyncio.to_thread(call, *args))
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError as exc:
+            if cancelled is None:
+                cancelled = exc
+    if cancelled is not None:
+        if not task.cancelled():
+            task.exception()  # retrieved, so a failed write logs no "never retrieved"
+        raise cancelled
+    return task.result()
+
+
 class _Window(NamedTuple):
     """The last ``count`` items of the session's working history at ``version``, which has
     ``total`` items. ``items[:count]`` are they; the list only ever grows, so a window stays
@@ -94,11 +152,13 @@ class _Window(NamedTuple):
 
     def serve(self, limit: int | None) -> list[Any] | None:
         """Copies of the latest ``limit`` items (all when ``None``), or ``None`` if this
-        window does not reach back that far."""
-        want = self.total if limit is None else min(limit, self.total)
+        window does not reach back that far. One item more than ``limit`` is needed to
+        tell a compaction marker at the start from an item."""
+        want = self.total if limit is None else min(limit + 1, self.total)
         if want > self.count:
             return None
-        return copy_json(self.items[self.count - want : self.count])
+        items = self.items[self.count - want : self.count]
+        return copy_json(_visible(items, want == self.total, limit))
 
 
 class SessiondbSession(SessionABC):
@@ -148,9 +208,13 @@ class SessiondbSession(SessionABC):
         if self._closed:
             raise RuntimeError(f"{type(self).__name__} is closed")
 
-    async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
+    async def get_items(
+        self, limit: int | None = None, *, wrapper: RunContextWrapper[Any] | None = None
+    ) -> list[TResponseInputItem]:
         """The history, oldest first: the latest ``limit`` items (``session_settings.limit``
-        when ``None``; everything when that is ``None`` too)."""
+        when ``None``; everything when that is ``None`` too; a negative limit is everything,
+        as ``SQLiteSession``'s ``LIMIT -1``). ``wrapper``, the run's context, which the SDK
+        passes to sessions that accept it, changes nothing here."""
         session_limit = resolve_session_limit(limit, self.session_settings)
         if session_limit is not None and session_limit < 0:
             session_limit = None  # SQLiteSession's LIMIT -1: everything
@@ -172,8 +236,9 @@ class SessiondbSession(SessionABC):
                 return items
 
         def read() -> _Window | None:
+            want = None if session_limit is None else session_limit + 1
             try:
-                version, items, total = self._store.openai_items(self.session_id, session_limit)
+                version, items, total = self._store.openai_items(self.session_id, want)
             except NotFound:
                 return None
             return _Window(version, total, items, len(items))
@@ -182,10 +247,17 @@ class SessiondbSession(SessionABC):
         if window is None:
             return []
         self._window = window
-        return copy_json(window.items)
+        return copy_json(_visible(window.items, window.count == window.total, session_limit))
 
-    async def add_items(self, items: list[TResponseInputItem]) -> None:
-        """Appends ``items`` in one transaction: all of them or none."""
+    async def add_items(
+        self,
+        items: list[TResponseInputItem],
+        *,
+        wrapper: RunContextWrapper[Any] | None = None,
+    ) -> None:
+        """Appends ``items`` in one transaction: all of them or none. Cancelled while the
+        write runs in a thread, it still waits for the write's outcome, then raises the
+        cancellation (the items are stored if the write committed)."""
         self._check_not_closed()
         if not items:
             return
@@ -199,7 +271,7 @@ class SessiondbSession(SessionABC):
             else:
                 await asyncio.sleep(0)
         if stored is None:
-            stored = await asyncio.to_thread(self._store.add_openai_items, self.session_id, batch)
+            stored = await _settled(self._store.add_openai_items, self.session_id, batch)
         self._extend_window(*stored)
 
     def _extend_window(self, version: int, stored: list[Any]) -> None:
@@ -219,22 +291,71 @@ class SessiondbSession(SessionABC):
             items.extend(stored)
             self._window = _Window(version, window.total + len(stored), items, len(items))
 
-    async def pop_item(self) -> TResponseInputItem | None:
+    async def pop_item(
+        self, *, wrapper: RunContextWrapper[Any] | None = None
+    ) -> TResponseInputItem | None:
         """Removes and returns the most recent item (``None`` when empty). The removed item
-        stays readable in a superseded branch of the session."""
+        stays readable in a superseded branch of the session. Cancelled meanwhile, it
+        waits for the outcome and then raises the cancellation. When only a compaction's
+        summary is left, there is nothing to pop (popping a compacted message would bring
+        the compacted history back)."""
 
         def pop() -> Any:
             try:
+                _, _, total = self._store.openai_items(self.session_id, 1)
+                if total == 0 or (total == 1 and self._store.compactions(self.session_id)):
+                    return None
                 message = self._store.pop_message(self.session_id)
             except NotFound:
                 return None
             return None if message is None else _item_of(message)
 
-        return await asyncio.to_thread(pop)
+        return await _settled(pop)
 
-    async def clear_session(self) -> None:
+    async def _pop_item_with_validation(
+        self, validate: Callable[[TResponseInputItem], None] | None = None
+    ) -> TResponseInputItem | None:
+        """:meth:`pop_item`, removing the item only if ``validate(item)`` returns: if it
+        raises, nothing is written and the exception propagates. ``EncryptedSession`` pops
+        this way (it authenticates the envelope before it is removed), so a wrong key never
+        removes a readable item.
+
+        The check and the removal cannot share one transaction here: the history is read
+        with its version, ``validate`` runs in the worker thread, and the removal is a
+        ``set_chat_history`` of the history without its last item at that version, retried
+        from the read if another writer changed the session in between. It costs a read
+        and a compare of the whole history (``pop_item`` costs neither)."""
+
+        def pop() -> Any:
+            while True:
+                try:
+                    version = self._store.version(self.session_id)
+                    full = self._store.full_history(self.session_id)
+                    compactions = self._store.compactions(self.session_id)
+                except NotFound:
+                    return None
+                if not full or (
+                    compactions and compactions[-1]["through_index"] >= len(full) - 1
+                ):
+                    return None
+                item = _item_of(full[-1])
+                if validate is not None:
+                    validate(item)
+                kept = [_new_message(m) for m in full[:-1]]
+                try:
+                    self._store.set_chat_history(self.session_id, kept, expected_version=version)
+                except Conflict:
+                    continue
+                except NotFound:
+                    return None
+                return item
+
+        return await _settled(pop)
+
+    async def clear_session(self, *, wrapper: RunContextWrapper[Any] | None = None) -> None:
         """Empties the history (the old one stays readable as a superseded branch until
-        ``prune``)."""
+        ``prune``). Cancelled meanwhile, it waits for the outcome, then raises the
+        cancellation."""
 
         def clear() -> None:
             try:
@@ -242,7 +363,132 @@ class SessiondbSession(SessionABC):
             except NotFound:
                 pass
 
-        await asyncio.to_thread(clear)
+        await _settled(clear)
+
+    # --- the hooks of the SDK's OpenAIResponsesCompactionSession ------------------------
+
+    def _plain(self) -> bool:
+        """Whether this class reads and writes items as ``SessiondbSession`` does. A class
+        that overrides them (``AdvancedSessiondbSession``'s turns and usage, a subclass
+        transforming items) must not have them bypassed by the compaction hooks, as the
+        SDK's ``SQLiteSession`` offers its hook to itself only."""
+        return all(
+            getattr(type(self), name) is getattr(SessiondbSession, name)
+            for name in ("get_items", "add_items", "pop_item", "clear_session")
+        )
+
+    def _compact_all(self, expected_version: int) -> None:
+        """Hides the whole working history behind a compaction marker (a sessiondb
+        compaction: the full history keeps every item), if the session is still at
+        ``expected_version``."""
+        _, _, total = self._store.openai_items(self.session_id, 0)
+        compactions = self._store.compactions(self.session_id)
+        first = compactions[-1]["through_index"] if compactions else 0
+        marked = bool(compactions) and _is_marker(_item_of(compactions[-1]["summary"]))
+        self._store.compact(
+            self.session_id,
+            _marker(total - (1 if marked else 0)),
+            first + total - 1,
+            expected_version=expected_version,
+        )
+
+    async def _get_compaction_snapshot(
+        self,
+        limit: int,
+        *,
+        prune_prefix: Callable[[TResponseInputItem], bool] | None = None,
+    ) -> _CompactionSnapshot | None:
+        """The latest ``limit`` items, with the operation that replaces a suffix of them by
+        a compaction's output, for ``OpenAIResponsesCompactionSession``: it replaces only
+        what the model saw, and only if the session did not change since this read.
+
+        Replacing from the first item of the working history is a sessiondb compaction:
+        :meth:`Store.full_history` keeps every replaced item and the output follows them.
+        Replacing a later suffix keeps the items before it: the replaced items stay in a
+        superseded branch (as a pop leaves them). The replacement is two writes (the
+        compaction or the cut, then the output); a process that dies between them leaves
+        the history without the output. ``prune_prefix`` (expired encrypted items to
+        delete) is accepted and ignored: sessiondb deletes nothing here."""
+        if not self._plain():
+            return None
+
+        def read() -> tuple[int, list[Any], int, list[Any]] | None:
+            try:
+                version, raw, total = self._store.openai_items(self.session_id, limit + 1)
+                compactions = self._store.compactions(self.session_id)
+            except NotFound:
+                return None
+            return version, raw, total, compactions
+
+        got = await asyncio.to_thread(read)
+        if got is None:
+            return _CompactionSnapshot([], True, self._replace_nothing)
+        version, raw, total, compactions = got
+        marked = bool(compactions) and _is_marker(_item_of(compactions[-1]["summary"]))
+        first = compactions[-1]["through_index"] if compactions else 0
+        visible_total = total - (1 if marked else 0)
+        items = _visible(raw, len(raw) == total, limit)
+
+        async def replace_suffix(start: int, output: list[TResponseInputItem]) -> bool:
+            if start >= len(items):
+                return False
+            position = visible_total - len(items) + start
+            batch = list(output)
+
+            def replace() -> bool:
+                try:
+                    if position == 0:
+                        self._compact_all(version)
+                    else:
+                        keep = first + position + (1 if marked else 0)
+                        full = self._store.full_history(self.session_id)
+                        kept = [_new_message(m) for m in full[:keep]]
+                        self._store.set_chat_history(
+                            self.session_id, kept, expected_version=version
+                        )
+                except (Conflict, NotFound):
+                    return False
+                if batch:
+                    self._store.add_openai_items(self.session_id, batch)
+                return True
+
+            return await _settled(replace)
+
+        return _CompactionSnapshot(copy_json(items), len(items) == visible_total, replace_suffix)
+
+    @staticmethod
+    async def _replace_nothing(start: int, output: list[TResponseInputItem]) -> bool:
+        return False
+
+    async def _atomic_replace_items(self, items: list[TResponseInputItem]) -> bool:
+        """Replaces the whole history by ``items`` (``OpenAIResponsesCompactionSession``'s
+        manual compaction): a sessiondb compaction, so :meth:`Store.full_history` keeps
+        what was replaced. Two writes, as in :meth:`_get_compaction_snapshot`."""
+        if not self._plain():
+            return False  # the SDK then clears and adds through the overridden methods
+        self._check_not_closed()
+        batch = list(items)
+
+        def replace() -> bool:
+            while True:
+                try:
+                    version, _, total = self._store.openai_items(self.session_id, 0)
+                except NotFound:
+                    break
+                if total == 0:
+                    break
+                try:
+                    self._compact_all(version)
+                except Conflict:
+                    continue
+                except NotFound:
+                    pass
+                break
+            if batch:
+                self._store.add_openai_items(self.session_id, batch)
+            return True
+
+        return await _settled(replace)
 
     def close(self) -> None:
         """Marks the session closed; the shared store stays open for other sessions."""
@@ -452,9 +698,14 @@ class AdvancedSessiondbSession(SessiondbSession):
         return _with_turns(self._messages(branch_id))
 
     async def get_items(
-        self, limit: int | None = None, branch_id: str | None = None
+        self,
+        limit: int | None = None,
+        branch_id: str | None = None,
+        *,
+        wrapper: RunContextWrapper[Any] | None = None,
     ) -> list[TResponseInputItem]:
-        """The latest ``limit`` items of ``branch_id`` (the current branch when ``None``)."""
+        """The latest ``limit`` items of ``branch_id`` (the current branch when ``None``;
+        ``session_settings.limit`` when ``limit`` is ``None``)."""
         if branch_id is None:
             return await super().get_items(limit)
         session_limit = resolve_session_limit(limit, self.session_settings)
@@ -725,9 +976,12 @@ class AdvancedSessiondbSession(SessiondbSession):
 
         await asyncio.to_thread(delete)
 
-    async def pop_item(self) -> TResponseInputItem | None:
+    async def pop_item(
+        self, *, wrapper: RunContextWrapper[Any] | None = None
+    ) -> TResponseInputItem | None:
         """Removes and returns the current branch's last item; removing a turn's user item
-        removes that turn's usage too."""
+        removes that turn's usage too. Cancelled meanwhile, it waits for the outcome and
+        then raises the cancellation."""
 
         def pop() -> Any:
             branch = self._head()
@@ -743,11 +997,12 @@ class AdvancedSessiondbSession(SessiondbSession):
                 self._forget_usage(lambda b, turn: b == branch and turn == turns)
             return item
 
-        return await asyncio.to_thread(pop)
+        return await _settled(pop)
 
-    async def clear_session(self) -> None:
+    async def clear_session(self, *, wrapper: RunContextWrapper[Any] | None = None) -> None:
         """Empties every branch (deleting all but ``main``), drops all usage, and makes
-        ``main`` current. Branch names stay used."""
+        ``main`` current. Branch names stay used. Cancelled meanwhile, it waits for the
+        outcome and then raises the cancellation."""
 
         def clear() -> None:
             live = self._live_branches()
@@ -767,7 +1022,7 @@ class AdvancedSessiondbSession(SessiondbSession):
             self._store.clear(self.session_id)
             self._forget_usage(lambda branch, turn: True)
 
-        await asyncio.to_thread(clear)
+        await _settled(clear)
 
     # --- usage --------------------------------------------------------------------------
 

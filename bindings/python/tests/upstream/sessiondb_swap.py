@@ -1,5 +1,6 @@
-"""Pytest plugin: run the OpenAI Agents SDK's own ``SQLiteSession`` and
-``AdvancedSQLiteSession`` tests against ``sessiondb.openai_agents.SessiondbSession`` and
+"""Pytest plugin: run the OpenAI Agents SDK's own tests of ``SQLiteSession``,
+``AdvancedSQLiteSession`` and of the wrappers over them (``OpenAIResponsesCompactionSession``,
+``EncryptedSession``, session limits) against ``sessiondb.openai_agents.SessiondbSession`` and
 ``AdvancedSessiondbSession``.
 
 Loaded with ``-p sessiondb_swap`` from the root of the SDK's sdist. It replaces each class
@@ -97,6 +98,12 @@ def swap() -> None:
         agents.extensions.memory.advanced_sqlite_session,
     ):
         module.AdvancedSQLiteSession = AdvancedSQLiteSession  # type: ignore[attr-defined]
+    try:
+        import agents.extensions.memory.encrypt_session as encrypt_session
+    except ImportError:  # its extra (cryptography) is not installed
+        return
+    # EncryptedSession's validated pop is for SQLiteSession; it names the class it imported.
+    encrypt_session.SQLiteSession = SQLiteSession  # type: ignore[attr-defined]
 
 
 def pytest_configure(config: pytest.Config) -> None:
