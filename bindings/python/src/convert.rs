@@ -211,6 +211,16 @@ pub(crate) fn existing(force: bool) -> ExistingFile {
     }
 }
 
+/// The message `item` (an OpenAI Agents SDK item) is stored as, as the dict
+/// `Store.set_chat_history` takes: what `add_openai_items` writes, for a caller that writes
+/// items together with other messages in one transaction.
+#[pyfunction]
+pub(crate) fn openai_message(item: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    let json = to_json("item", item)?;
+    let message = sessiondb::NewMessage::from_openai_item(json).map_err(crate::errors::raise)?;
+    to_py(item.py(), &message)
+}
+
 /// A copy of a JSON-shaped value: every dict and list is new, everything else (strings,
 /// numbers, `None`, which are immutable) is shared. What a cache hands out instead of its own
 /// objects, so a caller's changes stay the caller's; far cheaper than `copy.deepcopy`.

@@ -28,6 +28,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<store::Store>()?;
     m.add_function(wrap_pyfunction!(convert::copy_json, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::openai_message, m)?)?;
     m.add("SCHEMA_VERSION", sessiondb::SCHEMA_VERSION)?;
     m.add("MAX_CONTENT_BYTES", sessiondb::MAX_CONTENT_BYTES)?;
     m.add("MAX_SESSION_ID_BYTES", sessiondb::MAX_SESSION_ID_BYTES)?;

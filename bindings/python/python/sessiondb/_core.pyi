@@ -172,3 +172,7 @@ class Store:
 
 def copy_json(value: Any) -> Any:
     """A copy of a JSON-shaped value: new dicts and lists, shared strings and numbers."""
+
+def openai_message(item: Any) -> dict[str, Any]:
+    """The message an OpenAI Agents SDK item is stored as (what ``add_openai_items``
+    writes), for ``set_chat_history``."""

@@ -51,7 +51,7 @@ from agents.memory.session_settings import (
 )
 
 from . import AlreadyExists, Busy, Conflict, InvalidInput, NotFound, Store
-from ._core import copy_json
+from ._core import copy_json, openai_message
 
 if TYPE_CHECKING:
     from agents.items import TResponseInputItem
@@ -377,20 +377,45 @@ class SessiondbSession(SessionABC):
             for name in ("get_items", "add_items", "pop_item", "clear_session")
         )
 
-    def _compact_all(self, expected_version: int) -> None:
-        """Hides the whole working history behind a compaction marker (a sessiondb
-        compaction: the full history keeps every item), if the session is still at
-        ``expected_version``."""
+    def _compact_all(self, expected_version: int, output: list[Any]) -> bool:
+        """Replaces the whole working history by ``output`` if the session is still at
+        ``expected_version``: the output is appended, then everything before it is hidden
+        behind a compaction marker (a sessiondb compaction: the full history keeps every
+        item). Appending first means a process that dies between the two writes leaves
+        the old items and the output visible, never a history without either. Returns
+        whether the replacement happened (``False``: the session had changed)."""
         _, _, total = self._store.openai_items(self.session_id, 0)
         compactions = self._store.compactions(self.session_id)
         first = compactions[-1]["through_index"] if compactions else 0
         marked = bool(compactions) and _is_marker(_item_of(compactions[-1]["summary"]))
-        self._store.compact(
-            self.session_id,
-            _marker(total - (1 if marked else 0)),
-            first + total - 1,
-            expected_version=expected_version,
-        )
+        last_replaced = first + total - 1
+        version = expected_version
+        if output:
+            added = self._store.add_messages(
+                self.session_id,
+                [openai_message(item) for item in output],
+                expected_version=expected_version,
+            )
+            version = added["version"]
+        while True:
+            try:
+                self._store.compact(
+                    self.session_id,
+                    _marker(total - (1 if marked else 0)),
+                    last_replaced,
+                    expected_version=version,
+                )
+                return True
+            except Conflict:
+                if not output:
+                    return False
+                # Another writer came after our output. If the output still follows what
+                # it replaces, the same compaction is made at the new version; if the
+                # history was replaced meanwhile, the output stays, the old items visible.
+                version = self._store.version(self.session_id)
+                after = self._store.full_history(self.session_id)[last_replaced + 1 :]
+                if [_item_of(m) for m in after[: len(output)]] != list(output):
+                    return True
 
     async def _get_compaction_snapshot(
         self,
@@ -405,9 +430,9 @@ class SessiondbSession(SessionABC):
         Replacing from the first item of the working history is a sessiondb compaction:
         :meth:`Store.full_history` keeps every replaced item and the output follows them.
         Replacing a later suffix keeps the items before it: the replaced items stay in a
-        superseded branch (as a pop leaves them). The replacement is two writes (the
-        compaction or the cut, then the output); a process that dies between them leaves
-        the history without the output. ``prune_prefix`` (expired encrypted items to
+        superseded branch (as a pop leaves them), and the cut and the output are one
+        transaction. A compaction is two writes, the output first: a process that dies
+        between them leaves the old items and the output visible. ``prune_prefix`` (expired encrypted items to
         delete) is accepted and ignored: sessiondb deletes nothing here."""
         if not self._plain():
             return None
@@ -438,18 +463,15 @@ class SessiondbSession(SessionABC):
             def replace() -> bool:
                 try:
                     if position == 0:
-                        self._compact_all(version)
-                    else:
-                        keep = first + position + (1 if marked else 0)
-                        full = self._store.full_history(self.session_id)
-                        kept = [_new_message(m) for m in full[:keep]]
-                        self._store.set_chat_history(
-                            self.session_id, kept, expected_version=version
-                        )
+                        return self._compact_all(version, batch)
+                    # One transaction: the kept items, then the output.
+                    keep = first + position + (1 if marked else 0)
+                    full = self._store.full_history(self.session_id)
+                    kept = [_new_message(m) for m in full[:keep]]
+                    kept += [openai_message(item) for item in batch]
+                    self._store.set_chat_history(self.session_id, kept, expected_version=version)
                 except (Conflict, NotFound):
                     return False
-                if batch:
-                    self._store.add_openai_items(self.session_id, batch)
                 return True
 
             return await _settled(replace)
@@ -463,7 +485,7 @@ class SessiondbSession(SessionABC):
     async def _atomic_replace_items(self, items: list[TResponseInputItem]) -> bool:
         """Replaces the whole history by ``items`` (``OpenAIResponsesCompactionSession``'s
         manual compaction): a sessiondb compaction, so :meth:`Store.full_history` keeps
-        what was replaced. Two writes, as in :meth:`_get_compaction_snapshot`."""
+        what was replaced. The output is written first, as in :meth:`_compact_all`."""
         if not self._plain():
             return False  # the SDK then clears and adds through the overridden methods
         self._check_not_closed()
@@ -474,19 +496,18 @@ class SessiondbSession(SessionABC):
                 try:
                     version, _, total = self._store.openai_items(self.session_id, 0)
                 except NotFound:
-                    break
+                    total = 0
                 if total == 0:
-                    break
+                    if batch:
+                        self._store.add_openai_items(self.session_id, batch)
+                    return True
                 try:
-                    self._compact_all(version)
+                    if self._compact_all(version, batch):
+                        return True
                 except Conflict:
-                    continue
+                    pass  # changed since the read: read again
                 except NotFound:
                     pass
-                break
-            if batch:
-                self._store.add_openai_items(self.session_id, batch)
-            return True
 
         return await _settled(replace)
 
