@@ -3,7 +3,8 @@
 # server), then the OpenAI Agents SDK's own tests of SQLiteSession, AdvancedSQLiteSession and
 # the wrappers over them (compaction, encryption, limits) against sessiondb.openai_agents'
 # sessions (tests/upstream/ swaps them in).
-# Needs a Rust toolchain and CPython 3.10+ with pip; everything else comes from the package
+# Needs a Rust toolchain, CPython 3.10+ with pip and libsqlite3-dev (installed here when missing);
+# everything else comes from the package
 # registries into a venv under bindings/python/target/ (ignored by git).
 set -euo pipefail
 
@@ -20,6 +21,17 @@ if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${pins[@]}"
+
+# The extension links the system's shared libsqlite3 (the one Python's sqlite3 module
+# loads); building needs its development files.
+if ! ls /usr/lib/*/libsqlite3.so /usr/lib/libsqlite3.so /usr/lib64/libsqlite3.so >/dev/null 2>&1 &&
+    command -v apt-get >/dev/null 2>&1; then
+    sudo=()
+    if [ "$(id -u)" != 0 ]; then sudo=(sudo -n); fi
+    { "${sudo[@]}" apt-get update -q &&
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q libsqlite3-dev; } ||
+        echo "!!! could not install libsqlite3-dev: the build below needs it" >&2
+fi
 
 echo "== build (maturin develop, debug)"
 (cd "$here" && cargo fmt --check)

@@ -469,14 +469,49 @@ class SessiondbSession(SessionABC):
                     full = self._store.full_history(self.session_id)
                     kept = [_new_message(m) for m in full[:keep]]
                     kept += [openai_message(item) for item in batch]
-                    self._store.set_chat_history(self.session_id, kept, expected_version=version)
+                    changed = self._store.set_chat_history(
+                        self.session_id, kept, expected_version=version
+                    )
                 except (Conflict, NotFound):
                     return False
+                if prune_prefix is not None and (marked or not compactions):
+                    self._hide_expired_prefix(full, first if marked else -1, keep, prune_prefix,
+                                              changed["version"])
                 return True
 
             return await _settled(replace)
 
         return _CompactionSnapshot(copy_json(items), len(items) == visible_total, replace_suffix)
+
+    def _hide_expired_prefix(
+        self,
+        full: list[Any],
+        hidden_through: int,
+        end: int,
+        expired: Callable[[TResponseInputItem], bool],
+        expected_version: int,
+    ) -> None:
+        """Hides the run of items from the first visible one (after ``hidden_through``) that
+        ``expired`` accepts, stopping before ``end``: ``prune_prefix``, which the SDK's own
+        stores answer by deleting those rows. Here they go behind a compaction marker, so
+        reads skip them and ``full_history`` keeps them. A session changed since the
+        replacement keeps them visible (harmless: ``EncryptedSession`` skips expired items)."""
+        last = None
+        for index in range(hidden_through + 1, end):
+            if not expired(_item_of(full[index])):
+                break
+            last = index
+        if last is None:
+            return
+        try:
+            self._store.compact(
+                self.session_id,
+                _marker(last - hidden_through),
+                last,
+                expected_version=expected_version,
+            )
+        except (Conflict, NotFound):
+            pass
 
     @staticmethod
     async def _replace_nothing(start: int, output: list[TResponseInputItem]) -> bool:
