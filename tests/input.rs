@@ -219,3 +219,89 @@ proptest! {
         prop_assert!(report.is_ok(), "{:?}", report.problems);
     }
 }
+
+/// `{"k":{"k":…1…}}`, `depth` objects deep.
+fn nested_json(depth: usize) -> String {
+    format!("{}1{}", "{\"k\":".repeat(depth), "}".repeat(depth))
+}
+
+/// Asserts the CLI run failed with exit code 1 and an error message (not a crash or a
+/// panic), and returns its standard error.
+fn refused_cleanly(out: std::process::Output, what: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("overflow"),
+        "{what}: {stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn json_nested_200000_deep_is_refused_by_every_cli_entry_without_a_crash() {
+    let (dir, path) = temp_db();
+    let deep = nested_json(200_000);
+    common::cli_ok(&path, &["add", "s", "user", "kept"]);
+    let before = common::cli_ok(&path, &["history", "s", "--json"]);
+
+    // An argument may hold at most 128 KiB: 20,000 levels there, 200,000 in stdin and files.
+    let in_argument = nested_json(20_000);
+    let out = common::run_cli(
+        &path,
+        &["add", "s", "user", "x", "--metadata", &in_argument],
+    );
+    let stderr = refused_cleanly(out, "add --metadata");
+    assert!(stderr.contains("recursion limit"), "{stderr}");
+
+    let message = format!("[{{\"role\":\"user\",\"content\":\"x\",\"metadata\":{deep}}}]");
+    for command in ["append", "set-history"] {
+        let out = common::run_cli_with_input(&path, &[command, "s", "-"], &message);
+        refused_cleanly(out, command);
+    }
+
+    let export = dir.path().join("export.json");
+    std::fs::write(
+        &export,
+        format!(
+            "{{\"format\":\"sessiondb-export\",\"version\":1,\"sessions\":[{{\"id\":\"t\",\"metadata\":{deep},\"messages\":[]}}]}}"
+        ),
+    )
+    .unwrap();
+    let out = common::cli()
+        .arg("--db")
+        .arg(&path)
+        .args(["import", "--format", "sessiondb"])
+        .arg(&export)
+        .output()
+        .unwrap();
+    refused_cleanly(out, "import sessiondb");
+
+    let praisonai = dir.path().join("praisonai");
+    std::fs::create_dir(&praisonai).unwrap();
+    std::fs::write(
+        praisonai.join("p.json"),
+        format!("{{\"session_id\":\"p\",\"messages\":[{{\"role\":\"user\",\"content\":\"x\",\"metadata\":{deep}}}]}}"),
+    )
+    .unwrap();
+    let out = common::cli()
+        .arg("--db")
+        .arg(&path)
+        .args(["import", "--format", "praisonai", "--json"])
+        .arg(&praisonai)
+        .output()
+        .unwrap();
+    // A PraisonAI directory import skips a file it cannot read and says so.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.code().is_some(), "killed by a signal: {stderr}");
+    assert!(!stdout.contains("\"imported\":1"), "{stdout}");
+
+    assert_eq!(common::cli_ok(&path, &["history", "s", "--json"]), before);
+    let sessions = common::cli_json(&path, &["sessions", "--json"]);
+    let ids: Vec<_> = sessions["sessions"]
+        .as_array()
+        .map(|all| all.iter().map(|s| s["id"].clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(ids, vec![serde_json::json!("s")], "{sessions}");
+}
