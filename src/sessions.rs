@@ -431,6 +431,9 @@ pub(crate) fn delete_session_in(tx: &Tx<'_>, id: &str) -> Result<()> {
         |r| r.get(0),
     )?;
     tx.execute("DELETE FROM sessions WHERE id = ?1", args![id])?;
+    // A lease outlives nothing it leased: its holder's next write is LeaseLost, and a session
+    // created again under this id is free to claim.
+    tx.execute("DELETE FROM leases WHERE session_id = ?1", args![id])?;
     // Branches of other sessions (or orphans kept earlier) that fork from ours keep
     // their whole lineage; the rest goes.
     let doomed_json = Value::from(doomed.clone()).to_string();

@@ -367,3 +367,44 @@ fn a_bad_claim_is_invalid_input_and_claims_nothing() {
     }
     assert_eq!(store.lease_holder("s").unwrap(), None);
 }
+
+#[test]
+fn deleting_or_expiring_a_session_ends_its_lease() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    for expire in [false, true] {
+        store.add_user_message("s", "hi").unwrap();
+        let lease = store
+            .claim("s", "worker-1", Duration::from_secs(60))
+            .unwrap();
+        if expire {
+            std::thread::sleep(Duration::from_millis(20));
+            let report = store
+                .expire_sessions(Duration::from_millis(10), false)
+                .unwrap();
+            assert_eq!(report.sessions, vec!["s".to_string()]);
+        } else {
+            store.delete_session("s").unwrap();
+        }
+        assert!(store.lease_holder("s").unwrap().is_none());
+        // The old holder writes nothing to a session created again under the same id.
+        store.add_user_message("s", "new life").unwrap();
+        let err = store
+            .with_lease(&lease)
+            .add_message(NewMessage::user("stale"))
+            .unwrap_err();
+        assert!(matches!(err, Error::LeaseLost { .. }), "{err:?}");
+        let other = store
+            .claim("s", "worker-2", Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(
+            store.lease_holder("s").unwrap().map(|h| h.owner),
+            Some("worker-2".to_string())
+        );
+        store.release(&other).unwrap();
+        let history = store.chat_history("s", None).unwrap();
+        let contents: Vec<_> = history.iter().map(|m| m.text().to_string()).collect();
+        assert_eq!(contents, vec!["new life"]);
+        store.delete_session("s").unwrap();
+    }
+}
