@@ -37,34 +37,45 @@ pub(crate) fn to_json(what: &str, value: &Bound<'_, PyAny>) -> PyResult<Value> {
     walk.value(value).map_err(|problem| {
         let mut at = what.to_string();
         for step in &walk.path {
-            match step {
-                Step::Key(key) => {
-                    let _ = write!(at, ".{key}");
-                }
-                Step::Index(i) => {
-                    let _ = write!(at, "[{i}]");
-                }
-            }
+            let _ = match step {
+                Step::Key(key) => write!(at, ".{key}"),
+                Step::Index(i) => write!(at, "[{i}]"),
+            };
         }
         invalid(format!("{at} {problem}"))
     })
 }
 
-enum Step {
-    Key(String),
+/// One step from a container to the value at hand; keys stay Python strings until an
+/// error names them.
+enum Step<'py> {
+    Key(Bound<'py, PyAny>),
     Index(usize),
 }
 
-/// The dicts and lists being converted, outermost first, and the keys leading to the value
-/// at hand: the depth, the cycle check and the path an error names.
+/// The dicts and lists being converted, outermost first, and the steps leading to the
+/// value at hand: the depth, the cycle check and the path an error names.
 #[derive(Default)]
-struct Walk {
+struct Walk<'py> {
     open: Vec<*mut pyo3::ffi::PyObject>,
-    path: Vec<Step>,
+    path: Vec<Step<'py>>,
 }
 
-impl Walk {
-    fn value(&mut self, value: &Bound<'_, PyAny>) -> Result<Value, String> {
+impl<'py> Walk<'py> {
+    fn value(&mut self, value: &Bound<'py, PyAny>) -> Result<Value, String> {
+        // The common types first; `bool` before `int`, which it subclasses.
+        if let Ok(s) = value.cast::<PyString>() {
+            return s
+                .to_str()
+                .map(|s| Value::String(s.to_owned()))
+                .map_err(|_| "is a str that is not valid Unicode (a lone surrogate)".into());
+        }
+        if let Ok(dict) = value.cast::<PyDict>() {
+            return self.container(value, |walk| walk.object(dict.iter()));
+        }
+        if let Ok(list) = value.cast::<PyList>() {
+            return self.container(value, |walk| walk.array(list.iter()));
+        }
         if value.is_none() {
             return Ok(Value::Null);
         }
@@ -87,11 +98,8 @@ impl Walk {
                 .map(Value::Number)
                 .ok_or_else(|| format!("is {value}, which JSON cannot hold (no NaN or infinity)"));
         }
-        if let Ok(s) = value.cast::<PyString>() {
-            return s
-                .to_str()
-                .map(|s| Value::String(s.to_owned()))
-                .map_err(|_| "is a str that is not valid Unicode (a lone surrogate)".into());
+        if let Ok(tuple) = value.cast::<PyTuple>() {
+            return self.container(value, |walk| walk.array(tuple.iter()));
         }
         if value.is_instance_of::<PySet>() || value.is_instance_of::<PyFrozenSet>() {
             return Err("is a set, which JSON cannot hold: pass a list".into());
@@ -99,68 +107,72 @@ impl Walk {
         if value.is_instance_of::<PyBytes>() || value.is_instance_of::<PyByteArray>() {
             return Err("is bytes, which JSON cannot hold: pass a str".into());
         }
-        let container = value.as_ptr();
-        if self.open.contains(&container) {
-            return Err("contains itself (a cycle), which JSON cannot hold".into());
-        }
-        if self.open.len() >= MAX_NESTING {
-            return Err(format!("nests deeper than {MAX_NESTING} levels"));
-        }
-        self.open.push(container);
-        let out = if let Ok(dict) = value.cast::<PyDict>() {
-            self.object(dict.iter())
-        } else if let Ok(list) = value.cast::<PyList>() {
-            self.array(list.iter())
-        } else if let Ok(tuple) = value.cast::<PyTuple>() {
-            self.array(tuple.iter())
-        } else if let Ok(mapping) = value.cast::<PyMapping>() {
+        if let Ok(mapping) = value.cast::<PyMapping>() {
             let items = mapping
                 .items()
                 .map_err(|e| format!("cannot be read: {e}"))?;
             let pairs = items
                 .iter()
-                .map(|pair| pair.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>())
+                .map(|pair| pair.extract::<(Bound<'py, PyAny>, Bound<'py, PyAny>)>())
                 .collect::<PyResult<Vec<_>>>()
                 .map_err(|e| format!("cannot be read: {e}"))?;
-            self.object(pairs.into_iter())
-        } else if let Ok(sequence) = value.cast::<PySequence>() {
+            return self.container(value, |walk| walk.object(pairs.into_iter()));
+        }
+        if let Ok(sequence) = value.cast::<PySequence>() {
             let items = sequence
                 .to_list()
                 .map_err(|e| format!("cannot be read: {e}"))?;
-            self.array(items.iter())
-        } else {
-            let kind = value
-                .get_type()
-                .name()
-                .map_or_else(|_| "?".into(), |n| n.to_string());
-            Err(format!("is a {kind}, which JSON cannot hold"))
-        };
+            return self.container(value, |walk| walk.array(items.iter()));
+        }
+        let kind = value
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".into(), |n| n.to_string());
+        Err(format!("is a {kind}, which JSON cannot hold"))
+    }
+
+    /// Converts the container `value` with `convert`, refusing a cycle or one level too many.
+    fn container(
+        &mut self,
+        value: &Bound<'py, PyAny>,
+        convert: impl FnOnce(&mut Self) -> Result<Value, String>,
+    ) -> Result<Value, String> {
+        let id = value.as_ptr();
+        if self.open.contains(&id) {
+            return Err("contains itself (a cycle), which JSON cannot hold".into());
+        }
+        if self.open.len() >= MAX_NESTING {
+            return Err(format!("nests deeper than {MAX_NESTING} levels"));
+        }
+        self.open.push(id);
+        let out = convert(self);
         self.open.pop();
         out
     }
 
-    fn object<'py>(
+    fn object(
         &mut self,
         pairs: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)>,
     ) -> Result<Value, String> {
         let mut out = Map::new();
         for (key, item) in pairs {
-            let Ok(key) = key.cast::<PyString>().map(|k| k.to_string()) else {
+            let text = key
+                .cast::<PyString>()
+                .ok()
+                .and_then(|k| k.to_str().ok().map(str::to_owned));
+            let Some(text) = text else {
                 return Err(format!("has the key {key}, not a str: JSON keys are text"));
             };
-            self.path.push(Step::Key(key.clone()));
+            self.path.push(Step::Key(key));
             let item = self.value(&item)?;
             self.path.pop();
-            out.insert(key, item);
+            out.insert(text, item);
         }
         Ok(Value::Object(out))
     }
 
-    fn array<'py>(
-        &mut self,
-        items: impl Iterator<Item = Bound<'py, PyAny>>,
-    ) -> Result<Value, String> {
-        let mut out = Vec::new();
+    fn array(&mut self, items: impl Iterator<Item = Bound<'py, PyAny>>) -> Result<Value, String> {
+        let mut out = Vec::with_capacity(items.size_hint().0);
         for (i, item) in items.enumerate() {
             self.path.push(Step::Index(i));
             out.push(self.value(&item)?);
