@@ -7,6 +7,9 @@ use sessiondb::{
 
 use crate::output::{warn, Failure, Output};
 
+mod outcome;
+pub use outcome::*;
+
 /// What every printer returns: a failed write to stdout, or a failed read of the store.
 type Printed = Result<(), Failure>;
 
