@@ -8,9 +8,13 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use sessiondb::SessionCursor;
 
-use crate::cmd::branch::{BranchCommand, SUPERSEDED_NAMES};
-use crate::cmd::snapshot::SnapshotCommand;
 use crate::parse::{parse_duration, parse_time_arg, positive};
+pub use branch::BranchCommand;
+use branch::SUPERSEDED_NAMES;
+pub use snapshot::SnapshotCommand;
+
+mod branch;
+mod snapshot;
 
 #[derive(Parser)]
 #[command(
