@@ -23,6 +23,18 @@ pub fn json<T: serde::Serialize + ?Sized>(out: &mut Output, value: &T) -> Printe
     }
 }
 
+/// `value` as a JSON object with its keys in alphabetical order: the order these objects
+/// have always been printed in, whatever the order of the type's fields.
+pub fn json_sorted<T: serde::Serialize + ?Sized>(out: &mut Output, value: &T) -> Printed {
+    match serde_json::to_value(value) {
+        Ok(value) => json(out, &value),
+        Err(e) => {
+            warn(format_args!("sessiondb: cannot print JSON: {e}\n"));
+            Ok(())
+        }
+    }
+}
+
 pub fn history(out: &mut Output, messages: &[Message]) -> Printed {
     for m in messages {
         let mut extra = Vec::new();

@@ -49,14 +49,7 @@ pub fn append(store: &Store, args: AppendArgs, out: &mut Output) -> Result<(), F
     let messages = read_messages(args.file)?;
     let added = store.add_messages(&args.session, &messages)?;
     if args.json {
-        print::json(
-            out,
-            &serde_json::json!({
-                "already_stored": added.already_stored,
-                "version": added.version,
-                "messages": added.messages,
-            }),
-        )
+        print::json_sorted(out, &added)
     } else {
         print::appended(out, &args.session, &added)
     }
@@ -117,15 +110,7 @@ pub fn set_history(store: &Store, args: SetHistoryArgs, out: &mut Output) -> Res
     let messages = read_messages(args.file)?;
     let change = store.set_chat_history(&args.session, &messages)?;
     if args.json {
-        print::json(
-            out,
-            &serde_json::json!({
-                "version": change.version,
-                "kept": change.kept,
-                "written": change.written,
-                "superseded": change.superseded,
-            }),
-        )
+        print::json_sorted(out, &change)
     } else {
         print::history_set(out, &args.session, &change)
     }
