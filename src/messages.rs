@@ -90,7 +90,7 @@ impl PartialEq for History {
 }
 
 /// What [`Store::set_chat_history`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct HistoryChange {
     /// The session's version afterwards (unchanged when nothing was written).
     pub version: i64,

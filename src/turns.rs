@@ -15,7 +15,7 @@ use crate::sessions::{fork_new_head, head_of, head_or_create, next_version, save
 use crate::store::Store;
 
 /// What [`Store::add_messages`] returns.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AddedMessages {
     /// The batch as stored, in order: just written, or found already stored.
     pub messages: Vec<Message>,

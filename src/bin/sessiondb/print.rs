@@ -7,12 +7,27 @@ use sessiondb::{
 
 use crate::output::{warn, Failure, Output};
 
+mod outcome;
+pub use outcome::*;
+
 /// What every printer returns: a failed write to stdout, or a failed read of the store.
 type Printed = Result<(), Failure>;
 
 pub fn json<T: serde::Serialize + ?Sized>(out: &mut Output, value: &T) -> Printed {
     match serde_json::to_string_pretty(value) {
         Ok(text) => writeln!(out, "{text}"),
+        Err(e) => {
+            warn(format_args!("sessiondb: cannot print JSON: {e}\n"));
+            Ok(())
+        }
+    }
+}
+
+/// `value` as a JSON object with its keys in alphabetical order: the order these objects
+/// have always been printed in, whatever the order of the type's fields.
+pub fn json_sorted<T: serde::Serialize + ?Sized>(out: &mut Output, value: &T) -> Printed {
+    match serde_json::to_value(value) {
+        Ok(value) => json(out, &value),
         Err(e) => {
             warn(format_args!("sessiondb: cannot print JSON: {e}\n"));
             Ok(())

@@ -1,0 +1,11 @@
+//! What each command does: one file per group of commands, each function taking the store,
+//! the command's arguments and the output.
+
+pub mod branch;
+pub mod lifecycle;
+pub mod maintain;
+pub mod messages;
+pub mod search;
+pub mod sessions;
+pub mod snapshot;
+pub mod transfer;

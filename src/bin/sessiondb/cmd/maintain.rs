@@ -1,0 +1,63 @@
+//! Commands that look after the file: `stats`, `prune`, `check` and `maintain`.
+
+use std::process::ExitCode;
+
+use sessiondb::Store;
+
+use crate::args::{CheckArgs, MaintainArgs, PruneArgs, StatsArgs};
+use crate::output::{Failure, Output};
+use crate::{print, progress};
+
+pub fn stats(store: &Store, args: StatsArgs, out: &mut Output) -> Result<(), Failure> {
+    let stats = store.stats(args.older_than)?;
+    if args.json {
+        print::json(out, &stats)
+    } else {
+        print::stats(out, &stats)
+    }
+}
+
+pub fn prune(store: &Store, args: PruneArgs, out: &mut Output) -> Result<(), Failure> {
+    let spinner = progress::spinner("pruning");
+    let report = store.prune(args.older_than, args.dry_run)?;
+    drop(spinner);
+    if args.json {
+        print::json(out, &report)
+    } else {
+        print::pruned(out, &report, args.dry_run)
+    }
+}
+
+/// Fails (exit status 1) when the check found a problem.
+pub fn check(store: &Store, args: CheckArgs, out: &mut Output) -> Result<ExitCode, Failure> {
+    let report = store.check()?;
+    if args.json {
+        print::json(
+            out,
+            &serde_json::json!({
+                "ok": report.is_ok(),
+                "sessions": report.sessions,
+                "branches": report.branches,
+                "messages": report.messages,
+                "snapshots": report.snapshots,
+                "problems": report.problems,
+            }),
+        )?;
+    } else {
+        print::checked(out, &report)?;
+    }
+    Ok(if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub fn maintain(store: &Store, args: MaintainArgs, out: &mut Output) -> Result<(), Failure> {
+    let report = store.maintain(args.vacuum)?;
+    if args.json {
+        print::json(out, &report)
+    } else {
+        print::maintained(out, &report)
+    }
+}

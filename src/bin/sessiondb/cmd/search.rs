@@ -1,0 +1,27 @@
+//! `search`: full-text search over message text.
+
+use sessiondb::{SearchFilter, Store};
+
+use crate::args::SearchArgs;
+use crate::output::{Failure, Output};
+use crate::print;
+
+pub fn run(store: &Store, args: SearchArgs, out: &mut Output) -> Result<(), Failure> {
+    let filter = SearchFilter {
+        session: args.session,
+        agent_name: args.agent,
+        user_id: args.user,
+        role: args.role.as_deref().map(str::parse).transpose()?,
+    };
+    let query = if args.fts {
+        args.query
+    } else {
+        sessiondb::words_query(&args.query)?
+    };
+    let hits = store.search(&query, args.limit, &filter)?;
+    if args.json {
+        print::json(out, &hits)
+    } else {
+        print::hits(out, &hits)
+    }
+}

@@ -1,0 +1,127 @@
+//! Commands that move data in or out of the database: `export`, `backup`, `restore` and
+//! `import`.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::ExitCode;
+
+use sessiondb::{Error, ExistingFile, ImportOptions, Result, Store};
+
+use crate::args::{BackupArgs, ExportArgs, ImportArgs, ImportFormat, RestoreArgs};
+use crate::output::{Failure, Output};
+use crate::{print, progress};
+
+pub fn export(store: &Store, args: ExportArgs, out: &mut Output) -> Result<(), Failure> {
+    let mut bar = progress::bar("exporting");
+    match args.out {
+        Some(path) => {
+            store.export_to(
+                &path,
+                &args.sessions,
+                args.all_branches,
+                existing(args.force),
+                &mut bar,
+            )?;
+            Ok(())
+        }
+        None => {
+            let file = store.export(&args.sessions, args.all_branches, &mut bar)?;
+            drop(bar);
+            print::json(out, &file)
+        }
+    }
+}
+
+pub fn backup(store: &Store, args: BackupArgs, out: &mut Output) -> Result<(), Failure> {
+    let spinner = progress::spinner("backing up");
+    let bytes = store.backup(&args.out, existing(args.force))?;
+    drop(spinner);
+    if args.json {
+        print::json(
+            out,
+            &serde_json::json!({ "path": args.out.display().to_string(), "bytes": bytes }),
+        )
+    } else {
+        print::backed_up(out, &args.out, bytes)
+    }
+}
+
+pub fn restore(store: &Store, args: RestoreArgs, out: &mut Output) -> Result<(), Failure> {
+    let spinner = progress::spinner("restoring");
+    let report = store.restore(&args.from)?;
+    drop(spinner);
+    if args.json {
+        print::json(out, &report)
+    } else {
+        print::restored(out, &report, &args.from)
+    }
+}
+
+/// Fails (exit status 1) when a source was skipped.
+pub fn import(store: &Store, args: ImportArgs, out: &mut Output) -> Result<ExitCode, Failure> {
+    let mut bar = progress::messages("importing");
+    let options = ImportOptions {
+        overwrite: !args.no_overwrite,
+        dry_run: args.dry_run,
+        ..ImportOptions::default()
+    };
+    let format = match args.format {
+        Some(format) => format,
+        None => detect_format(&args.path)?,
+    };
+    let path = &args.path;
+    let report = match format {
+        ImportFormat::Sessiondb => store.import_export_file(path, &options, &mut bar)?,
+        ImportFormat::Praisonai => store.import_praisonai(path, &options, &mut bar)?,
+        ImportFormat::OpenaiAgents => store.import_openai_agents(path, &options, &mut bar)?,
+    };
+    drop(bar);
+    if args.json {
+        print::json(out, &report)?;
+    } else {
+        print::imported(out, &report, args.dry_run)?;
+    }
+    Ok(if report.skipped.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn existing(force: bool) -> ExistingFile {
+    if force {
+        ExistingFile::Replace
+    } else {
+        ExistingFile::Refuse
+    }
+}
+
+/// session files, an SQLite database (OpenAI Agents), or a JSON sessiondb export.
+fn detect_format(path: &Path) -> Result<ImportFormat> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if std::fs::metadata(path).map_err(io)?.is_dir() {
+        return Ok(ImportFormat::Praisonai);
+    }
+    let mut head = [0u8; 16];
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut read = 0;
+    while read < head.len() {
+        match file.read(&mut head[read..]).map_err(io)? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    if &head[..read] == b"SQLite format 3\0" {
+        return Ok(ImportFormat::OpenaiAgents);
+    }
+    if head[..read].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        return Ok(ImportFormat::Sessiondb);
+    }
+    Err(Error::InvalidInput(format!(
+        "{}: cannot tell its format (not a directory, an SQLite database or a JSON export); pass --format",
+        path.display()
+    )))
+}

@@ -1,0 +1,288 @@
+//! What a command that changes something did, in a line or a few.
+
+use std::fmt::Display;
+use std::path::Path;
+
+use sessiondb::{
+    AddedMessages, Branch, CheckReport, ExpireReport, HistoryChange, ImportReport,
+    MaintenanceReport, Message, PruneReport, PurgeReport, RestoreReport, Session, SnapshotId,
+};
+
+use super::{history, Printed};
+use crate::output::{warn, Output};
+
+/// A bare id, for scripts: a new fork's or snapshot's.
+pub fn id(out: &mut Output, id: impl Display) -> Printed {
+    writeln!(out, "{id}")
+}
+
+pub fn added(out: &mut Output, session: &str, m: &Message) -> Printed {
+    writeln!(out, "{session}: message {} ({})", m.index, m.role())
+}
+
+pub fn appended(out: &mut Output, session: &str, added: &AddedMessages) -> Printed {
+    let (first, last) = match (added.messages.first(), added.messages.last()) {
+        (Some(f), Some(l)) => (f.index, l.index),
+        _ => (0, 0),
+    };
+    writeln!(
+        out,
+        "{session}: messages {first}..={last} {}",
+        if added.already_stored {
+            "were already stored; nothing written"
+        } else {
+            "stored"
+        }
+    )
+}
+
+pub fn popped(out: &mut Output, session: &str, popped: Option<&Message>) -> Printed {
+    match popped {
+        Some(m) => {
+            writeln!(out, "{session}: removed message {} ({})", m.index, m.role())?;
+            history(out, std::slice::from_ref(m))
+        }
+        None => writeln!(out, "{session}: empty; nothing removed"),
+    }
+}
+
+pub fn compacted(out: &mut Output, session: &str, through: u64) -> Printed {
+    writeln!(
+        out,
+        "{session}: messages 0..={through} compacted; the working history starts with the \
+         summary"
+    )
+}
+
+/// The note on stderr when a limited history starts after the tool results it left out.
+pub fn trimmed_tool_results(trimmed: usize, limit: Option<usize>, json: bool) {
+    if json {
+        // On stderr, so `history --json` stays the array `set-history` reads; a script reads
+        // this line as JSON too (docs/design.md says why).
+        warn(format_args!(
+            "{}\n",
+            serde_json::json!({ "trimmed_tool_results": trimmed })
+        ));
+    } else {
+        warn(format_args!(
+            "sessiondb: left out {trimmed} tool result(s) at the start: the call they answer is before the last {} messages\n",
+            limit.unwrap_or(0)
+        ));
+    }
+}
+
+pub fn history_set(out: &mut Output, session: &str, change: &HistoryChange) -> Printed {
+    writeln!(
+        out,
+        "{session}: {} messages kept, {} written{}",
+        change.kept,
+        change.written,
+        if change.superseded {
+            "; the previous history is kept as a branch"
+        } else {
+            ""
+        }
+    )
+}
+
+pub fn cleared(out: &mut Output, session: &str, s: &Session, changed: bool) -> Printed {
+    if changed {
+        writeln!(
+            out,
+            "{session}: cleared; the previous history is kept as branch {}",
+            superseded_head(s)
+        )
+    } else {
+        writeln!(out, "{session}: already empty; nothing written")
+    }
+}
+
+pub fn reverted(out: &mut Output, session: &str, to: u64, s: &Session, changed: bool) -> Printed {
+    if changed {
+        writeln!(
+            out,
+            "{session}: reverted to message {to}; {} messages; the previous history is kept as \
+             branch {}",
+            s.message_count,
+            superseded_head(s)
+        )
+    } else {
+        writeln!(
+            out,
+            "{session}: message {to} is already the last; nothing written"
+        )
+    }
+}
+
+/// The name the head that `s`'s last change replaced goes by: `<name>@<version>`.
+fn superseded_head(s: &Session) -> String {
+    let base = s.head_branch.split('@').next().unwrap_or(&s.head_branch);
+    format!("{base}@{}", s.version)
+}
+
+/// The hint on stderr when `sessions` printed one page of several.
+pub fn more_sessions(more: u64, next: impl Display) {
+    warn(format_args!(
+        "{more} more: sessiondb sessions --after '{next}' (with the same filters)\n"
+    ));
+}
+
+pub fn deleted(out: &mut Output, session: &str) -> Printed {
+    writeln!(out, "{session}: deleted")
+}
+
+pub fn branch_created(out: &mut Output, session: &str, b: &Branch) -> Printed {
+    writeln!(
+        out,
+        "{session}: branch {} created with {} messages",
+        b.name, b.length
+    )
+}
+
+pub fn switched(out: &mut Output, session: &str, name: &str, s: &Session) -> Printed {
+    writeln!(
+        out,
+        "{session}: on branch {name}; {} messages",
+        s.message_count
+    )
+}
+
+pub fn branch_renamed(out: &mut Output, session: &str, name: &str, new_name: &str) -> Printed {
+    writeln!(out, "{session}: branch {name} renamed to {new_name}")
+}
+
+pub fn branch_deleted(out: &mut Output, session: &str, name: &str, b: &Branch) -> Printed {
+    writeln!(
+        out,
+        "{session}: branch {name} deleted; readable as {} until prune \
+         (`branch switch {session} {}` brings it back)",
+        b.name, b.name
+    )
+}
+
+pub fn snapshot_restored(out: &mut Output, session: &str, id: SnapshotId, s: &Session) -> Printed {
+    writeln!(
+        out,
+        "{session}: restored snapshot {id}; {} messages",
+        s.message_count
+    )
+}
+
+pub fn snapshot_deleted(out: &mut Output, session: &str, id: SnapshotId) -> Printed {
+    writeln!(out, "{session}: snapshot {id} deleted")
+}
+
+pub fn expired(out: &mut Output, report: &ExpireReport, dry_run: bool) -> Printed {
+    for id in &report.sessions {
+        writeln!(out, "{id}")?;
+    }
+    writeln!(
+        out,
+        "{} {} sessions, {} messages",
+        if dry_run { "would expire" } else { "expired" },
+        report.sessions.len(),
+        report.messages
+    )
+}
+
+/// `wal_kept`: a reader kept the WAL from being truncated, so its bytes may remain.
+pub fn purged(out: &mut Output, report: &PurgeReport, wal_kept: bool) -> Printed {
+    for id in &report.purged {
+        writeln!(out, "purged {id}")?;
+    }
+    for id in &report.forks_kept {
+        writeln!(
+            out,
+            "kept fork {id} (its inherited messages were copied into it)"
+        )?;
+    }
+    writeln!(
+        out,
+        "erased {} branches, {} messages, {} snapshots{}",
+        report.branches,
+        report.messages,
+        report.snapshots,
+        if wal_kept {
+            "; a reader kept the WAL from being truncated: run `maintain` later"
+        } else {
+            ""
+        }
+    )
+}
+
+pub fn pruned(out: &mut Output, report: &PruneReport, dry_run: bool) -> Printed {
+    writeln!(
+        out,
+        "{} {} branches, {} messages, {} bytes",
+        if dry_run { "would remove" } else { "removed" },
+        report.branches,
+        report.messages,
+        report.bytes
+    )
+}
+
+pub fn checked(out: &mut Output, report: &CheckReport) -> Printed {
+    writeln!(
+        out,
+        "{} sessions, {} branches, {} messages, {} snapshots",
+        report.sessions, report.branches, report.messages, report.snapshots
+    )?;
+    for problem in &report.problems {
+        writeln!(out, "problem: {problem}")?;
+    }
+    writeln!(out, "{}", if report.is_ok() { "ok" } else { "FAILED" })
+}
+
+pub fn maintained(out: &mut Output, report: &MaintenanceReport) -> Printed {
+    writeln!(
+        out,
+        "{} -> {} bytes{}",
+        report.bytes_before,
+        report.bytes_after,
+        if report.wal_busy {
+            " (a reader kept part of the WAL; run again later)"
+        } else {
+            ""
+        }
+    )
+}
+
+pub fn backed_up(out: &mut Output, path: &Path, bytes: u64) -> Printed {
+    writeln!(out, "{}: {bytes} bytes", path.display())
+}
+
+pub fn restored(out: &mut Output, report: &RestoreReport, from: &Path) -> Printed {
+    writeln!(
+        out,
+        "restored {} sessions, {} branches, {} messages, {} snapshots from {}",
+        report.sessions,
+        report.branches,
+        report.messages,
+        report.snapshots,
+        from.display()
+    )
+}
+
+/// Skipped sources are warnings on stderr; the command then fails.
+pub fn imported(out: &mut Output, report: &ImportReport, dry_run: bool) -> Printed {
+    writeln!(
+        out,
+        "{}{} imported, {} updated, {} unchanged, {} skipped",
+        if dry_run {
+            "dry run, nothing written: "
+        } else {
+            ""
+        },
+        report.imported,
+        report.updated,
+        report.unchanged,
+        report.skipped.len()
+    )?;
+    for id in &report.updated_ids {
+        writeln!(out, "updated {id}")?;
+    }
+    for skip in &report.skipped {
+        warn(format_args!("skipped {}: {}\n", skip.source, skip.reason));
+    }
+    Ok(())
+}
