@@ -8,7 +8,7 @@ use crate::compaction;
 use crate::db::sql::Tx;
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
-use crate::model::{now_text, validate_session_id, Message, NewMessage, Role};
+use crate::model::{check_unique_keys, now_text, validate_session_id, Message, NewMessage, Role};
 use crate::sessions::{current_of, fork_new_head, head_of, head_or_create, save_head};
 use crate::store::Store;
 
@@ -357,7 +357,7 @@ impl Store {
         expected_version: Option<i64>,
     ) -> Result<(HistoryChange, Entry)> {
         {
-            crate::turns::check_unique_keys(messages)?;
+            check_unique_keys(messages)?;
             let (mut head, version) = head_or_create(tx, session_id, expected_version.is_none())?;
             if let Some(expected) = expected_version {
                 check_version(session_id, expected, version)?;
