@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use crate::compaction;
 use crate::db::sql::{args, Row, Tx};
 use crate::error::{Error, Result};
+use crate::history::History;
 use crate::lineage::{self, Head};
-use crate::messages::History;
 use crate::model::{
     now_text, parse_time, validate_branch_name, validate_session_id, Branch, BranchDiff,
     BranchSide, ForkPoint, NewSession, Session, SessionTree,

@@ -24,7 +24,7 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
-use crate::messages::{History, HistoryChange};
+use crate::history::{History, HistoryChange};
 use crate::model::{check_field, parse_time, validate_session_id, Message, Metadata, NewMessage};
 use crate::store::{Store, WriteGuard};
 use crate::streaming::{PartialMessage, StreamEnd};

@@ -113,6 +113,7 @@ mod check;
 mod compaction;
 mod db;
 mod error;
+mod history;
 mod import;
 mod lease;
 mod lifecycle;
@@ -139,10 +140,10 @@ pub use compaction::Compaction;
 pub use db::migrations::SCHEMA_VERSION;
 pub use db::{interrupt_lock_waits, Synchronous, APPLICATION_ID};
 pub use error::{Error, Result};
+pub use history::{History, HistoryChange};
 pub use lease::{Lease, LeaseHolder, LeasedSession};
 pub use lifecycle::{ExpireReport, PurgeReport, PurgeRequest};
 pub use maintenance::{LargestSession, MaintenanceReport, Stats};
-pub use messages::{History, HistoryChange};
 pub use model::{
     parse_metadata, validate_session_id, Branch, BranchDiff, BranchSide, Content, ForkPoint,
     Message, Metadata, NewMessage, NewSession, PruneReport, Role, Session, SessionTree, Snapshot,

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
-use crate::messages::History;
+use crate::history::History;
 use crate::model::{
     check_field, check_json, now_text, parse_time, validate_session_id, Message, Metadata,
     NewMessage, MAX_CONTENT_BYTES,
