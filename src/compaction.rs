@@ -17,12 +17,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::db::sql::{args, Tx};
+use crate::db::sql::args;
 use crate::error::{Error, Result};
+use crate::heads::{fork_new_head, head_of, save_head};
 use crate::history::{in_effect, summary_message, History};
 use crate::lineage;
 use crate::model::{now_text, parse_time, validate_session_id, Message, NewMessage, Role};
-use crate::sessions::{fork_new_head, head_of, save_head};
 use crate::store::Store;
 
 /// A compaction in effect on a session's current history.
@@ -209,17 +209,4 @@ impl Store {
             })
         })
     }
-}
-
-/// Gives `to` (a branch being created from `from`'s history, keeping its first `seq`
-/// messages) the compactions of `from` that end within what it keeps.
-pub(crate) fn carry(tx: &Tx<'_>, from: i64, to: i64, seq: i64) -> Result<()> {
-    tx.execute(
-        "INSERT INTO compactions (branch_id, through_seq, summary, tokens_before, tokens_after,
-             created_at)
-         SELECT CAST(?2 AS BIGINT), through_seq, summary, tokens_before, tokens_after, created_at
-         FROM compactions WHERE branch_id = ?1 AND through_seq <= ?3 ORDER BY id",
-        args![from, to, seq],
-    )?;
-    Ok(())
 }

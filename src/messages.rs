@@ -5,10 +5,10 @@ use std::sync::Arc;
 use crate::cache::{Entry, Lookup};
 use crate::db::sql::Tx;
 use crate::error::{Error, Result};
+use crate::heads::{current_of, fork_new_head, head_of, head_or_create, save_head};
 use crate::history::{read_working, working_entry, History, HistoryChange};
 use crate::lineage;
 use crate::model::{check_unique_keys, now_text, validate_session_id, Message, NewMessage};
-use crate::sessions::{current_of, fork_new_head, head_of, head_or_create, save_head};
 use crate::store::Store;
 
 impl Store {

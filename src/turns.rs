@@ -7,11 +7,11 @@
 
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
+use crate::heads::{fork_new_head, head_of, head_or_create, next_version, save_head};
 use crate::lineage::{self, row_id, Segment};
 use crate::model::{
     check_unique_keys, now_text, parse_time, validate_session_id, Message, NewMessage,
 };
-use crate::sessions::{fork_new_head, head_of, head_or_create, next_version, save_head};
 use crate::store::Store;
 
 /// What [`Store::add_messages`] returns.
