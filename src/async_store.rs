@@ -36,8 +36,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
+use crate::history::{History, HistoryChange};
 use crate::lease::Lease;
-use crate::messages::{History, HistoryChange};
 use crate::model::{Message, Metadata, NewMessage, NewSession, Session};
 use crate::sessions::{SessionPage, SessionQuery};
 use crate::store::Store;

@@ -3,19 +3,18 @@
 
 use std::collections::HashSet;
 
-use crate::compaction;
 use crate::db::sql::{args, Row, Tx};
 use crate::error::{Error, Result};
+use crate::heads::{
+    carry, fork_new_head, head_of, insert_session, next_version, require_head, save_head, touch,
+};
+use crate::history::History;
 use crate::lineage::{self, Head};
-use crate::messages::History;
 use crate::model::{
     now_text, parse_time, validate_branch_name, validate_session_id, Branch, BranchDiff,
     BranchSide, ForkPoint, NewSession, Session, SessionTree,
 };
-use crate::sessions::{
-    fork_new_head, head_of, insert_session, load_session, next_version, require_head, save_head,
-    touch,
-};
+use crate::sessions::load_session;
 use crate::store::Store;
 
 /// Sessions nested deeper than this in a fork tree are not expanded (a damaged file could
@@ -57,7 +56,7 @@ impl Store {
             };
             insert_session(tx, &id, &new, Some(source), fork)?;
             let forked = require_head(tx, &id)?;
-            compaction::carry(tx, head.branch_id, forked.branch_id, seq)?;
+            carry(tx, head.branch_id, forked.branch_id, seq)?;
             load_session(tx, &id)
         })
     }
@@ -111,7 +110,7 @@ impl Store {
                 lineage::fork_point(&segments, seq),
                 &now,
             )?;
-            compaction::carry(tx, head.branch_id, created, seq)?;
+            carry(tx, head.branch_id, created, seq)?;
             touch(tx, session_id)?;
             find_branch(tx, session_id, name)
         })

@@ -14,18 +14,15 @@
 //! `through_index`), so the messages after it keep their indexes: revert, fork and snapshots
 //! use the same indexes as the full history.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::cache::Entry;
-use crate::db::sql::{args, Tx};
+use crate::db::sql::args;
 use crate::error::{Error, Result};
-use crate::lineage::{self, Head};
-use crate::messages::History;
+use crate::heads::{fork_new_head, head_of, save_head};
+use crate::history::{in_effect, summary_message, History};
+use crate::lineage;
 use crate::model::{now_text, parse_time, validate_session_id, Message, NewMessage, Role};
-use crate::sessions::{fork_new_head, head_of, save_head};
 use crate::store::Store;
 
 /// A compaction in effect on a session's current history.
@@ -211,71 +208,5 @@ impl Store {
                 },
             })
         })
-    }
-}
-
-/// The compaction in effect on `branch_id`'s history of `length` messages: (row id, through
-/// seq). One index seek; `None` for an uncompacted history.
-pub(crate) fn in_effect(tx: &Tx<'_>, branch_id: i64, length: i64) -> Result<Option<(i64, i64)>> {
-    tx.query_opt(
-        "SELECT id, through_seq FROM compactions WHERE branch_id = ?1 AND through_seq <= ?2
-             ORDER BY through_seq DESC, id DESC LIMIT 1",
-        args![branch_id, length],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-}
-
-/// The summary of compaction `id` as the message at seq `through` of the working view.
-pub(crate) fn summary_of(tx: &Tx<'_>, id: i64, through: i64) -> Result<Message> {
-    let (text, created_at): (String, String) = tx
-        .query_opt(
-            "SELECT summary, created_at FROM compactions WHERE id = ?1",
-            args![id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?
-        .ok_or_else(|| Error::Corrupt(format!("compaction {id} is missing")))?;
-    summary_message(&text, through, &created_at)
-}
-
-fn summary_message(text: &str, through: i64, created_at: &str) -> Result<Message> {
-    let body: NewMessage = serde_json::from_str(text)
-        .map_err(|e| Error::Corrupt(format!("compaction through seq {through}: summary: {e}")))?;
-    Ok(Message {
-        index: (through - 1) as u64,
-        body,
-        created_at: parse_time(created_at)?,
-    })
-}
-
-/// Gives `to` (a branch being created from `from`'s history, keeping its first `seq`
-/// messages) the compactions of `from` that end within what it keeps.
-pub(crate) fn carry(tx: &Tx<'_>, from: i64, to: i64, seq: i64) -> Result<()> {
-    tx.execute(
-        "INSERT INTO compactions (branch_id, through_seq, summary, tokens_before, tokens_after,
-             created_at)
-         SELECT CAST(?2 AS BIGINT), through_seq, summary, tokens_before, tokens_after, created_at
-         FROM compactions WHERE branch_id = ?1 AND through_seq <= ?3 ORDER BY id",
-        args![from, to, seq],
-    )?;
-    Ok(())
-}
-
-/// The cache entry of `head`'s working history at `version`, given its full history.
-pub(crate) fn working_entry(
-    tx: &Tx<'_>,
-    version: i64,
-    head: &Head,
-    full: Vec<Message>,
-) -> Result<Entry> {
-    match in_effect(tx, head.branch_id, head.length)? {
-        None => Ok(Entry::new(version, head, 1, Arc::new(full))),
-        Some((id, through)) => {
-            let mut messages = vec![summary_of(tx, id, through)?];
-            messages.extend(full.into_iter().skip(through as usize));
-            let mut entry = Entry::new(version, head, through, Arc::new(messages));
-            entry.compacted = true;
-            entry.floor = through;
-            Ok(entry)
-        }
     }
 }

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
+use crate::heads::DEFAULT_BRANCH;
 use crate::model::{invalid_at, Message, Metadata, NewMessage, Role};
-use crate::sessions::DEFAULT_BRANCH;
 use crate::store::Store;
 use crate::transfer::{BranchExport, ImportOptions, ImportReport, SessionExport, SnapshotExport};
 

@@ -24,9 +24,9 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
-use crate::messages::{History, HistoryChange};
+use crate::history::{History, HistoryChange};
 use crate::model::{check_field, parse_time, validate_session_id, Message, Metadata, NewMessage};
-use crate::store::Store;
+use crate::store::{Store, WriteGuard};
 use crate::streaming::{PartialMessage, StreamEnd};
 
 /// A held lease, from [`Store::claim`]. Pass it to [`Store::with_lease`] to write under it.
@@ -54,9 +54,9 @@ pub struct LeaseHolder {
     pub expires_at: DateTime<Utc>,
 }
 
-/// What a leased store checks inside each write transaction.
+/// What a leased store checks inside each write transaction (its [`WriteGuard`]).
 #[derive(Debug)]
-pub(crate) struct LeaseCheck {
+struct LeaseCheck {
     session_id: String,
     owner: String,
     token: String,
@@ -186,7 +186,7 @@ impl Store {
     /// working across [`Store::renew`].
     pub fn with_lease(&self, lease: &Lease) -> LeasedSession {
         LeasedSession {
-            store: self.bound_to_lease(Arc::new(LeaseCheck::of(lease))),
+            store: self.guarded_by(Arc::new(LeaseCheck::of(lease))),
             session_id: lease.session_id.clone(),
         }
     }
@@ -279,9 +279,16 @@ impl LeaseCheck {
     }
 }
 
+/// A leased store's writes fail with [`Error::LeaseLost`] once the lease is no longer held.
+impl WriteGuard for LeaseCheck {
+    fn check(&self, tx: &Tx<'_>) -> Result<()> {
+        check_held(tx, self)
+    }
+}
+
 /// Fails with [`Error::LeaseLost`] unless `check`'s token holds its session's lease now.
 /// Runs inside the caller's write transaction, so the answer holds until it commits.
-pub(crate) fn check_held(tx: &Tx<'_>, check: &LeaseCheck) -> Result<()> {
+fn check_held(tx: &Tx<'_>, check: &LeaseCheck) -> Result<()> {
     let lost = |holder: Option<String>, reason: String| Error::LeaseLost {
         session: check.session_id.clone(),
         owner: check.owner.clone(),

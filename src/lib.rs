@@ -113,6 +113,8 @@ mod check;
 mod compaction;
 mod db;
 mod error;
+mod heads;
+mod history;
 mod import;
 mod lease;
 mod lifecycle;
@@ -139,10 +141,11 @@ pub use compaction::Compaction;
 pub use db::migrations::SCHEMA_VERSION;
 pub use db::{interrupt_lock_waits, Synchronous, APPLICATION_ID};
 pub use error::{Error, Result};
+pub use heads::DEFAULT_BRANCH;
+pub use history::{History, HistoryChange};
 pub use lease::{Lease, LeaseHolder, LeasedSession};
 pub use lifecycle::{ExpireReport, PurgeReport, PurgeRequest};
 pub use maintenance::{LargestSession, MaintenanceReport, Stats};
-pub use messages::{History, HistoryChange};
 pub use model::{
     parse_metadata, validate_session_id, Branch, BranchDiff, BranchSide, Content, ForkPoint,
     Message, Metadata, NewMessage, NewSession, PruneReport, Role, Session, SessionTree, Snapshot,
@@ -151,7 +154,7 @@ pub use model::{
 };
 pub use out_file::ExistingFile;
 pub use search::{words_query, SearchFilter, SearchHit};
-pub use sessions::{SessionCursor, SessionPage, SessionQuery, SessionUpdate, DEFAULT_BRANCH};
+pub use sessions::{SessionCursor, SessionPage, SessionQuery, SessionUpdate};
 pub use store::{default_path, Store, StoreBuilder};
 pub use streaming::{PartialMessage, StreamEnd};
 pub use transfer::{

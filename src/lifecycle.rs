@@ -307,7 +307,7 @@ fn purge_in(tx: &Tx<'_>, request: &PurgeRequest) -> Result<PurgeReport> {
             args![id],
             |r| r.get::<i64>(0),
         )? as u64;
-        crate::sessions::retire_versions(tx, id)?;
+        crate::heads::retire_versions(tx, id)?;
         // Snapshots and the streamed partial go with the row (ON DELETE CASCADE).
         tx.execute("DELETE FROM sessions WHERE id = ?1", args![id])?;
         // A lease has no foreign key (it may precede its session), so nothing cascades to

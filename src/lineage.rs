@@ -157,6 +157,15 @@ pub(crate) fn read_range(
     Ok(out)
 }
 
+/// Messages `lo..=hi` (seqs) of the head's history.
+pub(crate) fn read_head(tx: &Tx<'_>, head: &Head, lo: i64, hi: i64) -> Result<Vec<Message>> {
+    if lo > hi {
+        return Ok(Vec::new());
+    }
+    let segments = segments(tx, head.branch_id, head.length)?;
+    read_range(tx, &segments, lo, hi)
+}
+
 /// Usage totals of the history up to and including `seq` (zero for seq 0).
 pub(crate) fn usage_at(tx: &Tx<'_>, segments: &[Segment], seq: i64) -> Result<Usage> {
     let Some(branch_id) = owner_of(segments, seq) else {

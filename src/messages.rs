@@ -1,106 +1,15 @@
 //! Message operations: append, read (latest N, pages), replace a whole history.
 
-use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::cache::{Entry, Lookup};
-use crate::compaction;
 use crate::db::sql::Tx;
 use crate::error::{Error, Result};
-use crate::lineage::{self, Head};
-use crate::model::{now_text, validate_session_id, Message, NewMessage, Role};
-use crate::sessions::{current_of, fork_new_head, head_of, head_or_create, save_head};
+use crate::heads::{current_of, fork_new_head, head_of, head_or_create, save_head};
+use crate::history::{read_working, working_entry, History, HistoryChange};
+use crate::lineage;
+use crate::model::{check_unique_keys, now_text, validate_session_id, Message, NewMessage};
 use crate::store::Store;
-
-/// Messages of a session's history, oldest first, read in one transaction together with the
-/// session's `version`. Derefs to `[Message]`; cloning it is cheap (it shares the cached
-/// messages).
-#[derive(Debug, Clone)]
-pub struct History {
-    messages: Arc<Vec<Message>>,
-    /// Where this window starts in `messages`.
-    offset: usize,
-    version: i64,
-    length: u64,
-    /// Leading tool results dropped from a window because their call was cut off.
-    trimmed: usize,
-}
-
-impl History {
-    pub(crate) fn new(messages: Vec<Message>, version: i64, length: i64) -> Self {
-        History {
-            messages: Arc::new(messages),
-            offset: 0,
-            version,
-            length: length as u64,
-            trimmed: 0,
-        }
-    }
-
-    /// The messages of `entry` from seq `lo` on, less leading tool results when `trim`.
-    fn window(entry: &Entry, lo: i64, trim: bool) -> Self {
-        let offset = (lo.max(entry.start) - entry.start) as usize;
-        let trimmed = if trim {
-            entry.messages[offset..]
-                .iter()
-                .take_while(|m| m.role() == Role::Tool)
-                .count()
-        } else {
-            0
-        };
-        History {
-            messages: entry.messages.clone(),
-            offset: offset + trimmed,
-            version: entry.version,
-            length: entry.end() as u64,
-            trimmed,
-        }
-    }
-
-    /// How many tool results a window left out at its start because the call they answer
-    /// was before the window (so the window is shorter than asked).
-    pub fn trimmed_tool_results(&self) -> usize {
-        self.trimmed
-    }
-
-    /// The session's version when this history was read: pass it to a write that must not
-    /// overwrite someone else's change.
-    pub fn version(&self) -> i64 {
-        self.version
-    }
-
-    /// Length of the whole history, which may exceed `len()` for a window or a page.
-    pub fn total_len(&self) -> u64 {
-        self.length
-    }
-}
-
-impl Deref for History {
-    type Target = [Message];
-
-    fn deref(&self) -> &[Message] {
-        &self.messages[self.offset..]
-    }
-}
-
-impl PartialEq for History {
-    fn eq(&self, other: &Self) -> bool {
-        self.version == other.version && **self == **other
-    }
-}
-
-/// What [`Store::set_chat_history`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct HistoryChange {
-    /// The session's version afterwards (unchanged when nothing was written).
-    pub version: i64,
-    /// Messages of the old history kept as the common prefix.
-    pub kept: u64,
-    /// Message rows written.
-    pub written: u64,
-    /// Whether the old head was superseded (kept as a branch named `<head>@<n>`).
-    pub superseded: bool,
-}
 
 impl Store {
     /// Appends a message to the session's history, creating the session if it does not
@@ -249,25 +158,15 @@ impl Store {
         let entry = match lookup {
             Lookup::Hit(entry) => entry,
             Lookup::Grown(mut entry) => {
-                entry.extend(read_head(tx, &head, entry.end() + 1, head.length)?, version);
+                entry.extend(
+                    lineage::read_head(tx, &head, entry.end() + 1, head.length)?,
+                    version,
+                );
                 self.cache().store(session_id, entry.clone());
                 entry
             }
             Lookup::Load => {
-                let compaction = compaction::in_effect(tx, head.branch_id, head.length)?;
-                let floor = compaction.map_or(1, |(_, through)| through);
-                let lo = window(floor);
-                let messages = match compaction {
-                    Some((id, through)) if lo == through => {
-                        let mut messages = vec![compaction::summary_of(tx, id, through)?];
-                        messages.extend(read_head(tx, &head, through + 1, head.length)?);
-                        messages
-                    }
-                    _ => read_head(tx, &head, lo, head.length)?,
-                };
-                let mut entry = Entry::new(version, &head, lo, Arc::new(messages));
-                entry.compacted = compaction.is_some();
-                entry.floor = floor;
+                let entry = read_working(tx, version, &head, window)?;
                 if use_cache {
                     self.cache().store(session_id, entry.clone());
                 }
@@ -304,7 +203,7 @@ impl Store {
         self.read(|tx| {
             let (head, version) =
                 head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
-            let messages = read_head(tx, &head, lo, hi.min(head.length))?;
+            let messages = lineage::read_head(tx, &head, lo, hi.min(head.length))?;
             Ok(History::new(messages, version, head.length))
         })
     }
@@ -357,7 +256,7 @@ impl Store {
         expected_version: Option<i64>,
     ) -> Result<(HistoryChange, Entry)> {
         {
-            crate::turns::check_unique_keys(messages)?;
+            check_unique_keys(messages)?;
             let (mut head, version) = head_or_create(tx, session_id, expected_version.is_none())?;
             if let Some(expected) = expected_version {
                 check_version(session_id, expected, version)?;
@@ -379,7 +278,7 @@ impl Store {
                     written: 0,
                     superseded: false,
                 };
-                let entry = compaction::working_entry(tx, version, &head, current)?;
+                let entry = working_entry(tx, version, &head, current)?;
                 return Ok((change, entry));
             }
             let (version, now) = (version + 1, now_text());
@@ -411,21 +310,9 @@ impl Store {
                 written: (messages.len() - kept) as u64,
                 superseded,
             };
-            Ok((
-                change,
-                compaction::working_entry(tx, version, &head, current)?,
-            ))
+            Ok((change, working_entry(tx, version, &head, current)?))
         }
     }
-}
-
-/// Messages `lo..=hi` (seqs) of the head's history.
-fn read_head(tx: &Tx<'_>, head: &Head, lo: i64, hi: i64) -> Result<Vec<Message>> {
-    if lo > hi {
-        return Ok(Vec::new());
-    }
-    let segments = lineage::segments(tx, head.branch_id, head.length)?;
-    lineage::read_range(tx, &segments, lo, hi)
 }
 
 /// A caller-given time in the stored form (ISO-8601 UTC, microseconds).

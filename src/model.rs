@@ -1,6 +1,7 @@
 //! Public types: sessions, messages, roles, usage, and the limits on what callers may store.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -515,6 +516,21 @@ fn check_key(key: Option<&str>) -> Result<()> {
         ))),
         _ => check_field("key", key),
     }
+}
+
+/// Refuses a list of messages in which a key appears twice: a history holds each key once.
+pub(crate) fn check_unique_keys(messages: &[NewMessage]) -> Result<()> {
+    let mut seen = HashSet::new();
+    for (i, m) in messages.iter().enumerate() {
+        if let Some(key) = &m.key {
+            if !seen.insert(key.as_str()) {
+                return Err(Error::invalid(format!(
+                    "message {i}: key {key:?} appears twice; a history holds each key once"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Each tool call must be an object with a string `id` and a `function` object with a string

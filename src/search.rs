@@ -13,9 +13,10 @@ use serde_json::Value;
 
 use crate::db::sql::{args, Dialect, Tx};
 use crate::error::{Error, Result};
+use crate::heads::{head_of, require_head};
 use crate::lineage;
 use crate::model::{validate_session_id, Role};
-use crate::sessions::{head_of, load_session, require_head};
+use crate::sessions::load_session;
 use crate::store::Store;
 
 /// Narrows a [`Store::search`]. Every field is optional.

@@ -4,12 +4,13 @@ use serde_json::Value;
 
 use crate::db::sql::{args, Row, Tx};
 use crate::error::{Error, Result};
+use crate::heads::{fork_new_head, next_version, require_head, save_head, touch};
 use crate::lineage;
 use crate::model::{
     check_field, check_json, now_text, parse_time, validate_session_id, Metadata, Session,
     Snapshot, SnapshotId,
 };
-use crate::sessions::{fork_new_head, load_session, next_version, require_head, save_head, touch};
+use crate::sessions::load_session;
 use crate::store::Store;
 
 const SNAPSHOT_SELECT: &str =

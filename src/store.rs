@@ -21,8 +21,22 @@ use crate::error::{Error, Result};
 pub struct Store {
     backend: Backend,
     shared: Arc<Shared>,
-    /// Set on a handle from `Store::with_lease`: its writes first check the lease.
-    lease: Option<Arc<crate::lease::LeaseCheck>>,
+    /// Set on a handle from `Store::with_lease`: its writes first run this check.
+    guard: Option<Arc<dyn WriteGuard>>,
+}
+
+/// A check that every write of a guarded store runs inside its own transaction, before the
+/// operation: an `Err` rolls the write back with nothing written, and an `Ok` holds until
+/// the commit, because the transaction already holds the write lock (SQLite) or whatever
+/// locks the check took (PostgreSQL).
+///
+/// The engine knows no feature that guards writes; a feature implements this trait and binds
+/// it to a handle with [`Store::guarded_by`]. A lease is the one today
+/// ([`Store::with_lease`]).
+pub(crate) trait WriteGuard: Send + Sync {
+    /// Runs inside the write transaction `tx`, before the write's own statements. Reads what
+    /// it depends on through `tx`; fails with the error the caller should see.
+    fn check(&self, tx: &Tx<'_>) -> Result<()>;
 }
 
 /// Where the data lives.
@@ -150,7 +164,7 @@ impl StoreBuilder {
                 busy_timeout: self.busy_timeout,
                 read_only: self.read_only,
             }),
-            lease: None,
+            guard: None,
         })
     }
 }
@@ -198,7 +212,7 @@ impl StoreBuilder {
                 busy_timeout: self.busy_timeout,
                 read_only: self.read_only,
             }),
-            lease: None,
+            guard: None,
         })
     }
 }
@@ -315,8 +329,8 @@ impl Store {
                 let run = || -> Result<T> {
                     let tx =
                         Tx::postgres(crate::db::postgres::PgTx::begin(&mut conn, false)?, true);
-                    if let Some(lease) = &self.lease {
-                        crate::lease::check_held(&tx, lease)?;
+                    if let Some(guard) = &self.guard {
+                        guard.check(&tx)?;
                     }
                     let value = op(&tx)?;
                     if let Some(tx) = tx.into_postgres() {
@@ -334,8 +348,8 @@ impl Store {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = {
                 let tx = Tx::sqlite(&tx, true);
-                if let Some(lease) = &self.lease {
-                    crate::lease::check_held(&tx, lease)?;
+                if let Some(guard) = &self.guard {
+                    guard.check(&tx)?;
                 }
                 op(&tx)?
             };
@@ -480,10 +494,10 @@ impl Store {
 }
 
 impl Store {
-    /// This store with every write checking `lease` inside its transaction.
-    pub(crate) fn bound_to_lease(&self, lease: Arc<crate::lease::LeaseCheck>) -> Store {
+    /// This store with every write running `guard` inside its transaction first.
+    pub(crate) fn guarded_by(&self, guard: Arc<dyn WriteGuard>) -> Store {
         Store {
-            lease: Some(lease),
+            guard: Some(guard),
             ..self.clone()
         }
     }

@@ -11,12 +11,12 @@ use serde_json::Value;
 
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
-use crate::messages::History;
+use crate::heads::require_head;
+use crate::history::History;
 use crate::model::{
     check_field, check_json, now_text, parse_time, validate_session_id, Message, Metadata,
     NewMessage, MAX_CONTENT_BYTES,
 };
-use crate::sessions::require_head;
 use crate::store::Store;
 
 /// An assistant reply still being streamed.

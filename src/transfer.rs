@@ -21,12 +21,13 @@ use serde_json::Value;
 use crate::cache::Entry;
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
+use crate::heads::{first_version, head_of, touch, DEFAULT_BRANCH};
 use crate::lineage::{self, Head};
 use crate::model::{
     check_field, check_json, validate_branch_name, validate_session_id, Message, Metadata,
     NewMessage, Session,
 };
-use crate::sessions::{first_version, head_of, load_session, touch, DEFAULT_BRANCH};
+use crate::sessions::load_session;
 use crate::store::Store;
 
 /// The name and version an export file carries.

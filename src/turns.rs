@@ -5,13 +5,13 @@
 //! (a fork inherits its parent's rows), so a lookup is one index seek per lineage segment
 //! and per key: O(batch), whatever the history's length.
 
-use std::collections::HashSet;
-
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
+use crate::heads::{fork_new_head, head_of, head_or_create, next_version, save_head};
 use crate::lineage::{self, row_id, Segment};
-use crate::model::{now_text, parse_time, validate_session_id, Message, NewMessage};
-use crate::sessions::{fork_new_head, head_of, head_or_create, next_version, save_head};
+use crate::model::{
+    check_unique_keys, now_text, parse_time, validate_session_id, Message, NewMessage,
+};
 use crate::store::Store;
 
 /// What [`Store::add_messages`] returns.
@@ -176,21 +176,6 @@ impl Store {
         }
         Ok(added)
     }
-}
-
-/// Refuses a list of messages in which a key appears twice: a history holds each key once.
-pub(crate) fn check_unique_keys(messages: &[NewMessage]) -> Result<()> {
-    let mut seen = HashSet::new();
-    for (i, m) in messages.iter().enumerate() {
-        if let Some(key) = &m.key {
-            if !seen.insert(key.as_str()) {
-                return Err(Error::invalid(format!(
-                    "message {i}: key {key:?} appears twice; a history holds each key once"
-                )));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The keys of `messages` stored in the lineage, with their seqs, in batch order.

@@ -21,10 +21,10 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
+use crate::heads::current_of;
+use crate::history::History;
 use crate::lineage;
-use crate::messages::History;
 use crate::model::{parse_time, validate_session_id, Message};
-use crate::sessions::current_of;
 use crate::store::Store;
 use crate::streaming::{partial, PartialMessage};
 

@@ -1,0 +1,264 @@
+//! Moving a session's head and its version: the steps every write of a history goes through.
+//!
+//! A session's current history is its head: a branch and how many messages of that branch's
+//! lineage it holds, with the usage totals up to there, all kept on the session's row. A
+//! write reads the head inside its transaction ([`current_of`], which on PostgreSQL also locks
+//! the row so writers of one session take turns), appends to it or moves it to a new branch
+//! ([`fork_new_head`]: the old head stays readable as a superseded branch), and records it
+//! with the next version ([`save_head`]).
+//!
+//! Versions: a new session draws its first version from the file's one clock
+//! ([`first_version`]), above every version any session of the file has had; after that a
+//! session's version grows by one per change ([`next_version`], [`touch`]) without touching
+//! the clock. A session about to be deleted hands its version to the clock first
+//! ([`retire_versions`]), so a session recreated under its id never repeats a version.
+
+use serde_json::Value;
+
+use crate::db::sql::{args, Tx};
+use crate::error::{Error, Result};
+use crate::lineage::{self, Current, Head, Segment};
+use crate::model::{now_text, NewSession, Usage};
+
+/// Name of the first branch of every session.
+pub const DEFAULT_BRANCH: &str = "main";
+
+/// The session's current head and version, or `None` if there is no such session.
+/// In a write on PostgreSQL it also locks the session's row for the rest of the transaction:
+/// every write reads the session through here first, so writers of one session take turns.
+pub(crate) fn current_of(tx: &Tx<'_>, id: &str) -> Result<Option<Current>> {
+    const READ: &str = "SELECT head_branch_id, message_count, input_tokens, output_tokens, cost,
+             version, head_since
+         FROM sessions WHERE id = ?1";
+    const LOCK: &str = "SELECT head_branch_id, message_count, input_tokens, output_tokens, cost,
+             version, head_since
+         FROM sessions WHERE id = ?1 FOR NO KEY UPDATE";
+    let sql = if tx.lock_clause().is_empty() {
+        READ
+    } else {
+        LOCK
+    };
+    tx.query_opt(sql, args![id], |r| {
+        Ok(Current {
+            head: Head {
+                branch_id: r.get(0)?,
+                length: r.get(1)?,
+                usage: Usage {
+                    input_tokens: r.get::<i64>(2)? as u64,
+                    output_tokens: r.get::<i64>(3)? as u64,
+                    cost: r.get(4)?,
+                },
+            },
+            version: r.get(5)?,
+            head_since: r.get(6)?,
+        })
+    })
+}
+
+/// The session's head and version, or `None` if there is no such session.
+pub(crate) fn head_of(tx: &Tx<'_>, id: &str) -> Result<Option<(Head, i64)>> {
+    Ok(current_of(tx, id)?.map(|c| (c.head, c.version)))
+}
+
+/// Like [`head_of`], but a missing session is [`Error::NotFound`].
+pub(crate) fn require_head(tx: &Tx<'_>, id: &str) -> Result<Head> {
+    head_of(tx, id)?
+        .map(|(head, _)| head)
+        .ok_or_else(|| Error::not_found("session", id))
+}
+
+/// The session's head and version; a missing session is created first when `create` (as
+/// `add_message` and `set_chat_history` do without an expected version), otherwise it is
+/// [`Error::NotFound`].
+pub(crate) fn head_or_create(tx: &Tx<'_>, id: &str, create: bool) -> Result<(Head, i64)> {
+    let found = match head_of(tx, id)? {
+        None if create => {
+            match insert_session(tx, id, &NewSession::default(), None, None) {
+                // Created meanwhile by another host: this write goes on on top of it.
+                Ok(()) | Err(Error::AlreadyExists(_)) => head_of(tx, id)?,
+                Err(e) => return Err(e),
+            }
+        }
+        found => found,
+    };
+    found.ok_or_else(|| Error::not_found("session", id))
+}
+
+/// Inserts a session row and its empty `main` branch (or, for a fork, a branch that inherits
+/// `fork`), drawing a fresh version.
+pub(crate) fn insert_session(
+    tx: &Tx<'_>,
+    id: &str,
+    new: &NewSession,
+    parent_session: Option<&str>,
+    fork: Option<((i64, i64), Usage)>,
+) -> Result<()> {
+    let now = now_text();
+    // head_branch_id is checked at commit (deferred), so the branch can follow the session;
+    // save_head below sets it and the version.
+    // On PostgreSQL another transaction may be creating the same id right now: the insert
+    // waits for it and then does nothing, and the caller learns the session exists. The
+    // version is drawn only after the insert, so a transaction waiting here holds no lock on
+    // the clock, and one that loses the race leaves the clock alone.
+    let inserted = tx.execute(
+        "INSERT INTO sessions (id, title, agent_name, agent_id, user_id, metadata,
+             parent_session_id, head_branch_id, version, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, ?8, ?8)
+         ON CONFLICT (id) DO NOTHING",
+        args![
+            id,
+            new.title,
+            new.agent_name,
+            new.agent_id,
+            new.user_id,
+            Value::Object(new.metadata.clone()).to_string(),
+            parent_session,
+            now,
+        ],
+    )?;
+    if inserted == 0 {
+        return Err(Error::AlreadyExists(id.to_string()));
+    }
+    let version = first_version(tx)?;
+    let branch = lineage::create_branch(tx, id, DEFAULT_BRANCH, fork.map(|f| f.0), &now)?;
+    let head = Head {
+        branch_id: branch,
+        length: fork.map_or(0, |((_, seq), _)| seq),
+        usage: fork.map_or(Usage::default(), |f| f.1),
+    };
+    save_head(tx, id, &head, version, &now)
+}
+
+/// The version of a new session: above every version a session of this file has had, so a
+/// deleted and recreated session never repeats one. From then on a session's version grows by
+/// one per change ([`next_version`]); only creating and deleting sessions touch the clock, so
+/// an append writes no page for it.
+pub(crate) fn first_version(tx: &Tx<'_>) -> Result<i64> {
+    tx.query_one(
+        "UPDATE version_clock SET version = version + 1 WHERE id = 1 RETURNING version",
+        args![],
+        |r| r.get(0),
+    )
+}
+
+/// The version the session's next change takes.
+pub(crate) fn next_version(tx: &Tx<'_>, id: &str) -> Result<i64> {
+    tx.query_opt(
+        "SELECT version + 1 FROM sessions WHERE id = ?1",
+        args![id],
+        |r| r.get(0),
+    )?
+    .ok_or_else(|| Error::not_found("session", id))
+}
+
+/// Bumps the version and `updated_at` of a session whose history did not change; returns
+/// the new version.
+pub(crate) fn touch(tx: &Tx<'_>, id: &str) -> Result<i64> {
+    tx.query_opt(
+        "UPDATE sessions SET version = version + 1, updated_at = ?2 WHERE id = ?1
+         RETURNING version",
+        args![id, now_text()],
+        |r| r.get(0),
+    )?
+    .ok_or_else(|| Error::not_found("session", id))
+}
+
+/// Before session `id`'s row goes: a session recreated under this id must start above every
+/// version this one had.
+pub(crate) fn retire_versions(tx: &Tx<'_>, id: &str) -> Result<()> {
+    tx.execute(
+        tx.pick(
+            "UPDATE version_clock SET version = max(version,
+                 (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
+            "UPDATE version_clock SET version = GREATEST(version,
+                 (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
+        ),
+        args![id],
+    )?;
+    Ok(())
+}
+
+/// Records `head` as the session's current history at `version` (from [`next_version`]).
+pub(crate) fn save_head(tx: &Tx<'_>, id: &str, head: &Head, version: i64, now: &str) -> Result<()> {
+    let values = args![
+        id,
+        head.branch_id,
+        head.length,
+        head.usage.input_tokens as i64,
+        head.usage.output_tokens as i64,
+        head.usage.cost,
+        version,
+        now
+    ];
+    // Naming head_branch_id in SET rewrites its index entry even when the value is the
+    // same: one more page per append. So it is set only when the head moved.
+    let same_head = tx.execute(
+        "UPDATE sessions SET message_count = ?3, input_tokens = ?4, output_tokens = ?5,
+                 cost = ?6, version = ?7, updated_at = ?8
+             WHERE id = ?1 AND head_branch_id = ?2",
+        values,
+    )?;
+    if same_head == 0 {
+        tx.execute(
+            "UPDATE sessions SET head_branch_id = ?2, head_since = ?7, message_count = ?3,
+                 input_tokens = ?4, output_tokens = ?5, cost = ?6, version = ?7, updated_at = ?8
+             WHERE id = ?1",
+            values,
+        )?;
+    }
+    Ok(())
+}
+
+/// Moves the session's head to a new branch that takes the head's name and starts with the
+/// first `seq` messages of `segments`. The old head stays readable, renamed
+/// `<name>@<version>` and marked superseded, until prune collects it. Returns the new head;
+/// the caller appends to it and saves it with the same `version`.
+pub(crate) fn fork_new_head(
+    tx: &Tx<'_>,
+    session_id: &str,
+    old: i64,
+    segments: &[Segment],
+    seq: i64,
+    version: i64,
+    now: &str,
+) -> Result<Head> {
+    let name: String =
+        tx.query_one("SELECT name FROM branches WHERE id = ?1", args![old], |r| {
+            r.get(0)
+        })?;
+    // A session's versions never repeat and user-chosen names cannot contain '@', so this
+    // name is free.
+    let base = name.split('@').next().unwrap_or(&name);
+    tx.execute(
+        "UPDATE branches SET name = ?2, superseded_at = ?3 WHERE id = ?1",
+        args![old, format!("{base}@{version}"), now],
+    )?;
+    let branch_id = lineage::create_branch(
+        tx,
+        session_id,
+        &name,
+        lineage::fork_point(segments, seq),
+        now,
+    )?;
+    if let Some(from) = segments.last() {
+        carry(tx, from.branch_id, branch_id, seq)?;
+    }
+    Ok(Head {
+        branch_id,
+        length: seq,
+        usage: lineage::usage_at(tx, segments, seq)?,
+    })
+}
+
+/// Gives `to` (a branch being created from `from`'s history, keeping its first `seq`
+/// messages) the compactions of `from` that end within what it keeps.
+pub(crate) fn carry(tx: &Tx<'_>, from: i64, to: i64, seq: i64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO compactions (branch_id, through_seq, summary, tokens_before, tokens_after,
+             created_at)
+         SELECT CAST(?2 AS BIGINT), through_seq, summary, tokens_before, tokens_after, created_at
+         FROM compactions WHERE branch_id = ?1 AND through_seq <= ?3 ORDER BY id",
+        args![from, to, seq],
+    )?;
+    Ok(())
+}

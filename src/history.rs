@@ -1,0 +1,185 @@
+//! What a read of a session returns ([`History`]; [`HistoryChange`] for a replacement), and
+//! the working view: a compacted history reads as the summary, at the position of the last
+//! compacted message, followed by the messages after it (see `compaction.rs` for why a
+//! branch's compactions never change). The operations read through these helpers and never
+//! read compaction rows themselves.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::cache::Entry;
+use crate::db::sql::{args, Tx};
+use crate::error::{Error, Result};
+use crate::lineage::{self, Head};
+use crate::model::{parse_time, Message, NewMessage, Role};
+
+/// Messages of a session's history, oldest first, read in one transaction together with the
+/// session's `version`. Derefs to `[Message]`; cloning it is cheap (it shares the cached
+/// messages).
+#[derive(Debug, Clone)]
+pub struct History {
+    messages: Arc<Vec<Message>>,
+    /// Where this window starts in `messages`.
+    offset: usize,
+    version: i64,
+    length: u64,
+    /// Leading tool results dropped from a window because their call was cut off.
+    trimmed: usize,
+}
+
+impl History {
+    pub(crate) fn new(messages: Vec<Message>, version: i64, length: i64) -> Self {
+        History {
+            messages: Arc::new(messages),
+            offset: 0,
+            version,
+            length: length as u64,
+            trimmed: 0,
+        }
+    }
+
+    /// The messages of `entry` from seq `lo` on, less leading tool results when `trim`.
+    pub(crate) fn window(entry: &Entry, lo: i64, trim: bool) -> Self {
+        let offset = (lo.max(entry.start) - entry.start) as usize;
+        let trimmed = if trim {
+            entry.messages[offset..]
+                .iter()
+                .take_while(|m| m.role() == Role::Tool)
+                .count()
+        } else {
+            0
+        };
+        History {
+            messages: entry.messages.clone(),
+            offset: offset + trimmed,
+            version: entry.version,
+            length: entry.end() as u64,
+            trimmed,
+        }
+    }
+
+    /// How many tool results a window left out at its start because the call they answer
+    /// was before the window (so the window is shorter than asked).
+    pub fn trimmed_tool_results(&self) -> usize {
+        self.trimmed
+    }
+
+    /// The session's version when this history was read: pass it to a write that must not
+    /// overwrite someone else's change.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
+    /// Length of the whole history, which may exceed `len()` for a window or a page.
+    pub fn total_len(&self) -> u64 {
+        self.length
+    }
+}
+
+impl Deref for History {
+    type Target = [Message];
+
+    fn deref(&self) -> &[Message] {
+        &self.messages[self.offset..]
+    }
+}
+
+impl PartialEq for History {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version && **self == **other
+    }
+}
+
+/// What [`crate::Store::set_chat_history`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct HistoryChange {
+    /// The session's version afterwards (unchanged when nothing was written).
+    pub version: i64,
+    /// Messages of the old history kept as the common prefix.
+    pub kept: u64,
+    /// Message rows written.
+    pub written: u64,
+    /// Whether the old head was superseded (kept as a branch named `<head>@<n>`).
+    pub superseded: bool,
+}
+
+/// The compaction in effect on `branch_id`'s history of `length` messages: (row id, through
+/// seq). One index seek; `None` for an uncompacted history.
+pub(crate) fn in_effect(tx: &Tx<'_>, branch_id: i64, length: i64) -> Result<Option<(i64, i64)>> {
+    tx.query_opt(
+        "SELECT id, through_seq FROM compactions WHERE branch_id = ?1 AND through_seq <= ?2
+             ORDER BY through_seq DESC, id DESC LIMIT 1",
+        args![branch_id, length],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
+/// The summary of compaction `id` as the message at seq `through` of the working view.
+pub(crate) fn summary_of(tx: &Tx<'_>, id: i64, through: i64) -> Result<Message> {
+    let (text, created_at): (String, String) = tx
+        .query_opt(
+            "SELECT summary, created_at FROM compactions WHERE id = ?1",
+            args![id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .ok_or_else(|| Error::Corrupt(format!("compaction {id} is missing")))?;
+    summary_message(&text, through, &created_at)
+}
+
+/// A summary as stored (`text`, from the compaction through seq `through`) as the message at
+/// that seq of the working view.
+pub(crate) fn summary_message(text: &str, through: i64, created_at: &str) -> Result<Message> {
+    let body: NewMessage = serde_json::from_str(text)
+        .map_err(|e| Error::Corrupt(format!("compaction through seq {through}: summary: {e}")))?;
+    Ok(Message {
+        index: (through - 1) as u64,
+        body,
+        created_at: parse_time(created_at)?,
+    })
+}
+
+/// The cache entry of `head`'s working history at `version`, given its full history.
+pub(crate) fn working_entry(
+    tx: &Tx<'_>,
+    version: i64,
+    head: &Head,
+    full: Vec<Message>,
+) -> Result<Entry> {
+    match in_effect(tx, head.branch_id, head.length)? {
+        None => Ok(Entry::new(version, head, 1, Arc::new(full))),
+        Some((id, through)) => {
+            let mut messages = vec![summary_of(tx, id, through)?];
+            messages.extend(full.into_iter().skip(through as usize));
+            let mut entry = Entry::new(version, head, through, Arc::new(messages));
+            entry.compacted = true;
+            entry.floor = through;
+            Ok(entry)
+        }
+    }
+}
+
+/// The cache entry of `head`'s working history at `version`, read from the file from seq
+/// `window(floor)` on, where `floor` is the seq the working view starts at (the summary's,
+/// or 1 for an uncompacted history).
+pub(crate) fn read_working(
+    tx: &Tx<'_>,
+    version: i64,
+    head: &Head,
+    window: impl Fn(i64) -> i64,
+) -> Result<Entry> {
+    let compaction = in_effect(tx, head.branch_id, head.length)?;
+    let floor = compaction.map_or(1, |(_, through)| through);
+    let lo = window(floor);
+    let messages = match compaction {
+        Some((id, through)) if lo == through => {
+            let mut messages = vec![summary_of(tx, id, through)?];
+            messages.extend(lineage::read_head(tx, head, through + 1, head.length)?);
+            messages
+        }
+        _ => lineage::read_head(tx, head, lo, head.length)?,
+    };
+    let mut entry = Entry::new(version, head, lo, Arc::new(messages));
+    entry.compacted = compaction.is_some();
+    entry.floor = floor;
+    Ok(entry)
+}
