@@ -21,15 +21,19 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::store::Slot;
-
 /// Calls in flight (low 32 bits) and forks waiting to happen (high 32 bits).
 static CALLS: AtomicU64 = AtomicU64::new(0);
 const ONE_FORK: u64 = 1 << 32;
 const IN_FLIGHT: u64 = ONE_FORK - 1;
 
+/// What a child must let go of: a store's connections, inherited from the parent.
+pub(crate) trait Inherited: Send + Sync {
+    /// Lets go of what the parent opened; called in the child, with no call in flight.
+    fn release_after_fork(&self);
+}
+
 /// Every store of this process, so that a child can reset them all.
-static LIVE: Mutex<Vec<Weak<Slot>>> = Mutex::new(Vec::new());
+static LIVE: Mutex<Vec<Weak<dyn Inherited>>> = Mutex::new(Vec::new());
 
 /// A call into the core: while it lives, no fork happens.
 pub(crate) struct Call(());
@@ -62,7 +66,7 @@ impl Drop for Call {
 
 /// Adds a new store to those a child resets. Called inside a [`Call`], so never during a
 /// fork and so never with [`LIVE`]'s lock held across one.
-pub(crate) fn register(slot: Weak<Slot>) {
+pub(crate) fn register(slot: Weak<dyn Inherited>) {
     let mut live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     live.retain(|s| s.strong_count() > 0);
     live.push(slot);

@@ -100,9 +100,11 @@ impl Slot {
             None => Ok(fresh),
         }
     }
+}
 
+impl fork::Inherited for Slot {
     /// In a forked child: lets go of the parent's connections (see [`crate::fork`]).
-    pub(crate) fn release_after_fork(&self) {
+    fn release_after_fork(&self) {
         if let Some(inherited) = self.opened.swap(None) {
             match Arc::try_unwrap(inherited) {
                 Ok(opened) => {
@@ -235,7 +237,8 @@ impl Store {
                     opened: ArcSwapOption::from_pointee(opened),
                     closed: AtomicBool::new(false),
                 });
-                fork::register(Arc::downgrade(&slot));
+                let inherited: Arc<dyn fork::Inherited> = slot.clone();
+                fork::register(Arc::downgrade(&inherited));
                 Ok((path, slot))
             })
             .map_err(raise)?;
