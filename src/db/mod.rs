@@ -8,6 +8,8 @@ pub(crate) mod pool;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 pub(crate) mod sql;
+pub(crate) mod sqlite;
+pub(crate) mod value;
 
 use std::cell::Cell;
 use std::sync::OnceLock;
