@@ -117,6 +117,17 @@ impl<'t> Tx<'t> {
         }
     }
 
+    /// What the full-text match of a search takes for the caller's FTS5 `query`: the query
+    /// itself on SQLite; on PostgreSQL its `tsquery` (see
+    /// [`crate::db::postgres::fts5_to_tsquery`]), or [`Error::InvalidInput`] if it has none.
+    pub(crate) fn text_query<'q>(&self, query: &'q str) -> Result<std::borrow::Cow<'q, str>> {
+        match self.dialect() {
+            Dialect::Sqlite => Ok(std::borrow::Cow::Borrowed(query)),
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => Ok(crate::db::postgres::fts5_to_tsquery(query)?.into()),
+        }
+    }
+
     /// `sqlite` on SQLite, `postgres` on PostgreSQL: for the statements the two spell
     /// differently.
     pub(crate) fn pick<'s>(&self, sqlite: &'s str, postgres: &'s str) -> &'s str {

@@ -1,6 +1,10 @@
 //! PostgreSQL: pooled clients, transactions with a per-connection statement cache, and the
 //! mapping of its errors. The logic above runs unchanged through [`crate::db::sql::Tx`].
 
+mod tsquery;
+
+pub(crate) use tsquery::fts5_to_tsquery;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,7 +20,7 @@ use crate::model::Role;
 
 /// The migrations, embedded at build time; entry `i` moves the schema from `i` to `i + 1`.
 /// Same rules as SQLite's: this list only grows, released files are never edited.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
 
 /// The PostgreSQL schema version this build writes and understands.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
