@@ -1,4 +1,12 @@
-//! SQLite: how a [`Value`] is bound and a [`ReadRow`] read.
+//! SQLite: opening a file the first time ([`bootstrap`], [`permissions`], [`migrations`]),
+//! opening each pooled connection ([`opener`], [`connection`]), and how a [`Value`] is
+//! bound and a [`ReadRow`] read.
+
+pub(crate) mod bootstrap;
+pub(crate) mod connection;
+pub(crate) mod migrations;
+pub(crate) mod opener;
+pub(crate) mod permissions;
 
 use rusqlite::types::{Null, ToSql, ToSqlOutput};
 
