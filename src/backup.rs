@@ -22,8 +22,8 @@ use std::path::Path;
 use rusqlite::OpenFlags;
 use serde::Serialize;
 
-use crate::db::migrations::SCHEMA_VERSION;
 use crate::db::sql::{args, Dialect, Param, Row, Tx};
+use crate::db::sqlite::migrations::SCHEMA_VERSION;
 use crate::error::{Error, Result};
 use crate::out_file::{database_file, parent_dir, ExistingFile, OutFile, TempFile};
 use crate::store::Store;

@@ -190,7 +190,8 @@ impl Store {
         self.with_connection(|conn| Ok(conn.execute_batch("VACUUM")?))?;
         // A reader of an old snapshot keeps the WAL: retry for about a second, then say so
         // rather than wait for it (`maintain` finishes the job later).
-        report.wal_truncated = self.with_connection(|conn| Ok(crate::db::truncate_wal(conn)?))?;
+        report.wal_truncated =
+            self.with_connection(|conn| Ok(crate::db::sqlite::connection::truncate_wal(conn)?))?;
         Ok(report)
     }
 }

@@ -128,7 +128,7 @@ impl Store {
             if vacuum {
                 conn.execute_batch("VACUUM")?;
             }
-            Ok(!crate::db::truncate_wal(conn)?)
+            Ok(!crate::db::sqlite::connection::truncate_wal(conn)?)
         })?;
         Ok(MaintenanceReport {
             bytes_before,
@@ -198,7 +198,7 @@ impl Store {
         let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
         (
             size(self.path()),
-            size(&crate::db::pool::wal_path(self.path())),
+            size(&crate::db::sqlite::opener::wal_path(self.path())),
         )
     }
 }

@@ -11,8 +11,10 @@ use rusqlite::{ErrorCode, TransactionBehavior};
 use crate::db::sql::Tx;
 
 use crate::cache::{Cache, CacheStats};
-use crate::db::pool::{FileIdentity, Opener, Pool};
-use crate::db::{bootstrap, set_busy_timeout, ConnectionSettings, Synchronous};
+use crate::db::pool::Pool;
+use crate::db::sqlite::bootstrap;
+use crate::db::sqlite::connection::{set_busy_timeout, ConnectionSettings, Synchronous};
+use crate::db::sqlite::opener::{FileIdentity, Opener};
 use crate::error::{Error, Result};
 
 /// A handle on one sessiondb file. Cheap to clone; `Send + Sync`; share it between threads.
@@ -42,7 +44,7 @@ pub(crate) trait WriteGuard: Send + Sync {
 /// Where the data lives.
 #[derive(Clone)]
 enum Backend {
-    Sqlite(Arc<Pool>),
+    Sqlite(Arc<Pool<Opener>>),
     #[cfg(feature = "postgres")]
     Postgres(Arc<Pool<crate::db::postgres::PgOpener>>),
 }
@@ -343,7 +345,7 @@ impl Store {
         };
         let mut conn = pool.get().map_err(|e| self.explain(e))?;
         set_busy_timeout(self.shared.busy_timeout);
-        let run = |conn: &mut crate::db::pool::Conn| -> Result<T> {
+        let run = |conn: &mut crate::db::sqlite::opener::Conn| -> Result<T> {
             let opened = conn.opened(self.shared.identity);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = {
@@ -458,7 +460,9 @@ impl Store {
     /// Fills in what only the store knows: the configured timeout, the path.
     fn explain(&self, err: Error) -> Error {
         match err {
-            Error::Busy { .. } if crate::db::take_interrupted() => Error::Interrupted,
+            Error::Busy { .. } if crate::db::sqlite::connection::take_interrupted() => {
+                Error::Interrupted
+            }
             Error::Busy { .. } => Error::Busy {
                 timeout: self.shared.busy_timeout,
             },

@@ -1,147 +1,17 @@
-//! The connection pool: at most `max` connections, opened on the thread that first needs
-//! one (no helper thread, so a forked child inherits no lock some thread held), each
-//! remembering the WAL file it opened.
-//!
-//! SQLite keeps writing to a database or WAL file that was deleted or replaced under it: a
-//! commit there is acknowledged and lost (`rm sessions.db-wal` under a running writer lost
-//! every later write at the next crash). A connection in WAL mode keeps its WAL open for as
-//! long as it lives, and no other process may delete or recreate that WAL meanwhile (that
-//! needs the file to itself), so the WAL at the path must stay the one the connection
-//! opened. Every write compares both files with what they were (one `stat` each) before it
-//! commits.
-
-use std::path::{Path, PathBuf};
+//! The connection pool both drivers share: at most `max` connections, opened on the thread
+//! that first needs one (no helper thread, so a forked child inherits no lock some thread
+//! held).
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rusqlite::OpenFlags;
-
-use super::ConnectionSettings;
 use crate::error::{Error, Result};
-
-/// Device and inode of a file (on Unix; elsewhere nothing, and the checks are skipped).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FileIdentity(u64, u64);
-
-impl FileIdentity {
-    #[cfg(unix)]
-    pub(crate) fn of(path: &Path) -> Option<FileIdentity> {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(path)
-            .ok()
-            .map(|m| FileIdentity(m.dev(), m.ino()))
-    }
-
-    #[cfg(not(unix))]
-    pub(crate) fn of(_path: &Path) -> Option<FileIdentity> {
-        None
-    }
-}
-
-/// The `-wal` file next to `path`.
-pub(crate) fn wal_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push("-wal");
-    name.into()
-}
-
-/// A pooled connection; derefs to the SQLite connection.
-pub(crate) struct Conn {
-    conn: rusqlite::Connection,
-    /// The WAL this connection has open (`None` for a read-only store, which never writes).
-    wal: Option<FileIdentity>,
-}
-
-impl Conn {
-    /// The files this connection writes to, as they were when it opened them.
-    pub(crate) fn opened(&self, database: Option<FileIdentity>) -> OpenedFiles {
-        OpenedFiles {
-            database,
-            wal: self.wal,
-        }
-    }
-}
-
-/// The identities of a connection's database and WAL when it opened them.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct OpenedFiles {
-    database: Option<FileIdentity>,
-    wal: Option<FileIdentity>,
-}
-
-impl OpenedFiles {
-    /// What is wrong, if the files at `path` are no longer the ones opened.
-    pub(crate) fn moved(&self, path: &Path) -> Option<&'static str> {
-        if FileIdentity::of(path) != self.database {
-            Some("the database file was deleted or replaced since it was opened")
-        } else if self.wal.is_some() && FileIdentity::of(&wal_path(path)) != self.wal {
-            Some("its -wal file was deleted or replaced since it was opened")
-        } else {
-            None
-        }
-    }
-}
-
-impl std::ops::Deref for Conn {
-    type Target = rusqlite::Connection;
-    fn deref(&self) -> &rusqlite::Connection {
-        &self.conn
-    }
-}
-
-impl std::ops::DerefMut for Conn {
-    fn deref_mut(&mut self) -> &mut rusqlite::Connection {
-        &mut self.conn
-    }
-}
-
-/// How the pool opens a connection.
-pub(crate) struct Opener {
-    pub path: PathBuf,
-    pub read_only: bool,
-    pub settings: ConnectionSettings,
-}
 
 /// How a [`Pool`] makes a connection, and whether one handed back may be handed out again.
 pub(crate) trait Open {
     type Conn;
     fn open(&self) -> Result<Self::Conn>;
     fn reusable(conn: &Self::Conn) -> bool;
-}
-
-impl Open for Opener {
-    type Conn = Conn;
-    fn open(&self) -> Result<Conn> {
-        Ok(self.open_sqlite()?)
-    }
-    /// A transaction left open (a panic mid-operation): close it rather than hand it on.
-    fn reusable(conn: &Conn) -> bool {
-        conn.is_autocommit()
-    }
-}
-
-impl Opener {
-    fn open_sqlite(&self) -> rusqlite::Result<Conn> {
-        let access = if self.read_only {
-            OpenFlags::SQLITE_OPEN_READ_ONLY
-        } else {
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-        };
-        let conn = rusqlite::Connection::open_with_flags(
-            &self.path,
-            access | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        self.settings.apply(&conn)?;
-        let wal = if self.read_only {
-            None
-        } else {
-            // A read opens (or creates) the WAL; the connection keeps it open from now on.
-            conn.query_row("PRAGMA schema_version", [], |_| Ok(()))?;
-            FileIdentity::of(&wal_path(&self.path))
-        };
-        Ok(Conn { conn, wal })
-    }
 }
 
 /// Idle connections and how many are open in all.
@@ -152,7 +22,7 @@ struct Slots<C> {
 
 /// At most `max` connections; a caller that finds none idle opens one itself, or waits for
 /// one to come back when `max` are out.
-pub(crate) struct Pool<O: Open = Opener> {
+pub(crate) struct Pool<O: Open> {
     opener: O,
     max: u32,
     wait: Duration,
@@ -237,7 +107,7 @@ impl<O: Open> Drop for Opening<'_, O> {
 }
 
 /// A connection checked out of a [`Pool`].
-pub(crate) struct Pooled<'p, O: Open = Opener> {
+pub(crate) struct Pooled<'p, O: Open> {
     pool: &'p Pool<O>,
     conn: Option<O::Conn>,
 }

@@ -15,6 +15,7 @@
 //! - JSON text given to a `jsonb` function goes through text, `CAST(CAST(?1 AS TEXT) AS JSONB)`:
 //!   `CAST(?1 AS JSONB)` alone makes PostgreSQL expect a `jsonb` parameter and refuse a string.
 
+pub(crate) use crate::db::value::{args, Column, Param, Row};
 use crate::error::{Error, Result};
 
 /// Which database a transaction runs on.
@@ -23,218 +24,6 @@ pub(crate) enum Dialect {
     Sqlite,
     #[cfg(feature = "postgres")]
     Postgres,
-}
-
-/// A value bound to a placeholder: the integer, float, text and optional types both backends
-/// take.
-#[cfg(not(feature = "postgres"))]
-pub(crate) trait Param: rusqlite::ToSql {
-    fn lite(&self) -> &dyn rusqlite::ToSql;
-}
-
-#[cfg(not(feature = "postgres"))]
-impl<T: rusqlite::ToSql> Param for T {
-    fn lite(&self) -> &dyn rusqlite::ToSql {
-        self
-    }
-}
-
-/// A value bound to a placeholder: the integer, float, text and optional types both backends
-/// take.
-#[cfg(feature = "postgres")]
-pub(crate) trait Param: rusqlite::ToSql + postgres::types::ToSql + Sync {
-    fn lite(&self) -> &dyn rusqlite::ToSql;
-    fn pg(&self) -> &(dyn postgres::types::ToSql + Sync);
-    /// The type PostgreSQL is told the placeholder has when a statement is sent unprepared
-    /// (behind a transaction-mode pooler), so the server need not be asked first.
-    fn pg_type(&self) -> postgres::types::Type;
-}
-
-#[cfg(feature = "postgres")]
-impl<T: rusqlite::ToSql + postgres::types::ToSql + Sync + PgTyped> Param for T {
-    fn lite(&self) -> &dyn rusqlite::ToSql {
-        self
-    }
-    fn pg(&self) -> &(dyn postgres::types::ToSql + Sync) {
-        self
-    }
-    fn pg_type(&self) -> postgres::types::Type {
-        T::TYPE
-    }
-}
-
-/// The PostgreSQL type of each Rust type the modules bind.
-#[cfg(feature = "postgres")]
-pub(crate) trait PgTyped {
-    const TYPE: postgres::types::Type;
-}
-
-#[cfg(feature = "postgres")]
-macro_rules! pg_typed {
-    ($($ty:ty => $pg:ident),+ $(,)?) => {
-        $(impl PgTyped for $ty {
-            const TYPE: postgres::types::Type = postgres::types::Type::$pg;
-        })+
-    };
-}
-
-#[cfg(feature = "postgres")]
-pg_typed!(i64 => INT8, i32 => INT4, f64 => FLOAT8, bool => BOOL, String => TEXT, str => TEXT,
-    Vec<u8> => BYTEA, [u8] => BYTEA);
-
-#[cfg(feature = "postgres")]
-impl<T: PgTyped + ?Sized> PgTyped for &T {
-    const TYPE: postgres::types::Type = T::TYPE;
-}
-
-#[cfg(feature = "postgres")]
-impl PgTyped for std::borrow::Cow<'_, str> {
-    const TYPE: postgres::types::Type = postgres::types::Type::TEXT;
-}
-
-#[cfg(feature = "postgres")]
-impl<T: PgTyped> PgTyped for Option<T> {
-    const TYPE: postgres::types::Type = T::TYPE;
-}
-
-/// `args![a, b]`: the parameters of a statement, in placeholder order.
-macro_rules! args {
-    () => { &[] as &[&dyn $crate::db::sql::Param] };
-    ($($value:expr),+ $(,)?) => {
-        &[$(&$value as &dyn $crate::db::sql::Param),+] as &[&dyn $crate::db::sql::Param]
-    };
-}
-pub(crate) use args;
-
-/// A value read from a column.
-pub(crate) trait Column: Sized {
-    fn from_lite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self>;
-    #[cfg(feature = "postgres")]
-    fn from_pg(row: &postgres::Row, index: usize) -> Result<Self>;
-}
-
-macro_rules! plain_column {
-    ($($ty:ty),*) => {$(
-        impl Column for $ty {
-            fn from_lite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
-                row.get(index)
-            }
-            #[cfg(feature = "postgres")]
-            fn from_pg(row: &postgres::Row, index: usize) -> Result<Self> {
-                Ok(row.try_get(index)?)
-            }
-        }
-        impl Column for Option<$ty> {
-            fn from_lite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
-                row.get(index)
-            }
-            #[cfg(feature = "postgres")]
-            fn from_pg(row: &postgres::Row, index: usize) -> Result<Self> {
-                Ok(row.try_get(index)?)
-            }
-        }
-    )*};
-}
-plain_column!(String, Vec<u8>);
-
-/// Integers: SQLite's are all 64-bit; PostgreSQL's expressions may be narrower (`length()`
-/// is `integer`), so any integer width is read.
-#[cfg(feature = "postgres")]
-fn pg_integer(row: &postgres::Row, index: usize) -> Result<Option<i64>> {
-    use postgres::types::Type;
-    let ty = row.columns().get(index).map(|c| c.type_().clone());
-    Ok(match ty {
-        Some(Type::INT4) => row.try_get::<_, Option<i32>>(index)?.map(i64::from),
-        Some(Type::INT2) => row.try_get::<_, Option<i16>>(index)?.map(i64::from),
-        Some(Type::BOOL) => row.try_get::<_, Option<bool>>(index)?.map(i64::from),
-        _ => row.try_get::<_, Option<i64>>(index)?,
-    })
-}
-
-/// Floats: SQLite hands back an integer for a `REAL` that holds one; PostgreSQL's `float8`.
-#[cfg(feature = "postgres")]
-fn pg_float(row: &postgres::Row, index: usize) -> Result<Option<f64>> {
-    use postgres::types::Type;
-    let ty = row.columns().get(index).map(|c| c.type_().clone());
-    Ok(match ty {
-        Some(Type::FLOAT4) => row.try_get::<_, Option<f32>>(index)?.map(f64::from),
-        Some(Type::INT8 | Type::INT4 | Type::INT2) => pg_integer(row, index)?.map(|v| v as f64),
-        _ => row.try_get::<_, Option<f64>>(index)?,
-    })
-}
-
-#[cfg(feature = "postgres")]
-fn null_column(row: &postgres::Row, index: usize) -> Error {
-    let name = row.columns().get(index).map_or("?", |c| c.name());
-    Error::Corrupt(format!("column {name} is unexpectedly NULL"))
-}
-
-impl Column for i64 {
-    fn from_lite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
-        row.get(index)
-    }
-    #[cfg(feature = "postgres")]
-    fn from_pg(row: &postgres::Row, index: usize) -> Result<Self> {
-        pg_integer(row, index)?.ok_or_else(|| null_column(row, index))
-    }
-}
-
-impl Column for Option<i64> {
-    fn from_lite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
-        row.get(index)
-    }
-    #[cfg(feature = "postgres")]
-    fn from_pg(row: &postgres::Row, index: usize) -> Result<Self> {
-        pg_integer(row, index)
-    }
-}
-
-impl Column for f64 {
-    fn from_lite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
-        row.get(index)
-    }
-    #[cfg(feature = "postgres")]
-    fn from_pg(row: &postgres::Row, index: usize) -> Result<Self> {
-        pg_float(row, index)?.ok_or_else(|| null_column(row, index))
-    }
-}
-
-impl Column for Option<f64> {
-    fn from_lite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
-        row.get(index)
-    }
-    #[cfg(feature = "postgres")]
-    fn from_pg(row: &postgres::Row, index: usize) -> Result<Self> {
-        pg_float(row, index)
-    }
-}
-
-impl Column for bool {
-    fn from_lite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
-        row.get(index)
-    }
-    #[cfg(feature = "postgres")]
-    fn from_pg(row: &postgres::Row, index: usize) -> Result<Self> {
-        Ok(i64::from_pg(row, index)? != 0)
-    }
-}
-
-/// One result row.
-pub(crate) enum Row<'a> {
-    Sqlite(&'a rusqlite::Row<'a>),
-    #[cfg(feature = "postgres")]
-    Postgres(&'a postgres::Row),
-}
-
-impl Row<'_> {
-    /// Column `index` (0-based).
-    pub(crate) fn get<T: Column>(&self, index: usize) -> Result<T> {
-        match self {
-            Row::Sqlite(row) => Ok(T::from_lite(row, index)?),
-            #[cfg(feature = "postgres")]
-            Row::Postgres(row) => T::from_pg(row, index),
-        }
-    }
 }
 
 /// A statement of a [`Tx`] to run many times ([`Tx::repeated`]).
@@ -257,7 +46,7 @@ impl Repeated<'_, '_> {
         match self {
             Repeated::Sqlite(statement, _) => {
                 Ok(statement
-                    .execute(rusqlite::params_from_iter(params.iter().map(|p| p.lite())))?)
+                    .execute(rusqlite::params_from_iter(params.iter().map(|p| p.value())))?)
             }
             #[cfg(feature = "postgres")]
             Repeated::Postgres(tx, sql) => tx.borrow_mut().execute(sql, params),
@@ -328,6 +117,17 @@ impl<'t> Tx<'t> {
         }
     }
 
+    /// What the full-text match of a search takes for the caller's FTS5 `query`: the query
+    /// itself on SQLite; on PostgreSQL its `tsquery` (see
+    /// [`crate::db::postgres::fts5_to_tsquery`]), or [`Error::InvalidInput`] if it has none.
+    pub(crate) fn text_query<'q>(&self, query: &'q str) -> Result<std::borrow::Cow<'q, str>> {
+        match self.dialect() {
+            Dialect::Sqlite => Ok(std::borrow::Cow::Borrowed(query)),
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => Ok(crate::db::postgres::fts5_to_tsquery(query)?.into()),
+        }
+    }
+
     /// `sqlite` on SQLite, `postgres` on PostgreSQL: for the statements the two spell
     /// differently.
     pub(crate) fn pick<'s>(&self, sqlite: &'s str, postgres: &'s str) -> &'s str {
@@ -385,11 +185,11 @@ impl<'t> Tx<'t> {
     ) -> Result<()> {
         match &self.inner {
             Inner::Sqlite(conn) => {
-                let values: Vec<&dyn rusqlite::ToSql> = params.iter().map(|p| p.lite()).collect();
                 let mut stmt = conn.prepare_cached(sql)?;
-                let mut rows = stmt.query(values.as_slice())?;
+                let mut rows =
+                    stmt.query(rusqlite::params_from_iter(params.iter().map(|p| p.value())))?;
                 while let Some(row) = rows.next()? {
-                    if !each(&Row::Sqlite(row))? {
+                    if !each(&Row::new(row))? {
                         break;
                     }
                 }
@@ -400,7 +200,7 @@ impl<'t> Tx<'t> {
                 // The rows are fetched before `each` runs, so `each` may use this Tx.
                 let rows = tx.borrow_mut().query(sql, params)?;
                 for row in &rows {
-                    if !each(&Row::Postgres(row))? {
+                    if !each(&Row::new(row))? {
                         break;
                     }
                 }
@@ -459,17 +259,5 @@ impl<'t> Tx<'t> {
     /// Column 0 of the first row, or `None`.
     pub(crate) fn value<T: Column>(&self, sql: &str, params: &[&dyn Param]) -> Result<Option<T>> {
         self.query_opt(sql, params, |row| row.get(0))
-    }
-}
-
-impl Column for crate::model::Role {
-    fn from_lite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
-        row.get(index)
-    }
-    #[cfg(feature = "postgres")]
-    fn from_pg(row: &postgres::Row, index: usize) -> Result<Self> {
-        String::from_pg(row, index)?
-            .parse()
-            .map_err(|e: Error| Error::Corrupt(e.to_string()))
     }
 }

@@ -11,7 +11,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::migrations::{self, Migrated, SCHEMA_VERSION};
 use super::permissions;
-use super::APPLICATION_ID;
+use crate::db::APPLICATION_ID;
 use crate::error::{Error, Result};
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";

@@ -1,6 +1,10 @@
 //! PostgreSQL: pooled clients, transactions with a per-connection statement cache, and the
 //! mapping of its errors. The logic above runs unchanged through [`crate::db::sql::Tx`].
 
+mod tsquery;
+
+pub(crate) use tsquery::fts5_to_tsquery;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,12 +14,13 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, Config, NoTls, Statement};
 
 use crate::db::pool::Open;
-use crate::db::sql::Param;
+use crate::db::value::{Kind, Param, ReadRow, Value};
 use crate::error::{Error, Result};
+use crate::model::Role;
 
 /// The migrations, embedded at build time; entry `i` moves the schema from `i` to `i + 1`.
 /// Same rules as SQLite's: this list only grows, released files are never edited.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
 
 /// The PostgreSQL schema version this build writes and understands.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -289,24 +294,30 @@ impl<'t> PgTx<'t> {
 
     pub(crate) fn execute(&mut self, sql: &str, params: &[&dyn Param]) -> Result<usize> {
         if self.conn.unnamed {
+            let values = values(params);
             let mut rows = self
                 .conn
                 .client
-                .query_typed_raw(&placeholders(sql), typed(params))?;
+                .query_typed_raw(&placeholders(sql), values.iter().map(bound))?;
             while rows.next()?.is_some() {}
             return Ok(rows.rows_affected().unwrap_or(0) as usize);
         }
         let statement = self.statement(sql)?;
-        Ok(self.conn.client.execute(&statement, &values(params))? as usize)
+        let values = values(params);
+        let values: Vec<_> = values.iter().map(|v| bound(v).0).collect();
+        Ok(self.conn.client.execute(&statement, &values)? as usize)
     }
 
     pub(crate) fn query(&mut self, sql: &str, params: &[&dyn Param]) -> Result<Vec<postgres::Row>> {
         if self.conn.unnamed {
-            let params: Vec<_> = typed(params).collect();
+            let values = values(params);
+            let params: Vec<_> = values.iter().map(bound).collect();
             return Ok(self.conn.client.query_typed(&placeholders(sql), &params)?);
         }
         let statement = self.statement(sql)?;
-        Ok(self.conn.client.query(&statement, &values(params))?)
+        let values = values(params);
+        let values: Vec<_> = values.iter().map(|v| bound(v).0).collect();
+        Ok(self.conn.client.query(&statement, &values)?)
     }
 
     pub(crate) fn batch(&mut self, sql: &str) -> Result<()> {
@@ -340,14 +351,92 @@ fn commit_outcome_unknown(err: &postgres::Error) -> bool {
     ) || db.code().code().starts_with("08")
 }
 
-fn values<'p>(params: &[&'p dyn Param]) -> Vec<&'p (dyn ToSql + Sync)> {
-    params.iter().map(|p| p.pg()).collect()
+/// The parameters' values, which [`bound`] hands to the driver.
+fn values<'p>(params: &[&'p dyn Param]) -> Vec<Value<'p>> {
+    params.iter().map(|&p| p.value()).collect()
 }
 
-fn typed<'p>(
-    params: &'p [&'p dyn Param],
-) -> impl Iterator<Item = (&'p (dyn ToSql + Sync), Type)> + 'p {
-    params.iter().map(|p| (p.pg(), p.pg_type()))
+/// A value as the driver binds it, and the type PostgreSQL is told the placeholder has when
+/// a statement is sent unprepared (behind a transaction-mode pooler), so the server need not
+/// be asked first. Each value is bound by the driver's conversion of its Rust type, which
+/// also checks it against the placeholder's type in a prepared statement.
+fn bound<'v>(value: &'v Value<'_>) -> (&'v (dyn ToSql + Sync), Type) {
+    match value {
+        Value::Null(Kind::Int64) => (&None::<i64>, Type::INT8),
+        Value::Null(Kind::Int32) => (&None::<i32>, Type::INT4),
+        Value::Null(Kind::Float64) => (&None::<f64>, Type::FLOAT8),
+        Value::Null(Kind::Bool) => (&None::<bool>, Type::BOOL),
+        Value::Null(Kind::Text) => (&None::<&str>, Type::TEXT),
+        Value::Null(Kind::Blob) => (&None::<&[u8]>, Type::BYTEA),
+        Value::Int64(v) => (v, Type::INT8),
+        Value::Int32(v) => (v, Type::INT4),
+        Value::Float64(v) => (v, Type::FLOAT8),
+        Value::Bool(v) => (v, Type::BOOL),
+        Value::Text(v) => (v, Type::TEXT),
+        Value::Blob(v) => (v, Type::BYTEA),
+    }
+}
+
+/// Integers: SQLite's are all 64-bit; PostgreSQL's expressions may be narrower (`length()`
+/// is `integer`), so any integer width is read.
+fn integer(row: &postgres::Row, index: usize) -> Result<Option<i64>> {
+    let ty = row.columns().get(index).map(|c| c.type_().clone());
+    Ok(match ty {
+        Some(Type::INT4) => row.try_get::<_, Option<i32>>(index)?.map(i64::from),
+        Some(Type::INT2) => row.try_get::<_, Option<i16>>(index)?.map(i64::from),
+        Some(Type::BOOL) => row.try_get::<_, Option<bool>>(index)?.map(i64::from),
+        _ => row.try_get::<_, Option<i64>>(index)?,
+    })
+}
+
+/// Floats: SQLite hands back an integer for a `REAL` that holds one; PostgreSQL's `float8`.
+fn float(row: &postgres::Row, index: usize) -> Result<Option<f64>> {
+    let ty = row.columns().get(index).map(|c| c.type_().clone());
+    Ok(match ty {
+        Some(Type::FLOAT4) => row.try_get::<_, Option<f32>>(index)?.map(f64::from),
+        Some(Type::INT8 | Type::INT4 | Type::INT2) => integer(row, index)?.map(|v| v as f64),
+        _ => row.try_get::<_, Option<f64>>(index)?,
+    })
+}
+
+fn null_column(row: &postgres::Row, index: usize) -> Error {
+    let name = row.columns().get(index).map_or("?", |c| c.name());
+    Error::Corrupt(format!("column {name} is unexpectedly NULL"))
+}
+
+impl ReadRow for postgres::Row {
+    fn int64(&self, index: usize) -> Result<i64> {
+        integer(self, index)?.ok_or_else(|| null_column(self, index))
+    }
+    fn int64_opt(&self, index: usize) -> Result<Option<i64>> {
+        integer(self, index)
+    }
+    fn float64(&self, index: usize) -> Result<f64> {
+        float(self, index)?.ok_or_else(|| null_column(self, index))
+    }
+    fn float64_opt(&self, index: usize) -> Result<Option<f64>> {
+        float(self, index)
+    }
+    fn boolean(&self, index: usize) -> Result<bool> {
+        Ok(self.int64(index)? != 0)
+    }
+    fn text(&self, index: usize) -> Result<String> {
+        Ok(self.try_get(index)?)
+    }
+    fn text_opt(&self, index: usize) -> Result<Option<String>> {
+        Ok(self.try_get(index)?)
+    }
+    fn blob(&self, index: usize) -> Result<Vec<u8>> {
+        Ok(self.try_get(index)?)
+    }
+    fn blob_opt(&self, index: usize) -> Result<Option<Vec<u8>>> {
+        Ok(self.try_get(index)?)
+    }
+    fn role(&self, index: usize) -> Result<Role> {
+        self.text(index)?
+            .parse()
+            .map_err(|e: Error| Error::Corrupt(e.to_string()))
+    }
 }
 
 /// SQLite's `?1` placeholders as PostgreSQL's `$1`, outside string literals and quoted

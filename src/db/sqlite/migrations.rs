@@ -6,17 +6,17 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::APPLICATION_ID;
+use crate::db::APPLICATION_ID;
 use crate::error::{Error, Result};
 
 const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/0001_init.sql"),
-    include_str!("../../migrations/0002_partial_messages.sql"),
-    include_str!("../../migrations/0003_append_pages.sql"),
-    include_str!("../../migrations/0004_head_since.sql"),
-    include_str!("../../migrations/0005_message_shapes.sql"),
-    include_str!("../../migrations/0006_turns.sql"),
-    include_str!("../../migrations/0007_leases.sql"),
+    include_str!("../../../migrations/0001_init.sql"),
+    include_str!("../../../migrations/0002_partial_messages.sql"),
+    include_str!("../../../migrations/0003_append_pages.sql"),
+    include_str!("../../../migrations/0004_head_since.sql"),
+    include_str!("../../../migrations/0005_message_shapes.sql"),
+    include_str!("../../../migrations/0006_turns.sql"),
+    include_str!("../../../migrations/0007_leases.sql"),
 ];
 
 /// The schema version this build writes and understands.
