@@ -315,7 +315,7 @@ impl Store {
     }
 }
 
-/// A caller-given time in the stored form (ISO-8601 UTC, microseconds).
+/// A count as SQLite stores integers; a count past `i64::MAX` (never reached) saturates.
 fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
