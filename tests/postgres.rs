@@ -25,7 +25,7 @@ mod pg {
 
     use sessiondb::{Error, Store};
 
-    use super::common::{direct, on_postgres, temp_db};
+    use super::common::{direct, postgres_only as skip, temp_db};
 
     fn client(url: &str) -> postgres::Client {
         postgres::Client::connect(&direct(url), postgres::NoTls).expect("connect")
@@ -38,14 +38,6 @@ mod pg {
             .iter()
             .map(|m| m.content().to_string())
             .collect()
-    }
-
-    fn skip() -> bool {
-        if !on_postgres() {
-            eprintln!("skipped: runs with SESSIONDB_TEST_BACKEND=postgres or pgbouncer");
-            return true;
-        }
-        false
     }
 
     #[test]
@@ -371,7 +363,7 @@ mod lost_commit {
 
     use sessiondb::{Error, NewMessage, Store};
 
-    use super::common::{on_postgres, temp_db};
+    use super::common::{postgres_only as skip, temp_db};
 
     const PASS: u8 = 0;
     /// Cut without passing COMMIT on: the server never commits.
@@ -560,14 +552,6 @@ mod lost_commit {
         cutter.arm(cut);
         let written = store.add_messages("s", &[NewMessage::user("during").with_key("turn-2")]);
         (dir, url, store, written, cutter.cuts())
-    }
-
-    fn skip() -> bool {
-        if !on_postgres() {
-            eprintln!("skipped: runs with SESSIONDB_TEST_BACKEND=postgres or pgbouncer");
-            return true;
-        }
-        false
     }
 
     #[test]

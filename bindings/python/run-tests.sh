@@ -39,7 +39,10 @@ echo "== build (maturin develop, debug)"
 
 echo "== the sessiondb CLI (for the history --json shape test)"
 (cd "$root" && cargo build --quiet --bin sessiondb)
-export SESSIONDB_CLI="$root/target/debug/sessiondb"
+# Wherever cargo puts it (CARGO_TARGET_DIR may point outside the checkout).
+target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps |
+    "$python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+export SESSIONDB_CLI="$target_dir/debug/sessiondb"
 
 echo "== pytest: bindings/python/tests"
 (cd "$here" && "$venv/bin/python" -m pytest tests -q -p no:cacheprovider --ignore tests/test_postgres.py)

@@ -57,6 +57,16 @@ pub fn on_postgres() -> bool {
     postgres_server().is_some()
 }
 
+/// For a test of what only PostgreSQL has: `true`, with a line saying so, when the suite
+/// runs on SQLite.
+pub fn postgres_only() -> bool {
+    let skip = !on_postgres();
+    if skip {
+        eprintln!("skipped: runs with SESSIONDB_TEST_BACKEND=postgres or pgbouncer");
+    }
+    skip
+}
+
 /// For a test of what only a SQLite file has (its -wal, permissions, `sqlite3` reads):
 /// `true`, with a line saying so, when the suite runs on PostgreSQL.
 pub fn sqlite_only(what: &str) -> bool {
