@@ -9,12 +9,11 @@ use pyo3::types::PyModule;
 
 /// Errors raised by the core, as the Python exception they become.
 pub(crate) fn raise(err: sessiondb::Error) -> PyErr {
-    // A wait for the lock that Ctrl-C ended: the KeyboardInterrupt (or whatever the signal
-    // handler raised) is the exception to raise.
-    if matches!(err, sessiondb::Error::Interrupted) {
-        if let Some(signal) = crate::interrupt::take_pending() {
-            return signal;
-        }
+    // A wait for the lock that Ctrl-C ended (the core says Interrupted): the KeyboardInterrupt,
+    // or whatever the signal handler raised, is the exception to raise. Taken on any error,
+    // so a handler's exception is never dropped in favour of another error of the same call.
+    if let Some(signal) = crate::interrupt::take_pending() {
+        return signal;
     }
     Python::attach(|py| match build_exception(py, &err) {
         Ok(exc) => exc,

@@ -260,3 +260,41 @@ def test_close_waits_for_a_call_in_another_thread(db_path):
     assert results[-1] == "closed" or len(written) == 200
     # Every write that returned is stored, in order; nothing after close was written.
     assert contents(sessiondb.Store(db_path).chat_history("s")) == [f"m{i}" for i in written]
+
+
+# Appends until killed, printing each message after its call returned.
+APPEND_UNTIL_KILLED = """
+import sys, sessiondb
+store = sessiondb.Store(sys.argv[1])
+i = 0
+while True:
+    store.add_messages("s", [{"role": "user", "content": f"u{i}"}, {"role": "assistant", "content": f"a{i}"}])
+    print(f"u{i}", flush=True)
+    i += 1
+"""
+
+
+def test_a_writer_killed_with_sigkill_keeps_every_acknowledged_turn(db_path):
+    sessiondb.Store(db_path).add_user_message("s", "first")
+    for round_ in range(3):  # a different moment each round
+        child = subprocess.Popen([sys.executable, "-c", APPEND_UNTIL_KILLED, db_path], stdout=subprocess.PIPE, text=True)
+        acked = []
+        for line in child.stdout:
+            acked.append(line.strip())
+            if len(acked) == 40 + 17 * round_:
+                break
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        acked += [line.strip() for line in child.stdout]  # printed before the kill landed
+        history = [m["content"] for m in sessiondb.Store(db_path).chat_history("s", cached=False)]
+        # Every acknowledged turn is there whole; at most the one in flight follows it, whole.
+        turns = history[1:]
+        assert len(turns) % 2 == 0
+        written = [turns[k] for k in range(0, len(turns), 2)]
+        assert [turns[k + 1] for k in range(0, len(turns), 2)] == [u.replace("u", "a") for u in written]
+        assert len(written) in (len(acked), len(acked) + 1)
+        assert written[: len(acked)] == acked
+        # The next round starts numbering again: use a fresh session each round.
+        sessiondb.Store(db_path).clear("s")
+        sessiondb.Store(db_path).add_user_message("s", "first")
+    assert integrity(db_path) == "ok"
