@@ -9,7 +9,7 @@
 //!
 //! Versions: a new session draws its first version from the file's one clock
 //! ([`first_version`]), above every version any session of the file has had; after that a
-//! session's version grows by one per change ([`next_version`], [`touch`]) without touching
+//! session's version grows by one per change ([`Step`], [`touch`]) without touching
 //! the clock. A session about to be deleted hands its version to the clock first
 //! ([`retire_versions`]), so a session recreated under its id never repeats a version.
 
@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::lineage::{self, Current, Head, Segment};
-use crate::model::{now_text, NewSession, Usage};
+use crate::model::{now_text, parse_time, Message, NewMessage, NewSession, Usage};
 
 /// Name of the first branch of every session.
 pub const DEFAULT_BRANCH: &str = "main";
@@ -131,7 +131,7 @@ pub(crate) fn insert_session(
 
 /// The version of a new session: above every version a session of this file has had, so a
 /// deleted and recreated session never repeats one. From then on a session's version grows by
-/// one per change ([`next_version`]); only creating and deleting sessions touch the clock, so
+/// one per change ([`Step`]); only creating and deleting sessions touch the clock, so
 /// an append writes no page for it.
 pub(crate) fn first_version(tx: &Tx<'_>) -> Result<i64> {
     tx.query_one(
@@ -141,14 +141,67 @@ pub(crate) fn first_version(tx: &Tx<'_>) -> Result<i64> {
     )
 }
 
-/// The version the session's next change takes.
-pub(crate) fn next_version(tx: &Tx<'_>, id: &str) -> Result<i64> {
-    tx.query_opt(
-        "SELECT version + 1 FROM sessions WHERE id = ?1",
-        args![id],
-        |r| r.get(0),
-    )?
-    .ok_or_else(|| Error::not_found("session", id))
+/// One change of a session: the version it takes and the time stamped on every row it
+/// writes. A session's version grows by one per change, and only [`Step::after`] adds it.
+pub(crate) struct Step {
+    pub(crate) version: i64,
+    pub(crate) now: String,
+}
+
+impl Step {
+    /// The change that follows `version`.
+    pub(crate) fn after(version: i64) -> Step {
+        Step {
+            version: version + 1,
+            now: now_text(),
+        }
+    }
+}
+
+/// The step the session's next change takes.
+pub(crate) fn next_step(tx: &Tx<'_>, id: &str) -> Result<Step> {
+    let version = tx
+        .query_opt(
+            "SELECT version FROM sessions WHERE id = ?1",
+            args![id],
+            |r| r.get(0),
+        )?
+        .ok_or_else(|| Error::not_found("session", id))?;
+    Ok(Step::after(version))
+}
+
+/// `Ok` when the caller expected no version or the one the session has; otherwise the
+/// [`Error::Conflict`] that names both, and the write stops before it changed anything.
+pub(crate) fn check_version(id: &str, expected: Option<i64>, actual: i64) -> Result<()> {
+    match expected {
+        Some(expected) if expected != actual => Err(Error::Conflict {
+            session: id.to_string(),
+            expected,
+            actual,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Appends `messages` to `head` as `step` and records the head: the one way a history grows
+/// (an append, a batch, the new tail of a replaced history). Returns the messages as stored,
+/// indexed from the head's old length.
+pub(crate) fn append_to_head(
+    tx: &Tx<'_>,
+    id: &str,
+    head: &mut Head,
+    step: &Step,
+    messages: &[NewMessage],
+) -> Result<Vec<Message>> {
+    let old_length = head.length as u64;
+    lineage::append(tx, head, messages, &step.now)?;
+    save_head(tx, id, head, step.version, &step.now)?;
+    let at = parse_time(&step.now)?;
+    Ok(messages
+        .iter()
+        .enumerate()
+        .map(|(i, body)| body.clone().stored_at(old_length + i as u64, at))
+        .collect())
 }
 
 /// Bumps the version and `updated_at` of a session whose history did not change; returns
@@ -178,7 +231,7 @@ pub(crate) fn retire_versions(tx: &Tx<'_>, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Records `head` as the session's current history at `version` (from [`next_version`]).
+/// Records `head` as the session's current history at `version` (a [`Step`]'s).
 pub(crate) fn save_head(tx: &Tx<'_>, id: &str, head: &Head, version: i64, now: &str) -> Result<()> {
     let values = args![
         id,

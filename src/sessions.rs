@@ -7,13 +7,13 @@ use serde_json::Value;
 use crate::db::sql::{args, Param, Row, Tx};
 use crate::error::{Error, Result};
 use crate::heads::{
-    fork_new_head, head_of, insert_session, next_version, require_head, retire_versions, save_head,
-    touch,
+    fork_new_head, head_of, insert_session, next_step, require_head, retire_versions, save_head,
+    touch, Step,
 };
 use crate::lineage::{row_id, MAX_SEQ};
 use crate::model::{
-    check_field, check_json, now_text, parse_time, stored_time, validate_session_id, Metadata,
-    NewSession, Session, Usage,
+    check_field, check_json, parse_time, stored_time, validate_session_id, Metadata, NewSession,
+    Session, Usage,
 };
 use crate::store::Store;
 
@@ -396,7 +396,7 @@ impl Store {
             if head.length == 0 {
                 return load_session(tx, id);
             }
-            let (version, now) = (next_version(tx, id)?, now_text());
+            let Step { version, now } = next_step(tx, id)?;
             let head = fork_new_head(tx, id, head.branch_id, &[], 0, version, &now)?;
             save_head(tx, id, &head, version, &now)?;
             load_session(tx, id)

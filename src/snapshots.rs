@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::db::sql::{args, Row, Tx};
 use crate::error::{Error, Result};
-use crate::heads::{fork_new_head, next_version, require_head, save_head, touch};
+use crate::heads::{fork_new_head, next_step, require_head, save_head, touch, Step};
 use crate::lineage;
 use crate::model::{
     check_field, check_json, now_text, parse_time, validate_session_id, Metadata, Session,
@@ -77,7 +77,7 @@ impl Store {
                 )?
                 .ok_or_else(|| Error::not_found("snapshot", id.to_string()))?;
             let segments = lineage::segments(tx, branch, seq)?;
-            let (version, now) = (next_version(tx, session_id)?, now_text());
+            let Step { version, now } = next_step(tx, session_id)?;
             let new_head = fork_new_head(
                 tx,
                 session_id,
