@@ -8,8 +8,9 @@ use crate::lineage;
 use crate::model::Usage;
 use crate::store::Store;
 
-/// Result of [`Store::check`]. `problems` is empty for a sound file.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Result of [`Store::check`]. `problems` is empty for a sound file. As JSON it also carries
+/// `ok` ([`CheckReport::is_ok`]), so a script need not count the problems.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct CheckReport {
     pub sessions: u64,
     pub branches: u64,
@@ -22,6 +23,23 @@ pub struct CheckReport {
 impl CheckReport {
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
+    }
+}
+
+impl Serialize for CheckReport {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("CheckReport", 6)?;
+        out.serialize_field("ok", &self.is_ok())?;
+        out.serialize_field("sessions", &self.sessions)?;
+        out.serialize_field("branches", &self.branches)?;
+        out.serialize_field("messages", &self.messages)?;
+        out.serialize_field("snapshots", &self.snapshots)?;
+        out.serialize_field("problems", &self.problems)?;
+        out.end()
     }
 }
 

@@ -84,12 +84,23 @@ pub struct SessionUpdate {
     pub metadata: Option<Metadata>,
 }
 
-/// One page of [`Store::list_sessions`].
-#[derive(Debug, Clone, PartialEq)]
+/// One page of [`Store::list_sessions`]. As JSON, `next` is the cursor's text.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SessionPage {
     pub sessions: Vec<Session>,
     /// Pass as `after` to get the next page; `None` on the last page.
+    #[serde(serialize_with = "cursor_text")]
     pub next: Option<SessionCursor>,
+}
+
+fn cursor_text<S: serde::Serializer>(
+    next: &Option<SessionCursor>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match next {
+        Some(cursor) => serializer.collect_str(cursor),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// The conditions of a [`SessionQuery`], parameters ?1 to ?10 (see [`FilterParams`]).

@@ -493,3 +493,46 @@ fn every_option_and_argument_of_every_command_and_subcommand_has_help() {
         assert!(checked.iter().any(|c| c == nested), "{nested} not checked");
     }
 }
+
+/// The JSON of outcomes that have no value of their own (a deletion, a backup) and of a page
+/// of sessions, byte for byte: scripts parse these, and their keys keep alphabetical order.
+#[test]
+fn json_outcomes_are_exact_text() {
+    let (dir, db) = temp_db();
+    ok(&db, &["add", "s", "user", "hi"]);
+    ok(&db, &["add", "t", "user", "hi"]);
+    ok(&db, &["snapshot", "create", "s"]);
+    assert_eq!(
+        ok(&db, &["snapshot", "delete", "s", "1", "--json"]),
+        "{\n  \"deleted\": 1,\n  \"session_id\": \"s\"\n}\n"
+    );
+    assert_eq!(
+        ok(&db, &["delete", "t", "--json"]),
+        "{\n  \"deleted\": \"t\"\n}\n"
+    );
+    let copy = dir.path().join("copy.db");
+    let backup = json_out(&db, &["backup", copy.to_str().unwrap(), "--json"]);
+    let bytes = std::fs::metadata(&copy).unwrap().len();
+    assert_eq!(
+        backup,
+        json!({"bytes": bytes, "path": copy.display().to_string()})
+    );
+    let listing = ok(&db, &["sessions", "--limit", "1", "--json"]);
+    let keys: Vec<&str> = listing
+        .lines()
+        .filter(|l| l.starts_with("  \""))
+        .map(|l| l.trim().split('"').nth(1).unwrap())
+        .collect();
+    assert_eq!(keys, ["more", "next", "sessions"]);
+    let listing: Value = serde_json::from_str(&listing).unwrap();
+    assert_eq!(listing["more"], 0);
+    assert_eq!(listing["next"], Value::Null);
+    assert_eq!(listing["sessions"][0]["id"], "s");
+    let check = ok(&db, &["check", "--json"]);
+    assert!(check.starts_with("{\n  \"branches\": 1,\n"), "{check}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&check).unwrap(),
+        json!({"ok": true, "sessions": 1, "branches": 1, "messages": 1, "snapshots": 0,
+               "problems": []})
+    );
+}

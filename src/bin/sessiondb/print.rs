@@ -8,7 +8,9 @@ use sessiondb::{
 use crate::output::{warn, Failure, Output};
 
 mod outcome;
+mod shapes;
 pub use outcome::*;
+pub use shapes::*;
 
 /// What every printer returns: a failed write to stdout, or a failed read of the store.
 type Printed = Result<(), Failure>;

@@ -32,17 +32,7 @@ pub fn prune(store: &Store, args: PruneArgs, out: &mut Output) -> Result<(), Fai
 pub fn check(store: &Store, args: CheckArgs, out: &mut Output) -> Result<ExitCode, Failure> {
     let report = store.check()?;
     if args.json {
-        print::json(
-            out,
-            &serde_json::json!({
-                "ok": report.is_ok(),
-                "sessions": report.sessions,
-                "branches": report.branches,
-                "messages": report.messages,
-                "snapshots": report.snapshots,
-                "problems": report.problems,
-            }),
-        )?;
+        print::json_sorted(out, &report)?;
     } else {
         print::checked(out, &report)?;
     }

@@ -37,10 +37,8 @@ pub fn backup(store: &Store, args: BackupArgs, out: &mut Output) -> Result<(), F
     let bytes = store.backup(&args.out, existing(args.force))?;
     drop(spinner);
     if args.json {
-        print::json(
-            out,
-            &serde_json::json!({ "path": args.out.display().to_string(), "bytes": bytes }),
-        )
+        let path = args.out.display().to_string();
+        print::json_sorted(out, &print::BackedUp { path, bytes })
     } else {
         print::backed_up(out, &args.out, bytes)
     }

@@ -61,7 +61,10 @@ pub fn trimmed_tool_results(trimmed: usize, limit: Option<usize>, json: bool) {
         // this line as JSON too (docs/design.md says why).
         warn(format_args!(
             "{}\n",
-            serde_json::json!({ "trimmed_tool_results": trimmed })
+            serde_json::to_string(&super::Trimmed {
+                trimmed_tool_results: trimmed
+            })
+            .unwrap_or_default()
         ));
     } else {
         warn(format_args!(
