@@ -347,9 +347,25 @@ fn revert_tree_and_prune_work_from_the_command_line() {
         json_out(&db, &["prune", "--older-than", "1h", "--json"])["branches"],
         0
     );
+    // No terminal to ask on: refused, nothing removed.
+    let refused = common::cli_failure(&db, &["prune", "--older-than", "0"]);
     assert_eq!(
-        json_out(&db, &["prune", "--older-than", "0", "--json"]),
+        refused,
+        "sessiondb: prune would remove 2 messages of superseded history older than 0 \
+         (0 whole branches, 2 bytes): pass --yes to go ahead (no terminal to ask on), or \
+         --dry-run to see what it would do; nothing was changed\n"
+    );
+    assert_eq!(
+        json_out(&db, &["prune", "--older-than", "0", "--dry-run", "--json"]),
         dry
+    );
+    assert_eq!(
+        json_out(&db, &["prune", "--older-than", "0", "--yes", "--json"]),
+        dry
+    );
+    assert_eq!(
+        json_out(&db, &["prune", "--older-than", "0", "--dry-run", "--json"]),
+        json!({"branches": 0, "messages": 0, "bytes": 0})
     );
     assert_eq!(history_contents(&db, "s"), ["a"]);
     let err = common::cli_usage_error(&db, &["prune", "--older-than", "3x"]);

@@ -63,6 +63,7 @@ impl Command {
             Command::Snapshot(command) => command.writes(),
             Command::Prune(PruneArgs { dry_run, .. })
             | Command::Import(ImportArgs { dry_run, .. })
+            | Command::Restore(RestoreArgs { dry_run, .. })
             | Command::Expire(ExpireArgs { dry_run, .. }) => !dry_run,
             _ => true,
         }
@@ -230,12 +231,15 @@ pub struct CompactArgs {
 
 #[derive(Args)]
 pub struct ExpireArgs {
-    /// e.g. 90d, 12h
+    /// e.g. 90d, 12h (a unit is required)
     #[arg(long, value_parser = parse_duration)]
     pub idle: Duration,
     /// Report what would be deleted, delete nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Go ahead without asking (needed when there is no terminal to ask on)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
@@ -253,6 +257,9 @@ pub struct PurgeArgs {
     /// inherit)
     #[arg(long)]
     pub with_forks: bool,
+    /// Go ahead without asking (needed when there is no terminal to ask on)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
@@ -434,6 +441,9 @@ pub struct PruneArgs {
     /// Report what would be removed, remove nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Go ahead without asking (needed when there is no terminal to ask on)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
@@ -471,6 +481,16 @@ pub struct BackupArgs {
 pub struct RestoreArgs {
     /// The backup (a sessiondb database file) to restore from
     pub from: PathBuf,
+    /// Say what would be replaced and by what; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep no copy of the contents being replaced [default: a backup is written first,
+    /// beside the database file (for PostgreSQL: in the current directory)]
+    #[arg(long)]
+    pub no_backup: bool,
+    /// Go ahead without asking (needed when there is no terminal to ask on)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,

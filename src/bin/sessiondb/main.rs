@@ -3,6 +3,7 @@
 
 mod args;
 mod cmd;
+mod confirm;
 mod follow;
 mod input;
 mod output;

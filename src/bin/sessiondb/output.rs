@@ -18,6 +18,8 @@ pub enum Failure {
     Store(sessiondb::Error),
     /// Writing to standard output failed.
     Output(io::Error),
+    /// The command stopped before changing anything: it was not confirmed.
+    Stopped(String),
 }
 
 impl From<sessiondb::Error> for Failure {
@@ -35,6 +37,7 @@ impl Failure {
             }
             Failure::Output(e) => format!("sessiondb: cannot write the output: {e}"),
             Failure::Store(e) => format!("sessiondb: {e}"),
+            Failure::Stopped(why) => format!("sessiondb: {why}"),
         };
         // Nowhere left to report a failure to write to stderr.
         let _ = writeln!(io::stderr(), "{message}");

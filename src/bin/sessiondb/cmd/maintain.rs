@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use sessiondb::Store;
 
 use crate::args::{CheckArgs, MaintainArgs, PruneArgs, StatsArgs};
+use crate::confirm::{confirm, count};
 use crate::output::{Failure, Output};
+use crate::parse::duration_text;
 use crate::{print, progress};
 
 pub fn stats(store: &Store, args: StatsArgs, out: &mut Output) -> Result<(), Failure> {
@@ -17,10 +19,25 @@ pub fn stats(store: &Store, args: StatsArgs, out: &mut Output) -> Result<(), Fai
     }
 }
 
+/// Asks first (see [`confirm`]), with what a dry run found; nothing found, nothing is asked.
 pub fn prune(store: &Store, args: PruneArgs, out: &mut Output) -> Result<(), Failure> {
     let spinner = progress::spinner("pruning");
-    let report = store.prune(args.older_than, args.dry_run)?;
+    let mut report = store.prune(args.older_than, args.dry_run || !args.yes)?;
     drop(spinner);
+    let found = report.branches > 0 || report.messages > 0;
+    if !args.dry_run && !args.yes && found {
+        let question = format!(
+            "remove {} of superseded history older than {} ({}, {} bytes)",
+            count(report.messages as usize, "message"),
+            duration_text(args.older_than),
+            count(report.branches as usize, "whole branch"),
+            report.bytes
+        );
+        confirm("prune", &question, false)?;
+        let spinner = progress::spinner("pruning");
+        report = store.prune(args.older_than, false)?;
+        drop(spinner);
+    }
     if args.json {
         print::json(out, &report)
     } else {

@@ -254,7 +254,13 @@ pub fn backed_up(out: &mut Output, path: &Path, bytes: u64) -> Printed {
     writeln!(out, "{}: {bytes} bytes", path.display())
 }
 
-pub fn restored(out: &mut Output, report: &RestoreReport, from: &Path) -> Printed {
+/// `kept`: where the replaced contents were backed up.
+pub fn restored(
+    out: &mut Output,
+    report: &RestoreReport,
+    from: &Path,
+    kept: Option<&Path>,
+) -> Printed {
     writeln!(
         out,
         "restored {} sessions, {} branches, {} messages, {} snapshots from {}",
@@ -263,7 +269,20 @@ pub fn restored(out: &mut Output, report: &RestoreReport, from: &Path) -> Printe
         report.messages,
         report.snapshots,
         from.display()
-    )
+    )?;
+    match kept {
+        Some(path) => writeln!(
+            out,
+            "the replaced contents are kept in {} (restore from it to undo)",
+            path.display()
+        ),
+        None => Ok(()),
+    }
+}
+
+/// `restore --dry-run`.
+pub fn restore_planned(out: &mut Output, what: &str) -> Printed {
+    writeln!(out, "restore would {what}; nothing was changed")
 }
 
 /// Skipped sources are warnings on stderr; the command then fails.

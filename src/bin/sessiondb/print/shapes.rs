@@ -3,7 +3,7 @@
 //! [`super::json_sorted`], so keys keep the alphabetical order they always had.
 
 use serde::Serialize;
-use sessiondb::{SessionPage, SnapshotId};
+use sessiondb::{RestoreReport, SessionPage, SnapshotId};
 
 /// `sessiondb sessions --json`.
 #[derive(Serialize)]
@@ -38,4 +38,13 @@ pub struct BackedUp {
 #[derive(Serialize)]
 pub struct Trimmed {
     pub trimmed_tool_results: usize,
+}
+
+/// `sessiondb restore --json`.
+#[derive(Serialize)]
+pub struct Restored<'a> {
+    #[serde(flatten)]
+    pub report: &'a RestoreReport,
+    /// Where the replaced contents were backed up; `null` with `--no-backup`.
+    pub kept_backup: Option<String>,
 }
