@@ -536,3 +536,24 @@ fn json_outcomes_are_exact_text() {
                "problems": []})
     );
 }
+
+/// `sessiondb completions bash | head -1`: the script is written to a pipe whose reader is
+/// gone. The writer starts only after the reader closed its end, so the write fails every
+/// time; it must end quietly with status 141 like every other command, not panic.
+#[test]
+fn completions_into_a_closed_pipe_exit_141_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+        { while [ ! -e "$1/closed" ]; do sleep 0.01; done
+          "$0" completions bash 2>"$1/stderr"; echo $? >"$1/status"; } |
+        { exec 0<&-; : >"$1/closed"; }"#;
+    let status = std::process::Command::new("sh")
+        .args(["-c", script, env!("CARGO_BIN_EXE_sessiondb")])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+    assert_eq!(read("status"), "141\n");
+    assert_eq!(read("stderr"), "");
+}

@@ -23,14 +23,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Completions(args) = cli.command {
         // Needs no database: print and stop before anything is opened.
+        // Into a buffer, then out through Output: clap_complete panics when it cannot write
+        // (`sessiondb completions bash | head -1`), Output ends quietly with status 141.
         let mut command = <Cli as clap::CommandFactory>::command();
-        clap_complete::generate(
-            args.shell,
-            &mut command,
-            "sessiondb",
-            &mut std::io::stdout(),
-        );
-        return ExitCode::SUCCESS;
+        let mut script = Vec::new();
+        clap_complete::generate(args.shell, &mut command, "sessiondb", &mut script);
+        let mut out = Output::stdout();
+        return match out.write_bytes(&script).and_then(|()| out.flush()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(failure) => failure.exit(),
+        };
     }
     let mut out = Output::stdout();
     match run(cli, &mut out).and_then(|code| out.flush().map(|()| code)) {

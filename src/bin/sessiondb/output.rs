@@ -62,6 +62,10 @@ impl Output {
         self.inner.write_fmt(args).map_err(Failure::Output)
     }
 
+    pub fn write_bytes(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        self.inner.write_all(bytes).map_err(Failure::Output)
+    }
+
     /// Writes out what is buffered; a command's output is complete only after this.
     pub fn flush(&mut self) -> Result<(), Failure> {
         self.inner.flush().map_err(Failure::Output)
