@@ -76,6 +76,34 @@ pub fn history(out: &mut Output, messages: &[Message]) -> Printed {
     Ok(())
 }
 
+/// `history --follow`: the start of a reply being streamed as message `index`, on a line
+/// left open for the chunks that follow. Escaped and indented as committed text is, so a
+/// chunk can neither drive the terminal nor fake a `[n] role:` line.
+pub fn streamed(out: &mut Output, index: u64, text: &str) -> Printed {
+    write!(out, "[{index}] assistant (streaming): ")?;
+    streamed_more(out, text)
+}
+
+/// More of the streamed reply. Escaping and indenting work a character at a time, so text
+/// shown in chunks reads exactly as the whole would.
+pub fn streamed_more(out: &mut Output, text: &str) -> Printed {
+    write!(out, "{}", indented(&terminal_safe(text)))
+}
+
+/// Ends the open line of a streamed reply.
+pub fn line_end(out: &mut Output) -> Printed {
+    writeln!(out)
+}
+
+/// The streamed reply was discarded, not finished.
+pub fn stream_discarded(out: &mut Output) -> Printed {
+    writeln!(out, " (discarded)")
+}
+
+pub fn history_replaced(out: &mut Output, version: i64) -> Printed {
+    writeln!(out, "-- history replaced (version {version}) --")
+}
+
 /// The content as a reader sees it: the text, with `[type]` for a part that has none.
 fn shown_content(content: &Content) -> String {
     match content {
