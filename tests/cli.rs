@@ -411,7 +411,7 @@ fn tree_dot_draws_sessions_branches_and_forks_for_graphviz() {
     assert_eq!(lines[0], "digraph sessions {");
     assert_eq!(*lines.last().unwrap(), "}");
     assert!(
-        lines.contains(&"  \"s\" [shape=box, label=\"s\\n (1 messages)\"];"),
+        lines.contains(&"  \"s\" [shape=box, label=\"s\\n (1 message)\"];"),
         "{dot}"
     );
     assert!(
@@ -420,7 +420,7 @@ fn tree_dot_draws_sessions_branches_and_forks_for_graphviz() {
     );
     assert!(lines.contains(&"  \"s/alt\" [label=\"alt (1)\"];"), "{dot}");
     let fork_label =
-        format!("  \"{fork}\" [shape=box, label=\"{fork}\\nsay \\\"hi\\\" (1 messages)\"];");
+        format!("  \"{fork}\" [shape=box, label=\"{fork}\\nsay \\\"hi\\\" (1 message)\"];");
     assert!(lines.contains(&fork_label.as_str()), "{dot}");
     assert!(
         lines.contains(&format!("  \"s\" -> \"{fork}\" [label=\"fork\"];").as_str()),

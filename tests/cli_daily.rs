@@ -557,3 +557,41 @@ fn completions_into_a_closed_pipe_exit_141_quietly() {
     assert_eq!(read("status"), "141\n");
     assert_eq!(read("stderr"), "");
 }
+
+/// One of a thing is singular; `show` prints a missing agent as one dash; a snapshot restore
+/// says where the replaced history went; `stats` shows no cache of its own one-shot process.
+#[test]
+fn wording_counts_agents_and_restores_read_right() {
+    let (_dir, db) = temp_db();
+    ok(&db, &["add", "s", "user", "one"]);
+    assert_eq!(
+        ok(&db, &["check"]),
+        "1 session, 1 branch, 1 message, 0 snapshots\nok\n"
+    );
+    let show = ok(&db, &["show", "s"]);
+    assert!(show.contains("\nagent:       -\n"), "{show}");
+    ok(&db, &["edit", "s", "--agent-id", "a1"]);
+    assert!(ok(&db, &["show", "s"]).contains("\nagent:       - (id a1)\n"));
+    ok(&db, &["edit", "s", "--agent-name", "helper"]);
+    assert!(ok(&db, &["show", "s"]).contains("\nagent:       helper (id a1)\n"));
+    let id = ok(&db, &["snapshot", "create", "s"]).trim().to_string();
+    ok(&db, &["add", "s", "user", "two"]);
+    let version = json_out(&db, &["show", "s", "--json"])["version"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        ok(&db, &["snapshot", "restore", "s", &id]),
+        format!(
+            "s: restored snapshot {id}; 1 message; the previous history is kept as branch \
+             main@{}\n",
+            version + 1
+        )
+    );
+    let stats = ok(&db, &["stats"]);
+    assert!(
+        stats.contains("rows:      1 session, 2 messages, 2 branches, 1 snapshot\n"),
+        "{stats}"
+    );
+    assert!(!stats.contains("cache"), "{stats}");
+    assert!(json_out(&db, &["stats", "--json"])["cache"].is_object());
+}

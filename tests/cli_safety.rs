@@ -169,7 +169,7 @@ fn on_a_terminal_expire_asks_and_only_yes_goes_ahead() {
 
     let (done, shown) = on_a_terminal(&db, &["expire", "--idle", "0s"], "yes\n").unwrap();
     assert!(done, "{shown}");
-    assert!(shown.contains("expired 1 sessions, 2 messages"), "{shown}");
+    assert!(shown.contains("expired 1 session, 2 messages"), "{shown}");
     assert_eq!(sessions(&db), Vec::<String>::new());
 }
 

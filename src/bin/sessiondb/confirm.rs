@@ -34,12 +34,3 @@ pub fn confirm(command: &str, question: &str, yes: bool) -> Result<(), Failure> 
         ))),
     }
 }
-
-/// `n` and a noun, `1 session`, `2 sessions`, `0 branches`.
-pub fn count(n: usize, noun: &str) -> String {
-    match n {
-        1 => format!("1 {noun}"),
-        _ if noun.ends_with("ch") || noun.ends_with('s') => format!("{n} {noun}es"),
-        _ => format!("{n} {noun}s"),
-    }
-}

@@ -104,6 +104,15 @@ pub fn history_replaced(out: &mut Output, version: i64) -> Printed {
     writeln!(out, "-- history replaced (version {version}) --")
 }
 
+/// `n` and a noun: `1 session`, `2 sessions`, `0 branches`.
+pub fn count(n: impl TryInto<u64>, noun: &str) -> String {
+    match n.try_into().unwrap_or(u64::MAX) {
+        1 => format!("1 {noun}"),
+        n if noun.ends_with("ch") || noun.ends_with('s') => format!("{n} {noun}es"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// The content as a reader sees it: the text, with `[type]` for a part that has none.
 fn shown_content(content: &Content) -> String {
     match content {
@@ -190,15 +199,16 @@ pub fn sessions(out: &mut Output, sessions: &[Session]) -> Printed {
 }
 
 pub fn session(out: &mut Output, s: &Session) -> Printed {
-    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-    writeln!(out, "id:          {}", s.id)?;
+    let or_dash = |v: &Option<String>| v.as_deref().map_or("-".into(), cell);
+    let agent = match (&s.agent_name, &s.agent_id) {
+        (None, None) => "-".to_string(),
+        (Some(name), None) => cell(name),
+        (None, Some(id)) => format!("- (id {})", cell(id)),
+        (Some(name), Some(id)) => format!("{} (id {})", cell(name), cell(id)),
+    };
+    writeln!(out, "id:          {}", cell(&s.id))?;
     writeln!(out, "title:       {}", or_dash(&s.title))?;
-    writeln!(
-        out,
-        "agent:       {} ({})",
-        or_dash(&s.agent_name),
-        or_dash(&s.agent_id)
-    )?;
+    writeln!(out, "agent:       {agent}")?;
     writeln!(out, "user:        {}", or_dash(&s.user_id))?;
     writeln!(out, "parent:      {}", or_dash(&s.parent_session))?;
     writeln!(out, "head branch: {}", s.head_branch)?;
@@ -378,10 +388,10 @@ fn dot_node(out: &mut Output, node: &SessionTree) -> Printed {
         format!("\"{escaped}\"")
     };
     let label = format!(
-        "{}\n{} ({} messages)",
+        "{}\n{} ({})",
         node.id,
         node.title.as_deref().unwrap_or(""),
-        node.message_count
+        count(node.message_count, "message")
     );
     writeln!(
         out,
@@ -425,28 +435,31 @@ pub fn stats(out: &mut Output, s: &Stats) -> Printed {
     )?;
     writeln!(
         out,
-        "rows:      {} sessions, {} messages, {} branches, {} snapshots",
-        s.sessions, s.messages, s.branches, s.snapshots
+        "rows:      {}, {}, {}, {}",
+        count(s.sessions, "session"),
+        count(s.messages, "message"),
+        count(s.branches, "branch"),
+        count(s.snapshots, "snapshot")
     )?;
     writeln!(
         out,
-        "prunable:  {} branches, {} messages, {} bytes",
-        s.prunable.branches, s.prunable.messages, s.prunable.bytes
+        "prunable:  {}, {}, {}",
+        count(s.prunable.branches, "branch"),
+        count(s.prunable.messages, "message"),
+        count(s.prunable.bytes, "byte")
     )?;
     writeln!(out, "largest sessions:")?;
     for largest in &s.largest_sessions {
         writeln!(
             out,
-            "  {}: {} messages",
+            "  {}: {}",
             cell(&largest.id),
-            largest.messages
+            count(largest.messages, "message")
         )?;
     }
-    writeln!(
-        out,
-        "cache (this process): {} hits, {} misses, {} entries",
-        s.cache.hits, s.cache.misses, s.cache.entries
-    )
+    // No cache line: this process's cache is empty, it lives for one command (`--json`
+    // keeps the field, for the library's long-running callers).
+    Ok(())
 }
 
 /// Where two branches diverge, then each side's messages after the shared ones.
@@ -472,9 +485,9 @@ pub fn branch_diff(out: &mut Output, d: &BranchDiff) -> Printed {
         let n = side.messages.len() as u64;
         writeln!(
             out,
-            "{} ({} messages) has {n} more message{}:",
+            "{} ({}) has {n} more message{}:",
             cell(&side.branch),
-            side.length,
+            count(side.length, "message"),
             plural(n)
         )?;
         history(out, &side.messages)?;

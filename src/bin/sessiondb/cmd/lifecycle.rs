@@ -3,10 +3,11 @@
 use sessiondb::{PurgeRequest, SessionQuery, Store};
 
 use crate::args::{ExpireArgs, PurgeArgs};
-use crate::confirm::{confirm, count};
+use crate::confirm::confirm;
 use crate::output::{Failure, Output};
 use crate::parse::duration_text;
 use crate::print;
+use crate::print::count;
 
 /// Asks first (see [`confirm`]), with what a dry run found; nothing found, nothing is asked.
 pub fn expire(store: &Store, args: ExpireArgs, out: &mut Output) -> Result<(), Failure> {
@@ -24,7 +25,7 @@ pub fn expire(store: &Store, args: ExpireArgs, out: &mut Output) -> Result<(), F
                 "delete {} idle for longer than {} ({})",
                 count(plan.sessions.len(), "session"),
                 duration_text(args.idle),
-                count(plan.messages as usize, "message")
+                count(plan.messages, "message")
             );
             confirm("expire", &question, false)?;
             store.expire_sessions(args.idle, false)?
@@ -52,7 +53,7 @@ pub fn purge(store: &Store, args: PurgeArgs, out: &mut Output) -> Result<(), Fai
                 user_id: Some(user.clone()),
                 ..SessionQuery::default()
             };
-            let n = store.count_sessions(&query)? as usize;
+            let n = store.count_sessions(&query)?;
             what.push(format!("the {} of user {user:?}", count(n, "session")));
         }
         let forks = if args.with_forks {

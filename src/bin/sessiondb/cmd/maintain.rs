@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use sessiondb::Store;
 
 use crate::args::{CheckArgs, MaintainArgs, PruneArgs, StatsArgs};
-use crate::confirm::{confirm, count};
+use crate::confirm::confirm;
 use crate::output::{Failure, Output};
 use crate::parse::duration_text;
+use crate::print::count;
 use crate::{print, progress};
 
 pub fn stats(store: &Store, args: StatsArgs, out: &mut Output) -> Result<(), Failure> {
@@ -28,9 +29,9 @@ pub fn prune(store: &Store, args: PruneArgs, out: &mut Output) -> Result<(), Fai
     if !args.dry_run && !args.yes && found {
         let question = format!(
             "remove {} of superseded history older than {} ({}, {} bytes)",
-            count(report.messages as usize, "message"),
+            count(report.messages, "message"),
             duration_text(args.older_than),
-            count(report.branches as usize, "whole branch"),
+            count(report.branches, "whole branch"),
             report.bytes
         );
         confirm("prune", &question, false)?;

@@ -9,8 +9,9 @@ use std::time::Duration;
 use sessiondb::{Error, ExistingFile, ImportOptions, Result, Store};
 
 use crate::args::{BackupArgs, ExportArgs, ImportArgs, ImportFormat, RestoreArgs};
-use crate::confirm::{confirm, count};
+use crate::confirm::confirm;
 use crate::output::{Failure, Output};
+use crate::print::count;
 use crate::{print, progress};
 
 pub fn export(store: &Store, args: ExportArgs, out: &mut Output) -> Result<(), Failure> {
@@ -58,10 +59,10 @@ pub fn restore(store: &Store, args: RestoreArgs, out: &mut Output) -> Result<(),
             .stats(Duration::ZERO)?;
         let question = format!(
             "replace {} ({}) with the {} ({}) of {}",
-            count(now.sessions as usize, "session"),
-            count(now.messages as usize, "message"),
-            count(backup.sessions as usize, "session"),
-            count(backup.messages as usize, "message"),
+            count(now.sessions, "session"),
+            count(now.messages, "message"),
+            count(backup.sessions, "session"),
+            count(backup.messages, "message"),
             args.from.display()
         );
         if args.dry_run {

@@ -8,7 +8,7 @@ use sessiondb::{
     MaintenanceReport, Message, PruneReport, PurgeReport, RestoreReport, Session, SnapshotId,
 };
 
-use super::{history, Printed};
+use super::{count, history, Printed};
 use crate::output::{warn, Output};
 
 /// A bare id, for scripts: a new fork's or snapshot's.
@@ -77,8 +77,8 @@ pub fn trimmed_tool_results(trimmed: usize, limit: Option<usize>, json: bool) {
 pub fn history_set(out: &mut Output, session: &str, change: &HistoryChange) -> Printed {
     writeln!(
         out,
-        "{session}: {} messages kept, {} written{}",
-        change.kept,
+        "{session}: {} kept, {} written{}",
+        count(change.kept, "message"),
         change.written,
         if change.superseded {
             "; the previous history is kept as a branch"
@@ -104,9 +104,9 @@ pub fn reverted(out: &mut Output, session: &str, to: u64, s: &Session, changed: 
     if changed {
         writeln!(
             out,
-            "{session}: reverted to message {to}; {} messages; the previous history is kept as \
+            "{session}: reverted to message {to}; {}; the previous history is kept as \
              branch {}",
-            s.message_count,
+            count(s.message_count, "message"),
             superseded_head(s)
         )
     } else {
@@ -137,16 +137,17 @@ pub fn deleted(out: &mut Output, session: &str) -> Printed {
 pub fn branch_created(out: &mut Output, session: &str, b: &Branch) -> Printed {
     writeln!(
         out,
-        "{session}: branch {} created with {} messages",
-        b.name, b.length
+        "{session}: branch {} created with {}",
+        b.name,
+        count(b.length, "message")
     )
 }
 
 pub fn switched(out: &mut Output, session: &str, name: &str, s: &Session) -> Printed {
     writeln!(
         out,
-        "{session}: on branch {name}; {} messages",
-        s.message_count
+        "{session}: on branch {name}; {}",
+        count(s.message_count, "message")
     )
 }
 
@@ -166,8 +167,9 @@ pub fn branch_deleted(out: &mut Output, session: &str, name: &str, b: &Branch) -
 pub fn snapshot_restored(out: &mut Output, session: &str, id: SnapshotId, s: &Session) -> Printed {
     writeln!(
         out,
-        "{session}: restored snapshot {id}; {} messages",
-        s.message_count
+        "{session}: restored snapshot {id}; {}; the previous history is kept as branch {}",
+        count(s.message_count, "message"),
+        superseded_head(s)
     )
 }
 
@@ -181,10 +183,10 @@ pub fn expired(out: &mut Output, report: &ExpireReport, dry_run: bool) -> Printe
     }
     writeln!(
         out,
-        "{} {} sessions, {} messages",
+        "{} {}, {}",
         if dry_run { "would expire" } else { "expired" },
-        report.sessions.len(),
-        report.messages
+        count(report.sessions.len(), "session"),
+        count(report.messages, "message")
     )
 }
 
@@ -201,10 +203,10 @@ pub fn purged(out: &mut Output, report: &PurgeReport, wal_kept: bool) -> Printed
     }
     writeln!(
         out,
-        "erased {} branches, {} messages, {} snapshots{}",
-        report.branches,
-        report.messages,
-        report.snapshots,
+        "erased {}, {}, {}{}",
+        count(report.branches, "branch"),
+        count(report.messages, "message"),
+        count(report.snapshots, "snapshot"),
         if wal_kept {
             "; a reader kept the WAL from being truncated: run `maintain` later"
         } else {
@@ -216,19 +218,22 @@ pub fn purged(out: &mut Output, report: &PurgeReport, wal_kept: bool) -> Printed
 pub fn pruned(out: &mut Output, report: &PruneReport, dry_run: bool) -> Printed {
     writeln!(
         out,
-        "{} {} branches, {} messages, {} bytes",
+        "{} {}, {}, {}",
         if dry_run { "would remove" } else { "removed" },
-        report.branches,
-        report.messages,
-        report.bytes
+        count(report.branches, "branch"),
+        count(report.messages, "message"),
+        count(report.bytes, "byte")
     )
 }
 
 pub fn checked(out: &mut Output, report: &CheckReport) -> Printed {
     writeln!(
         out,
-        "{} sessions, {} branches, {} messages, {} snapshots",
-        report.sessions, report.branches, report.messages, report.snapshots
+        "{}, {}, {}, {}",
+        count(report.sessions, "session"),
+        count(report.branches, "branch"),
+        count(report.messages, "message"),
+        count(report.snapshots, "snapshot")
     )?;
     for problem in &report.problems {
         writeln!(out, "problem: {problem}")?;
@@ -263,11 +268,11 @@ pub fn restored(
 ) -> Printed {
     writeln!(
         out,
-        "restored {} sessions, {} branches, {} messages, {} snapshots from {}",
-        report.sessions,
-        report.branches,
-        report.messages,
-        report.snapshots,
+        "restored {}, {}, {}, {} from {}",
+        count(report.sessions, "session"),
+        count(report.branches, "branch"),
+        count(report.messages, "message"),
+        count(report.snapshots, "snapshot"),
         from.display()
     )?;
     match kept {
