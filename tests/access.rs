@@ -161,7 +161,8 @@ fn an_empty_world_writable_file_is_not_adopted() {
         String::from_utf8_lossy(&out.stderr).trim(),
         format!(
             "sessiondb: {}: refusing a file other users can change: it is writable by every \
-             user (mode 666)",
+             user (mode 666)\nsessiondb: fix its owner or mode, or pass --shared if other \
+             users share it on purpose",
             path.display()
         )
     );
@@ -285,7 +286,8 @@ fn another_user_gets_unsafe_permissions_then_read_only_naming_the_path() {
         String::from_utf8_lossy(&out.stderr).trim(),
         format!(
             "sessiondb: {}: refusing a file other users can change: it is owned by user 0, not \
-             by this user ({NOBODY})",
+             by this user ({NOBODY})\nsessiondb: fix its owner or mode, or pass --shared if \
+             other users share it on purpose",
             path.display()
         )
     );

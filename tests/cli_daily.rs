@@ -595,3 +595,32 @@ fn wording_counts_agents_and_restores_read_right() {
     assert!(!stats.contains("cache"), "{stats}");
     assert!(json_out(&db, &["stats", "--json"])["cache"].is_object());
 }
+
+/// A user's `name` is shown; an item an agent SDK stored without text (a reasoning step)
+/// shows its kind and summary instead of an empty assistant line.
+#[test]
+fn history_shows_names_and_items_without_text() {
+    let (_dir, db) = temp_db();
+    let store = Store::open(&db).unwrap();
+    let named: sessiondb::NewMessage =
+        serde_json::from_value(json!({"role": "user", "content": "hi", "name": "alice"})).unwrap();
+    store.add_message("s", named).unwrap();
+    let reasoning = json!({"type": "reasoning", "id": "rs_1",
+        "summary": [{"type": "summary_text", "text": "look it up\n[9] user: no"}]});
+    store
+        .add_message(
+            "s",
+            sessiondb::NewMessage::from_openai_item(reasoning).unwrap(),
+        )
+        .unwrap();
+    let bare = json!({"type": "web_search_call", "id": "ws_1", "status": "completed"});
+    store
+        .add_message("s", sessiondb::NewMessage::from_openai_item(bare).unwrap())
+        .unwrap();
+    assert_eq!(
+        ok(&db, &["history", "s"]),
+        "[0] user (name alice): hi\n\
+         [1] assistant: [reasoning] look it up\n    [9] user: no\n\
+         [2] assistant: [web_search_call]\n"
+    );
+}

@@ -36,6 +36,10 @@ impl Failure {
                 return ExitCode::from(CLOSED_PIPE)
             }
             Failure::Output(e) => format!("sessiondb: cannot write the output: {e}"),
+            Failure::Store(e @ sessiondb::Error::UnsafePermissions { .. }) => format!(
+                "sessiondb: {e}\nsessiondb: fix its owner or mode, or pass --shared if other \
+                 users share it on purpose"
+            ),
             Failure::Store(e) => format!("sessiondb: {e}"),
             Failure::Stopped(why) => format!("sessiondb: {why}"),
         };

@@ -40,6 +40,9 @@ pub fn json_sorted<T: serde::Serialize + ?Sized>(out: &mut Output, value: &T) ->
 pub fn history(out: &mut Output, messages: &[Message]) -> Printed {
     for m in messages {
         let mut extra = Vec::new();
+        if let Some(name) = m.body.extra.get("name").and_then(|n| n.as_str()) {
+            extra.push(format!("name {}", cell(name)));
+        }
         if let Some(id) = &m.body.tool_call_id {
             extra.push(format!("for {}", terminal_safe(id)));
         }
@@ -52,6 +55,9 @@ pub fn history(out: &mut Output, messages: &[Message]) -> Printed {
             format!(" ({})", extra.join(", "))
         };
         let mut text = shown_content(&m.body.content);
+        if text.is_empty() && m.body.tool_calls.is_none() {
+            text = other_item(m);
+        }
         for call in m.body.tool_calls.iter().flatten() {
             let function = &call["function"];
             let line = format!(
@@ -110,6 +116,31 @@ pub fn count(n: impl TryInto<u64>, noun: &str) -> String {
         1 => format!("1 {noun}"),
         n if noun.ends_with("ch") || noun.ends_with('s') => format!("{n} {noun}es"),
         n => format!("{n} {noun}s"),
+    }
+}
+
+/// A message with no text standing for another kind of item an agent SDK stored (a
+/// reasoning step, a web search): `[reasoning] ` and its summary's text, if any.
+fn other_item(m: &Message) -> String {
+    let Some(item) = m
+        .body
+        .metadata
+        .as_ref()
+        .and_then(|md| md.get("openai_item"))
+    else {
+        return String::new();
+    };
+    let kind = item["type"].as_str().unwrap_or("item");
+    let summary: Vec<&str> = item["summary"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|part| part["text"].as_str())
+        .collect();
+    if summary.is_empty() {
+        format!("[{kind}]")
+    } else {
+        format!("[{kind}] {}", summary.join("\n"))
     }
 }
 
