@@ -624,3 +624,31 @@ fn history_shows_names_and_items_without_text() {
          [2] assistant: [web_search_call]\n"
     );
 }
+
+/// `add --key` again: the same message says it was already stored (and `--json` has
+/// `already_stored`); different content under a stored key is refused, nothing written.
+#[test]
+fn add_with_a_stored_key_says_so_and_refuses_different_content() {
+    let (_dir, db) = temp_db();
+    let first = json_out(&db, &["add", "s", "user", "hello", "--key", "k1", "--json"]);
+    assert_eq!(first["already_stored"], false);
+    assert_eq!(first["content"], "hello");
+    assert_eq!(
+        ok(&db, &["add", "s", "user", "hello", "--key", "k1"]),
+        "s: message 0 (user) was already stored under this key; nothing written\n"
+    );
+    let again = json_out(&db, &["add", "s", "user", "hello", "--key", "k1", "--json"]);
+    assert_eq!(again["already_stored"], true);
+    assert_eq!(again["index"], 0);
+    let err = common::cli_failure(&db, &["add", "s", "user", "HELLO", "--key", "k1"]);
+    assert!(
+        err.contains(
+            "key \"k1\" is already stored in session \"s\" as message 0 with different \
+             content; nothing was written"
+        ),
+        "{err}"
+    );
+    let history = json_out(&db, &["history", "s", "--json"]);
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    assert_eq!(history[0]["content"], "hello");
+}

@@ -16,8 +16,18 @@ pub fn id(out: &mut Output, id: impl Display) -> Printed {
     writeln!(out, "{id}")
 }
 
-pub fn added(out: &mut Output, session: &str, m: &Message) -> Printed {
-    writeln!(out, "{session}: message {} ({})", m.index, m.role())
+/// `already_stored`: a retry of an add with a key; nothing was written.
+pub fn added(out: &mut Output, session: &str, m: &Message, already_stored: bool) -> Printed {
+    if already_stored {
+        writeln!(
+            out,
+            "{session}: message {} ({}) was already stored under this key; nothing written",
+            m.index,
+            m.role()
+        )
+    } else {
+        writeln!(out, "{session}: message {} ({})", m.index, m.role())
+    }
 }
 
 pub fn appended(out: &mut Output, session: &str, added: &AddedMessages) -> Printed {

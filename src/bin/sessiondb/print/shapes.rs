@@ -3,7 +3,7 @@
 //! [`super::json_sorted`], so keys keep the alphabetical order they always had.
 
 use serde::Serialize;
-use sessiondb::{RestoreReport, SessionPage, SnapshotId};
+use sessiondb::{Message, RestoreReport, SessionPage, SnapshotId};
 
 /// `sessiondb sessions --json`.
 #[derive(Serialize)]
@@ -47,4 +47,13 @@ pub struct Restored<'a> {
     pub report: &'a RestoreReport,
     /// Where the replaced contents were backed up; `null` with `--no-backup`.
     pub kept_backup: Option<String>,
+}
+
+/// `sessiondb add --json`: the message as stored, and whether it already was (a retry with
+/// the same key wrote nothing).
+#[derive(Serialize)]
+pub struct Added<'a> {
+    #[serde(flatten)]
+    pub message: &'a Message,
+    pub already_stored: bool,
 }
