@@ -652,3 +652,44 @@ fn add_with_a_stored_key_says_so_and_refuses_different_content() {
     assert_eq!(history.as_array().unwrap().len(), 1);
     assert_eq!(history[0]["content"], "hello");
 }
+
+/// One name per concept: a message index is `--at`, an age `--older-than`, an agent
+/// `--agent`; the old names still work, hidden. Global options are listed once per help,
+/// under their own heading.
+#[test]
+fn one_name_per_concept_and_global_options_under_a_heading() {
+    let (_dir, db) = temp_db();
+    for i in 0..4 {
+        ok(&db, &["add", "s", "user", &format!("m{i}")]);
+    }
+    ok(&db, &["compact", "s", "--at", "0", "--summary", "sum"]);
+    ok(
+        &db,
+        &["compact", "s", "--through", "1", "--summary", "sum2"],
+    );
+    ok(&db, &["revert", "s", "--at", "2"]);
+    ok(&db, &["revert", "s", "--to", "1"]);
+    assert_eq!(json_out(&db, &["show", "s", "--json"])["message_count"], 2);
+    ok(&db, &["edit", "s", "--agent", "a"]);
+    assert_eq!(json_out(&db, &["show", "s", "--json"])["agent_name"], "a");
+    ok(&db, &["edit", "s", "--agent-name", "b"]);
+    assert_eq!(json_out(&db, &["show", "s", "--json"])["agent_name"], "b");
+    for flag in ["--older-than", "--idle"] {
+        let dry = json_out(&db, &["expire", flag, "1d", "--dry-run", "--json"]);
+        assert_eq!(dry["sessions"], json!([]));
+    }
+    for (command, shown, hidden) in [
+        (&["revert", "--help"][..], "--at <INDEX>", "--to"),
+        (&["compact", "--help"], "--at <INDEX>", "--through"),
+        (&["expire", "--help"], "--older-than <DURATION>", "--idle"),
+        (&["edit", "--help"], "--agent <NAME>", "--agent-name"),
+    ] {
+        let help = ok(&db, command);
+        assert!(help.contains(shown), "{help}");
+        assert!(!help.contains(hidden), "{help}");
+        assert_eq!(help.matches("Global options:").count(), 1, "{help}");
+        assert_eq!(help.matches("--db <PATH|URL>").count(), 1, "{help}");
+        let global = help.split("Global options:").nth(1).unwrap();
+        assert!(global.contains("--read-only"), "{help}");
+    }
+}

@@ -16,6 +16,9 @@ pub use snapshot::SnapshotCommand;
 mod branch;
 mod snapshot;
 
+/// The heading the options every command takes are listed under, once.
+const GLOBAL: &str = "Global options";
+
 #[derive(Parser)]
 #[command(
     name = "sessiondb",
@@ -25,21 +28,27 @@ mod snapshot;
 pub struct Cli {
     /// Database file, or a postgres:// URL (a build with the `postgres` feature) [default:
     /// $SESSIONDB_PATH, else sessions.db in the user's data directory]
-    #[arg(long, global = true, value_name = "PATH|URL")]
+    #[arg(long, global = true, value_name = "PATH|URL", help_heading = GLOBAL)]
     pub db: Option<PathBuf>,
 
     /// Accept a database that other users own or may write: for a file a group shares on
     /// purpose (see README)
-    #[arg(long, global = true, env = "SESSIONDB_SHARED")]
+    #[arg(long, global = true, env = "SESSIONDB_SHARED", help_heading = GLOBAL)]
     pub shared: bool,
 
     /// How long a write waits for another process's write lock before failing as busy
     /// (e.g. 500ms, 30s) [default: 10s]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        help_heading = GLOBAL
+    )]
     pub busy_timeout: Option<Duration>,
 
     /// Open the file read-only: any command that writes fails, and nothing is created
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub read_only: bool,
 
     #[command(subcommand)]
@@ -209,7 +218,7 @@ pub struct CompactArgs {
     /// The session's id
     pub session: String,
     /// The last message the summary replaces
-    #[arg(long, value_name = "INDEX")]
+    #[arg(long = "at", alias = "through", value_name = "INDEX")]
     pub through: u64,
     /// The summary's text
     #[arg(
@@ -231,8 +240,8 @@ pub struct CompactArgs {
 
 #[derive(Args)]
 pub struct ExpireArgs {
-    /// e.g. 90d, 12h (a unit is required)
-    #[arg(long, value_parser = parse_duration)]
+    /// Sessions not written for longer than this, e.g. 90d, 12h (a unit is required)
+    #[arg(long = "older-than", alias = "idle", value_name = "DURATION", value_parser = parse_duration)]
     pub idle: Duration,
     /// Report what would be deleted, delete nothing
     #[arg(long)]
@@ -350,7 +359,7 @@ pub struct EditArgs {
     /// The title
     pub title: Option<String>,
     /// The agent's name
-    #[arg(long)]
+    #[arg(long = "agent", alias = "agent-name", value_name = "NAME")]
     pub agent_name: Option<String>,
     /// The agent's id
     #[arg(long)]
@@ -404,7 +413,7 @@ pub struct RevertArgs {
     /// The session's id
     pub session: String,
     /// Make messages 0..=INDEX the history
-    #[arg(long, value_name = "INDEX")]
+    #[arg(long = "at", alias = "to", value_name = "INDEX")]
     pub to: u64,
     /// Print the session as JSON
     #[arg(long)]
