@@ -49,8 +49,9 @@ fn read_commands_never_create_a_missing_database_or_its_directories() {
         assert_eq!(
             stderr.trim(),
             format!(
-                "sessiondb: database {:?} not found",
-                path.display().to_string()
+                "sessiondb: nothing has been stored at {} yet: there is no database there (a \
+                 command that writes, such as `add`, creates it)",
+                path.display()
             ),
             "{args:?}"
         );

@@ -693,3 +693,35 @@ fn one_name_per_concept_and_global_options_under_a_heading() {
         assert!(global.contains("--read-only"), "{help}");
     }
 }
+
+/// Before anything is stored, a read fails saying where it looked and what creates a
+/// database; the first write says it created one.
+#[test]
+fn first_run_says_nothing_is_stored_yet_and_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("new.db");
+    let shown = db.display().to_string();
+    for args in [
+        &["sessions"][..],
+        &["sessions", "--json"],
+        &["history", "s"],
+    ] {
+        let err = common::cli_failure(&db, args);
+        assert_eq!(
+            err,
+            format!(
+                "sessiondb: nothing has been stored at {shown} yet: there is no database there \
+                 (a command that writes, such as `add`, creates it)\n"
+            )
+        );
+    }
+    assert!(!db.exists());
+    let out = run(&db, &["add", "s", "user", "hi"], "");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("sessiondb: created a new database at {shown}\n")
+    );
+    let out = run(&db, &["add", "s", "user", "again"], "");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

@@ -46,7 +46,14 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
-    let store = open(&cli)?;
+    let store = match open(&cli) {
+        Ok(store) => store,
+        Err(Failure::Store(Error::NotFound {
+            kind: "database",
+            id,
+        })) => return Err(nothing_stored_yet(&id)),
+        Err(failure) => return Err(failure),
+    };
     let store = &store;
     match cli.command {
         Command::Add(args) => messages::add(store, args, out)?,
@@ -102,5 +109,24 @@ fn open(cli: &Cli) -> Result<Store, Failure> {
     if let Some(timeout) = cli.busy_timeout {
         builder = builder.busy_timeout(timeout);
     }
-    Ok(builder.open()?)
+    // A URL names a server's database, which the store never creates.
+    let is_file = path.to_str().is_none_or(|p| !p.contains("://"));
+    let new = is_file && cli.command.writes() && std::fs::symlink_metadata(&path).is_err();
+    let store = builder.open()?;
+    if new {
+        output::warn(format_args!(
+            "sessiondb: created a new database at {}\n",
+            path.display()
+        ));
+    }
+    Ok(store)
+}
+
+/// A command that only reads, on a path where no database exists yet (a first run, or a
+/// typo in `--db`): it fails, saying where it looked and what creates one.
+fn nothing_stored_yet(path: &str) -> Failure {
+    Failure::Stopped(format!(
+        "nothing has been stored at {path} yet: there is no database there (a command that \
+         writes, such as `add`, creates it)"
+    ))
 }
