@@ -47,11 +47,23 @@ impl Lease {
 }
 
 /// Who holds a session's lease, from [`Store::lease_holder`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LeaseHolder {
     pub owner: String,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
     pub acquired_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
     pub expires_at: DateTime<Utc>,
+}
+
+/// A session's lease as stored, from [`Store::leases`] and [`Store::break_lease`]: held
+/// until `expires_at`, or `expired` and free for the next claim.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeaseRecord {
+    pub session_id: String,
+    #[serde(flatten)]
+    pub holder: LeaseHolder,
+    pub expired: bool,
 }
 
 /// What a leased store checks inside each write transaction (its [`WriteGuard`]).
@@ -178,6 +190,59 @@ impl Store {
                     acquired_at: row.acquired_at,
                     expires_at: row.expires_at,
                 }))
+        })
+    }
+
+    /// Every stored lease, held or expired, by session id: what an operator looks at when a
+    /// worker seems stuck.
+    pub fn leases(&self) -> Result<Vec<LeaseRecord>> {
+        self.read(|tx| {
+            let rows: Vec<(String, String, String, String)> = tx.query_map(
+                "SELECT session_id, owner, acquired_at, expires_at FROM leases
+                 ORDER BY session_id",
+                args![],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?;
+            let now = Utc::now();
+            rows.into_iter()
+                .map(|(session_id, owner, acquired_at, expires_at)| {
+                    let expires_at = parse_time(&expires_at)?;
+                    Ok(LeaseRecord {
+                        session_id,
+                        holder: LeaseHolder {
+                            owner,
+                            acquired_at: parse_time(&acquired_at)?,
+                            expires_at,
+                        },
+                        expired: expires_at <= now,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Removes the session's lease, held or not, and returns what it was (`None`: there was
+    /// none). For an operator whose worker is stuck: the holder's next write under the lease
+    /// fails with [`Error::LeaseLost`] ("it was released"), and anyone may claim the session.
+    pub fn break_lease(&self, session_id: &str) -> Result<Option<LeaseRecord>> {
+        validate_session_id(session_id)?;
+        self.write(|tx| {
+            let Some(row) = read_row(tx, session_id)? else {
+                return Ok(None);
+            };
+            tx.execute(
+                "DELETE FROM leases WHERE session_id = ?1",
+                args![session_id],
+            )?;
+            Ok(Some(LeaseRecord {
+                session_id: session_id.to_string(),
+                expired: row.expires_at <= Utc::now(),
+                holder: LeaseHolder {
+                    owner: row.owner,
+                    acquired_at: row.acquired_at,
+                    expires_at: row.expires_at,
+                },
+            }))
         })
     }
 

@@ -11,9 +11,11 @@ use sessiondb::SessionCursor;
 use crate::parse::{parse_duration, parse_time_arg, positive};
 pub use branch::BranchCommand;
 use branch::SUPERSEDED_NAMES;
+pub use lease::LeaseCommand;
 pub use snapshot::SnapshotCommand;
 
 mod branch;
+mod lease;
 mod snapshot;
 
 /// The heading the options every command takes are listed under, once.
@@ -70,6 +72,7 @@ impl Command {
             | Command::Check(_) => false,
             Command::Branch(command) => command.writes(),
             Command::Snapshot(command) => command.writes(),
+            Command::Lease(command) => command.writes(),
             Command::Prune(PruneArgs { dry_run, .. })
             | Command::Import(ImportArgs { dry_run, .. })
             | Command::Restore(RestoreArgs { dry_run, .. })
@@ -120,6 +123,9 @@ pub enum Command {
     /// Create, list, restore or delete snapshots of a session
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// List, show or break the leases that give one worker a session at a time
+    #[command(subcommand)]
+    Lease(LeaseCommand),
     /// Make messages 0..=INDEX the history (the replaced one stays as a branch; reverting
     /// to the last message changes nothing)
     #[command(after_help = SUPERSEDED_NAMES)]

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use args::{Cli, Command};
 use clap::Parser;
-use cmd::{branch, lifecycle, maintain, messages, search, sessions, snapshot, transfer};
+use cmd::{branch, lease, lifecycle, maintain, messages, search, sessions, snapshot, transfer};
 use output::{Failure, Output};
 use sessiondb::{Error, Store};
 
@@ -72,6 +72,7 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
         Command::Tree(args) => sessions::tree(store, args, out)?,
         Command::Branch(command) => branch::run(store, command, out)?,
         Command::Snapshot(command) => snapshot::run(store, command, out)?,
+        Command::Lease(command) => lease::run(store, command, out)?,
         Command::Expire(args) => lifecycle::expire(store, args, out)?,
         Command::Purge(args) => lifecycle::purge(store, args, out)?,
         Command::Stats(args) => maintain::stats(store, args, out)?,

@@ -4,11 +4,12 @@ use std::fmt::Display;
 use std::path::Path;
 
 use sessiondb::{
-    AddedMessages, Branch, CheckReport, ExpireReport, HistoryChange, ImportReport,
-    MaintenanceReport, Message, PruneReport, PurgeReport, RestoreReport, Session, SnapshotId,
+    AddedMessages, Branch, CheckReport, ExpireReport, HistoryChange, ImportReport, LeaseHolder,
+    LeaseRecord, MaintenanceReport, Message, PruneReport, PurgeReport, RestoreReport, Session,
+    SnapshotId,
 };
 
-use super::{count, history, Printed};
+use super::{cell, count, history, table, time, Printed};
 use crate::output::{warn, Output};
 
 /// A bare id, for scripts: a new fork's or snapshot's.
@@ -322,4 +323,56 @@ pub fn imported(out: &mut Output, report: &ImportReport, dry_run: bool) -> Print
         warn(format_args!("skipped {}: {}\n", skip.source, skip.reason));
     }
     Ok(())
+}
+
+/// `lease list`: one line per lease, expired ones marked.
+pub fn leases(out: &mut Output, leases: &[LeaseRecord]) -> Printed {
+    if leases.is_empty() {
+        return writeln!(out, "no leases");
+    }
+    let rows: Vec<[String; 4]> = leases
+        .iter()
+        .map(|l| {
+            [
+                cell(&l.session_id),
+                cell(&l.holder.owner),
+                time(&l.holder.expires_at),
+                if l.expired { "expired" } else { "held" }.to_string(),
+            ]
+        })
+        .collect();
+    table(out, ["SESSION", "OWNER", "EXPIRES (UTC)", "STATE"], &rows)
+}
+
+pub fn lease_holder(out: &mut Output, session: &str, holder: Option<&LeaseHolder>) -> Printed {
+    match holder {
+        Some(h) => writeln!(
+            out,
+            "{}: held by {} since {} until {} (UTC)",
+            cell(session),
+            cell(&h.owner),
+            time(&h.acquired_at),
+            time(&h.expires_at)
+        ),
+        None => writeln!(out, "{}: no one holds its lease", cell(session)),
+    }
+}
+
+pub fn lease_broken(out: &mut Output, session: &str, broken: Option<&LeaseRecord>) -> Printed {
+    match broken {
+        Some(l) if l.expired => writeln!(
+            out,
+            "{}: removed the expired lease of {}",
+            cell(session),
+            cell(&l.holder.owner)
+        ),
+        Some(l) => writeln!(
+            out,
+            "{}: broke the lease {} held until {} (UTC); its next write under it fails",
+            cell(session),
+            cell(&l.holder.owner),
+            time(&l.holder.expires_at)
+        ),
+        None => writeln!(out, "{}: had no lease; nothing changed", cell(session)),
+    }
 }
