@@ -128,6 +128,8 @@ class DefaultSessionStore:
         # get_chat_history's converted messages: (session, window) -> (version, messages).
         self._llm_cache: "OrderedDict[Tuple[str, Optional[int]], Tuple[int, Any]]" = OrderedDict()
         self._llm_lock = threading.Lock()
+        # Per session: the recorded window boundary as this store last saw it.
+        self._recorded_at: Dict[str, int] = {}
         self._mirror = mirror
         self._mirror_writer = _upstream._SessionMirrorWriter(mirror) if mirror is not None else None
 
@@ -177,8 +179,17 @@ class DefaultSessionStore:
         return w
 
     def _after_write(self, session_id: str, index: Optional[int] = None) -> None:
-        if self._windowed() and (index is None or index >= 2 * self.active_window):
-            self._record_window(session_id)
+        """Records the window's boundary once two windows have piled up behind the last
+        record this store saw (another process's record only makes this one early)."""
+        if not self._windowed():
+            return
+        seen = self._recorded_at.get(session_id, -1)
+        if index is None or index - seen >= 2 * self.active_window:
+            w = self._record_window(session_id)
+            if w is not None:
+                if len(self._recorded_at) >= _LLM_CACHE_ENTRIES:
+                    self._recorded_at.pop(next(iter(self._recorded_at)))
+                self._recorded_at[session_id] = max(w.boundary, w.recorded)
 
     # --- messages -------------------------------------------------------------------------
 
