@@ -700,7 +700,9 @@ class DefaultSessionStore:
         terms = [t for t in needle.split() if t]
         hits = []
         for sid in self._candidates(query, max(limit * 5, limit)):
-            data = self._session_data(sid).to_dict()
+            data = self._recall_data(sid)
+            if data is None:
+                continue
             messages = _Upstream._searchable_messages(data)
             best_index, best_score, total = -1, 0.0, 0.0
             for idx, msg in enumerate(messages):
@@ -738,6 +740,35 @@ class DefaultSessionStore:
             if len(out) >= limit:
                 break
         return out
+
+    def _recall_data(self, session_id: str) -> Optional[Dict[str, Any]]:
+        """What recall scores a session by, in ``SessionData.to_dict()``'s shape: its
+        messages (archived, then the active window), title, agent, times, metadata."""
+        try:
+            info = self._store.session(session_id)
+            working, partial = self._store.chat_history_with_partial(session_id)
+        except NotFound:
+            return None
+        w = _view.window(working, self.retention, self.active_window, partial)
+
+        def record(m: Dict[str, Any]) -> Dict[str, Any]:
+            return {"role": m["role"], "content": m.get("content") or "", "timestamp": _view.epoch(m.get("created_at"))}
+
+        archived = []
+        if w.boundary >= 0 and self.retention != "truncate":
+            archived = [record(m) for m in self._store.full_history(session_id)[: w.boundary + 1]]
+        metadata = public_metadata(info["metadata"])
+        if info.get("title") is not None:
+            metadata.setdefault("title", info["title"])
+        return {
+            "session_id": session_id,
+            "messages": [record(m) for m in w.messages()],
+            "archived_messages": archived,
+            "agent_name": info.get("agent_name") or metadata.get("agent_name"),
+            "metadata": metadata,
+            "created_at": iso(info["created_at"]),
+            "updated_at": iso(info["updated_at"]),
+        }
 
     def window(
         self, session_id: str, around_message_id: Optional[str] = None, *, window: int = 5
