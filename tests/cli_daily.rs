@@ -725,3 +725,56 @@ fn first_run_says_nothing_is_stored_yet_and_where() {
     let out = run(&db, &["add", "s", "user", "again"], "");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+/// `sessiondb demo` writes a conversation of its own to demo.db beside the default
+/// database, never into the default one, and says where and how to look at it.
+#[test]
+fn the_demo_writes_demo_db_beside_the_default_and_leaves_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("sessions.db");
+    let out = cli()
+        .env("SESSIONDB_PATH", &real)
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = String::from_utf8(out.stdout).unwrap();
+    let demo = dir.path().join("demo.db");
+    assert!(!real.exists());
+    let store = Store::open_existing(&demo).unwrap();
+    let page = store.list_sessions(&SessionQuery::default()).unwrap();
+    assert_eq!(page.sessions.len(), 1);
+    let session = &page.sessions[0];
+    assert_eq!(session.message_count, 13);
+    assert_eq!(session.usage.input_tokens, 1620);
+    let first = format!("Stored session {} in {}\n", session.id, demo.display());
+    assert!(shown.starts_with(&first), "{shown}");
+    assert!(
+        shown.contains(
+            "[12] assistant (demo-model): Booked: two tickets, confirmation FRAM-2291.\n"
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "sessiondb --db '{}' history {}",
+            demo.display(),
+            session.id
+        )),
+        "{shown}"
+    );
+    // --db names the file instead.
+    let other = dir.path().join("elsewhere.db");
+    ok(&other, &["demo"]);
+    assert_eq!(
+        Store::open_existing(&other)
+            .unwrap()
+            .count_sessions(&SessionQuery::default())
+            .unwrap(),
+        1
+    );
+}

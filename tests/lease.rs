@@ -415,10 +415,14 @@ fn deleting_or_expiring_a_session_ends_its_lease() {
 fn the_cli_lists_shows_and_breaks_leases() {
     let (_dir, db) = temp_db();
     let store = Store::open(&db).unwrap();
-    let stuck = store.claim("s", "worker-1", Duration::from_secs(600)).unwrap();
+    let stuck = store
+        .claim("s", "worker-1", Duration::from_secs(600))
+        .unwrap();
     let run = store.with_lease(&stuck);
     run.add_message(NewMessage::user("before")).unwrap();
-    let gone = store.claim("t", "worker-2", Duration::from_millis(1)).unwrap();
+    let gone = store
+        .claim("t", "worker-2", Duration::from_millis(1))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(20));
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
 
@@ -435,8 +439,14 @@ fn the_cli_lists_shows_and_breaks_leases() {
     let table = common::cli_ok(&db, &["lease", "list"]);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 3, "{table}");
-    assert!(lines[1].starts_with("s ") && lines[1].ends_with(" held"), "{table}");
-    assert!(lines[2].starts_with("t ") && lines[2].ends_with(" expired"), "{table}");
+    assert!(
+        lines[1].starts_with("s ") && lines[1].ends_with(" held"),
+        "{table}"
+    );
+    assert!(
+        lines[2].starts_with("t ") && lines[2].ends_with(" expired"),
+        "{table}"
+    );
     assert_eq!(
         common::cli_json(&db, &["lease", "show", "s", "--json"])["owner"],
         "worker-1"
@@ -472,5 +482,7 @@ fn the_cli_lists_shows_and_breaks_leases() {
         true
     );
     assert_eq!(common::cli_ok(&db, &["lease", "list"]), "no leases\n");
-    store.claim("s", "worker-3", Duration::from_secs(5)).unwrap();
+    store
+        .claim("s", "worker-3", Duration::from_secs(5))
+        .unwrap();
 }

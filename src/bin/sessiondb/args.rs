@@ -84,6 +84,9 @@ impl Command {
 
 #[derive(Subcommand)]
 pub enum Command {
+    /// Store a simulated agent conversation (tool calls, token usage) in a database of its
+    /// own, demo.db beside the default one unless --db names another, and show it
+    Demo,
     /// Append a message (creates the session if needed)
     Add(AddArgs),
     /// Append a JSON array of messages (shaped like `history --json`, each may have "key")

@@ -2,6 +2,7 @@
 //! the command's arguments and the output.
 
 pub mod branch;
+pub mod demo;
 pub mod lease;
 pub mod lifecycle;
 pub mod maintain;

@@ -15,7 +15,9 @@ use std::process::ExitCode;
 
 use args::{Cli, Command};
 use clap::Parser;
-use cmd::{branch, lease, lifecycle, maintain, messages, search, sessions, snapshot, transfer};
+use cmd::{
+    branch, demo, lease, lifecycle, maintain, messages, search, sessions, snapshot, transfer,
+};
 use output::{Failure, Output};
 use sessiondb::{Error, Store};
 
@@ -56,6 +58,7 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
     };
     let store = &store;
     match cli.command {
+        Command::Demo => demo::run(store, out)?,
         Command::Add(args) => messages::add(store, args, out)?,
         Command::Append(args) => messages::append(store, args, out)?,
         Command::Pop(args) => messages::pop(store, args, out)?,
@@ -93,7 +96,11 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
 /// Opens the database the options name. Only a command that writes may create the file: a
 /// typo in --db must not leave an empty database behind.
 fn open(cli: &Cli) -> Result<Store, Failure> {
-    let path = match cli.db.clone().or_else(sessiondb::default_path) {
+    let default = match cli.command {
+        Command::Demo => demo::default_path,
+        _ => sessiondb::default_path,
+    };
+    let path = match cli.db.clone().or_else(default) {
         Some(path) => path,
         None => {
             return Err(Error::InvalidInput(

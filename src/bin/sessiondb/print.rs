@@ -525,3 +525,29 @@ pub fn branch_diff(out: &mut Output, d: &BranchDiff) -> Printed {
     }
     Ok(())
 }
+
+/// What `sessiondb demo` stored, where, and how to look at it.
+pub fn demo(out: &mut Output, db: &std::path::Path, s: &Session, last_turn: &[Message]) -> Printed {
+    let db_text = db.display().to_string();
+    writeln!(out, "Stored session {} in {db_text}", s.id)?;
+    writeln!(
+        out,
+        "  {}, {} input + {} output tokens, cost ${:.4}, version {}",
+        count(s.message_count, "message"),
+        s.usage.input_tokens,
+        s.usage.output_tokens,
+        s.usage.cost,
+        s.version
+    )?;
+    writeln!(out, "  the last turn:")?;
+    history(out, last_turn)?;
+    let quoted = format!("'{}'", db_text.replace('\'', r"'\''"));
+    writeln!(out, "Look at it with:")?;
+    writeln!(out, "  sessiondb --db {quoted} history {}", s.id)?;
+    writeln!(
+        out,
+        "  sqlite3 {quoted} \"SELECT position, role, content FROM history WHERE session_id = \
+         '{}' ORDER BY position\"",
+        s.id
+    )
+}
