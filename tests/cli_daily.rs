@@ -778,3 +778,46 @@ fn the_demo_writes_demo_db_beside_the_default_and_leaves_it_alone() {
         1
     );
 }
+
+/// The documented edit round trip on a compacted session: `history --json` (the working
+/// view) is refused by set-history with what to run instead, nothing changes; `history
+/// --full --json` round-trips exactly, keeping the compaction.
+#[test]
+fn the_edit_round_trip_on_a_compacted_session_is_exact_or_refused() {
+    let (dir, db) = temp_db();
+    for i in 0..4 {
+        ok(&db, &["add", "s", "user", &format!("m{i}")]);
+    }
+    ok(&db, &["compact", "s", "--at", "1", "--summary", "sum"]);
+    let before = json_out(&db, &["show", "s", "--json"]);
+    let working = dir.path().join("working.json");
+    std::fs::write(&working, ok(&db, &["history", "s", "--json"])).unwrap();
+    let err = common::cli_failure(&db, &["set-history", "s", working.to_str().unwrap()]);
+    assert!(
+        err.contains("message 0 of the array has index 1: this is not a whole history"),
+        "{err}"
+    );
+    assert!(err.contains("history --full --json"), "{err}");
+    let limited = dir.path().join("limited.json");
+    std::fs::write(
+        &limited,
+        ok(&db, &["history", "s", "--limit", "2", "--json"]),
+    )
+    .unwrap();
+    common::cli_failure(&db, &["set-history", "s", limited.to_str().unwrap()]);
+    assert_eq!(json_out(&db, &["show", "s", "--json"]), before);
+
+    let full = dir.path().join("full.json");
+    std::fs::write(&full, ok(&db, &["history", "s", "--full", "--json"])).unwrap();
+    let change = json_out(&db, &["set-history", "s", full.to_str().unwrap(), "--json"]);
+    assert_eq!(change["written"], 0);
+    assert_eq!(change["kept"], 4);
+    assert_eq!(json_out(&db, &["show", "s", "--json"]), before);
+    let view: Vec<String> = json_out(&db, &["history", "s", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(view, ["sum", "m2", "m3"]);
+}

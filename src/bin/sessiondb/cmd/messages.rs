@@ -7,7 +7,7 @@ use crate::args::{
     AddArgs, AppendArgs, ClearArgs, CompactArgs, HistoryArgs, PopArgs, RevertArgs, SetHistoryArgs,
 };
 use crate::follow;
-use crate::input::{read_messages, read_stdin, without_final_newline};
+use crate::input::{read_history, read_messages, read_stdin, without_final_newline};
 use crate::output::{Failure, Output};
 use crate::print;
 
@@ -131,7 +131,7 @@ pub fn history(store: &Store, args: HistoryArgs, out: &mut Output) -> Result<(),
 }
 
 pub fn set_history(store: &Store, args: SetHistoryArgs, out: &mut Output) -> Result<(), Failure> {
-    let messages = read_messages(args.file)?;
+    let messages = read_history(args.file)?;
     let change = store.set_chat_history(&args.session, &messages)?;
     if args.json {
         print::json_sorted(out, &change)
