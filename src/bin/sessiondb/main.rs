@@ -6,6 +6,7 @@ mod cmd;
 mod confirm;
 mod follow;
 mod input;
+mod interrupt;
 mod output;
 mod parse;
 mod print;

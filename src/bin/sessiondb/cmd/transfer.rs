@@ -12,7 +12,7 @@ use crate::args::{BackupArgs, ExportArgs, ImportArgs, ImportFormat, RestoreArgs}
 use crate::confirm::confirm;
 use crate::output::{Failure, Output};
 use crate::print::count;
-use crate::{print, progress};
+use crate::{interrupt, print, progress};
 
 pub fn export(store: &Store, args: ExportArgs, out: &mut Output) -> Result<(), Failure> {
     let mut bar = progress::bar("exporting");
@@ -111,7 +111,15 @@ fn before_restore_path(db: &Path) -> PathBuf {
 
 /// Fails (exit status 1) when a source was skipped.
 pub fn import(store: &Store, args: ImportArgs, out: &mut Output) -> Result<ExitCode, Failure> {
-    let mut bar = progress::messages("importing");
+    interrupt::catch();
+    let mut draw = progress::messages("importing");
+    let mut bar = |done: usize, total: usize| {
+        draw(done, total);
+        if interrupt::requested() {
+            print::import_interrupted(done, total);
+            std::process::exit(interrupt::STATUS);
+        }
+    };
     let options = ImportOptions {
         overwrite: !args.no_overwrite,
         dry_run: args.dry_run,

@@ -376,3 +376,17 @@ pub fn lease_broken(out: &mut Output, session: &str, broken: Option<&LeaseRecord
         None => writeln!(out, "{}: had no lease; nothing changed", cell(session)),
     }
 }
+
+/// On stderr, when Ctrl-C stopped an import: how far it got, and that a rerun resumes.
+pub fn import_interrupted(done: usize, total: usize) {
+    let of_total = if total > 0 {
+        format!(" of {total}")
+    } else {
+        String::new()
+    };
+    warn(format_args!(
+        "\nsessiondb: import interrupted after {done}{of_total} messages; what was imported \
+         stays. Run the same command again to resume: sessions already imported read as \
+         unchanged and are not written twice\n"
+    ));
+}
