@@ -113,7 +113,7 @@ fn before_restore_path(db: &Path) -> PathBuf {
 pub fn import(store: &Store, args: ImportArgs, out: &mut Output) -> Result<ExitCode, Failure> {
     interrupt::catch();
     let mut draw = progress::messages("importing");
-    let mut bar = |done: usize, total: usize| {
+    let mut bar = move |done: usize, total: usize| {
         draw(done, total);
         if interrupt::requested() {
             print::import_interrupted(done, total);
