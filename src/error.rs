@@ -139,6 +139,8 @@ pub enum Error {
 
     /// Another owner holds the session's lease until `expires_at`, so the claim failed and
     /// nothing was written. Claim again after `expires_at`, or leave the session to `owner`.
+    // Milliseconds rather than the stored form (`model::time_text`): a person reads this
+    // message, and this floor sits below `model`; `expires_at` itself carries the exact time.
     #[error(
         "session {session:?} is leased to {owner:?} until {}",
         .expires_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::lineage::{self, Current, Head, Segment};
-use crate::model::{now_text, parse_time, Message, NewMessage, NewSession, Usage};
+use crate::model::{now_text, parse_time, Message, NewMessage, NewSession, SnapshotId, Usage};
 
 /// Name of the first branch of every session.
 pub const DEFAULT_BRANCH: &str = "main";
@@ -94,31 +94,7 @@ pub(crate) fn insert_session(
     fork: Option<((i64, i64), Usage)>,
 ) -> Result<()> {
     let now = now_text();
-    // head_branch_id is checked at commit (deferred), so the branch can follow the session;
-    // save_head below sets it and the version.
-    // On PostgreSQL another transaction may be creating the same id right now: the insert
-    // waits for it and then does nothing, and the caller learns the session exists. The
-    // version is drawn only after the insert, so a transaction waiting here holds no lock on
-    // the clock, and one that loses the race leaves the clock alone.
-    let inserted = tx.execute(
-        "INSERT INTO sessions (id, title, agent_name, agent_id, user_id, metadata,
-             parent_session_id, head_branch_id, version, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, ?8, ?8)
-         ON CONFLICT (id) DO NOTHING",
-        args![
-            id,
-            new.title,
-            new.agent_name,
-            new.agent_id,
-            new.user_id,
-            Value::Object(new.metadata.clone()).to_string(),
-            parent_session,
-            now,
-        ],
-    )?;
-    if inserted == 0 {
-        return Err(Error::AlreadyExists(id.to_string()));
-    }
+    insert_session_row(tx, id, new, parent_session, &now, &now)?;
     let version = first_version(tx)?;
     let branch = lineage::create_branch(tx, id, DEFAULT_BRANCH, fork.map(|f| f.0), &now)?;
     let head = Head {
@@ -127,6 +103,46 @@ pub(crate) fn insert_session(
         usage: fork.map_or(Usage::default(), |f| f.1),
     };
     save_head(tx, id, &head, version, &now)
+}
+
+/// Inserts the session's row alone, with no head and version 0: the caller creates its
+/// branches, then records the head with [`save_head`]. [`Error::AlreadyExists`] if the id
+/// is taken.
+pub(crate) fn insert_session_row(
+    tx: &Tx<'_>,
+    id: &str,
+    fields: &NewSession,
+    parent_session: Option<&str>,
+    created_at: &str,
+    updated_at: &str,
+) -> Result<()> {
+    // head_branch_id is checked at commit (deferred), so the branch can follow the session;
+    // save_head sets it and the version.
+    // On PostgreSQL another transaction may be creating the same id right now: the insert
+    // waits for it and then does nothing, and the caller learns the session exists. The
+    // version is drawn only after the insert, so a transaction waiting here holds no lock on
+    // the clock, and one that loses the race leaves the clock alone.
+    let inserted = tx.execute(
+        "INSERT INTO sessions (id, title, agent_name, agent_id, user_id, metadata,
+             parent_session_id, head_branch_id, version, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, ?8, ?9)
+         ON CONFLICT (id) DO NOTHING",
+        args![
+            id,
+            fields.title,
+            fields.agent_name,
+            fields.agent_id,
+            fields.user_id,
+            Value::Object(fields.metadata.clone()).to_string(),
+            parent_session,
+            created_at,
+            updated_at,
+        ],
+    )?;
+    if inserted == 0 {
+        return Err(Error::AlreadyExists(id.to_string()));
+    }
+    Ok(())
 }
 
 /// The version of a new session: above every version a session of this file has had, so a
@@ -219,14 +235,27 @@ pub(crate) fn touch(tx: &Tx<'_>, id: &str) -> Result<i64> {
 /// Before session `id`'s row goes: a session recreated under this id must start above every
 /// version this one had.
 pub(crate) fn retire_versions(tx: &Tx<'_>, id: &str) -> Result<()> {
+    let version = tx.query_opt(
+        "SELECT version FROM sessions WHERE id = ?1",
+        args![id],
+        |r| r.get(0),
+    )?;
+    match version {
+        Some(version) => raise_version_clock(tx, version),
+        None => Ok(()),
+    }
+}
+
+/// Raises the file's version clock to at least `version`, so every session created from now
+/// on starts above it (an imported superseded branch named `<name>@<version>` keeps its name
+/// free this way).
+pub(crate) fn raise_version_clock(tx: &Tx<'_>, version: i64) -> Result<()> {
     tx.execute(
         tx.pick(
-            "UPDATE version_clock SET version = max(version,
-                 (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
-            "UPDATE version_clock SET version = GREATEST(version,
-                 (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
+            "UPDATE version_clock SET version = max(version, ?1) WHERE id = 1",
+            "UPDATE version_clock SET version = GREATEST(version, ?1) WHERE id = 1",
         ),
-        args![id],
+        args![version],
     )?;
     Ok(())
 }
@@ -260,6 +289,25 @@ pub(crate) fn save_head(tx: &Tx<'_>, id: &str, head: &Head, version: i64, now: &
         )?;
     }
     Ok(())
+}
+
+/// Pins the first `seq` messages of branch `branch_id` as a snapshot of the session; returns
+/// its id. `metadata` is the JSON text of a checked object.
+pub(crate) fn insert_snapshot(
+    tx: &Tx<'_>,
+    session_id: &str,
+    label: Option<&str>,
+    metadata: &str,
+    (branch_id, seq): (i64, i64),
+    created_at: &str,
+) -> Result<SnapshotId> {
+    let id = tx.query_one(
+        "INSERT INTO snapshots (session_id, label, metadata, branch_id, seq, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        args![session_id, label, metadata, branch_id, seq, created_at],
+        |r| r.get(0),
+    )?;
+    Ok(SnapshotId(id))
 }
 
 /// Moves the session's head to a new branch that takes the head's name and starts with the

@@ -20,12 +20,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::history::{History, HistoryChange};
-use crate::model::{check_field, parse_time, validate_session_id, Message, Metadata, NewMessage};
+use crate::model::{
+    check_field, parse_time, time_text, validate_session_id, Message, Metadata, NewMessage,
+};
 use crate::store::{Store, WriteGuard};
 use crate::streaming::{PartialMessage, StreamEnd};
 
@@ -433,5 +435,5 @@ fn expiry(now: DateTime<Utc>, ttl: Duration) -> Result<DateTime<Utc>> {
 }
 
 fn text(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    time_text(&t)
 }

@@ -18,13 +18,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::db::sql::{args, Dialect, Tx};
 use crate::error::{Error, Result};
 use crate::lineage::{self, row_id, MAX_SEQ};
-use crate::model::validate_session_id;
+use crate::model::{time_text, validate_session_id};
 use crate::search::search_index_exists;
 use crate::sessions::delete_session_in;
 use crate::store::Store;
@@ -89,10 +89,11 @@ impl Store {
     ) -> Result<ExpireReport> {
         let window = chrono::Duration::from_std(idle_longer_than)
             .map_err(|_| Error::invalid(format!("idle window {idle_longer_than:?} is too long")))?;
-        let cutoff = Utc::now()
-            .checked_sub_signed(window)
-            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
-            .to_rfc3339_opts(SecondsFormat::Micros, true);
+        let cutoff = time_text(
+            &Utc::now()
+                .checked_sub_signed(window)
+                .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC),
+        );
         let candidates: Vec<(String, i64)> = self.read(|tx| {
             tx.query_map(
                 "SELECT id, message_count FROM sessions WHERE updated_at < ?1

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
@@ -11,7 +11,7 @@ use crate::cache::CacheStats;
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::lineage::{row_id, MAX_SEQ};
-use crate::model::PruneReport;
+use crate::model::{time_text, PruneReport};
 use crate::store::Store;
 
 /// Sizes and counts of a file, from [`Store::stats`].
@@ -62,10 +62,11 @@ impl Store {
     pub fn prune(&self, older_than: Duration, dry_run: bool) -> Result<PruneReport> {
         let window = chrono::Duration::from_std(older_than)
             .map_err(|_| Error::invalid(format!("retention window {older_than:?} is too long")))?;
-        let cutoff = Utc::now()
-            .checked_sub_signed(window)
-            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
-            .to_rfc3339_opts(SecondsFormat::Micros, true);
+        let cutoff = time_text(
+            &Utc::now()
+                .checked_sub_signed(window)
+                .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC),
+        );
         let run = |tx: &Tx<'_>| -> Result<PruneReport> {
             let plan = prune_plan(tx, &cutoff)?;
             if dry_run || tx.lock_clause().is_empty() {

@@ -1,6 +1,6 @@
 //! Session operations: create, read, list, edit, clear, delete.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -12,7 +12,7 @@ use crate::heads::{
 };
 use crate::lineage::{row_id, MAX_SEQ};
 use crate::model::{
-    check_field, check_json, parse_time, stored_time, validate_session_id, Metadata, NewSession,
+    check_field, check_json, parse_time, time_text, validate_session_id, Metadata, NewSession,
     Session, Usage,
 };
 use crate::store::Store;
@@ -170,9 +170,7 @@ impl<'q> FilterParams<'q> {
     }
 
     fn new(query: &'q SessionQuery) -> Self {
-        let time = |t: &Option<DateTime<Utc>>| {
-            t.map(|t| stored_time(t).to_rfc3339_opts(SecondsFormat::Micros, true))
-        };
+        let time = |t: &Option<DateTime<Utc>>| t.as_ref().map(time_text);
         let metadata = (!query.metadata.is_empty()).then(|| {
             let pairs: Vec<Value> = query
                 .metadata

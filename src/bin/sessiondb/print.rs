@@ -218,7 +218,7 @@ pub fn sessions(out: &mut Output, sessions: &[Session]) -> Printed {
                 cell(s.title.as_deref().unwrap_or_default()),
                 cell(s.agent_name.as_deref().unwrap_or_default()),
                 s.message_count.to_string(),
-                s.updated_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                s.updated_at.format(TABLE_TIME).to_string(),
             ]
         })
         .collect();
@@ -259,7 +259,12 @@ pub fn session(out: &mut Output, s: &Session) -> Printed {
     writeln!(out, "updated:     {}", time(&s.updated_at))
 }
 
-/// A time as the file stores it and `--json` prints it.
+/// Times in tables: to the second, in UTC as the column heads say, so columns stay narrow;
+/// `show` and `--json` print the exact form below.
+const TABLE_TIME: &str = "%Y-%m-%d %H:%M:%S";
+
+/// A time as the file stores it and `--json` prints it: the form of the core's
+/// `model::time_text`, spelled here because the CLI sees only the public API.
 fn time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
@@ -298,9 +303,9 @@ pub fn branches(out: &mut Output, branches: &[Branch]) -> Printed {
                     .as_ref()
                     .map(|f| format!("{} @ {}", f.branch, f.at_index))
                     .unwrap_or_default(),
-                b.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                b.created_at.format(TABLE_TIME).to_string(),
                 b.superseded_at
-                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .map(|t| t.format(TABLE_TIME).to_string())
                     .unwrap_or_default(),
             ]
         })
@@ -327,7 +332,7 @@ pub fn snapshots(out: &mut Output, snapshots: &[Snapshot]) -> Printed {
                 s.label.clone().unwrap_or_default(),
                 s.branch.clone(),
                 s.length.to_string(),
-                s.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                s.created_at.format(TABLE_TIME).to_string(),
             ]
         })
         .collect();

@@ -99,6 +99,8 @@ pub fn restore(store: &Store, args: RestoreArgs, out: &mut Output) -> Result<(),
 /// Where restore keeps what it replaces: beside the database file, named for the time
 /// (for a PostgreSQL database, whose "path" is its URL: in the current directory).
 fn before_restore_path(db: &Path) -> PathBuf {
+    // A file name, so ISO 8601's basic form: the stored form's ':' is not allowed in Windows
+    // file names.
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
     if db.is_file() {
         let mut name = db.as_os_str().to_owned();
