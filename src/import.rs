@@ -652,13 +652,10 @@ fn openai_item(item: &Value) -> std::result::Result<NewMessage, String> {
                 .get("role")
                 .and_then(Value::as_str)
                 .unwrap_or("assistant");
-            let role: Role = match role {
-                "developer" => Role::System,
-                other => other.parse().map_err(|e: Error| match e {
-                    Error::InvalidInput(what) => what,
-                    other => other.to_string(),
-                })?,
-            };
+            let role: Role = role.parse().map_err(|e: Error| match e {
+                Error::InvalidInput(what) => what,
+                other => other.to_string(),
+            })?;
             Ok(NewMessage::new(role, text(item.get("content"))))
         }
         // Reasoning, web search, computer calls …: kept whole in metadata.

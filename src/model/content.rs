@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     System,
+    /// Instructions from the application's developer (current OpenAI chat APIs), which
+    /// newer models prefer to `system`. Stored as itself.
+    Developer,
     User,
     Assistant,
     Tool,
@@ -25,6 +28,7 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::System => "system",
+            Role::Developer => "developer",
             Role::User => "user",
             Role::Assistant => "assistant",
             Role::Tool => "tool",
@@ -43,14 +47,20 @@ impl FromStr for Role {
 
     /// Case-insensitive: `User` and `USER` are `user`.
     fn from_str(s: &str) -> Result<Self> {
-        [Role::System, Role::User, Role::Assistant, Role::Tool]
-            .into_iter()
-            .find(|role| role.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "unknown role {s:?}: expected system, user, assistant or tool"
-                ))
-            })
+        [
+            Role::System,
+            Role::Developer,
+            Role::User,
+            Role::Assistant,
+            Role::Tool,
+        ]
+        .into_iter()
+        .find(|role| role.as_str().eq_ignore_ascii_case(s))
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "unknown role {s:?}: expected system, developer, user, assistant or tool"
+            ))
+        })
     }
 }
 

@@ -165,7 +165,7 @@ pub enum Command {
 pub struct AddArgs {
     /// The session's id
     pub session: String,
-    /// system, user, assistant or tool (any case)
+    /// system, developer, user, assistant or tool (any case)
     pub role: String,
     /// The message text; `-` or nothing reads standard input (one trailing newline
     /// dropped)

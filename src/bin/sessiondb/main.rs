@@ -49,16 +49,35 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
-    let store = match open(&cli) {
-        Ok(store) => store,
+    let (store, created) = match open(&cli) {
+        Ok(opened) => opened,
         Err(Failure::Store(Error::NotFound {
             kind: "database",
             id,
         })) => return Err(nothing_stored_yet(&id)),
         Err(failure) => return Err(failure),
     };
-    let store = &store;
-    match cli.command {
+    let code = match cli.command {
+        // The commands whose exit status says something: a problem found, a source skipped.
+        Command::Check(args) => maintain::check(&store, args, out)?,
+        Command::Import(args) => transfer::import(&store, args, out)?,
+        command => {
+            dispatch(&store, command, out)?;
+            ExitCode::SUCCESS
+        }
+    };
+    if let Some(path) = created {
+        output::warn(format_args!(
+            "sessiondb: created a new database at {}\n",
+            path.display()
+        ));
+    }
+    Ok(code)
+}
+
+/// Runs every command but those [`run`] handles itself.
+fn dispatch(store: &Store, command: Command, out: &mut Output) -> Result<(), Failure> {
+    match command {
         Command::Demo => demo::run(store, out)?,
         Command::Add(args) => messages::add(store, args, out)?,
         Command::Append(args) => messages::append(store, args, out)?,
@@ -81,22 +100,22 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
         Command::Purge(args) => lifecycle::purge(store, args, out)?,
         Command::Stats(args) => maintain::stats(store, args, out)?,
         Command::Prune(args) => maintain::prune(store, args, out)?,
-        Command::Check(args) => return maintain::check(store, args, out),
         Command::Maintain(args) => maintain::maintain(store, args, out)?,
         Command::Export(args) => transfer::export(store, args, out)?,
         Command::Backup(args) => transfer::backup(store, args, out)?,
         Command::Restore(args) => transfer::restore(store, args, out)?,
-        Command::Import(args) => return transfer::import(store, args, out),
         Command::Search(args) => search::run(store, args, out)?,
-        // Handled in main: it opens no database.
-        Command::Completions(_) => {}
+        // Handled before: completions open no database; check and import set the status.
+        Command::Completions(_) | Command::Check(_) | Command::Import(_) => {}
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Opens the database the options name. Only a command that writes may create the file: a
 /// typo in --db must not leave an empty database behind.
-fn open(cli: &Cli) -> Result<Store, Failure> {
+/// Also returns the path when this open created the database file, to say so once the
+/// command has succeeded.
+fn open(cli: &Cli) -> Result<(Store, Option<std::path::PathBuf>), Failure> {
     let default = match cli.command {
         Command::Demo => demo::default_path,
         _ => sessiondb::default_path,
@@ -122,13 +141,7 @@ fn open(cli: &Cli) -> Result<Store, Failure> {
     let is_file = path.to_str().is_none_or(|p| !p.contains("://"));
     let new = is_file && cli.command.writes() && std::fs::symlink_metadata(&path).is_err();
     let store = builder.open()?;
-    if new {
-        output::warn(format_args!(
-            "sessiondb: created a new database at {}\n",
-            path.display()
-        ));
-    }
-    Ok(store)
+    Ok((store, new.then_some(path)))
 }
 
 /// A command that only reads, on a path where no database exists yet (a first run, or a
