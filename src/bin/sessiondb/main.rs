@@ -58,9 +58,11 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
         Err(failure) => return Err(failure),
     };
     let code = match cli.command {
-        // The commands whose exit status says something: a problem found, a source skipped.
+        // The commands whose exit status says something: a problem found, a source skipped,
+        // nothing matched.
         Command::Check(args) => maintain::check(&store, args, out)?,
         Command::Import(args) => transfer::import(&store, args, out)?,
+        Command::Search(args) => search::run(&store, args, out)?,
         command => {
             dispatch(&store, command, out)?;
             ExitCode::SUCCESS
@@ -104,9 +106,8 @@ fn dispatch(store: &Store, command: Command, out: &mut Output) -> Result<(), Fai
         Command::Export(args) => transfer::export(store, args, out)?,
         Command::Backup(args) => transfer::backup(store, args, out)?,
         Command::Restore(args) => transfer::restore(store, args, out)?,
-        Command::Search(args) => search::run(store, args, out)?,
         // Handled before: completions open no database; check and import set the status.
-        Command::Completions(_) | Command::Check(_) | Command::Import(_) => {}
+        Command::Completions(_) | Command::Check(_) | Command::Import(_) | Command::Search(_) => {}
     }
     Ok(())
 }
