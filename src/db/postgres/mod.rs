@@ -1,6 +1,7 @@
 //! PostgreSQL: pooled clients, transactions with a per-connection statement cache, and the
 //! mapping of its errors. The logic above runs unchanged through [`crate::db::sql::Tx`].
 
+pub(crate) mod dialect;
 mod tsquery;
 
 pub(crate) use tsquery::fts5_to_tsquery;

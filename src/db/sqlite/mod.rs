@@ -4,6 +4,8 @@
 
 pub(crate) mod bootstrap;
 pub(crate) mod connection;
+pub(crate) mod data_version;
+pub(crate) mod dialect;
 pub(crate) mod migrations;
 pub(crate) mod opener;
 pub(crate) mod permissions;
