@@ -8,6 +8,7 @@
 //! changed does it read messages: the new tail when the history only grew, else the whole
 //! history. An idle watcher therefore does one cheap statement and one sleep per poll (measured:
 //! about 1.4 % of one core at 5 ms), and notices a commit within one poll interval.
+//! PostgreSQL has no such counter: there each poll reads the session's row through the store.
 //!
 //! A streamed chunk does not change the session's version (the history did not change), so a
 //! [`WatchCursor`] remembers the streamed reply it saw too: its start time, chunks and bytes.
