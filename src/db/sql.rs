@@ -261,10 +261,12 @@ impl<'t> Tx<'t> {
 /// nothing there. On PostgreSQL writers run side by side (`READ COMMITTED`), so a write locks
 /// what it is about to change before it reads it, and holds the locks until it commits or
 /// rolls back:
-/// - one session: its `sessions` row. Every write of a session's history reads the row
-///   through `heads::current_of`, whose statement is [`Tx::locked`], first; other writes
-///   lock it with [`Tx::lock_session`]. Writers of one session take turns, writers of
-///   different sessions run in parallel.
+/// - one session: its `sessions` row. Every write of a session's history first reads that
+///   row through `heads::current_of`, which runs its query [`Tx::locked`]; other writes call
+///   [`Tx::lock_session`] before they read anything of the session. Writers of one session
+///   take turns, writers of different sessions run in parallel.
+/// - a row of another table that a write reads and then changes (a streamed reply's): the
+///   read is [`Tx::locked`].
 /// - several sessions ([`Tx::lock_session_and_forks`], [`Tx::lock_sessions`],
 ///   [`Tx::lock_all_sessions`]): their rows in ascending id order, the order every write of
 ///   several sessions takes them in, so no two such writes deadlock; sessions before the
