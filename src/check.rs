@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::sql::{args, Dialect, Tx};
+use crate::db::sql::{args, Tx};
 use crate::error::Result;
 use crate::lineage;
 use crate::model::Usage;
@@ -62,23 +62,8 @@ impl Store {
                 problems: Vec::new(),
             };
             let problems = &mut report.problems;
-            // The file's own checks; PostgreSQL checks its pages and foreign keys itself.
-            if tx.dialect() == Dialect::Sqlite {
-                for line in strings(tx, "PRAGMA integrity_check")? {
-                    if line != "ok" {
-                        problems.push(format!("integrity: {line}"));
-                    }
-                }
-                tx.query_each("PRAGMA foreign_key_check", args![], |row| {
-                    let table: String = row.get(0)?;
-                    let rowid: Option<i64> = row.get(1)?;
-                    let parent: String = row.get(2)?;
-                    problems.push(format!(
-                        "foreign key: {table} row {rowid:?} points to a missing {parent} row"
-                    ));
-                    Ok(())
-                })?;
-            }
+            // The database engine's own checks of its storage.
+            problems.extend(tx.integrity_problems()?);
             check_branches(tx, problems)?;
             check_sessions(tx, problems)?;
             for line in strings(

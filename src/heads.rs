@@ -30,15 +30,7 @@ pub(crate) fn current_of(tx: &Tx<'_>, id: &str) -> Result<Option<Current>> {
     const READ: &str = "SELECT head_branch_id, message_count, input_tokens, output_tokens, cost,
              version, head_since
          FROM sessions WHERE id = ?1";
-    const LOCK: &str = "SELECT head_branch_id, message_count, input_tokens, output_tokens, cost,
-             version, head_since
-         FROM sessions WHERE id = ?1 FOR NO KEY UPDATE";
-    let sql = if tx.lock_clause().is_empty() {
-        READ
-    } else {
-        LOCK
-    };
-    tx.query_opt(sql, args![id], |r| {
+    tx.query_opt(&tx.locked(READ), args![id], |r| {
         Ok(Current {
             head: Head {
                 branch_id: r.get(0)?,
@@ -251,9 +243,9 @@ pub(crate) fn retire_versions(tx: &Tx<'_>, id: &str) -> Result<()> {
 /// free this way).
 pub(crate) fn raise_version_clock(tx: &Tx<'_>, version: i64) -> Result<()> {
     tx.execute(
-        tx.pick(
-            "UPDATE version_clock SET version = max(version, ?1) WHERE id = 1",
-            "UPDATE version_clock SET version = GREATEST(version, ?1) WHERE id = 1",
+        &format!(
+            "UPDATE version_clock SET version = {}(version, ?1) WHERE id = 1",
+            tx.greatest()
         ),
         args![version],
     )?;

@@ -383,16 +383,10 @@ fn check_held(tx: &Tx<'_>, check: &LeaseCheck) -> Result<()> {
     }
 }
 
-/// In a write on PostgreSQL it first takes a transaction lock on the session's lease, which
-/// may have no row yet: two hosts claiming at once then take turns, and the second sees the
-/// first one's lease (SQLite's single writer gives that for free).
+/// In a write it first locks the session's lease, which may have no row yet: two hosts
+/// claiming at once then take turns, and the second sees the first one's lease.
 fn read_row(tx: &Tx<'_>, session_id: &str) -> Result<Option<Row>> {
-    if !tx.lock_clause().is_empty() {
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('sessiondb lease ' || ?1, 0))",
-            args![session_id],
-        )?;
-    }
+    tx.lock_key("lease", session_id)?;
     let row: Option<(String, String, String, String)> = tx.query_opt(
         "SELECT owner, token, acquired_at, expires_at FROM leases WHERE session_id = ?1",
         args![session_id],

@@ -110,9 +110,10 @@ impl Store {
         use_cache: bool,
     ) -> Result<History> {
         validate_session_id(session_id)?;
-        if use_cache && self.is_postgres() {
-            // The version check alone, as one statement without BEGIN/COMMIT: a hit is one
-            // round trip. Anything else reads again in one snapshot below, which counts it.
+        if use_cache {
+            // Where a transaction costs round trips, the version check alone, as one
+            // statement without BEGIN/COMMIT: a hit is one round trip. Anything else reads
+            // again in one snapshot below, which counts it.
             let hit = self.read_one_statement(|tx| {
                 let Some(current) = current_of(tx, session_id)? else {
                     return Ok(None);
@@ -126,7 +127,7 @@ impl Store {
                     History::window(&entry, lo, lo > entry.floor)
                 }))
             })?;
-            if let Some(history) = hit {
+            if let Some(Some(history)) = hit {
                 return Ok(history);
             }
         }

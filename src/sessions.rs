@@ -303,13 +303,10 @@ impl Store {
     pub fn update_metadata(&self, id: &str, patch: Metadata) -> Result<Session> {
         validate_session_id(id)?;
         self.write(|tx| {
-            // Locked on PostgreSQL: two merges at once must not both start from this text.
+            // Locked: two merges at once must not both start from this text.
             let current: String = tx
                 .query_opt(
-                    tx.pick(
-                        "SELECT metadata FROM sessions WHERE id = ?1",
-                        "SELECT metadata FROM sessions WHERE id = ?1 FOR NO KEY UPDATE",
-                    ),
+                    &tx.locked("SELECT metadata FROM sessions WHERE id = ?1"),
                     args![id],
                     |r| r.get(0),
                 )?
@@ -423,16 +420,9 @@ impl Store {
 
 /// The body of [`Store::delete_session`] inside the caller's write transaction.
 pub(crate) fn delete_session_in(tx: &Tx<'_>, id: &str) -> Result<()> {
-    // Deleting the row clears parent_session_id of its forks, so they change too: on
-    // PostgreSQL lock the session and its forks together, in ascending id order as every
-    // write of several sessions does, before the clock.
-    if !tx.lock_clause().is_empty() {
-        tx.execute(
-            "SELECT 1 FROM sessions WHERE id = ?1 OR parent_session_id = ?1
-                 ORDER BY id FOR NO KEY UPDATE",
-            args![id],
-        )?;
-    }
+    // Deleting the row clears parent_session_id of its forks, so they change too: lock the
+    // session and its forks together, before the clock.
+    tx.lock_session_and_forks(id)?;
     require_head(tx, id)?;
     retire_versions(tx, id)?;
     let doomed: Vec<i64> = tx.query_map(
@@ -492,7 +482,7 @@ pub(crate) fn delete_session_in(tx: &Tx<'_>, id: &str) -> Result<()> {
 }
 
 pub(crate) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session> {
-    lock_session(tx, id)?;
+    tx.lock_session(id)?;
     tx.query_opt(
         &format!(
             "SELECT {SESSION_COLUMNS} FROM sessions s JOIN branches b ON b.id = s.head_branch_id
@@ -535,17 +525,4 @@ fn parse_metadata_column(text: &str, id: &str) -> Result<Metadata> {
             "session {id:?}: metadata is not a JSON object"
         ))),
     }
-}
-
-/// Locks the session's row for the rest of a write transaction, before anything of it is
-/// read: on PostgreSQL writers of one session take turns this way. A no-op on SQLite, whose
-/// `BEGIN IMMEDIATE` writer is alone. A missing session locks nothing.
-pub(crate) fn lock_session(tx: &Tx<'_>, id: &str) -> Result<()> {
-    if !tx.lock_clause().is_empty() {
-        tx.execute(
-            "SELECT 1 FROM sessions WHERE id = ?1 FOR NO KEY UPDATE",
-            crate::db::sql::args![id],
-        )?;
-    }
-    Ok(())
 }

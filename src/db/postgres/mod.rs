@@ -1,6 +1,8 @@
 //! PostgreSQL: pooled clients, transactions with a per-connection statement cache, and the
-//! mapping of its errors. The logic above runs unchanged through [`crate::db::sql::Tx`].
+//! mapping of its errors. The logic above runs unchanged through [`crate::db::sql::Tx`];
+//! what PostgreSQL does differently for it (locks, id sequences, `VACUUM`) is in [`dialect`].
 
+pub(crate) mod dialect;
 mod tsquery;
 
 pub(crate) use tsquery::fts5_to_tsquery;

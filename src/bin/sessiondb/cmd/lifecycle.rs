@@ -72,8 +72,6 @@ pub fn purge(store: &Store, args: PurgeArgs, out: &mut Output) -> Result<(), Fai
     if args.json {
         print::json(out, &report)
     } else {
-        // A PostgreSQL store has no WAL file of its own.
-        let wal_kept = !(report.wal_truncated || store.is_postgres());
-        print::purged(out, &report, wal_kept)
+        print::purged(out, &report)
     }
 }

@@ -201,8 +201,7 @@ pub fn expired(out: &mut Output, report: &ExpireReport, dry_run: bool) -> Printe
     )
 }
 
-/// `wal_kept`: a reader kept the WAL from being truncated, so its bytes may remain.
-pub fn purged(out: &mut Output, report: &PurgeReport, wal_kept: bool) -> Printed {
+pub fn purged(out: &mut Output, report: &PurgeReport) -> Printed {
     for id in &report.purged {
         writeln!(out, "purged {id}")?;
     }
@@ -218,7 +217,7 @@ pub fn purged(out: &mut Output, report: &PurgeReport, wal_kept: bool) -> Printed
         count(report.branches, "branch"),
         count(report.messages, "message"),
         count(report.snapshots, "snapshot"),
-        if wal_kept {
+        if report.wal_kept {
             "; a reader kept the WAL from being truncated: run `maintain` later"
         } else {
             ""
