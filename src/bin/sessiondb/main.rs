@@ -148,8 +148,13 @@ fn open(cli: &Cli) -> Result<(Store, Option<std::path::PathBuf>), Failure> {
 /// A command that only reads, on a path where no database exists yet (a first run, or a
 /// typo in `--db`): it fails, saying where it looked and what creates one.
 fn nothing_stored_yet(path: &str) -> Failure {
+    let what = if path.contains("://") {
+        "the database holds no sessiondb tables"
+    } else {
+        "there is no database there"
+    };
     Failure::Stopped(format!(
-        "nothing has been stored at {path} yet: there is no database there (a command that \
-         writes, such as `add`, creates it)"
+        "nothing has been stored at {path} yet: {what} (a command that writes, such as \
+         `add`, creates it)"
     ))
 }

@@ -463,12 +463,18 @@ fn dot_node(out: &mut Output, node: &SessionTree) -> Printed {
     Ok(())
 }
 
-pub fn stats(out: &mut Output, s: &Stats) -> Printed {
-    writeln!(
-        out,
-        "file:      {} bytes (+ {} bytes of WAL)",
-        s.file_bytes, s.wal_bytes
-    )?;
+/// `server`: the store is a PostgreSQL database, whose size the server reports (no file
+/// or WAL of sessiondb's own).
+pub fn stats(out: &mut Output, s: &Stats, server: bool) -> Printed {
+    if server {
+        writeln!(out, "database:  {} bytes on the server", s.file_bytes)?;
+    } else {
+        writeln!(
+            out,
+            "file:      {} bytes (+ {} bytes of WAL)",
+            s.file_bytes, s.wal_bytes
+        )?;
+    }
     writeln!(
         out,
         "rows:      {}, {}, {}, {}",
