@@ -79,9 +79,13 @@ impl PgOpener {
     }
 
     fn connect(&self) -> Result<Client> {
-        self.config
-            .connect(NoTls)
-            .map_err(|e| Error::Pool(format!("{}: cannot connect: {e}", self.display)))
+        self.config.connect(NoTls).map_err(|e| {
+            Error::Pool(format!(
+                "{}: cannot connect: {}",
+                self.display,
+                crate::error::postgres_reason(&e)
+            ))
+        })
     }
 
     /// Brings the database to [`SCHEMA_VERSION`]. A current database is only read. Otherwise
