@@ -205,8 +205,9 @@ impl From<postgres::Error> for Error {
                     || *code == SqlState::DUPLICATE_PSTATEMENT =>
             {
                 Error::Pool(format!(
-                    "{err}: the server connection changed under a prepared statement, as \
-                     behind a pooler in transaction mode; add pgbouncer=true to the URL"
+                    "{}: the server connection changed under a prepared statement, as \
+                     behind a pooler in transaction mode; add pgbouncer=true to the URL",
+                    postgres_reason(&err)
                 ))
             }
             Some(code)

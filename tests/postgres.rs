@@ -28,6 +28,9 @@ mod pg {
 
     use super::common::{direct, postgres_only as skip, temp_db};
 
+    /// The number of PostgreSQL migrations this build has (migrations/postgres/).
+    const PG_SCHEMA_VERSION: i64 = 2;
+
     fn client(url: &str) -> postgres::Client {
         postgres::Client::connect(&direct(url), postgres::NoTls).expect("connect")
     }
@@ -70,11 +73,10 @@ mod pg {
         assert!(refused.contains("Connection refused"), "{refused}");
 
         // An existing database with no sessiondb tables, read without creating them.
-        let name = format!(
-            "{}_empty",
-            url.rsplit('/').next().unwrap().split('?').next().unwrap()
-        );
-        let empty = format!("{base}/{name}");
+        let database = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+        let name = format!("{database}_empty");
+        // The same URL (parameters included) naming the other database.
+        let empty = url.replacen(&format!("/{database}"), &format!("/{name}"), 1);
         let mut admin = client(&format!("{base}/postgres"));
         admin
             .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
@@ -205,7 +207,7 @@ mod pg {
             .query_one("SELECT version FROM sessiondb_schema WHERE id = 1", &[])
             .unwrap()
             .get(0);
-        assert_eq!(version, 1);
+        assert_eq!(version, PG_SCHEMA_VERSION);
         let sessions: i64 = admin
             .query_one("SELECT count(*) FROM sessions", &[])
             .unwrap()
@@ -230,7 +232,7 @@ mod pg {
         match Store::open(&path).unwrap_err() {
             Error::SchemaTooNew {
                 found, supported, ..
-            } => assert_eq!((found, supported), (9, 1)),
+            } => assert_eq!((found, supported), (9, PG_SCHEMA_VERSION)),
             other => panic!("expected SchemaTooNew, got {other:?}"),
         }
         let kept: String = client(&url)
