@@ -2,6 +2,7 @@
 //! up to.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -387,4 +388,19 @@ impl From<Message> for NewMessage {
     fn from(message: Message) -> Self {
         message.body
     }
+}
+
+/// Refuses a list of messages in which a key appears twice: a history holds each key once.
+pub(crate) fn check_unique_keys(messages: &[NewMessage]) -> Result<()> {
+    let mut seen = HashSet::new();
+    for (i, m) in messages.iter().enumerate() {
+        if let Some(key) = &m.key {
+            if !seen.insert(key.as_str()) {
+                return Err(Error::invalid(format!(
+                    "message {i}: key {key:?} appears twice; a history holds each key once"
+                )));
+            }
+        }
+    }
+    Ok(())
 }

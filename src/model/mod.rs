@@ -15,15 +15,14 @@ mod time;
 mod validate;
 
 pub use content::{Content, Role};
+pub(crate) use message::check_unique_keys;
 pub use message::{Message, NewMessage, Usage};
 pub use session::{
     Branch, BranchDiff, BranchSide, ForkPoint, NewSession, PruneReport, Session, SessionTree,
     Snapshot, SnapshotId,
 };
 pub(crate) use time::{now_text, parse_time, time_text, timestamp};
-pub(crate) use validate::{
-    check_field, check_json, check_unique_keys, invalid_at, validate_branch_name,
-};
+pub(crate) use validate::{check_field, check_json, invalid_at, validate_branch_name};
 pub use validate::{parse_metadata, validate_session_id};
 
 /// Longest session id, in bytes of UTF-8.

@@ -1,12 +1,9 @@
 //! Checks of what callers store: ids, names, short fields, JSON size and depth, tool calls
 //! and message keys.
 
-use std::collections::HashSet;
-
 use serde::Serialize;
 use serde_json::Value;
 
-use super::message::NewMessage;
 use super::{
     Metadata, MAX_BRANCH_NAME_BYTES, MAX_FIELD_BYTES, MAX_JSON_BYTES, MAX_JSON_DEPTH,
     MAX_SESSION_ID_BYTES,
@@ -60,21 +57,6 @@ pub(super) fn check_key(key: Option<&str>) -> Result<()> {
         ))),
         _ => check_field("key", key),
     }
-}
-
-/// Refuses a list of messages in which a key appears twice: a history holds each key once.
-pub(crate) fn check_unique_keys(messages: &[NewMessage]) -> Result<()> {
-    let mut seen = HashSet::new();
-    for (i, m) in messages.iter().enumerate() {
-        if let Some(key) = &m.key {
-            if !seen.insert(key.as_str()) {
-                return Err(Error::invalid(format!(
-                    "message {i}: key {key:?} appears twice; a history holds each key once"
-                )));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Each tool call must be an object with a string `id` and a `function` object with a string
