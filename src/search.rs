@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::heads::{head_of, require_head};
 use crate::lineage;
 use crate::model::{validate_session_id, Role};
-use crate::sessions::load_session;
+use crate::session_row::load_session;
 use crate::store::Store;
 
 /// Narrows a [`Store::search`]. Every field is optional.
