@@ -33,7 +33,9 @@ pub struct SearchFilter {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchHit {
     pub session_id: String,
-    /// The branch holding the message (the session's head, or another of its branches).
+    /// The branch the message is found on: the session's head when it is in the current
+    /// history (even if the row belongs to a branch the head grew from), otherwise the
+    /// branch holding it.
     pub branch: String,
     /// The message's 0-based position in that branch's history.
     pub index: u64,
@@ -85,11 +87,50 @@ impl Store {
         limit: usize,
         filter: &SearchFilter,
     ) -> Result<Vec<SearchHit>> {
+        self.search_with(query, &[], limit, filter)
+    }
+
+    /// Messages holding every word of `text`, whatever punctuation it has (`what?`,
+    /// `don't`, `c++`, `c#`), best first: [`Store::search`] of [`words_query`], where a word
+    /// with characters the index does not keep (`+`, `#`, `?`, `'` …) must also appear as
+    /// written (ASCII letters in any case), so `c++` does not find `4°C`.
+    pub fn search_words(
+        &self,
+        text: &str,
+        limit: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<SearchHit>> {
+        let query = words_query(text)?;
+        let literal: Vec<&str> = text
+            .split_whitespace()
+            .filter(|w| w.chars().any(|c| !c.is_alphanumeric()))
+            .collect();
+        self.search_with(&query, &literal, limit, filter)
+    }
+
+    /// [`Store::search`], where each of `literal` must also be in the content.
+    fn search_with(
+        &self,
+        query: &str,
+        literal: &[&str],
+        limit: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<SearchHit>> {
         if let Some(id) = &filter.session {
             validate_session_id(id)?;
         }
         if !self.read(|tx| tx.search_index_exists())? {
-            self.enable_search()?;
+            self.enable_search().map_err(|e| match e {
+                Error::ReadOnly { path, .. } => Error::ReadOnly {
+                    path,
+                    reason: "nobody has searched this file yet, and the first search builds \
+                             its index, which is a write: run one search without read-only \
+                             (`sessiondb search`, or `Store::enable_search`) by a user who may \
+                             write the file, then read-only searches work"
+                        .into(),
+                },
+                other => other,
+            })?;
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(|tx| {
@@ -110,6 +151,7 @@ impl Store {
                 None => None,
             };
             let query_param = tx.text_query(query)?;
+            let literal_json = (!literal.is_empty()).then(|| Value::from(literal).to_string());
             let role = filter.role.map(Role::as_str);
             let hits = tx.query_map(
                 tx.pick(
@@ -128,6 +170,9 @@ impl Store {
                             SELECT 1 FROM json_each(?5) seg
                             WHERE seg.value ->> 0 = m.branch_id
                               AND m.seq > seg.value ->> 1 AND m.seq <= seg.value ->> 2))
+                       AND (?7 IS NULL OR NOT EXISTS (
+                            SELECT 1 FROM json_each(?7) word
+                            WHERE instr(lower(m.content), lower(word.value)) = 0))
                      ORDER BY bm25(message_search) LIMIT ?6",
                     "SELECT b.session_id, b.name, m.seq, m.role,
                             ts_headline('simple', m.content, q, 'StartSel=[, StopSel=],
@@ -148,6 +193,10 @@ impl Store {
                             WHERE CAST(seg ->> 0 AS BIGINT) = m.branch_id
                               AND m.seq > CAST(seg ->> 1 AS BIGINT)
                               AND m.seq <= CAST(seg ->> 2 AS BIGINT)))
+                       AND (CAST(?7 AS TEXT) IS NULL OR NOT EXISTS (
+                            SELECT 1
+                            FROM jsonb_array_elements_text(CAST(CAST(?7 AS TEXT) AS JSONB)) word
+                            WHERE strpos(lower(m.content), lower(word)) = 0))
                      ORDER BY 6, m.id LIMIT ?6",
                 ),
                 args![
@@ -156,7 +205,8 @@ impl Store {
                     filter.agent_name,
                     filter.user_id,
                     segments,
-                    limit
+                    limit,
+                    literal_json
                 ],
                 |r| {
                     let hit = SearchHit {
@@ -181,7 +231,8 @@ impl Store {
                 other => other,
             })
             .and_then(|hits| {
-                let mut lineages: HashMap<String, Vec<lineage::Segment>> = HashMap::new();
+                // Per session: its head's name and lineage.
+                let mut lineages: HashMap<String, (String, Vec<lineage::Segment>)> = HashMap::new();
                 let mut out = Vec::with_capacity(hits.len());
                 for (mut hit, branch_id) in hits {
                     if let (Some(id), Some(head)) = (&filter.session, &head_name) {
@@ -191,13 +242,19 @@ impl Store {
                         if !lineages.contains_key(&hit.session_id) {
                             let head = require_head(tx, &hit.session_id)?;
                             let segments = lineage::segments(tx, head.branch_id, head.length)?;
-                            lineages.insert(hit.session_id.clone(), segments);
+                            let name = load_session(tx, &hit.session_id)?.head_branch;
+                            lineages.insert(hit.session_id.clone(), (name, segments));
                         }
                         let seq = hit.index as i64 + 1;
-                        hit.in_current_history = lineages
-                            .get(&hit.session_id)
-                            .and_then(|segments| lineage::owner_of(segments, seq))
-                            == Some(branch_id);
+                        if let Some((head, segments)) = lineages.get(&hit.session_id) {
+                            hit.in_current_history =
+                                lineage::owner_of(segments, seq) == Some(branch_id);
+                            // Labelled as with `session`: a message of the current history
+                            // is on the head, whichever branch row holds it.
+                            if hit.in_current_history {
+                                hit.branch = head.clone();
+                            }
+                        }
                     }
                     out.push(hit);
                 }
