@@ -48,6 +48,15 @@ pub struct SearchHit {
     pub in_current_history: bool,
 }
 
+/// Which hits a search returns first (and so which it keeps at its limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HitOrder {
+    /// By relevance: every match is scored, then sorted.
+    BestFirst,
+    /// The most recently written first: the index is read from its newest entry.
+    NewestFirst,
+}
+
 /// An FTS5 query that matches messages holding every word of `text`, whatever punctuation
 /// it has (`what?`, `don't`, `c++`): each word becomes a quoted string, so nothing in it is
 /// read as FTS5 syntax. Text with no word at all is [`Error::InvalidInput`].
@@ -85,6 +94,28 @@ impl Store {
         limit: usize,
         filter: &SearchFilter,
     ) -> Result<Vec<SearchHit>> {
+        self.search_in_order(query, limit, filter, HitOrder::BestFirst)
+    }
+
+    /// The same matches as [`Store::search`], the most recently written first. Nothing is
+    /// ranked, so a query costs the same however many messages match it: the index is read
+    /// from its newest entry and stops after `limit` hits. `rank` is still each hit's score.
+    pub fn search_recent(
+        &self,
+        query: &str,
+        limit: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<SearchHit>> {
+        self.search_in_order(query, limit, filter, HitOrder::NewestFirst)
+    }
+
+    fn search_in_order(
+        &self,
+        query: &str,
+        limit: usize,
+        filter: &SearchFilter,
+        order: HitOrder,
+    ) -> Result<Vec<SearchHit>> {
         if let Some(id) = &filter.session {
             validate_session_id(id)?;
         }
@@ -111,9 +142,14 @@ impl Store {
             };
             let query_param = tx.text_query(query)?;
             let role = filter.role.map(Role::as_str);
-            let hits = tx.query_map(
-                tx.pick(
-                    "SELECT b.session_id, b.name, m.seq, m.role,
+            // Ordering by the rowid lets FTS5 walk its index backwards and stop at the
+            // limit; ranking scores every match first.
+            let (sqlite_order, postgres_order) = match order {
+                HitOrder::BestFirst => ("bm25(message_search)", "6, m.id"),
+                HitOrder::NewestFirst => ("message_search.rowid DESC", "m.id DESC"),
+            };
+            let sqlite_sql = format!(
+                "SELECT b.session_id, b.name, m.seq, m.role,
                             snippet(message_search, 0, '[', ']', '…', 12), bm25(message_search),
                             m.branch_id
                      FROM message_search
@@ -128,8 +164,10 @@ impl Store {
                             SELECT 1 FROM json_each(?5) seg
                             WHERE seg.value ->> 0 = m.branch_id
                               AND m.seq > seg.value ->> 1 AND m.seq <= seg.value ->> 2))
-                     ORDER BY bm25(message_search) LIMIT ?6",
-                    "SELECT b.session_id, b.name, m.seq, m.role,
+                     ORDER BY {sqlite_order} LIMIT ?6"
+            );
+            let postgres_sql = format!(
+                "SELECT b.session_id, b.name, m.seq, m.role,
                             ts_headline('simple', m.content, q, 'StartSel=[, StopSel=],
                                 MaxWords=12, MinWords=4, ShortWord=0, MaxFragments=1,
                                 FragmentDelimiter=…'),
@@ -148,8 +186,10 @@ impl Store {
                             WHERE CAST(seg ->> 0 AS BIGINT) = m.branch_id
                               AND m.seq > CAST(seg ->> 1 AS BIGINT)
                               AND m.seq <= CAST(seg ->> 2 AS BIGINT)))
-                     ORDER BY 6, m.id LIMIT ?6",
-                ),
+                     ORDER BY {postgres_order} LIMIT ?6"
+            );
+            let hits = tx.query_map(
+                tx.pick(&sqlite_sql, &postgres_sql),
                 args![
                     query_param,
                     role,

@@ -391,8 +391,16 @@ def test_mirror_both_ways(tmp_path):
     assert [(r["role"], r["content"]) for r in other.load("s")] == [("user", "one"), ("assistant", "two")]
 
 
-def _worker(path, worker, count):
-    store = SqliteSessionStore(db_path=path, active_window=20)
+ADAPTERS = {
+    "DefaultSessionStore": lambda path: DefaultSessionStore(path=path, active_window=20),
+    "HierarchicalSessionStore": lambda path: HierarchicalSessionStore(path=path, active_window=20),
+    "SqliteTranscriptStore": lambda path: SqliteTranscriptStore(db_path=path, active_window=20),
+    "SqliteSessionStore": lambda path: SqliteSessionStore(db_path=path, active_window=20),
+}
+
+
+def _worker(adapter, path, worker, count):
+    store = ADAPTERS[adapter](path)
     for i in range(count):
         store.add_user_message("shared", f"w{worker}-{i} needle{worker}")
         store.add_user_message(f"own-{worker}", f"m{i}")
@@ -403,21 +411,24 @@ def _worker(path, worker, count):
         assert store.search(f"needle{worker}", limit=1)[0].session_id == "shared"
 
 
-def test_eight_processes_nothing_lost(tmp_path):
+@pytest.mark.parametrize("adapter", list(ADAPTERS))
+def test_eight_processes_nothing_lost(tmp_path, adapter):
     path = str(tmp_path / "sessions.db")
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_worker, args=(path, w, 30)) for w in range(8)]
+    procs = [ctx.Process(target=_worker, args=(adapter, path, w, 30)) for w in range(8)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(timeout=300)
     assert [p.exitcode for p in procs] == [0] * 8
-    store = SqliteSessionStore(db_path=path, active_window=20)
+    store = ADAPTERS[adapter](path)
     texts = [m["content"] for m in store.store.full_history("shared")]
     assert len(texts) == 240
     for w in range(8):
         assert [t for t in texts if t.startswith(f"w{w}-")] == [f"w{w}-{i} needle{w}" for i in range(30)]
         assert store.get_runtime_state("shared", "native", f"w{w}-t29") == {"i": 29}
         assert [h.session_id for h in store.search(f"needle{w}")] == ["shared"]
+        own = [m["content"] for m in store.store.full_history(f"own-{w}")]
+        assert [t for t in own if t.startswith("m")][-1] == "m29"
     assert len(store.get_runtime_state("shared", "native")) == 240
     assert len(store.get_chat_history("shared")) == 21
