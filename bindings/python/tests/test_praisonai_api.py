@@ -432,3 +432,50 @@ def test_eight_processes_nothing_lost(tmp_path, adapter):
         assert [t for t in own if t.startswith("m")][-1] == "m29"
     assert len(store.get_runtime_state("shared", "native")) == 240
     assert len(store.get_chat_history("shared")) == 21
+
+
+def test_sqlite_drop_ins_import_the_json_sessions_beside_them_on_first_open(tmp_path):
+    # A JSON store's sessions (upstream's DefaultSessionStore, or SqliteSessionStore's
+    # transcripts) are there when a drop-in first opens its database beside them, as
+    # upstream's SqliteTranscriptStore imports them.
+    legacy = UpstreamDefault(session_dir=str(tmp_path))
+    legacy.add_user_message("old", "legacy transcript")
+    legacy.add_message("old", "assistant", "", tool_calls=CALL)
+    for cls in (SqliteTranscriptStore, SqliteSessionStore):
+        store = cls(session_dir=str(tmp_path), db_path=str(tmp_path / f"{cls.__name__}.db"))
+        assert store.get_chat_history("old") == legacy.get_chat_history("old")
+        assert [h.session_id for h in store.search("legacy")] == ["old"]
+    # Once: a database that holds sessions imports nothing more.
+    legacy.add_user_message("later", "after the switch")
+    again = SqliteSessionStore(session_dir=str(tmp_path), db_path=str(tmp_path / "SqliteSessionStore.db"))
+    assert not again.session_exists("later")
+
+
+def test_an_unusable_session_dir_is_an_oserror_and_starts_no_mirror_thread(tmp_path):
+    import threading
+
+    (tmp_path / "afile").write_text("x")
+    mirror = SessiondbMirror(str(tmp_path / "m.db"))
+    before = threading.active_count()
+    with pytest.raises(OSError):
+        DefaultSessionStore(session_dir=str(tmp_path / "afile" / "sessions"), mirror=mirror)
+    assert threading.active_count() == before
+
+
+def test_search_scores_the_sessions_holding_the_whole_query_among_many_matches(tmp_path):
+    # Hundreds of sessions match one word; the few with a message holding the whole query
+    # (as a phrase, or all its words) are the ones scored and returned, as a scan finds them.
+    ours = DefaultSessionStore(session_dir=str(tmp_path / "o"), retention="keep_all")
+    theirs = UpstreamDefault(session_dir=str(tmp_path / "t"), retention="keep_all")
+    sessions = [(f"n{i}", ["refund request"]) for i in range(300)]
+    sessions[40] = ("phrase", ["the refund kernel broke"])
+    sessions[120] = ("both", ["kernel panic", "kernel panic, refund please"])
+    sessions += [(f"k{i}", ["kernel update"]) for i in range(300)]
+    for s in (ours, theirs):
+        for sid, texts in sessions:
+            for text in texts:
+                s.add_user_message(sid, text)
+    for query, limit in (("refund kernel", 2), ("kernel refund", 2), ("refund kernel", 1)):
+        a, b = ours.search(query, limit=limit), theirs.search(query, limit=limit)
+        assert [(h.session_id, h.score, h.anchor_index) for h in a] == [
+            (h.session_id, h.score, h.anchor_index) for h in b]
