@@ -694,7 +694,7 @@ class DefaultSessionStore:
             tiers[:0] = ['"%s"' % " ".join(words), " ".join(quoted)]
         ids: Dict[str, None] = {}
         for fts in tiers:
-            fetch = max(wanted * 4, 20)
+            fetch = max(wanted * 2, 10)  # most sessions have a hit or two; more pages if not
             while True:
                 hits = self._store.search(fts, limit=fetch, newest_first=True)
                 for h in hits:
