@@ -50,6 +50,15 @@ pub struct SearchHit {
     pub in_current_history: bool,
 }
 
+/// Which hits a search returns first (and so which it keeps at its limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HitOrder {
+    /// By relevance: every match is scored, then sorted.
+    BestFirst,
+    /// The most recently written first: the index is read from its newest entry.
+    NewestFirst,
+}
+
 /// An FTS5 query that matches messages holding every word of `text`, whatever punctuation
 /// it has (`what?`, `don't`, `c++`): each word becomes a quoted string, so nothing in it is
 /// read as FTS5 syntax. Text with no word at all is [`Error::InvalidInput`].
@@ -87,7 +96,7 @@ impl Store {
         limit: usize,
         filter: &SearchFilter,
     ) -> Result<Vec<SearchHit>> {
-        self.search_with(query, &[], limit, filter)
+        self.search_with(query, &[], limit, filter, HitOrder::BestFirst)
     }
 
     /// Messages holding every word of `text`, whatever punctuation it has (`what?`,
@@ -105,16 +114,29 @@ impl Store {
             .split_whitespace()
             .filter(|w| w.chars().any(|c| !c.is_alphanumeric()))
             .collect();
-        self.search_with(&query, &literal, limit, filter)
+        self.search_with(&query, &literal, limit, filter, HitOrder::BestFirst)
     }
 
-    /// [`Store::search`], where each of `literal` must also be in the content.
+    /// The same matches as [`Store::search`], the most recently written first. Nothing is
+    /// ranked, so a query costs the same however many messages match it: the index is read
+    /// from its newest entry and stops after `limit` hits. `rank` is still each hit's score.
+    pub fn search_recent(
+        &self,
+        query: &str,
+        limit: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<SearchHit>> {
+        self.search_with(query, &[], limit, filter, HitOrder::NewestFirst)
+    }
+
+    /// [`Store::search`] in `order`, where each of `literal` must also be in the content.
     fn search_with(
         &self,
         query: &str,
         literal: &[&str],
         limit: usize,
         filter: &SearchFilter,
+        order: HitOrder,
     ) -> Result<Vec<SearchHit>> {
         if let Some(id) = &filter.session {
             validate_session_id(id)?;
@@ -153,9 +175,14 @@ impl Store {
             let query_param = tx.text_query(query)?;
             let literal_json = (!literal.is_empty()).then(|| Value::from(literal).to_string());
             let role = filter.role.map(Role::as_str);
-            let hits = tx.query_map(
-                tx.pick(
-                    "SELECT b.session_id, b.name, m.seq, m.role,
+            // Ordering by the rowid lets FTS5 walk its index backwards and stop at the
+            // limit; ranking scores every match first.
+            let (sqlite_order, postgres_order) = match order {
+                HitOrder::BestFirst => ("bm25(message_search)", "6, m.id"),
+                HitOrder::NewestFirst => ("message_search.rowid DESC", "m.id DESC"),
+            };
+            let sqlite_sql = format!(
+                "SELECT b.session_id, b.name, m.seq, m.role,
                             snippet(message_search, 0, '[', ']', '…', 12), bm25(message_search),
                             m.branch_id
                      FROM message_search
@@ -173,8 +200,10 @@ impl Store {
                        AND (?7 IS NULL OR NOT EXISTS (
                             SELECT 1 FROM json_each(?7) word
                             WHERE instr(lower(m.content), lower(word.value)) = 0))
-                     ORDER BY bm25(message_search) LIMIT ?6",
-                    "SELECT b.session_id, b.name, m.seq, m.role,
+                     ORDER BY {sqlite_order} LIMIT ?6"
+            );
+            let postgres_sql = format!(
+                "SELECT b.session_id, b.name, m.seq, m.role,
                             ts_headline('simple', m.content, q, 'StartSel=[, StopSel=],
                                 MaxWords=12, MinWords=4, ShortWord=0, MaxFragments=1,
                                 FragmentDelimiter=…'),
@@ -197,8 +226,10 @@ impl Store {
                             SELECT 1
                             FROM jsonb_array_elements_text(CAST(CAST(?7 AS TEXT) AS JSONB)) word
                             WHERE strpos(lower(m.content), lower(word)) = 0))
-                     ORDER BY 6, m.id LIMIT ?6",
-                ),
+                     ORDER BY {postgres_order} LIMIT ?6"
+            );
+            let hits = tx.query_map(
+                tx.pick(&sqlite_sql, &postgres_sql),
                 args![
                     query_param,
                     role,

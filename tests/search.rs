@@ -70,6 +70,30 @@ fn search_finds_matches_across_sessions_with_snippets_best_first() {
 }
 
 #[test]
+fn search_recent_returns_the_newest_matches_first_up_to_the_limit() {
+    let (_dir, store) = setup();
+    let newest = |limit| -> Vec<(String, u64)> {
+        store
+            .search_recent("oslo", limit, &SearchFilter::default())
+            .unwrap()
+            .into_iter()
+            .map(|h| (h.session_id, h.index))
+            .collect()
+    };
+    let all = vec![("code".into(), 1), ("trip".into(), 1), ("trip".into(), 0)];
+    assert_eq!(newest(10), all);
+    assert_eq!(newest(2), all[..2]);
+    // The same filters as a ranked search.
+    let filter = SearchFilter {
+        session: Some("trip".into()),
+        ..SearchFilter::default()
+    };
+    let hits = store.search_recent("oslo", 10, &filter).unwrap();
+    assert_eq!(hits.iter().map(|h| h.index).collect::<Vec<_>>(), [1, 0]);
+    assert!(hits.iter().all(|h| h.in_current_history));
+}
+
+#[test]
 fn search_filters_by_session_agent_user_and_role() {
     let (_dir, store) = setup();
     let only = |filter: SearchFilter| -> Vec<(String, u64)> {
