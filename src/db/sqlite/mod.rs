@@ -1,12 +1,13 @@
 //! SQLite: opening a file the first time ([`bootstrap`], [`permissions`], [`migrations`]),
-//! opening each pooled connection ([`opener`], [`connection`]), and how a [`Value`] is
-//! bound and a [`ReadRow`] read.
+//! opening each pooled connection ([`opener`], [`connection`]), which database file a `-wal`
+//! belongs to ([`wal_owner`]), and how a [`Value`] is bound and a [`ReadRow`] read.
 
 pub(crate) mod bootstrap;
 pub(crate) mod connection;
 pub(crate) mod migrations;
 pub(crate) mod opener;
 pub(crate) mod permissions;
+pub(crate) mod wal_owner;
 
 use rusqlite::types::{Null, ToSql, ToSqlOutput};
 
