@@ -49,11 +49,12 @@ const COST_TOLERANCE: f64 = 1e-6;
 impl Store {
     /// Runs `PRAGMA integrity_check`, `PRAGMA foreign_key_check` and sessiondb's invariants
     /// (positions contiguous, fork points inside their parents, lineage acyclic, counts,
-    /// usage totals consistent, versions above superseded names) on one snapshot of the file.
+    /// usage totals consistent, versions above superseded names) on one snapshot of the file,
+    /// then whether the file and its `-wal` are still the ones the store opened.
     /// On PostgreSQL only sessiondb's invariants run: the two pragmas have no counterpart
     /// there (the server checks its pages and enforces foreign keys itself).
     pub fn check(&self) -> Result<CheckReport> {
-        self.read(|tx| {
+        let mut report = self.read(|tx| {
             let mut report = CheckReport {
                 sessions: count(tx, "SELECT count(*) FROM sessions")?,
                 branches: count(tx, "SELECT count(*) FROM branches")?,
@@ -76,7 +77,11 @@ impl Store {
                 problems.push(line);
             }
             Ok(report)
-        })
+        })?;
+        // What the file no longer is: replaced since this store opened it, or a -wal of
+        // another database file beside it.
+        report.problems.extend(self.file_problem());
+        Ok(report)
     }
 }
 

@@ -96,6 +96,38 @@ pub enum Error {
     #[error("{path}: {reason}; nothing was written: open it again")]
     FileReplaced { path: PathBuf, reason: String },
 
+    /// The `-wal` beside the database holds commits of another database file: the file at
+    /// `path` was moved or copied over the one `wal` belongs to while that one still had
+    /// commits in it, or processes still had it open (`mv backup.db sessions.db` under a
+    /// running process, or after one was killed). Opening the two together would read a mix
+    /// of both files and corrupt this one, so nothing was read or written. Put the old file
+    /// back, or stop the processes that still have it open (the last one to exit cleanly
+    /// removes `wal`); a `wal` that is still there then holds only the old file's last
+    /// commits, and moving it (and its `-shm`) aside opens `path` without them. To replace a
+    /// live database, use [`crate::Store::restore`] (`sessiondb restore BACKUP`).
+    #[error(
+        "{wal} belongs to another database file, not to {path}: {path} was moved or copied \
+         over the file that -wal belongs to while that one was in use or had commits in it; \
+         opening them together would mix two databases, so nothing was read or written. Put \
+         the old file back, or stop the processes that still have it open; if {wal} is still \
+         there, it holds only the old file's last commits: move it and its -shm aside. To \
+         replace a live database, use `sessiondb restore BACKUP`"
+    )]
+    ForeignWal { path: PathBuf, wal: PathBuf },
+
+    /// The database's `-wal` was deleted or truncated (`rm sessions.db-wal`) while other
+    /// processes had the database open: their shared index (`-shm`) names commits the `-wal`
+    /// at the path no longer holds, so nothing was read or written. Stop every process that
+    /// has the file open (their writes are refused with [`Error::FileReplaced`]) and open it
+    /// again: it then holds what was checkpointed into the file (a process that exits cleanly
+    /// checkpoints what its deleted `-wal` still held).
+    #[error(
+        "{wal} was deleted or truncated while other processes had {path} open, so their \
+         commits since the last checkpoint are not in it; nothing was read or written. Stop \
+         every process that has {path} open, then open it again"
+    )]
+    WalDeleted { path: PathBuf, wal: PathBuf },
+
     /// Any other SQLite error.
     #[error("sqlite: {0}")]
     Sqlite(#[source] rusqlite::Error),

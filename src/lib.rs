@@ -51,7 +51,9 @@
 //!   ([`Store::open_existing`] never does), directories are created `0700`, and a database,
 //!   `-wal` or `-shm` another user could change is refused ([`Error::UnsafePermissions`]).
 //!   A write refuses to commit into a database or `-wal` that was deleted or replaced since
-//!   it was opened ([`Error::FileReplaced`]): SQLite would acknowledge it and lose it.
+//!   it was opened ([`Error::FileReplaced`]): SQLite would acknowledge it and lose it. A
+//!   `-wal` left by another database file that was moved away is refused before anything is
+//!   read ([`Error::ForeignWal`]).
 //! - **Backups.** [`Store::backup`] copies the file consistently while others write;
 //!   [`Store::restore`] replaces its contents in one transaction, and every process (its cache
 //!   included) sees the old contents or the restored ones, never a mix. Neither, nor

@@ -18,6 +18,7 @@ use crate::db::sqlite;
 use crate::db::sqlite::bootstrap;
 use crate::db::sqlite::connection::{set_busy_timeout, ConnectionSettings, Synchronous};
 use crate::db::sqlite::opener::{FileIdentity, Opener};
+use crate::db::sqlite::wal_owner;
 use crate::error::{Error, Result};
 
 /// A handle on one sessiondb file. Cheap to clone; `Send + Sync`; share it between threads.
@@ -151,9 +152,11 @@ impl StoreBuilder {
             busy_timeout: self.busy_timeout,
             synchronous: self.synchronous,
         };
+        let identity = FileIdentity::of(&path);
         let pool = Pool::new(
             Opener {
                 path: path.clone(),
+                database: identity,
                 read_only: self.read_only,
                 settings,
             },
@@ -164,7 +167,7 @@ impl StoreBuilder {
             backend: Backend::Sqlite(Arc::new(pool)),
             shared: Arc::new(Shared {
                 cache: Cache::new(self.cache_entries, self.cache_bytes),
-                identity: FileIdentity::of(&path),
+                identity,
                 path,
                 busy_timeout: self.busy_timeout,
                 read_only: self.read_only,
@@ -435,6 +438,25 @@ impl Store {
         op(&conn).map_err(|e| self.explain(e))
     }
 
+    /// Why the files at the store's path are not the ones it opened, if they are not: the
+    /// database file was replaced, or a `-wal` of another database file lies beside it.
+    pub(crate) fn file_problem(&self) -> Option<String> {
+        // A server's database has no file of ours to replace.
+        #[cfg(feature = "postgres")]
+        if let Backend::Postgres(_) = self.backend {
+            return None;
+        }
+        let path = &self.shared.path;
+        if FileIdentity::of(path) != self.shared.identity {
+            return Some(format!(
+                "{}: the database file was deleted or replaced since this store opened it; \
+                 open it again",
+                path.display()
+            ));
+        }
+        wal_owner::refuse_foreign(path).err().map(|e| e.to_string())
+    }
+
     /// Fills in what only the store knows: the configured timeout, the path.
     fn explain(&self, err: Error) -> Error {
         match err {
@@ -444,6 +466,9 @@ impl Store {
             Error::Busy { .. } => Error::Busy {
                 timeout: self.shared.busy_timeout,
             },
+            Error::Sqlite(e) if wal_owner::is_short_wal_read(&e) => {
+                wal_owner::wal_deleted(&self.shared.path)
+            }
             Error::Sqlite(e)
                 if e.sqlite_error_code() == Some(ErrorCode::CannotOpen)
                     && !self.shared.path.exists() =>

@@ -1,11 +1,16 @@
-//! Faults: damaged pages, a file deleted under a running process, a full disk. Each gives a
-//! typed error, never a panic, and what was committed before stays readable.
+//! Faults: damaged pages, a file deleted under a running process, a file moved over a live
+//! one, a full disk. Each gives a typed error, never a panic, and what was committed before
+//! stays readable.
 
 mod common;
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
-use common::{is_root, release, spawn_worker, temp_db, wait_for_release, worker_env};
+use common::{
+    cli, cli_failure, cli_json, cli_ok, file_bytes, is_root, release, spawn_worker, temp_db,
+    wait_for_release, worker_env,
+};
 use sessiondb::{Error, NewMessage, Store};
 
 fn populated(path: &std::path::Path) {
@@ -239,4 +244,291 @@ fn a_failed_connection_open_gives_its_pool_slot_back() {
     }
     std::fs::rename(&aside, &path).unwrap();
     assert_eq!(store.chat_history("s", None).unwrap()[0].content(), "hi");
+}
+
+/// `sessiondb --db PATH history s --follow`, running until dropped (SIGKILL), once it has
+/// printed the session's first message: from then on it has the file and its `-wal` open.
+struct Follower(std::process::Child);
+
+impl Follower {
+    fn start(path: &Path) -> Follower {
+        use std::io::BufRead;
+        let mut child = cli()
+            .args([
+                "--db",
+                &path.display().to_string(),
+                "history",
+                "s",
+                "--follow",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(first.starts_with("[0] "), "follow printed {first:?}");
+        Follower(child)
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wal_of(path: &Path) -> PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    wal.into()
+}
+
+fn add(path: &Path, session: &str, text: &str) {
+    cli_ok(path, &["add", session, "user", text]);
+}
+
+fn history(path: &Path, session: &str) -> Vec<String> {
+    cli_json(path, &["history", session, "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Issue 23, item 3, exactly: `mv y.db x.db` while `history --follow` keeps x.db's `-wal`
+/// from being checkpointed. Before: a new process read x's messages as y's, `add` was
+/// acknowledged into the mix and `check` failed for good. Now every new process refuses,
+/// naming both files and `sessiondb restore`, and leaves both files as they were.
+#[test]
+fn a_database_moved_over_a_live_one_is_refused_naming_both_files_and_nothing_is_written() {
+    let (dir, x) = temp_db();
+    let y = dir.path().join("y.db");
+    add(&y, "t", "y1");
+    add(&x, "s", "x1");
+    let follower = Follower::start(&x);
+    for text in ["x2", "x3", "x4"] {
+        add(&x, "s", text);
+    }
+    std::fs::rename(&y, &x).unwrap();
+    let wal = wal_of(&x);
+    let (db_bytes, wal_bytes) = (file_bytes(&x), file_bytes(&wal));
+    assert!(!wal_bytes.is_empty(), "x's commits are still in its -wal");
+
+    for args in [
+        &["add", "t", "user", "q1"][..],
+        &["sessions"],
+        &["history", "t"],
+        &["check"],
+        &["--read-only", "sessions"],
+    ] {
+        let stderr = cli_failure(&x, args);
+        for needle in [
+            format!("{} belongs to another database file", wal.display()),
+            format!("not to {}", x.display()),
+            "nothing was read or written".into(),
+            "sessiondb restore".into(),
+        ] {
+            assert!(stderr.contains(&needle), "{args:?}: {stderr}");
+        }
+    }
+    match Store::open(&x) {
+        Err(Error::ForeignWal { path, wal: named }) => {
+            assert_eq!((path, named), (x.clone(), wal.clone()));
+        }
+        other => panic!("expected ForeignWal, got {other:?}"),
+    }
+    assert!(file_bytes(&x) == db_bytes, "the moved-in file was changed");
+    assert!(file_bytes(&wal) == wal_bytes, "the -wal was changed");
+
+    // Killed rather than stopped, the follower leaves x's commits behind: still refused.
+    drop(follower);
+    cli_failure(&x, &["sessions"]);
+    // What the error says to do: move the -wal and -shm aside; y's contents are whole.
+    for suffix in ["-wal", "-shm"] {
+        let mut from = x.as_os_str().to_owned();
+        from.push(suffix);
+        std::fs::rename(&from, dir.path().join(format!("aside{suffix}"))).unwrap();
+    }
+    assert_eq!(history(&x, "t"), ["y1"]);
+    assert_eq!(cli_json(&x, &["check", "--json"])["ok"], true);
+}
+
+/// `rm sessions.db-wal` under a running process: a process opening afterwards gets
+/// `WalDeleted` naming the cause (before: `sqlite: disk I/O error`).
+#[test]
+fn a_process_opening_after_the_wal_was_deleted_under_a_live_one_gets_wal_deleted() {
+    let (_dir, x) = temp_db();
+    add(&x, "s", "x1");
+    let _follower = Follower::start(&x);
+    add(&x, "s", "x2");
+    std::fs::remove_file(wal_of(&x)).unwrap();
+    match Store::open(&x).and_then(|store| store.chat_history("s", None)) {
+        Err(Error::WalDeleted { path, wal }) => assert_eq!((path, wal), (x.clone(), wal_of(&x))),
+        other => panic!("expected WalDeleted, got {other:?}"),
+    }
+    let stderr = cli_failure(&x, &["history", "s"]);
+    assert!(
+        stderr.contains("was deleted or truncated while other processes had"),
+        "{stderr}"
+    );
+}
+
+/// Child process: appends 20 messages (left in the `-wal`), then waits to be killed.
+#[test]
+#[ignore = "child-process entry point, spawned by other tests"]
+fn worker_append_then_wait() {
+    let store = Store::open(worker_env("SESSIONDB_TEST_DB")).unwrap();
+    for i in 0..20 {
+        store.add_user_message("s", &format!("m{i}")).unwrap();
+    }
+    println!("RESULT ready");
+    std::thread::sleep(std::time::Duration::from_secs(60));
+}
+
+/// A writer killed with SIGKILL leaves a hot `-wal` stamped for its file: the next process
+/// recovers it, also after a `chmod` of the database, instead of taking it for another
+/// file's.
+#[test]
+fn a_hot_wal_after_a_killed_writer_and_a_chmod_is_recovered_not_refused() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, path) = temp_db();
+    let mut worker = spawn_worker(
+        "worker_append_then_wait",
+        &[("SESSIONDB_TEST_DB", path.display().to_string())],
+    );
+    let mut lines = std::io::BufReader::new(worker.stdout.take().unwrap()).lines();
+    while !lines
+        .next()
+        .expect("worker output")
+        .unwrap()
+        .contains("RESULT ready")
+    {}
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    assert!(std::fs::metadata(wal_of(&path)).unwrap().len() > 0);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+
+    let expected: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
+    assert_eq!(history(&path, "s"), expected);
+    add(&path, "s", "after");
+    assert_eq!(history(&path, "s").len(), 21);
+    assert_eq!(cli_json(&path, &["check", "--json"])["ok"], true);
+}
+
+/// A reader holding an old snapshot keeps checkpoints partial; other processes, read-only
+/// opens included, go on; once it is gone the WAL restarts, and still nothing is refused.
+#[test]
+fn partial_checkpoints_and_wal_restarts_are_never_taken_for_another_files_wal() {
+    let (_dir, path) = temp_db();
+    add(&path, "s", "a");
+    let _follower = Follower::start(&path);
+    let reader = rusqlite::Connection::open(&path).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let seen: i64 = reader
+        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(seen, 1);
+    for text in ["b", "c", "d"] {
+        add(&path, "s", text);
+    }
+    let checkpointer = rusqlite::Connection::open(&path).unwrap();
+    let checkpoint = |mode: &str| -> (i64, i64) {
+        checkpointer
+            .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                Ok((r.get(1)?, r.get(2)?))
+            })
+            .unwrap()
+    };
+    let (frames, backfilled) = checkpoint("PASSIVE");
+    assert!(
+        backfilled < frames,
+        "the reader keeps the checkpoint partial"
+    );
+    add(&path, "s", "e");
+    let read_only = Store::builder(&path).read_only(true).open().unwrap();
+    assert_eq!(read_only.chat_history("s", None).unwrap().len(), 5);
+
+    reader.execute_batch("COMMIT").unwrap();
+    let (frames, backfilled) = checkpoint("RESTART");
+    assert_eq!(backfilled, frames);
+    add(&path, "s", "f"); // the first commit of a new WAL generation
+    assert_eq!(history(&path, "s"), ["a", "b", "c", "d", "e", "f"]);
+    assert_eq!(cli_json(&path, &["check", "--json"])["ok"], true);
+}
+
+/// `sessiondb restore` is the supported way to replace a live database: it keeps working
+/// while another process has the file open, and so do the processes after it.
+#[test]
+fn restore_under_a_live_process_is_not_refused() {
+    let (dir, path) = temp_db();
+    let backup = dir.path().join("backup.db");
+    add(&path, "s", "old");
+    cli_ok(&path, &["backup", &backup.display().to_string()]);
+    add(&path, "s", "newer");
+    let _follower = Follower::start(&path);
+    cli_ok(
+        &path,
+        &[
+            "restore",
+            &backup.display().to_string(),
+            "--yes",
+            "--no-backup",
+        ],
+    );
+    assert_eq!(history(&path, "s"), ["old"]);
+    add(&path, "s", "after");
+    assert_eq!(history(&path, "s"), ["old", "after"]);
+    assert_eq!(cli_json(&path, &["check", "--json"])["ok"], true);
+}
+
+/// A reader killed with SIGKILL leaves an empty `-wal` behind; a backup moved over the file
+/// while nothing runs is then opened and written, not refused: there is nothing to mix.
+#[test]
+fn a_file_moved_over_while_nothing_runs_is_opened_even_beside_an_empty_leftover_wal() {
+    let (dir, x) = temp_db();
+    let y = dir.path().join("y.db");
+    add(&y, "t", "y1");
+    add(&x, "s", "x1");
+    drop(Follower::start(&x));
+    assert_eq!(std::fs::metadata(wal_of(&x)).unwrap().len(), 0);
+    std::fs::rename(&y, &x).unwrap();
+    add(&x, "t", "y2");
+    assert_eq!(history(&x, "t"), ["y1", "y2"]);
+    assert_eq!(cli_json(&x, &["check", "--json"])["ok"], true);
+}
+
+/// `maintain` empties the `-wal` while `history --follow` runs, then a file is moved over:
+/// nothing is mixed yet, but the follower, closing last, would checkpoint into its own file
+/// and delete the `-wal` under the new one. Refused while it runs (Linux: `/proc/locks`);
+/// once it is killed, the empty `-wal` it left is taken over.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_empty_wal_is_refused_while_the_old_files_processes_still_have_it_open() {
+    let (dir, x) = temp_db();
+    let y = dir.path().join("y.db");
+    add(&y, "t", "y1");
+    add(&x, "s", "x1");
+    let follower = Follower::start(&x);
+    add(&x, "s", "x2");
+    cli_ok(&x, &["maintain"]);
+    assert_eq!(std::fs::metadata(wal_of(&x)).unwrap().len(), 0);
+    std::fs::rename(&y, &x).unwrap();
+    let db_bytes = file_bytes(&x);
+    let stderr = cli_failure(&x, &["add", "t", "user", "q1"]);
+    assert!(
+        stderr.contains("belongs to another database file"),
+        "{stderr}"
+    );
+    assert!(file_bytes(&x) == db_bytes, "the moved-in file was changed");
+
+    drop(follower);
+    add(&x, "t", "y2");
+    assert_eq!(history(&x, "t"), ["y1", "y2"]);
+    assert_eq!(cli_json(&x, &["check", "--json"])["ok"], true);
 }

@@ -1,5 +1,6 @@
 //! Opening a file the first time in a process, before any pool exists: refuse files that are
-//! not ours (leaving them untouched), switch to WAL, migrate.
+//! not ours and a `-wal` of another database file (leaving them untouched), switch to WAL,
+//! stamp the `-wal`, migrate.
 
 use std::fs;
 use std::io::Read;
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::migrations::{self, Migrated, SCHEMA_VERSION};
+use super::opener::FileIdentity;
 use super::permissions;
+use super::wal_owner;
 use crate::db::APPLICATION_ID;
 use crate::error::{Error, Result};
 
@@ -66,6 +69,7 @@ pub(crate) fn prepare(path: &Path, access: Access, busy_timeout: Duration) -> Re
         permissions::check(path, dir)?;
     }
     check_header(path)?;
+    wal_owner::refuse_foreign(path)?;
 
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -112,7 +116,8 @@ pub(crate) fn prepare(path: &Path, access: Access, busy_timeout: Duration) -> Re
         conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))
     })
     .map_err(read_only_err)?;
-    if !mode.eq_ignore_ascii_case("wal") {
+    let switched = !mode.eq_ignore_ascii_case("wal");
+    if switched {
         mode = retry_busy(deadline, || {
             conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         })
@@ -123,6 +128,18 @@ pub(crate) fn prepare(path: &Path, access: Access, busy_timeout: Duration) -> Re
             path: path.to_path_buf(),
             reason: format!("could not switch to WAL mode (journal_mode is {mode})"),
         });
+    }
+    // Stamp the -wal before this process commits anything into it (a migration). Reading a
+    // WAL-mode file opened it already; a file just switched opens it at its next read. A
+    // stamp for another database passed the check above only on a -wal that is not in use.
+    if switched {
+        retry_busy(deadline, || {
+            conn.query_row("PRAGMA schema_version", [], |_| Ok(()))
+        })
+        .map_err(read_only_err)?;
+    }
+    if let Some(database) = FileIdentity::of(path) {
+        wal_owner::stamp(path, database, true);
     }
     match migrations::migrate(&mut conn) {
         Ok(Migrated::Current) => Ok(()),
@@ -204,6 +221,9 @@ fn identify(conn: &Connection) -> rusqlite::Result<(i32, i64, i64)> {
 /// user may not write (or, for a WAL database in a directory it may not write, not even read:
 /// SQLite must create the `-shm` file to read it).
 fn not_ours(path: &Path, e: rusqlite::Error) -> Error {
+    if wal_owner::is_short_wal_read(&e) {
+        return wal_owner::wal_deleted(path);
+    }
     match e.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => Error::NotSessionDb {
             path: path.to_path_buf(),

@@ -1,7 +1,8 @@
 //! SQLite: opening a file the first time ([`bootstrap`], [`permissions`], [`migrations`]),
-//! opening each pooled connection ([`opener`], [`connection`]), its side of the neutral
-//! vocabulary of `Tx` and the store ([`dialect`]), the commit counter a watcher polls
-//! ([`data_version`]), and how a [`Value`] is bound and a [`ReadRow`] read.
+//! opening each pooled connection ([`opener`], [`connection`]), which database file a `-wal`
+//! belongs to ([`wal_owner`]), its side of the neutral vocabulary of `Tx` and the store
+//! ([`dialect`]), the commit counter a watcher polls ([`data_version`]), and how a [`Value`]
+//! is bound and a [`ReadRow`] read.
 
 pub(crate) mod bootstrap;
 pub(crate) mod connection;
@@ -10,6 +11,7 @@ pub(crate) mod dialect;
 pub(crate) mod migrations;
 pub(crate) mod opener;
 pub(crate) mod permissions;
+pub(crate) mod wal_owner;
 
 use rusqlite::types::{Null, ToSql, ToSqlOutput};
 

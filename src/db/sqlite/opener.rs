@@ -18,19 +18,23 @@ use crate::error::Result;
 
 /// Device and inode of a file (on Unix; elsewhere nothing, and the checks are skipped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FileIdentity(u64, u64);
+pub(crate) struct FileIdentity(pub(crate) u64, pub(crate) u64);
 
 impl FileIdentity {
-    #[cfg(unix)]
     pub(crate) fn of(path: &Path) -> Option<FileIdentity> {
-        use std::os::unix::fs::MetadataExt;
         std::fs::metadata(path)
             .ok()
-            .map(|m| FileIdentity(m.dev(), m.ino()))
+            .and_then(|m| FileIdentity::from_metadata(&m))
+    }
+
+    #[cfg(unix)]
+    pub(crate) fn from_metadata(meta: &std::fs::Metadata) -> Option<FileIdentity> {
+        use std::os::unix::fs::MetadataExt;
+        Some(FileIdentity(meta.dev(), meta.ino()))
     }
 
     #[cfg(not(unix))]
-    pub(crate) fn of(_path: &Path) -> Option<FileIdentity> {
+    pub(crate) fn from_metadata(_meta: &std::fs::Metadata) -> Option<FileIdentity> {
         None
     }
 }
@@ -95,6 +99,8 @@ impl std::ops::DerefMut for Conn {
 /// How the pool opens a connection.
 pub(crate) struct Opener {
     pub path: PathBuf,
+    /// The database file as the store opened it: what a new `-wal` is stamped with.
+    pub database: Option<FileIdentity>,
     pub read_only: bool,
     pub settings: ConnectionSettings,
 }
@@ -127,6 +133,11 @@ impl Opener {
         } else {
             // A read opens (or creates) the WAL; the connection keeps it open from now on.
             conn.query_row("PRAGMA schema_version", [], |_| Ok(()))?;
+            // A -wal created since the store opened (every process had closed the file) is
+            // stamped before this connection commits into it.
+            if let Some(database) = self.database {
+                super::wal_owner::stamp(&self.path, database, false);
+            }
             FileIdentity::of(&wal_path(&self.path))
         };
         Ok(Conn { conn, wal })
