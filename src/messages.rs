@@ -6,7 +6,7 @@ use crate::cache::{Entry, Lookup};
 use crate::db::sql::Tx;
 use crate::error::{Error, Result};
 use crate::heads::{current_of, fork_new_head, head_of, head_or_create, save_head};
-use crate::history::{read_working, working_entry, History, HistoryChange};
+use crate::history::{read_working, working_entry, History, HistoryChange, Window};
 use crate::lineage;
 use crate::model::{check_unique_keys, now_text, validate_session_id, Message, NewMessage};
 use crate::store::Store;
@@ -92,7 +92,7 @@ impl Store {
     /// primary-key read, in the same transaction) is unchanged; when the session only grew,
     /// just the new messages are read; otherwise it is reloaded.
     pub fn chat_history(&self, session_id: &str, max_messages: Option<usize>) -> Result<History> {
-        self.history_window(session_id, max_messages, true)
+        self.history_window(session_id, Window::WholeTurns(max_messages), true)
     }
 
     /// [`Store::chat_history`] read from the file alone, neither using nor filling the cache.
@@ -101,57 +101,66 @@ impl Store {
         session_id: &str,
         max_messages: Option<usize>,
     ) -> Result<History> {
-        self.history_window(session_id, max_messages, false)
+        self.history_window(session_id, Window::WholeTurns(max_messages), false)
     }
 
-    fn history_window(
-        &self,
-        session_id: &str,
-        max_messages: Option<usize>,
-        use_cache: bool,
-    ) -> Result<History> {
+    /// Exactly the last `n` messages of the working history (all of it when it is shorter;
+    /// none for 0), oldest first, with the version they were read at,
+    /// [`History::working_len`] and [`History::total_len`]. Unlike
+    /// [`Store::chat_history`] it keeps leading tool results. Read through the cache like
+    /// it; a miss reads only those `n` messages.
+    pub fn last_messages(&self, session_id: &str, n: usize) -> Result<History> {
+        self.history_window(session_id, Window::Last(n), true)
+    }
+
+    /// [`Store::last_messages`] if the cache holds the session's current version: one
+    /// primary-key read and no message read. `None` when answering would read messages, for
+    /// a caller that must not wait on the file (an event loop) and then reads elsewhere.
+    pub fn cached_last_messages(&self, session_id: &str, n: usize) -> Result<Option<History>> {
+        validate_session_id(session_id)?;
+        self.cached_window(session_id, Window::Last(n))
+    }
+
+    fn history_window(&self, session_id: &str, window: Window, use_cache: bool) -> Result<History> {
         validate_session_id(session_id)?;
         if use_cache && self.is_postgres() {
             // The version check alone, as one statement without BEGIN/COMMIT: a hit is one
             // round trip. Anything else reads again in one snapshot below, which counts it.
-            let hit = self.read_one_statement(|tx| {
-                let Some(current) = current_of(tx, session_id)? else {
-                    return Ok(None);
-                };
-                let window = |floor: i64| match max_messages {
-                    Some(n) => (current.head.length - count(n) + 1).max(floor),
-                    None => floor,
-                };
-                Ok(self.cache().hit(session_id, &current, window).map(|entry| {
-                    let lo = window(entry.floor);
-                    History::window(&entry, lo, lo > entry.floor)
-                }))
-            })?;
-            if let Some(history) = hit {
+            if let Some(history) = self.cached_window(session_id, window)? {
                 return Ok(history);
             }
         }
-        self.read(|tx| self.history_in(tx, session_id, max_messages, use_cache))
+        self.read(|tx| self.history_in(tx, session_id, window, use_cache))
     }
 
-    /// The latest `max_messages` of the session's history, read in `tx`.
+    /// `window` of the session's history from the cache, if it holds the current version.
+    fn cached_window(&self, session_id: &str, window: Window) -> Result<Option<History>> {
+        self.read_one_statement(|tx| {
+            let current = current_of(tx, session_id)?
+                .ok_or_else(|| Error::not_found("session", session_id))?;
+            let start = |floor: i64| window.start(current.head.length, floor);
+            Ok(self
+                .cache()
+                .hit(session_id, &current, start)
+                .map(|entry| History::window(&entry, window)))
+        })
+    }
+
+    /// `window` of the session's history, read in `tx`.
     pub(crate) fn history_in(
         &self,
         tx: &Tx<'_>,
         session_id: &str,
-        max_messages: Option<usize>,
+        window: Window,
         use_cache: bool,
     ) -> Result<History> {
         let current =
             current_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
         let (head, version) = (current.head, current.version);
         // A compacted history's working view starts with the summary, at seq `floor`.
-        let window = |floor: i64| match max_messages {
-            Some(n) => (head.length - count(n) + 1).max(floor),
-            None => floor,
-        };
+        let start = |floor: i64| window.start(head.length, floor);
         let lookup = if use_cache {
-            self.cache().lookup(session_id, &current, window)
+            self.cache().lookup(session_id, &current, start)
         } else {
             Lookup::Load
         };
@@ -173,8 +182,7 @@ impl Store {
                 entry
             }
         };
-        let (floor, lo) = (entry.floor, window(entry.floor));
-        Ok(History::window(&entry, lo, lo > floor))
+        Ok(History::window(&entry, window))
     }
 
     /// Up to `limit` messages just before message `index` (exclusive), oldest first: page

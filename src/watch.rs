@@ -22,7 +22,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::heads::current_of;
-use crate::history::History;
+use crate::history::{History, Window};
 use crate::lineage;
 use crate::model::{parse_time, validate_session_id, Message};
 use crate::store::Store;
@@ -309,7 +309,9 @@ fn change_in(store: &Store, tx: &Tx<'_>, id: &str, cursor: &WatchCursor) -> Resu
                     head.length,
                 )?)
             }
-            _ => HistoryUpdate::Replaced(store.history_in(tx, id, None, true)?),
+            _ => {
+                HistoryUpdate::Replaced(store.history_in(tx, id, Window::WholeTurns(None), true)?)
+            }
         };
         let partial = partial(tx, id)?;
         let stream = match (&cursor.partial, &partial) {
