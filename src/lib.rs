@@ -122,6 +122,7 @@ mod lineage;
 mod maintenance;
 mod messages;
 mod model;
+mod openai;
 mod out_file;
 mod search;
 mod sessions;
