@@ -113,6 +113,11 @@ impl Store {
         self.history_window(session_id, Window::Last(n), true)
     }
 
+    /// [`Store::last_messages`] read from the file alone, neither using nor filling the cache.
+    pub fn last_messages_uncached(&self, session_id: &str, n: usize) -> Result<History> {
+        self.history_window(session_id, Window::Last(n), false)
+    }
+
     /// [`Store::last_messages`] if the cache holds the session's current version: one
     /// primary-key read and no message read. `None` when answering would read messages, for
     /// a caller that must not wait on the file (an event loop) and then reads elsewhere.

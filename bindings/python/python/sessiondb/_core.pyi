@@ -75,6 +75,18 @@ class Store:
         With ``wait=False`` a lock held by another writer raises ``Busy`` at once."""
     def openai_items(self, session_id: str, limit: Optional[int] = None) -> tuple[int, list[Any], int]:
         """``(version, the latest limit items, length of the working history)``"""
+    def cached_openai_items(
+        self, session_id: str, limit: Optional[int] = None
+    ) -> Optional[tuple[int, list[Any], int]]:
+        """``openai_items`` if this process's cache holds the session's current version (one
+        primary-key read, no message read); ``None`` otherwise."""
+    def openai_history(
+        self, session_id: str, *, branch: Optional[str] = None, full: bool = False
+    ) -> list[tuple[Any, str]]:
+        """``[(item, created_at), ...]`` of the working history, of branch ``branch``, or of
+        the full history (``full=True``)."""
+    def pop_openai_item(self, session_id: str) -> Any:
+        """Removes the last message; returns its item (``None`` when the history is empty)."""
     def pop_message(self, session_id: str) -> Optional[Message]: ...
     def chat_history(
         self, session_id: str, max_messages: Optional[int] = None, *, cached: bool = True, whole_turns: bool = True
