@@ -7,7 +7,7 @@ use crate::db::sql::Tx;
 use crate::error::{Error, Result};
 use crate::heads::{current_of, fork_new_head, head_of, head_or_create, save_head};
 use crate::history::{read_working, working_entry, History, HistoryChange, Window};
-use crate::lineage;
+use crate::lineage::{self, Current};
 use crate::model::{check_unique_keys, now_text, validate_session_id, Message, NewMessage};
 use crate::store::Store;
 
@@ -118,12 +118,32 @@ impl Store {
         self.history_window(session_id, Window::Last(n), false)
     }
 
-    /// [`Store::last_messages`] if the cache holds the session's current version: one
-    /// primary-key read and no message read. `None` when answering would read messages, for
-    /// a caller that must not wait on the file (an event loop) and then reads elsewhere.
+    /// [`Store::last_messages`] answered by the cache: when it holds the session's current
+    /// version (one primary-key read), or an earlier version of the same head that only grew
+    /// since (then only the messages appended since are read, as after an append made
+    /// through another handle or process). `None` when answering would read the history
+    /// again, for a caller that must not wait on the file (an event loop) and then reads
+    /// elsewhere.
     pub fn cached_last_messages(&self, session_id: &str, n: usize) -> Result<Option<History>> {
         validate_session_id(session_id)?;
-        self.cached_window(session_id, Window::Last(n))
+        let window = Window::Last(n);
+        if let Some(history) = self.cached_window(session_id, window)? {
+            return Ok(Some(history));
+        }
+        self.read(|tx| {
+            let current = current_of(tx, session_id)?
+                .ok_or_else(|| Error::not_found("session", session_id))?;
+            let start = |floor: i64| window.start(current.head.length, floor);
+            let entry = match self
+                .cache()
+                .lookup_without_loading(session_id, &current, start)
+            {
+                Lookup::Hit(entry) => entry,
+                Lookup::Grown(entry) => self.grown(tx, session_id, entry, &current)?,
+                Lookup::Load => return Ok(None),
+            };
+            Ok(Some(History::window(&entry, window)))
+        })
     }
 
     fn history_window(&self, session_id: &str, window: Window, use_cache: bool) -> Result<History> {
@@ -171,14 +191,7 @@ impl Store {
         };
         let entry = match lookup {
             Lookup::Hit(entry) => entry,
-            Lookup::Grown(mut entry) => {
-                entry.extend(
-                    lineage::read_head(tx, &head, entry.end() + 1, head.length)?,
-                    version,
-                );
-                self.cache().store(session_id, entry.clone());
-                entry
-            }
+            Lookup::Grown(entry) => self.grown(tx, session_id, entry, &current)?,
             Lookup::Load => {
                 let entry = read_working(tx, version, &head, window)?;
                 if use_cache {
@@ -188,6 +201,23 @@ impl Store {
             }
         };
         Ok(History::window(&entry, window))
+    }
+
+    /// `entry`, which the head only grew past since, extended to `current` and cached again.
+    fn grown(
+        &self,
+        tx: &Tx<'_>,
+        session_id: &str,
+        mut entry: Entry,
+        current: &Current,
+    ) -> Result<Entry> {
+        let head = &current.head;
+        entry.extend(
+            lineage::read_head(tx, head, entry.end() + 1, head.length)?,
+            current.version,
+        );
+        self.cache().store(session_id, entry.clone());
+        Ok(entry)
     }
 
     /// Up to `limit` messages just before message `index` (exclusive), oldest first: page

@@ -153,31 +153,66 @@ fn last_messages_after_another_writer_appended_is_exact() {
 }
 
 #[test]
-fn cached_last_messages_answers_only_from_a_current_cache_entry() {
+fn cached_last_messages_answers_from_the_cache_or_not_at_all() {
     let (_dir, path) = temp_db();
     let store = Store::open(&path).unwrap();
     let other = Store::open(&path).unwrap();
     seeded(&other, "s", 5);
-    // Nothing cached yet: no answer, and nothing read into the cache.
+    // Nothing cached yet: no answer, and nothing read into the cache or counted.
+    let before = store.cache_stats();
     assert!(store.cached_last_messages("s", 2).unwrap().is_none());
     assert!(store.cached_last_messages("s", 2).unwrap().is_none());
+    assert_eq!(reads(&store, before), (0, 0));
+    assert_eq!(store.cache_stats().entries, 0);
     store.last_messages("s", 3).unwrap();
     let cached = store.cached_last_messages("s", 2).unwrap().unwrap();
     assert_eq!(contents(&cached), ["m3", "m4"]);
     assert_eq!(cached.version(), other.version("s").unwrap());
-    // Further back than the cached window: no answer.
+    // Further back than the cached window: no answer, and the entry stays.
     assert!(store.cached_last_messages("s", 4).unwrap().is_none());
-    // Another writer moved the version: no answer until a read refreshes the entry.
-    other.add_user_message("s", "m5").unwrap();
-    assert!(store.cached_last_messages("s", 2).unwrap().is_none());
-    store.last_messages("s", 3).unwrap();
+    assert!(store.cached_last_messages("s", 3).unwrap().is_some());
+}
+
+#[test]
+fn cached_last_messages_reads_only_what_another_writer_appended() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    let other = Store::open(&path).unwrap();
+    seeded(&store, "s", 3);
+    store.last_messages("s", 10).unwrap();
+    other.add_user_message("s", "m3").unwrap();
+    let before = store.cache_stats();
     let cached = store.cached_last_messages("s", 2).unwrap().unwrap();
-    assert_eq!(contents(&cached), ["m4", "m5"]);
-    // Our own append keeps the entry current.
-    store.add_user_message("s", "m6").unwrap();
-    let cached = store.cached_last_messages("s", 1).unwrap().unwrap();
-    assert_eq!(contents(&cached), ["m6"]);
-    assert_eq!(cached.version(), store.version("s").unwrap());
+    assert_eq!(contents(&cached), ["m2", "m3"]);
+    assert_eq!(cached.version(), other.version("s").unwrap());
+    assert_eq!(
+        store.cache_stats().tail_refreshes - before.tail_refreshes,
+        1
+    );
+    // A history replaced by another writer is not answered: reading it is a reload.
+    other
+        .set_chat_history("s", &[NewMessage::user("new")])
+        .unwrap();
+    assert!(store.cached_last_messages("s", 2).unwrap().is_none());
+    assert_eq!(contents(&store.last_messages("s", 2).unwrap()), ["new"]);
+    assert_eq!(
+        contents(&store.cached_last_messages("s", 2).unwrap().unwrap()),
+        ["new"]
+    );
+}
+
+#[test]
+fn last_messages_uncached_neither_uses_nor_fills_the_cache() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    seeded(&store, "s", 4);
+    store.invalidate_cache(None);
+    let before = store.cache_stats();
+    let last = store.last_messages_uncached("s", 2).unwrap();
+    assert_eq!(contents(&last), ["m2", "m3"]);
+    assert_eq!(indexes(&last), [2, 3]);
+    assert_eq!(reads(&store, before), (0, 0));
+    assert_eq!(store.cache_stats().entries, 0);
 }
 
 #[test]

@@ -78,8 +78,8 @@ class Store:
     def cached_openai_items(
         self, session_id: str, limit: Optional[int] = None
     ) -> Optional[tuple[int, list[Any], int]]:
-        """``openai_items`` if this process's cache holds the session's current version (one
-        primary-key read, no message read); ``None`` otherwise."""
+        """``openai_items`` answered by this process's history cache (one primary-key read,
+        plus the items appended since the cached version); ``None`` otherwise."""
     def openai_history(
         self, session_id: str, *, branch: Optional[str] = None, full: bool = False
     ) -> list[tuple[Any, str]]:

@@ -18,8 +18,9 @@ itself:
 
 - ``get_items`` first asks the store's history cache, which every session of the process
   shares: one primary-key read of the session's version (in WAL mode a reader never waits
-  for a writer). If the cache holds the history at that version the items come from it at
-  once; otherwise it reads in a thread.
+  for a writer). If the cache holds the history at that version, or an earlier one it only
+  grew from (then just the appended items are read), the items come from it at once;
+  otherwise (a first read, a history replaced elsewhere) it reads in a thread.
 - ``add_items`` first tries to write without waiting for the lock (a zero busy timeout). If
   another writer holds it, nothing was written and the write is retried in a thread, where it
   waits as long as the store's ``busy_timeout``. A store opened with ``synchronous="full"``

@@ -2,12 +2,14 @@
 //! ([`sessiondb::NewMessage::from_openai_item`], [`sessiondb::Message::openai_item`]); these
 //! methods only choose what to read and convert the items.
 
+use std::borrow::Cow;
+
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use sessiondb::{History, NewMessage};
 
 use super::Store;
-use crate::convert::{count, from_py, to_py};
+use crate::convert::{count, from_py, to_py, JsonToPy};
 use crate::errors::raise;
 
 /// `(version, items, working_len)` of a window of the working history.
@@ -15,8 +17,12 @@ type Items = (i64, Py<PyAny>, u64);
 
 fn items_to_py(py: Python<'_>, history: &History) -> PyResult<Items> {
     let items = PyList::empty(py);
+    let mut convert = JsonToPy::default();
     for message in history.iter() {
-        items.append(to_py(py, &*message.openai_item())?)?;
+        match message.openai_item() {
+            Cow::Borrowed(item) => items.append(convert.value(py, item)?)?,
+            Cow::Owned(item) => items.append(JsonToPy::default().value(py, &item)?)?,
+        }
     }
     Ok((
         history.version(),
@@ -71,8 +77,8 @@ impl Store {
         items_to_py(py, &history)
     }
 
-    /// [`openai_items`](Self::openai_items) if this process's history cache holds the
-    /// session's current version (one primary-key read, no message read), else `None`: for
+    /// [`openai_items`](Self::openai_items) answered by this process's history cache (one
+    /// primary-key read, plus the items appended since the cached version), else `None`: for
     /// an event loop, which then reads in a thread.
     #[pyo3(signature = (session_id, limit=None))]
     fn cached_openai_items(
@@ -103,8 +109,12 @@ impl Store {
             (None, false) => s.chat_history(&session_id, None),
         })?;
         let out = PyList::empty(py);
+        let mut convert = JsonToPy::default();
         for message in history.iter() {
-            let item = to_py(py, &*message.openai_item())?;
+            let item = match message.openai_item() {
+                Cow::Borrowed(item) => convert.value(py, item)?,
+                Cow::Owned(item) => JsonToPy::default().value(py, &item)?,
+            };
             out.append((item, to_py(py, &message.created_at)?))?;
         }
         Ok(out.into_any().unbind())
