@@ -307,7 +307,7 @@ impl Offsets {
             | ("messages", "branch_id")
             | ("snapshots", "branch_id")
             | ("compactions", "branch_id") => self.branch,
-            ("messages", "id") => self.branch * ROWS_PER_BRANCH,
+            ("messages", "id") | ("usage_records", "message_id") => self.branch * ROWS_PER_BRANCH,
             _ => 0,
         }
     }
@@ -316,10 +316,11 @@ impl Offsets {
 /// Every table a copy moves, each with its key, in an order that inserts what a foreign key
 /// names before what names it (sessions' links to their parents are set at the end).
 /// `version_clock` is not copied: both databases have its one row.
-const TABLES: [(&str, &str); 7] = [
+const TABLES: [(&str, &str); 8] = [
     ("sessions", "id"),
     ("branches", "id"),
     ("messages", "id"),
+    ("usage_records", "message_id"),
     ("snapshots", "id"),
     ("compactions", "id"),
     ("partial_messages", "session_id"),
@@ -338,8 +339,8 @@ fn replace_contents(from: &Path, src: &Tx<'_>, tx: &Tx<'_>) -> Result<RestoreRep
         // SQLite's BEGIN IMMEDIATE made this the only writer; on PostgreSQL other writers
         // wait here for the restore, and readers go on seeing the old contents.
         tx.execute_batch(
-            "LOCK TABLE sessions, branches, messages, snapshots, compactions, partial_messages,
-                        leases, version_clock IN EXCLUSIVE MODE",
+            "LOCK TABLE sessions, branches, messages, usage_records, snapshots, compactions,
+                        partial_messages, leases, version_clock IN EXCLUSIVE MODE",
         )?;
     }
     let live_version = max_version(tx)?;

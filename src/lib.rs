@@ -131,6 +131,7 @@ mod store;
 mod streaming;
 mod transfer;
 mod turns;
+mod usage;
 mod watch;
 
 #[cfg(feature = "tokio")]
@@ -164,4 +165,5 @@ pub use transfer::{
     SnapshotExport, EXPORT_FORMAT, EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,
 };
 pub use turns::AddedMessages;
+pub use usage::{RecordedUsage, UsageRecord};
 pub use watch::{Change, HistoryUpdate, StreamUpdate, WatchCursor, Watcher, WATCH_POLL_INTERVAL};

@@ -113,7 +113,8 @@ impl Store {
             // asked for runs outside any transaction, as PostgreSQL requires.
             if vacuum {
                 self.outside_transaction(
-                    "VACUUM (ANALYZE) messages, branches, sessions, snapshots, compactions",
+                    "VACUUM (ANALYZE) messages, branches, sessions, snapshots, compactions, \
+                     usage_records",
                 )?;
             }
             return Ok(MaintenanceReport {

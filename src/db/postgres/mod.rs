@@ -20,7 +20,10 @@ use crate::model::Role;
 
 /// The migrations, embedded at build time; entry `i` moves the schema from `i` to `i + 1`.
 /// Same rules as SQLite's: this list only grows, released files are never edited.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_init.sql"),
+    include_str!("../../../migrations/postgres/0002_usage_records.sql"),
+];
 
 /// The PostgreSQL schema version this build writes and understands.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
