@@ -372,7 +372,7 @@ class SessiondbSession(SessionABC):
                 # history was replaced meanwhile, the output stays, the old items visible.
                 version = self._store.version(self.session_id)
                 full = self._store.openai_history(self.session_id, full=True)
-                after = [item for item, _ in full[last_replaced + 1 : last_replaced + 1 + len(output)]]
+                after = [item for _, item, _ in full[last_replaced + 1 : last_replaced + 1 + len(output)]]
                 if after != list(output):
                     return True
 
@@ -437,7 +437,7 @@ class SessiondbSession(SessionABC):
                     return False
                 if prune_prefix is not None and (marked or not compactions):
                     # The items of the history just replaced: its first `keep` are kept.
-                    kept_items = [item for item, _ in full_items[:keep]]
+                    kept_items = [item for _, item, _ in full_items[:keep]]
                     self._hide_expired_prefix(kept_items, first if marked else -1, keep,
                                               prune_prefix, changed["version"])
                 return True
@@ -517,10 +517,10 @@ class SessiondbSession(SessionABC):
 # --- AdvancedSessiondbSession ---------------------------------------------------------------
 
 _MAIN = "main"
-# Session metadata keys of the advanced session: a branch name once used, and one turn's
-# usage. One key each, so concurrent writers never overwrite each other's entries.
+# Session metadata key of the advanced session for a branch name once used (one key each, so
+# concurrent writers never overwrite each other's entries); its value is the index of the
+# branch's first own item (``True`` in files from before: 0).
 _USED_BRANCH = "openai_agents.branch_used:"
-_TURN_USAGE = "openai_agents.turn_usage:"
 # Item types that count as a tool use in get_tool_usage.
 _TOOL_CALL_TYPES = frozenset(
     {
@@ -549,17 +549,6 @@ _TYPE_NAMED_TOOLS = frozenset(
         "apply_patch_call",
     }
 )
-
-
-def _usage_key(branch: str, turn: int) -> str:
-    return f"{_TURN_USAGE}{turn}:{branch}"
-
-
-def _parse_usage_key(key: str) -> tuple[str, int] | None:
-    if not key.startswith(_TURN_USAGE):
-        return None
-    turn, _, branch = key[len(_TURN_USAGE) :].partition(":")
-    return branch, int(turn)
 
 
 def _sql_time(text: str) -> str:
@@ -628,19 +617,21 @@ def _tool_name(item: Any) -> str | None:
 
 
 class _Turned(NamedTuple):
-    """A stored item with its turn (the number of user items up to and including it)."""
+    """A stored item with its turn (the number of user items up to and including it) and its
+    message's index."""
 
     turn: int
     item: Any
     created_at: str
+    index: int
 
 
-def _with_turns(history: list[tuple[Any, str]]) -> list[_Turned]:
+def _with_turns(history: list[tuple[int, Any, str]]) -> list[_Turned]:
     out, turn = [], 0
-    for item, created_at in history:
+    for index, item, created_at in history:
         if _is_user(item):
             turn += 1
-        out.append(_Turned(turn, item, created_at))
+        out.append(_Turned(turn, item, created_at, index))
     return out
 
 
@@ -654,7 +645,9 @@ class AdvancedSessiondbSession(SessiondbSession):
     keeps it per instance). Turn ``n`` of a branch is its ``n``-th user item together with
     the items after it; a branch made from turn ``n`` holds the items before it.
 
-    Usage (``store_run_usage``) is kept per branch and turn in the session's metadata.
+    Usage (``store_run_usage``) is recorded in sessiondb against the turn's user item
+    (``Store.recorded_usage`` reads it): it stays with that item, so popping the item or
+    clearing the session drops it, and a branch counts only the turns after its start.
 
     Args:
         session_id: The session's id.
@@ -900,15 +893,17 @@ class AdvancedSessiondbSession(SessiondbSession):
                 while self._used(name):
                     suffix += 1
                     name = f"{base}_{suffix}"
+            # The branch holds the messages before the turn's user item.
+            start = turned[at].index
             try:
-                self._store.create_branch(self.session_id, name, max(at - 1, 0))
+                self._store.create_branch(self.session_id, name, max(start - 1, 0))
             except InvalidInput as exc:
                 raise ValueError(str(exc)) from exc
             except AlreadyExists as exc:
                 raise ValueError(
                     f"Branch ID '{name}' has already been used. Choose a new branch ID."
                 ) from exc
-            self._store.update_metadata(self.session_id, {_USED_BRANCH + name: True})
+            self._store.update_metadata(self.session_id, {_USED_BRANCH + name: start})
             self._store.switch_branch(self.session_id, name)
             if at == 0:
                 # A branch before the first turn is empty (the core's branches start from a
@@ -989,7 +984,6 @@ class AdvancedSessiondbSession(SessiondbSession):
                     )
                 self._store.switch_branch(self.session_id, _MAIN)
             self._store.delete_branch(self.session_id, branch_id)
-            self._forget_usage(lambda branch, turn: branch == branch_id)
 
         await asyncio.to_thread(delete)
 
@@ -997,21 +991,14 @@ class AdvancedSessiondbSession(SessiondbSession):
         self, *, wrapper: RunContextWrapper[Any] | None = None
     ) -> TResponseInputItem | None:
         """Removes and returns the current branch's last item; removing a turn's user item
-        removes that turn's usage too. Cancelled meanwhile, it waits for the outcome and
-        then raises the cancellation."""
+        removes that turn's usage too (the usage is recorded against that item). Cancelled
+        meanwhile, it waits for the outcome and then raises the cancellation."""
 
         def pop() -> Any:
-            branch = self._head()
-            turns = sum(1 for t in self._turned(None) if _is_user(t.item))
             try:
-                item = self._store.pop_openai_item(self.session_id)
+                return self._store.pop_openai_item(self.session_id)
             except NotFound:
                 return None
-            if item is None:
-                return None
-            if _is_user(item):
-                self._forget_usage(lambda b, turn: b == branch and turn == turns)
-            return item
 
         return await _settled(pop)
 
@@ -1036,28 +1023,44 @@ class AdvancedSessiondbSession(SessiondbSession):
                 ):
                     self._store.delete_branch(self.session_id, b["name"])
             self._store.clear(self.session_id)
-            self._forget_usage(lambda branch, turn: True)
 
         await _settled(clear)
 
     # --- usage --------------------------------------------------------------------------
 
-    def _usage(self) -> dict[tuple[str, int], dict[str, Any]]:
+    def _start(self, branch: str) -> int:
+        """Index of ``branch``'s first own item: usage recorded against an earlier item it
+        shares with the branch it came from is not this branch's (as upstream, where a
+        branch starts without the usage of the turns it copied)."""
         try:
             metadata = self._store.session(self.session_id)["metadata"]
         except NotFound:
-            return {}
-        out = {}
-        for key, value in metadata.items():
-            where = _parse_usage_key(key)
-            if where is not None and isinstance(value, dict):
-                out[where] = value
-        return out
+            return 0
+        start = metadata.get(_USED_BRANCH + branch)
+        return start if isinstance(start, int) and not isinstance(start, bool) else 0
 
-    def _forget_usage(self, which: Any) -> None:
-        gone = {_usage_key(b, t): None for (b, t) in self._usage() if which(b, t)}
-        if gone:
-            self._store.update_metadata(self.session_id, gone)
+    def _usage(self, branch: str) -> dict[int, dict[str, Any]]:
+        """The usage of ``branch``'s turns, by turn number: the core's usage records against
+        the branch's user items, from its first own item on."""
+        try:
+            records = self._store.recorded_usage(self.session_id, branch)
+        except NotFound:
+            return {}
+        start = self._start(branch)
+        turns = {t.index: t.turn for t in self._turned(branch) if _is_user(t.item)}
+        out = {}
+        for r in records:
+            if r["index"] >= start and r["index"] in turns:
+                details = r.get("details") or {}
+                out[turns[r["index"]]] = {
+                    "requests": r["requests"],
+                    "input_tokens": r["input_tokens"],
+                    "output_tokens": r["output_tokens"],
+                    "total_tokens": r["total_tokens"],
+                    "input_tokens_details": details.get("input_tokens_details"),
+                    "output_tokens_details": details.get("output_tokens_details"),
+                }
+        return out
 
     async def store_run_usage(self, result: Any) -> None:
         """Records ``result``'s token usage against the current branch's latest turn
@@ -1076,16 +1079,29 @@ class AdvancedSessiondbSession(SessiondbSession):
                 "input_tokens": usage.input_tokens or 0,
                 "output_tokens": usage.output_tokens or 0,
                 "total_tokens": usage.total_tokens or 0,
-                "input_tokens_details": details(getattr(usage, "input_tokens_details", None)),
-                "output_tokens_details": details(getattr(usage, "output_tokens_details", None)),
+                "details": {
+                    "input_tokens_details": details(getattr(usage, "input_tokens_details", None)),
+                    "output_tokens_details": details(
+                        getattr(usage, "output_tokens_details", None)
+                    ),
+                },
             }
 
             def store() -> None:
                 branch = self._head()
-                turn = sum(1 for t in self._turned(None) if _is_user(t.item))
-                if turn == 0:
+                users = [t for t in self._turned(None) if _is_user(t.item)]
+                if not users:
                     return
-                self._store.update_metadata(self.session_id, {_usage_key(branch, turn): record})
+                if users[-1].index < self._start(branch):
+                    # The turn's item is shared with the branch this one came from: a record
+                    # against it would be that branch's too.
+                    self._logger.debug(
+                        "No usage recorded: turn %s of branch %s precedes the branch",
+                        users[-1].turn,
+                        branch,
+                    )
+                    return
+                self._store.record_usage(self.session_id, users[-1].index, record)
 
             await asyncio.to_thread(store)
         except Exception:
@@ -1097,7 +1113,8 @@ class AdvancedSessiondbSession(SessiondbSession):
         ``total_turns``; ``None`` when nothing was recorded."""
 
         def read() -> dict[str, int] | None:
-            rows = [u for (b, _), u in self._usage().items() if not branch_id or b == branch_id]
+            names = [branch_id] if branch_id else [b["name"] for b in self._live_branches()]
+            rows = [u for name in names for u in self._usage(name).values()]
             if not rows:
                 return None
             total = {k: sum(u[k] for u in rows) for k in ("requests", "input_tokens", "output_tokens", "total_tokens")}
@@ -1114,7 +1131,7 @@ class AdvancedSessiondbSession(SessiondbSession):
 
         def read() -> list[dict[str, Any]] | dict[str, Any]:
             branch = branch_id if branch_id is not None else self._head()
-            mine = {t: dict(u) for (b, t), u in self._usage().items() if b == branch}
+            mine = self._usage(branch)
             if user_turn_number is not None:
                 return mine.get(user_turn_number, {})
             return [{"user_turn_number": t, **mine[t]} for t in sorted(mine)]

@@ -1,7 +1,7 @@
 //! Appending, reading and replacing a history, and compacting it.
 
 use pyo3::prelude::*;
-use sessiondb::NewMessage;
+use sessiondb::{NewMessage, RecordedUsage};
 
 use super::Store;
 use crate::convert::{count, from_py, index, to_py};
@@ -175,6 +175,37 @@ impl Store {
         self.run_to_py(py, move |s| match expected_version {
             Some(v) => s.set_chat_history_at_version(&session_id, &messages, v),
             None => s.set_chat_history(&session_id, &messages),
+        })
+    }
+
+    /// Records what a turn or run used against message `index` of the current history
+    /// (`{"requests", "input_tokens", "output_tokens", "total_tokens", "details"}`, each
+    /// optional), replacing what was recorded there. The record stays with the message: in
+    /// forks and branches that hold it, gone when it is popped or replaced.
+    fn record_usage(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        index: i64,
+        usage: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let i = self::index("index", index)?;
+        let usage: RecordedUsage = from_py("usage", usage)?;
+        self.run(py, move |s| s.record_usage(&session_id, i, &usage))
+    }
+
+    /// The usage records of the current history (of branch `branch`), oldest first: each
+    /// `{"index", "requests", "input_tokens", "output_tokens", "total_tokens", "details",
+    /// "recorded_at"}`.
+    #[pyo3(signature = (session_id, branch=None))]
+    fn recorded_usage(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        branch: Option<String>,
+    ) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| {
+            s.recorded_usage(&session_id, branch.as_deref())
         })
     }
 }

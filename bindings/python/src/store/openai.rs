@@ -92,9 +92,10 @@ impl Store {
         history.map(|h| items_to_py(py, &h)).transpose()
     }
 
-    /// `[(item, created_at), ...]`: the OpenAI Agents SDK items of the working history, of a
-    /// named branch's history (`branch`), or of the full history with compacted messages
-    /// (`full=True`), oldest first, each with its time (RFC 3339 text).
+    /// `[(index, item, created_at), ...]`: the OpenAI Agents SDK items of the working
+    /// history, of a named branch's history (`branch`), or of the full history with compacted
+    /// messages (`full=True`), oldest first, each with its message's index and time (RFC 3339
+    /// text).
     #[pyo3(signature = (session_id, *, branch=None, full=false))]
     fn openai_history(
         &self,
@@ -115,7 +116,7 @@ impl Store {
                 Cow::Borrowed(item) => convert.value(py, item)?,
                 Cow::Owned(item) => JsonToPy::default().value(py, &item)?,
             };
-            out.append((item, to_py(py, &message.created_at)?))?;
+            out.append((message.index, item, to_py(py, &message.created_at)?))?;
         }
         Ok(out.into_any().unbind())
     }
