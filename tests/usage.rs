@@ -156,9 +156,6 @@ fn deleting_or_purging_a_session_deletes_its_records() {
 
 #[test]
 fn backup_and_restore_keep_records() {
-    if common::sqlite_only("backup writes a SQLite file beside the database") {
-        return;
-    }
     let (dir, path) = temp_db();
     let store = Store::open(&path).unwrap();
     seeded(&store, "s", 3);
