@@ -22,7 +22,7 @@ use crate::model::Role;
 /// Same rules as SQLite's: this list only grows, released files are never edited.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
-    include_str!("../../../migrations/postgres/0002_usage_records.sql"),
+    include_str!("../../../migrations/postgres/0003_usage_records.sql"),
 ];
 
 /// The PostgreSQL schema version this build writes and understands.

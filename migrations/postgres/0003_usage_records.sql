@@ -1,4 +1,4 @@
--- sessiondb PostgreSQL schema 2: usage recorded against a message (SQLite schema 8; the
+-- sessiondb PostgreSQL schema 3: usage recorded against a message (SQLite schema 9; the
 -- reasons are written there). Released: never edit this file; add a new numbered file.
 -- Each deleted message probes this table's primary key (the cascade), which prune and purge
 -- pay per row.

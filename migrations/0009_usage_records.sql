@@ -1,4 +1,4 @@
--- sessiondb schema 8: usage recorded against a message (what an agent's turn or run used).
+-- sessiondb schema 9: usage recorded against a message (what an agent's turn or run used).
 -- Released: never edit this file; add a new numbered file instead.
 --
 -- A record belongs to one message row and shares its fate: a history that holds the row (the
