@@ -22,10 +22,10 @@ use std::path::Path;
 use rusqlite::OpenFlags;
 use serde::Serialize;
 
-use crate::db::sql::{args, Dialect, Param, Row, Tx};
+use crate::db::sql::{args, Param, Row, Tx};
 use crate::db::sqlite::migrations::SCHEMA_VERSION;
 use crate::error::{Error, Result};
-use crate::out_file::{database_file, parent_dir, ExistingFile, OutFile, TempFile};
+use crate::out_file::{database_file, ExistingFile, OutFile, TempFile};
 use crate::store::Store;
 
 /// What [`Store::restore`] put in place: the row counts of the restored contents.
@@ -54,14 +54,8 @@ impl Store {
         let out = out.as_ref();
         let mut file = OutFile::create(self.path(), out, existing)?;
         let temp = utf8_path(file.temp().path())?.to_owned();
-        if self.is_postgres() {
+        if !self.copy_file_to(&temp)? {
             self.backup_to_sqlite(Path::new(&temp))?;
-        } else {
-            // VACUUM runs outside any transaction, so not through a Tx.
-            self.with_connection(|conn| {
-                conn.execute("VACUUM INTO ?1", [&temp])?;
-                Ok(())
-            })?;
         }
         let bytes = std::fs::metadata(&temp)
             .map_err(|source| Error::Io {
@@ -73,14 +67,14 @@ impl Store {
         Ok(bytes)
     }
 
-    /// A PostgreSQL store's backup: a new sessiondb SQLite file at `path` holding every row of
-    /// one read snapshot, ids and versions as they are, so [`Store::restore`] on either
-    /// backend takes it back.
+    /// The backup of a store that cannot copy its own file (PostgreSQL): a new sessiondb
+    /// SQLite file at `path` holding every row of one read snapshot, ids and versions as they
+    /// are, so [`Store::restore`] on either backend takes it back.
     fn backup_to_sqlite(&self, path: &Path) -> Result<()> {
         let copy = Store::builder(path).pool_size(1).cache_entries(0).open()?;
         copy.write(|dst| self.read(|src| replace_contents(self.path(), src, dst)))?;
         // Everything into the file itself, so the renamed file is whole without its -wal.
-        copy.with_connection(|conn| Ok(conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?))?;
+        copy.checkpoint()?;
         drop(copy);
         Ok(())
     }
@@ -147,11 +141,7 @@ impl Store {
         }
         // An upgraded copy goes beside the live file, or, for a server, where temporary
         // files go.
-        let scratch = if self.is_postgres() {
-            std::env::temp_dir()
-        } else {
-            parent_dir(self.path()).to_path_buf()
-        };
+        let scratch = self.scratch_dir();
         let source = Source::open(&scratch, from)?;
         let report = self.write(|tx| source.store.read(|src| replace_contents(from, src, tx)))?;
         drop(source);
@@ -234,60 +224,14 @@ fn utf8_path(path: &Path) -> Result<&str> {
 /// clock).
 fn max_version(tx: &Tx<'_>) -> Result<i64> {
     tx.query_one(
-        tx.pick(
-            "SELECT max((SELECT version FROM version_clock WHERE id = 1),
+        &format!(
+            "SELECT {}((SELECT version FROM version_clock WHERE id = 1),
                         coalesce((SELECT max(version) FROM sessions), 0))",
-            "SELECT GREATEST((SELECT version FROM version_clock WHERE id = 1),
-                             coalesce((SELECT max(version) FROM sessions), 0))",
+            tx.greatest()
         ),
         args![],
         |row| row.get(0),
     )
-}
-
-/// The highest id a table has used, deleted rows included: SQLite's AUTOINCREMENT keeps it
-/// in `sqlite_sequence`, PostgreSQL's identity column in its sequence.
-fn max_id(tx: &Tx<'_>, table: &str) -> Result<i64> {
-    let sql = match tx.dialect() {
-        Dialect::Sqlite => format!(
-            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0),
-                        coalesce((SELECT max(id) FROM \"{table}\"), 0))"
-        ),
-        #[cfg(feature = "postgres")]
-        Dialect::Postgres => format!(
-            "SELECT GREATEST(
-                 coalesce(pg_sequence_last_value(
-                     CAST(pg_get_serial_sequence('{table}', 'id') AS regclass)), 0),
-                 coalesce((SELECT max(id) FROM \"{table}\"), 0))"
-        ),
-    };
-    tx.query_one(&sql, args![], |row| row.get(0))
-}
-
-/// Moves `table`'s id counter to `used`, so the next id is above it.
-fn set_max_id(tx: &Tx<'_>, table: &str, used: i64) -> Result<()> {
-    match tx.dialect() {
-        Dialect::Sqlite => {
-            tx.execute("DELETE FROM sqlite_sequence WHERE name = ?1", args![table])?;
-            tx.execute(
-                "INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)",
-                args![table, used],
-            )?;
-        }
-        #[cfg(feature = "postgres")]
-        Dialect::Postgres => {
-            // setval refuses 0: an unused sequence is 1, not yet called.
-            tx.query_one(
-                &format!(
-                    "SELECT setval(CAST(pg_get_serial_sequence('{table}', 'id') AS regclass),
-                                   GREATEST(CAST(?1 AS BIGINT), 1), CAST(?1 AS BIGINT) > 0)"
-                ),
-                args![used],
-                |row| row.get::<i64>(0),
-            )?;
-        }
-    }
-    Ok(())
 }
 
 /// How a restored column's values move so they never repeat one the live file handed out.
@@ -335,20 +279,14 @@ const COPY_PAGE: i64 = 256;
 /// handed out. Either side may be SQLite or PostgreSQL: the schemas have the same tables and
 /// columns.
 fn replace_contents(from: &Path, src: &Tx<'_>, tx: &Tx<'_>) -> Result<RestoreReport> {
-    if tx.dialect() != Dialect::Sqlite {
-        // SQLite's BEGIN IMMEDIATE made this the only writer; on PostgreSQL other writers
-        // wait here for the restore, and readers go on seeing the old contents.
-        tx.execute_batch(
-            "LOCK TABLE sessions, branches, messages, usage_records, snapshots, compactions,
-                        partial_messages, leases, version_clock IN EXCLUSIVE MODE",
-        )?;
-    }
+    // Other writers wait for the restore; readers go on seeing the old contents.
+    tx.lock_all_tables()?;
     let live_version = max_version(tx)?;
-    let live_branch = max_id(tx, "branches")?;
-    let live_snapshot = max_id(tx, "snapshots")?;
+    let live_branch = tx.id_counter("branches")?;
+    let live_snapshot = tx.id_counter("snapshots")?;
     let src_version = max_version(src)?;
-    let src_branch = max_id(src, "branches")?;
-    let src_snapshot = max_id(src, "snapshots")?;
+    let src_branch = src.id_counter("branches")?;
+    let src_snapshot = src.id_counter("snapshots")?;
     if src_branch > MAX_BRANCH_ID - live_branch {
         return Err(Error::invalid(format!(
             "{}: restoring it would need branch ids above {MAX_BRANCH_ID} \
@@ -361,17 +299,11 @@ fn replace_contents(from: &Path, src: &Tx<'_>, tx: &Tx<'_>) -> Result<RestoreRep
         branch: live_branch,
     };
 
-    if tx.dialect() == Dialect::Sqlite {
-        // Foreign keys hold again once every table is copied; checked at commit.
-        tx.execute_batch(
-            "PRAGMA defer_foreign_keys = ON;
-             DROP TRIGGER IF EXISTS message_search_insert;
-             DROP TRIGGER IF EXISTS message_search_delete;
-             DROP TRIGGER IF EXISTS message_search_update;
-             DROP TABLE IF EXISTS message_search;",
-        )?;
-    }
-    // Last inserted, first deleted: on PostgreSQL foreign keys are checked per statement.
+    // Foreign keys hold again once every table is copied; checked at commit where they can
+    // be. The search index is built again by the next search.
+    tx.defer_foreign_keys()?;
+    tx.drop_search_index()?;
+    // Last inserted, first deleted: where foreign keys are checked per statement.
     for (table, _) in TABLES.iter().rev() {
         tx.execute(&format!("DELETE FROM \"{table}\""), args![])?;
     }
@@ -400,14 +332,10 @@ fn replace_contents(from: &Path, src: &Tx<'_>, tx: &Tx<'_>) -> Result<RestoreRep
     // Every head was just set, at the session's restored version.
     tx.execute("UPDATE sessions SET head_since = version", args![])?;
     // Ids never come back: the counters continue above both databases' highest.
-    set_max_id(tx, "branches", live_branch + src_branch)?;
-    set_max_id(tx, "snapshots", live_snapshot.max(src_snapshot))?;
-    if tx.dialect() != Dialect::Sqlite {
-        // SQLite's compaction ids are plain rowids; PostgreSQL's sequence must pass the
-        // copied ones.
-        let used = max_id(tx, "compactions")?;
-        set_max_id(tx, "compactions", used)?;
-    }
+    tx.set_id_counter("branches", live_branch + src_branch)?;
+    tx.set_id_counter("snapshots", live_snapshot.max(src_snapshot))?;
+    // Compaction ids were copied as they were.
+    tx.sync_id_counter("compactions")?;
     Ok(report)
 }
 

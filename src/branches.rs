@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use crate::db::sql::{args, Row, Tx};
 use crate::error::{Error, Result};
 use crate::heads::{
-    carry, fork_new_head, head_of, insert_session, next_version, require_head, save_head, touch,
+    carry, fork_new_head, head_of, insert_session, next_step, require_head, save_head, touch, Step,
 };
 use crate::history::History;
 use crate::lineage::{self, branch_id, Head};
@@ -134,7 +134,7 @@ impl Store {
                 "UPDATE branches SET superseded_at = NULL WHERE id = ?1",
                 args![branch],
             )?;
-            let (version, now) = (next_version(tx, session_id)?, now_text());
+            let Step { version, now } = next_step(tx, session_id)?;
             save_head(tx, session_id, &head, version, &now)?;
             load_session(tx, session_id)
         })
@@ -254,7 +254,7 @@ impl Store {
                 return load_session(tx, session_id);
             }
             let segments = lineage::segments(tx, head.branch_id, head.length)?;
-            let (version, now) = (next_version(tx, session_id)?, now_text());
+            let Step { version, now } = next_step(tx, session_id)?;
             let new_head = fork_new_head(
                 tx,
                 session_id,

@@ -2,14 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::sql::{args, Dialect, Tx};
+use crate::db::sql::{args, Tx};
 use crate::error::Result;
 use crate::lineage;
 use crate::model::Usage;
 use crate::store::Store;
 
-/// Result of [`Store::check`]. `problems` is empty for a sound file.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Result of [`Store::check`]. `problems` is empty for a sound file. As JSON it also carries
+/// `ok` ([`CheckReport::is_ok`]), so a script need not count the problems.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct CheckReport {
     pub sessions: u64,
     pub branches: u64,
@@ -22,6 +23,23 @@ pub struct CheckReport {
 impl CheckReport {
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
+    }
+}
+
+impl Serialize for CheckReport {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("CheckReport", 6)?;
+        out.serialize_field("ok", &self.is_ok())?;
+        out.serialize_field("sessions", &self.sessions)?;
+        out.serialize_field("branches", &self.branches)?;
+        out.serialize_field("messages", &self.messages)?;
+        out.serialize_field("snapshots", &self.snapshots)?;
+        out.serialize_field("problems", &self.problems)?;
+        out.end()
     }
 }
 
@@ -44,23 +62,8 @@ impl Store {
                 problems: Vec::new(),
             };
             let problems = &mut report.problems;
-            // The file's own checks; PostgreSQL checks its pages and foreign keys itself.
-            if tx.dialect() == Dialect::Sqlite {
-                for line in strings(tx, "PRAGMA integrity_check")? {
-                    if line != "ok" {
-                        problems.push(format!("integrity: {line}"));
-                    }
-                }
-                tx.query_each("PRAGMA foreign_key_check", args![], |row| {
-                    let table: String = row.get(0)?;
-                    let rowid: Option<i64> = row.get(1)?;
-                    let parent: String = row.get(2)?;
-                    problems.push(format!(
-                        "foreign key: {table} row {rowid:?} points to a missing {parent} row"
-                    ));
-                    Ok(())
-                })?;
-            }
+            // The database engine's own checks of its storage.
+            problems.extend(tx.integrity_problems()?);
             check_branches(tx, problems)?;
             check_sessions(tx, problems)?;
             for line in strings(

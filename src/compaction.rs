@@ -19,10 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::sql::args;
 use crate::error::{Error, Result};
-use crate::heads::{fork_new_head, head_of, save_head};
+use crate::heads::{check_version, fork_new_head, head_of, save_head, Step};
 use crate::history::{in_effect, summary_message, History};
 use crate::lineage;
-use crate::model::{now_text, parse_time, validate_session_id, Message, NewMessage, Role};
+use crate::model::{parse_time, validate_session_id, Message, NewMessage, Role};
 use crate::store::Store;
 
 /// A compaction in effect on a session's current history.
@@ -133,15 +133,7 @@ impl Store {
         self.write(|tx| {
             let (head, version) =
                 head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
-            if let Some(expected) = expected_version {
-                if expected != version {
-                    return Err(Error::Conflict {
-                        session: session_id.to_string(),
-                        expected,
-                        actual: version,
-                    });
-                }
-            }
+            check_version(session_id, expected_version, version)?;
             let through = match i64::try_from(through_index) {
                 Ok(i) if i < head.length => i + 1,
                 _ => {
@@ -172,7 +164,7 @@ impl Store {
                     )));
                 }
             }
-            let (version, now) = (version + 1, now_text());
+            let Step { version, now } = Step::after(version);
             let new_head = fork_new_head(
                 tx,
                 session_id,

@@ -115,7 +115,7 @@ pub enum Error {
 
     /// Any other PostgreSQL error.
     #[cfg(feature = "postgres")]
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", postgres_reason(.0))]
     Postgres(#[source] postgres::Error),
 
     /// No pooled connection could be had in time.
@@ -139,6 +139,8 @@ pub enum Error {
 
     /// Another owner holds the session's lease until `expires_at`, so the claim failed and
     /// nothing was written. Claim again after `expires_at`, or leave the session to `owner`.
+    // Milliseconds rather than the stored form (`model::time_text`): a person reads this
+    // message, and this floor sits below `model`; `expires_at` itself carries the exact time.
     #[error(
         "session {session:?} is leased to {owner:?} until {}",
         .expires_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -203,8 +205,9 @@ impl From<postgres::Error> for Error {
                     || *code == SqlState::DUPLICATE_PSTATEMENT =>
             {
                 Error::Pool(format!(
-                    "{err}: the server connection changed under a prepared statement, as \
-                     behind a pooler in transaction mode; add pgbouncer=true to the URL"
+                    "{}: the server connection changed under a prepared statement, as \
+                     behind a pooler in transaction mode; add pgbouncer=true to the URL",
+                    postgres_reason(&err)
                 ))
             }
             Some(code)
@@ -228,4 +231,31 @@ impl Error {
     pub(crate) fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidInput(msg.into())
     }
+}
+
+/// The driver's error with its cause: the server's own message (with its detail and hint) or
+/// the system's reason, which the driver's text alone leaves out ("db error", "error
+/// connecting to server").
+#[cfg(feature = "postgres")]
+pub(crate) fn postgres_reason(err: &postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        let mut text = format!("{}: {}", db.severity(), db.message());
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!(" ({detail})"));
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!("; hint: {hint}"));
+        }
+        return text;
+    }
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(err);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(&format!(": {more}"));
+        }
+        cause = c.source();
+    }
+    text
 }

@@ -9,7 +9,7 @@
 //!
 //! Versions: a new session draws its first version from the file's one clock
 //! ([`first_version`]), above every version any session of the file has had; after that a
-//! session's version grows by one per change ([`next_version`], [`touch`]) without touching
+//! session's version grows by one per change ([`Step`], [`touch`]) without touching
 //! the clock. A session about to be deleted hands its version to the clock first
 //! ([`retire_versions`]), so a session recreated under its id never repeats a version.
 
@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::lineage::{self, Current, Head, Segment};
-use crate::model::{now_text, NewSession, Usage};
+use crate::model::{now_text, parse_time, Message, NewMessage, NewSession, SnapshotId, Usage};
 
 /// Name of the first branch of every session.
 pub const DEFAULT_BRANCH: &str = "main";
@@ -30,15 +30,7 @@ pub(crate) fn current_of(tx: &Tx<'_>, id: &str) -> Result<Option<Current>> {
     const READ: &str = "SELECT head_branch_id, message_count, input_tokens, output_tokens, cost,
              version, head_since
          FROM sessions WHERE id = ?1";
-    const LOCK: &str = "SELECT head_branch_id, message_count, input_tokens, output_tokens, cost,
-             version, head_since
-         FROM sessions WHERE id = ?1 FOR NO KEY UPDATE";
-    let sql = if tx.lock_clause().is_empty() {
-        READ
-    } else {
-        LOCK
-    };
-    tx.query_opt(sql, args![id], |r| {
+    tx.query_opt(&tx.locked(READ), args![id], |r| {
         Ok(Current {
             head: Head {
                 branch_id: r.get(0)?,
@@ -94,31 +86,7 @@ pub(crate) fn insert_session(
     fork: Option<((i64, i64), Usage)>,
 ) -> Result<()> {
     let now = now_text();
-    // head_branch_id is checked at commit (deferred), so the branch can follow the session;
-    // save_head below sets it and the version.
-    // On PostgreSQL another transaction may be creating the same id right now: the insert
-    // waits for it and then does nothing, and the caller learns the session exists. The
-    // version is drawn only after the insert, so a transaction waiting here holds no lock on
-    // the clock, and one that loses the race leaves the clock alone.
-    let inserted = tx.execute(
-        "INSERT INTO sessions (id, title, agent_name, agent_id, user_id, metadata,
-             parent_session_id, head_branch_id, version, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, ?8, ?8)
-         ON CONFLICT (id) DO NOTHING",
-        args![
-            id,
-            new.title,
-            new.agent_name,
-            new.agent_id,
-            new.user_id,
-            Value::Object(new.metadata.clone()).to_string(),
-            parent_session,
-            now,
-        ],
-    )?;
-    if inserted == 0 {
-        return Err(Error::AlreadyExists(id.to_string()));
-    }
+    insert_session_row(tx, id, new, parent_session, &now, &now)?;
     let version = first_version(tx)?;
     let branch = lineage::create_branch(tx, id, DEFAULT_BRANCH, fork.map(|f| f.0), &now)?;
     let head = Head {
@@ -129,9 +97,49 @@ pub(crate) fn insert_session(
     save_head(tx, id, &head, version, &now)
 }
 
+/// Inserts the session's row alone, with no head and version 0: the caller creates its
+/// branches, then records the head with [`save_head`]. [`Error::AlreadyExists`] if the id
+/// is taken.
+pub(crate) fn insert_session_row(
+    tx: &Tx<'_>,
+    id: &str,
+    fields: &NewSession,
+    parent_session: Option<&str>,
+    created_at: &str,
+    updated_at: &str,
+) -> Result<()> {
+    // head_branch_id is checked at commit (deferred), so the branch can follow the session;
+    // save_head sets it and the version.
+    // On PostgreSQL another transaction may be creating the same id right now: the insert
+    // waits for it and then does nothing, and the caller learns the session exists. The
+    // version is drawn only after the insert, so a transaction waiting here holds no lock on
+    // the clock, and one that loses the race leaves the clock alone.
+    let inserted = tx.execute(
+        "INSERT INTO sessions (id, title, agent_name, agent_id, user_id, metadata,
+             parent_session_id, head_branch_id, version, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, ?8, ?9)
+         ON CONFLICT (id) DO NOTHING",
+        args![
+            id,
+            fields.title,
+            fields.agent_name,
+            fields.agent_id,
+            fields.user_id,
+            Value::Object(fields.metadata.clone()).to_string(),
+            parent_session,
+            created_at,
+            updated_at,
+        ],
+    )?;
+    if inserted == 0 {
+        return Err(Error::AlreadyExists(id.to_string()));
+    }
+    Ok(())
+}
+
 /// The version of a new session: above every version a session of this file has had, so a
 /// deleted and recreated session never repeats one. From then on a session's version grows by
-/// one per change ([`next_version`]); only creating and deleting sessions touch the clock, so
+/// one per change ([`Step`]); only creating and deleting sessions touch the clock, so
 /// an append writes no page for it.
 pub(crate) fn first_version(tx: &Tx<'_>) -> Result<i64> {
     tx.query_one(
@@ -141,14 +149,67 @@ pub(crate) fn first_version(tx: &Tx<'_>) -> Result<i64> {
     )
 }
 
-/// The version the session's next change takes.
-pub(crate) fn next_version(tx: &Tx<'_>, id: &str) -> Result<i64> {
-    tx.query_opt(
-        "SELECT version + 1 FROM sessions WHERE id = ?1",
-        args![id],
-        |r| r.get(0),
-    )?
-    .ok_or_else(|| Error::not_found("session", id))
+/// One change of a session: the version it takes and the time stamped on every row it
+/// writes. A session's version grows by one per change, and only [`Step::after`] adds it.
+pub(crate) struct Step {
+    pub(crate) version: i64,
+    pub(crate) now: String,
+}
+
+impl Step {
+    /// The change that follows `version`.
+    pub(crate) fn after(version: i64) -> Step {
+        Step {
+            version: version + 1,
+            now: now_text(),
+        }
+    }
+}
+
+/// The step the session's next change takes.
+pub(crate) fn next_step(tx: &Tx<'_>, id: &str) -> Result<Step> {
+    let version = tx
+        .query_opt(
+            "SELECT version FROM sessions WHERE id = ?1",
+            args![id],
+            |r| r.get(0),
+        )?
+        .ok_or_else(|| Error::not_found("session", id))?;
+    Ok(Step::after(version))
+}
+
+/// `Ok` when the caller expected no version or the one the session has; otherwise the
+/// [`Error::Conflict`] that names both, and the write stops before it changed anything.
+pub(crate) fn check_version(id: &str, expected: Option<i64>, actual: i64) -> Result<()> {
+    match expected {
+        Some(expected) if expected != actual => Err(Error::Conflict {
+            session: id.to_string(),
+            expected,
+            actual,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Appends `messages` to `head` as `step` and records the head: the one way a history grows
+/// (an append, a batch, the new tail of a replaced history). Returns the messages as stored,
+/// indexed from the head's old length.
+pub(crate) fn append_to_head(
+    tx: &Tx<'_>,
+    id: &str,
+    head: &mut Head,
+    step: &Step,
+    messages: &[NewMessage],
+) -> Result<Vec<Message>> {
+    let old_length = head.length as u64;
+    lineage::append(tx, head, messages, &step.now)?;
+    save_head(tx, id, head, step.version, &step.now)?;
+    let at = parse_time(&step.now)?;
+    Ok(messages
+        .iter()
+        .enumerate()
+        .map(|(i, body)| body.clone().stored_at(old_length + i as u64, at))
+        .collect())
 }
 
 /// Bumps the version and `updated_at` of a session whose history did not change; returns
@@ -166,19 +227,32 @@ pub(crate) fn touch(tx: &Tx<'_>, id: &str) -> Result<i64> {
 /// Before session `id`'s row goes: a session recreated under this id must start above every
 /// version this one had.
 pub(crate) fn retire_versions(tx: &Tx<'_>, id: &str) -> Result<()> {
-    tx.execute(
-        tx.pick(
-            "UPDATE version_clock SET version = max(version,
-                 (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
-            "UPDATE version_clock SET version = GREATEST(version,
-                 (SELECT version FROM sessions WHERE id = ?1)) WHERE id = 1",
-        ),
+    let version = tx.query_opt(
+        "SELECT version FROM sessions WHERE id = ?1",
         args![id],
+        |r| r.get(0),
+    )?;
+    match version {
+        Some(version) => raise_version_clock(tx, version),
+        None => Ok(()),
+    }
+}
+
+/// Raises the file's version clock to at least `version`, so every session created from now
+/// on starts above it (an imported superseded branch named `<name>@<version>` keeps its name
+/// free this way).
+pub(crate) fn raise_version_clock(tx: &Tx<'_>, version: i64) -> Result<()> {
+    tx.execute(
+        &format!(
+            "UPDATE version_clock SET version = {}(version, ?1) WHERE id = 1",
+            tx.greatest()
+        ),
+        args![version],
     )?;
     Ok(())
 }
 
-/// Records `head` as the session's current history at `version` (from [`next_version`]).
+/// Records `head` as the session's current history at `version` (a [`Step`]'s).
 pub(crate) fn save_head(tx: &Tx<'_>, id: &str, head: &Head, version: i64, now: &str) -> Result<()> {
     let values = args![
         id,
@@ -207,6 +281,25 @@ pub(crate) fn save_head(tx: &Tx<'_>, id: &str, head: &Head, version: i64, now: &
         )?;
     }
     Ok(())
+}
+
+/// Pins the first `seq` messages of branch `branch_id` as a snapshot of the session; returns
+/// its id. `metadata` is the JSON text of a checked object.
+pub(crate) fn insert_snapshot(
+    tx: &Tx<'_>,
+    session_id: &str,
+    label: Option<&str>,
+    metadata: &str,
+    (branch_id, seq): (i64, i64),
+    created_at: &str,
+) -> Result<SnapshotId> {
+    let id = tx.query_one(
+        "INSERT INTO snapshots (session_id, label, metadata, branch_id, seq, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        args![session_id, label, metadata, branch_id, seq, created_at],
+        |r| r.get(0),
+    )?;
+    Ok(SnapshotId(id))
 }
 
 /// Moves the session's head to a new branch that takes the head's name and starts with the

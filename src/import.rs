@@ -263,21 +263,7 @@ fn not_openai(path: &Path, reason: String) -> Error {
 }
 
 fn praisonai_session(path: &Path, max_bytes: u64) -> Result<SessionExport> {
-    let bytes = read_limited(path, max_bytes)?;
-    let text = String::from_utf8(bytes).map_err(|_| Error::invalid("the file is not UTF-8"))?;
-    let data: Value =
-        serde_json::from_str(&text).map_err(|e| Error::invalid(format!("invalid JSON: {e}")))?;
-    drop(text);
-    let Some(obj) = data.as_object() else {
-        return Err(Error::invalid("the file is not a JSON object"));
-    };
-    // PraisonAI writes "messages" into every session file, empty or not; any other JSON
-    // object would otherwise become an empty session named after the file.
-    if !obj.contains_key("messages") && !obj.contains_key("archived_messages") {
-        return Err(Error::invalid(
-            "not a PraisonAI session file (it has no \"messages\")",
-        ));
-    }
+    let obj = praisonai_object(path, max_bytes)?;
     let id = obj
         .get("session_id")
         .and_then(Value::as_str)
@@ -290,6 +276,65 @@ fn praisonai_session(path: &Path, max_bytes: u64) -> Result<SessionExport> {
             .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
             .map(|t| t.with_timezone(&Utc))
     };
+    let messages = praisonai_history(&obj)?;
+    let first = messages.first().map(|m| m.created_at);
+    let created_at = time_field("created_at").or(first).unwrap_or_else(Utc::now);
+    let updated_at = time_field("updated_at").unwrap_or(created_at);
+    let metadata = match obj.get("metadata") {
+        Some(Value::Object(map)) => map.clone(),
+        _ => Metadata::new(),
+    };
+    let (mut extra, pins) = pin_snapshots(&praisonai_snapshots(&obj)?, &messages)?;
+    // Only when there are other branches is the history written out as `main` a second time.
+    let branches = (!extra.is_empty()).then(|| {
+        let mut all = vec![BranchExport {
+            name: DEFAULT_BRANCH.into(),
+            created_at,
+            superseded_at: None,
+            messages: messages.clone(),
+        }];
+        all.append(&mut extra);
+        all
+    });
+    Ok(SessionExport {
+        id,
+        title: text_field("title"),
+        agent_name: text_field("agent_name"),
+        agent_id: text_field("agent_id"),
+        user_id: text_field("user_id"),
+        metadata,
+        parent_session: text_field("parent_id"),
+        created_at,
+        updated_at,
+        head_branch: DEFAULT_BRANCH.into(),
+        messages,
+        branches,
+        snapshots: Some(pins),
+    })
+}
+
+/// The file's JSON object, refused unless it looks like a PraisonAI session.
+fn praisonai_object(path: &Path, max_bytes: u64) -> Result<Map<String, Value>> {
+    let bytes = read_limited(path, max_bytes)?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::invalid("the file is not UTF-8"))?;
+    let data: Value =
+        serde_json::from_str(&text).map_err(|e| Error::invalid(format!("invalid JSON: {e}")))?;
+    drop(text);
+    let Value::Object(obj) = data else {
+        return Err(Error::invalid("the file is not a JSON object"));
+    };
+    // PraisonAI writes "messages" into every session file, empty or not; any other JSON
+    // object would otherwise become an empty session named after the file.
+    if !obj.contains_key("messages") && !obj.contains_key("archived_messages") {
+        return Err(Error::invalid(
+            "not a PraisonAI session file (it has no \"messages\")",
+        ));
+    }
+    Ok(obj)
+}
+
+/// The whole history: the archived messages, then the current ones.
+fn praisonai_history(obj: &Map<String, Value>) -> Result<Vec<Message>> {
     let messages_of = |key: &str| -> Result<Vec<Message>> {
         match obj.get(key) {
             None | Some(Value::Null) => Ok(Vec::new()),
@@ -307,16 +352,16 @@ fn praisonai_session(path: &Path, max_bytes: u64) -> Result<SessionExport> {
     for (i, m) in messages.iter_mut().enumerate() {
         m.index = i as u64;
     }
-    let first = messages.first().map(|m| m.created_at);
-    let created_at = time_field("created_at").or(first).unwrap_or_else(Utc::now);
-    let updated_at = time_field("updated_at").unwrap_or(created_at);
-    let metadata = match obj.get("metadata") {
-        Some(Value::Object(map)) => map.clone(),
-        _ => Metadata::new(),
-    };
-    let snapshots = praisonai_snapshots(obj)?;
-    // Each snapshot becomes a pointer: into the history when it is a prefix of it, else into
-    // a branch of its own, which snapshots that are prefixes of it share (longest first).
+    Ok(messages)
+}
+
+/// Each snapshot becomes a pointer: into the history when it is a prefix of it, else into
+/// a branch of its own, which snapshots that are prefixes of it share (longest first).
+/// Returns those branches and the snapshots, in the file's order.
+fn pin_snapshots(
+    snapshots: &[PraisonSnapshot<'_>],
+    messages: &[Message],
+) -> Result<(Vec<BranchExport>, Vec<SnapshotExport>)> {
     let mut order: Vec<usize> = (0..snapshots.len()).collect();
     order.sort_by_key(|&n| std::cmp::Reverse(snapshots[n].items.as_ref().map_or(0, Vec::len)));
     let mut extra: Vec<BranchExport> = Vec::new();
@@ -325,7 +370,7 @@ fn praisonai_session(path: &Path, max_bytes: u64) -> Result<SessionExport> {
         let snap = &snapshots[n];
         let (branch, length) = match &snap.items {
             None => (DEFAULT_BRANCH.to_string(), snap.upto.min(messages.len())),
-            Some(items) if is_prefix_of(items, &messages)? => {
+            Some(items) if is_prefix_of(items, messages)? => {
                 (DEFAULT_BRANCH.to_string(), items.len())
             }
             Some(items) => {
@@ -363,32 +408,7 @@ fn praisonai_session(path: &Path, max_bytes: u64) -> Result<SessionExport> {
             created_at: snap.created,
         });
     }
-    // Only when there are other branches is the history written out as `main` a second time.
-    let branches = (!extra.is_empty()).then(|| {
-        let mut all = vec![BranchExport {
-            name: DEFAULT_BRANCH.into(),
-            created_at,
-            superseded_at: None,
-            messages: messages.clone(),
-        }];
-        all.append(&mut extra);
-        all
-    });
-    Ok(SessionExport {
-        id,
-        title: text_field("title"),
-        agent_name: text_field("agent_name"),
-        agent_id: text_field("agent_id"),
-        user_id: text_field("user_id"),
-        metadata,
-        parent_session: text_field("parent_id"),
-        created_at,
-        updated_at,
-        head_branch: DEFAULT_BRANCH.into(),
-        messages,
-        branches,
-        snapshots: Some(pins.into_iter().flatten().collect()),
-    })
+    Ok((extra, pins.into_iter().flatten().collect()))
 }
 
 fn praisonai_message(i: usize, m: &Value) -> Result<Message> {

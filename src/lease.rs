@@ -20,12 +20,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::history::{History, HistoryChange};
-use crate::model::{check_field, parse_time, validate_session_id, Message, Metadata, NewMessage};
+use crate::model::{
+    check_field, parse_time, time_text, validate_session_id, Message, Metadata, NewMessage,
+};
 use crate::store::{Store, WriteGuard};
 use crate::streaming::{PartialMessage, StreamEnd};
 
@@ -47,11 +49,23 @@ impl Lease {
 }
 
 /// Who holds a session's lease, from [`Store::lease_holder`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LeaseHolder {
     pub owner: String,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
     pub acquired_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
     pub expires_at: DateTime<Utc>,
+}
+
+/// A session's lease as stored, from [`Store::leases`] and [`Store::break_lease`]: held
+/// until `expires_at`, or `expired` and free for the next claim.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeaseRecord {
+    pub session_id: String,
+    #[serde(flatten)]
+    pub holder: LeaseHolder,
+    pub expired: bool,
 }
 
 /// What a leased store checks inside each write transaction (its [`WriteGuard`]).
@@ -178,6 +192,59 @@ impl Store {
                     acquired_at: row.acquired_at,
                     expires_at: row.expires_at,
                 }))
+        })
+    }
+
+    /// Every stored lease, held or expired, by session id: what an operator looks at when a
+    /// worker seems stuck.
+    pub fn leases(&self) -> Result<Vec<LeaseRecord>> {
+        self.read(|tx| {
+            let rows: Vec<(String, String, String, String)> = tx.query_map(
+                "SELECT session_id, owner, acquired_at, expires_at FROM leases
+                 ORDER BY session_id",
+                args![],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?;
+            let now = Utc::now();
+            rows.into_iter()
+                .map(|(session_id, owner, acquired_at, expires_at)| {
+                    let expires_at = parse_time(&expires_at)?;
+                    Ok(LeaseRecord {
+                        session_id,
+                        holder: LeaseHolder {
+                            owner,
+                            acquired_at: parse_time(&acquired_at)?,
+                            expires_at,
+                        },
+                        expired: expires_at <= now,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Removes the session's lease, held or not, and returns what it was (`None`: there was
+    /// none). For an operator whose worker is stuck: the holder's next write under the lease
+    /// fails with [`Error::LeaseLost`] ("it was released"), and anyone may claim the session.
+    pub fn break_lease(&self, session_id: &str) -> Result<Option<LeaseRecord>> {
+        validate_session_id(session_id)?;
+        self.write(|tx| {
+            let Some(row) = read_row(tx, session_id)? else {
+                return Ok(None);
+            };
+            tx.execute(
+                "DELETE FROM leases WHERE session_id = ?1",
+                args![session_id],
+            )?;
+            Ok(Some(LeaseRecord {
+                session_id: session_id.to_string(),
+                expired: row.expires_at <= Utc::now(),
+                holder: LeaseHolder {
+                    owner: row.owner,
+                    acquired_at: row.acquired_at,
+                    expires_at: row.expires_at,
+                },
+            }))
         })
     }
 
@@ -316,16 +383,10 @@ fn check_held(tx: &Tx<'_>, check: &LeaseCheck) -> Result<()> {
     }
 }
 
-/// In a write on PostgreSQL it first takes a transaction lock on the session's lease, which
-/// may have no row yet: two hosts claiming at once then take turns, and the second sees the
-/// first one's lease (SQLite's single writer gives that for free).
+/// In a write it first locks the session's lease, which may have no row yet: two hosts
+/// claiming at once then take turns, and the second sees the first one's lease.
 fn read_row(tx: &Tx<'_>, session_id: &str) -> Result<Option<Row>> {
-    if !tx.lock_clause().is_empty() {
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('sessiondb lease ' || ?1, 0))",
-            args![session_id],
-        )?;
-    }
+    tx.lock_key("lease", session_id)?;
     let row: Option<(String, String, String, String)> = tx.query_opt(
         "SELECT owner, token, acquired_at, expires_at FROM leases WHERE session_id = ?1",
         args![session_id],
@@ -368,5 +429,5 @@ fn expiry(now: DateTime<Utc>, ttl: Duration) -> Result<DateTime<Utc>> {
 }
 
 fn text(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    time_text(&t)
 }

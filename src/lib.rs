@@ -146,7 +146,7 @@ pub use db::APPLICATION_ID;
 pub use error::{Error, Result};
 pub use heads::DEFAULT_BRANCH;
 pub use history::{History, HistoryChange};
-pub use lease::{Lease, LeaseHolder, LeasedSession};
+pub use lease::{Lease, LeaseHolder, LeaseRecord, LeasedSession};
 pub use lifecycle::{ExpireReport, PurgeReport, PurgeRequest};
 pub use maintenance::{LargestSession, MaintenanceReport, Stats};
 pub use model::{

@@ -19,14 +19,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use crate::db::sql::{args, Dialect, Tx};
+use crate::db::sql::{args, Checkpoint, Tx};
 use crate::error::{Error, Result};
 use crate::lineage::{self, row_id, MAX_SEQ};
-use crate::model::validate_session_id;
-use crate::search::search_index_exists;
+use crate::model::{time_text, validate_session_id};
 use crate::sessions::delete_session_in;
 use crate::store::Store;
 
@@ -64,11 +63,13 @@ pub struct PurgeReport {
     pub branches: u64,
     pub messages: u64,
     pub snapshots: u64,
-    /// Whether the checkpoint truncated the WAL. `false` means a reader kept it from
-    /// finishing and old page images may remain in the WAL until `maintain` succeeds.
-    /// Always `false` on PostgreSQL: the server's WAL and its backups are not ours to
-    /// truncate, so the purged bytes stay there until the operator's retention drops them.
+    /// Whether the checkpoint truncated the WAL. Always `false` on PostgreSQL: the server's
+    /// WAL and its backups are not ours to truncate, so the purged bytes stay there until the
+    /// operator's retention drops them.
     pub wal_truncated: bool,
+    /// Whether a reader kept the WAL from being truncated: old page images may remain in it
+    /// until `maintain` succeeds. Always `false` on PostgreSQL (no WAL of ours).
+    pub wal_kept: bool,
 }
 
 /// One branch row, for the purge's walk over the branch graph.
@@ -90,10 +91,11 @@ impl Store {
     ) -> Result<ExpireReport> {
         let window = chrono::Duration::from_std(idle_longer_than)
             .map_err(|_| Error::invalid(format!("idle window {idle_longer_than:?} is too long")))?;
-        let cutoff = Utc::now()
-            .checked_sub_signed(window)
-            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
-            .to_rfc3339_opts(SecondsFormat::Micros, true);
+        let cutoff = time_text(
+            &Utc::now()
+                .checked_sub_signed(window)
+                .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC),
+        );
         let candidates: Vec<(String, i64)> = self.read(|tx| {
             tx.query_map(
                 "SELECT id, message_count FROM sessions WHERE updated_at < ?1
@@ -109,9 +111,9 @@ impl Store {
         for (id, messages) in candidates {
             let expired = dry_run
                 || self.write(|tx| {
-                    // Locked before the idle check, so a write that lands meanwhile on
-                    // PostgreSQL keeps the session.
-                    crate::sessions::lock_session(tx, &id)?;
+                    // Locked before the idle check, so a write that lands meanwhile keeps
+                    // the session.
+                    tx.lock_session(&id)?;
                     let idle: Option<bool> = tx.query_opt(
                         "SELECT updated_at < ?2 FROM sessions WHERE id = ?1",
                         args![id, cutoff],
@@ -161,38 +163,22 @@ impl Store {
         if request.sessions.is_empty() && request.user_id.is_none() {
             return Err(Error::invalid("purge needs sessions or a user"));
         }
-        let postgres = self.is_postgres();
         let mut report = self.write(|tx| {
-            if postgres {
-                // Other writers run beside this one: hold every session still first.
-                crate::maintenance::lock_every_session(tx)?;
-                return purge_in(tx, request);
-            }
-            tx.execute_batch("PRAGMA secure_delete = ON")?;
-            let result = purge_in(tx, request);
-            // Pooled connections are reused: only the purge pays for zeroing.
-            tx.execute_batch("PRAGMA secure_delete = OFF")?;
-            result
+            // Where other writers run beside this one, hold every session still first.
+            tx.lock_all_sessions()?;
+            tx.erasing(|tx| purge_in(tx, request))
         })?;
         for id in report.purged.iter().chain(&report.forks_kept) {
             self.cache().invalidate(Some(id));
         }
-        if postgres {
-            // Dead rows are gone from every snapshot once VACUUM has run; the server's WAL
-            // and backups are the operator's to expire.
-            self.outside_transaction(
-                "VACUUM messages, branches, sessions, snapshots, compactions, \
-                 partial_messages, leases, usage_records",
-            )?;
-            return Ok(report);
-        }
-        // Deleted cells are zeroed, but earlier page splits may have left stale copies of
-        // them in free space SQLite no longer tracks; rebuilding the file drops those too.
-        self.with_connection(|conn| Ok(conn.execute_batch("VACUUM")?))?;
+        // What is deleted may have left copies in free space (SQLite) or as dead rows
+        // (PostgreSQL) that no delete can reach: rewrite them away.
+        self.erase_securely()?;
         // A reader of an old snapshot keeps the WAL: retry for about a second, then say so
         // rather than wait for it (`maintain` finishes the job later).
-        report.wal_truncated =
-            self.with_connection(|conn| Ok(crate::db::sqlite::connection::truncate_wal(conn)?))?;
+        let wal = self.checkpoint()?;
+        report.wal_truncated = wal == Checkpoint::Truncated;
+        report.wal_kept = wal == Checkpoint::Kept;
         Ok(report)
     }
 }
@@ -326,11 +312,8 @@ fn purge_in(tx: &Tx<'_>, request: &PurgeRequest) -> Result<PurgeReport> {
         tx.execute("DELETE FROM branches WHERE id = ?1", args![id])?;
         report.branches += 1;
     }
-    if tx.dialect() == Dialect::Sqlite && search_index_exists(tx)? {
-        // FTS5 deletes only add tombstones; the purged terms stay in old segments until a
-        // rebuild writes the index again from the messages that remain.
-        tx.execute_batch("INSERT INTO message_search (message_search) VALUES ('rebuild')")?;
-    }
+    // No term of the purged text may survive in the search index.
+    tx.rewrite_search_index()?;
     report.purged = purged.into_iter().collect();
     Ok(report)
 }

@@ -2,16 +2,16 @@
 
 use std::time::Duration;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
 use crate::cache::CacheStats;
-use crate::db::sql::{args, Tx};
+use crate::db::sql::{args, Checkpoint, Tx};
 use crate::error::{Error, Result};
 use crate::lineage::{row_id, MAX_SEQ};
-use crate::model::PruneReport;
+use crate::model::{time_text, PruneReport};
 use crate::store::Store;
 
 /// Sizes and counts of a file, from [`Store::stats`].
@@ -62,35 +62,28 @@ impl Store {
     pub fn prune(&self, older_than: Duration, dry_run: bool) -> Result<PruneReport> {
         let window = chrono::Duration::from_std(older_than)
             .map_err(|_| Error::invalid(format!("retention window {older_than:?} is too long")))?;
-        let cutoff = Utc::now()
-            .checked_sub_signed(window)
-            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
-            .to_rfc3339_opts(SecondsFormat::Micros, true);
+        let cutoff = time_text(
+            &Utc::now()
+                .checked_sub_signed(window)
+                .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC),
+        );
         let run = |tx: &Tx<'_>| -> Result<PruneReport> {
             let plan = prune_plan(tx, &cutoff)?;
-            if dry_run || tx.lock_clause().is_empty() {
-                return apply_prune(tx, &plan, dry_run, |_| true);
+            if dry_run {
+                return apply_prune(tx, &plan, true, |_| true);
             }
-            // On PostgreSQL other writers run beside this one. Anything that could make a
-            // collected branch needed again (a head moved onto it, a fork or a snapshot
-            // from it) writes the session that owns it: lock those sessions, in id order,
-            // then plan again and collect only branches whose owner is locked or gone. A
-            // branch another session made prunable meanwhile waits for the next prune.
+            // Anything that could make a collected branch needed again (a head moved onto
+            // it, a fork or a snapshot from it) writes the session that owns it: lock those
+            // sessions, then plan again and collect only branches whose owner is locked or
+            // gone. A branch another session made prunable meanwhile waits for the next
+            // prune. Where this write needs no lock, nothing changes under the plan.
             let mut owners: Vec<&str> = plan.iter().filter_map(|b| b.owner.as_deref()).collect();
             owners.sort_unstable();
             owners.dedup();
-            let owners = serde_json::to_string(&owners)
-                .map_err(|e| Error::invalid(format!("session ids: {e}")))?;
-            let locked: HashSet<String> = tx
-                .query_map(
-                    "SELECT id FROM sessions
-                     WHERE id IN (SELECT jsonb_array_elements_text(CAST(CAST(?1 AS TEXT) AS JSONB)))
-                     ORDER BY id FOR NO KEY UPDATE",
-                    args![owners],
-                    |r| r.get(0),
-                )?
-                .into_iter()
-                .collect();
+            let Some(locked) = tx.lock_sessions(&owners)? else {
+                return apply_prune(tx, &plan, false, |_| true);
+            };
+            let locked: HashSet<String> = locked.into_iter().collect();
             let plan = prune_plan(tx, &cutoff)?;
             apply_prune(tx, &plan, false, |owner| {
                 owner.is_none_or(|id| locked.contains(id))
@@ -108,29 +101,12 @@ impl Store {
     /// it needs free disk space about the size of the file).
     pub fn maintain(&self, vacuum: bool) -> Result<MaintenanceReport> {
         let bytes_before = self.disk_bytes();
-        if self.is_postgres() {
-            // No WAL file to checkpoint; the server's autovacuum runs anyway, and a VACUUM
-            // asked for runs outside any transaction, as PostgreSQL requires.
-            if vacuum {
-                self.outside_transaction(
-                    "VACUUM (ANALYZE) messages, branches, sessions, snapshots, compactions, \
-                     usage_records",
-                )?;
-            }
-            return Ok(MaintenanceReport {
-                bytes_before,
-                bytes_after: self.disk_bytes(),
-                wal_busy: false,
-            });
+        if vacuum {
+            self.vacuum()?;
         }
         // A reader of an old snapshot keeps the WAL from being truncated: the checkpoint
         // retries for about a second, then reports it rather than waiting for the reader.
-        let wal_busy = self.with_connection(|conn| {
-            if vacuum {
-                conn.execute_batch("VACUUM")?;
-            }
-            Ok(!crate::db::sqlite::connection::truncate_wal(conn)?)
-        })?;
+        let wal_busy = self.checkpoint()? == Checkpoint::Kept;
         Ok(MaintenanceReport {
             bytes_before,
             bytes_after: self.disk_bytes(),
@@ -165,7 +141,7 @@ impl Store {
             )?;
             Ok((counts, largest))
         })?;
-        let (file_bytes, wal_bytes) = self.file_sizes();
+        let (file_bytes, wal_bytes) = self.storage_sizes();
         Ok(Stats {
             file_bytes,
             wal_bytes,
@@ -181,40 +157,9 @@ impl Store {
 
     /// Size of the database file plus its WAL, in bytes.
     pub fn disk_bytes(&self) -> u64 {
-        let (file, wal) = self.file_sizes();
+        let (file, wal) = self.storage_sizes();
         file + wal
     }
-
-    /// Sizes of the database file and of its WAL (0 for one that does not exist).
-    /// On PostgreSQL: the database's size, and no WAL of its own.
-    fn file_sizes(&self) -> (u64, u64) {
-        if self.is_postgres() {
-            let bytes = self
-                .read(|tx| tx.value::<i64>("SELECT pg_database_size(current_database())", args![]))
-                .ok()
-                .flatten()
-                .unwrap_or(0);
-            return (bytes.max(0) as u64, 0);
-        }
-        let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
-        (
-            size(self.path()),
-            size(&crate::db::sqlite::opener::wal_path(self.path())),
-        )
-    }
-}
-
-/// In a write on PostgreSQL, locks every session row, in id order (the order every
-/// multi-session write takes them in, so none deadlock): for operations over the whole
-/// database, which SQLite's single writer gets for free.
-pub(crate) fn lock_every_session(tx: &Tx<'_>) -> Result<()> {
-    if !tx.lock_clause().is_empty() {
-        tx.execute(
-            "SELECT 1 FROM sessions ORDER BY id FOR NO KEY UPDATE",
-            args![],
-        )?;
-    }
-    Ok(())
 }
 
 /// What prune does to one branch: delete its rows after `keep`, and the branch itself when

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use crate::cache::{Entry, Lookup};
 use crate::db::sql::Tx;
 use crate::error::{Error, Result};
-use crate::heads::{current_of, fork_new_head, head_of, head_or_create, save_head};
+use crate::heads::{
+    append_to_head, check_version, current_of, fork_new_head, head_of, head_or_create, Step,
+};
 use crate::history::{read_working, working_entry, History, HistoryChange, Window};
 use crate::lineage::{self, Current};
-use crate::model::{check_unique_keys, now_text, validate_session_id, Message, NewMessage};
+use crate::model::{check_unique_keys, validate_session_id, Message, NewMessage};
 use crate::store::Store;
 
 impl Store {
@@ -60,29 +62,26 @@ impl Store {
         expected_version: Option<i64>,
         make: impl FnOnce(&Tx<'_>) -> Result<NewMessage>,
     ) -> Result<Message> {
-        let (stored, old_version, old_length, version, head) = self.write(|tx| {
+        let (stored, old_version, old_length, step, head) = self.write(|tx| {
             let (mut head, old_version) =
                 head_or_create(tx, session_id, expected_version.is_none())?;
-            if let Some(expected) = expected_version {
-                check_version(session_id, expected, old_version)?;
-            }
+            check_version(session_id, expected_version, old_version)?;
             let message = make(tx)?;
-            let old_length = head.length;
-            let (version, now) = (old_version + 1, now_text());
-            lineage::append(tx, &mut head, std::slice::from_ref(&message), &now)?;
-            save_head(tx, session_id, &head, version, &now)?;
-            let stored = message.stored_at(old_length as u64, crate::model::parse_time(&now)?);
-            Ok((stored, old_version, old_length, version, head))
+            let (old_length, step) = (head.length, Step::after(old_version));
+            let stored = append_to_head(tx, session_id, &mut head, &step, &[message])?;
+            Ok((stored, old_version, old_length, step, head))
         })?;
         self.cache().appended(
             session_id,
             old_version,
             old_length,
-            version,
+            step.version,
             &head,
-            std::slice::from_ref(&stored),
+            &stored,
         );
-        Ok(stored)
+        stored.into_iter().next().ok_or_else(|| {
+            Error::Corrupt(format!("session {session_id:?}: an append stored nothing"))
+        })
     }
 
     /// The latest `max_messages` messages (all with `None`), oldest first. A window never
@@ -148,9 +147,10 @@ impl Store {
 
     fn history_window(&self, session_id: &str, window: Window, use_cache: bool) -> Result<History> {
         validate_session_id(session_id)?;
-        if use_cache && self.is_postgres() {
-            // The version check alone, as one statement without BEGIN/COMMIT: a hit is one
-            // round trip. Anything else reads again in one snapshot below, which counts it.
+        if use_cache {
+            // Where a transaction costs round trips, the version check alone, as one
+            // statement without BEGIN/COMMIT: a hit is one round trip. Anything else reads
+            // again in one snapshot below, which counts it.
             if let Some(history) = self.cached_window(session_id, window)? {
                 return Ok(history);
             }
@@ -158,9 +158,11 @@ impl Store {
         self.read(|tx| self.history_in(tx, session_id, window, use_cache))
     }
 
-    /// `window` of the session's history from the cache, if it holds the current version.
+    /// `window` of the session's history from the cache, if it holds the current version,
+    /// checked in one statement where that saves round trips; `None` otherwise (and always
+    /// where a transaction is as cheap: the caller's read checks the cache then).
     fn cached_window(&self, session_id: &str, window: Window) -> Result<Option<History>> {
-        self.read_one_statement(|tx| {
+        let hit = self.read_one_statement(|tx| {
             let current = current_of(tx, session_id)?
                 .ok_or_else(|| Error::not_found("session", session_id))?;
             let start = |floor: i64| window.start(current.head.length, floor);
@@ -168,7 +170,8 @@ impl Store {
                 .cache()
                 .hit(session_id, &current, start)
                 .map(|entry| History::window(&entry, window)))
-        })
+        })?;
+        Ok(hit.flatten())
     }
 
     /// `window` of the session's history, read in `tx`.
@@ -301,9 +304,7 @@ impl Store {
         {
             check_unique_keys(messages)?;
             let (mut head, version) = head_or_create(tx, session_id, expected_version.is_none())?;
-            if let Some(expected) = expected_version {
-                check_version(session_id, expected, version)?;
-            }
+            check_version(session_id, expected_version, version)?;
             let segments = lineage::segments(tx, head.branch_id, head.length)?;
             let mut current = match self.cache().take_full_history(session_id, version) {
                 Some(cached) => Arc::unwrap_or_clone(cached),
@@ -324,7 +325,7 @@ impl Store {
                 let entry = working_entry(tx, version, &head, current)?;
                 return Ok((change, entry));
             }
-            let (version, now) = (version + 1, now_text());
+            let step = Step::after(version);
             let superseded = kept < current.len();
             if superseded {
                 head = fork_new_head(
@@ -333,20 +334,19 @@ impl Store {
                     head.branch_id,
                     &segments,
                     kept as i64,
-                    version,
-                    &now,
+                    step.version,
+                    &step.now,
                 )?;
             }
-            lineage::append(tx, &mut head, &messages[kept..], &now)?;
-            save_head(tx, session_id, &head, version, &now)?;
-            let now_time = crate::model::parse_time(&now)?;
             current.truncate(kept);
-            current.extend(
-                messages[kept..]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, body)| body.clone().stored_at((kept + i) as u64, now_time)),
-            );
+            current.extend(append_to_head(
+                tx,
+                session_id,
+                &mut head,
+                &step,
+                &messages[kept..],
+            )?);
+            let version = step.version;
             let change = HistoryChange {
                 version,
                 kept: kept as u64,
@@ -361,16 +361,4 @@ impl Store {
 /// A count as SQLite stores integers; a count past `i64::MAX` (never reached) saturates.
 fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn check_version(id: &str, expected: i64, actual: i64) -> Result<()> {
-    if expected == actual {
-        Ok(())
-    } else {
-        Err(Error::Conflict {
-            session: id.to_string(),
-            expected,
-            actual,
-        })
-    }
 }

@@ -95,13 +95,10 @@ fn chat_message(item: &Value) -> std::result::Result<NewMessage, String> {
                 .get("role")
                 .and_then(Value::as_str)
                 .unwrap_or("assistant");
-            let role: Role = match role {
-                "developer" => Role::System,
-                other => other.parse().map_err(|e: Error| match e {
-                    Error::InvalidInput(what) => what,
-                    other => other.to_string(),
-                })?,
-            };
+            let role: Role = role.parse().map_err(|e: Error| match e {
+                Error::InvalidInput(what) => what,
+                other => other.to_string(),
+            })?;
             let mut message = NewMessage::new(role, text(item.get("content")));
             // A chat-completions tool result answers the call it names.
             if role == Role::Tool {

@@ -116,7 +116,16 @@ impl OutFile {
         let name = target
             .file_name()
             .ok_or_else(|| Error::invalid(format!("{}: not a file name", target.display())))?;
-        let temp = TempFile::new_in(parent_dir(target), &name.to_string_lossy())?;
+        let dir = parent_dir(target);
+        if !dir.is_dir() {
+            // Said of the target, not of the hidden temporary file that could not be made.
+            return Err(Error::invalid(format!(
+                "{}: the directory {} does not exist (create it first)",
+                target.display(),
+                dir.display()
+            )));
+        }
+        let temp = TempFile::new_in(dir, &name.to_string_lossy())?;
         Ok(OutFile {
             target: target.to_path_buf(),
             database: database.to_path_buf(),

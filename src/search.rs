@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::db::sql::{args, Dialect, Tx};
+use crate::db::sql::args;
 use crate::error::{Error, Result};
 use crate::heads::{head_of, require_head};
 use crate::lineage;
@@ -88,7 +88,7 @@ impl Store {
         if let Some(id) = &filter.session {
             validate_session_id(id)?;
         }
-        if !self.read(search_index_exists)? {
+        if !self.read(|tx| tx.search_index_exists())? {
             self.enable_search()?;
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -212,46 +212,11 @@ impl Store {
     /// [`Store::search`] does). Returns whether it had to build it.
     pub fn enable_search(&self) -> Result<bool> {
         self.write(|tx| {
-            if search_index_exists(tx)? {
+            if tx.search_index_exists()? {
                 return Ok(false);
             }
-            tx.execute_batch(SEARCH_INDEX)?;
+            tx.build_search_index()?;
             Ok(true)
         })
     }
 }
-
-/// Whether the index exists. On PostgreSQL it always does: a GIN index of the schema.
-pub(crate) fn search_index_exists(tx: &Tx<'_>) -> Result<bool> {
-    if tx.dialect() != Dialect::Sqlite {
-        return Ok(true);
-    }
-    Ok(tx.query_one(
-        "SELECT count(*) FROM sqlite_schema WHERE name = 'message_search'",
-        args![],
-        |r| r.get::<i64>(0),
-    )? > 0)
-}
-
-/// The index, its triggers, and the indexing of what is already stored.
-const SEARCH_INDEX: &str = "
-CREATE VIRTUAL TABLE message_search USING fts5 (
-    content,
-    content = 'messages',
-    content_rowid = 'id',
-    tokenize = 'unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER message_search_insert AFTER INSERT ON messages BEGIN
-    INSERT INTO message_search (rowid, content) VALUES (new.id, new.content);
-END;
-CREATE TRIGGER message_search_delete AFTER DELETE ON messages BEGIN
-    INSERT INTO message_search (message_search, rowid, content)
-    VALUES ('delete', old.id, old.content);
-END;
-CREATE TRIGGER message_search_update AFTER UPDATE OF content ON messages BEGIN
-    INSERT INTO message_search (message_search, rowid, content)
-    VALUES ('delete', old.id, old.content);
-    INSERT INTO message_search (rowid, content) VALUES (new.id, new.content);
-END;
-INSERT INTO message_search (message_search) VALUES ('rebuild');
-";

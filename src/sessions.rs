@@ -1,19 +1,19 @@
 //! Session operations: create, read, list, edit, clear, delete.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::db::sql::{args, Param, Row, Tx};
 use crate::error::{Error, Result};
 use crate::heads::{
-    fork_new_head, head_of, insert_session, next_version, require_head, retire_versions, save_head,
-    touch,
+    fork_new_head, head_of, insert_session, next_step, require_head, retire_versions, save_head,
+    touch, Step,
 };
 use crate::lineage::{row_id, MAX_SEQ};
 use crate::model::{
-    check_field, check_json, now_text, parse_time, stored_time, validate_session_id, Metadata,
-    NewSession, Session, Usage,
+    check_field, check_json, parse_time, time_text, validate_session_id, Metadata, NewSession,
+    Session, Usage,
 };
 use crate::store::Store;
 
@@ -84,12 +84,23 @@ pub struct SessionUpdate {
     pub metadata: Option<Metadata>,
 }
 
-/// One page of [`Store::list_sessions`].
-#[derive(Debug, Clone, PartialEq)]
+/// One page of [`Store::list_sessions`]. As JSON, `next` is the cursor's text.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SessionPage {
     pub sessions: Vec<Session>,
     /// Pass as `after` to get the next page; `None` on the last page.
+    #[serde(serialize_with = "cursor_text")]
     pub next: Option<SessionCursor>,
+}
+
+fn cursor_text<S: serde::Serializer>(
+    next: &Option<SessionCursor>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match next {
+        Some(cursor) => serializer.collect_str(cursor),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// The conditions of a [`SessionQuery`], parameters ?1 to ?10 (see [`FilterParams`]).
@@ -159,9 +170,7 @@ impl<'q> FilterParams<'q> {
     }
 
     fn new(query: &'q SessionQuery) -> Self {
-        let time = |t: &Option<DateTime<Utc>>| {
-            t.map(|t| stored_time(t).to_rfc3339_opts(SecondsFormat::Micros, true))
-        };
+        let time = |t: &Option<DateTime<Utc>>| t.as_ref().map(time_text);
         let metadata = (!query.metadata.is_empty()).then(|| {
             let pairs: Vec<Value> = query
                 .metadata
@@ -294,13 +303,10 @@ impl Store {
     pub fn update_metadata(&self, id: &str, patch: Metadata) -> Result<Session> {
         validate_session_id(id)?;
         self.write(|tx| {
-            // Locked on PostgreSQL: two merges at once must not both start from this text.
+            // Locked: two merges at once must not both start from this text.
             let current: String = tx
                 .query_opt(
-                    tx.pick(
-                        "SELECT metadata FROM sessions WHERE id = ?1",
-                        "SELECT metadata FROM sessions WHERE id = ?1 FOR NO KEY UPDATE",
-                    ),
+                    &tx.locked("SELECT metadata FROM sessions WHERE id = ?1"),
                     args![id],
                     |r| r.get(0),
                 )?
@@ -396,7 +402,7 @@ impl Store {
             if head.length == 0 {
                 return load_session(tx, id);
             }
-            let (version, now) = (next_version(tx, id)?, now_text());
+            let Step { version, now } = next_step(tx, id)?;
             let head = fork_new_head(tx, id, head.branch_id, &[], 0, version, &now)?;
             save_head(tx, id, &head, version, &now)?;
             load_session(tx, id)
@@ -414,16 +420,9 @@ impl Store {
 
 /// The body of [`Store::delete_session`] inside the caller's write transaction.
 pub(crate) fn delete_session_in(tx: &Tx<'_>, id: &str) -> Result<()> {
-    // Deleting the row clears parent_session_id of its forks, so they change too: on
-    // PostgreSQL lock the session and its forks together, in ascending id order as every
-    // write of several sessions does, before the clock.
-    if !tx.lock_clause().is_empty() {
-        tx.execute(
-            "SELECT 1 FROM sessions WHERE id = ?1 OR parent_session_id = ?1
-                 ORDER BY id FOR NO KEY UPDATE",
-            args![id],
-        )?;
-    }
+    // Deleting the row clears parent_session_id of its forks, so they change too: lock the
+    // session and its forks together, before the clock.
+    tx.lock_session_and_forks(id)?;
     require_head(tx, id)?;
     retire_versions(tx, id)?;
     let doomed: Vec<i64> = tx.query_map(
@@ -483,7 +482,7 @@ pub(crate) fn delete_session_in(tx: &Tx<'_>, id: &str) -> Result<()> {
 }
 
 pub(crate) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session> {
-    lock_session(tx, id)?;
+    tx.lock_session(id)?;
     tx.query_opt(
         &format!(
             "SELECT {SESSION_COLUMNS} FROM sessions s JOIN branches b ON b.id = s.head_branch_id
@@ -526,17 +525,4 @@ fn parse_metadata_column(text: &str, id: &str) -> Result<Metadata> {
             "session {id:?}: metadata is not a JSON object"
         ))),
     }
-}
-
-/// Locks the session's row for the rest of a write transaction, before anything of it is
-/// read: on PostgreSQL writers of one session take turns this way. A no-op on SQLite, whose
-/// `BEGIN IMMEDIATE` writer is alone. A missing session locks nothing.
-pub(crate) fn lock_session(tx: &Tx<'_>, id: &str) -> Result<()> {
-    if !tx.lock_clause().is_empty() {
-        tx.execute(
-            "SELECT 1 FROM sessions WHERE id = ?1 FOR NO KEY UPDATE",
-            crate::db::sql::args![id],
-        )?;
-    }
-    Ok(())
 }

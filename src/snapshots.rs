@@ -4,7 +4,9 @@ use serde_json::Value;
 
 use crate::db::sql::{args, Row, Tx};
 use crate::error::{Error, Result};
-use crate::heads::{fork_new_head, next_version, require_head, save_head, touch};
+use crate::heads::{
+    fork_new_head, insert_snapshot, next_step, require_head, save_head, touch, Step,
+};
 use crate::lineage;
 use crate::model::{
     check_field, check_json, now_text, parse_time, validate_session_id, Metadata, Session,
@@ -32,19 +34,14 @@ impl Store {
         let metadata = Value::Object(metadata).to_string();
         self.write(|tx| {
             let head = require_head(tx, session_id)?;
-            let id = SnapshotId(tx.query_one(
-                "INSERT INTO snapshots (session_id, label, metadata, branch_id, seq, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-                args![
-                    session_id,
-                    label,
-                    metadata,
-                    head.branch_id,
-                    head.length,
-                    now_text()
-                ],
-                |r| r.get(0),
-            )?);
+            let id = insert_snapshot(
+                tx,
+                session_id,
+                label,
+                &metadata,
+                (head.branch_id, head.length),
+                &now_text(),
+            )?;
             touch(tx, session_id)?;
             find_snapshot(tx, session_id, id)
         })
@@ -77,7 +74,7 @@ impl Store {
                 )?
                 .ok_or_else(|| Error::not_found("snapshot", id.to_string()))?;
             let segments = lineage::segments(tx, branch, seq)?;
-            let (version, now) = (next_version(tx, session_id)?, now_text());
+            let Step { version, now } = next_step(tx, session_id)?;
             let new_head = fork_new_head(
                 tx,
                 session_id,

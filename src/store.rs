@@ -8,10 +8,13 @@ use std::time::Duration;
 
 use rusqlite::{ErrorCode, TransactionBehavior};
 
-use crate::db::sql::Tx;
+use crate::db::sql::{ChangeSignal, Checkpoint, Tx};
 
 use crate::cache::{Cache, CacheStats};
 use crate::db::pool::Pool;
+#[cfg(feature = "postgres")]
+use crate::db::postgres;
+use crate::db::sqlite;
 use crate::db::sqlite::bootstrap;
 use crate::db::sqlite::connection::{set_busy_timeout, ConnectionSettings, Synchronous};
 use crate::db::sqlite::opener::{FileIdentity, Opener};
@@ -297,20 +300,6 @@ impl Store {
         }
     }
 
-    /// Which database the store runs on.
-    pub(crate) fn dialect(&self) -> crate::db::sql::Dialect {
-        match self.backend {
-            Backend::Sqlite(_) => crate::db::sql::Dialect::Sqlite,
-            #[cfg(feature = "postgres")]
-            Backend::Postgres(_) => crate::db::sql::Dialect::Postgres,
-        }
-    }
-
-    /// Whether the store runs on PostgreSQL (opened with a `postgres://` URL).
-    pub fn is_postgres(&self) -> bool {
-        self.dialect() != crate::db::sql::Dialect::Sqlite
-    }
-
     pub(crate) fn cache(&self) -> &Cache {
         &self.shared.cache
     }
@@ -401,57 +390,46 @@ impl Store {
     }
 
     /// Runs `op`, which must run exactly one statement, outside any transaction where that
-    /// saves round trips (PostgreSQL): one statement reads one snapshot by itself. On SQLite
-    /// it is [`Store::read`].
-    pub(crate) fn read_one_statement<T>(&self, op: impl FnMut(&Tx<'_>) -> Result<T>) -> Result<T> {
-        #[cfg(feature = "postgres")]
-        if let Backend::Postgres(pool) = &self.backend {
-            let mut op = op;
-            let mut conn = pool.get().map_err(|e| self.explain(e))?;
-            let tx = Tx::postgres(
-                crate::db::postgres::PgTx::single_statement(&mut conn),
-                false,
-            );
-            return op(&tx).map_err(|e| self.explain(e));
-        }
-        self.read(op)
-    }
-
-    /// Runs `sql` on a pooled connection outside any transaction: what PostgreSQL refuses
-    /// inside one (`VACUUM`).
-    pub(crate) fn outside_transaction(&self, sql: &str) -> Result<()> {
+    /// saves round trips (a server: BEGIN and COMMIT would be two more); one statement reads
+    /// one snapshot by itself. `None` without running `op` where a transaction costs no
+    /// round trip (SQLite): the caller reads in one as usual.
+    pub(crate) fn read_one_statement<T>(
+        &self,
+        op: impl FnOnce(&Tx<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
         match &self.backend {
-            Backend::Sqlite(_) => self.with_connection(|conn| Ok(conn.execute_batch(sql)?)),
+            Backend::Sqlite(_) => {
+                let _ = op;
+                Ok(None)
+            }
             #[cfg(feature = "postgres")]
             Backend::Postgres(pool) => {
                 let mut conn = pool.get().map_err(|e| self.explain(e))?;
-                conn.client
-                    .batch_execute(sql)
-                    .map_err(|e| self.explain(e.into()))
+                let tx = Tx::postgres(postgres::PgTx::single_statement(&mut conn), false);
+                op(&tx).map(Some).map_err(|e| self.explain(e))
             }
         }
     }
 
-    /// Runs `op` on a pooled connection outside any transaction (checkpoints, VACUUM).
-    // Without the `postgres` feature the backend match has one arm.
-    #[allow(clippy::infallible_destructuring_match)]
-    pub(crate) fn with_connection<T>(
+    /// Runs `sql` on a pooled server connection outside any transaction: what PostgreSQL
+    /// refuses inside one (`VACUUM`).
+    #[cfg(feature = "postgres")]
+    fn on_server(&self, pool: &Pool<postgres::PgOpener>, sql: &str) -> Result<()> {
+        let mut conn = pool.get().map_err(|e| self.explain(e))?;
+        conn.client
+            .batch_execute(sql)
+            .map_err(|e| self.explain(e.into()))
+    }
+
+    /// Runs `op` on a pooled SQLite connection outside any transaction (checkpoints, VACUUM).
+    fn on_file<T>(
         &self,
+        pool: &Pool<Opener>,
         op: impl FnOnce(&rusqlite::Connection) -> Result<T>,
     ) -> Result<T> {
         if self.shared.read_only {
             return Err(self.read_only_error("the store was opened read-only".into()));
         }
-        let pool = match &self.backend {
-            Backend::Sqlite(pool) => pool,
-            #[cfg(feature = "postgres")]
-            Backend::Postgres(_) => {
-                return Err(Error::invalid(format!(
-                    "{}: this maintenance step is for SQLite files only",
-                    self.shared.path.display()
-                )))
-            }
-        };
         let conn = pool.get().map_err(|e| self.explain(e))?;
         set_busy_timeout(self.shared.busy_timeout);
         op(&conn).map_err(|e| self.explain(e))
@@ -493,6 +471,102 @@ impl Store {
         Error::ReadOnly {
             path: self.shared.path.clone(),
             reason,
+        }
+    }
+}
+
+/// Backend operations: what is file- or server-level and runs outside any transaction, each
+/// named for what the logic wants; the drivers' `dialect.rs` say how.
+impl Store {
+    /// Rebuilds the storage to give free space back: SQLite rewrites the file (slow on big
+    /// files; it needs free disk space about the file's size); PostgreSQL's `VACUUM (ANALYZE)`
+    /// makes dead rows' space reusable and renews the planner's statistics.
+    pub(crate) fn vacuum(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(pool) => self.on_file(pool, sqlite::dialect::vacuum),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pool) => self.on_server(pool, postgres::dialect::VACUUM),
+        }
+    }
+
+    /// After deleting rows to erase them: rewrites the storage so that no copy of them stays
+    /// in it (SQLite: a page split long ago may have left a stale copy of a row in free space
+    /// that no delete can find, and `VACUUM` rewrites every page; PostgreSQL: `VACUUM` drops
+    /// the dead rows of every table that held them). A WAL keeps old page images until
+    /// [`Store::checkpoint`].
+    pub(crate) fn erase_securely(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(pool) => self.on_file(pool, sqlite::dialect::vacuum),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pool) => self.on_server(pool, postgres::dialect::ERASE),
+        }
+    }
+
+    /// Copies the WAL into the database file and truncates it, trying for about a second
+    /// while a reader of an old snapshot holds it (then [`Checkpoint::Kept`], rather than
+    /// waiting for the reader). A server's WAL is not ours: [`Checkpoint::NoWal`].
+    pub(crate) fn checkpoint(&self) -> Result<Checkpoint> {
+        match &self.backend {
+            Backend::Sqlite(pool) => self.on_file(pool, |conn| {
+                Ok(match sqlite::dialect::checkpoint(conn)? {
+                    true => Checkpoint::Truncated,
+                    false => Checkpoint::Kept,
+                })
+            }),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => Ok(Checkpoint::NoWal),
+        }
+    }
+
+    /// Writes a consistent copy of the database to the new file `path` while others go on
+    /// writing, if the backend can do that itself (SQLite's `VACUUM INTO`): the copy holds
+    /// exactly the transactions committed before it started. `false` where it cannot (a
+    /// server): the caller copies row by row.
+    pub(crate) fn copy_file_to(&self, path: &str) -> Result<bool> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                self.on_file(pool, |conn| sqlite::dialect::vacuum_into(conn, path))?;
+                Ok(true)
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => Ok(false),
+        }
+    }
+
+    /// The bytes the store takes: the database file and its WAL (0 for one that does not
+    /// exist); on a server, the database's size (0 if it cannot be read) and no WAL of ours.
+    pub(crate) fn storage_sizes(&self) -> (u64, u64) {
+        match &self.backend {
+            Backend::Sqlite(_) => sqlite::dialect::file_sizes(self.path()),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => {
+                let bytes = self
+                    .read(|tx| tx.value::<i64>(postgres::dialect::DATABASE_SIZE, &[]))
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0);
+                (bytes.max(0) as u64, 0)
+            }
+        }
+    }
+
+    /// Where a temporary file of the store goes: beside the database file (same file system,
+    /// same permissions); for a server, where temporary files go.
+    pub(crate) fn scratch_dir(&self) -> PathBuf {
+        match &self.backend {
+            Backend::Sqlite(_) => crate::out_file::parent_dir(self.path()).to_path_buf(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => std::env::temp_dir(),
+        }
+    }
+
+    /// A cheap signal that something committed, on a connection of its own, for a watcher;
+    /// `None` where the backend has none and a watcher reads through the store each time.
+    pub(crate) fn change_signal(&self) -> Result<Option<ChangeSignal>> {
+        match &self.backend {
+            Backend::Sqlite(_) => ChangeSignal::open(self.path()).map(Some),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => Ok(None),
         }
     }
 }

@@ -86,15 +86,17 @@ impl Store {
     pub fn append_stream(&self, session_id: &str, chunk: &str) -> Result<()> {
         validate_session_id(session_id)?;
         self.write(|tx| {
-            // On PostgreSQL the row stays locked until the append, so two writers of one
-            // stream cannot both pass the size check.
+            // The row stays locked until the append, so two writers of one stream cannot
+            // both pass the size check.
             let length: i64 = tx
                 .query_opt(
                     tx.pick(
                         "SELECT coalesce(length(CAST(content AS BLOB)), 0) FROM partial_messages
                          WHERE session_id = ?1",
-                        "SELECT octet_length(content) FROM partial_messages
-                         WHERE session_id = ?1 FOR NO KEY UPDATE",
+                        &tx.locked(
+                            "SELECT octet_length(content) FROM partial_messages
+                         WHERE session_id = ?1",
+                        ),
                     ),
                     args![session_id],
                     |r| r.get(0),

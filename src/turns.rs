@@ -7,11 +7,11 @@
 
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
-use crate::heads::{fork_new_head, head_of, head_or_create, next_version, save_head};
-use crate::lineage::{self, row_id, Segment};
-use crate::model::{
-    check_unique_keys, now_text, parse_time, validate_session_id, Message, NewMessage,
+use crate::heads::{
+    append_to_head, check_version, fork_new_head, head_of, head_or_create, save_head, Step,
 };
+use crate::lineage::{self, row_id, Segment};
+use crate::model::{check_unique_keys, validate_session_id, Message, NewMessage};
 use crate::store::Store;
 
 /// What [`Store::add_messages`] returns.
@@ -62,14 +62,14 @@ impl Store {
     pub fn pop_message(&self, session_id: &str) -> Result<Option<Message>> {
         validate_session_id(session_id)?;
         self.write(|tx| {
-            let (head, _) =
+            let (head, version) =
                 head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
             if head.length == 0 {
                 return Ok(None);
             }
             let segments = lineage::segments(tx, head.branch_id, head.length)?;
             let last = lineage::read_range(tx, &segments, head.length, head.length)?;
-            let (version, now) = (next_version(tx, session_id)?, now_text());
+            let Step { version, now } = Step::after(version);
             let new_head = fork_new_head(
                 tx,
                 session_id,
@@ -138,29 +138,13 @@ impl Store {
                     });
                 }
             }
-            if let Some(expected) = expected_version {
-                if expected != old_version {
-                    return Err(Error::Conflict {
-                        session: session_id.to_string(),
-                        expected,
-                        actual: old_version,
-                    });
-                }
-            }
-            let old_length = head.length;
-            let (version, now) = (old_version + 1, now_text());
-            lineage::append(tx, &mut head, messages, &now)?;
-            save_head(tx, session_id, &head, version, &now)?;
-            let now = parse_time(&now)?;
-            let stored: Vec<Message> = messages
-                .iter()
-                .enumerate()
-                .map(|(i, body)| body.clone().stored_at(old_length as u64 + i as u64, now))
-                .collect();
+            check_version(session_id, expected_version, old_version)?;
+            let (old_length, step) = (head.length, Step::after(old_version));
+            let stored = append_to_head(tx, session_id, &mut head, &step, messages)?;
             let added = AddedMessages {
                 messages: stored,
                 already_stored: false,
-                version,
+                version: step.version,
             };
             Ok((added, Some((old_version, old_length, head))))
         })?;

@@ -8,6 +8,7 @@
 //! changed does it read messages: the new tail when the history only grew, else the whole
 //! history. An idle watcher therefore does one cheap statement and one sleep per poll (measured:
 //! about 1.4 % of one core at 5 ms), and notices a commit within one poll interval.
+//! PostgreSQL has no such counter: there each poll reads the session's row through the store.
 //!
 //! A streamed chunk does not change the session's version (the history did not change), so a
 //! [`WatchCursor`] remembers the streamed reply it saw too: its start time, chunks and bytes.
@@ -17,9 +18,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
-
-use crate::db::sql::{args, Tx};
+use crate::db::sql::{args, ChangeSignal, Tx};
 use crate::error::{Error, Result};
 use crate::heads::current_of;
 use crate::history::{History, Window};
@@ -149,13 +148,11 @@ impl Change {
 pub struct Watcher {
     store: Store,
     session_id: String,
-    /// SQLite: a connection of its own, for `PRAGMA data_version`. PostgreSQL has no such
+    /// SQLite: `PRAGMA data_version` on a connection of its own. PostgreSQL has no such
     /// counter: each poll reads the session's version through the store (LISTEN/NOTIFY
     /// would save those reads).
-    conn: Option<Connection>,
+    signal: Option<ChangeSignal>,
     cursor: WatchCursor,
-    /// `PRAGMA data_version` when the session was last read; `None` before the first read.
-    data_version: Option<i64>,
     poll: Duration,
     /// Set after an error: the iterator ends.
     failed: bool,
@@ -178,35 +175,11 @@ impl Store {
     /// A watcher of `session_id` that has seen `since`.
     pub fn watcher(&self, session_id: &str, since: impl Into<WatchCursor>) -> Result<Watcher> {
         validate_session_id(session_id)?;
-        if self.is_postgres() {
-            return Ok(Watcher {
-                store: self.clone(),
-                session_id: session_id.to_string(),
-                conn: None,
-                cursor: since.into(),
-                data_version: None,
-                poll: WATCH_POLL_INTERVAL,
-                failed: false,
-            });
-        }
-        let path = self.path();
-        // Read-write only so that SQLite may create the `-shm` file if no other connection
-        // has the file open; this connection never writes, so it never takes the write lock.
-        let open =
-            |flags| Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX);
-        let conn = open(OpenFlags::SQLITE_OPEN_READ_WRITE)
-            .or_else(|_| open(OpenFlags::SQLITE_OPEN_READ_ONLY))
-            .map_err(|e| Error::Io {
-                path: path.to_path_buf(),
-                source: std::io::Error::other(e),
-            })?;
-        conn.busy_timeout(Duration::from_secs(5))?;
         Ok(Watcher {
             store: self.clone(),
             session_id: session_id.to_string(),
-            conn: Some(conn),
+            signal: self.change_signal()?,
             cursor: since.into(),
-            data_version: None,
             poll: WATCH_POLL_INTERVAL,
             failed: false,
         })
@@ -231,13 +204,12 @@ impl Watcher {
         let deadline = Instant::now().checked_add(timeout);
         loop {
             // Read before the session: a commit after this read moves it again, so no
-            // change is missed between the two.
-            let data_version: Option<i64> = match &self.conn {
-                Some(conn) => Some(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?),
-                None => None,
+            // change is missed between the two. Without a signal, every poll reads.
+            let moved = match &mut self.signal {
+                Some(signal) => signal.moved()?,
+                None => true,
             };
-            if data_version.is_none() || self.data_version != data_version {
-                self.data_version = data_version;
+            if moved {
                 if let Some(change) = self.read_change()? {
                     self.cursor = change.cursor();
                     return Ok(Some(change));
@@ -256,19 +228,11 @@ impl Watcher {
 
     /// The change after the cursor, read from one snapshot, or `None` if there is none.
     fn read_change(&mut self) -> Result<Option<Change>> {
-        let Some(conn) = self.conn.as_mut() else {
-            let (store, id, cursor) = (&self.store, &self.session_id, &self.cursor);
-            return store.read(|tx| change_in(store, tx, id, cursor));
-        };
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let change = change_in(
-            &self.store,
-            &Tx::sqlite(&tx, false),
-            &self.session_id,
-            &self.cursor,
-        );
-        tx.finish()?;
-        change
+        let (store, id, cursor) = (&self.store, &self.session_id, &self.cursor);
+        match &mut self.signal {
+            Some(signal) => signal.read(|tx| change_in(store, tx, id, cursor)),
+            None => store.read(|tx| change_in(store, tx, id, cursor)),
+        }
     }
 }
 

@@ -49,8 +49,9 @@ fn read_commands_never_create_a_missing_database_or_its_directories() {
         assert_eq!(
             stderr.trim(),
             format!(
-                "sessiondb: database {:?} not found",
-                path.display().to_string()
+                "sessiondb: nothing has been stored at {} yet: there is no database there (a \
+                 command that writes, such as `add`, creates it)",
+                path.display()
             ),
             "{args:?}"
         );
@@ -161,7 +162,8 @@ fn an_empty_world_writable_file_is_not_adopted() {
         String::from_utf8_lossy(&out.stderr).trim(),
         format!(
             "sessiondb: {}: refusing a file other users can change: it is writable by every \
-             user (mode 666)",
+             user (mode 666)\nsessiondb: fix its owner or mode, or pass --shared if other \
+             users share it on purpose",
             path.display()
         )
     );
@@ -285,7 +287,8 @@ fn another_user_gets_unsafe_permissions_then_read_only_naming_the_path() {
         String::from_utf8_lossy(&out.stderr).trim(),
         format!(
             "sessiondb: {}: refusing a file other users can change: it is owned by user 0, not \
-             by this user ({NOBODY})",
+             by this user ({NOBODY})\nsessiondb: fix its owner or mode, or pass --shared if \
+             other users share it on purpose",
             path.display()
         )
     );

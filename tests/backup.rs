@@ -427,7 +427,10 @@ fn a_restore_is_seen_whole_by_a_process_holding_cached_histories() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(
-        ok(&live, &["restore", backup.to_str().unwrap()]),
+        ok(
+            &live,
+            &["restore", backup.to_str().unwrap(), "--yes", "--no-backup"]
+        ),
         format!(
             "restored 2 sessions, 2 branches, 6 messages, 0 snapshots from {}\n",
             backup.display()
@@ -533,7 +536,7 @@ fn restore_refuses_what_is_not_a_current_sessiondb_file_and_leaves_the_live_file
             "{err:?}"
         );
     }
-    let err = failure(&live, &["restore", newer.to_str().unwrap()]);
+    let err = failure(&live, &["restore", newer.to_str().unwrap(), "--yes"]);
     let expected = format!("schema version {} is newer", SCHEMA_VERSION + 1);
     assert!(err.contains(&expected), "{err}");
 

@@ -380,7 +380,7 @@ fn a_cached_reader_stays_exact_under_random_operations_with_prune_in_another_pro
                         local.revert_to_message("s", to).unwrap();
                     }
                     if r2 {
-                        run_cli(&path, &["prune", "--older-than", "0"]);
+                        run_cli(&path, &["prune", "--older-than", "0", "--yes"]);
                     } else {
                         local.prune(Duration::ZERO, false).unwrap();
                     }
@@ -419,7 +419,7 @@ fn a_cached_reader_stays_exact_under_random_operations_with_prune_in_another_pro
                 }
                 _ => {
                     if remote {
-                        run_cli(&path, &["prune", "--older-than", "0"]);
+                        run_cli(&path, &["prune", "--older-than", "0", "--yes"]);
                     } else {
                         local.prune(Duration::ZERO, false).unwrap();
                     }

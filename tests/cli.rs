@@ -347,9 +347,25 @@ fn revert_tree_and_prune_work_from_the_command_line() {
         json_out(&db, &["prune", "--older-than", "1h", "--json"])["branches"],
         0
     );
+    // No terminal to ask on: refused, nothing removed.
+    let refused = common::cli_failure(&db, &["prune", "--older-than", "0"]);
     assert_eq!(
-        json_out(&db, &["prune", "--older-than", "0", "--json"]),
+        refused,
+        "sessiondb: prune would remove 2 messages of superseded history older than 0 \
+         (0 whole branches, 2 bytes): pass --yes to go ahead (no terminal to ask on), or \
+         --dry-run to see what it would do; nothing was changed\n"
+    );
+    assert_eq!(
+        json_out(&db, &["prune", "--older-than", "0", "--dry-run", "--json"]),
         dry
+    );
+    assert_eq!(
+        json_out(&db, &["prune", "--older-than", "0", "--yes", "--json"]),
+        dry
+    );
+    assert_eq!(
+        json_out(&db, &["prune", "--older-than", "0", "--dry-run", "--json"]),
+        json!({"branches": 0, "messages": 0, "bytes": 0})
     );
     assert_eq!(history_contents(&db, "s"), ["a"]);
     let err = common::cli_usage_error(&db, &["prune", "--older-than", "3x"]);
@@ -395,7 +411,7 @@ fn tree_dot_draws_sessions_branches_and_forks_for_graphviz() {
     assert_eq!(lines[0], "digraph sessions {");
     assert_eq!(*lines.last().unwrap(), "}");
     assert!(
-        lines.contains(&"  \"s\" [shape=box, label=\"s\\n (1 messages)\"];"),
+        lines.contains(&"  \"s\" [shape=box, label=\"s\\n (1 message)\"];"),
         "{dot}"
     );
     assert!(
@@ -404,7 +420,7 @@ fn tree_dot_draws_sessions_branches_and_forks_for_graphviz() {
     );
     assert!(lines.contains(&"  \"s/alt\" [label=\"alt (1)\"];"), "{dot}");
     let fork_label =
-        format!("  \"{fork}\" [shape=box, label=\"{fork}\\nsay \\\"hi\\\" (1 messages)\"];");
+        format!("  \"{fork}\" [shape=box, label=\"{fork}\\nsay \\\"hi\\\" (1 message)\"];");
     assert!(lines.contains(&fork_label.as_str()), "{dot}");
     assert!(
         lines.contains(&format!("  \"s\" -> \"{fork}\" [label=\"fork\"];").as_str()),

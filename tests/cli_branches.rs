@@ -53,7 +53,7 @@ fn revert_to_the_last_message_writes_nothing_and_says_so() {
     assert_eq!(branch_names(&db, "s"), ["main"]);
     assert_eq!(
         ok(&db, &["revert", "s", "--to", "0"]),
-        "s: reverted to message 0; 1 messages; the previous history is kept as branch main@5\n"
+        "s: reverted to message 0; 1 message; the previous history is kept as branch main@5\n"
     );
     let reverted = json_out(&db, &["revert", "s", "--to", "0", "--json"]);
     assert_eq!(

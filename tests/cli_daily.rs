@@ -493,3 +493,331 @@ fn every_option_and_argument_of_every_command_and_subcommand_has_help() {
         assert!(checked.iter().any(|c| c == nested), "{nested} not checked");
     }
 }
+
+/// The JSON of outcomes that have no value of their own (a deletion, a backup) and of a page
+/// of sessions, byte for byte: scripts parse these, and their keys keep alphabetical order.
+#[test]
+fn json_outcomes_are_exact_text() {
+    let (dir, db) = temp_db();
+    ok(&db, &["add", "s", "user", "hi"]);
+    ok(&db, &["add", "t", "user", "hi"]);
+    ok(&db, &["snapshot", "create", "s"]);
+    assert_eq!(
+        ok(&db, &["snapshot", "delete", "s", "1", "--json"]),
+        "{\n  \"deleted\": 1,\n  \"session_id\": \"s\"\n}\n"
+    );
+    assert_eq!(
+        ok(&db, &["delete", "t", "--json"]),
+        "{\n  \"deleted\": \"t\"\n}\n"
+    );
+    let copy = dir.path().join("copy.db");
+    let backup = json_out(&db, &["backup", copy.to_str().unwrap(), "--json"]);
+    let bytes = std::fs::metadata(&copy).unwrap().len();
+    assert_eq!(
+        backup,
+        json!({"bytes": bytes, "path": copy.display().to_string()})
+    );
+    let listing = ok(&db, &["sessions", "--limit", "1", "--json"]);
+    let keys: Vec<&str> = listing
+        .lines()
+        .filter(|l| l.starts_with("  \""))
+        .map(|l| l.trim().split('"').nth(1).unwrap())
+        .collect();
+    assert_eq!(keys, ["more", "next", "sessions"]);
+    let listing: Value = serde_json::from_str(&listing).unwrap();
+    assert_eq!(listing["more"], 0);
+    assert_eq!(listing["next"], Value::Null);
+    assert_eq!(listing["sessions"][0]["id"], "s");
+    let check = ok(&db, &["check", "--json"]);
+    assert!(check.starts_with("{\n  \"branches\": 1,\n"), "{check}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&check).unwrap(),
+        json!({"ok": true, "sessions": 1, "branches": 1, "messages": 1, "snapshots": 0,
+               "problems": []})
+    );
+}
+
+/// `sessiondb completions bash | head -1`: the script is written to a pipe whose reader is
+/// gone. The writer starts only after the reader closed its end, so the write fails every
+/// time; it must end quietly with status 141 like every other command, not panic.
+#[test]
+fn completions_into_a_closed_pipe_exit_141_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+        { while [ ! -e "$1/closed" ]; do sleep 0.01; done
+          "$0" completions bash 2>"$1/stderr"; echo $? >"$1/status"; } |
+        { exec 0<&-; : >"$1/closed"; }"#;
+    let status = std::process::Command::new("sh")
+        .args(["-c", script, env!("CARGO_BIN_EXE_sessiondb")])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+    assert_eq!(read("status"), "141\n");
+    assert_eq!(read("stderr"), "");
+}
+
+/// One of a thing is singular; `show` prints a missing agent as one dash; a snapshot restore
+/// says where the replaced history went; `stats` shows no cache of its own one-shot process.
+#[test]
+fn wording_counts_agents_and_restores_read_right() {
+    let (_dir, db) = temp_db();
+    ok(&db, &["add", "s", "user", "one"]);
+    assert_eq!(
+        ok(&db, &["check"]),
+        "1 session, 1 branch, 1 message, 0 snapshots\nok\n"
+    );
+    let show = ok(&db, &["show", "s"]);
+    assert!(show.contains("\nagent:       -\n"), "{show}");
+    ok(&db, &["edit", "s", "--agent-id", "a1"]);
+    assert!(ok(&db, &["show", "s"]).contains("\nagent:       - (id a1)\n"));
+    ok(&db, &["edit", "s", "--agent-name", "helper"]);
+    assert!(ok(&db, &["show", "s"]).contains("\nagent:       helper (id a1)\n"));
+    let id = ok(&db, &["snapshot", "create", "s"]).trim().to_string();
+    ok(&db, &["add", "s", "user", "two"]);
+    let version = json_out(&db, &["show", "s", "--json"])["version"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        ok(&db, &["snapshot", "restore", "s", &id]),
+        format!(
+            "s: restored snapshot {id}; 1 message; the previous history is kept as branch \
+             main@{}\n",
+            version + 1
+        )
+    );
+    let stats = ok(&db, &["stats"]);
+    assert!(
+        stats.contains("rows:      1 session, 2 messages, 2 branches, 1 snapshot\n"),
+        "{stats}"
+    );
+    assert!(!stats.contains("cache"), "{stats}");
+    assert!(json_out(&db, &["stats", "--json"])["cache"].is_object());
+}
+
+/// A user's `name` is shown; an item an agent SDK stored without text (a reasoning step)
+/// shows its kind and summary instead of an empty assistant line.
+#[test]
+fn history_shows_names_and_items_without_text() {
+    let (_dir, db) = temp_db();
+    let store = Store::open(&db).unwrap();
+    let named: sessiondb::NewMessage =
+        serde_json::from_value(json!({"role": "user", "content": "hi", "name": "alice"})).unwrap();
+    store.add_message("s", named).unwrap();
+    let reasoning = json!({"type": "reasoning", "id": "rs_1",
+        "summary": [{"type": "summary_text", "text": "look it up\n[9] user: no"}]});
+    store
+        .add_message(
+            "s",
+            sessiondb::NewMessage::from_openai_item(reasoning).unwrap(),
+        )
+        .unwrap();
+    let bare = json!({"type": "web_search_call", "id": "ws_1", "status": "completed"});
+    store
+        .add_message("s", sessiondb::NewMessage::from_openai_item(bare).unwrap())
+        .unwrap();
+    assert_eq!(
+        ok(&db, &["history", "s"]),
+        "[0] user (name alice): hi\n\
+         [1] assistant: [reasoning] look it up\n    [9] user: no\n\
+         [2] assistant: [web_search_call]\n"
+    );
+}
+
+/// `add --key` again: the same message says it was already stored (and `--json` has
+/// `already_stored`); different content under a stored key is refused, nothing written.
+#[test]
+fn add_with_a_stored_key_says_so_and_refuses_different_content() {
+    let (_dir, db) = temp_db();
+    let first = json_out(&db, &["add", "s", "user", "hello", "--key", "k1", "--json"]);
+    assert_eq!(first["already_stored"], false);
+    assert_eq!(first["content"], "hello");
+    assert_eq!(
+        ok(&db, &["add", "s", "user", "hello", "--key", "k1"]),
+        "s: message 0 (user) was already stored under this key; nothing written\n"
+    );
+    let again = json_out(&db, &["add", "s", "user", "hello", "--key", "k1", "--json"]);
+    assert_eq!(again["already_stored"], true);
+    assert_eq!(again["index"], 0);
+    let err = common::cli_failure(&db, &["add", "s", "user", "HELLO", "--key", "k1"]);
+    assert!(
+        err.contains(
+            "key \"k1\" is already stored in session \"s\" as message 0 with different \
+             content; nothing was written"
+        ),
+        "{err}"
+    );
+    let history = json_out(&db, &["history", "s", "--json"]);
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    assert_eq!(history[0]["content"], "hello");
+}
+
+/// One name per concept: a message index is `--at`, an age `--older-than`, an agent
+/// `--agent`; the old names still work, hidden. Global options are listed once per help,
+/// under their own heading.
+#[test]
+fn one_name_per_concept_and_global_options_under_a_heading() {
+    let (_dir, db) = temp_db();
+    for i in 0..4 {
+        ok(&db, &["add", "s", "user", &format!("m{i}")]);
+    }
+    ok(&db, &["compact", "s", "--at", "0", "--summary", "sum"]);
+    ok(
+        &db,
+        &["compact", "s", "--through", "1", "--summary", "sum2"],
+    );
+    ok(&db, &["revert", "s", "--at", "2"]);
+    ok(&db, &["revert", "s", "--to", "1"]);
+    assert_eq!(json_out(&db, &["show", "s", "--json"])["message_count"], 2);
+    ok(&db, &["edit", "s", "--agent", "a"]);
+    assert_eq!(json_out(&db, &["show", "s", "--json"])["agent_name"], "a");
+    ok(&db, &["edit", "s", "--agent-name", "b"]);
+    assert_eq!(json_out(&db, &["show", "s", "--json"])["agent_name"], "b");
+    for flag in ["--older-than", "--idle"] {
+        let dry = json_out(&db, &["expire", flag, "1d", "--dry-run", "--json"]);
+        assert_eq!(dry["sessions"], json!([]));
+    }
+    for (command, shown, hidden) in [
+        (&["revert", "--help"][..], "--at <INDEX>", "--to"),
+        (&["compact", "--help"], "--at <INDEX>", "--through"),
+        (&["expire", "--help"], "--older-than <DURATION>", "--idle"),
+        (&["edit", "--help"], "--agent <NAME>", "--agent-name"),
+    ] {
+        let help = ok(&db, command);
+        assert!(help.contains(shown), "{help}");
+        assert!(!help.contains(hidden), "{help}");
+        assert_eq!(help.matches("Global options:").count(), 1, "{help}");
+        assert_eq!(help.matches("--db <PATH|URL>").count(), 1, "{help}");
+        let global = help.split("Global options:").nth(1).unwrap();
+        assert!(global.contains("--read-only"), "{help}");
+    }
+}
+
+/// Before anything is stored, a read fails saying where it looked and what creates a
+/// database; the first write says it created one.
+#[test]
+fn first_run_says_nothing_is_stored_yet_and_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("new.db");
+    let shown = db.display().to_string();
+    for args in [
+        &["sessions"][..],
+        &["sessions", "--json"],
+        &["history", "s"],
+    ] {
+        let err = common::cli_failure(&db, args);
+        assert_eq!(
+            err,
+            format!(
+                "sessiondb: nothing has been stored at {shown} yet: there is no database there \
+                 (a command that writes, such as `add`, creates it)\n"
+            )
+        );
+    }
+    assert!(!db.exists());
+    let out = run(&db, &["add", "s", "user", "hi"], "");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("sessiondb: created a new database at {shown}\n")
+    );
+    let out = run(&db, &["add", "s", "user", "again"], "");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+/// `sessiondb demo` writes a conversation of its own to demo.db beside the default
+/// database, never into the default one, and says where and how to look at it.
+#[test]
+fn the_demo_writes_demo_db_beside_the_default_and_leaves_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("sessions.db");
+    let out = cli()
+        .env("SESSIONDB_PATH", &real)
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = String::from_utf8(out.stdout).unwrap();
+    let demo = dir.path().join("demo.db");
+    assert!(!real.exists());
+    let store = Store::open_existing(&demo).unwrap();
+    let page = store.list_sessions(&SessionQuery::default()).unwrap();
+    assert_eq!(page.sessions.len(), 1);
+    let session = &page.sessions[0];
+    assert_eq!(session.message_count, 13);
+    assert_eq!(session.usage.input_tokens, 1620);
+    let first = format!("Stored session {} in {}\n", session.id, demo.display());
+    assert!(shown.starts_with(&first), "{shown}");
+    assert!(
+        shown.contains(
+            "[12] assistant (demo-model): Booked: two tickets, confirmation FRAM-2291.\n"
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "sessiondb --db '{}' history {}",
+            demo.display(),
+            session.id
+        )),
+        "{shown}"
+    );
+    // --db names the file instead.
+    let other = dir.path().join("elsewhere.db");
+    ok(&other, &["demo"]);
+    assert_eq!(
+        Store::open_existing(&other)
+            .unwrap()
+            .count_sessions(&SessionQuery::default())
+            .unwrap(),
+        1
+    );
+}
+
+/// The documented edit round trip on a compacted session: `history --json` (the working
+/// view) is refused by set-history with what to run instead, nothing changes; `history
+/// --full --json` round-trips exactly, keeping the compaction.
+#[test]
+fn the_edit_round_trip_on_a_compacted_session_is_exact_or_refused() {
+    let (dir, db) = temp_db();
+    for i in 0..4 {
+        ok(&db, &["add", "s", "user", &format!("m{i}")]);
+    }
+    ok(&db, &["compact", "s", "--at", "1", "--summary", "sum"]);
+    let before = json_out(&db, &["show", "s", "--json"]);
+    let working = dir.path().join("working.json");
+    std::fs::write(&working, ok(&db, &["history", "s", "--json"])).unwrap();
+    let err = common::cli_failure(&db, &["set-history", "s", working.to_str().unwrap()]);
+    assert!(
+        err.contains("message 0 of the array has index 1: this is not a whole history"),
+        "{err}"
+    );
+    assert!(err.contains("history --full --json"), "{err}");
+    let limited = dir.path().join("limited.json");
+    std::fs::write(
+        &limited,
+        ok(&db, &["history", "s", "--limit", "2", "--json"]),
+    )
+    .unwrap();
+    common::cli_failure(&db, &["set-history", "s", limited.to_str().unwrap()]);
+    assert_eq!(json_out(&db, &["show", "s", "--json"]), before);
+
+    let full = dir.path().join("full.json");
+    std::fs::write(&full, ok(&db, &["history", "s", "--full", "--json"])).unwrap();
+    let change = json_out(&db, &["set-history", "s", full.to_str().unwrap(), "--json"]);
+    assert_eq!(change["written"], 0);
+    assert_eq!(change["kept"], 4);
+    assert_eq!(json_out(&db, &["show", "s", "--json"]), before);
+    let view: Vec<String> = json_out(&db, &["history", "s", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(view, ["sum", "m2", "m3"]);
+}

@@ -719,3 +719,90 @@ fn a_praisonai_file_with_many_snapshots_imports_them_as_pointers_in_bounded_memo
     assert_eq!(alt_history, wanted);
     assert_eq!(contents(&store, "many").len(), HISTORY);
 }
+
+/// Ctrl-C during `import`: exit status 130 with a line saying how far it got and that a
+/// rerun resumes; what was imported stays whole, and the rerun completes the import.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_during_an_import_says_how_far_it_got_and_a_rerun_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (export, file) = forked_export(dir.path(), 400, 20);
+    let total: usize = file.sessions.len();
+    let (_db_dir, db) = temp_db();
+    let target = db.display().to_string();
+    let child = cli()
+        .args(["--db", &target, "import", export.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the first sessions are in: sessions are listed as they commit.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the import wrote nothing within 60 s"
+        );
+        let listed = Store::open_existing(&db).and_then(|s| s.count_sessions(&Default::default()));
+        if listed.is_ok_and(|n| n >= 2) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: signalling our own child, which is still running or a zombie (not reaped).
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let store = Store::open_existing(&db).unwrap();
+    let imported = store.count_sessions(&Default::default()).unwrap() as usize;
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("sessiondb: import interrupted after "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Run the same command again to resume"),
+        "{stderr}"
+    );
+    assert!(imported < total, "{imported} of {total}");
+    assert!(store.check().unwrap().is_ok());
+    // Every imported session is whole.
+    let page = store
+        .list_sessions(&sessiondb::SessionQuery {
+            limit: 10_000,
+            ..Default::default()
+        })
+        .unwrap();
+    for s in &page.sessions {
+        let expected = if s.id.starts_with("root-") { 20 } else { 21 };
+        assert_eq!(s.message_count, expected, "{}", s.id);
+    }
+    let rerun = cli()
+        .args([
+            "--db",
+            &target,
+            "import",
+            export.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        rerun.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    let report: Value = serde_json::from_slice(&rerun.stdout).unwrap();
+    assert_eq!(report["unchanged"].as_u64().unwrap() as usize, imported);
+    assert_eq!(
+        report["imported"].as_u64().unwrap() as usize,
+        total - imported
+    );
+    assert_eq!(
+        store.count_sessions(&Default::default()).unwrap() as usize,
+        total
+    );
+}

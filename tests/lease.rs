@@ -408,3 +408,81 @@ fn deleting_or_expiring_a_session_ends_its_lease() {
         store.delete_session("s").unwrap();
     }
 }
+
+/// An operator with a stuck worker: `lease list` and `lease show` say who holds what until
+/// when, `lease break` removes it, and the worker's next write under it is refused.
+#[test]
+fn the_cli_lists_shows_and_breaks_leases() {
+    let (_dir, db) = temp_db();
+    let store = Store::open(&db).unwrap();
+    let stuck = store
+        .claim("s", "worker-1", Duration::from_secs(600))
+        .unwrap();
+    let run = store.with_lease(&stuck);
+    run.add_message(NewMessage::user("before")).unwrap();
+    let gone = store
+        .claim("t", "worker-2", Duration::from_millis(1))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+
+    let listed = common::cli_json(&db, &["lease", "list", "--json"]);
+    assert_eq!(
+        listed,
+        serde_json::json!([
+            {"session_id": "s", "owner": "worker-1", "acquired_at": time(stuck.acquired_at),
+             "expires_at": time(stuck.expires_at), "expired": false},
+            {"session_id": "t", "owner": "worker-2", "acquired_at": time(gone.acquired_at),
+             "expires_at": time(gone.expires_at), "expired": true},
+        ])
+    );
+    let table = common::cli_ok(&db, &["lease", "list"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(
+        lines[1].starts_with("s ") && lines[1].ends_with(" held"),
+        "{table}"
+    );
+    assert!(
+        lines[2].starts_with("t ") && lines[2].ends_with(" expired"),
+        "{table}"
+    );
+    assert_eq!(
+        common::cli_json(&db, &["lease", "show", "s", "--json"])["owner"],
+        "worker-1"
+    );
+    assert_eq!(
+        common::cli_json(&db, &["lease", "show", "t", "--json"]),
+        serde_json::Value::Null
+    );
+
+    let broken = common::cli_ok(&db, &["lease", "break", "s"]);
+    assert!(
+        broken.starts_with("s: broke the lease worker-1 held until "),
+        "{broken}"
+    );
+    let err = run.add_message(NewMessage::user("after")).unwrap_err();
+    assert!(
+        matches!(&err, Error::LeaseLost { reason, .. } if reason == "it was released"),
+        "{err:?}"
+    );
+    let contents: Vec<String> = store
+        .chat_history("s", None)
+        .unwrap()
+        .iter()
+        .map(|m| m.content().to_string())
+        .collect();
+    assert_eq!(contents, ["before"]);
+    assert_eq!(
+        common::cli_ok(&db, &["lease", "break", "s"]),
+        "s: had no lease; nothing changed\n"
+    );
+    assert_eq!(
+        common::cli_json(&db, &["lease", "break", "t", "--json"])["expired"],
+        true
+    );
+    assert_eq!(common::cli_ok(&db, &["lease", "list"]), "no leases\n");
+    store
+        .claim("s", "worker-3", Duration::from_secs(5))
+        .unwrap();
+}

@@ -474,6 +474,7 @@ fn cli_purge_with_forks_reports_json() {
             "purge",
             "p",
             "--with-forks",
+            "--yes",
             "--json",
         ])
         .output()

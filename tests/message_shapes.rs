@@ -375,7 +375,7 @@ fn roles_are_read_case_insensitively() {
     assert_eq!(m.role, Role::System);
     assert_eq!(
         "robot".parse::<Role>().unwrap_err().to_string(),
-        "invalid input: unknown role \"robot\": expected system, user, assistant or tool"
+        "invalid input: unknown role \"robot\": expected system, developer, user, assistant or tool"
     );
 }
 
@@ -479,4 +479,36 @@ fn run(db: &Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
 
 fn ok(db: &Path, args: &[&str], stdin: Option<&str>) -> String {
     common::expect_ok(run(db, args, stdin), args)
+}
+
+/// The `developer` role of current OpenAI chat APIs is stored as itself: from the library,
+/// from JSON, from an OpenAI Responses item and from the CLI, and read back the same.
+#[test]
+fn the_developer_role_is_stored_as_itself() {
+    let (_dir, db) = temp_db();
+    let store = Store::open(&db).unwrap();
+    store
+        .add_message("s", NewMessage::new(Role::Developer, "Answer in French."))
+        .unwrap();
+    let from_json: NewMessage =
+        serde_json::from_value(json!({"role": "Developer", "content": "Be brief."})).unwrap();
+    store.add_message("s", from_json).unwrap();
+    let item = json!({"type": "message", "role": "developer", "content": "No emojis."});
+    store
+        .add_message("s", NewMessage::from_openai_item(item).unwrap())
+        .unwrap();
+    common::cli_ok(&db, &["add", "s", "developer", "Cite sources."]);
+    let history = store.chat_history("s", None).unwrap();
+    let roles: Vec<Role> = history.iter().map(|m| m.role()).collect();
+    assert_eq!(roles, [Role::Developer; 4]);
+    let json = common::cli_json(&db, &["history", "s", "--json"]);
+    assert_eq!(
+        json[0],
+        json!({"index": 0, "role": "developer", "content": "Answer in French.",
+                                "created_at": json[0]["created_at"]})
+    );
+    assert_eq!(
+        common::cli_ok(&db, &["history", "s", "--limit", "1"]),
+        "[3] developer: Cite sources.\n"
+    );
 }

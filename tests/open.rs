@@ -488,3 +488,34 @@ fn opening_and_reading_do_not_wait_for_another_processs_write_lock() {
     assert!(holder.wait().unwrap().success());
     drop(lines);
 }
+
+/// Schema 8 widens the role check in place: an upgraded file (here from schema 2) takes a
+/// `developer` message, still refuses a role outside the list at the SQL level, and passes
+/// SQLite's integrity check.
+#[test]
+fn an_upgraded_file_takes_the_developer_role_and_still_checks_roles() {
+    let (_dir, path) = temp_db();
+    std::fs::copy("tests/fixtures/schema2.db", &path).unwrap();
+    let store = Store::open(&path).unwrap();
+    store
+        .add_message(
+            "s",
+            sessiondb::NewMessage::new(sessiondb::Role::Developer, "dev"),
+        )
+        .unwrap();
+    let last = store.chat_history("s", Some(1)).unwrap();
+    assert_eq!(last[0].role(), sessiondb::Role::Developer);
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    let err = conn
+        .execute(
+            "UPDATE messages SET role = 'robot' WHERE id = (SELECT min(id) FROM messages)",
+            [],
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("CHECK constraint failed"), "{err}");
+}

@@ -20,12 +20,16 @@ fn a_postgres_url_without_the_feature_is_a_clear_error() {
 
 #[cfg(feature = "postgres")]
 mod pg {
+    use std::path::Path;
     use std::sync::{Arc, Barrier};
     use std::time::Duration;
 
     use sessiondb::{Error, Store};
 
     use super::common::{direct, postgres_only as skip, temp_db};
+
+    /// The number of PostgreSQL migrations this build has (migrations/postgres/).
+    const PG_SCHEMA_VERSION: i64 = 2;
 
     fn client(url: &str) -> postgres::Client {
         postgres::Client::connect(&direct(url), postgres::NoTls).expect("connect")
@@ -38,6 +42,63 @@ mod pg {
             .iter()
             .map(|m| m.content().to_string())
             .collect()
+    }
+
+    /// What the server said reaches the caller: a missing database, a missing role, a
+    /// refused connection; a database without sessiondb's tables is named as such.
+    #[test]
+    fn connection_errors_say_what_the_server_said() {
+        if skip() {
+            return;
+        }
+        let (_dir, path) = temp_db();
+        let url = path.to_str().unwrap().to_string();
+        let (base, _) = url.rsplit_once('/').unwrap();
+        let text = |url: &str| Store::open(url).unwrap_err().to_string();
+        let missing = text(&format!("{base}/no_such_database"));
+        assert!(
+            missing.contains("cannot connect: FATAL: database \"no_such_database\" does not exist"),
+            "{missing}"
+        );
+        let (scheme, rest) = base.split_once("://").unwrap();
+        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        let nobody = text(&format!("{scheme}://no_such_role@{host}/postgres"));
+        // The server says the role does not exist; PgBouncer says its authentication failed.
+        assert!(
+            nobody.contains("cannot connect: FATAL: role \"no_such_role\" does not exist")
+                || nobody.contains("cannot connect: FATAL: \"trust\" authentication failed"),
+            "{nobody}"
+        );
+        let refused = text("postgres://sessiondb@127.0.0.1:1/postgres");
+        assert!(refused.contains("Connection refused"), "{refused}");
+
+        // An existing database with no sessiondb tables, read without creating them.
+        let database = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+        let name = format!("{database}_empty");
+        // The same URL (parameters included) naming the other database.
+        let empty = url.replacen(&format!("/{database}"), &format!("/{name}"), 1);
+        let mut admin = client(&format!("{base}/postgres"));
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let out = super::common::cli()
+            .args(["--db", &empty, "sessions"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("yet: the database holds no sessiondb tables"),
+            "{stderr}"
+        );
+        // A write creates them, and stats speaks of the server's database.
+        super::common::cli_ok(Path::new(&empty), &["add", "s", "user", "hi"]);
+        let stats = super::common::cli_ok(Path::new(&empty), &["stats"]);
+        assert!(stats.starts_with("database:  "), "{stats}");
+        assert!(!stats.contains("WAL"), "{stats}");
     }
 
     #[test]
@@ -146,7 +207,7 @@ mod pg {
             .query_one("SELECT version FROM sessiondb_schema WHERE id = 1", &[])
             .unwrap()
             .get(0);
-        assert_eq!(version, 1);
+        assert_eq!(version, PG_SCHEMA_VERSION);
         let sessions: i64 = admin
             .query_one("SELECT count(*) FROM sessions", &[])
             .unwrap()
@@ -171,7 +232,7 @@ mod pg {
         match Store::open(&path).unwrap_err() {
             Error::SchemaTooNew {
                 found, supported, ..
-            } => assert_eq!((found, supported), (9, 1)),
+            } => assert_eq!((found, supported), (9, PG_SCHEMA_VERSION)),
             other => panic!("expected SchemaTooNew, got {other:?}"),
         }
         let kept: String = client(&url)

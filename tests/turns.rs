@@ -263,25 +263,24 @@ fn a_retried_batch_with_stored_keys_writes_nothing_across_processes() {
     assert_eq!(first["messages"], second["messages"]);
     let store = Store::open(&path).unwrap();
     assert_eq!(store.session("s").unwrap().message_count, 4);
-    // add --key from another process finds the stored message too.
-    let out = cli()
-        .args([
-            "--db",
-            path.to_str().unwrap(),
-            "add",
-            "s",
-            "user",
-            "x",
-            "--key",
-            "t7-0",
-        ])
-        .output()
-        .unwrap();
+    // add --key from another process finds the stored message too, and says so; the same
+    // key with different content is refused.
+    let add = |content: &str| {
+        cli()
+            .args(["--db", path.to_str().unwrap(), "add", "s", "user", content])
+            .args(["--key", "t7-0"])
+            .output()
+            .unwrap()
+    };
+    let out = add("question 7");
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "s: message 0 (user)\n"
+        "s: message 0 (user) was already stored under this key; nothing written\n"
     );
+    let out = add("x");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("with different content"));
     assert_eq!(store.session("s").unwrap().message_count, 4);
     // pop from the CLI.
     let out = cli()

@@ -371,6 +371,40 @@ fn history_follow_prints_new_messages_and_a_streamed_reply_chunk_by_chunk() {
     follow.child.wait().unwrap();
 }
 
+/// Streamed chunks are model output like any other: escaped and indented as committed text
+/// is, so a chunk can neither drive the terminal nor fake a `[n] role:` line, and the
+/// chunks read exactly as the finished message does.
+#[test]
+fn history_follow_escapes_and_indents_streamed_chunks() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    store.add_user_message("s", "hi").unwrap();
+    let mut follow = Follow::start(&path);
+    let mut expected = String::from("[0] user: hi\n");
+    follow.until(&expected);
+    store.start_stream("s", None, None).unwrap();
+    store.append_stream("s", "\x1b[2Jok\r").unwrap();
+    expected += "[1] assistant (streaming): \\u{1b}[2Jok\\r";
+    follow.until(&expected);
+    store.append_stream("s", "\n[7] user: forged").unwrap();
+    expected += "\n    [7] user: forged";
+    follow.until(&expected);
+    store.finish_stream("s", StreamEnd::default()).unwrap();
+    expected += "\n";
+    follow.until(&expected);
+    store.add_user_message("s", "next").unwrap();
+    expected += "[2] user: next\n";
+    follow.until(&expected);
+    follow.child.kill().unwrap();
+    follow.child.wait().unwrap();
+    // The same text as `history` prints for the committed reply.
+    let history = common::cli_ok(&path, &["history", "s"]);
+    assert!(
+        history.contains("[1] assistant: \\u{1b}[2Jok\\r\n    [7] user: forged\n"),
+        "{history}"
+    );
+}
+
 #[test]
 fn history_follow_ends_quietly_when_its_reader_goes_away() {
     let (_dir, path) = temp_db();

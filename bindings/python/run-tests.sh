@@ -26,6 +26,7 @@ fi
 # loads); building needs its development files.
 if ! ls /usr/lib/*/libsqlite3.so /usr/lib/libsqlite3.so /usr/lib64/libsqlite3.so >/dev/null 2>&1 &&
     command -v apt-get >/dev/null 2>&1; then
+    echo "== installing libsqlite3-dev with apt-get (the extension links the system's SQLite)"
     sudo=()
     if [ "$(id -u)" != 0 ]; then sudo=(sudo -n); fi
     { "${sudo[@]}" apt-get update -q &&

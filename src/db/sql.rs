@@ -3,24 +3,33 @@
 //!
 //! SQL is written once where both databases accept it, with `?1`, `?2` … placeholders (turned
 //! into `$1`, `$2` … for PostgreSQL). Where they differ, [`Tx::pick`] chooses the text for the
-//! backend at hand, so each difference sits beside the statement it concerns.
+//! backend at hand, so each difference sits beside the statement it concerns. Where what is
+//! done differs, not only its spelling (locks, the search index, id counters), the logic calls
+//! a method of `Tx` named for what it wants, and each driver's `dialect.rs` does it its way:
+//! the logic never asks which backend it is on.
 //!
 //! Rules that keep one text valid on both:
 //! - every integer column is 64-bit (`BIGINT` on PostgreSQL) and is read as `i64`;
 //! - a parameter whose type the statement does not fix (a selected constant, an argument of
 //!   `coalesce`) is written `CAST(?1 AS BIGINT)` or `CAST(?1 AS TEXT)`;
-//! - no two-argument `min`/`max` (PostgreSQL has `LEAST`/`GREATEST`), no `json_each`, no
-//!   `INSERT OR …`: use [`Tx::pick`] or `ON CONFLICT`;
+//! - no two-argument `min`/`max` (PostgreSQL has `LEAST`/`GREATEST`: [`Tx::greatest`]), no
+//!   `json_each`, no `INSERT OR …`: use [`Tx::pick`] or `ON CONFLICT`;
 //! - `RETURNING` instead of `last_insert_rowid()`.
 //! - JSON text given to a `jsonb` function goes through text, `CAST(CAST(?1 AS TEXT) AS JSONB)`:
 //!   `CAST(?1 AS JSONB)` alone makes PostgreSQL expect a `jsonb` parameter and refuse a string.
 
+use std::borrow::Cow;
+
+#[cfg(feature = "postgres")]
+use crate::db::postgres::{self, PgTx};
+use crate::db::sqlite;
+use crate::db::sqlite::data_version::DataVersion;
 pub(crate) use crate::db::value::{args, Column, Param, Row};
 use crate::error::{Error, Result};
 
 /// Which database a transaction runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Dialect {
+enum Dialect {
     Sqlite,
     #[cfg(feature = "postgres")]
     Postgres,
@@ -34,10 +43,7 @@ pub(crate) enum Repeated<'a, 't> {
         std::marker::PhantomData<&'a ()>,
     ),
     #[cfg(feature = "postgres")]
-    Postgres(
-        &'a std::cell::RefCell<crate::db::postgres::PgTx<'t>>,
-        &'a str,
-    ),
+    Postgres(&'a std::cell::RefCell<PgTx<'t>>, &'a str),
 }
 
 impl Repeated<'_, '_> {
@@ -66,7 +72,7 @@ pub(crate) struct Tx<'t> {
 enum Inner<'t> {
     Sqlite(&'t rusqlite::Connection),
     #[cfg(feature = "postgres")]
-    Postgres(std::cell::RefCell<crate::db::postgres::PgTx<'t>>),
+    Postgres(std::cell::RefCell<PgTx<'t>>),
 }
 
 impl<'t> Tx<'t> {
@@ -80,36 +86,22 @@ impl<'t> Tx<'t> {
     }
 
     #[cfg(feature = "postgres")]
-    pub(crate) fn postgres(tx: crate::db::postgres::PgTx<'t>, write: bool) -> Tx<'t> {
+    pub(crate) fn postgres(tx: PgTx<'t>, write: bool) -> Tx<'t> {
         Tx {
             inner: Inner::Postgres(std::cell::RefCell::new(tx)),
             write,
         }
     }
 
-    /// What a write adds to the `SELECT` of a session row it is about to change: on
-    /// PostgreSQL a row lock, so writers of one session take turns while writers of different
-    /// sessions run in parallel; nothing on SQLite, where `BEGIN IMMEDIATE` already made this
-    /// transaction the only writer.
-    pub(crate) fn lock_clause(&self) -> &'static str {
-        match self.dialect() {
-            Dialect::Sqlite => "",
-            #[cfg(feature = "postgres")]
-            Dialect::Postgres if self.write => " FOR NO KEY UPDATE",
-            #[cfg(feature = "postgres")]
-            Dialect::Postgres => "",
-        }
-    }
-
     #[cfg(feature = "postgres")]
-    pub(crate) fn into_postgres(self) -> Option<crate::db::postgres::PgTx<'t>> {
+    pub(crate) fn into_postgres(self) -> Option<PgTx<'t>> {
         match self.inner {
             Inner::Postgres(tx) => Some(tx.into_inner()),
             Inner::Sqlite(_) => None,
         }
     }
 
-    pub(crate) fn dialect(&self) -> Dialect {
+    fn dialect(&self) -> Dialect {
         match self.inner {
             Inner::Sqlite(_) => Dialect::Sqlite,
             #[cfg(feature = "postgres")]
@@ -120,11 +112,11 @@ impl<'t> Tx<'t> {
     /// What the full-text match of a search takes for the caller's FTS5 `query`: the query
     /// itself on SQLite; on PostgreSQL its `tsquery` (see
     /// [`crate::db::postgres::fts5_to_tsquery`]), or [`Error::InvalidInput`] if it has none.
-    pub(crate) fn text_query<'q>(&self, query: &'q str) -> Result<std::borrow::Cow<'q, str>> {
+    pub(crate) fn text_query<'q>(&self, query: &'q str) -> Result<Cow<'q, str>> {
         match self.dialect() {
-            Dialect::Sqlite => Ok(std::borrow::Cow::Borrowed(query)),
+            Dialect::Sqlite => Ok(Cow::Borrowed(query)),
             #[cfg(feature = "postgres")]
-            Dialect::Postgres => Ok(crate::db::postgres::fts5_to_tsquery(query)?.into()),
+            Dialect::Postgres => Ok(postgres::fts5_to_tsquery(query)?.into()),
         }
     }
 
@@ -259,5 +251,282 @@ impl<'t> Tx<'t> {
     /// Column 0 of the first row, or `None`.
     pub(crate) fn value<T: Column>(&self, sql: &str, params: &[&dyn Param]) -> Result<Option<T>> {
         self.query_opt(sql, params, |row| row.get(0))
+    }
+}
+
+/// Locking: who locks what, in which order, and why it is free on SQLite.
+///
+/// A SQLite write is `BEGIN IMMEDIATE`: from its first statement to its commit it is the
+/// file's only writer, so nothing it reads can change under it and every method below does
+/// nothing there. On PostgreSQL writers run side by side (`READ COMMITTED`), so a write locks
+/// what it is about to change before it reads it, and holds the locks until it commits or
+/// rolls back:
+/// - one session: its `sessions` row. Every write of a session's history first reads that
+///   row through `heads::current_of`, which runs its query [`Tx::locked`]; other writes call
+///   [`Tx::lock_session`] before they read anything of the session. Writers of one session
+///   take turns, writers of different sessions run in parallel.
+/// - a row of another table that a write reads and then changes (a streamed reply's): the
+///   read is [`Tx::locked`].
+/// - several sessions ([`Tx::lock_session_and_forks`], [`Tx::lock_sessions`],
+///   [`Tx::lock_all_sessions`]): their rows in ascending id order, the order every write of
+///   several sessions takes them in, so no two such writes deadlock; sessions before the
+///   version clock's row, which a deletion raises.
+/// - a name that may have no row yet (a lease): [`Tx::lock_key`].
+/// - everything, for a write that replaces the whole contents: [`Tx::lock_all_tables`];
+///   other writers wait, readers go on reading the old contents.
+///
+/// A read transaction locks nothing on either backend: it changes nothing.
+impl<'t> Tx<'t> {
+    /// Whether this transaction locks what it changes: a write on PostgreSQL.
+    #[cfg(feature = "postgres")]
+    fn locks(&self) -> bool {
+        matches!(self.inner, Inner::Postgres(_)) && self.write
+    }
+
+    /// The PostgreSQL transaction of a write, the one kind that locks.
+    #[cfg(feature = "postgres")]
+    fn locker(&self) -> Option<std::cell::RefMut<'_, PgTx<'t>>> {
+        match &self.inner {
+            Inner::Postgres(tx) if self.write => Some(tx.borrow_mut()),
+            _ => None,
+        }
+    }
+
+    /// `select`, a query of rows this write is about to change, as it must run here: with a
+    /// row lock where writers run side by side.
+    pub(crate) fn locked<'s>(&self, select: &'s str) -> Cow<'s, str> {
+        #[cfg(feature = "postgres")]
+        if self.locks() {
+            return Cow::Owned(format!("{select}{}", postgres::dialect::ROW_LOCK));
+        }
+        Cow::Borrowed(select)
+    }
+
+    /// Locks session `id`, before anything of it is read. A missing session locks nothing.
+    pub(crate) fn lock_session(&self, id: &str) -> Result<()> {
+        #[cfg(feature = "postgres")]
+        if let Some(mut tx) = self.locker() {
+            return postgres::dialect::lock_session(&mut tx, id);
+        }
+        let _ = id;
+        Ok(())
+    }
+
+    /// Locks session `id` and every session forked from it (whose parent link a deletion
+    /// clears), in id order.
+    pub(crate) fn lock_session_and_forks(&self, id: &str) -> Result<()> {
+        #[cfg(feature = "postgres")]
+        if let Some(mut tx) = self.locker() {
+            return postgres::dialect::lock_session_and_forks(&mut tx, id);
+        }
+        let _ = id;
+        Ok(())
+    }
+
+    /// Locks the sessions `ids`, in id order, and returns those that exist; `None` where
+    /// this transaction needs no lock (a SQLite write, any read): nothing can change under it.
+    pub(crate) fn lock_sessions(&self, ids: &[&str]) -> Result<Option<Vec<String>>> {
+        #[cfg(feature = "postgres")]
+        if let Some(mut tx) = self.locker() {
+            return postgres::dialect::lock_sessions(&mut tx, ids).map(Some);
+        }
+        let _ = ids;
+        Ok(None)
+    }
+
+    /// Locks every session, in id order: for a write over the whole database.
+    pub(crate) fn lock_all_sessions(&self) -> Result<()> {
+        #[cfg(feature = "postgres")]
+        if let Some(mut tx) = self.locker() {
+            return postgres::dialect::lock_all_sessions(&mut tx);
+        }
+        Ok(())
+    }
+
+    /// Locks every table against other writers: for a write that replaces the whole
+    /// contents.
+    pub(crate) fn lock_all_tables(&self) -> Result<()> {
+        #[cfg(feature = "postgres")]
+        if let Some(mut tx) = self.locker() {
+            return postgres::dialect::lock_all_tables(&mut tx);
+        }
+        Ok(())
+    }
+
+    /// Locks `name` among the names of `kind` (`"lease"`, a session id), which need not be
+    /// any row's: two writes of one name take turns even while the row they look for does not
+    /// exist yet.
+    pub(crate) fn lock_key(&self, kind: &str, name: &str) -> Result<()> {
+        #[cfg(feature = "postgres")]
+        if let Some(mut tx) = self.locker() {
+            return postgres::dialect::lock_key(&mut tx, kind, name);
+        }
+        let _ = (kind, name);
+        Ok(())
+    }
+}
+
+/// What is done differently, not only spelled differently: each method does what its name
+/// says the way the backend at hand does it.
+impl Tx<'_> {
+    /// The name of the function that returns the largest of its arguments (SQLite's
+    /// two-argument `max`, PostgreSQL's `GREATEST`), to write into a statement.
+    pub(crate) fn greatest(&self) -> &'static str {
+        match self.dialect() {
+            Dialect::Sqlite => sqlite::dialect::GREATEST,
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => postgres::dialect::GREATEST,
+        }
+    }
+
+    /// The highest id `table` has handed out, deleted rows included.
+    pub(crate) fn id_counter(&self, table: &str) -> Result<i64> {
+        match &self.inner {
+            Inner::Sqlite(conn) => sqlite::dialect::id_counter(conn, table),
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(tx) => postgres::dialect::id_counter(&mut tx.borrow_mut(), table),
+        }
+    }
+
+    /// Moves `table`'s id counter to `used`: the next id is above it.
+    pub(crate) fn set_id_counter(&self, table: &str, used: i64) -> Result<()> {
+        match &self.inner {
+            Inner::Sqlite(conn) => sqlite::dialect::set_id_counter(conn, table, used),
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(tx) => {
+                postgres::dialect::set_id_counter(&mut tx.borrow_mut(), table, used)
+            }
+        }
+    }
+
+    /// After rows of `table` were inserted with their ids given: the next id continues above
+    /// them. SQLite does that by itself (a rowid table takes the largest plus one,
+    /// AUTOINCREMENT records what is inserted); PostgreSQL's identity sequence does not.
+    pub(crate) fn sync_id_counter(&self, table: &str) -> Result<()> {
+        match &self.inner {
+            Inner::Sqlite(conn) => sqlite::dialect::sync_id_counter(conn, table),
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(tx) => postgres::dialect::sync_id_counter(&mut tx.borrow_mut(), table),
+        }
+    }
+
+    /// Foreign keys are checked at commit from here on where the backend can (SQLite);
+    /// PostgreSQL checks each statement, so the caller orders its statements to pass either
+    /// way.
+    pub(crate) fn defer_foreign_keys(&self) -> Result<()> {
+        match &self.inner {
+            Inner::Sqlite(conn) => sqlite::dialect::defer_foreign_keys(conn),
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// What the database engine itself finds wrong with its storage, one line per problem:
+    /// SQLite's integrity and foreign key checks. Nothing on PostgreSQL, whose server checks
+    /// its pages and enforces foreign keys itself.
+    pub(crate) fn integrity_problems(&self) -> Result<Vec<String>> {
+        match &self.inner {
+            Inner::Sqlite(conn) => sqlite::dialect::integrity_problems(conn),
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Runs `op` in this write so that what it deletes is overwritten where the backend can
+    /// (SQLite's `secure_delete`). On PostgreSQL a deleted row stays until the `VACUUM` of the
+    /// store's `erase_securely`.
+    pub(crate) fn erasing<T>(&self, op: impl FnOnce(&Self) -> Result<T>) -> Result<T> {
+        match &self.inner {
+            Inner::Sqlite(conn) => {
+                sqlite::dialect::secure_delete(conn, true)?;
+                let result = op(self);
+                // Pooled connections are reused: only `op` pays for zeroing.
+                sqlite::dialect::secure_delete(conn, false)?;
+                result
+            }
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(_) => op(self),
+        }
+    }
+
+    /// Whether the full-text index exists. SQLite's is built by the first search;
+    /// PostgreSQL's is a GIN index of the schema, always there.
+    pub(crate) fn search_index_exists(&self) -> Result<bool> {
+        match &self.inner {
+            Inner::Sqlite(conn) => sqlite::dialect::search_index_exists(conn),
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(_) => Ok(true),
+        }
+    }
+
+    /// Builds the full-text index, indexing every message stored; from then on every writer
+    /// keeps it current in its own transaction. Only where it does not exist yet.
+    pub(crate) fn build_search_index(&self) -> Result<()> {
+        match &self.inner {
+            Inner::Sqlite(conn) => sqlite::dialect::build_search_index(conn),
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// Drops a full-text index that is built on demand, for a write that replaces every
+    /// message: the next search builds it again. PostgreSQL's GIN index follows the rows.
+    pub(crate) fn drop_search_index(&self) -> Result<()> {
+        match &self.inner {
+            Inner::Sqlite(conn) => sqlite::dialect::drop_search_index(conn),
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// After deleting messages to erase them: writes the full-text index again from what
+    /// remains, so no term of the deleted text survives in it (SQLite's FTS5 only marks
+    /// deletions). On PostgreSQL the index's dead entries go with the rows' `VACUUM`.
+    pub(crate) fn rewrite_search_index(&self) -> Result<()> {
+        match &self.inner {
+            Inner::Sqlite(conn) => sqlite::dialect::rewrite_search_index(conn),
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(_) => Ok(()),
+        }
+    }
+}
+
+/// What a checkpoint did with the store's write-ahead log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Checkpoint {
+    /// The store has no WAL of its own (a server's is not ours to truncate).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    NoWal,
+    /// Every page went into the file and the WAL is empty.
+    Truncated,
+    /// A reader of an old snapshot kept the WAL from being truncated; old page images may
+    /// remain in it until a later checkpoint succeeds.
+    Kept,
+}
+
+/// Tells a watcher cheaply that something committed to the store, on a connection of its
+/// own. Only SQLite has such a counter (`PRAGMA data_version`); on PostgreSQL a watcher reads
+/// the session's version through the store each time.
+pub(crate) struct ChangeSignal(DataVersion);
+
+impl ChangeSignal {
+    pub(crate) fn open(path: &std::path::Path) -> Result<ChangeSignal> {
+        Ok(ChangeSignal(DataVersion::open(path)?))
+    }
+
+    /// Whether anything committed since the last call (always, the first time).
+    pub(crate) fn moved(&mut self) -> Result<bool> {
+        self.0.moved()
+    }
+
+    /// Runs `op` in one read transaction on the signal's connection.
+    pub(crate) fn read<T>(&mut self, op: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let tx = self
+            .0
+            .connection()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
+        let value = op(&Tx::sqlite(&tx, false));
+        tx.finish()?;
+        value
     }
 }

@@ -24,10 +24,14 @@ import time
 
 from agents import SQLiteSession
 from praisonaiagents.session.hierarchy import HierarchicalSessionStore as PraisonHierarchical
+from praisonaiagents.session.sqlite_store import SqliteSessionStore as PraisonSqlite
+from praisonaiagents.session.sqlite_transcript_store import SqliteTranscriptStore as PraisonTranscript
 from praisonaiagents.session.store import DefaultSessionStore as PraisonDefault
 
 from sessiondb.openai_agents import SessiondbSession
+from sessiondb._core import copy_json
 from sessiondb.praisonai import DefaultSessionStore, HierarchicalSessionStore
+from sessiondb.praisonai import SqliteSessionStore, SqliteTranscriptStore
 
 
 def median_us(fn, repeat):
@@ -105,6 +109,39 @@ def praison_pair(tmp, n, repeat):
     return results
 
 
+def praison_sqlite_peers(tmp, n, repeat, sessions):
+    """PraisonAI's own SQLite stores against the drop-ins, each with its default retention:
+    append and reads at ``n`` messages (SqliteTranscriptStore rewrites the session's row per
+    message), search over ``sessions`` sessions (SqliteSessionStore: FTS5 index, then the
+    matching sessions' JSON files)."""
+    out = {}
+    history = [{"role": "user", "content": f"message {i} " + "x" * 200} for i in range(n)]
+    for name, make in (
+        ("praisonai SqliteTranscriptStore", lambda: PraisonTranscript(session_dir=os.path.join(tmp, "pt"))),
+        ("sessiondb SqliteTranscriptStore", lambda: SqliteTranscriptStore(session_dir=os.path.join(tmp, "ot"))),
+    ):
+        s = make()
+        for m in history:  # appended one by one, so retention rolls the window as in use
+            s.add_user_message("b", m["content"])
+        r = {"append": median_us(lambda: s.add_user_message("b", "more"), max(5, repeat // 10))}
+        r["read_full"] = median_us(lambda: s.get_chat_history("b"), repeat)
+        r["read_last20"] = median_us(lambda: s.get_chat_history("b", 20), repeat)
+        full = s.get_chat_history("b")
+        r["copy_of_read (floor)"] = median_us(lambda: copy_json(full), repeat)
+        out[name] = r
+    words = ["billing", "migration", "refund", "invoice", "deploy", "kernel", "network", "printer"]
+    for name, make in (
+        ("praisonai SqliteSessionStore", lambda: PraisonSqlite(session_dir=os.path.join(tmp, "ps"))),
+        ("sessiondb SqliteSessionStore", lambda: SqliteSessionStore(session_dir=os.path.join(tmp, "os"))),
+    ):
+        s = make()
+        for i in range(sessions):
+            s.add_user_message(f"s{i}", f"{words[i % 8]} {words[(i * 3) % 8]} ticket {i}")
+            s.add_assistant_message(f"s{i}", f"answer {i} about {words[(i * 5) % 8]}")
+        out[name] = {f"search@{sessions}": median_us(lambda: s.search("refund kernel", limit=5), max(5, repeat // 10))}
+    return out
+
+
 def _praison_worker(kind, session_dir, worker, count, start, times):
     store = (PraisonDefault if kind == "theirs" else DefaultSessionStore)(
         session_dir=session_dir, **({"retention": "keep_all"} if kind == "theirs" else {}))
@@ -156,6 +193,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--sessions", type=int, default=10_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         print(f"history of {args.messages} messages; medians in microseconds")
@@ -171,6 +209,14 @@ def main():
             print(f"\n{'operation':<18}{theirs_name:>24}{ours_name:>24}{'ratio':>10}")
             for op in theirs:
                 print(f"{op:<18}{theirs[op]:>24.1f}{ours[op]:>24.1f}{theirs[op] / ours[op]:>9.1f}x")
+        peers = praison_sqlite_peers(tmp, args.messages, args.repeat, args.sessions)
+        print("\nPraisonAI's SQLite stores (default retention on both sides):")
+        names = list(peers)
+        for theirs_name, ours_name in zip(names[::2], names[1::2]):
+            theirs, ours = peers[theirs_name], peers[ours_name]
+            print(f"\n{'operation':<22}{theirs_name:>32}{ours_name:>32}{'ratio':>10}")
+            for op in theirs:
+                print(f"{op:<22}{theirs[op]:>32.1f}{ours[op]:>32.1f}{theirs[op] / ours[op]:>9.1f}x")
         print("\n4 processes x 100 appends to one session (slowest worker's append loop)")
         for label, (elapsed, kept, sent) in four_process_append(tmp).items():
             print(f"{label:<22} {elapsed:6.2f} s   {kept}/{sent} messages kept")

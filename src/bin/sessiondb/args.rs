@@ -11,10 +11,15 @@ use sessiondb::SessionCursor;
 use crate::parse::{parse_duration, parse_time_arg, positive};
 pub use branch::BranchCommand;
 use branch::SUPERSEDED_NAMES;
+pub use lease::LeaseCommand;
 pub use snapshot::SnapshotCommand;
 
 mod branch;
+mod lease;
 mod snapshot;
+
+/// The heading the options every command takes are listed under, once.
+const GLOBAL: &str = "Global options";
 
 #[derive(Parser)]
 #[command(
@@ -25,21 +30,27 @@ mod snapshot;
 pub struct Cli {
     /// Database file, or a postgres:// URL (a build with the `postgres` feature) [default:
     /// $SESSIONDB_PATH, else sessions.db in the user's data directory]
-    #[arg(long, global = true, value_name = "PATH|URL")]
+    #[arg(long, global = true, value_name = "PATH|URL", help_heading = GLOBAL)]
     pub db: Option<PathBuf>,
 
     /// Accept a database that other users own or may write: for a file a group shares on
     /// purpose (see README)
-    #[arg(long, global = true, env = "SESSIONDB_SHARED")]
+    #[arg(long, global = true, env = "SESSIONDB_SHARED", help_heading = GLOBAL)]
     pub shared: bool,
 
     /// How long a write waits for another process's write lock before failing as busy
     /// (e.g. 500ms, 30s) [default: 10s]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        help_heading = GLOBAL
+    )]
     pub busy_timeout: Option<Duration>,
 
     /// Open the file read-only: any command that writes fails, and nothing is created
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub read_only: bool,
 
     #[command(subcommand)]
@@ -61,8 +72,10 @@ impl Command {
             | Command::Check(_) => false,
             Command::Branch(command) => command.writes(),
             Command::Snapshot(command) => command.writes(),
+            Command::Lease(command) => command.writes(),
             Command::Prune(PruneArgs { dry_run, .. })
             | Command::Import(ImportArgs { dry_run, .. })
+            | Command::Restore(RestoreArgs { dry_run, .. })
             | Command::Expire(ExpireArgs { dry_run, .. }) => !dry_run,
             _ => true,
         }
@@ -71,6 +84,9 @@ impl Command {
 
 #[derive(Subcommand)]
 pub enum Command {
+    /// Store a simulated agent conversation (tool calls, token usage) in a database of its
+    /// own, demo.db beside the default one unless --db names another, and show it
+    Demo,
     /// Append a message (creates the session if needed)
     Add(AddArgs),
     /// Append a JSON array of messages (shaped like `history --json`, each may have "key")
@@ -110,6 +126,9 @@ pub enum Command {
     /// Create, list, restore or delete snapshots of a session
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// List, show or break the leases that give one worker a session at a time
+    #[command(subcommand)]
+    Lease(LeaseCommand),
     /// Make messages 0..=INDEX the history (the replaced one stays as a branch; reverting
     /// to the last message changes nothing)
     #[command(after_help = SUPERSEDED_NAMES)]
@@ -146,7 +165,7 @@ pub enum Command {
 pub struct AddArgs {
     /// The session's id
     pub session: String,
-    /// system, user, assistant or tool (any case)
+    /// system, developer, user, assistant or tool (any case)
     pub role: String,
     /// The message text; `-` or nothing reads standard input (one trailing newline
     /// dropped)
@@ -208,7 +227,7 @@ pub struct CompactArgs {
     /// The session's id
     pub session: String,
     /// The last message the summary replaces
-    #[arg(long, value_name = "INDEX")]
+    #[arg(long = "at", alias = "through", value_name = "INDEX")]
     pub through: u64,
     /// The summary's text
     #[arg(
@@ -230,12 +249,15 @@ pub struct CompactArgs {
 
 #[derive(Args)]
 pub struct ExpireArgs {
-    /// e.g. 90d, 12h
-    #[arg(long, value_parser = parse_duration)]
+    /// Sessions not written for longer than this, e.g. 90d, 12h (a unit is required)
+    #[arg(long = "older-than", alias = "idle", value_name = "DURATION", value_parser = parse_duration)]
     pub idle: Duration,
     /// Report what would be deleted, delete nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Go ahead without asking (needed when there is no terminal to ask on)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
@@ -253,6 +275,9 @@ pub struct PurgeArgs {
     /// inherit)
     #[arg(long)]
     pub with_forks: bool,
+    /// Go ahead without asking (needed when there is no terminal to ask on)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
@@ -343,7 +368,7 @@ pub struct EditArgs {
     /// The title
     pub title: Option<String>,
     /// The agent's name
-    #[arg(long)]
+    #[arg(long = "agent", alias = "agent-name", value_name = "NAME")]
     pub agent_name: Option<String>,
     /// The agent's id
     #[arg(long)]
@@ -397,7 +422,7 @@ pub struct RevertArgs {
     /// The session's id
     pub session: String,
     /// Make messages 0..=INDEX the history
-    #[arg(long, value_name = "INDEX")]
+    #[arg(long = "at", alias = "to", value_name = "INDEX")]
     pub to: u64,
     /// Print the session as JSON
     #[arg(long)]
@@ -434,6 +459,9 @@ pub struct PruneArgs {
     /// Report what would be removed, remove nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Go ahead without asking (needed when there is no terminal to ask on)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
@@ -471,6 +499,16 @@ pub struct BackupArgs {
 pub struct RestoreArgs {
     /// The backup (a sessiondb database file) to restore from
     pub from: PathBuf,
+    /// Say what would be replaced and by what; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep no copy of the contents being replaced [default: a backup is written first,
+    /// beside the database file (for PostgreSQL: in the current directory)]
+    #[arg(long)]
+    pub no_backup: bool,
+    /// Go ahead without asking (needed when there is no terminal to ask on)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,

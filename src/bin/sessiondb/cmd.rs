@@ -2,6 +2,8 @@
 //! the command's arguments and the output.
 
 pub mod branch;
+pub mod demo;
+pub mod lease;
 pub mod lifecycle;
 pub mod maintain;
 pub mod messages;

@@ -30,18 +30,18 @@ pub fn follow(
         if let Some(p) = &partial {
             match &shown {
                 Some(text) if p.content.starts_with(text.as_str()) => {
-                    write!(out, "{}", &p.content[text.len()..])?
+                    print::streamed_more(out, &p.content[text.len()..])?
                 }
                 _ => {
                     if shown.is_some() {
-                        writeln!(out)?;
+                        print::line_end(out)?;
                     }
-                    write!(out, "[{length}] assistant (streaming): {}", p.content)?
+                    print::streamed(out, length, &p.content)?
                 }
             }
             shown = Some(p.content.clone());
         } else if shown.take().is_some() {
-            writeln!(out, " (discarded)")?;
+            print::stream_discarded(out)?;
         }
         out.flush()?;
         let change = loop {
@@ -60,19 +60,18 @@ pub fn follow(
                 if let (Some(text), Some(first)) = (shown.take(), messages.first()) {
                     // The streamed reply finished: complete its line instead of repeating it.
                     if first.role() == Role::Assistant && first.content().starts_with(&text) {
-                        writeln!(out, "{}", &first.content()[text.len()..])?;
+                        print::streamed_more(out, &first.content()[text.len()..])?;
                         messages = &messages[1..];
-                    } else {
-                        writeln!(out)?;
                     }
+                    print::line_end(out)?;
                 }
                 print::history(out, messages)?;
             }
             HistoryUpdate::Replaced(history) => {
                 if shown.take().is_some() {
-                    writeln!(out)?;
+                    print::line_end(out)?;
                 }
-                writeln!(out, "-- history replaced (version {}) --", change.version)?;
+                print::history_replaced(out, change.version)?;
                 print::history(out, history)?;
             }
         }

@@ -10,17 +10,55 @@ use crate::output;
 
 /// A JSON array of messages from a file, or standard input for `-` or nothing.
 pub fn read_messages(file: Option<PathBuf>) -> Result<Vec<NewMessage>> {
+    Ok(read_array(file)?.1)
+}
+
+/// A whole history for `set-history`: like [`read_messages`], but if the messages carry the
+/// `index` that `history --json` prints, they must be numbered 0, 1, 2 … A working view
+/// (after a compaction, `history --json` starts with the summary at the index it replaces
+/// through) or a `--limit` window is not a whole history: stored back, it would turn the
+/// summary into a message and drop what it replaced, so it is refused.
+pub fn read_history(file: Option<PathBuf>) -> Result<Vec<NewMessage>> {
+    let (values, messages) = read_array(file)?;
+    for (position, value) in values.iter().enumerate() {
+        match value.get("index") {
+            Some(index) if index.as_u64() != Some(position as u64) => {
+                return Err(Error::InvalidInput(format!(
+                    "message {position} of the array has index {index}: this is not a whole \
+                     history but part of one (`history --json` of a compacted session shows \
+                     the working view, the summary first; `--limit` shows the last messages). \
+                     set-history replaces the whole history: export it with `history --full \
+                     --json`, or drop the index fields to store exactly this array"
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(messages)
+}
+
+fn read_array(file: Option<PathBuf>) -> Result<(Vec<serde_json::Value>, Vec<NewMessage>)> {
     let text = match file {
         Some(path) if path.as_os_str() != "-" => {
             std::fs::read_to_string(&path).map_err(|source| Error::Io { path, source })?
         }
         _ => read_stdin(Some("messages as a JSON array"))?,
     };
-    serde_json::from_str(&text).map_err(|e| {
+    let invalid = |e: serde_json::Error| {
         Error::InvalidInput(format!(
             "expected a JSON array of messages (role, content, …): {e}"
         ))
-    })
+    };
+    let values: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(invalid)?;
+    let messages = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            serde_json::from_value(v.clone())
+                .map_err(|e| Error::InvalidInput(format!("message {i} of the array: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    Ok((values, messages))
 }
 
 /// Standard input as text. On a terminal, says what it waits for instead of waiting

@@ -3,8 +3,10 @@
 
 mod args;
 mod cmd;
+mod confirm;
 mod follow;
 mod input;
+mod interrupt;
 mod output;
 mod parse;
 mod print;
@@ -14,7 +16,9 @@ use std::process::ExitCode;
 
 use args::{Cli, Command};
 use clap::Parser;
-use cmd::{branch, lifecycle, maintain, messages, search, sessions, snapshot, transfer};
+use cmd::{
+    branch, demo, lease, lifecycle, maintain, messages, search, sessions, snapshot, transfer,
+};
 use output::{Failure, Output};
 use sessiondb::{Error, Store};
 
@@ -22,14 +26,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Completions(args) = cli.command {
         // Needs no database: print and stop before anything is opened.
+        // Into a buffer, then out through Output: clap_complete panics when it cannot write
+        // (`sessiondb completions bash | head -1`), Output ends quietly with status 141.
         let mut command = <Cli as clap::CommandFactory>::command();
-        clap_complete::generate(
-            args.shell,
-            &mut command,
-            "sessiondb",
-            &mut std::io::stdout(),
-        );
-        return ExitCode::SUCCESS;
+        let mut script = Vec::new();
+        clap_complete::generate(args.shell, &mut command, "sessiondb", &mut script);
+        let mut out = Output::stdout();
+        return match out.write_bytes(&script).and_then(|()| out.flush()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(failure) => failure.exit(),
+        };
     }
     let mut out = Output::stdout();
     match run(cli, &mut out).and_then(|code| out.flush().map(|()| code)) {
@@ -43,9 +49,38 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
-    let store = open(&cli)?;
-    let store = &store;
-    match cli.command {
+    let (store, created) = match open(&cli) {
+        Ok(opened) => opened,
+        Err(Failure::Store(Error::NotFound {
+            kind: "database",
+            id,
+        })) => return Err(nothing_stored_yet(&id)),
+        Err(failure) => return Err(failure),
+    };
+    let code = match cli.command {
+        // The commands whose exit status says something: a problem found, a source skipped,
+        // nothing matched.
+        Command::Check(args) => maintain::check(&store, args, out)?,
+        Command::Import(args) => transfer::import(&store, args, out)?,
+        Command::Search(args) => search::run(&store, args, out)?,
+        command => {
+            dispatch(&store, command, out)?;
+            ExitCode::SUCCESS
+        }
+    };
+    if let Some(path) = created {
+        output::warn(format_args!(
+            "sessiondb: created a new database at {}\n",
+            path.display()
+        ));
+    }
+    Ok(code)
+}
+
+/// Runs every command but those [`run`] handles itself.
+fn dispatch(store: &Store, command: Command, out: &mut Output) -> Result<(), Failure> {
+    match command {
+        Command::Demo => demo::run(store, out)?,
         Command::Add(args) => messages::add(store, args, out)?,
         Command::Append(args) => messages::append(store, args, out)?,
         Command::Pop(args) => messages::pop(store, args, out)?,
@@ -62,27 +97,31 @@ fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
         Command::Tree(args) => sessions::tree(store, args, out)?,
         Command::Branch(command) => branch::run(store, command, out)?,
         Command::Snapshot(command) => snapshot::run(store, command, out)?,
+        Command::Lease(command) => lease::run(store, command, out)?,
         Command::Expire(args) => lifecycle::expire(store, args, out)?,
         Command::Purge(args) => lifecycle::purge(store, args, out)?,
         Command::Stats(args) => maintain::stats(store, args, out)?,
         Command::Prune(args) => maintain::prune(store, args, out)?,
-        Command::Check(args) => return maintain::check(store, args, out),
         Command::Maintain(args) => maintain::maintain(store, args, out)?,
         Command::Export(args) => transfer::export(store, args, out)?,
         Command::Backup(args) => transfer::backup(store, args, out)?,
         Command::Restore(args) => transfer::restore(store, args, out)?,
-        Command::Import(args) => return transfer::import(store, args, out),
-        Command::Search(args) => search::run(store, args, out)?,
-        // Handled in main: it opens no database.
-        Command::Completions(_) => {}
+        // Handled before: completions open no database; check and import set the status.
+        Command::Completions(_) | Command::Check(_) | Command::Import(_) | Command::Search(_) => {}
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Opens the database the options name. Only a command that writes may create the file: a
 /// typo in --db must not leave an empty database behind.
-fn open(cli: &Cli) -> Result<Store, Failure> {
-    let path = match cli.db.clone().or_else(sessiondb::default_path) {
+/// Also returns the path when this open created the database file, to say so once the
+/// command has succeeded.
+fn open(cli: &Cli) -> Result<(Store, Option<std::path::PathBuf>), Failure> {
+    let default = match cli.command {
+        Command::Demo => demo::default_path,
+        _ => sessiondb::default_path,
+    };
+    let path = match cli.db.clone().or_else(default) {
         Some(path) => path,
         None => {
             return Err(Error::InvalidInput(
@@ -99,5 +138,23 @@ fn open(cli: &Cli) -> Result<Store, Failure> {
     if let Some(timeout) = cli.busy_timeout {
         builder = builder.busy_timeout(timeout);
     }
-    Ok(builder.open()?)
+    // A URL names a server's database, which the store never creates.
+    let is_file = path.to_str().is_none_or(|p| !p.contains("://"));
+    let new = is_file && cli.command.writes() && std::fs::symlink_metadata(&path).is_err();
+    let store = builder.open()?;
+    Ok((store, new.then_some(path)))
+}
+
+/// A command that only reads, on a path where no database exists yet (a first run, or a
+/// typo in `--db`): it fails, saying where it looked and what creates one.
+fn nothing_stored_yet(path: &str) -> Failure {
+    let what = if path.contains("://") {
+        "the database holds no sessiondb tables"
+    } else {
+        "there is no database there"
+    };
+    Failure::Stopped(format!(
+        "nothing has been stored at {path} yet: {what} (a command that writes, such as \
+         `add`, creates it)"
+    ))
 }

@@ -18,6 +18,8 @@ pub enum Failure {
     Store(sessiondb::Error),
     /// Writing to standard output failed.
     Output(io::Error),
+    /// The command stopped before changing anything: it was not confirmed.
+    Stopped(String),
 }
 
 impl From<sessiondb::Error> for Failure {
@@ -34,7 +36,12 @@ impl Failure {
                 return ExitCode::from(CLOSED_PIPE)
             }
             Failure::Output(e) => format!("sessiondb: cannot write the output: {e}"),
+            Failure::Store(e @ sessiondb::Error::UnsafePermissions { .. }) => format!(
+                "sessiondb: {e}\nsessiondb: fix its owner or mode, or pass --shared if other \
+                 users share it on purpose"
+            ),
             Failure::Store(e) => format!("sessiondb: {e}"),
+            Failure::Stopped(why) => format!("sessiondb: {why}"),
         };
         // Nowhere left to report a failure to write to stderr.
         let _ = writeln!(io::stderr(), "{message}");
@@ -57,6 +64,10 @@ impl Output {
 
     pub fn write_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), Failure> {
         self.inner.write_fmt(args).map_err(Failure::Output)
+    }
+
+    pub fn write_bytes(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        self.inner.write_all(bytes).map_err(Failure::Output)
     }
 
     /// Writes out what is buffered; a command's output is complete only after this.

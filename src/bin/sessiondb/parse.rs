@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-/// `30d`, `12h`, `15m`, `45s`, `500ms` or a plain number of seconds.
+/// `30d`, `12h`, `15m`, `45s`, `2w`, `500ms`, or `0`. Any other number needs its unit:
+/// `--idle 90` meant days to one reader and deleted sessions idle for 90 seconds. Months
+/// and years are refused, since their length varies.
 pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     let text = text.trim();
     if let Some(ms) = text.strip_suffix("ms") {
@@ -15,7 +17,12 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     }
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => text.split_at(i),
-        None => (text, "s"),
+        None if text.parse() == Ok(0u64) => (text, "s"),
+        None => {
+            return Err(format!(
+                "{text:?} has no unit: write {text}s, {text}m, {text}h, {text}d or {text}w"
+            ))
+        }
     };
     let n: u64 = number
         .parse()
@@ -26,6 +33,11 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
         "h" => 3600,
         "d" => 86_400,
         "w" => 604_800,
+        "mo" | "M" | "y" | "yr" => {
+            return Err(format!(
+                "{text:?}: months and years vary in length; write days instead (30d, 365d)"
+            ))
+        }
         _ => {
             return Err(format!(
                 "unknown unit {unit:?} in {text:?}: use s, m, h, d or w"
@@ -52,5 +64,20 @@ pub fn positive(text: &str) -> std::result::Result<usize, String> {
         Ok(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),
         Err(_) => Err(format!("{text:?} is not a number")),
+    }
+}
+
+/// A duration as the shortest text [`parse_duration`] reads back: `90d`, `36h`, `15m`, `45s`.
+pub fn duration_text(d: Duration) -> String {
+    let s = d.as_secs();
+    if d.subsec_nanos() != 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    match s {
+        0 => "0".into(),
+        _ if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        _ if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        _ if s % 60 == 0 => format!("{}m", s / 60),
+        _ => format!("{s}s"),
     }
 }

@@ -8,7 +8,9 @@ use sessiondb::{
 use crate::output::{warn, Failure, Output};
 
 mod outcome;
+mod shapes;
 pub use outcome::*;
+pub use shapes::*;
 
 /// What every printer returns: a failed write to stdout, or a failed read of the store.
 type Printed = Result<(), Failure>;
@@ -38,6 +40,9 @@ pub fn json_sorted<T: serde::Serialize + ?Sized>(out: &mut Output, value: &T) ->
 pub fn history(out: &mut Output, messages: &[Message]) -> Printed {
     for m in messages {
         let mut extra = Vec::new();
+        if let Some(name) = m.body.extra.get("name").and_then(|n| n.as_str()) {
+            extra.push(format!("name {}", cell(name)));
+        }
         if let Some(id) = &m.body.tool_call_id {
             extra.push(format!("for {}", terminal_safe(id)));
         }
@@ -50,6 +55,9 @@ pub fn history(out: &mut Output, messages: &[Message]) -> Printed {
             format!(" ({})", extra.join(", "))
         };
         let mut text = shown_content(&m.body.content);
+        if text.is_empty() && m.body.tool_calls.is_none() {
+            text = other_item(m);
+        }
         for call in m.body.tool_calls.iter().flatten() {
             let function = &call["function"];
             let line = format!(
@@ -72,6 +80,68 @@ pub fn history(out: &mut Output, messages: &[Message]) -> Printed {
         )?;
     }
     Ok(())
+}
+
+/// `history --follow`: the start of a reply being streamed as message `index`, on a line
+/// left open for the chunks that follow. Escaped and indented as committed text is, so a
+/// chunk can neither drive the terminal nor fake a `[n] role:` line.
+pub fn streamed(out: &mut Output, index: u64, text: &str) -> Printed {
+    write!(out, "[{index}] assistant (streaming): ")?;
+    streamed_more(out, text)
+}
+
+/// More of the streamed reply. Escaping and indenting work a character at a time, so text
+/// shown in chunks reads exactly as the whole would.
+pub fn streamed_more(out: &mut Output, text: &str) -> Printed {
+    write!(out, "{}", indented(&terminal_safe(text)))
+}
+
+/// Ends the open line of a streamed reply.
+pub fn line_end(out: &mut Output) -> Printed {
+    writeln!(out)
+}
+
+/// The streamed reply was discarded, not finished.
+pub fn stream_discarded(out: &mut Output) -> Printed {
+    writeln!(out, " (discarded)")
+}
+
+pub fn history_replaced(out: &mut Output, version: i64) -> Printed {
+    writeln!(out, "-- history replaced (version {version}) --")
+}
+
+/// `n` and a noun: `1 session`, `2 sessions`, `0 branches`.
+pub fn count(n: impl TryInto<u64>, noun: &str) -> String {
+    match n.try_into().unwrap_or(u64::MAX) {
+        1 => format!("1 {noun}"),
+        n if noun.ends_with("ch") || noun.ends_with('s') => format!("{n} {noun}es"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
+/// A message with no text standing for another kind of item an agent SDK stored (a
+/// reasoning step, a web search): `[reasoning] ` and its summary's text, if any.
+fn other_item(m: &Message) -> String {
+    let Some(item) = m
+        .body
+        .metadata
+        .as_ref()
+        .and_then(|md| md.get("openai_item"))
+    else {
+        return String::new();
+    };
+    let kind = item["type"].as_str().unwrap_or("item");
+    let summary: Vec<&str> = item["summary"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|part| part["text"].as_str())
+        .collect();
+    if summary.is_empty() {
+        format!("[{kind}]")
+    } else {
+        format!("[{kind}] {}", summary.join("\n"))
+    }
 }
 
 /// The content as a reader sees it: the text, with `[type]` for a part that has none.
@@ -148,7 +218,7 @@ pub fn sessions(out: &mut Output, sessions: &[Session]) -> Printed {
                 cell(s.title.as_deref().unwrap_or_default()),
                 cell(s.agent_name.as_deref().unwrap_or_default()),
                 s.message_count.to_string(),
-                s.updated_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                s.updated_at.format(TABLE_TIME).to_string(),
             ]
         })
         .collect();
@@ -160,15 +230,16 @@ pub fn sessions(out: &mut Output, sessions: &[Session]) -> Printed {
 }
 
 pub fn session(out: &mut Output, s: &Session) -> Printed {
-    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-    writeln!(out, "id:          {}", s.id)?;
+    let or_dash = |v: &Option<String>| v.as_deref().map_or("-".into(), cell);
+    let agent = match (&s.agent_name, &s.agent_id) {
+        (None, None) => "-".to_string(),
+        (Some(name), None) => cell(name),
+        (None, Some(id)) => format!("- (id {})", cell(id)),
+        (Some(name), Some(id)) => format!("{} (id {})", cell(name), cell(id)),
+    };
+    writeln!(out, "id:          {}", cell(&s.id))?;
     writeln!(out, "title:       {}", or_dash(&s.title))?;
-    writeln!(
-        out,
-        "agent:       {} ({})",
-        or_dash(&s.agent_name),
-        or_dash(&s.agent_id)
-    )?;
+    writeln!(out, "agent:       {agent}")?;
     writeln!(out, "user:        {}", or_dash(&s.user_id))?;
     writeln!(out, "parent:      {}", or_dash(&s.parent_session))?;
     writeln!(out, "head branch: {}", s.head_branch)?;
@@ -188,7 +259,12 @@ pub fn session(out: &mut Output, s: &Session) -> Printed {
     writeln!(out, "updated:     {}", time(&s.updated_at))
 }
 
-/// A time as the file stores it and `--json` prints it.
+/// Times in tables: to the second, in UTC as the column heads say, so columns stay narrow;
+/// `show` and `--json` print the exact form below.
+const TABLE_TIME: &str = "%Y-%m-%d %H:%M:%S";
+
+/// A time as the file stores it and `--json` prints it: the form of the core's
+/// `model::time_text`, spelled here because the CLI sees only the public API.
 fn time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
@@ -227,9 +303,9 @@ pub fn branches(out: &mut Output, branches: &[Branch]) -> Printed {
                     .as_ref()
                     .map(|f| format!("{} @ {}", f.branch, f.at_index))
                     .unwrap_or_default(),
-                b.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                b.created_at.format(TABLE_TIME).to_string(),
                 b.superseded_at
-                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .map(|t| t.format(TABLE_TIME).to_string())
                     .unwrap_or_default(),
             ]
         })
@@ -256,7 +332,7 @@ pub fn snapshots(out: &mut Output, snapshots: &[Snapshot]) -> Printed {
                 s.label.clone().unwrap_or_default(),
                 s.branch.clone(),
                 s.length.to_string(),
-                s.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                s.created_at.format(TABLE_TIME).to_string(),
             ]
         })
         .collect();
@@ -348,10 +424,10 @@ fn dot_node(out: &mut Output, node: &SessionTree) -> Printed {
         format!("\"{escaped}\"")
     };
     let label = format!(
-        "{}\n{} ({} messages)",
+        "{}\n{} ({})",
         node.id,
         node.title.as_deref().unwrap_or(""),
-        node.message_count
+        count(node.message_count, "message")
     );
     writeln!(
         out,
@@ -387,36 +463,45 @@ fn dot_node(out: &mut Output, node: &SessionTree) -> Printed {
     Ok(())
 }
 
-pub fn stats(out: &mut Output, s: &Stats) -> Printed {
+/// `server`: the store is a PostgreSQL database, whose size the server reports (no file
+/// or WAL of sessiondb's own).
+pub fn stats(out: &mut Output, s: &Stats, server: bool) -> Printed {
+    if server {
+        writeln!(out, "database:  {} bytes on the server", s.file_bytes)?;
+    } else {
+        writeln!(
+            out,
+            "file:      {} bytes (+ {} bytes of WAL)",
+            s.file_bytes, s.wal_bytes
+        )?;
+    }
     writeln!(
         out,
-        "file:      {} bytes (+ {} bytes of WAL)",
-        s.file_bytes, s.wal_bytes
+        "rows:      {}, {}, {}, {}",
+        count(s.sessions, "session"),
+        count(s.messages, "message"),
+        count(s.branches, "branch"),
+        count(s.snapshots, "snapshot")
     )?;
     writeln!(
         out,
-        "rows:      {} sessions, {} messages, {} branches, {} snapshots",
-        s.sessions, s.messages, s.branches, s.snapshots
-    )?;
-    writeln!(
-        out,
-        "prunable:  {} branches, {} messages, {} bytes",
-        s.prunable.branches, s.prunable.messages, s.prunable.bytes
+        "prunable:  {}, {}, {}",
+        count(s.prunable.branches, "branch"),
+        count(s.prunable.messages, "message"),
+        count(s.prunable.bytes, "byte")
     )?;
     writeln!(out, "largest sessions:")?;
     for largest in &s.largest_sessions {
         writeln!(
             out,
-            "  {}: {} messages",
+            "  {}: {}",
             cell(&largest.id),
-            largest.messages
+            count(largest.messages, "message")
         )?;
     }
-    writeln!(
-        out,
-        "cache (this process): {} hits, {} misses, {} entries",
-        s.cache.hits, s.cache.misses, s.cache.entries
-    )
+    // No cache line: this process's cache is empty, it lives for one command (`--json`
+    // keeps the field, for the library's long-running callers).
+    Ok(())
 }
 
 /// Where two branches diverge, then each side's messages after the shared ones.
@@ -442,12 +527,38 @@ pub fn branch_diff(out: &mut Output, d: &BranchDiff) -> Printed {
         let n = side.messages.len() as u64;
         writeln!(
             out,
-            "{} ({} messages) has {n} more message{}:",
+            "{} ({}) has {n} more message{}:",
             cell(&side.branch),
-            side.length,
+            count(side.length, "message"),
             plural(n)
         )?;
         history(out, &side.messages)?;
     }
     Ok(())
+}
+
+/// What `sessiondb demo` stored, where, and how to look at it.
+pub fn demo(out: &mut Output, db: &std::path::Path, s: &Session, last_turn: &[Message]) -> Printed {
+    let db_text = db.display().to_string();
+    writeln!(out, "Stored session {} in {db_text}", s.id)?;
+    writeln!(
+        out,
+        "  {}, {} input + {} output tokens, cost ${:.4}, version {}",
+        count(s.message_count, "message"),
+        s.usage.input_tokens,
+        s.usage.output_tokens,
+        s.usage.cost,
+        s.version
+    )?;
+    writeln!(out, "  the last turn:")?;
+    history(out, last_turn)?;
+    let quoted = format!("'{}'", db_text.replace('\'', r"'\''"));
+    writeln!(out, "Look at it with:")?;
+    writeln!(out, "  sessiondb --db {quoted} history {}", s.id)?;
+    writeln!(
+        out,
+        "  sqlite3 {quoted} \"SELECT position, role, content FROM history WHERE session_id = \
+         '{}' ORDER BY position\"",
+        s.id
+    )
 }

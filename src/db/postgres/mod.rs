@@ -1,6 +1,8 @@
 //! PostgreSQL: pooled clients, transactions with a per-connection statement cache, and the
-//! mapping of its errors. The logic above runs unchanged through [`crate::db::sql::Tx`].
+//! mapping of its errors. The logic above runs unchanged through [`crate::db::sql::Tx`];
+//! what PostgreSQL does differently for it (locks, id sequences, `VACUUM`) is in [`dialect`].
 
+pub(crate) mod dialect;
 mod tsquery;
 
 pub(crate) use tsquery::fts5_to_tsquery;
@@ -22,6 +24,7 @@ use crate::model::Role;
 /// Same rules as SQLite's: this list only grows, released files are never edited.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
+    include_str!("../../../migrations/postgres/0002_developer_role.sql"),
     include_str!("../../../migrations/postgres/0003_usage_records.sql"),
 ];
 
@@ -77,9 +80,13 @@ impl PgOpener {
     }
 
     fn connect(&self) -> Result<Client> {
-        self.config
-            .connect(NoTls)
-            .map_err(|e| Error::Pool(format!("{}: cannot connect: {e}", self.display)))
+        self.config.connect(NoTls).map_err(|e| {
+            Error::Pool(format!(
+                "{}: cannot connect: {}",
+                self.display,
+                crate::error::postgres_reason(&e)
+            ))
+        })
     }
 
     /// Brings the database to [`SCHEMA_VERSION`]. A current database is only read. Otherwise

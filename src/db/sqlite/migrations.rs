@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0005_message_shapes.sql"),
     include_str!("../../../migrations/0006_turns.sql"),
     include_str!("../../../migrations/0007_leases.sql"),
+    include_str!("../../../migrations/0008_developer_role.sql"),
     include_str!("../../../migrations/0009_usage_records.sql"),
 ];
 

@@ -1,9 +1,12 @@
 //! SQLite: opening a file the first time ([`bootstrap`], [`permissions`], [`migrations`]),
-//! opening each pooled connection ([`opener`], [`connection`]), and how a [`Value`] is
-//! bound and a [`ReadRow`] read.
+//! opening each pooled connection ([`opener`], [`connection`]), its side of the neutral
+//! vocabulary of `Tx` and the store ([`dialect`]), the commit counter a watcher polls
+//! ([`data_version`]), and how a [`Value`] is bound and a [`ReadRow`] read.
 
 pub(crate) mod bootstrap;
 pub(crate) mod connection;
+pub(crate) mod data_version;
+pub(crate) mod dialect;
 pub(crate) mod migrations;
 pub(crate) mod opener;
 pub(crate) mod permissions;

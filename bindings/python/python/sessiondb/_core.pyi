@@ -16,7 +16,7 @@ SQLITE_SHARED_WITH_PYTHON: bool
 
 class _MessageRequired(TypedDict):
     index: int
-    role: Literal["system", "user", "assistant", "tool"]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     created_at: str
 
 class Message(_MessageRequired, total=False):

@@ -5,7 +5,10 @@ use std::process::ExitCode;
 use sessiondb::Store;
 
 use crate::args::{CheckArgs, MaintainArgs, PruneArgs, StatsArgs};
+use crate::confirm::confirm;
 use crate::output::{Failure, Output};
+use crate::parse::duration_text;
+use crate::print::count;
 use crate::{print, progress};
 
 pub fn stats(store: &Store, args: StatsArgs, out: &mut Output) -> Result<(), Failure> {
@@ -13,14 +16,29 @@ pub fn stats(store: &Store, args: StatsArgs, out: &mut Output) -> Result<(), Fai
     if args.json {
         print::json(out, &stats)
     } else {
-        print::stats(out, &stats)
+        print::stats(out, &stats, is_url(store.path()))
     }
 }
 
+/// Asks first (see [`confirm`]), with what a dry run found; nothing found, nothing is asked.
 pub fn prune(store: &Store, args: PruneArgs, out: &mut Output) -> Result<(), Failure> {
     let spinner = progress::spinner("pruning");
-    let report = store.prune(args.older_than, args.dry_run)?;
+    let mut report = store.prune(args.older_than, args.dry_run || !args.yes)?;
     drop(spinner);
+    let found = report.branches > 0 || report.messages > 0;
+    if !args.dry_run && !args.yes && found {
+        let question = format!(
+            "remove {} of superseded history older than {} ({}, {} bytes)",
+            count(report.messages, "message"),
+            duration_text(args.older_than),
+            count(report.branches, "whole branch"),
+            report.bytes
+        );
+        confirm("prune", &question, false)?;
+        let spinner = progress::spinner("pruning");
+        report = store.prune(args.older_than, false)?;
+        drop(spinner);
+    }
     if args.json {
         print::json(out, &report)
     } else {
@@ -32,17 +50,7 @@ pub fn prune(store: &Store, args: PruneArgs, out: &mut Output) -> Result<(), Fai
 pub fn check(store: &Store, args: CheckArgs, out: &mut Output) -> Result<ExitCode, Failure> {
     let report = store.check()?;
     if args.json {
-        print::json(
-            out,
-            &serde_json::json!({
-                "ok": report.is_ok(),
-                "sessions": report.sessions,
-                "branches": report.branches,
-                "messages": report.messages,
-                "snapshots": report.snapshots,
-                "problems": report.problems,
-            }),
-        )?;
+        print::json_sorted(out, &report)?;
     } else {
         print::checked(out, &report)?;
     }
@@ -60,4 +68,9 @@ pub fn maintain(store: &Store, args: MaintainArgs, out: &mut Output) -> Result<(
     } else {
         print::maintained(out, &report)
     }
+}
+
+/// Whether the store is a server's database (a URL), which has no file or WAL of its own.
+fn is_url(path: &std::path::Path) -> bool {
+    path.to_str().is_some_and(|p| p.contains("://"))
 }

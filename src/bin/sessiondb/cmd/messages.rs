@@ -7,7 +7,7 @@ use crate::args::{
     AddArgs, AppendArgs, ClearArgs, CompactArgs, HistoryArgs, PopArgs, RevertArgs, SetHistoryArgs,
 };
 use crate::follow;
-use crate::input::{read_messages, read_stdin, without_final_newline};
+use crate::input::{read_history, read_messages, read_stdin, without_final_newline};
 use crate::output::{Failure, Output};
 use crate::print;
 
@@ -37,11 +37,35 @@ pub fn add(store: &Store, args: AddArgs, out: &mut Output) -> Result<(), Failure
     message.output_tokens = args.output_tokens;
     message.cost = args.cost;
     message.key = args.key;
-    let stored = store.add_message(&args.session, message)?;
+    // A batch of one: it says whether the key was already stored.
+    let added = store.add_messages(&args.session, std::slice::from_ref(&message))?;
+    let Some(stored) = added.messages.first() else {
+        return Err(Error::Corrupt("an add stored nothing".into()).into());
+    };
+    if added.already_stored {
+        let mut asked = message.clone();
+        asked.created_at = None;
+        let mut found = stored.body.clone();
+        found.created_at = None;
+        if asked != found {
+            return Err(Error::InvalidInput(format!(
+                "key {:?} is already stored in session {:?} as message {} with different \
+                 content; nothing was written (use another key, or none)",
+                message.key.as_deref().unwrap_or_default(),
+                args.session,
+                stored.index
+            ))
+            .into());
+        }
+    }
     if args.json {
-        print::json(out, &stored)
+        let shown = print::Added {
+            message: stored,
+            already_stored: added.already_stored,
+        };
+        print::json(out, &shown)
     } else {
-        print::added(out, &args.session, &stored)
+        print::added(out, &args.session, stored, added.already_stored)
     }
 }
 
@@ -107,7 +131,7 @@ pub fn history(store: &Store, args: HistoryArgs, out: &mut Output) -> Result<(),
 }
 
 pub fn set_history(store: &Store, args: SetHistoryArgs, out: &mut Output) -> Result<(), Failure> {
-    let messages = read_messages(args.file)?;
+    let messages = read_history(args.file)?;
     let change = store.set_chat_history(&args.session, &messages)?;
     if args.json {
         print::json_sorted(out, &change)

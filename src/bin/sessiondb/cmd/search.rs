@@ -1,12 +1,15 @@
 //! `search`: full-text search over message text.
 
+use std::process::ExitCode;
+
 use sessiondb::{SearchFilter, Store};
 
 use crate::args::SearchArgs;
 use crate::output::{Failure, Output};
 use crate::print;
 
-pub fn run(store: &Store, args: SearchArgs, out: &mut Output) -> Result<(), Failure> {
+/// Exit status 1 when nothing matched, as `grep` does, so a script can tell.
+pub fn run(store: &Store, args: SearchArgs, out: &mut Output) -> Result<ExitCode, Failure> {
     let filter = SearchFilter {
         session: args.session,
         agent_name: args.agent,
@@ -20,8 +23,13 @@ pub fn run(store: &Store, args: SearchArgs, out: &mut Output) -> Result<(), Fail
     };
     let hits = store.search(&query, args.limit, &filter)?;
     if args.json {
-        print::json(out, &hits)
+        print::json(out, &hits)?;
     } else {
-        print::hits(out, &hits)
+        print::hits(out, &hits)?;
     }
+    Ok(if hits.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -33,14 +33,7 @@ pub fn list(store: &Store, args: SessionsArgs, out: &mut Output) -> Result<(), F
         None => 0,
     };
     if args.json {
-        print::json(
-            out,
-            &serde_json::json!({
-                "sessions": page.sessions,
-                "next": page.next.as_ref().map(ToString::to_string),
-                "more": more,
-            }),
-        )
+        print::json_sorted(out, &print::Listing { page: &page, more })
     } else {
         print::sessions(out, &page.sessions)?;
         if let Some(next) = &page.next {
@@ -80,7 +73,12 @@ pub fn edit(store: &Store, args: EditArgs, out: &mut Output) -> Result<(), Failu
 pub fn delete(store: &Store, args: DeleteArgs, out: &mut Output) -> Result<(), Failure> {
     store.delete_session(&args.session)?;
     if args.json {
-        print::json(out, &serde_json::json!({ "deleted": args.session }))
+        print::json_sorted(
+            out,
+            &print::Deleted {
+                deleted: &args.session,
+            },
+        )
     } else {
         print::deleted(out, &args.session)
     }

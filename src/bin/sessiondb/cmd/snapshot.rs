@@ -41,10 +41,11 @@ pub fn run(store: &Store, command: SnapshotCommand, out: &mut Output) -> Result<
         SnapshotCommand::Delete { session, id, json } => {
             store.delete_snapshot(&session, id)?;
             if json {
-                print::json(
-                    out,
-                    &serde_json::json!({ "session_id": session, "deleted": id }),
-                )?;
+                let deleted = print::SnapshotDeleted {
+                    session_id: &session,
+                    deleted: id,
+                };
+                print::json_sorted(out, &deleted)?;
             } else {
                 print::snapshot_deleted(out, &session, id)?;
             }

@@ -2,14 +2,17 @@
 //! `import`.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use sessiondb::{Error, ExistingFile, ImportOptions, Result, Store};
 
 use crate::args::{BackupArgs, ExportArgs, ImportArgs, ImportFormat, RestoreArgs};
+use crate::confirm::confirm;
 use crate::output::{Failure, Output};
-use crate::{print, progress};
+use crate::print::count;
+use crate::{interrupt, print, progress};
 
 pub fn export(store: &Store, args: ExportArgs, out: &mut Output) -> Result<(), Failure> {
     let mut bar = progress::bar("exporting");
@@ -37,29 +40,88 @@ pub fn backup(store: &Store, args: BackupArgs, out: &mut Output) -> Result<(), F
     let bytes = store.backup(&args.out, existing(args.force))?;
     drop(spinner);
     if args.json {
-        print::json(
-            out,
-            &serde_json::json!({ "path": args.out.display().to_string(), "bytes": bytes }),
-        )
+        let path = args.out.display().to_string();
+        print::json_sorted(out, &print::BackedUp { path, bytes })
     } else {
         print::backed_up(out, &args.out, bytes)
     }
 }
 
+/// Asks first (see [`confirm`]) with what is replaced by what, and keeps a backup of the
+/// replaced contents unless `--no-backup`.
 pub fn restore(store: &Store, args: RestoreArgs, out: &mut Output) -> Result<(), Failure> {
+    if args.dry_run || !args.yes {
+        let now = store.stats(Duration::ZERO)?;
+        let backup = Store::builder(&args.from)
+            .read_only(true)
+            .create(false)
+            .open()?
+            .stats(Duration::ZERO)?;
+        let question = format!(
+            "replace {} ({}) with the {} ({}) of {}",
+            count(now.sessions, "session"),
+            count(now.messages, "message"),
+            count(backup.sessions, "session"),
+            count(backup.messages, "message"),
+            args.from.display()
+        );
+        if args.dry_run {
+            return print::restore_planned(out, &question);
+        }
+        confirm("restore", &question, false)?;
+    }
+    let kept = if args.no_backup {
+        None
+    } else {
+        let spinner = progress::spinner("keeping a backup of the current contents");
+        let path = before_restore_path(store.path());
+        store.backup(&path, ExistingFile::Refuse)?;
+        drop(spinner);
+        Some(path)
+    };
     let spinner = progress::spinner("restoring");
     let report = store.restore(&args.from)?;
     drop(spinner);
     if args.json {
-        print::json(out, &report)
+        let kept_backup = kept.as_ref().map(|p| p.display().to_string());
+        print::json(
+            out,
+            &print::Restored {
+                report: &report,
+                kept_backup,
+            },
+        )
     } else {
-        print::restored(out, &report, &args.from)
+        print::restored(out, &report, &args.from, kept.as_deref())
+    }
+}
+
+/// Where restore keeps what it replaces: beside the database file, named for the time
+/// (for a PostgreSQL database, whose "path" is its URL: in the current directory).
+fn before_restore_path(db: &Path) -> PathBuf {
+    // A file name, so ISO 8601's basic form: the stored form's ':' is not allowed in Windows
+    // file names.
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
+    if db.is_file() {
+        let mut name = db.as_os_str().to_owned();
+        name.push(format!(".before-restore-{stamp}"));
+        PathBuf::from(name)
+    } else {
+        PathBuf::from(format!("sessiondb-before-restore-{stamp}.db"))
     }
 }
 
 /// Fails (exit status 1) when a source was skipped.
 pub fn import(store: &Store, args: ImportArgs, out: &mut Output) -> Result<ExitCode, Failure> {
-    let mut bar = progress::messages("importing");
+    interrupt::catch();
+    let mut draw = progress::messages("importing");
+    let mut bar = move |done: usize, total: usize| {
+        draw(done, total);
+        if interrupt::requested() {
+            print::import_interrupted(done, total);
+            std::process::exit(interrupt::STATUS);
+        }
+    };
     let options = ImportOptions {
         overwrite: !args.no_overwrite,
         dry_run: args.dry_run,

@@ -4,11 +4,12 @@ use std::fmt::Display;
 use std::path::Path;
 
 use sessiondb::{
-    AddedMessages, Branch, CheckReport, ExpireReport, HistoryChange, ImportReport,
-    MaintenanceReport, Message, PruneReport, PurgeReport, RestoreReport, Session, SnapshotId,
+    AddedMessages, Branch, CheckReport, ExpireReport, HistoryChange, ImportReport, LeaseHolder,
+    LeaseRecord, MaintenanceReport, Message, PruneReport, PurgeReport, RestoreReport, Session,
+    SnapshotId,
 };
 
-use super::{history, Printed};
+use super::{cell, count, history, table, time, Printed};
 use crate::output::{warn, Output};
 
 /// A bare id, for scripts: a new fork's or snapshot's.
@@ -16,8 +17,18 @@ pub fn id(out: &mut Output, id: impl Display) -> Printed {
     writeln!(out, "{id}")
 }
 
-pub fn added(out: &mut Output, session: &str, m: &Message) -> Printed {
-    writeln!(out, "{session}: message {} ({})", m.index, m.role())
+/// `already_stored`: a retry of an add with a key; nothing was written.
+pub fn added(out: &mut Output, session: &str, m: &Message, already_stored: bool) -> Printed {
+    if already_stored {
+        writeln!(
+            out,
+            "{session}: message {} ({}) was already stored under this key; nothing written",
+            m.index,
+            m.role()
+        )
+    } else {
+        writeln!(out, "{session}: message {} ({})", m.index, m.role())
+    }
 }
 
 pub fn appended(out: &mut Output, session: &str, added: &AddedMessages) -> Printed {
@@ -61,7 +72,10 @@ pub fn trimmed_tool_results(trimmed: usize, limit: Option<usize>, json: bool) {
         // this line as JSON too (docs/design.md says why).
         warn(format_args!(
             "{}\n",
-            serde_json::json!({ "trimmed_tool_results": trimmed })
+            serde_json::to_string(&super::Trimmed {
+                trimmed_tool_results: trimmed
+            })
+            .unwrap_or_default()
         ));
     } else {
         warn(format_args!(
@@ -74,8 +88,8 @@ pub fn trimmed_tool_results(trimmed: usize, limit: Option<usize>, json: bool) {
 pub fn history_set(out: &mut Output, session: &str, change: &HistoryChange) -> Printed {
     writeln!(
         out,
-        "{session}: {} messages kept, {} written{}",
-        change.kept,
+        "{session}: {} kept, {} written{}",
+        count(change.kept, "message"),
         change.written,
         if change.superseded {
             "; the previous history is kept as a branch"
@@ -101,9 +115,9 @@ pub fn reverted(out: &mut Output, session: &str, to: u64, s: &Session, changed: 
     if changed {
         writeln!(
             out,
-            "{session}: reverted to message {to}; {} messages; the previous history is kept as \
+            "{session}: reverted to message {to}; {}; the previous history is kept as \
              branch {}",
-            s.message_count,
+            count(s.message_count, "message"),
             superseded_head(s)
         )
     } else {
@@ -134,16 +148,17 @@ pub fn deleted(out: &mut Output, session: &str) -> Printed {
 pub fn branch_created(out: &mut Output, session: &str, b: &Branch) -> Printed {
     writeln!(
         out,
-        "{session}: branch {} created with {} messages",
-        b.name, b.length
+        "{session}: branch {} created with {}",
+        b.name,
+        count(b.length, "message")
     )
 }
 
 pub fn switched(out: &mut Output, session: &str, name: &str, s: &Session) -> Printed {
     writeln!(
         out,
-        "{session}: on branch {name}; {} messages",
-        s.message_count
+        "{session}: on branch {name}; {}",
+        count(s.message_count, "message")
     )
 }
 
@@ -163,8 +178,9 @@ pub fn branch_deleted(out: &mut Output, session: &str, name: &str, b: &Branch) -
 pub fn snapshot_restored(out: &mut Output, session: &str, id: SnapshotId, s: &Session) -> Printed {
     writeln!(
         out,
-        "{session}: restored snapshot {id}; {} messages",
-        s.message_count
+        "{session}: restored snapshot {id}; {}; the previous history is kept as branch {}",
+        count(s.message_count, "message"),
+        superseded_head(s)
     )
 }
 
@@ -178,15 +194,14 @@ pub fn expired(out: &mut Output, report: &ExpireReport, dry_run: bool) -> Printe
     }
     writeln!(
         out,
-        "{} {} sessions, {} messages",
+        "{} {}, {}",
         if dry_run { "would expire" } else { "expired" },
-        report.sessions.len(),
-        report.messages
+        count(report.sessions.len(), "session"),
+        count(report.messages, "message")
     )
 }
 
-/// `wal_kept`: a reader kept the WAL from being truncated, so its bytes may remain.
-pub fn purged(out: &mut Output, report: &PurgeReport, wal_kept: bool) -> Printed {
+pub fn purged(out: &mut Output, report: &PurgeReport) -> Printed {
     for id in &report.purged {
         writeln!(out, "purged {id}")?;
     }
@@ -198,11 +213,11 @@ pub fn purged(out: &mut Output, report: &PurgeReport, wal_kept: bool) -> Printed
     }
     writeln!(
         out,
-        "erased {} branches, {} messages, {} snapshots{}",
-        report.branches,
-        report.messages,
-        report.snapshots,
-        if wal_kept {
+        "erased {}, {}, {}{}",
+        count(report.branches, "branch"),
+        count(report.messages, "message"),
+        count(report.snapshots, "snapshot"),
+        if report.wal_kept {
             "; a reader kept the WAL from being truncated: run `maintain` later"
         } else {
             ""
@@ -213,19 +228,22 @@ pub fn purged(out: &mut Output, report: &PurgeReport, wal_kept: bool) -> Printed
 pub fn pruned(out: &mut Output, report: &PruneReport, dry_run: bool) -> Printed {
     writeln!(
         out,
-        "{} {} branches, {} messages, {} bytes",
+        "{} {}, {}, {}",
         if dry_run { "would remove" } else { "removed" },
-        report.branches,
-        report.messages,
-        report.bytes
+        count(report.branches, "branch"),
+        count(report.messages, "message"),
+        count(report.bytes, "byte")
     )
 }
 
 pub fn checked(out: &mut Output, report: &CheckReport) -> Printed {
     writeln!(
         out,
-        "{} sessions, {} branches, {} messages, {} snapshots",
-        report.sessions, report.branches, report.messages, report.snapshots
+        "{}, {}, {}, {}",
+        count(report.sessions, "session"),
+        count(report.branches, "branch"),
+        count(report.messages, "message"),
+        count(report.snapshots, "snapshot")
     )?;
     for problem in &report.problems {
         writeln!(out, "problem: {problem}")?;
@@ -251,16 +269,35 @@ pub fn backed_up(out: &mut Output, path: &Path, bytes: u64) -> Printed {
     writeln!(out, "{}: {bytes} bytes", path.display())
 }
 
-pub fn restored(out: &mut Output, report: &RestoreReport, from: &Path) -> Printed {
+/// `kept`: where the replaced contents were backed up.
+pub fn restored(
+    out: &mut Output,
+    report: &RestoreReport,
+    from: &Path,
+    kept: Option<&Path>,
+) -> Printed {
     writeln!(
         out,
-        "restored {} sessions, {} branches, {} messages, {} snapshots from {}",
-        report.sessions,
-        report.branches,
-        report.messages,
-        report.snapshots,
+        "restored {}, {}, {}, {} from {}",
+        count(report.sessions, "session"),
+        count(report.branches, "branch"),
+        count(report.messages, "message"),
+        count(report.snapshots, "snapshot"),
         from.display()
-    )
+    )?;
+    match kept {
+        Some(path) => writeln!(
+            out,
+            "the replaced contents are kept in {} (restore from it to undo)",
+            path.display()
+        ),
+        None => Ok(()),
+    }
+}
+
+/// `restore --dry-run`.
+pub fn restore_planned(out: &mut Output, what: &str) -> Printed {
+    writeln!(out, "restore would {what}; nothing was changed")
 }
 
 /// Skipped sources are warnings on stderr; the command then fails.
@@ -285,4 +322,70 @@ pub fn imported(out: &mut Output, report: &ImportReport, dry_run: bool) -> Print
         warn(format_args!("skipped {}: {}\n", skip.source, skip.reason));
     }
     Ok(())
+}
+
+/// `lease list`: one line per lease, expired ones marked.
+pub fn leases(out: &mut Output, leases: &[LeaseRecord]) -> Printed {
+    if leases.is_empty() {
+        return writeln!(out, "no leases");
+    }
+    let rows: Vec<[String; 4]> = leases
+        .iter()
+        .map(|l| {
+            [
+                cell(&l.session_id),
+                cell(&l.holder.owner),
+                time(&l.holder.expires_at),
+                if l.expired { "expired" } else { "held" }.to_string(),
+            ]
+        })
+        .collect();
+    table(out, ["SESSION", "OWNER", "EXPIRES (UTC)", "STATE"], &rows)
+}
+
+pub fn lease_holder(out: &mut Output, session: &str, holder: Option<&LeaseHolder>) -> Printed {
+    match holder {
+        Some(h) => writeln!(
+            out,
+            "{}: held by {} since {} until {} (UTC)",
+            cell(session),
+            cell(&h.owner),
+            time(&h.acquired_at),
+            time(&h.expires_at)
+        ),
+        None => writeln!(out, "{}: no one holds its lease", cell(session)),
+    }
+}
+
+pub fn lease_broken(out: &mut Output, session: &str, broken: Option<&LeaseRecord>) -> Printed {
+    match broken {
+        Some(l) if l.expired => writeln!(
+            out,
+            "{}: removed the expired lease of {}",
+            cell(session),
+            cell(&l.holder.owner)
+        ),
+        Some(l) => writeln!(
+            out,
+            "{}: broke the lease {} held until {} (UTC); its next write under it fails",
+            cell(session),
+            cell(&l.holder.owner),
+            time(&l.holder.expires_at)
+        ),
+        None => writeln!(out, "{}: had no lease; nothing changed", cell(session)),
+    }
+}
+
+/// On stderr, when Ctrl-C stopped an import: how far it got, and that a rerun resumes.
+pub fn import_interrupted(done: usize, total: usize) {
+    let of_total = if total > 0 {
+        format!(" of {total}")
+    } else {
+        String::new()
+    };
+    warn(format_args!(
+        "\nsessiondb: import interrupted after {done}{of_total} messages; what was imported \
+         stays. Run the same command again to resume: sessions already imported read as \
+         unchanged and are not written twice\n"
+    ));
 }

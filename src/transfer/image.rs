@@ -1,0 +1,162 @@
+//! The export format's types and the options and report of an import.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::heads::DEFAULT_BRANCH;
+use crate::model::{Message, Metadata};
+
+/// The name and version an export file carries.
+pub const EXPORT_FORMAT: &str = "sessiondb-export";
+pub const EXPORT_VERSION: u32 = 1;
+
+/// A whole export file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportFile {
+    pub format: String,
+    pub version: u32,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
+    pub exported_at: DateTime<Utc>,
+    pub sessions: Vec<SessionExport>,
+}
+
+/// One session: its fields and current history, and with `--all-branches` every branch (full
+/// histories) and snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionExport {
+    pub id: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub agent_name: Option<String>,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub parent_session: Option<String>,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
+    pub updated_at: DateTime<Utc>,
+    #[serde(default = "default_branch")]
+    pub head_branch: String,
+    /// The current history.
+    pub messages: Vec<Message>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branches: Option<Vec<BranchExport>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshots: Option<Vec<SnapshotExport>>,
+}
+
+fn default_branch() -> String {
+    DEFAULT_BRANCH.to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BranchExport {
+    pub name: String,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
+    pub created_at: DateTime<Utc>,
+    #[serde(default, serialize_with = "crate::model::timestamp::serialize_option")]
+    pub superseded_at: Option<DateTime<Utc>>,
+    /// The branch's full history, inherited messages included.
+    pub messages: Vec<Message>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotExport {
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub metadata: Metadata,
+    pub branch: String,
+    /// Messages of `branch` the snapshot pins.
+    pub length: u64,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// Most bytes of JSON one imported session may take: a whole PraisonAI session file, or one
+/// element of an export's `sessions` array (an export itself is read one session at a time, so
+/// its total size is not limited). Checked before the bytes are parsed; raise it per import
+/// with [`ImportOptions::max_session_bytes`].
+pub const MAX_IMPORT_SESSION_BYTES: u64 = 256 * 1024 * 1024;
+
+/// How an import treats what it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Replace sessions that exist with another history or fields (default). When `false`,
+    /// existing sessions are reported in [`ImportReport::skipped`] and nothing is written to
+    /// them.
+    pub overwrite: bool,
+    /// Run every session's import in its transaction and roll it back: the report says what
+    /// would happen, the file is left as it was.
+    pub dry_run: bool,
+    /// See [`MAX_IMPORT_SESSION_BYTES`], the default.
+    pub max_session_bytes: u64,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            overwrite: true,
+            dry_run: false,
+            max_session_bytes: MAX_IMPORT_SESSION_BYTES,
+        }
+    }
+}
+
+/// What an import did (or, with [`ImportOptions::dry_run`], would do).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImportReport {
+    /// Sessions that did not exist and were created.
+    pub imported: u64,
+    /// Sessions that existed with another history or fields; the history was replaced (the
+    /// old one kept as a superseded branch).
+    pub updated: u64,
+    /// Ids of the updated sessions, in import order.
+    #[serde(default)]
+    pub updated_ids: Vec<String>,
+    /// Sessions that existed exactly as imported.
+    pub unchanged: u64,
+    /// Sources skipped, each with the reason: nothing of them was written.
+    pub skipped: Vec<SkippedSource>,
+    /// Whether this was a dry run that wrote nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// A source an import left out: `{"source": …, "reason": …}` in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedSource {
+    /// The file, or the session id inside an export or database.
+    pub source: String,
+    /// Why nothing of it was written.
+    pub reason: String,
+}
+
+impl SkippedSource {
+    pub(super) fn new(source: String, reason: impl Into<String>) -> Self {
+        SkippedSource {
+            source,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Refuses a document whose header is not this format and version.
+pub(super) fn check_header(format: Option<&str>, version: Option<u32>) -> Result<()> {
+    if format == Some(EXPORT_FORMAT) && version == Some(EXPORT_VERSION) {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "not a {EXPORT_FORMAT} version {EXPORT_VERSION} file (format {}, version {}); \
+         format and version must come before sessions, as sessiondb export writes them",
+        format.map_or("missing".to_string(), |f| format!("{f:?}")),
+        version.map_or("missing".to_string(), |v| v.to_string()),
+    )))
+}
