@@ -108,7 +108,7 @@ fn openai_items_of_every_shape_read_back_exactly() {
     assert_eq!(history[n + 2].role(), Role::Tool);
     assert_eq!(history[n + 2].body.tool_call_id.as_deref(), Some("call_9"));
     assert_eq!(history[n + 3].role(), Role::Assistant);
-    assert_eq!(history[n + 5].role(), Role::System);
+    assert_eq!(history[n + 5].role(), Role::Developer);
 }
 
 #[test]
