@@ -39,9 +39,9 @@ use crate::error::{Error, Result};
 use crate::history::{History, HistoryChange};
 use crate::lease::Lease;
 use crate::model::{Message, Metadata, NewMessage, NewSession, Session};
+use crate::model::{PartialMessage, StreamEnd};
 use crate::sessions::{SessionPage, SessionQuery};
 use crate::store::Store;
-use crate::streaming::{PartialMessage, StreamEnd};
 use crate::watch::{Change, WatchCursor};
 
 /// Changes of one session, from [`AsyncStore::watch`]. `recv().await` yields each; after an

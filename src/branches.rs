@@ -14,7 +14,7 @@ use crate::model::{
     now_text, parse_time, validate_branch_name, validate_session_id, Branch, BranchDiff,
     BranchSide, ForkPoint, NewSession, Session, SessionTree,
 };
-use crate::sessions::load_session;
+use crate::session_row::load_session;
 use crate::store::Store;
 
 /// Sessions nested deeper than this in a fork tree are not expanded (a damaged file could

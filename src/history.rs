@@ -11,7 +11,9 @@ use crate::cache::Entry;
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::lineage::{self, Head};
-use crate::model::{parse_time, Message, NewMessage, Role};
+use serde_json::Value;
+
+use crate::model::{parse_time, Message, NewMessage, PartialMessage, Role};
 
 /// Messages of a session's history, oldest first, read in one transaction together with the
 /// session's `version`. Derefs to `[Message]`; cloning it is cheap (it shares the cached
@@ -221,4 +223,45 @@ pub(crate) fn read_working(
     entry.compacted = compaction.is_some();
     entry.floor = floor;
     Ok(entry)
+}
+
+/// The session's streamed reply in progress, if any: what `chat_history_with_partial` and
+/// watchers show beside the history.
+pub(crate) fn partial(tx: &Tx<'_>, session_id: &str) -> Result<Option<PartialMessage>> {
+    let row = tx.query_opt(
+        "SELECT content, model, metadata, chunks, started_at, updated_at
+             FROM partial_messages WHERE session_id = ?1",
+        args![session_id],
+        |r| {
+            Ok((
+                r.get::<String>(0)?,
+                r.get::<Option<String>>(1)?,
+                r.get::<Option<String>>(2)?,
+                r.get::<i64>(3)?,
+                r.get::<String>(4)?,
+                r.get::<String>(5)?,
+            ))
+        },
+    )?;
+    let Some((content, model, metadata, chunks, started_at, updated_at)) = row else {
+        return Ok(None);
+    };
+    let metadata = match metadata.map(|m| serde_json::from_str(&m)) {
+        None => None,
+        Some(Ok(Value::Object(map))) => Some(map),
+        Some(_) => {
+            return Err(Error::Corrupt(format!(
+                "partial message of {session_id:?}: metadata is not a JSON object"
+            )))
+        }
+    };
+    Ok(Some(PartialMessage {
+        session_id: session_id.to_string(),
+        content,
+        model,
+        metadata,
+        chunks: chunks as u64,
+        started_at: parse_time(&started_at)?,
+        updated_at: parse_time(&updated_at)?,
+    }))
 }

@@ -28,8 +28,8 @@ use crate::history::{History, HistoryChange};
 use crate::model::{
     check_field, parse_time, time_text, validate_session_id, Message, Metadata, NewMessage,
 };
+use crate::model::{PartialMessage, StreamEnd};
 use crate::store::{Store, WriteGuard};
-use crate::streaming::{PartialMessage, StreamEnd};
 
 /// A held lease, from [`Store::claim`]. Pass it to [`Store::with_lease`] to write under it.
 #[derive(Debug, Clone, PartialEq, Eq)]

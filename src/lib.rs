@@ -125,6 +125,7 @@ mod model;
 mod openai;
 mod out_file;
 mod search;
+mod session_row;
 mod sessions;
 mod snapshots;
 mod store;
@@ -151,15 +152,14 @@ pub use lifecycle::{ExpireReport, PurgeReport, PurgeRequest};
 pub use maintenance::{LargestSession, MaintenanceReport, Stats};
 pub use model::{
     parse_metadata, validate_session_id, Branch, BranchDiff, BranchSide, Content, ForkPoint,
-    Message, Metadata, NewMessage, NewSession, PruneReport, Role, Session, SessionTree, Snapshot,
-    SnapshotId, Usage, MAX_BRANCH_NAME_BYTES, MAX_CONTENT_BYTES, MAX_FIELD_BYTES, MAX_JSON_BYTES,
-    MAX_JSON_DEPTH, MAX_SESSION_ID_BYTES,
+    Message, Metadata, NewMessage, NewSession, PartialMessage, PruneReport, Role, Session,
+    SessionTree, Snapshot, SnapshotId, StreamEnd, Usage, MAX_BRANCH_NAME_BYTES, MAX_CONTENT_BYTES,
+    MAX_FIELD_BYTES, MAX_JSON_BYTES, MAX_JSON_DEPTH, MAX_SESSION_ID_BYTES,
 };
 pub use out_file::ExistingFile;
 pub use search::{words_query, SearchFilter, SearchHit};
 pub use sessions::{SessionCursor, SessionPage, SessionQuery, SessionUpdate};
 pub use store::{default_path, Store, StoreBuilder};
-pub use streaming::{PartialMessage, StreamEnd};
 pub use transfer::{
     BranchExport, ExportFile, ImportOptions, ImportReport, SessionExport, SkippedSource,
     SnapshotExport, EXPORT_FORMAT, EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,

@@ -26,7 +26,7 @@ use crate::db::sql::{args, Checkpoint, Tx};
 use crate::error::{Error, Result};
 use crate::lineage::{self, row_id, MAX_SEQ};
 use crate::model::{time_text, validate_session_id};
-use crate::sessions::delete_session_in;
+use crate::session_row::delete_session_in;
 use crate::store::Store;
 
 /// What [`Store::expire_sessions`] deleted (or, on a dry run, would delete).

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::heads::{head_of, require_head};
 use crate::lineage;
 use crate::model::{validate_session_id, Role};
-use crate::sessions::load_session;
+use crate::session_row::load_session;
 use crate::store::Store;
 
 /// Narrows a [`Store::search`]. Every field is optional.
@@ -33,7 +33,9 @@ pub struct SearchFilter {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchHit {
     pub session_id: String,
-    /// The branch holding the message (the session's head, or another of its branches).
+    /// The branch the message is found on: the session's head when it is in the current
+    /// history (even if the row belongs to a branch the head grew from), otherwise the
+    /// branch holding it.
     pub branch: String,
     /// The message's 0-based position in that branch's history.
     pub index: u64,
@@ -46,6 +48,15 @@ pub struct SearchHit {
     /// branch that is not the head's lineage, such as a superseded head).
     #[serde(default)]
     pub in_current_history: bool,
+}
+
+/// Which hits a search returns first (and so which it keeps at its limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HitOrder {
+    /// By relevance: every match is scored, then sorted.
+    BestFirst,
+    /// The most recently written first: the index is read from its newest entry.
+    NewestFirst,
 }
 
 /// An FTS5 query that matches messages holding every word of `text`, whatever punctuation
@@ -85,11 +96,63 @@ impl Store {
         limit: usize,
         filter: &SearchFilter,
     ) -> Result<Vec<SearchHit>> {
+        self.search_with(query, &[], limit, filter, HitOrder::BestFirst)
+    }
+
+    /// Messages holding every word of `text`, whatever punctuation it has (`what?`,
+    /// `don't`, `c++`, `c#`), best first: [`Store::search`] of [`words_query`], where a word
+    /// with characters the index does not keep (`+`, `#`, `?`, `'` …) must also appear as
+    /// written (ASCII letters in any case), so `c++` does not find `4°C`.
+    pub fn search_words(
+        &self,
+        text: &str,
+        limit: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<SearchHit>> {
+        let query = words_query(text)?;
+        let literal: Vec<&str> = text
+            .split_whitespace()
+            .filter(|w| w.chars().any(|c| !c.is_alphanumeric()))
+            .collect();
+        self.search_with(&query, &literal, limit, filter, HitOrder::BestFirst)
+    }
+
+    /// The same matches as [`Store::search`], the most recently written first. Nothing is
+    /// ranked, so a query costs the same however many messages match it: the index is read
+    /// from its newest entry and stops after `limit` hits. `rank` is still each hit's score.
+    pub fn search_recent(
+        &self,
+        query: &str,
+        limit: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<SearchHit>> {
+        self.search_with(query, &[], limit, filter, HitOrder::NewestFirst)
+    }
+
+    /// [`Store::search`] in `order`, where each of `literal` must also be in the content.
+    fn search_with(
+        &self,
+        query: &str,
+        literal: &[&str],
+        limit: usize,
+        filter: &SearchFilter,
+        order: HitOrder,
+    ) -> Result<Vec<SearchHit>> {
         if let Some(id) = &filter.session {
             validate_session_id(id)?;
         }
         if !self.read(|tx| tx.search_index_exists())? {
-            self.enable_search()?;
+            self.enable_search().map_err(|e| match e {
+                Error::ReadOnly { path, .. } => Error::ReadOnly {
+                    path,
+                    reason: "nobody has searched this file yet, and the first search builds \
+                             its index, which is a write: run one search without read-only \
+                             (`sessiondb search`, or `Store::enable_search`) by a user who may \
+                             write the file, then read-only searches work"
+                        .into(),
+                },
+                other => other,
+            })?;
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(|tx| {
@@ -110,10 +173,16 @@ impl Store {
                 None => None,
             };
             let query_param = tx.text_query(query)?;
+            let literal_json = (!literal.is_empty()).then(|| Value::from(literal).to_string());
             let role = filter.role.map(Role::as_str);
-            let hits = tx.query_map(
-                tx.pick(
-                    "SELECT b.session_id, b.name, m.seq, m.role,
+            // Ordering by the rowid lets FTS5 walk its index backwards and stop at the
+            // limit; ranking scores every match first.
+            let (sqlite_order, postgres_order) = match order {
+                HitOrder::BestFirst => ("bm25(message_search)", "6, m.id"),
+                HitOrder::NewestFirst => ("message_search.rowid DESC", "m.id DESC"),
+            };
+            let sqlite_sql = format!(
+                "SELECT b.session_id, b.name, m.seq, m.role,
                             snippet(message_search, 0, '[', ']', '…', 12), bm25(message_search),
                             m.branch_id
                      FROM message_search
@@ -128,8 +197,13 @@ impl Store {
                             SELECT 1 FROM json_each(?5) seg
                             WHERE seg.value ->> 0 = m.branch_id
                               AND m.seq > seg.value ->> 1 AND m.seq <= seg.value ->> 2))
-                     ORDER BY bm25(message_search) LIMIT ?6",
-                    "SELECT b.session_id, b.name, m.seq, m.role,
+                       AND (?7 IS NULL OR NOT EXISTS (
+                            SELECT 1 FROM json_each(?7) word
+                            WHERE instr(lower(m.content), lower(word.value)) = 0))
+                     ORDER BY {sqlite_order} LIMIT ?6"
+            );
+            let postgres_sql = format!(
+                "SELECT b.session_id, b.name, m.seq, m.role,
                             ts_headline('simple', m.content, q, 'StartSel=[, StopSel=],
                                 MaxWords=12, MinWords=4, ShortWord=0, MaxFragments=1,
                                 FragmentDelimiter=…'),
@@ -148,15 +222,22 @@ impl Store {
                             WHERE CAST(seg ->> 0 AS BIGINT) = m.branch_id
                               AND m.seq > CAST(seg ->> 1 AS BIGINT)
                               AND m.seq <= CAST(seg ->> 2 AS BIGINT)))
-                     ORDER BY 6, m.id LIMIT ?6",
-                ),
+                       AND (CAST(?7 AS TEXT) IS NULL OR NOT EXISTS (
+                            SELECT 1
+                            FROM jsonb_array_elements_text(CAST(CAST(?7 AS TEXT) AS JSONB)) word
+                            WHERE strpos(lower(m.content), lower(word)) = 0))
+                     ORDER BY {postgres_order} LIMIT ?6"
+            );
+            let hits = tx.query_map(
+                tx.pick(&sqlite_sql, &postgres_sql),
                 args![
                     query_param,
                     role,
                     filter.agent_name,
                     filter.user_id,
                     segments,
-                    limit
+                    limit,
+                    literal_json
                 ],
                 |r| {
                     let hit = SearchHit {
@@ -181,7 +262,8 @@ impl Store {
                 other => other,
             })
             .and_then(|hits| {
-                let mut lineages: HashMap<String, Vec<lineage::Segment>> = HashMap::new();
+                // Per session: its head's name and lineage.
+                let mut lineages: HashMap<String, (String, Vec<lineage::Segment>)> = HashMap::new();
                 let mut out = Vec::with_capacity(hits.len());
                 for (mut hit, branch_id) in hits {
                     if let (Some(id), Some(head)) = (&filter.session, &head_name) {
@@ -191,13 +273,19 @@ impl Store {
                         if !lineages.contains_key(&hit.session_id) {
                             let head = require_head(tx, &hit.session_id)?;
                             let segments = lineage::segments(tx, head.branch_id, head.length)?;
-                            lineages.insert(hit.session_id.clone(), segments);
+                            let name = load_session(tx, &hit.session_id)?.head_branch;
+                            lineages.insert(hit.session_id.clone(), (name, segments));
                         }
                         let seq = hit.index as i64 + 1;
-                        hit.in_current_history = lineages
-                            .get(&hit.session_id)
-                            .and_then(|segments| lineage::owner_of(segments, seq))
-                            == Some(branch_id);
+                        if let Some((head, segments)) = lineages.get(&hit.session_id) {
+                            hit.in_current_history =
+                                lineage::owner_of(segments, seq) == Some(branch_id);
+                            // Labelled as with `session`: a message of the current history
+                            // is on the head, whichever branch row holds it.
+                            if hit.in_current_history {
+                                hit.branch = head.clone();
+                            }
+                        }
                     }
                     out.push(hit);
                 }

@@ -12,7 +12,7 @@ use crate::model::{
     check_field, check_json, now_text, parse_time, validate_session_id, Metadata, Session,
     Snapshot, SnapshotId,
 };
-use crate::sessions::load_session;
+use crate::session_row::load_session;
 use crate::store::Store;
 
 const SNAPSHOT_SELECT: &str =

@@ -5,48 +5,17 @@
 //! that crashes mid-stream leaves the text for another process to finish or discard.
 //! Finishing appends the reply through the same path as [`Store::add_message`].
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::heads::require_head;
-use crate::history::{History, Window};
+use crate::history::{partial, History, Window};
 use crate::model::{
-    check_field, check_json, now_text, parse_time, validate_session_id, Message, Metadata,
-    NewMessage, MAX_CONTENT_BYTES,
+    check_field, check_json, now_text, validate_session_id, Message, Metadata, NewMessage,
+    PartialMessage, StreamEnd, MAX_CONTENT_BYTES,
 };
 use crate::store::Store;
-
-/// An assistant reply still being streamed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PartialMessage {
-    pub session_id: String,
-    /// Everything flushed so far.
-    pub content: String,
-    pub model: Option<String>,
-    pub metadata: Option<Metadata>,
-    /// How many chunks were flushed.
-    pub chunks: u64,
-    #[serde(serialize_with = "crate::model::timestamp::serialize")]
-    pub started_at: DateTime<Utc>,
-    #[serde(serialize_with = "crate::model::timestamp::serialize")]
-    pub updated_at: DateTime<Utc>,
-}
-
-/// How to finish a streamed reply. Unset fields keep what the stream has: the content
-/// flushed so far, the model and metadata given at the start.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StreamEnd {
-    pub content: Option<String>,
-    pub model: Option<String>,
-    pub metadata: Option<Metadata>,
-    pub tool_calls: Option<Vec<Value>>,
-    pub input_tokens: Option<u64>,
-    pub output_tokens: Option<u64>,
-    pub cost: Option<f64>,
-}
 
 impl Store {
     /// Starts a streamed assistant reply in the session (which must exist). A session has at
@@ -181,45 +150,6 @@ impl Store {
             Ok((history, partial(tx, session_id)?))
         })
     }
-}
-
-pub(crate) fn partial(tx: &Tx<'_>, session_id: &str) -> Result<Option<PartialMessage>> {
-    let row = tx.query_opt(
-        "SELECT content, model, metadata, chunks, started_at, updated_at
-             FROM partial_messages WHERE session_id = ?1",
-        args![session_id],
-        |r| {
-            Ok((
-                r.get::<String>(0)?,
-                r.get::<Option<String>>(1)?,
-                r.get::<Option<String>>(2)?,
-                r.get::<i64>(3)?,
-                r.get::<String>(4)?,
-                r.get::<String>(5)?,
-            ))
-        },
-    )?;
-    let Some((content, model, metadata, chunks, started_at, updated_at)) = row else {
-        return Ok(None);
-    };
-    let metadata = match metadata.map(|m| serde_json::from_str(&m)) {
-        None => None,
-        Some(Ok(Value::Object(map))) => Some(map),
-        Some(_) => {
-            return Err(Error::Corrupt(format!(
-                "partial message of {session_id:?}: metadata is not a JSON object"
-            )))
-        }
-    };
-    Ok(Some(PartialMessage {
-        session_id: session_id.to_string(),
-        content,
-        model,
-        metadata,
-        chunks: chunks as u64,
-        started_at: parse_time(&started_at)?,
-        updated_at: parse_time(&updated_at)?,
-    }))
 }
 
 fn required(tx: &Tx<'_>, session_id: &str) -> Result<PartialMessage> {

@@ -21,11 +21,12 @@ use chrono::{DateTime, Utc};
 use crate::db::sql::{args, ChangeSignal, Tx};
 use crate::error::{Error, Result};
 use crate::heads::current_of;
+use crate::history::partial;
 use crate::history::{History, Window};
 use crate::lineage;
+use crate::model::PartialMessage;
 use crate::model::{parse_time, validate_session_id, Message};
 use crate::store::Store;
-use crate::streaming::{partial, PartialMessage};
 
 /// How often a watcher polls `PRAGMA data_version`: the bound on how late it notices a change.
 pub const WATCH_POLL_INTERVAL: Duration = Duration::from_millis(5);

@@ -70,6 +70,30 @@ fn search_finds_matches_across_sessions_with_snippets_best_first() {
 }
 
 #[test]
+fn search_recent_returns_the_newest_matches_first_up_to_the_limit() {
+    let (_dir, store) = setup();
+    let newest = |limit| -> Vec<(String, u64)> {
+        store
+            .search_recent("oslo", limit, &SearchFilter::default())
+            .unwrap()
+            .into_iter()
+            .map(|h| (h.session_id, h.index))
+            .collect()
+    };
+    let all = vec![("code".into(), 1), ("trip".into(), 1), ("trip".into(), 0)];
+    assert_eq!(newest(10), all);
+    assert_eq!(newest(2), all[..2]);
+    // The same filters as a ranked search.
+    let filter = SearchFilter {
+        session: Some("trip".into()),
+        ..SearchFilter::default()
+    };
+    let hits = store.search_recent("oslo", 10, &filter).unwrap();
+    assert_eq!(hits.iter().map(|h| h.index).collect::<Vec<_>>(), [1, 0]);
+    assert!(hits.iter().all(|h| h.in_current_history));
+}
+
+#[test]
 fn search_filters_by_session_agent_user_and_role() {
     let (_dir, store) = setup();
     let only = |filter: SearchFilter| -> Vec<(String, u64)> {
@@ -195,4 +219,53 @@ fn the_cli_search_prints_hits_and_json() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+}
+
+/// Plain-word search takes punctuation literally where the index drops it (`c++` is not
+/// `4°C`); a hit in the current history is on the head whether or not `--session` is given;
+/// no hits exits 1 as grep does; a read-only search of a file nobody searched yet says what
+/// to run once.
+#[test]
+fn plain_words_labels_exit_status_and_read_only_search_from_the_cli() {
+    let (_dir, db) = temp_db();
+    let ok = |args: &[&str]| common::cli_ok(&db, args);
+    ok(&["add", "s", "user", "It is 4°C outside"]);
+    ok(&["add", "s", "user", "I write C++ and C# daily"]);
+    let words = |text: &str| -> Vec<u64> {
+        common::cli_json(&db, &["search", text, "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["index"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(words("c++"), [1]);
+    assert_eq!(words("C#"), [1]);
+    assert_eq!(words("outside"), [0]);
+    // A revert moves the head to a new branch that inherits message 0 from the old one.
+    ok(&["revert", "s", "--at", "0"]);
+    ok(&["add", "s", "user", "later"]);
+    let all = common::cli_json(&db, &["search", "outside", "--json"]);
+    let one = common::cli_json(&db, &["search", "outside", "--session", "s", "--json"]);
+    assert_eq!(all[0]["branch"], "main");
+    assert_eq!(all[0]["in_current_history"], true);
+    assert_eq!(
+        (&all[0]["branch"], &all[0]["index"]),
+        (&one[0]["branch"], &one[0]["index"])
+    );
+    let none = common::run_cli(&db, &["search", "nowhere"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(none.stdout.is_empty() && none.stderr.is_empty());
+    if common::sqlite_only("an index built by the first search") {
+        return;
+    }
+    let (_dir2, fresh) = temp_db();
+    common::cli_ok(&fresh, &["add", "s", "user", "hello"]);
+    let err = common::cli_failure(&fresh, &["--read-only", "search", "hello"]);
+    assert!(err.contains("nobody has searched this file yet"), "{err}");
+    common::cli_ok(&fresh, &["search", "hello"]);
+    assert_eq!(
+        common::cli_ok(&fresh, &["--read-only", "search", "hello"]),
+        "s [0] user on main: [hello]\n"
+    );
 }

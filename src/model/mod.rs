@@ -3,6 +3,7 @@
 //! - `content.rs`: [`Role`] and [`Content`], what a message is made of;
 //! - `message.rs`: [`NewMessage`], [`Message`] and [`Usage`];
 //! - `session.rs`: [`Session`], [`NewSession`], branches, snapshots and reports;
+//! - `stream.rs`: [`PartialMessage`] and [`StreamEnd`], a reply being streamed;
 //! - `validate.rs`: the checks of ids, names, fields and JSON against the limits below;
 //! - `time.rs`: the one text form of a time, written and read.
 
@@ -11,6 +12,7 @@ use serde_json::{Map, Value};
 mod content;
 mod message;
 mod session;
+mod stream;
 mod time;
 mod validate;
 
@@ -21,6 +23,7 @@ pub use session::{
     Branch, BranchDiff, BranchSide, ForkPoint, NewSession, PruneReport, Session, SessionTree,
     Snapshot, SnapshotId,
 };
+pub use stream::{PartialMessage, StreamEnd};
 pub(crate) use time::{now_text, parse_time, time_text, timestamp};
 pub(crate) use validate::{check_field, check_json, invalid_at, validate_branch_name};
 pub use validate::{parse_metadata, validate_session_id};

@@ -10,7 +10,7 @@ use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::heads::{head_of, touch};
 use crate::model::{check_field, check_json, validate_session_id, Message, NewMessage};
-use crate::sessions::load_session;
+use crate::session_row::load_session;
 use crate::store::Store;
 
 use super::image::{

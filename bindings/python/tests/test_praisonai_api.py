@@ -391,8 +391,16 @@ def test_mirror_both_ways(tmp_path):
     assert [(r["role"], r["content"]) for r in other.load("s")] == [("user", "one"), ("assistant", "two")]
 
 
-def _worker(path, worker, count):
-    store = SqliteSessionStore(db_path=path, active_window=20)
+ADAPTERS = {
+    "DefaultSessionStore": lambda path: DefaultSessionStore(path=path, active_window=20),
+    "HierarchicalSessionStore": lambda path: HierarchicalSessionStore(path=path, active_window=20),
+    "SqliteTranscriptStore": lambda path: SqliteTranscriptStore(db_path=path, active_window=20),
+    "SqliteSessionStore": lambda path: SqliteSessionStore(db_path=path, active_window=20),
+}
+
+
+def _worker(adapter, path, worker, count):
+    store = ADAPTERS[adapter](path)
     for i in range(count):
         store.add_user_message("shared", f"w{worker}-{i} needle{worker}")
         store.add_user_message(f"own-{worker}", f"m{i}")
@@ -403,22 +411,25 @@ def _worker(path, worker, count):
         assert store.search(f"needle{worker}", limit=1)[0].session_id == "shared"
 
 
-def test_eight_processes_nothing_lost(tmp_path):
+@pytest.mark.parametrize("adapter", list(ADAPTERS))
+def test_eight_processes_nothing_lost(tmp_path, adapter):
     path = str(tmp_path / "sessions.db")
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_worker, args=(path, w, 30)) for w in range(8)]
+    procs = [ctx.Process(target=_worker, args=(adapter, path, w, 30)) for w in range(8)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(timeout=300)
     assert [p.exitcode for p in procs] == [0] * 8
-    store = SqliteSessionStore(db_path=path, active_window=20)
+    store = ADAPTERS[adapter](path)
     texts = [m["content"] for m in store.store.full_history("shared")]
     assert len(texts) == 240
     for w in range(8):
         assert [t for t in texts if t.startswith(f"w{w}-")] == [f"w{w}-{i} needle{w}" for i in range(30)]
         assert store.get_runtime_state("shared", "native", f"w{w}-t29") == {"i": 29}
         assert [h.session_id for h in store.search(f"needle{w}")] == ["shared"]
+        own = [m["content"] for m in store.store.full_history(f"own-{w}")]
+        assert [t for t in own if t.startswith("m")][-1] == "m29"
     assert len(store.get_runtime_state("shared", "native")) == 240
     assert len(store.get_chat_history("shared")) == 21
 
@@ -436,28 +447,29 @@ def test_sqlite_drop_ins_import_the_json_sessions_beside_them_on_first_open(tmp_
         assert [h.session_id for h in store.search("legacy")] == ["old"]
     # Once: a database that holds sessions imports nothing more.
     legacy.add_user_message("later", "after the switch")
-    assert not SqliteSessionStore(session_dir=str(tmp_path), db_path=str(tmp_path / "SqliteSessionStore.db")
-                                  ).session_exists("later")
+    again = SqliteSessionStore(session_dir=str(tmp_path), db_path=str(tmp_path / "SqliteSessionStore.db"))
+    assert not again.session_exists("later")
 
 
 def test_an_unusable_session_dir_is_an_oserror_and_starts_no_mirror_thread(tmp_path):
     import threading
 
     (tmp_path / "afile").write_text("x")
+    mirror = SessiondbMirror(str(tmp_path / "m.db"))
     before = threading.active_count()
     with pytest.raises(OSError):
-        DefaultSessionStore(session_dir=str(tmp_path / "afile" / "sessions"), mirror=SessiondbMirror(str(tmp_path / "m.db")))
+        DefaultSessionStore(session_dir=str(tmp_path / "afile" / "sessions"), mirror=mirror)
     assert threading.active_count() == before
 
 
 def test_search_scores_the_sessions_holding_the_whole_query_among_many_matches(tmp_path):
-    # Hundreds of sessions match one word; the few holding the whole query, in one
-    # message or across messages, are the ones scored and returned, as a scan finds them.
+    # Hundreds of sessions match one word; the few with a message holding the whole query
+    # (as a phrase, or all its words) are the ones scored and returned, as a scan finds them.
     ours = DefaultSessionStore(session_dir=str(tmp_path / "o"), retention="keep_all")
     theirs = UpstreamDefault(session_dir=str(tmp_path / "t"), retention="keep_all")
     sessions = [(f"n{i}", ["refund request"]) for i in range(300)]
     sessions[40] = ("phrase", ["the refund kernel broke"])
-    sessions[120] = ("both", ["kernel panic", "refund please"])
+    sessions[120] = ("both", ["kernel panic", "kernel panic, refund please"])
     sessions += [(f"k{i}", ["kernel update"]) for i in range(300)]
     for s in (ours, theirs):
         for sid, texts in sessions:

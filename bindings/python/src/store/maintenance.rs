@@ -11,7 +11,7 @@ use crate::errors::raise;
 
 #[pymethods]
 impl Store {
-    #[pyo3(signature = (query, *, limit=20, session_id=None, agent_name=None, user_id=None, role=None))]
+    #[pyo3(signature = (query, *, limit=20, session_id=None, agent_name=None, user_id=None, role=None, newest_first=false))]
     #[allow(clippy::too_many_arguments)]
     fn search(
         &self,
@@ -22,6 +22,7 @@ impl Store {
         agent_name: Option<String>,
         user_id: Option<String>,
         role: Option<String>,
+        newest_first: bool,
     ) -> PyResult<Py<PyAny>> {
         let limit = self::index("limit", limit)? as usize;
         let role: Option<Role> = role.map(|r| r.parse().map_err(raise)).transpose()?;
@@ -31,7 +32,13 @@ impl Store {
             user_id,
             role,
         };
-        self.run_to_py(py, move |s| s.search(&query, limit, &filter))
+        self.run_to_py(py, move |s| {
+            if newest_first {
+                s.search_recent(&query, limit, &filter)
+            } else {
+                s.search(&query, limit, &filter)
+            }
+        })
     }
 
     /// The export document (the JSON `sessiondb export` writes) of `session_ids`, or of every

@@ -16,12 +16,11 @@ pub fn run(store: &Store, args: SearchArgs, out: &mut Output) -> Result<ExitCode
         user_id: args.user,
         role: args.role.as_deref().map(str::parse).transpose()?,
     };
-    let query = if args.fts {
-        args.query
+    let hits = if args.fts {
+        store.search(&args.query, args.limit, &filter)?
     } else {
-        sessiondb::words_query(&args.query)?
+        store.search_words(&args.query, args.limit, &filter)?
     };
-    let hits = store.search(&query, args.limit, &filter)?;
     if args.json {
         print::json(out, &hits)?;
     } else {

@@ -120,6 +120,9 @@ class DefaultSessionStore:
             self.path = store.path
         else:
             self.path = path or os.path.join(self.session_dir, DATABASE_FILE)
+            # As upstream: an unusable directory is an OSError, raised before anything
+            # (such as the mirror's thread) has started.
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
             self._store = Store(
                 self.path,
                 busy_timeout=lock_timeout,
@@ -264,8 +267,7 @@ class DefaultSessionStore:
 
     def _cached_llm(self, session_id: str, limit: Optional[int]) -> List[Dict[str, Any]]:
         key = (session_id, limit)
-        with self._llm_lock:
-            known = self._llm_cache.get(key)
+        known = self._llm_cache.get(key)  # one dict read: atomic, no lock needed
         windowed = self._windowed()
         try:
             version, messages, partial = self._store.chat_history_if_changed(
@@ -273,6 +275,10 @@ class DefaultSessionStore:
             )
         except NotFound:
             return []
+        if messages is None and partial is None and known is not None and known[1][1] is not None:
+            # Unchanged since the last read (the common case): copies of the kept messages,
+            # nothing else; the copy is the floor of any read that hands out fresh dicts.
+            return copy_json(known[1][1])
         if messages is None and known is not None:
             messages, llm = known[1]
         else:
@@ -674,20 +680,32 @@ class DefaultSessionStore:
     # --- recall ---------------------------------------------------------------------------
 
     def _candidates(self, query: str, wanted: int) -> List[str]:
-        """Sessions with a message holding any word of ``query``, best first, from the
-        full-text index (archived messages included)."""
+        """Up to ``wanted`` sessions to score for ``query`` (upstream's allowance), from the
+        full-text index (archived messages included): those with a message holding the
+        query as a phrase, then all its words, then any of them, each tier most recently
+        written first. Nothing is ranked, so the cost does not grow with the number of
+        matching messages (ranking every match of a common word is most of a search)."""
         words = "".join(c if c.isalnum() or c.isspace() else " " for c in query).split()
         if not words:
             return []
-        fts = " OR ".join('"%s"' % w for w in words)
-        ids: List[str] = []
-        fetch = max(wanted * 4, 20)
-        while True:
-            hits = self._store.search(fts, limit=fetch)
-            ids = list(dict.fromkeys(h["session_id"] for h in hits if h["in_current_history"]))
-            if len(ids) >= wanted or len(hits) < fetch:
-                return ids[:wanted]
-            fetch *= 4
+        quoted = ['"%s"' % w for w in words]
+        tiers = [" OR ".join(quoted)]
+        if len(words) > 1:
+            tiers[:0] = ['"%s"' % " ".join(words), " ".join(quoted)]
+        ids: Dict[str, None] = {}
+        for fts in tiers:
+            fetch = max(wanted * 2, 10)  # most sessions have a hit or two; more pages if not
+            while True:
+                hits = self._store.search(fts, limit=fetch, newest_first=True)
+                for h in hits:
+                    if h["in_current_history"]:
+                        ids[h["session_id"]] = None
+                if len(ids) >= wanted or len(hits) < fetch:
+                    break
+                fetch *= 4
+            if len(ids) >= wanted:
+                break
+        return list(ids)[:wanted]
 
     def search(self, query: str, *, limit: int = 5, window: int = 5) -> List[SessionHit]:
         """Sessions matching ``query`` best first, each with the messages around its best

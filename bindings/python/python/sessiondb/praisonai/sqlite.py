@@ -45,6 +45,20 @@ class SqliteTranscriptStore(DefaultSessionStore):
             kwargs["path"] = path
         super().__init__(session_dir=resolved, **kwargs)
         self.db_path = db_path if db_path == ":memory:" else self.path
+        if db_path != ":memory:" and kwargs.get("store") is None:
+            self._import_legacy_json()
+
+    def _import_legacy_json(self) -> None:
+        """As upstream's first open: when the database holds no session yet, the PraisonAI
+        JSON session files in ``session_dir`` (a ``DefaultSessionStore``'s, or
+        ``SqliteSessionStore``'s transcripts) are imported, so switching to this store shows
+        the sessions already there. Unreadable files are skipped, as upstream."""
+        try:
+            has_json = any(f.endswith(".json") for f in os.listdir(self.session_dir))
+        except OSError:
+            return
+        if has_json and not self._store.list_sessions(limit=1):
+            self._store.import_praisonai(self.session_dir, overwrite=False)
 
 
 class SqliteSessionStore(SqliteTranscriptStore):
