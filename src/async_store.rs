@@ -116,6 +116,12 @@ impl AsyncStore {
         self.run(move |s| s.chat_history(&id, max_messages)).await
     }
 
+    /// [`Store::last_messages`].
+    pub async fn last_messages(&self, session_id: &str, n: usize) -> Result<History> {
+        let id = session_id.to_owned();
+        self.run(move |s| s.last_messages(&id, n)).await
+    }
+
     /// [`Store::chat_history_with_partial`].
     pub async fn chat_history_with_partial(
         &self,

@@ -251,7 +251,7 @@ impl Offsets {
             | ("messages", "branch_id")
             | ("snapshots", "branch_id")
             | ("compactions", "branch_id") => self.branch,
-            ("messages", "id") => self.branch * ROWS_PER_BRANCH,
+            ("messages", "id") | ("usage_records", "message_id") => self.branch * ROWS_PER_BRANCH,
             _ => 0,
         }
     }
@@ -260,10 +260,11 @@ impl Offsets {
 /// Every table a copy moves, each with its key, in an order that inserts what a foreign key
 /// names before what names it (sessions' links to their parents are set at the end).
 /// `version_clock` is not copied: both databases have its one row.
-const TABLES: [(&str, &str); 7] = [
+const TABLES: [(&str, &str); 8] = [
     ("sessions", "id"),
     ("branches", "id"),
     ("messages", "id"),
+    ("usage_records", "message_id"),
     ("snapshots", "id"),
     ("compactions", "id"),
     ("partial_messages", "session_id"),

@@ -9,7 +9,7 @@ use crate::heads::{
     carry, fork_new_head, head_of, insert_session, next_step, require_head, save_head, touch, Step,
 };
 use crate::history::History;
-use crate::lineage::{self, Head};
+use crate::lineage::{self, branch_id, Head};
 use crate::model::{
     now_text, parse_time, validate_branch_name, validate_session_id, Branch, BranchDiff,
     BranchSide, ForkPoint, NewSession, Session, SessionTree,
@@ -326,16 +326,6 @@ fn find_branch(tx: &Tx<'_>, session_id: &str, name: &str) -> Result<Branch> {
         &format!("{BRANCH_SELECT} WHERE b.session_id = ?1 AND b.name = ?2"),
         args![session_id, name],
         branch_from_row,
-    )?
-    .ok_or_else(|| Error::not_found("branch", name))
-}
-
-/// The id of branch `name` of the session, or [`Error::NotFound`].
-pub(crate) fn branch_id(tx: &Tx<'_>, session_id: &str, name: &str) -> Result<i64> {
-    tx.query_opt(
-        "SELECT id FROM branches WHERE session_id = ?1 AND name = ?2",
-        args![session_id, name],
-        |r| r.get(0),
     )?
     .ok_or_else(|| Error::not_found("branch", name))
 }

@@ -144,12 +144,36 @@ impl Cache {
         current: &Current,
         window: impl Fn(i64) -> i64,
     ) -> Lookup {
+        self.decide(id, current, window, true)
+    }
+
+    /// [`Cache::lookup`] for a read that will not load from the file: `Hit` and `Grown` as
+    /// there; anything else is `Load`, leaving the entry in place and counting nothing (the
+    /// read that does load counts it).
+    pub(crate) fn lookup_without_loading(
+        &self,
+        id: &str,
+        current: &Current,
+        window: impl Fn(i64) -> i64,
+    ) -> Lookup {
+        self.decide(id, current, window, false)
+    }
+
+    fn decide(
+        &self,
+        id: &str,
+        current: &Current,
+        window: impl Fn(i64) -> i64,
+        loading: bool,
+    ) -> Lookup {
         let head = &current.head;
         let Some(mut inner) = self.lock() else {
             return Lookup::Load;
         };
         let Some(entry) = inner.lru.get(id) else {
-            inner.stats.misses += 1;
+            if loading {
+                inner.stats.misses += 1;
+            }
             return Lookup::Load;
         };
         let covers = entry.start <= window(entry.floor).max(1);
@@ -164,6 +188,9 @@ impl Cache {
         if only_grew && covers {
             inner.stats.tail_refreshes += 1;
             return inner.remove(id).map_or(Lookup::Load, Lookup::Grown);
+        }
+        if !loading {
+            return Lookup::Load;
         }
         if covers {
             inner.stats.full_reloads += 1;

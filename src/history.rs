@@ -25,6 +25,8 @@ pub struct History {
     offset: usize,
     version: i64,
     length: u64,
+    /// Seq where the working view starts (a compaction's summary), 1 for a full history.
+    floor: i64,
     /// Leading tool results dropped from a window because their call was cut off.
     trimmed: usize,
 }
@@ -36,14 +38,16 @@ impl History {
             offset: 0,
             version,
             length: length as u64,
+            floor: 1,
             trimmed: 0,
         }
     }
 
-    /// The messages of `entry` from seq `lo` on, less leading tool results when `trim`.
-    pub(crate) fn window(entry: &Entry, lo: i64, trim: bool) -> Self {
+    /// `window` of the working history that `entry` holds (a suffix of it).
+    pub(crate) fn window(entry: &Entry, window: Window) -> Self {
+        let lo = window.start(entry.end(), entry.floor);
         let offset = (lo.max(entry.start) - entry.start) as usize;
-        let trimmed = if trim {
+        let trimmed = if window.trims(lo, entry.floor) {
             entry.messages[offset..]
                 .iter()
                 .take_while(|m| m.role() == Role::Tool)
@@ -56,6 +60,7 @@ impl History {
             offset: offset + trimmed,
             version: entry.version,
             length: entry.end() as u64,
+            floor: entry.floor,
             trimmed,
         }
     }
@@ -75,6 +80,41 @@ impl History {
     /// Length of the whole history, which may exceed `len()` for a window or a page.
     pub fn total_len(&self) -> u64 {
         self.length
+    }
+
+    /// Length of the working history a window was read from: a compacted history's summary
+    /// and the messages after it ([`History::total_len`] when nothing is compacted, and for
+    /// reads of the full history). A window holds all of it when `len()` equals this.
+    pub fn working_len(&self) -> u64 {
+        self.length + 1 - self.floor as u64
+    }
+}
+
+/// Which part of a session's working history a read returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Window {
+    /// The latest `n` messages (all with `None`), less leading tool results whose call the
+    /// window cut off: what [`crate::Store::chat_history`] hands to a model.
+    WholeTurns(Option<usize>),
+    /// Exactly the last `n` messages ([`crate::Store::last_messages`]).
+    Last(usize),
+}
+
+impl Window {
+    /// The first seq the window holds of a history of `length` messages whose working view
+    /// starts at seq `floor` (a compaction's summary, or 1).
+    pub(crate) fn start(self, length: i64, floor: i64) -> i64 {
+        let n = match self {
+            Window::WholeTurns(None) => return floor,
+            Window::WholeTurns(Some(n)) | Window::Last(n) => i64::try_from(n).unwrap_or(i64::MAX),
+        };
+        length.saturating_sub(n).saturating_add(1).max(floor)
+    }
+
+    /// Whether a window starting at `lo` drops leading tool results: only a whole-turns
+    /// window that cut something off.
+    fn trims(self, lo: i64, floor: i64) -> bool {
+        matches!(self, Window::WholeTurns(_)) && lo > floor
     }
 }
 
@@ -160,18 +200,17 @@ pub(crate) fn working_entry(
     }
 }
 
-/// The cache entry of `head`'s working history at `version`, read from the file from seq
-/// `window(floor)` on, where `floor` is the seq the working view starts at (the summary's,
-/// or 1 for an uncompacted history).
+/// The cache entry of `head`'s working history at `version`, read from the file from the
+/// start of `window` on.
 pub(crate) fn read_working(
     tx: &Tx<'_>,
     version: i64,
     head: &Head,
-    window: impl Fn(i64) -> i64,
+    window: Window,
 ) -> Result<Entry> {
     let compaction = in_effect(tx, head.branch_id, head.length)?;
     let floor = compaction.map_or(1, |(_, through)| through);
-    let lo = window(floor);
+    let lo = window.start(head.length, floor);
     let messages = match compaction {
         Some((id, through)) if lo == through => {
             let mut messages = vec![summary_of(tx, id, through)?];

@@ -563,7 +563,8 @@ fn openai_session(
     for (i, (data, created)) in rows.iter().enumerate() {
         let item: Value = serde_json::from_str(data)
             .map_err(|e| Error::invalid(format!("item {i} is not valid JSON: {e}")))?;
-        let body = openai_item_kept(item).map_err(|e| Error::invalid(format!("item {i}: {e}")))?;
+        let body =
+            NewMessage::from_openai_item(item).map_err(|e| invalid_at(&format!("item {i}"), e))?;
         messages.push(Message {
             index: i as u64,
             body,
@@ -586,79 +587,4 @@ fn openai_session(
         branches: None,
         snapshots: None,
     })
-}
-
-impl NewMessage {
-    /// An OpenAI Agents SDK (Responses API) item as a message: messages keep their role and
-    /// text, function calls become assistant tool calls, their outputs tool results, and any
-    /// other item (reasoning, web search, …) an empty assistant message. The item itself is
-    /// kept whole in the metadata under `openai_item`, so it reads back exactly.
-    pub fn from_openai_item(item: Value) -> Result<NewMessage> {
-        openai_item_kept(item).map_err(Error::invalid)
-    }
-}
-
-fn openai_item_kept(item: Value) -> std::result::Result<NewMessage, String> {
-    let mut message = openai_item(&item)?;
-    let mut metadata = Metadata::new();
-    metadata.insert("openai_item".into(), item);
-    message.metadata = Some(metadata);
-    Ok(message)
-}
-
-/// One Responses-API item as a chat message.
-fn openai_item(item: &Value) -> std::result::Result<NewMessage, String> {
-    let kind = item.get("type").and_then(Value::as_str);
-    let text = |v: Option<&Value>| -> String {
-        match v {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Array(parts)) => parts
-                .iter()
-                .filter_map(|p| {
-                    p.get("text")
-                        .and_then(Value::as_str)
-                        .or(p.get("refusal").and_then(Value::as_str))
-                })
-                .collect::<Vec<_>>()
-                .join(""),
-            Some(Value::Null) | None => String::new(),
-            Some(other) => other.to_string(),
-        }
-    };
-    match kind {
-        Some("function_call") => {
-            // The SDK writes calls without a `call_id` too: the tool call then has an empty
-            // id, and the item in the metadata keeps what was (not) there.
-            let call_id = item.get("call_id").filter(|id| id.is_string());
-            let call = json!({
-                "id": call_id.cloned().unwrap_or(json!("")),
-                "type": "function",
-                "function": {
-                    "name": item.get("name").cloned().unwrap_or(Value::Null),
-                    "arguments": item.get("arguments").cloned().unwrap_or(json!("")),
-                },
-            });
-            Ok(NewMessage::assistant("").with_tool_calls(vec![call]))
-        }
-        Some("function_call_output") => {
-            let call_id = item
-                .get("call_id")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            Ok(NewMessage::tool(call_id, text(item.get("output"))))
-        }
-        Some("message") | None => {
-            let role = item
-                .get("role")
-                .and_then(Value::as_str)
-                .unwrap_or("assistant");
-            let role: Role = role.parse().map_err(|e: Error| match e {
-                Error::InvalidInput(what) => what,
-                other => other.to_string(),
-            })?;
-            Ok(NewMessage::new(role, text(item.get("content"))))
-        }
-        // Reasoning, web search, computer calls …: kept whole in metadata.
-        Some(_) => Ok(NewMessage::assistant("")),
-    }
 }

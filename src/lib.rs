@@ -124,6 +124,7 @@ mod lineage;
 mod maintenance;
 mod messages;
 mod model;
+mod openai;
 mod out_file;
 mod search;
 mod session_row;
@@ -133,6 +134,7 @@ mod store;
 mod streaming;
 mod transfer;
 mod turns;
+mod usage;
 mod watch;
 
 #[cfg(feature = "tokio")]
@@ -165,4 +167,5 @@ pub use transfer::{
     SnapshotExport, EXPORT_FORMAT, EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,
 };
 pub use turns::AddedMessages;
+pub use usage::{RecordedUsage, UsageRecord};
 pub use watch::{Change, HistoryUpdate, StreamUpdate, WatchCursor, Watcher, WATCH_POLL_INTERVAL};

@@ -3,7 +3,8 @@
 //! Everything else in sessiondb keeps replaced history until `prune`. A purge is the one
 //! operation that destroys: in one transaction, with SQLite's `secure_delete` on (freed
 //! cells and pages are overwritten with zeros), it deletes the sessions' every branch
-//! (superseded ones included), messages, compactions, snapshots, streamed partials, leases,
+//! (superseded ones included), messages (and the usage recorded against them), compactions,
+//! snapshots, streamed partials, leases,
 //! and the orphaned rows of deleted parents that only they reached (every table of the
 //! schema that can hold a session's rows); it rebuilds the search index so
 //! no term of the purged text survives in it. Then `VACUUM` rewrites every page (a page split

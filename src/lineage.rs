@@ -37,6 +37,16 @@ pub(crate) fn branch_length(tx: &Tx<'_>, branch_id: i64) -> Result<i64> {
     .ok_or_else(|| Error::Corrupt(format!("branch {branch_id} is missing")))
 }
 
+/// The id of branch `name` of the session, or [`Error::NotFound`].
+pub(crate) fn branch_id(tx: &Tx<'_>, session_id: &str, name: &str) -> Result<i64> {
+    tx.query_opt(
+        "SELECT id FROM branches WHERE session_id = ?1 AND name = ?2",
+        args![session_id, name],
+        |r| r.get(0),
+    )?
+    .ok_or_else(|| Error::not_found("branch", name))
+}
+
 /// Where a session's current history ends.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Head {

@@ -8,8 +8,8 @@ use crate::error::{Error, Result};
 use crate::heads::{
     append_to_head, check_version, current_of, fork_new_head, head_of, head_or_create, Step,
 };
-use crate::history::{read_working, working_entry, History, HistoryChange};
-use crate::lineage;
+use crate::history::{read_working, working_entry, History, HistoryChange, Window};
+use crate::lineage::{self, Current};
 use crate::model::{check_unique_keys, validate_session_id, Message, NewMessage};
 use crate::store::Store;
 
@@ -91,7 +91,7 @@ impl Store {
     /// primary-key read, in the same transaction) is unchanged; when the session only grew,
     /// just the new messages are read; otherwise it is reloaded.
     pub fn chat_history(&self, session_id: &str, max_messages: Option<usize>) -> Result<History> {
-        self.history_window(session_id, max_messages, true)
+        self.history_window(session_id, Window::WholeTurns(max_messages), true)
     }
 
     /// [`Store::chat_history`] read from the file alone, neither using nor filling the cache.
@@ -100,71 +100,101 @@ impl Store {
         session_id: &str,
         max_messages: Option<usize>,
     ) -> Result<History> {
-        self.history_window(session_id, max_messages, false)
+        self.history_window(session_id, Window::WholeTurns(max_messages), false)
     }
 
-    fn history_window(
-        &self,
-        session_id: &str,
-        max_messages: Option<usize>,
-        use_cache: bool,
-    ) -> Result<History> {
+    /// Exactly the last `n` messages of the working history (all of it when it is shorter;
+    /// none for 0), oldest first, with the version they were read at,
+    /// [`History::working_len`] and [`History::total_len`]. Unlike
+    /// [`Store::chat_history`] it keeps leading tool results. Read through the cache like
+    /// it; a miss reads only those `n` messages.
+    pub fn last_messages(&self, session_id: &str, n: usize) -> Result<History> {
+        self.history_window(session_id, Window::Last(n), true)
+    }
+
+    /// [`Store::last_messages`] read from the file alone, neither using nor filling the cache.
+    pub fn last_messages_uncached(&self, session_id: &str, n: usize) -> Result<History> {
+        self.history_window(session_id, Window::Last(n), false)
+    }
+
+    /// [`Store::last_messages`] answered by the cache: when it holds the session's current
+    /// version (one primary-key read), or an earlier version of the same head that only grew
+    /// since (then only the messages appended since are read, as after an append made
+    /// through another handle or process). `None` when answering would read the history
+    /// again, for a caller that must not wait on the file (an event loop) and then reads
+    /// elsewhere.
+    pub fn cached_last_messages(&self, session_id: &str, n: usize) -> Result<Option<History>> {
+        validate_session_id(session_id)?;
+        let window = Window::Last(n);
+        if let Some(history) = self.cached_window(session_id, window)? {
+            return Ok(Some(history));
+        }
+        self.read(|tx| {
+            let current = current_of(tx, session_id)?
+                .ok_or_else(|| Error::not_found("session", session_id))?;
+            let start = |floor: i64| window.start(current.head.length, floor);
+            let entry = match self
+                .cache()
+                .lookup_without_loading(session_id, &current, start)
+            {
+                Lookup::Hit(entry) => entry,
+                Lookup::Grown(entry) => self.grown(tx, session_id, entry, &current)?,
+                Lookup::Load => return Ok(None),
+            };
+            Ok(Some(History::window(&entry, window)))
+        })
+    }
+
+    fn history_window(&self, session_id: &str, window: Window, use_cache: bool) -> Result<History> {
         validate_session_id(session_id)?;
         if use_cache {
             // Where a transaction costs round trips, the version check alone, as one
             // statement without BEGIN/COMMIT: a hit is one round trip. Anything else reads
             // again in one snapshot below, which counts it.
-            let hit = self.read_one_statement(|tx| {
-                let Some(current) = current_of(tx, session_id)? else {
-                    return Ok(None);
-                };
-                let window = |floor: i64| match max_messages {
-                    Some(n) => (current.head.length - count(n) + 1).max(floor),
-                    None => floor,
-                };
-                Ok(self.cache().hit(session_id, &current, window).map(|entry| {
-                    let lo = window(entry.floor);
-                    History::window(&entry, lo, lo > entry.floor)
-                }))
-            })?;
-            if let Some(Some(history)) = hit {
+            if let Some(history) = self.cached_window(session_id, window)? {
                 return Ok(history);
             }
         }
-        self.read(|tx| self.history_in(tx, session_id, max_messages, use_cache))
+        self.read(|tx| self.history_in(tx, session_id, window, use_cache))
     }
 
-    /// The latest `max_messages` of the session's history, read in `tx`.
+    /// `window` of the session's history from the cache, if it holds the current version,
+    /// checked in one statement where that saves round trips; `None` otherwise (and always
+    /// where a transaction is as cheap: the caller's read checks the cache then).
+    fn cached_window(&self, session_id: &str, window: Window) -> Result<Option<History>> {
+        let hit = self.read_one_statement(|tx| {
+            let current = current_of(tx, session_id)?
+                .ok_or_else(|| Error::not_found("session", session_id))?;
+            let start = |floor: i64| window.start(current.head.length, floor);
+            Ok(self
+                .cache()
+                .hit(session_id, &current, start)
+                .map(|entry| History::window(&entry, window)))
+        })?;
+        Ok(hit.flatten())
+    }
+
+    /// `window` of the session's history, read in `tx`.
     pub(crate) fn history_in(
         &self,
         tx: &Tx<'_>,
         session_id: &str,
-        max_messages: Option<usize>,
+        window: Window,
         use_cache: bool,
     ) -> Result<History> {
         let current =
             current_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
         let (head, version) = (current.head, current.version);
         // A compacted history's working view starts with the summary, at seq `floor`.
-        let window = |floor: i64| match max_messages {
-            Some(n) => (head.length - count(n) + 1).max(floor),
-            None => floor,
-        };
+        let start = |floor: i64| window.start(head.length, floor);
         let lookup = if use_cache {
-            self.cache().lookup(session_id, &current, window)
+            self.cache().lookup(session_id, &current, start)
         } else {
             Lookup::Load
         };
         let entry = match lookup {
             Lookup::Hit(entry) => entry,
-            Lookup::Grown(mut entry) => {
-                entry.extend(
-                    lineage::read_head(tx, &head, entry.end() + 1, head.length)?,
-                    version,
-                );
-                self.cache().store(session_id, entry.clone());
-                entry
-            }
+            Lookup::Grown(entry) => self.grown(tx, session_id, entry, &current)?,
             Lookup::Load => {
                 let entry = read_working(tx, version, &head, window)?;
                 if use_cache {
@@ -173,8 +203,24 @@ impl Store {
                 entry
             }
         };
-        let (floor, lo) = (entry.floor, window(entry.floor));
-        Ok(History::window(&entry, lo, lo > floor))
+        Ok(History::window(&entry, window))
+    }
+
+    /// `entry`, which the head only grew past since, extended to `current` and cached again.
+    fn grown(
+        &self,
+        tx: &Tx<'_>,
+        session_id: &str,
+        mut entry: Entry,
+        current: &Current,
+    ) -> Result<Entry> {
+        let head = &current.head;
+        entry.extend(
+            lineage::read_head(tx, head, entry.end() + 1, head.length)?,
+            current.version,
+        );
+        self.cache().store(session_id, entry.clone());
+        Ok(entry)
     }
 
     /// Up to `limit` messages just before message `index` (exclusive), oldest first: page

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::heads::require_head;
-use crate::history::{partial, History};
+use crate::history::{partial, History, Window};
 use crate::model::{
     check_field, check_json, now_text, validate_session_id, Message, Metadata, NewMessage,
     PartialMessage, StreamEnd, MAX_CONTENT_BYTES,
@@ -145,7 +145,8 @@ impl Store {
     ) -> Result<(History, Option<PartialMessage>)> {
         validate_session_id(session_id)?;
         self.read(|tx| {
-            let history = self.history_in(tx, session_id, max_messages, true)?;
+            let history =
+                self.history_in(tx, session_id, Window::WholeTurns(max_messages), true)?;
             Ok((history, partial(tx, session_id)?))
         })
     }

@@ -22,7 +22,7 @@ use crate::db::sql::{args, ChangeSignal, Tx};
 use crate::error::{Error, Result};
 use crate::heads::current_of;
 use crate::history::partial;
-use crate::history::History;
+use crate::history::{History, Window};
 use crate::lineage;
 use crate::model::PartialMessage;
 use crate::model::{parse_time, validate_session_id, Message};
@@ -274,7 +274,9 @@ fn change_in(store: &Store, tx: &Tx<'_>, id: &str, cursor: &WatchCursor) -> Resu
                     head.length,
                 )?)
             }
-            _ => HistoryUpdate::Replaced(store.history_in(tx, id, None, true)?),
+            _ => {
+                HistoryUpdate::Replaced(store.history_in(tx, id, Window::WholeTurns(None), true)?)
+            }
         };
         let partial = partial(tx, id)?;
         let stream = match (&cursor.partial, &partial) {

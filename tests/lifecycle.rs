@@ -167,7 +167,8 @@ fn cli_expire_reports_json() {
 
 /// A session holding `secret` in every place content can live: current and superseded
 /// branches, a key, a compaction summary, a snapshot, a streamed partial, title, metadata,
-/// the search index, and a lease of `owner`: a row in every table the schema has.
+/// the search index, a usage record, and a lease of `owner`: a row in every table the schema
+/// has.
 fn secret_session(store: &Store, id: &str, secret: &str, owner: &str) {
     let mut meta = serde_json::Map::new();
     meta.insert("note".into(), format!("{secret}-meta").into());
@@ -198,6 +199,14 @@ fn secret_session(store: &Store, id: &str, secret: &str, owner: &str) {
     store
         .compact(id, NewMessage::system(format!("{secret} summary")), 0)
         .unwrap();
+    let mut details = serde_json::Map::new();
+    details.insert("note".into(), format!("{secret}-usage").into());
+    let usage = sessiondb::RecordedUsage {
+        requests: 1,
+        details: Some(details),
+        ..Default::default()
+    };
+    store.record_usage(id, 1, &usage).unwrap();
     store
         .create_snapshot(id, Some(&format!("{secret}-label")), None)
         .unwrap();
@@ -221,6 +230,7 @@ fn schema_tables() -> Vec<&'static str> {
         "partial_messages",
         "sessions",
         "snapshots",
+        "usage_records",
         "version_clock",
     ];
     if common::on_postgres() {

@@ -62,6 +62,89 @@ fn openai_shaped_history_round_trips_key_for_key_through_the_library() {
     );
 }
 
+/// Responses-API items of the shapes the Agents SDK writes besides chat messages.
+fn responses_items() -> Value {
+    json!([
+        {"type": "message", "role": "assistant", "id": "msg_1", "status": "completed",
+         "content": [{"type": "output_text", "text": "Looking.", "annotations": []}]},
+        {"type": "function_call", "call_id": "call_9", "name": "weather",
+         "arguments": "{\"city\":\"Oslo\"}", "id": "fc_1"},
+        {"type": "function_call_output", "call_id": "call_9", "output": "3C"},
+        {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "cold"}]},
+        {"type": "function_call", "name": "no_call_id", "arguments": "{}"},
+        {"role": "developer", "content": "Be brief."}
+    ])
+}
+
+#[test]
+fn openai_items_of_every_shape_read_back_exactly() {
+    let (_dir, path) = temp_db();
+    let items: Vec<Value> = [openai_history(), responses_items()]
+        .iter()
+        .flat_map(|list| list.as_array().unwrap().clone())
+        .collect();
+    let messages: Vec<NewMessage> = items
+        .iter()
+        .map(|item| NewMessage::from_openai_item(item.clone()).unwrap())
+        .collect();
+    Store::open(&path)
+        .unwrap()
+        .add_messages("s", &messages)
+        .unwrap();
+    // From the file, not the cache.
+    let history = Store::open(&path).unwrap().chat_history("s", None).unwrap();
+    let read: Vec<Value> = history
+        .iter()
+        .map(|m| m.openai_item().into_owned())
+        .collect();
+    assert_eq!(read, items);
+    // Stored as the chat messages a person reads.
+    let n = openai_history().as_array().unwrap().len();
+    assert_eq!(history[n].role(), Role::Assistant);
+    assert_eq!(history[n].content(), "Looking.");
+    let call = &history[n + 1].body.tool_calls.as_ref().unwrap()[0];
+    assert_eq!(call["id"], "call_9");
+    assert_eq!(call["function"]["name"], "weather");
+    assert_eq!(history[n + 2].role(), Role::Tool);
+    assert_eq!(history[n + 2].body.tool_call_id.as_deref(), Some("call_9"));
+    assert_eq!(history[n + 3].role(), Role::Assistant);
+    assert_eq!(history[n + 5].role(), Role::Developer);
+}
+
+#[test]
+fn a_message_written_otherwise_reads_as_the_openai_item_of_its_chat_form() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    store
+        .set_chat_history("s", &parse(&openai_history()))
+        .unwrap();
+    let history = Store::open(&path).unwrap().chat_history("s", None).unwrap();
+    let read: Vec<Value> = history
+        .iter()
+        .map(|m| m.openai_item().into_owned())
+        .collect();
+    let parts = openai_history()[1]["content"].clone();
+    let snow = openai_history()[5]["content"].clone();
+    assert_eq!(
+        read,
+        [
+            json!({"role": "system", "content": "You plan trips."}),
+            json!({"role": "user", "content": parts}),
+            json!({"role": "assistant", "content": null}),
+            json!({"role": "tool", "content": "a fjord at dusk"}),
+            json!({"role": "assistant", "content": null}),
+            json!({"role": "tool", "content": snow}),
+            json!({"role": "assistant", "content": "A fjord at dusk; snow expected."}),
+        ]
+    );
+}
+
+#[test]
+fn an_openai_item_with_an_unknown_role_is_refused() {
+    let refused = NewMessage::from_openai_item(json!({"role": "wizard", "content": "hi"}));
+    assert!(matches!(refused, Err(Error::InvalidInput(what)) if what.contains("wizard")));
+}
+
 #[test]
 fn content_forms_are_told_apart_when_read() {
     let (_dir, path) = temp_db();

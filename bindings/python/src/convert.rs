@@ -300,3 +300,59 @@ unsafe fn copy_raw(obj: *mut pyo3::ffi::PyObject, depth: usize) -> *mut pyo3::ff
         obj
     }
 }
+
+/// JSON values as the Python objects `json.loads` would give, built directly: every item a
+/// session reads comes through here. Object keys repeat from item to item (`role`, `type`,
+/// `content`, …), so one conversion reuses each key's string object (its hash is computed
+/// once) instead of making and hashing a new one per dict.
+#[derive(Default)]
+pub(crate) struct JsonToPy<'a, 'py> {
+    keys: Vec<(&'a str, Bound<'py, PyString>)>,
+}
+
+impl<'a, 'py> JsonToPy<'a, 'py> {
+    /// Keys remembered per conversion; SDK items use a few dozen names at most.
+    const MAX_KEYS: usize = 64;
+
+    pub(crate) fn value(
+        &mut self,
+        py: Python<'py>,
+        value: &'a Value,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        Ok(match value {
+            Value::Null => py.None().into_bound(py),
+            Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+            Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => i.into_pyobject(py)?.into_any(),
+                (None, Some(u), _) => u.into_pyobject(py)?.into_any(),
+                (None, None, f) => f.unwrap_or(f64::NAN).into_pyobject(py)?.into_any(),
+            },
+            Value::String(s) => PyString::new(py, s).into_any(),
+            Value::Array(items) => {
+                let list = PyList::empty(py);
+                for item in items {
+                    list.append(self.value(py, item)?)?;
+                }
+                list.into_any()
+            }
+            Value::Object(map) => {
+                let dict = PyDict::new(py);
+                for (key, item) in map {
+                    dict.set_item(self.key(py, key), self.value(py, item)?)?;
+                }
+                dict.into_any()
+            }
+        })
+    }
+
+    fn key(&mut self, py: Python<'py>, key: &'a str) -> Bound<'py, PyString> {
+        if let Some((_, known)) = self.keys.iter().find(|(k, _)| *k == key) {
+            return known.clone();
+        }
+        let made = PyString::new(py, key);
+        if self.keys.len() < Self::MAX_KEYS {
+            self.keys.push((key, made.clone()));
+        }
+        made
+    }
+}

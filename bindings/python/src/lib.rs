@@ -2,10 +2,11 @@
 //! module; each concern has its file:
 //!
 //! - `store`: the `Store` class, a thin layer over [`sessiondb::Store`]; every call runs with
-//!   the GIL released;
+//!   the GIL released; its methods sit in `store/` by area (messages, OpenAI items, streamed
+//!   replies, sessions, branches, maintenance);
 //! - `convert`: Python values into the core's types (checked JSON: no NaN, sets, cycles or
-//!   runaway nesting) and results back (`pythonize`), so a message is the dict
-//!   `sessiondb history --json` prints;
+//!   runaway nesting) and results back (`pythonize`, so a message is the dict
+//!   `sessiondb history --json` prints; JSON items directly, reusing key strings);
 //! - `errors`: each core error as its class of `sessiondb._errors`;
 //! - `fork`: `os.fork()` waits for calls in flight, and a child lets go of the parent's
 //!   connections and opens its own;

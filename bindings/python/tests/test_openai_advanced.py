@@ -170,6 +170,21 @@ async def test_usage_per_turn_branch_and_session(session):
          "user_turns": 1, "is_current": True}]
 
 
+async def test_usage_is_recorded_in_the_core_against_the_turns_user_item(session):
+    await session.store_run_usage(run_result(1, 10, 5))  # turn 3: the item at index 10
+    records = session.store.recorded_usage("adv")
+    assert [(r["index"], r["input_tokens"], r["total_tokens"]) for r in records] == [(10, 10, 15)]
+    assert records[0]["details"]["output_tokens_details"] == {"reasoning_tokens": 2}
+    # Popping an item after the user item keeps the turn's usage.
+    assert await session.pop_item() == answer("welcome")
+    assert (await session.get_turn_usage(3))["total_tokens"] == 15
+    # A branch from turn 3 shares turns 1 and 2, not turn 3's usage; main keeps it.
+    await session.create_branch_from_turn(3, "b")
+    assert await session.get_turn_usage() == []
+    assert await session.get_session_usage() == {
+        "requests": 1, "input_tokens": 10, "output_tokens": 5, "total_tokens": 15, "total_turns": 1}
+
+
 async def test_usage_is_not_recorded_before_the_first_turn(db_path):
     s = AdvancedSessiondbSession(session_id="empty", db_path=db_path)
     await s.store_run_usage(run_result(1, 1, 1))

@@ -260,7 +260,7 @@ class _PausingStore:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._store, name)
-        if name not in ("add_openai_items", "pop_message", "clear"):
+        if name not in ("add_openai_items", "pop_message", "pop_openai_item", "clear"):
             return attr
 
         def paused(*args: Any, **kwargs: Any) -> Any:

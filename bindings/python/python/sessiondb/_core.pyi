@@ -75,6 +75,18 @@ class Store:
         With ``wait=False`` a lock held by another writer raises ``Busy`` at once."""
     def openai_items(self, session_id: str, limit: Optional[int] = None) -> tuple[int, list[Any], int]:
         """``(version, the latest limit items, length of the working history)``"""
+    def cached_openai_items(
+        self, session_id: str, limit: Optional[int] = None
+    ) -> Optional[tuple[int, list[Any], int]]:
+        """``openai_items`` answered by this process's history cache (one primary-key read,
+        plus the items appended since the cached version); ``None`` otherwise."""
+    def openai_history(
+        self, session_id: str, *, branch: Optional[str] = None, full: bool = False
+    ) -> list[tuple[int, Any, str]]:
+        """``[(index, item, created_at), ...]`` of the working history, of branch ``branch``,
+        or of the full history (``full=True``)."""
+    def pop_openai_item(self, session_id: str) -> Any:
+        """Removes the last message; returns its item (``None`` when the history is empty)."""
     def pop_message(self, session_id: str) -> Optional[Message]: ...
     def chat_history(
         self, session_id: str, max_messages: Optional[int] = None, *, cached: bool = True, whole_turns: bool = True
@@ -86,6 +98,12 @@ class Store:
         """``{"version", "kept", "written", "superseded"}``"""
     def compact(self, session_id: str, summary: Json, through_index: int, *, expected_version: Optional[int] = None) -> Json: ...
     def full_history(self, session_id: str) -> list[Message]: ...
+    def record_usage(self, session_id: str, index: int, usage: Json) -> None:
+        """Records ``{"requests", "input_tokens", "output_tokens", "total_tokens", "details"}``
+        against message ``index`` of the current history, replacing what was there."""
+    def recorded_usage(self, session_id: str, branch: Optional[str] = None) -> list[Json]:
+        """``[{"index", "requests", "input_tokens", "output_tokens", "total_tokens",
+        "details", "recorded_at"}, ...]`` of the current history or of ``branch``."""
     def compactions(self, session_id: str) -> list[Json]: ...
     # sessions
     def create_session(

@@ -16,9 +16,11 @@ a thread (``asyncio.to_thread``), where the core releases the GIL. A call that c
 a lock runs inline, because handing it to a thread costs more (about 50–200 µs) than the call
 itself:
 
-- ``get_items`` first reads the session's version (one primary-key read; in WAL mode a reader
-  never waits for a writer). If this session object already holds the history at that version
-  it returns copies of its items at once; otherwise it reads in a thread.
+- ``get_items`` first asks the store's history cache, which every session of the process
+  shares: one primary-key read of the session's version (in WAL mode a reader never waits
+  for a writer). If the cache holds the history at that version, or an earlier one it only
+  grew from (then just the appended items are read), the items come from it at once;
+  otherwise (a first read, a history replaced elsewhere) it reads in a thread.
 - ``add_items`` first tries to write without waiting for the lock (a zero busy timeout). If
   another writer holds it, nothing was written and the write is retried in a thread, where it
   waits as long as the store's ``busy_timeout``. A store opened with ``synchronous="full"``
@@ -51,7 +53,7 @@ from agents.memory.session_settings import (
 )
 
 from . import AlreadyExists, Busy, Conflict, InvalidInput, NotFound, Store
-from ._core import copy_json, openai_message
+from ._core import openai_message
 
 if TYPE_CHECKING:
     from agents.items import TResponseInputItem
@@ -75,15 +77,6 @@ def shared_store(db_path: str | os.PathLike[str] | None = None) -> Store:
         return store
 
 
-def _item_of(message: dict[str, Any]) -> Any:
-    """The SDK item a stored message holds (a message written by another API reads as the
-    chat message it is)."""
-    metadata = message.get("metadata")
-    if metadata is not None and "openai_item" in metadata:
-        return metadata["openai_item"]
-    return {"role": message["role"], "content": message.get("content")}
-
-
 # The item a compaction made through the SDK puts in place of the items it replaced (the
 # summary of a sessiondb compaction): it holds no item of the conversation, so it is never
 # returned. It can only be the first item of the working history.
@@ -92,6 +85,15 @@ _COMPACTED = "sessiondb.compacted"
 
 def _is_marker(item: Any) -> bool:
     return isinstance(item, dict) and item.get("type") == _COMPACTED
+
+
+def _is_marker_summary(compactions: list[dict[str, Any]]) -> bool:
+    """Whether the compaction in effect (the last of ``compactions``) has a marker of
+    ``_marker`` as its summary, rather than a summary written through another API."""
+    if not compactions:
+        return False
+    metadata = compactions[-1]["summary"].get("metadata") or {}
+    return _is_marker(metadata.get("openai_item"))
 
 
 def _marker(replaced: int) -> dict[str, Any]:
@@ -140,27 +142,6 @@ async def _settled(call: Callable[..., _T], *args: Any) -> _T:
     return task.result()
 
 
-class _Window(NamedTuple):
-    """The last ``count`` items of the session's working history at ``version``, which has
-    ``total`` items. ``items[:count]`` are they; the list only ever grows, so a window stays
-    valid while a newer one extends the same list. Never handed out: callers get copies."""
-
-    version: int
-    total: int
-    items: list[Any]
-    count: int
-
-    def serve(self, limit: int | None) -> list[Any] | None:
-        """Copies of the latest ``limit`` items (all when ``None``), or ``None`` if this
-        window does not reach back that far. One item more than ``limit`` is needed to
-        tell a compaction marker at the start from an item."""
-        want = self.total if limit is None else min(limit + 1, self.total)
-        if want > self.count:
-            return None
-        items = self.items[self.count - want : self.count]
-        return copy_json(_visible(items, want == self.total, limit))
-
-
 class SessiondbSession(SessionABC):
     """Conversation history of one ``session_id`` in a sessiondb file.
 
@@ -196,8 +177,6 @@ class SessiondbSession(SessionABC):
         self._store = store if store is not None else shared_store(db_path)
         self._closed = False
         self._inline_writes = inline_writes
-        self._window: _Window | None = None
-        self._window_lock = threading.Lock()
 
     @property
     def store(self) -> Store:
@@ -221,33 +200,30 @@ class SessiondbSession(SessionABC):
         if session_limit == 0:
             return []
 
+        # One item more than asked tells a compaction marker at the start from an item.
+        want = None if session_limit is None else session_limit + 1
         try:
-            version: int | None = self._store.version(self.session_id, wait=False)
+            got = self._store.cached_openai_items(self.session_id, want)
         except NotFound:
             await asyncio.sleep(0)
             return []
         except Busy:
-            version = None
-        window = self._window
-        if window is not None and window.version == version:
-            items = window.serve(session_limit)
-            if items is not None:
-                await asyncio.sleep(0)
-                return items
+            got = None
+        if got is not None:
+            await asyncio.sleep(0)
+        else:
 
-        def read() -> _Window | None:
-            want = None if session_limit is None else session_limit + 1
-            try:
-                version, items, total = self._store.openai_items(self.session_id, want)
-            except NotFound:
-                return None
-            return _Window(version, total, items, len(items))
+            def read() -> tuple[int, list[Any], int] | None:
+                try:
+                    return self._store.openai_items(self.session_id, want)
+                except NotFound:
+                    return None
 
-        window = await asyncio.to_thread(read)
-        if window is None:
-            return []
-        self._window = window
-        return copy_json(_visible(window.items, window.count == window.total, session_limit))
+            got = await asyncio.to_thread(read)
+            if got is None:
+                return []
+        _, items, total = got
+        return _visible(items, len(items) == total, session_limit)
 
     async def add_items(
         self,
@@ -262,34 +238,15 @@ class SessiondbSession(SessionABC):
         if not items:
             return
         batch = list(items)
-        stored = None
         if self._inline_writes:
             try:
-                stored = self._store.add_openai_items(self.session_id, batch, wait=False)
+                self._store.add_openai_items(self.session_id, batch, wait=False)
             except Busy:
                 pass
             else:
                 await asyncio.sleep(0)
-        if stored is None:
-            stored = await _settled(self._store.add_openai_items, self.session_id, batch)
-        self._extend_window(*stored)
-
-    def _extend_window(self, version: int, stored: list[Any]) -> None:
-        """After our own append: if nothing else changed the session since the window was
-        read (its version moved by exactly our one write), the window grows by what we
-        stored; otherwise the next read goes to the file."""
-        with self._window_lock:
-            window = self._window
-            if window is None or window.version + 1 != version:
-                self._window = None
                 return
-            if len(window.items) != window.count:
-                # Another window already grew this list: start a list of our own.
-                items = window.items[: window.count]
-            else:
-                items = window.items
-            items.extend(stored)
-            self._window = _Window(version, window.total + len(stored), items, len(items))
+        await _settled(self._store.add_openai_items, self.session_id, batch)
 
     async def pop_item(
         self, *, wrapper: RunContextWrapper[Any] | None = None
@@ -302,13 +259,12 @@ class SessiondbSession(SessionABC):
 
         def pop() -> Any:
             try:
-                _, _, total = self._store.openai_items(self.session_id, 1)
+                _, _, total = self._store.openai_items(self.session_id, 0)
                 if total == 0 or (total == 1 and self._store.compactions(self.session_id)):
                     return None
-                message = self._store.pop_message(self.session_id)
+                return self._store.pop_openai_item(self.session_id)
             except NotFound:
                 return None
-            return None if message is None else _item_of(message)
 
         return await _settled(pop)
 
@@ -329,18 +285,20 @@ class SessiondbSession(SessionABC):
         def pop() -> Any:
             while True:
                 try:
-                    version = self._store.version(self.session_id)
-                    full = self._store.full_history(self.session_id)
+                    version, last, total = self._store.openai_items(self.session_id, 1)
                     compactions = self._store.compactions(self.session_id)
                 except NotFound:
                     return None
-                if not full or (
-                    compactions and compactions[-1]["through_index"] >= len(full) - 1
-                ):
+                # Nothing, or only a compaction's summary: nothing to pop.
+                if total == 0 or (total == 1 and compactions):
                     return None
-                item = _item_of(full[-1])
+                item = last[0]
                 if validate is not None:
                     validate(item)
+                try:
+                    full = self._store.full_history(self.session_id)
+                except NotFound:
+                    return None
                 kept = [_new_message(m) for m in full[:-1]]
                 try:
                     self._store.set_chat_history(self.session_id, kept, expected_version=version)
@@ -387,7 +345,7 @@ class SessiondbSession(SessionABC):
         _, _, total = self._store.openai_items(self.session_id, 0)
         compactions = self._store.compactions(self.session_id)
         first = compactions[-1]["through_index"] if compactions else 0
-        marked = bool(compactions) and _is_marker(_item_of(compactions[-1]["summary"]))
+        marked = _is_marker_summary(compactions)
         last_replaced = first + total - 1
         version = expected_version
         if output:
@@ -413,8 +371,9 @@ class SessiondbSession(SessionABC):
                 # it replaces, the same compaction is made at the new version; if the
                 # history was replaced meanwhile, the output stays, the old items visible.
                 version = self._store.version(self.session_id)
-                after = self._store.full_history(self.session_id)[last_replaced + 1 :]
-                if [_item_of(m) for m in after[: len(output)]] != list(output):
+                full = self._store.openai_history(self.session_id, full=True)
+                after = [item for _, item, _ in full[last_replaced + 1 : last_replaced + 1 + len(output)]]
+                if after != list(output):
                     return True
 
     async def _get_compaction_snapshot(
@@ -449,7 +408,7 @@ class SessiondbSession(SessionABC):
         if got is None:
             return _CompactionSnapshot([], True, self._replace_nothing)
         version, raw, total, compactions = got
-        marked = bool(compactions) and _is_marker(_item_of(compactions[-1]["summary"]))
+        marked = _is_marker_summary(compactions)
         first = compactions[-1]["through_index"] if compactions else 0
         visible_total = total - (1 if marked else 0)
         items = _visible(raw, len(raw) == total, limit)
@@ -467,6 +426,8 @@ class SessiondbSession(SessionABC):
                     # One transaction: the kept items, then the output.
                     keep = first + position + (1 if marked else 0)
                     full = self._store.full_history(self.session_id)
+                    if prune_prefix is not None:
+                        full_items = self._store.openai_history(self.session_id, full=True)
                     kept = [_new_message(m) for m in full[:keep]]
                     kept += [openai_message(item) for item in batch]
                     changed = self._store.set_chat_history(
@@ -475,17 +436,19 @@ class SessiondbSession(SessionABC):
                 except (Conflict, NotFound):
                     return False
                 if prune_prefix is not None and (marked or not compactions):
-                    self._hide_expired_prefix(full, first if marked else -1, keep, prune_prefix,
-                                              changed["version"])
+                    # The items of the history just replaced: its first `keep` are kept.
+                    kept_items = [item for _, item, _ in full_items[:keep]]
+                    self._hide_expired_prefix(kept_items, first if marked else -1, keep,
+                                              prune_prefix, changed["version"])
                 return True
 
             return await _settled(replace)
 
-        return _CompactionSnapshot(copy_json(items), len(items) == visible_total, replace_suffix)
+        return _CompactionSnapshot(list(items), len(items) == visible_total, replace_suffix)
 
     def _hide_expired_prefix(
         self,
-        full: list[Any],
+        items: list[Any],
         hidden_through: int,
         end: int,
         expired: Callable[[TResponseInputItem], bool],
@@ -498,7 +461,7 @@ class SessiondbSession(SessionABC):
         replacement keeps them visible (harmless: ``EncryptedSession`` skips expired items)."""
         last = None
         for index in range(hidden_through + 1, end):
-            if not expired(_item_of(full[index])):
+            if not expired(items[index]):
                 break
             last = index
         if last is None:
@@ -554,10 +517,10 @@ class SessiondbSession(SessionABC):
 # --- AdvancedSessiondbSession ---------------------------------------------------------------
 
 _MAIN = "main"
-# Session metadata keys of the advanced session: a branch name once used, and one turn's
-# usage. One key each, so concurrent writers never overwrite each other's entries.
+# Session metadata key of the advanced session for a branch name once used (one key each, so
+# concurrent writers never overwrite each other's entries); its value is the index of the
+# branch's first own item (``True`` in files from before: 0).
 _USED_BRANCH = "openai_agents.branch_used:"
-_TURN_USAGE = "openai_agents.turn_usage:"
 # Item types that count as a tool use in get_tool_usage.
 _TOOL_CALL_TYPES = frozenset(
     {
@@ -586,17 +549,6 @@ _TYPE_NAMED_TOOLS = frozenset(
         "apply_patch_call",
     }
 )
-
-
-def _usage_key(branch: str, turn: int) -> str:
-    return f"{_TURN_USAGE}{turn}:{branch}"
-
-
-def _parse_usage_key(key: str) -> tuple[str, int] | None:
-    if not key.startswith(_TURN_USAGE):
-        return None
-    turn, _, branch = key[len(_TURN_USAGE) :].partition(":")
-    return branch, int(turn)
 
 
 def _sql_time(text: str) -> str:
@@ -665,20 +617,21 @@ def _tool_name(item: Any) -> str | None:
 
 
 class _Turned(NamedTuple):
-    """A stored item with its turn (the number of user items up to and including it)."""
+    """A stored item with its turn (the number of user items up to and including it) and its
+    message's index."""
 
     turn: int
     item: Any
     created_at: str
+    index: int
 
 
-def _with_turns(messages: list[dict[str, Any]]) -> list[_Turned]:
+def _with_turns(history: list[tuple[int, Any, str]]) -> list[_Turned]:
     out, turn = [], 0
-    for m in messages:
-        item = _item_of(m)
+    for index, item, created_at in history:
         if _is_user(item):
             turn += 1
-        out.append(_Turned(turn, item, m["created_at"]))
+        out.append(_Turned(turn, item, created_at, index))
     return out
 
 
@@ -692,7 +645,9 @@ class AdvancedSessiondbSession(SessiondbSession):
     keeps it per instance). Turn ``n`` of a branch is its ``n``-th user item together with
     the items after it; a branch made from turn ``n`` holds the items before it.
 
-    Usage (``store_run_usage``) is kept per branch and turn in the session's metadata.
+    Usage (``store_run_usage``) is recorded in sessiondb against the turn's user item
+    (``Store.recorded_usage`` reads it): it stays with that item, so popping the item or
+    clearing the session drops it, and a branch counts only the turns after its start.
 
     Args:
         session_id: The session's id.
@@ -740,18 +695,17 @@ class AdvancedSessiondbSession(SessiondbSession):
             return []
         return [b for b in branches if b.get("superseded_at") is None]
 
-    def _messages(self, branch_id: str | None) -> list[dict[str, Any]]:
-        """The working history of ``branch_id`` (the current branch when ``None``); empty
-        for an unknown branch or session."""
+    def _turned(self, branch_id: str | None) -> list[_Turned]:
+        """The items of ``branch_id`` (the current branch's working history when ``None``)
+        with their turns; empty for an unknown branch or session."""
         try:
             if branch_id is None or branch_id == self._head():
-                return self._store.chat_history(self.session_id, whole_turns=False)
-            return self._store.branch_history(self.session_id, branch_id)
+                history = self._store.openai_history(self.session_id)
+            else:
+                history = self._store.openai_history(self.session_id, branch=branch_id)
         except NotFound:
             return []
-
-    def _turned(self, branch_id: str | None) -> list[_Turned]:
-        return _with_turns(self._messages(branch_id))
+        return _with_turns(history)
 
     async def get_items(
         self,
@@ -939,15 +893,17 @@ class AdvancedSessiondbSession(SessiondbSession):
                 while self._used(name):
                     suffix += 1
                     name = f"{base}_{suffix}"
+            # The branch holds the messages before the turn's user item.
+            start = turned[at].index
             try:
-                self._store.create_branch(self.session_id, name, max(at - 1, 0))
+                self._store.create_branch(self.session_id, name, max(start - 1, 0))
             except InvalidInput as exc:
                 raise ValueError(str(exc)) from exc
             except AlreadyExists as exc:
                 raise ValueError(
                     f"Branch ID '{name}' has already been used. Choose a new branch ID."
                 ) from exc
-            self._store.update_metadata(self.session_id, {_USED_BRANCH + name: True})
+            self._store.update_metadata(self.session_id, {_USED_BRANCH + name: start})
             self._store.switch_branch(self.session_id, name)
             if at == 0:
                 # A branch before the first turn is empty (the core's branches start from a
@@ -1028,7 +984,6 @@ class AdvancedSessiondbSession(SessiondbSession):
                     )
                 self._store.switch_branch(self.session_id, _MAIN)
             self._store.delete_branch(self.session_id, branch_id)
-            self._forget_usage(lambda branch, turn: branch == branch_id)
 
         await asyncio.to_thread(delete)
 
@@ -1036,22 +991,14 @@ class AdvancedSessiondbSession(SessiondbSession):
         self, *, wrapper: RunContextWrapper[Any] | None = None
     ) -> TResponseInputItem | None:
         """Removes and returns the current branch's last item; removing a turn's user item
-        removes that turn's usage too. Cancelled meanwhile, it waits for the outcome and
-        then raises the cancellation."""
+        removes that turn's usage too (the usage is recorded against that item). Cancelled
+        meanwhile, it waits for the outcome and then raises the cancellation."""
 
         def pop() -> Any:
-            branch = self._head()
-            turns = sum(1 for t in self._turned(None) if _is_user(t.item))
             try:
-                message = self._store.pop_message(self.session_id)
+                return self._store.pop_openai_item(self.session_id)
             except NotFound:
                 return None
-            if message is None:
-                return None
-            item = _item_of(message)
-            if _is_user(item):
-                self._forget_usage(lambda b, turn: b == branch and turn == turns)
-            return item
 
         return await _settled(pop)
 
@@ -1076,28 +1023,44 @@ class AdvancedSessiondbSession(SessiondbSession):
                 ):
                     self._store.delete_branch(self.session_id, b["name"])
             self._store.clear(self.session_id)
-            self._forget_usage(lambda branch, turn: True)
 
         await _settled(clear)
 
     # --- usage --------------------------------------------------------------------------
 
-    def _usage(self) -> dict[tuple[str, int], dict[str, Any]]:
+    def _start(self, branch: str) -> int:
+        """Index of ``branch``'s first own item: usage recorded against an earlier item it
+        shares with the branch it came from is not this branch's (as upstream, where a
+        branch starts without the usage of the turns it copied)."""
         try:
             metadata = self._store.session(self.session_id)["metadata"]
         except NotFound:
-            return {}
-        out = {}
-        for key, value in metadata.items():
-            where = _parse_usage_key(key)
-            if where is not None and isinstance(value, dict):
-                out[where] = value
-        return out
+            return 0
+        start = metadata.get(_USED_BRANCH + branch)
+        return start if isinstance(start, int) and not isinstance(start, bool) else 0
 
-    def _forget_usage(self, which: Any) -> None:
-        gone = {_usage_key(b, t): None for (b, t) in self._usage() if which(b, t)}
-        if gone:
-            self._store.update_metadata(self.session_id, gone)
+    def _usage(self, branch: str) -> dict[int, dict[str, Any]]:
+        """The usage of ``branch``'s turns, by turn number: the core's usage records against
+        the branch's user items, from its first own item on."""
+        try:
+            records = self._store.recorded_usage(self.session_id, branch)
+        except NotFound:
+            return {}
+        start = self._start(branch)
+        turns = {t.index: t.turn for t in self._turned(branch) if _is_user(t.item)}
+        out = {}
+        for r in records:
+            if r["index"] >= start and r["index"] in turns:
+                details = r.get("details") or {}
+                out[turns[r["index"]]] = {
+                    "requests": r["requests"],
+                    "input_tokens": r["input_tokens"],
+                    "output_tokens": r["output_tokens"],
+                    "total_tokens": r["total_tokens"],
+                    "input_tokens_details": details.get("input_tokens_details"),
+                    "output_tokens_details": details.get("output_tokens_details"),
+                }
+        return out
 
     async def store_run_usage(self, result: Any) -> None:
         """Records ``result``'s token usage against the current branch's latest turn
@@ -1116,16 +1079,29 @@ class AdvancedSessiondbSession(SessiondbSession):
                 "input_tokens": usage.input_tokens or 0,
                 "output_tokens": usage.output_tokens or 0,
                 "total_tokens": usage.total_tokens or 0,
-                "input_tokens_details": details(getattr(usage, "input_tokens_details", None)),
-                "output_tokens_details": details(getattr(usage, "output_tokens_details", None)),
+                "details": {
+                    "input_tokens_details": details(getattr(usage, "input_tokens_details", None)),
+                    "output_tokens_details": details(
+                        getattr(usage, "output_tokens_details", None)
+                    ),
+                },
             }
 
             def store() -> None:
                 branch = self._head()
-                turn = sum(1 for t in self._turned(None) if _is_user(t.item))
-                if turn == 0:
+                users = [t for t in self._turned(None) if _is_user(t.item)]
+                if not users:
                     return
-                self._store.update_metadata(self.session_id, {_usage_key(branch, turn): record})
+                if users[-1].index < self._start(branch):
+                    # The turn's item is shared with the branch this one came from: a record
+                    # against it would be that branch's too.
+                    self._logger.debug(
+                        "No usage recorded: turn %s of branch %s precedes the branch",
+                        users[-1].turn,
+                        branch,
+                    )
+                    return
+                self._store.record_usage(self.session_id, users[-1].index, record)
 
             await asyncio.to_thread(store)
         except Exception:
@@ -1137,7 +1113,8 @@ class AdvancedSessiondbSession(SessiondbSession):
         ``total_turns``; ``None`` when nothing was recorded."""
 
         def read() -> dict[str, int] | None:
-            rows = [u for (b, _), u in self._usage().items() if not branch_id or b == branch_id]
+            names = [branch_id] if branch_id else [b["name"] for b in self._live_branches()]
+            rows = [u for name in names for u in self._usage(name).values()]
             if not rows:
                 return None
             total = {k: sum(u[k] for u in rows) for k in ("requests", "input_tokens", "output_tokens", "total_tokens")}
@@ -1154,7 +1131,7 @@ class AdvancedSessiondbSession(SessiondbSession):
 
         def read() -> list[dict[str, Any]] | dict[str, Any]:
             branch = branch_id if branch_id is not None else self._head()
-            mine = {t: dict(u) for (b, t), u in self._usage().items() if b == branch}
+            mine = self._usage(branch)
             if user_turn_number is not None:
                 return mine.get(user_turn_number, {})
             return [{"user_turn_number": t, **mine[t]} for t in sorted(mine)]
