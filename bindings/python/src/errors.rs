@@ -102,6 +102,30 @@ fn build_exception(py: Python<'_>, err: &sessiondb::Error) -> PyResult<PyErr> {
             path_attrs(&mut attrs, path)?;
             "FileReplaced"
         }
+        E::ForeignWal { path, wal } => {
+            path_attrs(&mut attrs, path)?;
+            attrs.push((
+                "wal",
+                wal.display()
+                    .to_string()
+                    .into_pyobject(py)?
+                    .into_any()
+                    .unbind(),
+            ));
+            "ForeignWal"
+        }
+        E::WalDeleted { path, wal } => {
+            path_attrs(&mut attrs, path)?;
+            attrs.push((
+                "wal",
+                wal.display()
+                    .to_string()
+                    .into_pyobject(py)?
+                    .into_any()
+                    .unbind(),
+            ));
+            "WalDeleted"
+        }
         E::Interrupted => "Interrupted",
         E::Sqlite(_) => "SqliteError",
         E::Pool(_) => "PoolError",

@@ -298,3 +298,38 @@ def test_a_writer_killed_with_sigkill_keeps_every_acknowledged_turn(db_path):
         sessiondb.Store(db_path).clear("s")
         sessiondb.Store(db_path).add_user_message("s", "first")
     assert integrity(db_path) == "ok"
+
+
+def test_a_database_moved_over_a_live_one_is_refused_from_python_too(tmp_path):
+    """Issue 23, item 3, from Python: `mv y.db x.db` while another process (a `history
+    --follow`) keeps x.db's -wal. Opening x.db then raises ForeignWal naming both files, and
+    neither file changes."""
+    cli = os.environ.get("SESSIONDB_CLI")
+    if not cli:
+        if os.environ.get("CI") == "true":
+            pytest.fail("SESSIONDB_CLI (the sessiondb binary) not set under CI")
+        pytest.skip("SESSIONDB_CLI (the sessiondb binary) not set")
+    x, y = tmp_path / "x.db", tmp_path / "y.db"
+    with sessiondb.Store(str(y)) as store:
+        store.add_user_message("t", "y1")
+    with sessiondb.Store(str(x)) as store:
+        store.add_user_message("s", "x1")
+    follower = subprocess.Popen([cli, "--db", str(x), "history", "s", "--follow"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert follower.stdout.readline() == b"[0] user: x1\n"
+        with sessiondb.Store(str(x)) as store:
+            for text in ("x2", "x3", "x4"):
+                store.add_user_message("s", text)
+        os.replace(y, x)
+        wal = tmp_path / "x.db-wal"
+        before = (x.read_bytes(), wal.read_bytes())
+        with pytest.raises(sessiondb.ForeignWal) as caught:
+            sessiondb.Store(str(x))
+        assert caught.value.path == str(x)
+        assert caught.value.wal == str(wal)
+        assert "sessiondb restore" in str(caught.value)
+        assert (x.read_bytes(), wal.read_bytes()) == before
+    finally:
+        follower.kill()
+        follower.wait()

@@ -111,6 +111,23 @@ class FileReplaced(Error):
     path: str
 
 
+class ForeignWal(Error):
+    """The ``-wal`` beside the database at ``path`` belongs to another database file (one
+    was moved over the other while a process had it open); nothing was read or written.
+    ``sessiondb restore`` is the way to replace a live database."""
+
+    path: str
+    wal: str
+
+
+class WalDeleted(Error):
+    """The database's ``-wal`` (``wal``) was deleted while other processes had the database
+    at ``path`` open; nothing was read or written. Stop them and open it again."""
+
+    path: str
+    wal: str
+
+
 class Interrupted(Error):
     """A wait for another writer's lock was interrupted; nothing was written. (Ctrl-C
     raises what the signal handler raised, ``KeyboardInterrupt`` by default, instead.)"""
@@ -168,6 +185,8 @@ __all__ = [
     "FileExists",
     "UnsafePermissions",
     "FileReplaced",
+    "ForeignWal",
+    "WalDeleted",
     "Interrupted",
     "Closed",
     "SeparateSqlite",
