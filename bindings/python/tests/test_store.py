@@ -270,3 +270,21 @@ def test_store_works_in_forked_children(store):
     texts = [m["content"] for m in store.chat_history("f")]
     assert len(texts) == 42 and texts[0] == "parent" and texts[-1] == "parent again"
     assert sorted(texts[1:-1]) == sorted(f"child{n}-{i}" for n in range(2) for i in range(20))
+
+
+def test_restore_replaces_the_contents_and_other_stores_read_it_whole(tmp_path):
+    db, copy = str(tmp_path / "live.db"), str(tmp_path / "copy.db")
+    writer, reader = sessiondb.Store(db), sessiondb.Store(db)
+    writer.add_user_message("s", "kept")
+    assert writer.backup(copy) > 0
+    writer.add_user_message("s", "after the backup")
+    writer.add_user_message("t", "gone")
+    assert [m["content"] for m in reader.chat_history("s")] == ["kept", "after the backup"]
+    assert writer.restore(copy) == {"sessions": 1, "branches": 1, "messages": 1, "snapshots": 0}
+    # The reader's cached history is not served: it reads the restored one.
+    assert [m["content"] for m in reader.chat_history("s")] == ["kept"]
+    assert not reader.session_exists("t")
+    with pytest.raises(sessiondb.InvalidInput):
+        writer.restore(db)
+    with pytest.raises(sessiondb.NotFound):
+        writer.restore(str(tmp_path / "missing.db"))

@@ -97,6 +97,12 @@ impl Store {
         self.run(py, move |s| s.backup(&out, existing(force)))
     }
 
+    /// Replaces the whole contents with those of the backup at `source`, in one transaction:
+    /// other processes see the old contents or the restored ones. Returns the counts restored.
+    fn restore(&self, py: Python<'_>, source: PathBuf) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| s.restore(&source))
+    }
+
     #[pyo3(signature = (older_than=30.0 * 86400.0, *, dry_run=false))]
     fn prune(&self, py: Python<'_>, older_than: f64, dry_run: bool) -> PyResult<Py<PyAny>> {
         let window = seconds("older_than", older_than)?;
