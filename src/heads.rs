@@ -193,22 +193,23 @@ pub(crate) fn check_version(id: &str, expected: Option<i64>, actual: i64) -> Res
 
 /// Appends `messages` to `head` as `step` and records the head: the one way a history grows
 /// (an append, a batch, the new tail of a replaced history). Returns the messages as stored,
-/// indexed from the head's old length.
+/// indexed from the head's old length. Takes them by value: a single append moves its
+/// message into the result instead of copying it.
 pub(crate) fn append_to_head(
     tx: &Tx<'_>,
     id: &str,
     head: &mut Head,
     step: &Step,
-    messages: &[NewMessage],
+    messages: Vec<NewMessage>,
 ) -> Result<Vec<Message>> {
     let old_length = head.length as u64;
-    lineage::append(tx, head, messages, &step.now)?;
+    lineage::append(tx, head, &messages, &step.now)?;
     save_head(tx, id, head, step.version, &step.now)?;
     let at = parse_time(&step.now)?;
     Ok(messages
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, body)| body.clone().stored_at(old_length + i as u64, at))
+        .map(|(i, body)| body.stored_at(old_length + i as u64, at))
         .collect())
 }
 

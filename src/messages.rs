@@ -68,7 +68,7 @@ impl Store {
             check_version(session_id, expected_version, old_version)?;
             let message = make(tx)?;
             let (old_length, step) = (head.length, Step::after(old_version));
-            let stored = append_to_head(tx, session_id, &mut head, &step, &[message])?;
+            let stored = append_to_head(tx, session_id, &mut head, &step, vec![message])?;
             Ok((stored, old_version, old_length, step, head))
         })?;
         self.cache().appended(
@@ -344,7 +344,7 @@ impl Store {
                 session_id,
                 &mut head,
                 &step,
-                &messages[kept..],
+                messages[kept..].to_vec(),
             )?);
             let version = step.version;
             let change = HistoryChange {

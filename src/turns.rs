@@ -140,7 +140,7 @@ impl Store {
             }
             check_version(session_id, expected_version, old_version)?;
             let (old_length, step) = (head.length, Step::after(old_version));
-            let stored = append_to_head(tx, session_id, &mut head, &step, messages)?;
+            let stored = append_to_head(tx, session_id, &mut head, &step, messages.to_vec())?;
             let added = AddedMessages {
                 messages: stored,
                 already_stored: false,

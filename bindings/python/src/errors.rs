@@ -102,29 +102,15 @@ fn build_exception(py: Python<'_>, err: &sessiondb::Error) -> PyResult<PyErr> {
             path_attrs(&mut attrs, path)?;
             "FileReplaced"
         }
-        E::ForeignWal { path, wal } => {
+        E::ForeignWal { path, wal } | E::WalDeleted { path, wal } => {
             path_attrs(&mut attrs, path)?;
-            attrs.push((
-                "wal",
-                wal.display()
-                    .to_string()
-                    .into_pyobject(py)?
-                    .into_any()
-                    .unbind(),
-            ));
-            "ForeignWal"
-        }
-        E::WalDeleted { path, wal } => {
-            path_attrs(&mut attrs, path)?;
-            attrs.push((
-                "wal",
-                wal.display()
-                    .to_string()
-                    .into_pyobject(py)?
-                    .into_any()
-                    .unbind(),
-            ));
-            "WalDeleted"
+            let wal = wal.display().to_string();
+            attrs.push(("wal", wal.into_pyobject(py)?.into_any().unbind()));
+            if matches!(err, E::ForeignWal { .. }) {
+                "ForeignWal"
+            } else {
+                "WalDeleted"
+            }
         }
         E::Interrupted => "Interrupted",
         E::Sqlite(_) => "SqliteError",
