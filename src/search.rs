@@ -73,6 +73,51 @@ pub fn words_query(text: &str) -> Result<String> {
     Ok(words.join(" "))
 }
 
+/// `snippet` with the rest of its last word taken from `content`, the message it was cut from,
+/// when there is one: PostgreSQL's headline ends at the last word it indexed, which cuts
+/// `c++` to `c` and `done?!` to `done`. The snippet is the message's text with `[`/`]` marks
+/// around matches; where it cannot be lined up with `content` it is kept as it is.
+fn complete_last_word(snippet: String, content: Option<String>) -> String {
+    let Some(content) = content else {
+        return snippet;
+    };
+    let Some(first) = snippet.trim_start_matches(['[', ']']).chars().next() else {
+        return snippet;
+    };
+    // Each place the fragment lines up, with the rest of its last word there; a fragment
+    // that lines up in places whose words end differently is left alone.
+    let mut tails = content
+        .match_indices(first)
+        .filter_map(|(start, _)| fragment_end(&snippet, &content, start))
+        .map(|end| {
+            let rest = &content[end..];
+            &rest[..rest.find(char::is_whitespace).unwrap_or(rest.len())]
+        });
+    let Some(tail) = tails.next() else {
+        return snippet;
+    };
+    if tails.any(|other| other != tail) {
+        return snippet;
+    }
+    snippet + tail
+}
+
+/// Where in `content` the fragment `snippet` ends if it starts at byte `start`, reading `[`
+/// and `]` in the snippet as marks when the content has no such character there.
+fn fragment_end(snippet: &str, content: &str, start: usize) -> Option<usize> {
+    let mut text = content[start..].char_indices().peekable();
+    for c in snippet.chars() {
+        match text.peek() {
+            Some(&(_, t)) if t == c => {
+                text.next();
+            }
+            _ if c == '[' || c == ']' => {}
+            _ => return None,
+        }
+    }
+    Some(start + text.peek().map_or(content.len() - start, |&(at, _)| at))
+}
+
 impl Store {
     /// Messages whose content matches the FTS5 `query` (words, `"phrases"`, `prefix*`,
     /// `AND`/`OR`/`NOT`), best first. A malformed query is [`Error::InvalidInput`] carrying
@@ -86,9 +131,8 @@ impl Store {
     /// differs: words are split and matched by PostgreSQL's `simple` parser (lower-cased, no
     /// stemming, diacritics kept: `café` does not match `cafe`); `rank` is the negated
     /// `ts_rank`, so lower is still better but the numbers are not bm25's; the snippet is
-    /// `ts_headline`'s fragment of up to 12 words, which ends at its last word (no trailing
-    /// punctuation) and has no `…` marks; `NEAR` and column filters are
-    /// [`Error::InvalidInput`]; a malformed query is [`Error::InvalidInput`] naming the same
+    /// `ts_headline`'s fragment of up to 12 words, with no `…` marks; `NEAR` and column
+    /// filters are [`Error::InvalidInput`]; a malformed query is [`Error::InvalidInput`] naming the same
     /// kind of fault as SQLite (`unterminated string`, `syntax error`) in our own words.
     pub fn search(
         &self,
@@ -184,7 +228,7 @@ impl Store {
             let sqlite_sql = format!(
                 "SELECT b.session_id, b.name, m.seq, m.role,
                             snippet(message_search, 0, '[', ']', '…', 12), bm25(message_search),
-                            m.branch_id
+                            m.branch_id, NULL
                      FROM message_search
                      JOIN messages m ON m.id = message_search.rowid
                      JOIN branches b ON b.id = m.branch_id
@@ -208,7 +252,7 @@ impl Store {
                                 MaxWords=12, MinWords=4, ShortWord=0, MaxFragments=1,
                                 FragmentDelimiter=…'),
                             CAST(-ts_rank(to_tsvector('simple', m.content), q) AS FLOAT8),
-                            m.branch_id
+                            m.branch_id, m.content
                      FROM messages m
                      CROSS JOIN to_tsquery('simple', CAST(?1 AS TEXT)) q
                      JOIN branches b ON b.id = m.branch_id
@@ -245,7 +289,7 @@ impl Store {
                         branch: r.get(1)?,
                         index: (r.get::<i64>(2)? - 1) as u64,
                         role: r.get(3)?,
-                        snippet: r.get(4)?,
+                        snippet: complete_last_word(r.get(4)?, r.get(7)?),
                         rank: r.get(5)?,
                         in_current_history: filter.session.is_some(),
                     };
@@ -306,5 +350,38 @@ impl Store {
             tx.build_search_index()?;
             Ok(true)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::complete_last_word;
+
+    fn complete(snippet: &str, content: &str) -> String {
+        complete_last_word(snippet.to_string(), Some(content.to_string()))
+    }
+
+    #[test]
+    fn the_last_word_gets_back_its_punctuation() {
+        assert_eq!(complete("I use [c]", "I use c++"), "I use [c]++");
+        assert_eq!(
+            complete("are we [done]", "are we done?! yes"),
+            "are we [done]?!"
+        );
+        assert_eq!(
+            complete("it is [[really]]", "it is [really] so"),
+            "it is [[really]]"
+        );
+        // Lined up in two places whose words end differently: which one is unknown.
+        assert_eq!(complete("[c]", "4°C or c#, c++"), "[c]");
+        assert_eq!(complete("or [c]", "4°C or c#, c++"), "or [c]#,");
+        assert_eq!(complete("[c]", "c++ and c++"), "[c]++");
+        // Not from this content, or no content: unchanged.
+        assert_eq!(
+            complete("something [else]", "I use c++"),
+            "something [else]"
+        );
+        assert_eq!(complete("", "I use c++"), "");
+        assert_eq!(complete_last_word("a [b]".into(), None), "a [b]");
     }
 }

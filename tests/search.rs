@@ -52,13 +52,7 @@ fn search_finds_matches_across_sessions_with_snippets_best_first() {
         .iter()
         .find(|h| h.session_id == "trip" && h.index == 1)
         .unwrap();
-    // PostgreSQL's headline ends at the last word (README: search differences).
-    let snippet = if common::on_postgres() {
-        "Snow in [Oslo], bring boots"
-    } else {
-        "Snow in [Oslo], bring boots."
-    };
-    assert_eq!(hit.snippet, snippet);
+    assert_eq!(hit.snippet, "Snow in [Oslo], bring boots.");
     assert_eq!((hit.role, hit.branch.as_str()), (Role::Assistant, "main"));
     assert_eq!(
         store
@@ -267,5 +261,31 @@ fn plain_words_labels_exit_status_and_read_only_search_from_the_cli() {
     assert_eq!(
         common::cli_ok(&fresh, &["--read-only", "search", "hello"]),
         "s [0] user on main: [hello]\n"
+    );
+}
+
+/// A snippet keeps the punctuation that ends its last word: `c++` at the end of a message is
+/// not cut to `c` (PostgreSQL's headline ends at the last word it indexed).
+#[test]
+fn a_snippet_keeps_the_punctuation_after_its_last_word() {
+    let (_dir, db) = temp_db();
+    common::cli_ok(&db, &["add", "s", "user", "my favourite language is c++"]);
+    common::cli_ok(&db, &["add", "s", "user", "Is it [really] c#?! yes"]);
+    let snippets = |text: &str| -> Vec<String> {
+        common::cli_json(&db, &["search", text, "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["snippet"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(snippets("c++"), ["my favourite language is [c]++"]);
+    assert_eq!(snippets("really"), ["Is it [[really]] c#?! yes"]);
+    assert_eq!(
+        snippets("is"),
+        [
+            "my favourite language [is] c++",
+            "[Is] it [really] c#?! yes"
+        ]
     );
 }
