@@ -132,8 +132,9 @@ impl Store {
     /// stemming, diacritics kept: `café` does not match `cafe`); `rank` is the negated
     /// `ts_rank`, so lower is still better but the numbers are not bm25's; the snippet is
     /// `ts_headline`'s fragment of up to 12 words, with no `…` marks; `NEAR` and column
-    /// filters are [`Error::InvalidInput`]; a malformed query is [`Error::InvalidInput`] naming the same
-    /// kind of fault as SQLite (`unterminated string`, `syntax error`) in our own words.
+    /// filters are [`Error::InvalidInput`]; a malformed query is [`Error::InvalidInput`]
+    /// naming the same kind of fault as SQLite (`unterminated string`, `syntax error`) in our
+    /// own words.
     pub fn search(
         &self,
         query: &str,
