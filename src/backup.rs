@@ -132,7 +132,7 @@ impl Store {
                 from.display()
             )));
         }
-        if from.to_str().is_some_and(crate::store::is_url) {
+        if from.to_str().is_some_and(crate::store::is_postgres_url) {
             return Err(Error::invalid(format!(
                 "{}: restore reads a sessiondb SQLite file (a backup); to copy from another \
                  server, back it up to a file first",

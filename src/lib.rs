@@ -161,7 +161,7 @@ pub use model::{
 pub use out_file::ExistingFile;
 pub use search::{words_query, SearchFilter, SearchHit};
 pub use sessions::{SessionCursor, SessionPage, SessionQuery, SessionUpdate};
-pub use store::{default_path, Store, StoreBuilder};
+pub use store::{default_path, is_postgres_url, Store, StoreBuilder};
 pub use transfer::{
     BranchExport, ExportFile, ImportOptions, ImportReport, SessionExport, SkippedSource,
     SnapshotExport, EXPORT_FORMAT, EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,

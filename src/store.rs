@@ -136,7 +136,12 @@ impl StoreBuilder {
 
     /// Opens (creating if needed and allowed) the file and returns the store.
     pub fn open(self) -> Result<Store> {
-        if let Some(url) = self.path.to_str().filter(|p| is_url(p)).map(str::to_string) {
+        if let Some(url) = self
+            .path
+            .to_str()
+            .filter(|p| is_postgres_url(p))
+            .map(str::to_string)
+        {
             return self.open_postgres(&url);
         }
         let access = bootstrap::Access {
@@ -226,7 +231,7 @@ impl StoreBuilder {
 }
 
 /// Whether `target` (a path or `--db` value) names a PostgreSQL server.
-pub(crate) fn is_url(target: &str) -> bool {
+pub fn is_postgres_url(target: &str) -> bool {
     target.starts_with("postgres://") || target.starts_with("postgresql://")
 }
 

@@ -34,9 +34,14 @@ if ! ls /usr/lib/*/libsqlite3.so /usr/lib/libsqlite3.so /usr/lib64/libsqlite3.so
         echo "!!! could not install libsqlite3-dev: the build below needs it" >&2
 fi
 
-echo "== build (maturin develop, debug)"
 (cd "$here" && cargo fmt --check)
-(cd "$here" && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" maturin develop --quiet)
+develop() { (cd "$here" && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" maturin develop --quiet "$@"); }
+echo "== build as pip install builds it (maturin develop, debug; no PostgreSQL)"
+develop
+(cd "$here" && SESSIONDB_EXPECT_POSTGRES=0 "$venv/bin/python" -m pytest tests/test_build.py -q -p no:cacheprovider)
+echo "== build with PostgreSQL (maturin develop --features postgres, debug), for every test below"
+develop --features postgres
+export SESSIONDB_EXPECT_POSTGRES=1
 
 echo "== the sessiondb CLI (for the history --json shape test)"
 (cd "$root" && cargo build --quiet --bin sessiondb)

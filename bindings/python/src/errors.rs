@@ -115,6 +115,7 @@ fn build_exception(py: Python<'_>, err: &sessiondb::Error) -> PyResult<PyErr> {
         E::Interrupted => "Interrupted",
         E::Sqlite(_) => "SqliteError",
         E::Pool(_) => "PoolError",
+        #[cfg(feature = "postgres")]
         E::Postgres(_) => "PostgresError",
         E::CommitOutcomeUnknown { .. } => "CommitOutcomeUnknown",
         E::KeysPartlyStored {

@@ -31,6 +31,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convert::copy_json, m)?)?;
     m.add_function(wrap_pyfunction!(convert::openai_message, m)?)?;
     m.add("SCHEMA_VERSION", sessiondb::SCHEMA_VERSION)?;
+    // Whether this build opens `postgres://` URLs (cargo feature `postgres`).
+    m.add("POSTGRES_SUPPORT", cfg!(feature = "postgres"))?;
     m.add("MAX_CONTENT_BYTES", sessiondb::MAX_CONTENT_BYTES)?;
     m.add("MAX_SESSION_ID_BYTES", sessiondb::MAX_SESSION_ID_BYTES)?;
     m.add("MAX_NESTING", convert::MAX_NESTING)?;

@@ -86,7 +86,7 @@ pub(crate) fn refuse_separate_sqlite(
     separate_sqlite_ok: bool,
 ) -> PyResult<()> {
     let url = path.to_string_lossy();
-    if separate_sqlite_ok || url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    if separate_sqlite_ok || sessiondb::is_postgres_url(&url) {
         return Ok(());
     }
     let PythonSqlite::Separate(theirs) = sqlite_of_python(py) else {

@@ -206,6 +206,13 @@ impl Store {
                 invalid("no path given, SESSIONDB_PATH is unset and there is no data directory")
             })?,
         };
+        if !cfg!(feature = "postgres") && path.to_str().is_some_and(sessiondb::is_postgres_url) {
+            return Err(invalid(format!(
+                "{}: this sessiondb package was built without PostgreSQL; reinstall it from \
+                 source with MATURIN_PEP517_ARGS=\"--features postgres\" pip install …",
+                path.display()
+            )));
+        }
         let synchronous = match synchronous {
             "normal" => Synchronous::Normal,
             "full" => Synchronous::Full,

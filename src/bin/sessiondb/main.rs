@@ -139,7 +139,7 @@ fn open(cli: &Cli) -> Result<(Store, Option<std::path::PathBuf>), Failure> {
         builder = builder.busy_timeout(timeout);
     }
     // A URL names a server's database, which the store never creates.
-    let is_file = path.to_str().is_none_or(|p| !p.contains("://"));
+    let is_file = !path.to_str().is_some_and(sessiondb::is_postgres_url);
     let new = is_file && cli.command.writes() && std::fs::symlink_metadata(&path).is_err();
     let store = builder.open()?;
     Ok((store, new.then_some(path)))
@@ -148,7 +148,7 @@ fn open(cli: &Cli) -> Result<(Store, Option<std::path::PathBuf>), Failure> {
 /// A command that only reads, on a path where no database exists yet (a first run, or a
 /// typo in `--db`): it fails, saying where it looked and what creates one.
 fn nothing_stored_yet(path: &str) -> Failure {
-    let what = if path.contains("://") {
+    let what = if sessiondb::is_postgres_url(path) {
         "the database holds no sessiondb tables"
     } else {
         "there is no database there"

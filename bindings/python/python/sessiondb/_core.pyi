@@ -11,6 +11,8 @@ MAX_SESSION_ID_BYTES: int
 MAX_NESTING: int
 """Deepest nesting of dicts and lists accepted in a value (deeper, or a cycle: InvalidInput)."""
 SQLITE_VERSION: str
+POSTGRES_SUPPORT: bool
+"""Whether this build opens ``postgres://`` URLs (built with ``--features postgres``)."""
 SQLITE_SHARED_WITH_PYTHON: bool
 """Whether Python's ``sqlite3`` module calls the same SQLite library as sessiondb."""
 

@@ -16,7 +16,11 @@ pub fn stats(store: &Store, args: StatsArgs, out: &mut Output) -> Result<(), Fai
     if args.json {
         print::json(out, &stats)
     } else {
-        print::stats(out, &stats, is_url(store.path()))
+        let on_server = store
+            .path()
+            .to_str()
+            .is_some_and(sessiondb::is_postgres_url);
+        print::stats(out, &stats, on_server)
     }
 }
 
@@ -68,9 +72,4 @@ pub fn maintain(store: &Store, args: MaintainArgs, out: &mut Output) -> Result<(
     } else {
         print::maintained(out, &report)
     }
-}
-
-/// Whether the store is a server's database (a URL), which has no file or WAL of its own.
-fn is_url(path: &std::path::Path) -> bool {
-    path.to_str().is_some_and(|p| p.contains("://"))
 }
