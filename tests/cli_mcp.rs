@@ -9,8 +9,8 @@ mod common;
 use common::{cli_failure, cli_ok, temp_db};
 
 const HOW: &str = "sessiondb: this sessiondb was built without the MCP server: build it with \
-                   the `mcp` feature (`cargo install sessiondb --features mcp`, which needs \
-                   Rust 1.88 or later)\n";
+                   the `mcp` feature (from a checkout, `cargo install --path . --features mcp`, \
+                   which needs Rust 1.88 or later)\n";
 
 #[test]
 fn without_the_feature_mcp_says_how_to_build_it_and_opens_nothing() {

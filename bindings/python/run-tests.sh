@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Python package and runs its tests (on SQLite, then on a throwaway PostgreSQL
 # server; among them `sessiondb mcp` driven by the official MCP client), then the OpenAI
-# Agents SDK's own tests of SQLiteSession, AdvancedSQLiteSession and the wrappers over them (compaction, encryption, limits) against sessiondb.openai_agents'
-# sessions (tests/upstream/ swaps them in).
+# Agents SDK's own tests of SQLiteSession, AdvancedSQLiteSession and the wrappers over them
+# (compaction, encryption, limits) against sessiondb.openai_agents' sessions (tests/upstream/
+# swaps them in).
 # Needs a Rust toolchain, CPython 3.10+ with pip and libsqlite3-dev (installed here when missing);
 # everything else comes from the package
 # registries into a venv under bindings/python/target/ (ignored by git).

@@ -17,8 +17,7 @@ use std::process::ExitCode;
 use args::{Cli, Command};
 use clap::Parser;
 use cmd::{
-    branch, demo, lease, lifecycle, maintain, mcp, messages, search, sessions, snapshot,
-    transfer,
+    branch, demo, lease, lifecycle, maintain, mcp, messages, search, sessions, snapshot, transfer,
 };
 use output::{Failure, Output};
 use sessiondb::{Error, Store};

@@ -68,7 +68,9 @@ pub fn run(
         return Err(Failure::Output(e));
     }
     match outcome {
-        Ok(QuitReason::JoinError(e)) => Err(Failure::Stopped(format!("the MCP server failed: {e}"))),
+        Ok(QuitReason::JoinError(e)) => {
+            Err(Failure::Stopped(format!("the MCP server failed: {e}")))
+        }
         Ok(_) => Ok(ExitCode::SUCCESS),
         Err(e) => Err(Failure::Stopped(format!("the MCP server failed: {e}"))),
     }
@@ -83,7 +85,8 @@ pub fn run(
 ) -> Result<ExitCode, Failure> {
     Err(Failure::Stopped(
         "this sessiondb was built without the MCP server: build it with the `mcp` feature \
-         (`cargo install sessiondb --features mcp`, which needs Rust 1.88 or later)"
+         (from a checkout, `cargo install --path . --features mcp`, which needs Rust 1.88 or \
+         later)"
             .into(),
     ))
 }

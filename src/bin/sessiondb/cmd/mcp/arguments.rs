@@ -15,7 +15,9 @@ pub const MAX_ITEMS: u64 = 100;
 pub enum Kind {
     Text,
     /// A whole number from `min` to [`MAX_ITEMS`].
-    Count { min: u64 },
+    Count {
+        min: u64,
+    },
     /// A 0-based message index.
     Index,
 }
@@ -70,7 +72,11 @@ pub const SEARCH: &[Param] = &[
         "query",
         "Words that must all appear in a message (punctuation is fine)",
     )),
-    count("limit", 1, "At most this many hits, best first (default 10)"),
+    count(
+        "limit",
+        1,
+        "At most this many hits, best first (default 10)",
+    ),
     text("session", "Only this session's current history"),
     AGENT,
     USER,
@@ -101,7 +107,11 @@ pub const HISTORY: &[Param] = &[
         0,
         "With index: this many messages before it (default 5)",
     ),
-    count("after", 0, "With index: this many messages after it (default 5)"),
+    count(
+        "after",
+        0,
+        "With index: this many messages after it (default 5)",
+    ),
     count(
         "last",
         1,
@@ -117,7 +127,10 @@ pub const FORK: &[Param] = &[
         "at",
         "Keep messages 0..=at in the fork (default: all of them)",
     ),
-    text("title", "The fork's title (default: \"Fork of <title or id>\")"),
+    text(
+        "title",
+        "The fork's title (default: \"Fork of <title or id>\")",
+    ),
 ];
 
 pub const SNAPSHOT: &[Param] = &[SESSION, text("label", "A label for the snapshot")];

@@ -274,7 +274,11 @@ impl Server {
     async fn session_snapshot(&self, given: JsonObject) -> CallToolResult {
         self.call(arguments::SNAPSHOT, given, |store, a| {
             let label = a.text("label");
-            store.create_snapshot(&a.text("session").unwrap_or_default(), label.as_deref(), None)
+            store.create_snapshot(
+                &a.text("session").unwrap_or_default(),
+                label.as_deref(),
+                None,
+            )
         })
         .await
     }
@@ -326,7 +330,8 @@ impl ServerHandler for Server {
                     .with_description(format!(
                         "{} messages, updated {}",
                         s.message_count,
-                        s.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                        s.updated_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
                     ));
                 match s.title {
                     Some(title) => resource.with_title(title),
@@ -345,9 +350,7 @@ impl ServerHandler for Server {
         _context: RequestContext<RoleServer>,
     ) -> std::result::Result<ListResourceTemplatesResult, ErrorData> {
         let template = ResourceTemplate::new(format!("{SESSION_URI}{{id}}"), "session")
-            .with_description(
-                "A session and its current history as JSON (the id percent-encoded)",
-            )
+            .with_description("A session and its current history as JSON (the id percent-encoded)")
             .with_mime_type("application/json");
         Ok(ListResourceTemplatesResult::with_all_items(vec![template]))
     }
@@ -391,9 +394,7 @@ async fn blocking<T: Send + 'static>(
         Ok(Err(e @ Error::NotFound { .. })) => {
             Err(ErrorData::resource_not_found(e.to_string(), None))
         }
-        Ok(Err(e @ Error::InvalidInput(_))) => {
-            Err(ErrorData::invalid_params(e.to_string(), None))
-        }
+        Ok(Err(e @ Error::InvalidInput(_))) => Err(ErrorData::invalid_params(e.to_string(), None)),
         Ok(Err(e)) => Err(ErrorData::internal_error(e.to_string(), None)),
         Err(e) => Err(ErrorData::internal_error(e.to_string(), None)),
     }
