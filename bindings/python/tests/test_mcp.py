@@ -238,6 +238,8 @@ async def test_sessions_are_resources(cli, seeded, db_path):
             ("sessiondb://session/trip", "trip", "Trip to Lisbon"),
         ]
         assert all(r.mime_type == "application/json" for r in listed)
+        trip = seeded.session("trip")
+        assert listed[-1].description == f"4 messages, updated {trip['updated_at']}"
         templates = (await session.list_resource_templates()).resource_templates
         assert [t.uri_template for t in templates] == ["sessiondb://session/{id}"]
 

@@ -331,7 +331,7 @@ impl ServerHandler for Server {
                         "{} messages, updated {}",
                         s.message_count,
                         s.updated_at
-                            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
                     ));
                 match s.title {
                     Some(title) => resource.with_title(title),
