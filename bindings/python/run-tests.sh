@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Python package and runs its tests (on SQLite, then on a throwaway PostgreSQL
-# server), then the OpenAI Agents SDK's own tests of SQLiteSession, AdvancedSQLiteSession and
-# the wrappers over them (compaction, encryption, limits) against sessiondb.openai_agents'
-# sessions (tests/upstream/ swaps them in).
+# server; among them `sessiondb mcp` driven by the official MCP client), then the OpenAI
+# Agents SDK's own tests of SQLiteSession, AdvancedSQLiteSession and the wrappers over them
+# (compaction, encryption, limits) against sessiondb.openai_agents' sessions (tests/upstream/
+# swaps them in).
 # Needs a Rust toolchain, CPython 3.10+ with pip and libsqlite3-dev (installed here when missing);
 # everything else comes from the package
 # registries into a venv under bindings/python/target/ (ignored by git).
@@ -15,7 +16,7 @@ python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 
 # Pinned: the adapters are checked against exactly these upstream releases.
 pins=(maturin==1.15.0 pytest==8.4.2 pytest-asyncio==1.4.0 pytest-timeout==2.4.0 praisonaiagents==1.7.17
-    openai-agents==0.24.0 sqlalchemy==2.1.9)
+    openai-agents==0.24.0 sqlalchemy==2.1.9 mcp==2.3.0)
 
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
@@ -43,8 +44,8 @@ echo "== build with PostgreSQL (maturin develop --features postgres, debug), for
 develop --features postgres
 export SESSIONDB_EXPECT_POSTGRES=1
 
-echo "== the sessiondb CLI (for the history --json shape test)"
-(cd "$root" && cargo build --quiet --bin sessiondb)
+echo "== the sessiondb CLI, with its MCP server (for the CLI and MCP tests)"
+(cd "$root" && cargo build --quiet --features mcp --bin sessiondb)
 # Wherever cargo puts it (CARGO_TARGET_DIR may point outside the checkout).
 target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps |
     "$python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"

@@ -69,7 +69,8 @@ impl Command {
             | Command::Export(_)
             | Command::Backup(_)
             | Command::Search(_)
-            | Command::Check(_) => false,
+            | Command::Check(_)
+            | Command::Mcp(_) => false,
             Command::Branch(command) => command.writes(),
             Command::Snapshot(command) => command.writes(),
             Command::Lease(command) => command.writes(),
@@ -152,6 +153,10 @@ pub enum Command {
     Import(ImportArgs),
     /// Full-text search over message text: messages holding every word, best first
     Search(SearchArgs),
+    /// Serve the database to AI agents over the Model Context Protocol on standard input and
+    /// output: tools to search, list and reread sessions (needs a build with the `mcp`
+    /// feature)
+    Mcp(McpArgs),
     /// Check the file: SQLite integrity, foreign keys and sessiondb's invariants; exits
     /// non-zero if anything is wrong
     Check(CheckArgs),
@@ -559,6 +564,13 @@ pub struct SearchArgs {
     /// Print the hits as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args)]
+pub struct McpArgs {
+    /// Also offer the tools that write, session_fork and session_snapshot
+    #[arg(long)]
+    pub allow_writes: bool,
 }
 
 #[derive(Args)]

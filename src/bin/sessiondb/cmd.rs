@@ -6,6 +6,7 @@ pub mod demo;
 pub mod lease;
 pub mod lifecycle;
 pub mod maintain;
+pub mod mcp;
 pub mod messages;
 pub mod search;
 pub mod sessions;

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use args::{Cli, Command};
 use clap::Parser;
 use cmd::{
-    branch, demo, lease, lifecycle, maintain, messages, search, sessions, snapshot, transfer,
+    branch, demo, lease, lifecycle, maintain, mcp, messages, search, sessions, snapshot, transfer,
 };
 use output::{Failure, Output};
 use sessiondb::{Error, Store};
@@ -37,6 +37,13 @@ fn main() -> ExitCode {
             Err(failure) => failure.exit(),
         };
     }
+    if let Command::Mcp(args) = &cli.command {
+        // Before standard output is locked: the server writes to it from its own thread.
+        return match mcp::run(args, cli.read_only, || Ok(open_saying_why(&cli)?.0)) {
+            Ok(code) => code,
+            Err(failure) => failure.exit(),
+        };
+    }
     let mut out = Output::stdout();
     match run(cli, &mut out).and_then(|code| out.flush().map(|()| code)) {
         Ok(code) => code,
@@ -49,14 +56,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, out: &mut Output) -> Result<ExitCode, Failure> {
-    let (store, created) = match open(&cli) {
-        Ok(opened) => opened,
-        Err(Failure::Store(Error::NotFound {
-            kind: "database",
-            id,
-        })) => return Err(nothing_stored_yet(&id)),
-        Err(failure) => return Err(failure),
-    };
+    let (store, created) = open_saying_why(&cli)?;
     let code = match cli.command {
         // The commands whose exit status says something: a problem found, a source skipped,
         // nothing matched.
@@ -106,10 +106,26 @@ fn dispatch(store: &Store, command: Command, out: &mut Output) -> Result<(), Fai
         Command::Export(args) => transfer::export(store, args, out)?,
         Command::Backup(args) => transfer::backup(store, args, out)?,
         Command::Restore(args) => transfer::restore(store, args, out)?,
-        // Handled before: completions open no database; check and import set the status.
-        Command::Completions(_) | Command::Check(_) | Command::Import(_) | Command::Search(_) => {}
+        // Handled before: completions open no database, mcp serves until its client leaves;
+        // check, import and search set the status.
+        Command::Completions(_)
+        | Command::Mcp(_)
+        | Command::Check(_)
+        | Command::Import(_)
+        | Command::Search(_) => {}
     }
     Ok(())
+}
+
+/// [`open`], saying what to do when there is no database yet.
+fn open_saying_why(cli: &Cli) -> Result<(Store, Option<std::path::PathBuf>), Failure> {
+    match open(cli) {
+        Err(Failure::Store(Error::NotFound {
+            kind: "database",
+            id,
+        })) => Err(nothing_stored_yet(&id)),
+        opened => opened,
+    }
 }
 
 /// Opens the database the options name. Only a command that writes may create the file: a
