@@ -17,7 +17,8 @@ use crate::db::postgres;
 use crate::db::sqlite;
 use crate::db::sqlite::bootstrap;
 use crate::db::sqlite::connection::{set_busy_timeout, ConnectionSettings, Synchronous};
-use crate::db::sqlite::opener::{FileIdentity, Opener};
+use crate::db::sqlite::files::FileIdentity;
+use crate::db::sqlite::opener::Opener;
 use crate::db::sqlite::wal_owner;
 use crate::error::{Error, Result};
 

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+use super::files::FileIdentity;
 use super::migrations::{self, Migrated, SCHEMA_VERSION};
-use super::opener::FileIdentity;
 use super::permissions;
 use super::wal_owner;
 use crate::db::APPLICATION_ID;

@@ -10,7 +10,7 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use super::connection::truncate_wal;
-use super::opener::wal_path;
+use super::files::wal_path;
 use crate::error::Result;
 
 /// The function that returns the largest of its arguments.

@@ -1,6 +1,6 @@
 //! SQLite: opening a file the first time ([`bootstrap`], [`permissions`], [`migrations`]),
 //! opening each pooled connection ([`opener`], [`connection`]), which database file a `-wal`
-//! belongs to ([`wal_owner`]), its side of the neutral vocabulary of `Tx` and the store
+//! belongs to ([`wal_owner`], with [`files`]), its side of the neutral vocabulary of `Tx` and the store
 //! ([`dialect`]), the commit counter a watcher polls ([`data_version`]), and how a [`Value`]
 //! is bound and a [`ReadRow`] read.
 
@@ -8,6 +8,7 @@ pub(crate) mod bootstrap;
 pub(crate) mod connection;
 pub(crate) mod data_version;
 pub(crate) mod dialect;
+pub(crate) mod files;
 pub(crate) mod migrations;
 pub(crate) mod opener;
 pub(crate) mod permissions;

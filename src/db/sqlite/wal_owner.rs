@@ -28,7 +28,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::opener::{wal_path, FileIdentity};
+use super::files::{wal_path, FileIdentity};
 use crate::error::Error;
 
 /// The extended attribute on a `-wal`: [`MAGIC`], then the `-wal`'s and the database's device
