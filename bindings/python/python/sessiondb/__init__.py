@@ -18,13 +18,23 @@ from ._core import (
     SCHEMA_VERSION,
     SQLITE_SHARED_WITH_PYTHON,
     SQLITE_VERSION,
+    Change,
+    Lease,
+    LeasedSession,
     Store,
+    WatchCursor,
+    Watcher,
 )
 from . import _errors
 from ._errors import *  # noqa: F403  (the exception classes; _errors.__all__ lists them)
 
 __all__ = [
     "Store",
+    "Lease",
+    "LeasedSession",
+    "Watcher",
+    "WatchCursor",
+    "Change",
     "SCHEMA_VERSION",
     "MAX_CONTENT_BYTES",
     "MAX_SESSION_ID_BYTES",
