@@ -402,6 +402,33 @@ async def test_cancelling_an_async_wait_loses_no_change_and_close_stops_its_thre
     assert open_files(db_path) == []
 
 
+def test_an_async_watcher_goes_on_in_a_forked_child_with_a_thread_of_its_own(db_path):
+    ctx = multiprocessing.get_context("fork")
+    store = sessiondb.Store(db_path)
+    store.add_user_message("s", "a")
+    watcher = store.watcher("s")
+
+    async def next_change():
+        return await asyncio.wait_for(anext(watcher), 60)
+
+    # The parent's waits ran on the watcher's thread, which the child does not have.
+    store.add_user_message("s", "b")
+    assert contents(asyncio.run(next_change()).messages) == ["b"]
+    results = ctx.Queue()
+
+    def child():
+        results.put(contents(asyncio.run(next_change()).messages))
+
+    proc = ctx.Process(target=child)
+    proc.start()
+    store.add_user_message("s", "c")
+    assert results.get(timeout=90) == ["c"]
+    proc.join(60)
+    assert proc.exitcode == 0
+    assert contents(asyncio.run(next_change()).messages) == ["c"]
+    watcher.close()
+
+
 async def test_an_async_watcher_raises_a_deleted_session_once_then_ends(store):
     store.add_user_message("s", "a")
     watcher = store.watcher("s")

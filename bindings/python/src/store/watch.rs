@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyInt, PyTuple};
 use sessiondb::{HistoryUpdate, StreamUpdate};
 
@@ -194,9 +193,15 @@ impl State {
 }
 
 impl fork::Inherited for State {
-    /// No wait is in flight (each is a [`Call`], and only a call takes the lock).
+    /// No wait is in flight: the lock is taken only inside a [`Call`], and the parent waited
+    /// for every call to end before it forked.
     fn release_after_fork(&self) {
-        if let Some(core) = self.inner().core.take() {
+        let core = match self.inner.try_lock() {
+            Ok(mut inner) => inner.core.take(),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner().core.take(),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        if let Some(core) = core {
             core.release_after_fork();
         }
     }
@@ -227,10 +232,32 @@ pub(crate) struct Watcher {
     path: PathBuf,
     slot: Arc<Slot>,
     state: Arc<State>,
-    /// The thread `async for` waits on (a `ThreadPoolExecutor` of one), made on first use.
-    executor: PyOnceLock<Py<PyAny>>,
-    /// The wait an `__anext__` started and did not see end (it was cancelled).
-    pending: Mutex<Option<Py<PyAny>>>,
+    /// What `async for` keeps; touched only with the GIL held.
+    asyncs: Mutex<Asyncs>,
+}
+
+/// The thread `async for` waits on, and the wait an `__anext__` started and did not see end
+/// (it was cancelled), of the process that made them: a forked child has neither the thread
+/// nor the wait, and makes its own.
+#[derive(Default)]
+struct Asyncs {
+    pid: u32,
+    /// A `ThreadPoolExecutor` of one thread, made on first use.
+    executor: Option<Py<PyAny>>,
+    pending: Option<Py<PyAny>>,
+}
+
+impl Watcher {
+    fn asyncs(&self) -> MutexGuard<'_, Asyncs> {
+        let mut asyncs = self.asyncs.lock().unwrap_or_else(|p| p.into_inner());
+        if asyncs.pid != std::process::id() {
+            *asyncs = Asyncs {
+                pid: std::process::id(),
+                ..Asyncs::default()
+            };
+        }
+        asyncs
+    }
 }
 
 impl Watcher {
@@ -373,7 +400,11 @@ impl Watcher {
     #[getter]
     fn cursor(&self, py: Python<'_>) -> WatchCursor {
         let state = &self.state;
-        WatchCursor(py.detach(|| state.inner().cursor.clone()))
+        WatchCursor(py.detach(|| {
+            // A call, as every use of the lock: a fork never finds it held.
+            let _call = Call::enter();
+            state.inner().cursor.clone()
+        }))
     }
 
     /// Whether `close()` was called.
@@ -404,7 +435,8 @@ impl Watcher {
                 inner.core = None;
             }
         });
-        if let Some(executor) = self.executor.get(py) {
+        let executor = self.asyncs().executor.take();
+        if let Some(executor) = executor {
             executor.call_method1(py, "shutdown", (false,))?;
         }
         Ok(())
@@ -455,30 +487,29 @@ impl Watcher {
 
     /// For `sessiondb._watch`: the watcher's thread.
     fn _executor(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.executor
-            .get_or_try_init(py, || {
-                let kwargs = pyo3::types::PyDict::new(py);
-                kwargs.set_item("max_workers", 1)?;
-                kwargs.set_item("thread_name_prefix", "sessiondb-watch")?;
-                Ok::<_, PyErr>(
-                    py.import("concurrent.futures")?
-                        .getattr("ThreadPoolExecutor")?
-                        .call((), Some(&kwargs))?
-                        .unbind(),
-                )
-            })
-            .map(|e| e.clone_ref(py))
+        if let Some(executor) = &self.asyncs().executor {
+            return Ok(executor.clone_ref(py));
+        }
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item("max_workers", 1)?;
+        kwargs.set_item("thread_name_prefix", "sessiondb-watch")?;
+        let executor = py
+            .import("concurrent.futures")?
+            .getattr("ThreadPoolExecutor")?
+            .call((), Some(&kwargs))?
+            .unbind();
+        self.asyncs().executor = Some(executor.clone_ref(py));
+        Ok(executor)
     }
 
     #[getter]
     fn _pending(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.as_ref().map(|p| p.clone_ref(py))
+        self.asyncs().pending.as_ref().map(|p| p.clone_ref(py))
     }
 
     #[setter(_pending)]
     fn set_pending(&self, job: Option<Py<PyAny>>) {
-        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = job;
+        self.asyncs().pending = job;
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
@@ -536,8 +567,7 @@ impl Store {
             path: self.path.clone(),
             slot,
             state,
-            executor: PyOnceLock::new(),
-            pending: Mutex::new(None),
+            asyncs: Mutex::default(),
         })
     }
 }
