@@ -199,6 +199,15 @@ impl Watcher {
         self
     }
 
+    /// For the child of a `fork()`: lets go of this watcher's connections, which the child
+    /// inherited from its parent, as [`Store::release_after_fork`] does for a store.
+    pub fn release_after_fork(self) {
+        // A SQLite connection of its own: closing it clears the child's record of the
+        // parent's locks (PostgreSQL watchers have none).
+        drop(self.signal);
+        self.store.release_after_fork();
+    }
+
     /// Blocks until the session changed after the cursor, or `timeout` passed (`Ok(None)`).
     /// The cursor moves past the returned change.
     pub fn wait(&mut self, timeout: Duration) -> Result<Option<Change>> {

@@ -128,6 +128,31 @@ fn build_exception(py: Python<'_>, err: &sessiondb::Error) -> PyResult<PyErr> {
             attrs.push(("new", new.into_pyobject(py)?.into_any().unbind()));
             "KeysPartlyStored"
         }
+        E::LeaseHeld {
+            session,
+            owner,
+            expires_at,
+        } => {
+            attrs.push(("session", session.into_pyobject(py)?.into_any().unbind()));
+            attrs.push(("owner", owner.into_pyobject(py)?.into_any().unbind()));
+            attrs.push((
+                "expires_at",
+                expires_at.into_pyobject(py)?.into_any().unbind(),
+            ));
+            "LeaseHeld"
+        }
+        E::LeaseLost {
+            session,
+            owner,
+            holder,
+            reason,
+        } => {
+            attrs.push(("session", session.into_pyobject(py)?.into_any().unbind()));
+            attrs.push(("owner", owner.into_pyobject(py)?.into_any().unbind()));
+            attrs.push(("holder", holder.into_pyobject(py)?.into_any().unbind()));
+            attrs.push(("reason", reason.into_pyobject(py)?.into_any().unbind()));
+            "LeaseLost"
+        }
         _ => "Error",
     };
     let class = errors_module(py)?.getattr(name)?;

@@ -3,7 +3,7 @@
 //!
 //! - `store`: the `Store` class, a thin layer over [`sessiondb::Store`]; every call runs with
 //!   the GIL released; its methods sit in `store/` by area (messages, OpenAI items, streamed
-//!   replies, sessions, branches, maintenance);
+//!   replies, sessions, branches, maintenance, leases, watch);
 //! - `convert`: Python values into the core's types (checked JSON: no NaN, sets, cycles or
 //!   runaway nesting) and results back (`pythonize`, so a message is the dict
 //!   `sessiondb history --json` prints; JSON items directly, reusing key strings);
@@ -28,6 +28,11 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<store::Store>()?;
+    m.add_class::<store::Lease>()?;
+    m.add_class::<store::LeasedSession>()?;
+    m.add_class::<store::Watcher>()?;
+    m.add_class::<store::WatchCursor>()?;
+    m.add_class::<store::Change>()?;
     m.add_function(wrap_pyfunction!(convert::copy_json, m)?)?;
     m.add_function(wrap_pyfunction!(convert::openai_message, m)?)?;
     m.add("SCHEMA_VERSION", sessiondb::SCHEMA_VERSION)?;

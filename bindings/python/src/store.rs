@@ -4,14 +4,20 @@
 //! [`Call`] a fork waits for) and opening and closing. The methods live by area, each a short
 //! call into the core: `messages` (appends, reads, replacing, compaction), `openai` (OpenAI
 //! Agents SDK items, mapped by the core), `streams` (streamed replies), `sessions`,
-//! `branches` (forks, branches, snapshots) and `maintenance` (search, transfer, upkeep).
+//! `branches` (forks, branches, snapshots), `maintenance` (search, transfer, upkeep),
+//! `leases` (one run per session) and `watch` (waiting for another process's changes).
 
 mod branches;
+mod leases;
 mod maintenance;
 mod messages;
 mod openai;
 mod sessions;
 mod streams;
+mod watch;
+
+pub(crate) use leases::{Lease, LeasedSession};
+pub(crate) use watch::{Change, WatchCursor, Watcher};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

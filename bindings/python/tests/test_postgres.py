@@ -110,3 +110,105 @@ def test_four_processes_appending_to_one_postgres_session_lose_nothing(url):
     assert len(history) == 201 and history[0] == "start"
     for w in range(4):
         assert [c for c in history if c.startswith(f"w{w}-")] == [f"w{w}-{i}" for i in range(50)]
+
+
+# Leases and watch on PostgreSQL: the same workers as test_leases.py and test_watch.py, given
+# the URL instead of a path.
+
+
+def test_processes_claiming_one_postgres_session_at_once_exactly_one_wins(url):
+    from test_leases import _claim
+
+    ctx = multiprocessing.get_context("spawn")
+    owners = [f"worker-{i}" for i in range(4)]
+    barrier, results = ctx.Barrier(len(owners)), ctx.Queue()
+    procs = [ctx.Process(target=_claim, args=(url, o, barrier, results)) for o in owners]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=60) for _ in owners]
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    won = [o for o in outcomes if o[0] == "won"]
+    assert len(won) == 1
+    _, winner, _, _, expires_at = won[0]
+    assert sorted(o for o in outcomes if o[0] == "held") == [
+        ("held", o, "s", winner, expires_at) for o in owners if o != winner
+    ]
+    assert sessiondb.Store(url).lease_holder("s")["owner"] == winner
+
+
+def test_a_broken_postgres_lease_refuses_the_old_holders_writes(url):
+    from test_leases import _hold_then_write
+
+    ctx = multiprocessing.get_context("spawn")
+    here, there = ctx.Pipe()
+    worker = ctx.Process(target=_hold_then_write, args=(url, 600, there))
+    worker.start()
+    assert here.recv()[0] == "claimed"
+    store = sessiondb.Store(url)
+    with pytest.raises(sessiondb.LeaseHeld, match='leased to "worker-a"'):
+        store.claim("s", "worker-b", 60)
+    assert store.break_lease("s")["owner"] == "worker-a"
+    lease = store.claim("s", "worker-b", 60)
+    here.send("try")
+    report = here.recv()
+    here.send("stop")
+    worker.join(60)
+    assert worker.exitcode == 0
+    lost = ("s", "worker-a", "worker-b", f'"worker-b" holds it until {lease.expires_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}')
+    assert report == {name: lost for name in ("add_message", "set_chat_history", "start_stream", "renew", "store.renew")} | {
+        "release": False
+    }
+    assert [m["content"] for m in store.chat_history("s")] == ["a1"]
+    assert store.partial_message("s") is None
+
+
+def test_a_postgres_watcher_sees_another_processs_writes_change_by_change(url):
+    from test_watch import _write_step_by_step
+
+    ctx = multiprocessing.get_context("spawn")
+    store = sessiondb.Store(url)
+    store.add_user_message("s", "m0")
+    here, there = ctx.Pipe()
+    seen = []
+    with store.watcher("s") as watcher:
+        writer = ctx.Process(target=_write_step_by_step, args=(url, there))
+        writer.start()
+        for change in watcher:
+            assert change.version == here.recv()
+            seen.append((change.history, [m["content"] for m in change.messages], change.stream, change.grew))
+            here.send("go")
+            if len(seen) == 7:
+                break
+    writer.join(60)
+    assert writer.exitcode == 0
+    assert seen == [
+        ("appended", ["m1"], "unchanged", None),
+        ("appended", ["m2", "m3"], "unchanged", None),
+        ("unchanged", [], "started", None),
+        ("unchanged", [], "grew", "hel"),
+        ("unchanged", [], "grew", "lo"),
+        ("appended", ["hello"], "ended", None),
+        ("replaced", ["m0", "new"], "unchanged", None),
+    ]
+
+
+def test_an_async_postgres_watcher_survives_cancellation(url):
+    store = sessiondb.Store(url)
+    store.add_user_message("s", "a")
+
+    async def run():
+        watcher = store.watcher("s")
+        waiting = asyncio.ensure_future(anext(watcher))
+        await asyncio.sleep(0.1)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await asyncio.to_thread(store.add_user_message, "s", "b")
+        change = await asyncio.wait_for(anext(watcher), 60)
+        watcher.close()
+        return change
+
+    change = asyncio.run(run())
+    assert (change.history, contents(change.messages)) == ("appended", [("user", "b")])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future
+from datetime import datetime
 from typing import Any, Literal, Optional, Sequence, TypedDict
 
 SCHEMA_VERSION: int
@@ -193,6 +195,164 @@ class Store:
     def stats(self, older_than: float = ...) -> Json: ...
     def invalidate_cache(self, session_id: Optional[str] = None) -> None: ...
     def cache_stats(self) -> Json: ...
+    # leases: one run per session at a time, across processes
+    def claim(self, session_id: str, owner: str, ttl: float) -> Lease:
+        """Claims the lease of ``session_id`` for ``owner`` for ``ttl`` seconds (above zero, at
+        most 366 days). Raises ``LeaseHeld`` (naming the holder and its expiry) while another
+        owner holds it; an expired lease is taken over. A claim by the holder's owner takes its
+        own lease over with a new token. The session need not exist yet."""
+    def renew(self, lease: Lease, ttl: float) -> Lease:
+        """Extends a held lease to ``ttl`` seconds from now (same token); ``LeaseLost`` if it
+        expired, was released, broken or taken over."""
+    def release(self, lease: Lease) -> bool:
+        """Gives the lease up; returns whether it was still held."""
+    def with_lease(self, lease: Lease) -> LeasedSession:
+        """Writes to the lease's session that succeed only while ``lease`` is held."""
+    def lease(self, session_id: str, owner: str, ttl: float) -> LeasedSession:
+        """``with_lease(claim(session_id, owner, ttl))``, for ``with store.lease(...) as
+        leased:``, which releases the lease when the block ends."""
+    def lease_holder(self, session_id: str) -> Optional[Json]:
+        """``{"owner", "acquired_at", "expires_at"}`` of an unexpired lease, or ``None``."""
+    def leases(self) -> list[Json]:
+        """Every stored lease, held or expired: ``[{"session_id", "owner", "acquired_at",
+        "expires_at", "expired"}, ...]`` by session id."""
+    def break_lease(self, session_id: str) -> Optional[Json]:
+        """Removes the session's lease, held or not; returns what it was (``None``: none).
+        The holder's next leased write raises ``LeaseLost``."""
+    # watching a session for changes made by any process
+    def watch(
+        self, session_id: str, since: Since = None, *, timeout: Optional[float] = None
+    ) -> Optional[Change]:
+        """Blocks until ``session_id`` changed after ``since``, or ``timeout`` seconds passed
+        (``None``: no limit; then returns ``None``). Returns at once if it already changed.
+        A missing session raises ``NotFound``. Ctrl-C ends the wait (``KeyboardInterrupt``)."""
+    def watcher(self, session_id: str, since: Since = None, *, poll_interval: Optional[float] = None) -> Watcher:
+        """A watcher of ``session_id`` that has seen ``since``: ``for change in watcher``,
+        ``async for change in watcher``, or ``watcher.wait(timeout)``."""
+
+Since = Optional[int | WatchCursor | Change]
+"""What a watch starts after: ``None`` (the session as it is when the watch opens), a
+session version (the first change then carries the whole history), or the cursor of a
+change or watcher (the next change carries only what is new)."""
+
+class Lease:
+    """A held lease, from ``Store.claim``. Equal leases are the same claim and expiry."""
+
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def owner(self) -> str: ...
+    @property
+    def acquired_at(self) -> datetime:
+        """Aware, in UTC."""
+    @property
+    def expires_at(self) -> datetime:
+        """Aware, in UTC."""
+    @property
+    def token(self) -> str:
+        """The random token that proves this claim; a renewal keeps it."""
+    @property
+    def store_path(self) -> str:
+        """``Store.path`` of the store that claimed it; another store refuses the lease."""
+
+class LeasedSession:
+    """The writes of one session under a lease: each checks, inside its own transaction, that
+    the lease is still held, else raises ``LeaseLost`` and writes nothing. A context manager
+    that releases the lease on exit."""
+
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def lease(self) -> Lease: ...
+    def add_message(self, message: Json, *, expected_version: Optional[int] = None) -> Message: ...
+    def set_chat_history(self, messages: Sequence[Json], *, expected_version: Optional[int] = None) -> Json: ...
+    def start_stream(self, model: Optional[str] = None, metadata: Optional[Json] = None) -> Json: ...
+    def append_stream(self, chunk: str) -> None: ...
+    def finish_stream(
+        self,
+        *,
+        content: Optional[str] = None,
+        model: Optional[str] = None,
+        metadata: Optional[Json] = None,
+        tool_calls: Optional[list[Any]] = None,
+        input_tokens: Optional[int] = None,
+        output_tokens: Optional[int] = None,
+        cost: Optional[float] = None,
+    ) -> Message: ...
+    def discard_stream(self) -> None: ...
+    def chat_history(self, max_messages: Optional[int] = None) -> list[Message]:
+        """A read: not checked against the lease."""
+    def renew(self, ttl: float) -> Lease:
+        """``Store.renew`` of this handle's lease; the handle keeps working."""
+    def release(self) -> bool:
+        """``Store.release`` of this handle's lease."""
+    def __enter__(self) -> LeasedSession: ...
+    def __exit__(self, *exc: object) -> bool: ...
+
+class WatchCursor:
+    """What a watcher has seen of a session."""
+
+    @staticmethod
+    def at_version(version: int) -> WatchCursor: ...
+    @property
+    def version(self) -> int: ...
+
+class Change:
+    """A session's change since a cursor."""
+
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def version(self) -> int:
+        """The session's version now."""
+    @property
+    def length(self) -> int:
+        """Length of the history now."""
+    @property
+    def history(self) -> Literal["unchanged", "appended", "replaced"]: ...
+    @property
+    def messages(self) -> list[Message]:
+        """``"appended"``: the new messages; ``"replaced"``: the whole working history;
+        ``"unchanged"``: none."""
+    @property
+    def partial(self) -> Optional[Json]:
+        """The streamed reply in progress now, whole."""
+    @property
+    def stream(self) -> Literal["unchanged", "started", "grew", "ended"]: ...
+    @property
+    def grew(self) -> Optional[str]:
+        """The text the streamed reply grew by (``stream == "grew"``)."""
+    @property
+    def cursor(self) -> WatchCursor: ...
+
+class Watcher:
+    """Waits for changes of one session made by any process, on a connection of its own.
+    Iterate it (each step blocks until a change; Ctrl-C interrupts), ``async for`` it (the
+    waits run on a thread of its own; cancelling loses nothing), or call ``wait``. A
+    context manager that closes it."""
+
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def cursor(self) -> WatchCursor: ...
+    @property
+    def closed(self) -> bool: ...
+    def wait(self, timeout: Optional[float] = None) -> Optional[Change]:
+        """The next change, or ``None`` after ``timeout`` seconds."""
+    def close(self) -> None:
+        """Closes its connection; an iteration in another thread ends."""
+    def __enter__(self) -> Watcher: ...
+    def __exit__(self, *exc: object) -> bool: ...
+    def __iter__(self) -> Watcher: ...
+    def __next__(self) -> Change: ...
+    def __aiter__(self) -> Watcher: ...
+    async def __anext__(self) -> Change: ...
+    # for sessiondb._watch
+    def _next_change(self, timeout: float) -> Optional[Change]: ...
+    @property
+    def _done(self) -> bool: ...
+    def _executor(self) -> Any: ...
+    _pending: Optional[Future[Optional[Change]]]
 
 def copy_json(value: Any) -> Any:
     """A copy of a JSON-shaped value: new dicts and lists, shared strings and numbers."""

@@ -7,6 +7,8 @@ without parsing the message.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class Error(Exception):
     """Base class of every sessiondb error."""
@@ -53,6 +55,28 @@ class KeysPartlyStored(Error):
     session: str
     stored: list[str]
     new: int
+
+
+class LeaseHeld(Error):
+    """Another ``owner`` holds the lease of ``session`` until ``expires_at`` (an aware
+    ``datetime`` in UTC), so the claim failed and nothing was written. Claim again after
+    ``expires_at``, or leave the session to ``owner``."""
+
+    session: str
+    owner: str
+    expires_at: datetime
+
+
+class LeaseLost(Error):
+    """A write or renewal passed a lease of ``session`` by ``owner`` that is no longer held
+    (``reason``: it expired, was released or broken, or another claim replaced it;
+    ``holder`` is who holds it now, if anyone). Nothing was written: stop the run, or claim
+    again and re-read the session before going on."""
+
+    session: str
+    owner: str
+    holder: str | None
+    reason: str
 
 
 class SchemaTooNew(Error):
@@ -176,6 +200,8 @@ __all__ = [
     "Conflict",
     "Busy",
     "KeysPartlyStored",
+    "LeaseHeld",
+    "LeaseLost",
     "SchemaTooNew",
     "NotSessionDb",
     "ReadOnly",
