@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use sessiondb::{NewMessage, StreamEnd};
+use sessiondb::NewMessage;
 
+use super::streams::stream_end;
 use super::Store;
-use crate::convert::{count, from_py, index, metadata, to_py};
+use crate::convert::{count, from_py, metadata, to_py};
 use crate::errors::invalid;
 
 /// A held lease, from `Store.claim`: pass it to `Store.with_lease` to write under it.
@@ -181,20 +182,15 @@ impl LeasedSession {
         output_tokens: Option<i64>,
         cost: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
-        let end = StreamEnd {
+        let end = stream_end(
             content,
             model,
-            metadata: self::metadata(metadata)?,
-            tool_calls: tool_calls
-                .filter(|v| !v.is_none())
-                .map(|v| from_py("tool_calls", v))
-                .transpose()?,
-            input_tokens: input_tokens.map(|n| index("input_tokens", n)).transpose()?,
-            output_tokens: output_tokens
-                .map(|n| index("output_tokens", n))
-                .transpose()?,
+            metadata,
+            tool_calls,
+            input_tokens,
+            output_tokens,
             cost,
-        };
+        )?;
         self.run_to_py(py, move |s| s.finish_stream(end))
     }
 

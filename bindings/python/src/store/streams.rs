@@ -40,20 +40,15 @@ impl Store {
         output_tokens: Option<i64>,
         cost: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
-        let end = StreamEnd {
+        let end = stream_end(
             content,
             model,
-            metadata: self::metadata(metadata)?,
-            tool_calls: tool_calls
-                .filter(|v| !v.is_none())
-                .map(|v| from_py("tool_calls", v))
-                .transpose()?,
-            input_tokens: input_tokens.map(|n| index("input_tokens", n)).transpose()?,
-            output_tokens: output_tokens
-                .map(|n| index("output_tokens", n))
-                .transpose()?,
+            metadata,
+            tool_calls,
+            input_tokens,
+            output_tokens,
             cost,
-        };
+        )?;
         self.run_to_py(py, move |s| s.finish_stream(&session_id, end))
     }
 
@@ -100,4 +95,32 @@ impl Store {
         };
         Ok((history.version(), messages, to_py(py, &partial)?))
     }
+}
+
+/// The end of a streamed reply from `finish_stream`'s keyword arguments (a store's, or a
+/// leased session's).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn stream_end(
+    content: Option<String>,
+    model: Option<String>,
+    metadata: Option<&Bound<'_, PyAny>>,
+    tool_calls: Option<&Bound<'_, PyAny>>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    cost: Option<f64>,
+) -> PyResult<StreamEnd> {
+    Ok(StreamEnd {
+        content,
+        model,
+        metadata: self::metadata(metadata)?,
+        tool_calls: tool_calls
+            .filter(|v| !v.is_none())
+            .map(|v| from_py("tool_calls", v))
+            .transpose()?,
+        input_tokens: input_tokens.map(|n| index("input_tokens", n)).transpose()?,
+        output_tokens: output_tokens
+            .map(|n| index("output_tokens", n))
+            .transpose()?,
+        cost,
+    })
 }
