@@ -242,6 +242,17 @@ impl From<postgres::Error> for Error {
                     postgres_reason(&err)
                 ))
             }
+            // Rust strings are valid UTF-8, so the one byte the server refuses in `text` is
+            // NUL (22021), and in `jsonb` the escape `\u0000` (22P05).
+            Some(code)
+                if *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+                    || *code == SqlState::UNTRANSLATABLE_CHARACTER =>
+            {
+                Error::invalid(
+                    "PostgreSQL cannot store the NUL character (\\0) in text or JSON; nothing \
+                     was written",
+                )
+            }
             Some(code)
                 if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED =>
             {

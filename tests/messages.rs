@@ -528,3 +528,60 @@ fn an_append_writes_three_pages() {
         "{frames} WAL frames for 100 appends"
     );
 }
+
+/// The NUL character: SQLite stores it in text and JSON as any other; PostgreSQL cannot
+/// store it in `text` or `jsonb`, which is `InvalidInput` saying so, with nothing written.
+#[test]
+fn a_nul_character_is_stored_on_sqlite_and_refused_clearly_on_postgres() {
+    let (_dir, db) = temp_db();
+    let store = Store::open(&db).unwrap();
+    store.add_message("s", NewMessage::new(Role::User, "before")).unwrap();
+    let version = store.version("s").unwrap();
+    let mut meta = sessiondb::Metadata::new();
+    meta.insert("note".into(), json!("x\u{0}y"));
+    let attempts: Vec<(&str, sessiondb::Result<String>)> = vec![
+        (
+            "content",
+            store
+                .add_message("s", NewMessage::new(Role::User, "a\0b"))
+                .map(|m| m.content().to_string()),
+        ),
+        (
+            "metadata",
+            store
+                .add_message("s", NewMessage::new(Role::User, "m").with_metadata(meta))
+                .map(|m| m.body.metadata.unwrap()["note"].to_string()),
+        ),
+        (
+            "owner",
+            store
+                .claim("s", "w\0x", std::time::Duration::from_secs(5))
+                .map(|l| l.owner),
+        ),
+    ];
+    let contents: Vec<String> = store
+        .chat_history("s", None)
+        .unwrap()
+        .iter()
+        .map(|m| m.content().to_string())
+        .collect();
+    if common::on_postgres() {
+        for (what, result) in attempts {
+            match result {
+                Err(Error::InvalidInput(msg)) => assert_eq!(
+                    msg,
+                    "PostgreSQL cannot store the NUL character (\\0) in text or JSON; \
+                     nothing was written",
+                    "{what}"
+                ),
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+        assert_eq!(contents, ["before"]);
+        assert_eq!(store.version("s").unwrap(), version);
+    } else {
+        let stored: Vec<String> = attempts.into_iter().map(|(_, r)| r.unwrap()).collect();
+        assert_eq!(stored, ["a\0b", "\"x\\u0000y\"", "w\0x"]);
+        assert_eq!(contents, ["before", "a\0b", "m"]);
+    }
+}
