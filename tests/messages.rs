@@ -535,7 +535,9 @@ fn an_append_writes_three_pages() {
 fn a_nul_character_is_stored_on_sqlite_and_refused_clearly_on_postgres() {
     let (_dir, db) = temp_db();
     let store = Store::open(&db).unwrap();
-    store.add_message("s", NewMessage::new(Role::User, "before")).unwrap();
+    store
+        .add_message("s", NewMessage::new(Role::User, "before"))
+        .unwrap();
     let version = store.version("s").unwrap();
     let mut meta = sessiondb::Metadata::new();
     meta.insert("note".into(), json!("x\u{0}y"));
