@@ -8,10 +8,13 @@
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::heads::{
-    append_to_head, check_version, fork_new_head, head_of, head_or_create, save_head, Step,
+    append_to_head, check_version, fork_new_head, head_of, head_or_create, insert_session,
+    save_head, Step,
 };
 use crate::lineage::{self, row_id, Segment};
-use crate::model::{check_json, check_unique_keys, validate_session_id, Message, Metadata, NewMessage};
+use crate::model::{
+    check_json, check_unique_keys, validate_session_id, Message, Metadata, NewMessage, NewSession,
+};
 use crate::session_row::merge_metadata;
 use crate::store::Store;
 
@@ -42,6 +45,10 @@ pub struct AddOptions {
     /// [`Store::update_metadata`] merges (a `null` value removes the key); only when the
     /// append writes something.
     pub metadata: Option<Metadata>,
+    /// Create the session with these fields in the same transaction as the append (its id
+    /// is the call's): it must not exist yet, otherwise [`Error::AlreadyExists`] and nothing
+    /// is written. Excludes `expected_version`.
+    pub new_session: Option<NewSession>,
 }
 
 /// Where keys are in a session's current history, as [`Store::find_keys`] read them.
@@ -86,7 +93,8 @@ impl Store {
 
     /// [`Store::add_messages`] with options: per-message keys ([`KeyMode::Each`]: a batch
     /// that mixes stored and new keys appends exactly the new ones, in order), an expected
-    /// version, and a metadata patch written in the same transaction.
+    /// version, a metadata patch written in the same transaction, or the fields of the
+    /// session the batch creates (so a bad batch leaves no session behind).
     ///
     /// Whatever the mode, a batch whose every message carries a stored key writes nothing
     /// (not the metadata either) and returns the stored messages with `already_stored`, even
@@ -204,10 +212,29 @@ impl Store {
         if let Some(patch) = &options.metadata {
             check_json("metadata", patch)?;
         }
+        if let Some(new) = &options.new_session {
+            if options.expected_version.is_some() {
+                return Err(Error::invalid(
+                    "a batch that creates its session cannot expect a version of it",
+                ));
+            }
+            if new.id.as_deref().is_some_and(|id| id != session_id) {
+                return Err(Error::invalid(format!(
+                    "new_session's id {:?} is not the session appended to ({session_id:?})",
+                    new.id.as_deref().unwrap_or_default()
+                )));
+            }
+            new.validate()?;
+        }
         let expected_version = options.expected_version;
         let (added, cache_update) = self.write(|tx| {
-            let (mut head, old_version) =
-                head_or_create(tx, session_id, expected_version.is_none())?;
+            let (mut head, old_version) = match &options.new_session {
+                Some(new) => {
+                    insert_session(tx, session_id, new, None, None)?;
+                    head_or_create(tx, session_id, false)?
+                }
+                None => head_or_create(tx, session_id, expected_version.is_none())?,
+            };
             // Keys before the version: a retry must succeed although its own commit moved it.
             let mut found = vec![None; messages.len()];
             let mut segments = Vec::new();

@@ -507,3 +507,63 @@ fn racers_with_the_same_mixed_batch_store_each_new_message_once() {
         ["new 1", "new 3", "new 5", "new 7"]
     );
 }
+
+#[test]
+fn a_batch_can_create_its_session_with_fields_in_the_same_transaction() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    let new_session = sessiondb::NewSession {
+        agent_name: Some("agent".into()),
+        user_id: Some("u".into()),
+        metadata: json!({"k": "v"}).as_object().unwrap().clone(),
+        ..Default::default()
+    };
+    let creating = AddOptions {
+        new_session: Some(new_session.clone()),
+        ..each()
+    };
+    // A bad batch leaves no session behind.
+    let mut bad = turn(1);
+    bad[3].cost = Some(-1.0);
+    assert!(matches!(
+        store.add_messages_with("s", &bad, &creating),
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(!store.session_exists("s").unwrap());
+    let added = store.add_messages_with("s", &turn(1), &creating).unwrap();
+    assert_eq!(added.written, [true; 4]);
+    let session = store.session("s").unwrap();
+    assert_eq!(
+        (session.agent_name.as_deref(), session.user_id.as_deref()),
+        (Some("agent"), Some("u"))
+    );
+    assert_eq!(serde_json::Value::Object(session.metadata), json!({"k": "v"}));
+    assert_eq!((session.version, session.message_count), (added.version, 4));
+    // It must not exist: a second creator learns so and writes nothing.
+    match store.add_messages_with("s", &turn(2), &creating) {
+        Err(Error::AlreadyExists(id)) => assert_eq!(id, "s"),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    assert_eq!(store.session("s").unwrap().version, added.version);
+    // With an expected version, or another id, it is refused before anything is read.
+    let both = AddOptions {
+        expected_version: Some(added.version),
+        ..creating.clone()
+    };
+    assert!(matches!(
+        store.add_messages_with("t", &turn(2), &both),
+        Err(Error::InvalidInput(_))
+    ));
+    let other_id = AddOptions {
+        new_session: Some(sessiondb::NewSession {
+            id: Some("x".into()),
+            ..new_session
+        }),
+        ..each()
+    };
+    assert!(matches!(
+        store.add_messages_with("t", &turn(2), &other_id),
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(!store.session_exists("t").unwrap());
+}

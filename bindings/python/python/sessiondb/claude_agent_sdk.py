@@ -39,6 +39,7 @@ on the database. Requires ``claude-agent-sdk`` (``pip install 'sessiondb[claude-
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -54,6 +55,7 @@ from claude_agent_sdk.types import (
 )
 
 from . import MAX_SESSION_ID_BYTES, AlreadyExists, Conflict, InvalidInput, NotFound, Store
+from . import Error as sessiondb_error
 from ._adapters import settled, shared_store
 
 __all__ = ["SessiondbSessionStore", "session_id_for", "AGENT_NAME"]
@@ -172,13 +174,17 @@ def _blocks_text(content: Any) -> str:
     return "\n".join(lines)
 
 
-def _messages(entries: Any) -> tuple[list[dict[str, Any]], list[Mapping[str, Any]]]:
-    """The messages ``entries`` are stored as, and the entries they hold: an entry whose
-    ``uuid`` came earlier in the batch is left out (the SDK's uuid is an idempotency key)."""
+def _messages(
+    entries: Any,
+) -> tuple[list[dict[str, Any]], list[Mapping[str, Any]], list[int]]:
+    """The messages ``entries`` are stored as, the entries they hold and their positions in
+    ``entries``: an entry whose ``uuid`` came earlier in the batch is left out (the SDK's
+    uuid is an idempotency key)."""
     if not isinstance(entries, (list, tuple)):
         raise InvalidInput(f"entries must be a list of dicts, not {type(entries).__name__}")
     messages: list[dict[str, Any]] = []
     kept: list[Mapping[str, Any]] = []
+    positions: list[int] = []
     seen: set[str] = set()
     for i, entry in enumerate(entries):
         if not isinstance(entry, Mapping):
@@ -204,7 +210,8 @@ def _messages(entries: Any) -> tuple[list[dict[str, Any]], list[Mapping[str, Any
             message["key"] = uuid
         messages.append(message)
         kept.append(entry)
-    return messages, kept
+        positions.append(i)
+    return messages, kept, positions
 
 
 def _mtime(session: Mapping[str, Any]) -> int:
@@ -257,10 +264,21 @@ class SessiondbSessionStore(SessionStore):
         documentation for keys and summaries). Bad input raises ``InvalidInput`` and stores
         nothing."""
         id = session_id_for(key)
-        messages, kept = _messages(entries)
+        messages, kept, positions = _messages(entries)
         if not messages:
             return
-        await settled(self._append, key, id, messages, kept)
+        try:
+            await settled(self._append, key, id, messages, kept)
+        except InvalidInput as exc:
+            # Name the entry as the caller numbered it, not the message it became.
+            text = re.sub(
+                r"messages\[(\d+)\](?:\.content\[\d+\]\.entry)?",
+                lambda m: f"entry {positions[int(m.group(1))]}",
+                str(exc),
+            )
+            if text == str(exc):
+                raise
+            raise InvalidInput(text) from exc
 
     async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
         """Every entry of ``key``'s transcript, in order; ``None`` if nothing was ever
@@ -324,13 +342,17 @@ class SessiondbSessionStore(SessionStore):
             try:
                 session = store.session(id)
             except NotFound:
+                # Created with its fields (and first summary) by the batch's own transaction:
+                # a refused batch leaves no session behind.
+                metadata: dict[str, Any] = {_KEY: owner}
+                if subpath is None:
+                    metadata[_SUMMARY] = fold_session_summary(None, key, entries)["data"]  # type: ignore[arg-type]
+                fields = {"agent_name": AGENT_NAME, "user_id": project_key, "metadata": metadata}
                 try:
-                    store.create_session(
-                        id, agent_name=AGENT_NAME, user_id=project_key, metadata={_KEY: owner}
-                    )
+                    store.add_messages(id, messages, keys="each", new_session=fields)
+                    return
                 except AlreadyExists:
-                    pass
-                continue
+                    continue  # created meanwhile: append to it
             if session.get("agent_name") != AGENT_NAME or session["metadata"].get(_KEY) != owner:
                 raise InvalidInput(
                     f"session {id!r} exists and was not written by SessiondbSessionStore "
@@ -364,8 +386,12 @@ class SessiondbSessionStore(SessionStore):
                 last = exc
             except NotFound:
                 pass  # deleted meanwhile: created afresh on the next attempt
-        assert last is not None
-        raise last
+        if last is not None:
+            raise last
+        raise sessiondb_error(
+            f"session {id!r}: {_MAX_ATTEMPTS} attempts to append lost to other writers; "
+            "nothing was appended"
+        )
 
     def _load(self, id: str) -> list[Any] | None:
         try:
