@@ -5,8 +5,8 @@ half-written history. :class:`Store` is the library's ``Store`` in Python form: 
 plain dicts shaped like ``sessiondb history --json`` prints them, errors are subclasses of
 :class:`Error`, and every call releases the GIL.
 
-Adapters that speak other stores' APIs live beside it: :mod:`sessiondb.praisonai` and
-:mod:`sessiondb.openai_agents`.
+Adapters that speak other stores' APIs live beside it: :mod:`sessiondb.praisonai`,
+:mod:`sessiondb.openai_agents` and :mod:`sessiondb.claude_agent_sdk`.
 """
 
 from __future__ import annotations

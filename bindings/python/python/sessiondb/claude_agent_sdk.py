@@ -395,7 +395,11 @@ class SessiondbSessionStore(SessionStore):
 
     def _load(self, id: str) -> list[Any] | None:
         try:
-            history = self._store.full_history(id)
+            # The cached working history is the whole transcript unless someone compacted
+            # the session (then it is shorter than the history): read the full one then.
+            history, _, total = self._store.chat_history_versioned(id)
+            if len(history) != total:
+                history = self._store.full_history(id)
         except NotFound:
             return None
         entries = [e for e in map(_entry, history) if e is not None]
