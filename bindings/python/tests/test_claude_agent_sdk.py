@@ -449,3 +449,11 @@ async def test_delete_of_a_main_key_takes_its_subagents_and_nothing_else(db_path
     assert await store.list_subkeys(other) == ["subagents/agent-a1"]
     # A subagent written before its main transcript is listed, and its main is not.
     assert await store.list_sessions(KEY["project_key"]) == []
+
+
+async def test_load_returns_every_entry_of_a_session_an_operator_compacted(db_path):
+    store = SessiondbSessionStore(db_path)
+    await store.append(KEY, TRANSCRIPT)
+    store.store.compact(session_id_for(KEY), {"role": "system", "content": "summary"}, 2)
+    assert len(store.store.chat_history(session_id_for(KEY))) == 3
+    assert await store.load(KEY) == TRANSCRIPT
