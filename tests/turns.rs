@@ -380,9 +380,7 @@ fn each_key_mode_checks_the_expected_version_of_what_it_writes() {
     }
     assert_eq!(store.session("s").unwrap().message_count, 4);
     // A batch that is all stored is a retry: it succeeds at any version.
-    let retry = store
-        .add_messages_with("s", &turn(1)[..2], &stale)
-        .unwrap();
+    let retry = store.add_messages_with("s", &turn(1)[..2], &stale).unwrap();
     assert!(retry.already_stored);
     // At the right version it writes the new one; a missing session is NotFound.
     let current = AddOptions {
@@ -428,7 +426,12 @@ fn a_metadata_patch_is_written_with_the_append_and_only_then() {
         metadata: Some(json!({"summary": {"n": 2}}).as_object().unwrap().clone()),
         ..each()
     };
-    assert!(store.add_messages_with("s", &turn(1), &other).unwrap().already_stored);
+    assert!(
+        store
+            .add_messages_with("s", &turn(1), &other)
+            .unwrap()
+            .already_stored
+    );
     assert_eq!(store.session("s").unwrap().metadata, after.metadata);
     // A patch too deep for metadata is refused before anything is written.
     let mut deep = json!(1);
@@ -537,7 +540,10 @@ fn a_batch_can_create_its_session_with_fields_in_the_same_transaction() {
         (session.agent_name.as_deref(), session.user_id.as_deref()),
         (Some("agent"), Some("u"))
     );
-    assert_eq!(serde_json::Value::Object(session.metadata), json!({"k": "v"}));
+    assert_eq!(
+        serde_json::Value::Object(session.metadata),
+        json!({"k": "v"})
+    );
     assert_eq!((session.version, session.message_count), (added.version, 4));
     // It must not exist: a second creator learns so and writes nothing.
     match store.add_messages_with("s", &turn(2), &creating) {
