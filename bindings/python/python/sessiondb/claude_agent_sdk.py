@@ -17,7 +17,7 @@ How transcripts are stored:
 
 - Each key is one sessiondb session (a subagent's ``subpath`` is a session of its own), with
   ``agent_name="claude-agent-sdk"``, ``user_id`` = the ``project_key`` (so
-  ``sessiondb purge --user <project_key>`` erases a project), and the key itself in its
+  ``sessiondb purge --user=<project_key>`` erases a project), and the key itself in its
   metadata under ``"claude_agent_sdk"``. Its id is :func:`session_id_for`.
 - Each entry is one message: its text (what ``sessiondb history`` and ``search`` show), and
   the entry itself, which ``load`` returns deep-equal. An entry's ``uuid`` is the message's
