@@ -63,7 +63,8 @@
 //!   transaction: all of it or none, even under `kill -9`. A message may carry a key
 //!   ([`NewMessage::with_key`]) unique within the session's current history; appending
 //!   messages whose keys are all stored writes nothing and returns the stored messages, and a
-//!   batch mixing stored and new keys is [`Error::KeysPartlyStored`]. Keys survive export and
+//!   batch mixing stored and new keys is [`Error::KeysPartlyStored`], or with
+//!   [`KeyMode::Each`] ([`Store::add_messages_with`]) appends exactly the new ones, in order. Keys survive export and
 //!   import. [`Store::pop_message`] is an edit like the others.
 //! - **Working vs full history.** [`Store::compact`] records a pointer: [`Store::chat_history`]
 //!   returns the working history (the summary, then the messages after the compacted range;
@@ -166,6 +167,6 @@ pub use transfer::{
     BranchExport, ExportFile, ImportOptions, ImportReport, SessionExport, SkippedSource,
     SnapshotExport, EXPORT_FORMAT, EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,
 };
-pub use turns::AddedMessages;
+pub use turns::{AddOptions, AddedMessages, FoundKeys, KeyMode};
 pub use usage::{RecordedUsage, UsageRecord};
 pub use watch::{Change, HistoryUpdate, StreamUpdate, WatchCursor, Watcher, WATCH_POLL_INTERVAL};

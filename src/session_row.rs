@@ -7,7 +7,7 @@ use crate::db::sql::{args, Row, Tx};
 use crate::error::{Error, Result};
 use crate::heads::{require_head, retire_versions};
 use crate::lineage::{row_id, MAX_SEQ};
-use crate::model::{parse_time, Metadata, Session, Usage};
+use crate::model::{check_json, parse_time, Metadata, Session, Usage};
 
 /// The columns [`session_from_row`] reads, from `sessions s JOIN branches b` (the head).
 pub(crate) const SESSION_COLUMNS: &str =
@@ -113,6 +113,39 @@ pub(crate) fn session_from_row(row: &Row<'_>) -> Result<Session> {
         updated_at: parse_time(&row.get::<String>(14)?)?,
         id,
     })
+}
+
+/// Merges `patch` into `metadata`: each key replaces the stored one, and a `null` value
+/// removes the key.
+pub(crate) fn apply_metadata_patch(metadata: &mut Metadata, patch: Metadata) {
+    for (key, value) in patch {
+        if value.is_null() {
+            metadata.remove(&key);
+        } else {
+            metadata.insert(key, value);
+        }
+    }
+}
+
+/// Merges `patch` into the session's stored metadata ([`apply_metadata_patch`]), leaving
+/// its version to the caller. [`Error::NotFound`] if there is no such session.
+pub(crate) fn merge_metadata(tx: &Tx<'_>, id: &str, patch: Metadata) -> Result<()> {
+    // Locked: two merges at once must not both start from this text.
+    let current: String = tx
+        .query_opt(
+            &tx.locked("SELECT metadata FROM sessions WHERE id = ?1"),
+            args![id],
+            |r| r.get(0),
+        )?
+        .ok_or_else(|| Error::not_found("session", id))?;
+    let mut metadata = parse_metadata_column(&current, id)?;
+    apply_metadata_patch(&mut metadata, patch);
+    check_json("metadata", &metadata)?;
+    tx.execute(
+        "UPDATE sessions SET metadata = ?2 WHERE id = ?1",
+        args![id, Value::Object(metadata).to_string()],
+    )?;
+    Ok(())
 }
 
 pub(crate) fn parse_metadata_column(text: &str, id: &str) -> Result<Metadata> {

@@ -14,7 +14,8 @@ use crate::model::{
     Session,
 };
 use crate::session_row::{
-    delete_session_in, load_session, parse_metadata_column, session_from_row, SESSION_COLUMNS,
+    apply_metadata_patch, delete_session_in, load_session, merge_metadata, session_from_row,
+    SESSION_COLUMNS,
 };
 use crate::store::Store;
 
@@ -300,28 +301,7 @@ impl Store {
     pub fn update_metadata(&self, id: &str, patch: Metadata) -> Result<Session> {
         validate_session_id(id)?;
         self.write(|tx| {
-            // Locked: two merges at once must not both start from this text.
-            let current: String = tx
-                .query_opt(
-                    &tx.locked("SELECT metadata FROM sessions WHERE id = ?1"),
-                    args![id],
-                    |r| r.get(0),
-                )?
-                .ok_or_else(|| Error::not_found("session", id))?;
-            let mut metadata = parse_metadata_column(&current, id)?;
-            for (key, value) in patch {
-                if value.is_null() {
-                    metadata.remove(&key);
-                } else {
-                    metadata.insert(key, value);
-                }
-            }
-            check_json("metadata", &metadata)?;
-            let text = Value::Object(metadata).to_string();
-            tx.execute(
-                "UPDATE sessions SET metadata = ?2 WHERE id = ?1",
-                args![id, text],
-            )?;
+            merge_metadata(tx, id, patch)?;
             touch(tx, id)?;
             load_session(tx, id)
         })
@@ -348,13 +328,7 @@ impl Store {
                 None => old.clone(),
             };
             let mut metadata = current.metadata.clone();
-            for (key, value) in update.metadata.iter().flatten() {
-                if value.is_null() {
-                    metadata.remove(key);
-                } else {
-                    metadata.insert(key.clone(), value.clone());
-                }
-            }
+            apply_metadata_patch(&mut metadata, update.metadata.clone().unwrap_or_default());
             check_json("metadata", &metadata)?;
             tx.execute(
                 "UPDATE sessions SET title = ?2, agent_name = ?3, agent_id = ?4, user_id = ?5,

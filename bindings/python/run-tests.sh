@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Python package and runs its tests (on SQLite, then on a throwaway PostgreSQL
-# server; among them `sessiondb mcp` driven by the official MCP client), then the OpenAI
-# Agents SDK's own tests of SQLiteSession, AdvancedSQLiteSession and the wrappers over them
-# (compaction, encryption, limits) against sessiondb.openai_agents' sessions (tests/upstream/
-# swaps them in).
+# server; among them `sessiondb mcp` driven by the official MCP client, and the Claude Agent
+# SDK's SessionStore conformance suite in both), then the OpenAI Agents SDK's own tests of
+# SQLiteSession, AdvancedSQLiteSession and the wrappers over them (compaction, encryption,
+# limits) against sessiondb.openai_agents' sessions (tests/upstream/ swaps them in).
 # Needs a Rust toolchain, CPython 3.10+ with pip and libsqlite3-dev (installed here when missing);
 # everything else comes from the package
 # registries into a venv under bindings/python/target/ (ignored by git).
@@ -16,7 +16,7 @@ python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 
 # Pinned: the adapters are checked against exactly these upstream releases.
 pins=(maturin==1.15.0 pytest==8.4.2 pytest-asyncio==1.4.0 pytest-timeout==2.4.0 praisonaiagents==1.7.17
-    openai-agents==0.24.0 sqlalchemy==2.1.9 mcp==2.3.0)
+    openai-agents==0.24.0 sqlalchemy==2.1.9 mcp==2.3.0 claude-agent-sdk==0.2.184)
 
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"

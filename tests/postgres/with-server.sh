@@ -78,6 +78,9 @@ auth_file = $work/users.txt
 pool_mode = transaction
 default_pool_size = 2
 max_client_conn = 1000
+; Every test makes its own database, so PgBouncer's pools are many and short-lived: close
+; their idle server connections soon, or the server runs out of connections mid-suite.
+server_idle_timeout = 5
 logfile = $work/pgbouncer.log
 pidfile = $work/pgbouncer.pid
 EOF

@@ -212,3 +212,43 @@ def test_an_async_postgres_watcher_survives_cancellation(url):
 
     change = asyncio.run(run())
     assert (change.history, contents(change.messages)) == ("appended", [("user", "b")])
+
+# -- the Claude Agent SDK's SessionStore on PostgreSQL (helpers in test_claude_agent_sdk.py) --
+
+
+def _fresh_database():
+    assert SERVER is not None
+    name = f"py_{os.getpid()}_{next(_names)}"
+    subprocess.run(["psql", "-q", SERVER, "-c", f"CREATE DATABASE {name}"], check=True)
+    return SERVER.rsplit("/", 1)[0] + "/" + name
+
+
+async def test_the_claude_sdks_conformance_suite_passes_on_postgres_with_no_optional_method_skipped():
+    from test_claude_agent_sdk import check_conformance
+
+    await check_conformance(_fresh_database)
+
+
+async def test_claude_sdk_retries_and_mixed_batches_on_postgres(url):
+    from test_claude_agent_sdk import check_retries_and_mixed_batches
+
+    await check_retries_and_mixed_batches(url)
+
+
+async def test_eight_processes_appending_sdk_batches_on_postgres_lose_and_double_nothing(url):
+    from test_claude_agent_sdk import check_processes_racing
+
+    await check_processes_racing(url)
+
+
+def test_add_messages_each_key_mode_on_postgres(url):
+    store = sessiondb.Store(url)
+    first = store.add_messages("c", [{"role": "user", "content": "a", "key": "a"}],
+                               new_session={"user_id": "u", "metadata": {"m": 1}})
+    mixed = [{"role": "user", "content": "x", "key": "a"}, {"role": "user", "content": "b", "key": "b"}]
+    added = store.add_messages("c", mixed, keys="each", expected_version=first["version"],
+                               metadata={"m": 2})
+    assert added["written"] == [False, True]
+    assert [m["content"] for m in added["messages"]] == ["a", "b"]
+    assert store.session("c")["metadata"] == {"m": 2}
+    assert store.find_keys("c", ["b", "z", "a"]) == {"version": added["version"], "indices": [1, None, 0]}

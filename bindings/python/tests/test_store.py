@@ -64,6 +64,49 @@ def test_add_messages_is_one_batch_and_keys_make_retries_idempotent(store):
     assert err.value.stored == ["k1"] and err.value.new == 1
 
 
+def test_add_messages_with_keys_each_stores_exactly_the_new_messages_of_a_mixed_batch(store):
+    first = store.add_messages("c", [{"role": "user", "content": "a", "key": "k1"}])
+    mixed = [{"role": "user", "content": "ignored", "key": "k1"},
+             {"role": "user", "content": "plain"},
+             {"role": "assistant", "content": "b", "key": "k2"}]
+    added = store.add_messages("c", mixed, keys="each", metadata={"turns": 2})
+    assert added["written"] == [False, True, True] and added["already_stored"] is False
+    assert [(m["index"], m["content"]) for m in added["messages"]] == [(0, "a"), (1, "plain"), (2, "b")]
+    assert added["version"] == first["version"] + 1
+    assert store.session("c")["metadata"] == {"turns": 2}
+    assert contents(store.chat_history("c")) == [("user", "a"), ("user", "plain"), ("assistant", "b")]
+    assert store.find_keys("c", ["k2", "nope", "k1"]) == {"version": added["version"], "indices": [2, None, 0]}
+    # A keyed retry writes nothing, its metadata patch included.
+    again = store.add_messages("c", [mixed[2], mixed[0]], keys="each", metadata={"turns": 9})
+    assert (again["already_stored"], again["written"]) == (True, [False, False])
+    assert store.session("c")["metadata"] == {"turns": 2}
+    with pytest.raises(sessiondb.Conflict):
+        store.add_messages("c", [{"role": "user", "content": "late", "key": "k3"}], keys="each",
+                           expected_version=first["version"])
+    with pytest.raises(sessiondb.InvalidInput, match='keys must be "batch" or "each", not "every"'):
+        store.add_messages("c", mixed, keys="every")
+    with pytest.raises(sessiondb.NotFound):
+        store.find_keys("missing", ["k"])
+    assert store.session("c")["version"] == added["version"]
+
+
+def test_add_messages_with_new_session_creates_it_in_the_same_transaction(store):
+    fields = {"agent_name": "bot", "user_id": "u1", "metadata": {"a": 1}}
+    added = store.add_messages("n", [{"role": "user", "content": "hi"}], new_session=fields)
+    session = store.session("n")
+    assert (session["agent_name"], session["user_id"], session["metadata"]) == ("bot", "u1", {"a": 1})
+    assert (session["version"], session["message_count"]) == (added["version"], 1)
+    with pytest.raises(sessiondb.AlreadyExists):
+        store.add_messages("n", [{"role": "user", "content": "again"}], new_session=fields)
+    # A refused batch leaves no session; unknown fields are named.
+    with pytest.raises(sessiondb.InvalidInput):
+        store.add_messages("m", [{"role": "user", "content": "x", "cost": -1}], new_session=fields)
+    with pytest.raises(sessiondb.InvalidInput, match="colour"):
+        store.add_messages("m", [{"role": "user", "content": "x"}], new_session={"colour": "red"})
+    assert not store.session_exists("m")
+    assert store.session("n")["message_count"] == 1
+
+
 def test_pop_message_returns_the_last_and_keeps_it_in_a_branch(store):
     store.add_user_message("c", "one")
     store.add_user_message("c", "two")

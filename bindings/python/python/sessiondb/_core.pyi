@@ -70,8 +70,28 @@ class Store:
     def add_message(self, session_id: str, message: Json, *, expected_version: Optional[int] = None) -> Message: ...
     def add_user_message(self, session_id: str, content: str) -> Message: ...
     def add_assistant_message(self, session_id: str, content: str) -> Message: ...
-    def add_messages(self, session_id: str, messages: Sequence[Json], *, expected_version: Optional[int] = None) -> Json:
-        """``{"messages": [...], "already_stored": bool, "version": int}``"""
+    def add_messages(
+        self,
+        session_id: str,
+        messages: Sequence[Json],
+        *,
+        expected_version: Optional[int] = None,
+        keys: Literal["batch", "each"] = "batch",
+        metadata: Optional[Json] = None,
+        new_session: Optional[Json] = None,
+    ) -> Json:
+        """``{"messages": [...], "written": [bool, ...], "already_stored": bool, "version": int}``.
+
+        ``keys="batch"``: a batch whose keys are all stored writes nothing; partly stored is
+        ``KeysPartlyStored``. ``keys="each"``: the messages whose keys are stored are skipped
+        and the others appended, in order (``written`` says which). ``metadata`` is merged
+        into the session's metadata in the same transaction, when anything is written.
+        ``new_session`` (``title``, ``agent_name``, ``agent_id``, ``user_id``, ``metadata``,
+        each optional) creates the session in the same transaction: it must not exist
+        (``AlreadyExists``), and a refused batch leaves none behind."""
+    def find_keys(self, session_id: str, keys: Sequence[str]) -> Json:
+        """``{"version": int, "indices": [int | None, ...]}``: where each key is in the
+        session's current history (``NotFound`` for a missing session)."""
     def add_openai_items(
         self, session_id: str, items: Sequence[Any], *, wait: bool = True
     ) -> tuple[Optional[int], list[Any]]:

@@ -38,11 +38,9 @@ Requires ``openai-agents`` (``pip install 'sessiondb[openai-agents]'``).
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
 from pathlib import Path
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from agents import _debug
 from agents.memory.session import SessionABC, _CompactionSnapshot
@@ -53,6 +51,7 @@ from agents.memory.session_settings import (
 )
 
 from . import AlreadyExists, Busy, Conflict, InvalidInput, NotFound, Store
+from ._adapters import settled as _settled, shared_store
 from ._core import openai_message
 
 if TYPE_CHECKING:
@@ -60,22 +59,6 @@ if TYPE_CHECKING:
     from agents.run_context import RunContextWrapper
 
 __all__ = ["SessiondbSession", "AdvancedSessiondbSession", "shared_store"]
-
-_stores: dict[str, Store] = {}
-_stores_lock = threading.Lock()
-
-
-def shared_store(db_path: str | os.PathLike[str] | None = None) -> Store:
-    """The process-wide :class:`sessiondb.Store` of ``db_path`` (the default file when
-    ``None``): every session of one file shares its connections and history cache."""
-    key = os.path.abspath(os.fspath(db_path)) if db_path is not None else ""
-    with _stores_lock:
-        store = _stores.get(key)
-        if store is None:
-            store = Store(key or None)
-            _stores[key] = store
-        return store
-
 
 # The item a compaction made through the SDK puts in place of the items it replaced (the
 # summary of a sessiondb compaction): it holds no item of the conversation, so it is never
@@ -118,28 +101,6 @@ def _visible(items: list[Any], from_start: bool, limit: int | None) -> list[Any]
 def _new_message(message: dict[str, Any]) -> dict[str, Any]:
     """A stored message as the message to write again (``set_chat_history`` keeps it)."""
     return {k: v for k, v in message.items() if k not in ("index", "created_at")}
-
-
-_T = TypeVar("_T")
-
-
-async def _settled(call: Callable[..., _T], *args: Any) -> _T:
-    """``call(*args)`` in a worker thread, awaited to its end even when the task is
-    cancelled meanwhile: a write that committed stays committed, and the cancellation is
-    raised once its outcome is known (after a failure too), as the SDK's own sessions do."""
-    task = asyncio.ensure_future(asyncio.to_thread(call, *args))
-    cancelled: asyncio.CancelledError | None = None
-    while not task.done():
-        try:
-            await asyncio.wait({task})
-        except asyncio.CancelledError as exc:
-            if cancelled is None:
-                cancelled = exc
-    if cancelled is not None:
-        if not task.cancelled():
-            task.exception()  # retrieved, so a failed write logs no "never retrieved"
-        raise cancelled
-    return task.result()
 
 
 class SessiondbSession(SessionABC):

@@ -1,10 +1,22 @@
 //! Appending, reading and replacing a history, and compacting it.
 
 use pyo3::prelude::*;
-use sessiondb::{NewMessage, RecordedUsage};
+use sessiondb::{AddOptions, KeyMode, Metadata, NewMessage, NewSession, RecordedUsage};
 
 use super::Store;
-use crate::convert::{count, from_py, index, to_py};
+use crate::convert::{self, count, from_py, index, to_py};
+use crate::errors::invalid;
+
+/// The fields `add_messages(new_session=...)` takes.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSessionFields {
+    title: Option<String>,
+    agent_name: Option<String>,
+    agent_id: Option<String>,
+    user_id: Option<String>,
+    metadata: Option<Metadata>,
+}
 
 #[pymethods]
 impl Store {
@@ -42,19 +54,69 @@ impl Store {
     }
 
     /// Appends `messages` in one transaction: all of them or none. Returns
-    /// `{"messages": [...stored...], "already_stored": bool, "version": int}`.
-    #[pyo3(signature = (session_id, messages, *, expected_version=None))]
+    /// `{"messages": [...stored...], "written": [bool, ...], "already_stored": bool,
+    /// "version": int}`. `keys="each"` stores exactly the new messages of a batch that mixes
+    /// stored and new keys; `metadata` is merged into the session's in the same transaction.
+    /// `new_session` (`{"title", "agent_name", "agent_id", "user_id", "metadata"}`, each
+    /// optional) creates the session in the same transaction; it must not exist.
+    #[pyo3(signature = (session_id, messages, *, expected_version=None, keys="batch", metadata=None, new_session=None))]
+    #[allow(clippy::too_many_arguments)]
     fn add_messages(
         &self,
         py: Python<'_>,
         session_id: String,
         messages: &Bound<'_, PyAny>,
         expected_version: Option<i64>,
+        keys: &str,
+        metadata: Option<&Bound<'_, PyAny>>,
+        new_session: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
+        let keys = match keys {
+            "batch" => KeyMode::Batch,
+            "each" => KeyMode::Each,
+            other => {
+                return Err(invalid(format!(
+                    "keys must be \"batch\" or \"each\", not {other:?}"
+                )))
+            }
+        };
         let messages: Vec<NewMessage> = from_py("messages", messages)?;
-        self.run_to_py(py, move |s| match expected_version {
-            Some(v) => s.add_messages_at_version(&session_id, &messages, v),
-            None => s.add_messages(&session_id, &messages),
+        let new_session = match new_session.filter(|v| !v.is_none()) {
+            Some(fields) => {
+                let f: NewSessionFields = from_py("new_session", fields)?;
+                Some(NewSession {
+                    id: None,
+                    title: f.title,
+                    agent_name: f.agent_name,
+                    agent_id: f.agent_id,
+                    user_id: f.user_id,
+                    metadata: f.metadata.unwrap_or_default(),
+                })
+            }
+            None => None,
+        };
+        let options = AddOptions {
+            keys,
+            expected_version,
+            metadata: convert::metadata(metadata)?,
+            new_session,
+        };
+        self.run_to_py(py, move |s| {
+            s.add_messages_with(&session_id, &messages, &options)
+        })
+    }
+
+    /// `{"version": int, "indices": [int | None, ...]}`: where each of `keys` is in the
+    /// session's current history, read with its version.
+    fn find_keys(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        keys: Vec<String>,
+    ) -> PyResult<Py<PyAny>> {
+        self.run_to_py(py, move |s| {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            s.find_keys(&session_id, &keys)
         })
     }
 
