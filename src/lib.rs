@@ -63,9 +63,9 @@
 //!   transaction: all of it or none, even under `kill -9`. A message may carry a key
 //!   ([`NewMessage::with_key`]) unique within the session's current history; appending
 //!   messages whose keys are all stored writes nothing and returns the stored messages, and a
-//!   batch mixing stored and new keys is [`Error::KeysPartlyStored`], or with
-//!   [`KeyMode::Each`] ([`Store::add_messages_with`]) appends exactly the new ones, in order. Keys survive export and
-//!   import. [`Store::pop_message`] is an edit like the others.
+//!   batch mixing stored and new keys is [`Error::KeysPartlyStored`]; with [`KeyMode::Each`]
+//!   ([`Store::add_messages_with`]) it appends exactly the new ones, in order. Keys survive
+//!   export and import. [`Store::pop_message`] is an edit like the others.
 //! - **Working vs full history.** [`Store::compact`] records a pointer: [`Store::chat_history`]
 //!   returns the working history (the summary, then the messages after the compacted range;
 //!   windows apply to it and never split a tool call from its results), while

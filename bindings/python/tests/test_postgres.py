@@ -21,12 +21,16 @@ pytestmark = pytest.mark.skipif(not SERVER, reason="no PostgreSQL server (SESSIO
 _names = itertools.count()
 
 
-@pytest.fixture
-def url() -> str:
+def _fresh_database() -> str:
     assert SERVER is not None
     name = f"py_{os.getpid()}_{next(_names)}"
     subprocess.run(["psql", "-q", SERVER, "-c", f"CREATE DATABASE {name}"], check=True)
     return SERVER.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+def url() -> str:
+    return _fresh_database()
 
 
 def contents(messages):
@@ -213,14 +217,8 @@ def test_an_async_postgres_watcher_survives_cancellation(url):
     change = asyncio.run(run())
     assert (change.history, contents(change.messages)) == ("appended", [("user", "b")])
 
+
 # -- the Claude Agent SDK's SessionStore on PostgreSQL (helpers in test_claude_agent_sdk.py) --
-
-
-def _fresh_database():
-    assert SERVER is not None
-    name = f"py_{os.getpid()}_{next(_names)}"
-    subprocess.run(["psql", "-q", SERVER, "-c", f"CREATE DATABASE {name}"], check=True)
-    return SERVER.rsplit("/", 1)[0] + "/" + name
 
 
 async def test_the_claude_sdks_conformance_suite_passes_on_postgres_with_no_optional_method_skipped():
