@@ -457,3 +457,29 @@ async def test_load_returns_every_entry_of_a_session_an_operator_compacted(db_pa
     store.store.compact(session_id_for(KEY), {"role": "system", "content": "summary"}, 2)
     assert len(store.store.chat_history(session_id_for(KEY))) == 3
     assert await store.load(KEY) == TRANSCRIPT
+
+
+def _append_one(database: str) -> None:
+    asyncio.run(SessiondbSessionStore(database).append(KEY, [{"type": "tag", "uuid": "t9", "tag": "late"}]))
+
+
+async def test_a_repeated_load_hands_out_fresh_copies_and_sees_other_processes_writes(db_path):
+    store = SessiondbSessionStore(db_path)
+    await store.append(KEY, TRANSCRIPT)
+    loads = []
+    for _ in range(3):  # the first reads the file, the others an unchanged transcript
+        loaded = await store.load(KEY)
+        assert loaded == TRANSCRIPT
+        assert all(loaded[1]["message"] is not other[1]["message"] for other in loads)
+        loaded[1]["message"]["content"][1]["text"] = "changed by the caller"
+        loaded.append({"type": "tag", "tag": "mine"})
+        loads.append(loaded)
+    # Another process appends: the next load (same store, same loop) has it.
+    process = multiprocessing.get_context("spawn").Process(target=_append_one, args=(str(db_path),))
+    process.start()
+    process.join(60)
+    assert process.exitcode == 0
+    assert await store.load(KEY) == TRANSCRIPT + [{"type": "tag", "uuid": "t9", "tag": "late"}]
+    # Deleted elsewhere: None, not what was loaded before.
+    await SessiondbSessionStore(db_path).delete(KEY)
+    assert await store.load(KEY) is None

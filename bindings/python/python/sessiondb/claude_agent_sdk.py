@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -55,12 +57,16 @@ from claude_agent_sdk.types import (
 )
 
 from . import MAX_SESSION_ID_BYTES, AlreadyExists, Conflict, InvalidInput, NotFound, Store
+from ._core import copy_json
 from . import Error as sessiondb_error
 from ._adapters import settled, shared_store
 
 __all__ = ["SessiondbSessionStore", "session_id_for", "AGENT_NAME"]
 
 AGENT_NAME = "claude-agent-sdk"
+
+# How many transcripts' converted entries a store keeps for loads of unchanged transcripts.
+_LOADED_SESSIONS = 64
 """The ``agent_name`` of every session this store writes."""
 
 # Session metadata: the key of the session, and (main transcripts) the folded summary.
@@ -251,6 +257,10 @@ class SessiondbSessionStore(SessionStore):
         if store is not None and path_or_url is not None:
             raise InvalidInput("pass path_or_url or store, not both")
         self._store = store if store is not None else shared_store(path_or_url)
+        # The entries of the transcripts loaded last, by session id, with the version they
+        # were read at: a load of an unchanged transcript is one version read and a copy.
+        self._loaded: OrderedDict[str, tuple[int, list[Any]]] = OrderedDict()
+        self._loaded_lock = threading.Lock()
 
     @property
     def store(self) -> Store:
@@ -395,14 +405,32 @@ class SessiondbSessionStore(SessionStore):
 
     def _load(self, id: str) -> list[Any] | None:
         try:
+            with self._loaded_lock:
+                known = self._loaded.get(id)
+            if known is not None and self._store.version(id) == known[0]:
+                # Unchanged since the last load: fresh copies of what it converted (the
+                # caller may change what it gets).
+                with self._loaded_lock:
+                    self._loaded.move_to_end(id)
+                return copy_json(known[1]) or None
             # The cached working history is the whole transcript unless someone compacted
             # the session (then it is shorter than the history): read the full one then.
-            history, _, total = self._store.chat_history_versioned(id)
+            history, version, total = self._store.chat_history_versioned(id)
             if len(history) != total:
                 history = self._store.full_history(id)
+                version = None  # read apart from the version: not kept
         except NotFound:
+            with self._loaded_lock:
+                self._loaded.pop(id, None)
             return None
         entries = [e for e in map(_entry, history) if e is not None]
+        if version is not None:
+            with self._loaded_lock:
+                self._loaded[id] = (version, entries)
+                self._loaded.move_to_end(id)
+                while len(self._loaded) > _LOADED_SESSIONS:
+                    self._loaded.popitem(last=False)
+            return copy_json(entries) or None
         return entries or None
 
     def _project(self, project_key: str) -> list[dict[str, Any]]:
