@@ -441,6 +441,26 @@ impl Store {
     }
 }
 
+/// The name of branch `id`.
+fn branch_name(tx: &Tx<'_>, id: i64) -> Result<String> {
+    tx.query_one("SELECT name FROM branches WHERE id = ?1", args![id], |r| {
+        r.get(0)
+    })
+}
+
+/// `e`, or, when it is a plain SQL error, FTS5 refusing `query` (the only input of a search
+/// statement) as [`Error::InvalidInput`].
+fn fts_refusal(e: Error, query: &str) -> Error {
+    match e {
+        Error::Sqlite(rusqlite::Error::SqliteFailure(e, Some(msg)))
+            if e.code == rusqlite::ErrorCode::Unknown =>
+        {
+            Error::invalid(format!("search query {query:?}: {msg}"))
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::complete_last_word;
@@ -471,25 +491,5 @@ mod tests {
         );
         assert_eq!(complete("", "I use c++"), "");
         assert_eq!(complete_last_word("a [b]".into(), None), "a [b]");
-    }
-}
-
-/// The name of branch `id`.
-fn branch_name(tx: &Tx<'_>, id: i64) -> Result<String> {
-    tx.query_one("SELECT name FROM branches WHERE id = ?1", args![id], |r| {
-        r.get(0)
-    })
-}
-
-/// `e`, or, when it is a plain SQL error, FTS5 refusing `query` (the only input of a search
-/// statement) as [`Error::InvalidInput`].
-fn fts_refusal(e: Error, query: &str) -> Error {
-    match e {
-        Error::Sqlite(rusqlite::Error::SqliteFailure(e, Some(msg)))
-            if e.code == rusqlite::ErrorCode::Unknown =>
-        {
-            Error::invalid(format!("search query {query:?}: {msg}"))
-        }
-        other => other,
     }
 }

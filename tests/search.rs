@@ -302,7 +302,9 @@ fn search_recent_sessions_lists_sessions_whose_current_history_matches_newest_fi
     let fork = store.fork_session("trip", Some(0), None).unwrap();
     store.add_user_message(&fork.id, "Oslo again").unwrap();
     for i in 0..70 {
-        store.add_user_message("long", &format!("oslo {i}")).unwrap();
+        store
+            .add_user_message("long", &format!("oslo {i}"))
+            .unwrap();
     }
     // `trip` keeps its first message (a row of the branch it replaces) and gets a new one.
     let kept = NewMessage::user("What is the weather in Oslo?");

@@ -241,21 +241,30 @@ fn history_since_a_version_is_none_only_while_unchanged_with_no_stream() {
     assert!(since(version).unwrap().is_none());
     // Another version: the history of the current one.
     let (history, partial) = since(version - 1).unwrap().unwrap();
-    assert_eq!((contents(&history), history.version()), (vec!["first".to_string()], version));
+    assert_eq!(
+        (contents(&history), history.version()),
+        (vec!["first".to_string()], version)
+    );
     assert!(partial.is_none());
     // A streamed reply in progress is news even at the same version.
     store.start_stream("s", None, None).unwrap();
     store.append_stream("s", "half").unwrap();
     assert_eq!(store.version("s").unwrap(), version);
     let (history, partial) = since(version).unwrap().unwrap();
-    assert_eq!((history.version(), partial.unwrap().content.as_str()), (version, "half"));
+    assert_eq!(
+        (history.version(), partial.unwrap().content.as_str()),
+        (version, "half")
+    );
     store.finish_stream("s", StreamEnd::default()).unwrap();
     let (history, partial) = since(version).unwrap().unwrap();
     assert_eq!(contents(&history), ["first", "half"]);
     assert!(partial.is_none());
     assert!(since(history.version()).unwrap().is_none());
     // Through another handle (as another process would write).
-    Store::open(&path).unwrap().add_user_message("s", "more").unwrap();
+    Store::open(&path)
+        .unwrap()
+        .add_user_message("s", "more")
+        .unwrap();
     let (history, _) = since(history.version()).unwrap().unwrap();
     assert_eq!(contents(&history), ["first", "half", "more"]);
     // A window, and a missing session, as `chat_history_with_partial`.
