@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::db::sql::args;
+use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::heads::{head_of, require_head};
 use crate::lineage;
@@ -174,18 +174,9 @@ impl Store {
         self.search_with(query, &[], limit, filter, HitOrder::NewestFirst)
     }
 
-    /// [`Store::search`] in `order`, where each of `literal` must also be in the content.
-    fn search_with(
-        &self,
-        query: &str,
-        literal: &[&str],
-        limit: usize,
-        filter: &SearchFilter,
-        order: HitOrder,
-    ) -> Result<Vec<SearchHit>> {
-        if let Some(id) = &filter.session {
-            validate_session_id(id)?;
-        }
+    /// Builds the full-text index if there is none yet; on a read-only store that is
+    /// [`Error::ReadOnly`] saying how to get one.
+    fn ensure_search_index(&self) -> Result<()> {
         if !self.read(|tx| tx.search_index_exists())? {
             self.enable_search().map_err(|e| match e {
                 Error::ReadOnly { path, .. } => Error::ReadOnly {
@@ -199,6 +190,106 @@ impl Store {
                 other => other,
             })?;
         }
+        Ok(())
+    }
+
+    /// The sessions whose current history (what it inherits from a fork included) holds a
+    /// message matching `query` (as [`Store::search`]), the one with the most recently
+    /// written match first, up to `limit`. Nothing is ranked and no snippet is made: the
+    /// index is read from its newest entry and stops once `limit` sessions are found.
+    pub fn search_recent_sessions(&self, query: &str, limit: usize) -> Result<Vec<String>> {
+        self.ensure_search_index()?;
+        // Most matches of a session's current history are rows of its head; the rest (rows
+        // a fork inherits, rows of other branches) are told apart by the session's lineage.
+        const PAGE: i64 = 64;
+        let sqlite_sql = "SELECT b.session_id, m.seq, m.branch_id, s.head_branch_id,
+                                 h.fork_seq, s.message_count, m.id
+                          FROM message_search
+                          JOIN messages m ON m.id = message_search.rowid
+                          JOIN branches b ON b.id = m.branch_id
+                          JOIN sessions s ON s.id = b.session_id
+                          JOIN branches h ON h.id = s.head_branch_id
+                          WHERE message_search MATCH ?1 AND message_search.rowid < ?2
+                          ORDER BY message_search.rowid DESC LIMIT ?3";
+        let postgres_sql = "SELECT b.session_id, m.seq, m.branch_id, s.head_branch_id,
+                                   h.fork_seq, s.message_count, m.id
+                            FROM messages m
+                            CROSS JOIN to_tsquery('simple', CAST(?1 AS TEXT)) q
+                            JOIN branches b ON b.id = m.branch_id
+                            JOIN sessions s ON s.id = b.session_id
+                            JOIN branches h ON h.id = s.head_branch_id
+                            WHERE to_tsvector('simple', m.content) @@ q AND m.id < ?2
+                            ORDER BY m.id DESC LIMIT ?3";
+        self.read(|tx| {
+            let query_param = tx.text_query(query)?;
+            let mut out: Vec<String> = Vec::new();
+            let mut lineages: HashMap<String, Option<Vec<lineage::Segment>>> = HashMap::new();
+            let mut before = i64::MAX;
+            while out.len() < limit {
+                let rows = tx
+                    .query_map(
+                        tx.pick(sqlite_sql, postgres_sql),
+                        args![query_param, before, PAGE],
+                        |r| {
+                            Ok((
+                                r.get::<String>(0)?,
+                                r.get::<i64>(1)?,
+                                r.get::<i64>(2)?,
+                                r.get::<i64>(3)?,
+                                r.get::<i64>(4)?,
+                                r.get::<i64>(5)?,
+                                r.get::<i64>(6)?,
+                            ))
+                        },
+                    )
+                    .map_err(|e| fts_refusal(e, query))?;
+                let full = rows.len() as i64 == PAGE;
+                for (session_id, seq, branch_id, head, head_fork, length, id) in rows {
+                    before = id;
+                    if out.len() == limit || out.contains(&session_id) {
+                        continue;
+                    }
+                    // The head's own segment of its lineage, as `lineage::owner_of` reads it.
+                    let current = if branch_id == head {
+                        head_fork < seq && seq <= length
+                    } else {
+                        if !lineages.contains_key(&session_id) {
+                            let segments = match head_of(tx, &session_id)? {
+                                Some((head, _)) => {
+                                    Some(lineage::segments(tx, head.branch_id, head.length)?)
+                                }
+                                None => None,
+                            };
+                            lineages.insert(session_id.clone(), segments);
+                        }
+                        matches!(lineages.get(&session_id), Some(Some(segments))
+                            if lineage::owner_of(segments, seq) == Some(branch_id))
+                    };
+                    if current {
+                        out.push(session_id);
+                    }
+                }
+                if !full {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// [`Store::search`] in `order`, where each of `literal` must also be in the content.
+    fn search_with(
+        &self,
+        query: &str,
+        literal: &[&str],
+        limit: usize,
+        filter: &SearchFilter,
+        order: HitOrder,
+    ) -> Result<Vec<SearchHit>> {
+        if let Some(id) = &filter.session {
+            validate_session_id(id)?;
+        }
+        self.ensure_search_index()?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(|tx| {
             // A session's history spans branches it may not own (a fork inherits its
@@ -297,32 +388,28 @@ impl Store {
                     Ok((hit, r.get::<i64>(6)?))
                 },
             );
-            hits.map_err(|e| match e {
-                // The query is the only input here: a plain SQL error is FTS5 refusing it.
-                Error::Sqlite(rusqlite::Error::SqliteFailure(e, Some(msg)))
-                    if e.code == rusqlite::ErrorCode::Unknown =>
-                {
-                    Error::invalid(format!("search query {query:?}: {msg}"))
-                }
-                other => other,
-            })
-            .and_then(|hits| {
-                // Per session: its head's name and lineage.
-                let mut lineages: HashMap<String, (String, Vec<lineage::Segment>)> = HashMap::new();
+            hits.map_err(|e| fts_refusal(e, query)).and_then(|hits| {
+                // Per session, read once: its head's name and lineage (`None`: no head).
+                let mut lineages: HashMap<String, Option<(String, Vec<lineage::Segment>)>> =
+                    HashMap::new();
                 let mut out = Vec::with_capacity(hits.len());
                 for (mut hit, branch_id) in hits {
                     if let (Some(id), Some(head)) = (&filter.session, &head_name) {
                         hit.session_id = id.clone();
                         hit.branch = head.clone();
-                    } else if head_of(tx, &hit.session_id)?.is_some() {
+                    } else {
                         if !lineages.contains_key(&hit.session_id) {
-                            let head = require_head(tx, &hit.session_id)?;
-                            let segments = lineage::segments(tx, head.branch_id, head.length)?;
-                            let name = load_session(tx, &hit.session_id)?.head_branch;
-                            lineages.insert(hit.session_id.clone(), (name, segments));
+                            let lineage = match head_of(tx, &hit.session_id)? {
+                                Some((head, _)) => Some((
+                                    branch_name(tx, head.branch_id)?,
+                                    lineage::segments(tx, head.branch_id, head.length)?,
+                                )),
+                                None => None,
+                            };
+                            lineages.insert(hit.session_id.clone(), lineage);
                         }
                         let seq = hit.index as i64 + 1;
-                        if let Some((head, segments)) = lineages.get(&hit.session_id) {
+                        if let Some(Some((head, segments))) = lineages.get(&hit.session_id) {
                             hit.in_current_history =
                                 lineage::owner_of(segments, seq) == Some(branch_id);
                             // Labelled as with `session`: a message of the current history
@@ -351,6 +438,26 @@ impl Store {
             tx.build_search_index()?;
             Ok(true)
         })
+    }
+}
+
+/// The name of branch `id`.
+fn branch_name(tx: &Tx<'_>, id: i64) -> Result<String> {
+    tx.query_one("SELECT name FROM branches WHERE id = ?1", args![id], |r| {
+        r.get(0)
+    })
+}
+
+/// `e`, or, when it is a plain SQL error, FTS5 refusing `query` (the only input of a search
+/// statement) as [`Error::InvalidInput`].
+fn fts_refusal(e: Error, query: &str) -> Error {
+    match e {
+        Error::Sqlite(rusqlite::Error::SqliteFailure(e, Some(msg)))
+            if e.code == rusqlite::ErrorCode::Unknown =>
+        {
+            Error::invalid(format!("search query {query:?}: {msg}"))
+        }
+        other => other,
     }
 }
 

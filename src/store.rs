@@ -398,6 +398,25 @@ impl Store {
         run(&mut conn).map_err(|e| self.explain(e))
     }
 
+    /// Runs `op`, which must run exactly one statement, outside any transaction on every
+    /// backend: one statement reads one snapshot by itself, and saves BEGIN and COMMIT
+    /// (parsed and run each time on SQLite; two round trips on a server).
+    pub(crate) fn read_statement<T>(&self, op: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let pool = match &self.backend {
+            Backend::Sqlite(pool) => pool,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pool) => {
+                let mut conn = pool.get().map_err(|e| self.explain(e))?;
+                let tx = Tx::postgres(postgres::PgTx::single_statement(&mut conn), false);
+                return op(&tx).map_err(|e| self.explain(e));
+            }
+        };
+        let conn = pool.get().map_err(|e| self.explain(e))?;
+        set_busy_timeout(self.shared.busy_timeout);
+        let value = op(&Tx::sqlite(&conn, false));
+        value.map_err(|e| self.explain(e))
+    }
+
     /// Runs `op`, which must run exactly one statement, outside any transaction where that
     /// saves round trips (a server: BEGIN and COMMIT would be two more); one statement reads
     /// one snapshot by itself. `None` without running `op` where a transaction costs no
@@ -412,11 +431,7 @@ impl Store {
                 Ok(None)
             }
             #[cfg(feature = "postgres")]
-            Backend::Postgres(pool) => {
-                let mut conn = pool.get().map_err(|e| self.explain(e))?;
-                let tx = Tx::postgres(postgres::PgTx::single_statement(&mut conn), false);
-                op(&tx).map(Some).map_err(|e| self.explain(e))
-            }
+            Backend::Postgres(_) => self.read_statement(op).map(Some),
         }
     }
 

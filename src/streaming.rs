@@ -13,8 +13,9 @@ use crate::heads::require_head;
 use crate::history::{partial, History, Window};
 use crate::model::{
     check_field, check_json, now_text, validate_session_id, Message, Metadata, NewMessage,
-    PartialMessage, StreamEnd, MAX_CONTENT_BYTES,
+    PartialMessage, Session, StreamEnd, MAX_CONTENT_BYTES,
 };
+use crate::session_row::load_session;
 use crate::store::Store;
 
 impl Store {
@@ -149,6 +150,45 @@ impl Store {
                 self.history_in(tx, session_id, Window::WholeTurns(max_messages), true)?;
             Ok((history, partial(tx, session_id)?))
         })
+    }
+
+    /// [`Store::session`] and [`Store::chat_history_with_partial`] read from one snapshot.
+    pub fn session_with_history(
+        &self,
+        session_id: &str,
+    ) -> Result<(Session, History, Option<PartialMessage>)> {
+        validate_session_id(session_id)?;
+        self.read(|tx| {
+            let session = load_session(tx, session_id)?;
+            let history = self.history_in(tx, session_id, Window::WholeTurns(None), true)?;
+            Ok((session, history, partial(tx, session_id)?))
+        })
+    }
+
+    /// [`Store::chat_history_with_partial`], or `None` when the history is still at
+    /// `known_version` and no reply is streaming: a caller that keeps its own copy of that
+    /// version learns so from one statement, which reads neither the history nor the cache.
+    pub fn chat_history_with_partial_since(
+        &self,
+        session_id: &str,
+        max_messages: Option<usize>,
+        known_version: i64,
+    ) -> Result<Option<(History, Option<PartialMessage>)>> {
+        validate_session_id(session_id)?;
+        let unchanged = self.read_statement(|tx| {
+            let row = tx.query_opt(
+                "SELECT version, EXISTS (SELECT 1 FROM partial_messages WHERE session_id = ?1)
+                 FROM sessions WHERE id = ?1",
+                args![session_id],
+                |r| Ok((r.get::<i64>(0)?, r.get::<bool>(1)?)),
+            )?;
+            Ok(row == Some((known_version, false)))
+        })?;
+        if unchanged {
+            return Ok(None);
+        }
+        self.chat_history_with_partial(session_id, max_messages)
+            .map(Some)
     }
 }
 

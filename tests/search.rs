@@ -289,3 +289,50 @@ fn a_snippet_keeps_the_punctuation_after_its_last_word() {
         ]
     );
 }
+
+#[test]
+fn search_recent_sessions_lists_sessions_whose_current_history_matches_newest_first() {
+    let (_dir, store) = setup();
+    // `code`'s Oslo message leaves its current history (its row stays, on a superseded
+    // branch); a fork's inherited rows stay its source's; `long` has more matches than one
+    // page of the index holds.
+    store
+        .set_chat_history("code", &[NewMessage::user("nothing to see")])
+        .unwrap();
+    let fork = store.fork_session("trip", Some(0), None).unwrap();
+    store.add_user_message(&fork.id, "Oslo again").unwrap();
+    for i in 0..70 {
+        store
+            .add_user_message("long", &format!("oslo {i}"))
+            .unwrap();
+    }
+    // `trip` keeps its first message (a row of the branch it replaces) and gets a new one.
+    let kept = NewMessage::user("What is the weather in Oslo?");
+    store
+        .set_chat_history("trip", &[kept, NewMessage::assistant("Rain in Oslo.")])
+        .unwrap();
+    let recent = |q: &str, limit| store.search_recent_sessions(q, limit).unwrap();
+    assert_eq!(recent("oslo", 10), ["trip", "long", fork.id.as_str()]);
+    assert_eq!(recent("oslo", 2), ["trip", "long"]);
+    assert!(recent("oslo", 0).is_empty());
+    assert!(recent("borrow", 10).is_empty());
+    assert_eq!(recent("nothing", 10), ["code"]);
+    assert_eq!(recent("weather", 10), ["trip"]);
+    // The same sessions, in the same order, as the newest hits in the current history.
+    for q in ["oslo", "borrow OR nothing", "weather", "again"] {
+        let mut expected: Vec<String> = Vec::new();
+        for hit in store
+            .search_recent(q, 1000, &SearchFilter::default())
+            .unwrap()
+        {
+            if hit.in_current_history && !expected.contains(&hit.session_id) {
+                expected.push(hit.session_id);
+            }
+        }
+        assert_eq!(recent(q, 10), expected, "{q}");
+    }
+    assert!(matches!(
+        store.search_recent_sessions("\"unterminated", 10),
+        Err(Error::InvalidInput(_))
+    ));
+}

@@ -230,3 +230,73 @@ fn a_crash_mid_stream_leaves_the_flushed_text_for_another_process_to_finish() {
         ["q".to_string(), expected]
     );
 }
+
+#[test]
+fn history_since_a_version_is_none_only_while_unchanged_with_no_stream() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    store.add_user_message("s", "first").unwrap();
+    let since = |known| store.chat_history_with_partial_since("s", None, known);
+    let version = store.version("s").unwrap();
+    assert!(since(version).unwrap().is_none());
+    // Another version: the history of the current one.
+    let (history, partial) = since(version - 1).unwrap().unwrap();
+    assert_eq!(
+        (contents(&history), history.version()),
+        (vec!["first".to_string()], version)
+    );
+    assert!(partial.is_none());
+    // A streamed reply in progress is news even at the same version.
+    store.start_stream("s", None, None).unwrap();
+    store.append_stream("s", "half").unwrap();
+    assert_eq!(store.version("s").unwrap(), version);
+    let (history, partial) = since(version).unwrap().unwrap();
+    assert_eq!(
+        (history.version(), partial.unwrap().content.as_str()),
+        (version, "half")
+    );
+    store.finish_stream("s", StreamEnd::default()).unwrap();
+    let (history, partial) = since(version).unwrap().unwrap();
+    assert_eq!(contents(&history), ["first", "half"]);
+    assert!(partial.is_none());
+    assert!(since(history.version()).unwrap().is_none());
+    // Through another handle (as another process would write).
+    Store::open(&path)
+        .unwrap()
+        .add_user_message("s", "more")
+        .unwrap();
+    let (history, _) = since(history.version()).unwrap().unwrap();
+    assert_eq!(contents(&history), ["first", "half", "more"]);
+    // A window, and a missing session, as `chat_history_with_partial`.
+    let (window, _) = store
+        .chat_history_with_partial_since("s", Some(1), 0)
+        .unwrap()
+        .unwrap();
+    assert_eq!(contents(&window), ["more"]);
+    assert!(matches!(
+        store.chat_history_with_partial_since("ghost", None, 1),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.chat_history_with_partial_since("", None, 1),
+        Err(Error::InvalidInput(_))
+    ));
+}
+
+#[test]
+fn session_with_history_reads_the_session_history_and_stream_together() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    store.add_user_message("s", "first").unwrap();
+    store.start_stream("s", None, None).unwrap();
+    store.append_stream("s", "half").unwrap();
+    let (session, history, partial) = store.session_with_history("s").unwrap();
+    assert_eq!(session.id, store.session("s").unwrap().id);
+    assert_eq!(session.version, history.version());
+    assert_eq!(contents(&history), ["first"]);
+    assert_eq!(partial.unwrap().content, "half");
+    assert!(matches!(
+        store.session_with_history("ghost"),
+        Err(Error::NotFound { .. })
+    ));
+}

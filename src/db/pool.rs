@@ -14,10 +14,12 @@ pub(crate) trait Open {
     fn reusable(conn: &Self::Conn) -> bool;
 }
 
-/// Idle connections and how many are open in all.
+/// Idle connections, how many are open in all, and how many callers wait for one.
 struct Slots<C> {
     idle: Vec<C>,
     open: u32,
+    /// Waking nobody still costs a system call: a returned connection wakes only a waiter.
+    waiting: u32,
 }
 
 /// At most `max` connections; a caller that finds none idle opens one itself, or waits for
@@ -39,6 +41,7 @@ impl<O: Open> Pool<O> {
             slots: Mutex::new(Slots {
                 idle: Vec::new(),
                 open: 0,
+                waiting: 0,
             }),
             returned: Condvar::new(),
         }
@@ -47,6 +50,15 @@ impl<O: Open> Pool<O> {
     fn slots(&self) -> MutexGuard<'_, Slots<O::Conn>> {
         // The slots are consistent whenever the lock is released, even by a panic.
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Releases `slots` and wakes one caller waiting for a connection, if any.
+    fn wake_one(&self, slots: MutexGuard<'_, Slots<O::Conn>>) {
+        let waiting = slots.waiting > 0;
+        drop(slots);
+        if waiting {
+            self.returned.notify_one();
+        }
     }
 
     /// A connection for one operation; it goes back to the pool when dropped.
@@ -81,11 +93,13 @@ impl<O: Open> Pool<O> {
                     self.max, self.wait
                 )));
             }
+            slots.waiting += 1;
             slots = self
                 .returned
                 .wait_timeout(slots, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            slots.waiting -= 1;
         }
     }
 }
@@ -100,8 +114,9 @@ struct Opening<'p, O: Open> {
 impl<O: Open> Drop for Opening<'_, O> {
     fn drop(&mut self) {
         if !self.done {
-            self.pool.slots().open -= 1;
-            self.pool.returned.notify_one();
+            let mut slots = self.pool.slots();
+            slots.open -= 1;
+            self.pool.wake_one(slots);
         }
     }
 }
@@ -135,8 +150,7 @@ impl<O: Open> Drop for Pooled<'_, O> {
             } else {
                 slots.open -= 1;
             }
-            drop(slots);
-            self.pool.returned.notify_one();
+            self.pool.wake_one(slots);
         }
     }
 }

@@ -250,3 +250,20 @@ def test_add_messages_each_key_mode_on_postgres(url):
     assert [m["content"] for m in added["messages"]] == ["a", "b"]
     assert store.session("c")["metadata"] == {"m": 2}
     assert store.find_keys("c", ["b", "z", "a"]) == {"version": added["version"], "indices": [1, None, 0]}
+
+
+def test_version_check_and_recent_sessions_on_postgres(url):
+    store = sessiondb.Store(url)
+    store.add_user_message("a", "oslo rain")
+    store.add_user_message("b", "oslo snow")
+    version = store.version("a")
+    assert store.chat_history_if_changed("a", known_version=version) == (version, None, None)
+    store.start_stream("a")
+    store.append_stream("a", "Hel")
+    got, messages, partial = store.chat_history_if_changed("a", known_version=version)
+    assert (got, messages, partial["content"]) == (version, None, "Hel")
+    session, messages, partial = store.session_with_history("a")
+    assert (session["id"], contents(messages), partial["content"]) == ("a", [("user", "oslo rain")], "Hel")
+    assert store.search_recent_sessions("oslo") == ["b", "a"]
+    store.set_chat_history("b", [{"role": "user", "content": "nothing"}])
+    assert store.search_recent_sessions("oslo", limit=5) == ["a"]

@@ -210,6 +210,41 @@ def test_streaming_keeps_partial_beside_history(store):
     assert store.partial_message("s") is None
 
 
+def test_history_if_changed_and_session_with_history(store):
+    store.add_user_message("s", "q")
+    version = store.version("s")
+    assert store.chat_history_if_changed("s", known_version=version) == (version, None, None)
+    got, messages, partial = store.chat_history_if_changed("s", known_version=version - 1)
+    assert (got, contents(messages), partial) == (version, [("user", "q")], None)
+    store.start_stream("s")
+    store.append_stream("s", "Hel")
+    # Same version, but a reply is streaming: no messages, the partial.
+    got, messages, partial = store.chat_history_if_changed("s", known_version=version)
+    assert (got, messages, partial["content"]) == (version, None, "Hel")
+    session, messages, partial = store.session_with_history("s")
+    assert session == store.session("s")
+    assert (contents(messages), partial["content"]) == ([("user", "q")], "Hel")
+    with pytest.raises(sessiondb.NotFound):
+        store.chat_history_if_changed("ghost", known_version=1)
+    with pytest.raises(sessiondb.NotFound):
+        store.session_with_history("ghost")
+
+
+def test_search_recent_sessions_lists_current_matches_newest_first(store):
+    store.add_user_message("a", "oslo rain")
+    store.add_user_message("b", "oslo snow")
+    store.add_user_message("a", "bergen")
+    store.set_chat_history("b", [{"role": "user", "content": "nothing"}])
+    assert store.search_recent_sessions("oslo") == ["a"]
+    store.add_user_message("c", "oslo sun")
+    assert store.search_recent_sessions("oslo", limit=5) == ["c", "a"]
+    assert store.search_recent_sessions("oslo", limit=1) == ["c"]
+    with pytest.raises(sessiondb.InvalidInput):
+        store.search_recent_sessions('"unterminated')
+    with pytest.raises(sessiondb.InvalidInput):
+        store.search_recent_sessions("oslo", limit=-1)
+
+
 def test_sessions_metadata_title_list_delete(store):
     store.create_session("a", title="A", agent_name="bot", user_id="u1", metadata={"x": 1})
     store.add_user_message("b", "hi")

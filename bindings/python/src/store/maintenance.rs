@@ -41,6 +41,19 @@ impl Store {
         })
     }
 
+    /// Ids of the sessions whose current history has a message matching `query`, the most
+    /// recently matched first, up to `limit`; nothing ranked, no snippets.
+    #[pyo3(signature = (query, *, limit=20))]
+    fn search_recent_sessions(
+        &self,
+        py: Python<'_>,
+        query: String,
+        limit: i64,
+    ) -> PyResult<Vec<String>> {
+        let limit = self::index("limit", limit)? as usize;
+        self.run(py, move |s| s.search_recent_sessions(&query, limit))
+    }
+
     /// The export document (the JSON `sessiondb export` writes) of `session_ids`, or of every
     /// session when empty.
     #[pyo3(signature = (session_ids=Vec::new(), *, all_branches=false))]

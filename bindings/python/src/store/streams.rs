@@ -74,9 +74,26 @@ impl Store {
         Ok((to_py(py, &*history)?, to_py(py, &partial)?))
     }
 
+    /// `(session, messages, partial or None)`: what `session` and
+    /// `chat_history_with_partial` return, read in one transaction.
+    fn session_with_history(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+    ) -> PyResult<(Py<PyAny>, Py<PyAny>, Py<PyAny>)> {
+        let (session, history, partial) =
+            self.run(py, move |s| s.session_with_history(&session_id))?;
+        Ok((
+            to_py(py, &session)?,
+            to_py(py, &*history)?,
+            to_py(py, &partial)?,
+        ))
+    }
+
     /// `(version, messages, partial)` as [`Store::chat_history_with_partial`] reads them in
     /// one snapshot, with `messages` `None` when the history is at `known_version`: a caller
-    /// that keeps its own converted copy of that version converts nothing again.
+    /// that keeps its own converted copy of that version converts nothing again, and when
+    /// no reply is streaming either, one statement answers without reading the history.
     #[pyo3(signature = (session_id, max_messages=None, *, known_version=None))]
     fn chat_history_if_changed(
         &self,
@@ -86,8 +103,14 @@ impl Store {
         known_version: Option<i64>,
     ) -> PyResult<(i64, Py<PyAny>, Py<PyAny>)> {
         let max = count("max_messages", max_messages)?;
-        let (history, partial) =
-            self.run(py, move |s| s.chat_history_with_partial(&session_id, max))?;
+        let read = self.run(py, move |s| match known_version {
+            Some(known) => s.chat_history_with_partial_since(&session_id, max, known),
+            None => s.chat_history_with_partial(&session_id, max).map(Some),
+        })?;
+        let Some((history, partial)) = read else {
+            // Still at `known_version`, with no reply streaming.
+            return Ok((known_version.unwrap_or_default(), py.None(), py.None()));
+        };
         let messages = if known_version == Some(history.version()) {
             py.None()
         } else {

@@ -689,22 +689,22 @@ class DefaultSessionStore:
         if not words:
             return []
         quoted = ['"%s"' % w for w in words]
-        tiers = [" OR ".join(quoted)]
-        if len(words) > 1:
-            tiers[:0] = ['"%s"' % " ".join(words), " ".join(quoted)]
         ids: Dict[str, None] = {}
-        for fts in tiers:
-            fetch = max(wanted * 2, 10)  # most sessions have a hit or two; more pages if not
-            while True:
-                hits = self._store.search(fts, limit=fetch, newest_first=True)
-                for h in hits:
-                    if h["in_current_history"]:
-                        ids[h["session_id"]] = None
-                if len(ids) >= wanted or len(hits) < fetch:
-                    break
-                fetch *= 4
-            if len(ids) >= wanted:
-                break
+
+        def tier(found: List[str]) -> bool:
+            ids.update(dict.fromkeys(found))  # the newest `wanted` hold every one it adds
+            return len(ids) >= wanted
+
+        search = self._store.search_recent_sessions
+        if len(words) > 1:
+            every = search(" ".join(quoted), limit=wanted)
+            # A message holding the phrase holds every word: with no such message, no search
+            # for the phrase.
+            if every and tier(search('"%s"' % " ".join(words), limit=wanted)):
+                return list(ids)[:wanted]
+            if tier(every):
+                return list(ids)[:wanted]
+        tier(search(" OR ".join(quoted), limit=wanted))
         return list(ids)[:wanted]
 
     def search(self, query: str, *, limit: int = 5, window: int = 5) -> List[SessionHit]:
@@ -763,8 +763,7 @@ class DefaultSessionStore:
         """What recall scores a session by, in ``SessionData.to_dict()``'s shape: its
         messages (archived, then the active window), title, agent, times, metadata."""
         try:
-            info = self._store.session(session_id)
-            working, partial = self._store.chat_history_with_partial(session_id)
+            info, working, partial = self._store.session_with_history(session_id)
         except NotFound:
             return None
         w = _view.window(working, self.retention, self.active_window, partial)
