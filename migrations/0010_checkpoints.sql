@@ -1,0 +1,67 @@
+-- sessiondb schema 10: LangGraph checkpoints (docs/design.md, "LangGraph checkpoints").
+-- Released: never edit this file; add a new numbered file instead.
+--
+-- A checkpoint is a message of the thread's session; what the saver needs is keyed by that
+-- message's rowid and shares its fate (ON DELETE CASCADE), so a fork inherits it and
+-- whatever deletes the message deletes it. A channel version is stored once
+-- (checkpoint_blobs) and referenced by every checkpoint that reads it
+-- (checkpoint_channels); the trigger deletes a blob with its last reference.
+--
+--   SELECT k.checkpoint_ns, k.checkpoint_id, c.channel, b.version
+--   FROM checkpoints k JOIN checkpoint_channels c ON c.message_id = k.message_id
+--   JOIN checkpoint_blobs b ON b.id = c.blob_id;
+CREATE TABLE checkpoints (
+    message_id           INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+    checkpoint_ns        TEXT NOT NULL,
+    checkpoint_id        TEXT NOT NULL,
+    parent_checkpoint_id TEXT,
+    run_id               TEXT,
+    checkpoint_type      TEXT NOT NULL,
+    checkpoint           BLOB NOT NULL,
+    metadata             TEXT NOT NULL CHECK (json_valid(metadata) AND json_type(metadata) = 'object')
+);
+CREATE INDEX checkpoints_by_id ON checkpoints (checkpoint_id);
+CREATE INDEX checkpoints_by_run ON checkpoints (run_id) WHERE run_id IS NOT NULL;
+
+CREATE TABLE checkpoint_blobs (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel   TEXT NOT NULL,
+    version   TEXT NOT NULL,
+    blob_type TEXT NOT NULL,
+    blob      BLOB
+);
+
+CREATE TABLE checkpoint_channels (
+    message_id INTEGER NOT NULL REFERENCES checkpoints (message_id) ON DELETE CASCADE,
+    channel    TEXT NOT NULL,
+    blob_id    INTEGER NOT NULL REFERENCES checkpoint_blobs (id),
+    PRIMARY KEY (message_id, channel)
+) WITHOUT ROWID;
+CREATE INDEX checkpoint_channels_by_blob ON checkpoint_channels (blob_id);
+
+CREATE TRIGGER checkpoint_blob_unreferenced AFTER DELETE ON checkpoint_channels
+WHEN NOT EXISTS (SELECT 1 FROM checkpoint_channels WHERE blob_id = old.blob_id)
+BEGIN
+    DELETE FROM checkpoint_blobs WHERE id = old.blob_id;
+END;
+
+CREATE TABLE checkpoint_writes (
+    message_id INTEGER NOT NULL REFERENCES checkpoints (message_id) ON DELETE CASCADE,
+    task_id    TEXT NOT NULL,
+    idx        INTEGER NOT NULL,
+    channel    TEXT NOT NULL,
+    write_type TEXT NOT NULL,
+    blob       BLOB NOT NULL,
+    task_path  TEXT NOT NULL,
+    PRIMARY KEY (message_id, task_id, idx)
+) WITHOUT ROWID;
+
+-- A checkpoint removed from one thread while another session still inherits it: hidden in
+-- every lineage that holds branch_id up to from_seq or beyond.
+CREATE TABLE checkpoint_hidden (
+    branch_id  INTEGER NOT NULL,
+    message_id INTEGER NOT NULL REFERENCES checkpoints (message_id) ON DELETE CASCADE,
+    from_seq   INTEGER NOT NULL,
+    PRIMARY KEY (branch_id, message_id)
+) WITHOUT ROWID;
+CREATE INDEX checkpoint_hidden_by_message ON checkpoint_hidden (message_id);

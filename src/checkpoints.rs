@@ -1,0 +1,743 @@
+//! LangGraph checkpoints on sessions (docs/design.md, "LangGraph checkpoints").
+//!
+//! A thread is the session `langgraph:<thread_id>`; each checkpoint is one message of it,
+//! and what a checkpoint saver needs (the checkpoint, its channel values stored once per
+//! version, its pending writes) is kept beside that message, keyed by its rowid (schema
+//! 10). A fork of the session inherits all of it without a copy, which is `copy_thread`;
+//! deleting the session (or anything that deletes the message rows) deletes it, and a blob
+//! goes with its last reference.
+//!
+//! Values arrive serialised by the caller (LangGraph's serde gives a type name and bytes);
+//! the core stores them as given and never looks inside.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+
+use crate::db::sql::{args, Tx};
+use crate::error::{Error, Result};
+use crate::heads::{append_to_head, head_of, head_or_create, insert_session, Step};
+use crate::lineage::{self, row_id, Segment};
+use crate::model::{validate_session_id, Metadata, NewMessage, NewSession};
+use crate::session_row::delete_session_in;
+use crate::store::Store;
+
+/// The prefix of every thread's session id.
+pub const THREAD_PREFIX: &str = "langgraph:";
+
+/// A value as a serialiser gave it: its type name and bytes (`None` for a value that has
+/// none, such as LangGraph's `"empty"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Serialized {
+    pub kind: String,
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// A new version of one channel, written by the checkpoint that first has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelBlob {
+    pub channel: String,
+    pub version: String,
+    pub value: Serialized,
+}
+
+/// What `put` stores.
+#[derive(Debug, Clone)]
+pub struct NewCheckpoint {
+    pub thread_id: String,
+    pub checkpoint_ns: String,
+    pub checkpoint_id: String,
+    pub parent_checkpoint_id: Option<String>,
+    /// The checkpoint without its channel values.
+    pub checkpoint: Serialized,
+    /// The checkpoint's metadata, a JSON object (`run_id`, `step` and `source` are read).
+    pub metadata: Metadata,
+    /// Every channel the checkpoint has a version of, with that version.
+    pub channel_versions: Vec<(String, String)>,
+    /// The channels whose version is new in this checkpoint, with their values.
+    pub new_blobs: Vec<ChannelBlob>,
+}
+
+/// A pending write of a task against a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingWrite {
+    pub task_id: String,
+    pub idx: i64,
+    pub channel: String,
+    pub value: Serialized,
+    pub task_path: String,
+}
+
+/// A stored checkpoint, whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointRecord {
+    pub thread_id: String,
+    pub checkpoint_ns: String,
+    pub checkpoint_id: String,
+    pub parent_checkpoint_id: Option<String>,
+    pub checkpoint: Serialized,
+    pub metadata: Metadata,
+    /// The stored value of each channel the checkpoint reads, by channel name.
+    pub channel_values: Vec<(String, Serialized)>,
+    /// Pending writes in (task_id, idx) order.
+    pub pending_writes: Vec<PendingWrite>,
+}
+
+/// Which checkpoints `list_checkpoints` returns, newest checkpoint id first.
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointQuery {
+    /// One thread, or every thread of the file.
+    pub thread_id: Option<String>,
+    pub checkpoint_ns: Option<String>,
+    pub checkpoint_id: Option<String>,
+    /// Only checkpoints whose metadata has each of these keys with an equal value.
+    pub filter: Metadata,
+    /// Only checkpoint ids below this one.
+    pub before: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// How `prune_checkpoints` treats each thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PruneStrategy {
+    /// Keep the latest checkpoint of each namespace, and the ancestors a channel without a
+    /// stored value needs to be rebuilt from.
+    KeepLatest,
+    /// Delete the thread.
+    Delete,
+}
+
+/// The session id of a thread.
+pub fn thread_session_id(thread_id: &str) -> Result<String> {
+    let id = format!("{THREAD_PREFIX}{thread_id}");
+    validate_session_id(&id).map_err(|e| Error::invalid(format!("thread_id {thread_id:?}: {e}")))?;
+    Ok(id)
+}
+
+/// A checkpoint row visible in a thread's lineage.
+#[derive(Debug, Clone)]
+struct Visible {
+    message_id: i64,
+    checkpoint_ns: String,
+    checkpoint_id: String,
+    parent_checkpoint_id: Option<String>,
+    metadata: String,
+}
+
+/// The checkpoints visible in `segments`, in history order, optionally only of `ns` or with
+/// id `id`. A row hidden from a branch from `from_seq` on is left out where the lineage holds
+/// that branch up to `from_seq` or beyond.
+fn visible(
+    tx: &Tx<'_>,
+    segments: &[Segment],
+    ns: Option<&str>,
+    id: Option<&str>,
+) -> Result<Vec<Visible>> {
+    let mut hidden = HashSet::new();
+    for seg in segments {
+        tx.query_each(
+            "SELECT message_id FROM checkpoint_hidden WHERE branch_id = ?1 AND from_seq <= ?2",
+            args![seg.branch_id, seg.upto],
+            |r| {
+                hidden.insert(r.get::<i64>(0)?);
+                Ok(())
+            },
+        )?;
+    }
+    let mut out = Vec::new();
+    for seg in segments {
+        if seg.upto <= seg.fork_seq {
+            continue;
+        }
+        let lo = row_id(seg.branch_id, seg.fork_seq + 1);
+        let hi = row_id(seg.branch_id, seg.upto);
+        tx.query_each(
+            "SELECT message_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata
+             FROM checkpoints WHERE message_id BETWEEN ?1 AND ?2
+                 AND (CAST(?3 AS TEXT) IS NULL OR checkpoint_ns = ?3)
+                 AND (CAST(?4 AS TEXT) IS NULL OR checkpoint_id = ?4)
+             ORDER BY message_id",
+            args![lo, hi, ns, id],
+            |r| {
+                let row = Visible {
+                    message_id: r.get(0)?,
+                    checkpoint_ns: r.get(1)?,
+                    checkpoint_id: r.get(2)?,
+                    parent_checkpoint_id: r.get(3)?,
+                    metadata: r.get(4)?,
+                };
+                if !hidden.contains(&row.message_id) {
+                    out.push(row);
+                }
+                Ok(())
+            },
+        )?;
+    }
+    Ok(out)
+}
+
+/// The segments of a thread's current history, or `None` for no such thread.
+fn thread_segments(tx: &Tx<'_>, session_id: &str) -> Result<Option<(Vec<Segment>, i64)>> {
+    match head_of(tx, session_id)? {
+        Some((head, _)) => Ok(Some((
+            lineage::segments(tx, head.branch_id, head.length)?,
+            head.branch_id,
+        ))),
+        None => Ok(None),
+    }
+}
+
+fn parse_metadata(text: &str) -> Result<Metadata> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(Error::Corrupt(format!(
+            "checkpoint metadata is not a JSON object: {}",
+            text.chars().take(60).collect::<String>()
+        ))),
+    }
+}
+
+fn text_of(metadata: &Metadata, key: &str) -> Option<String> {
+    match metadata.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// The whole record of a visible row.
+fn record(tx: &Tx<'_>, thread_id: &str, row: &Visible) -> Result<CheckpointRecord> {
+    let checkpoint = tx.query_one(
+        "SELECT checkpoint_type, checkpoint FROM checkpoints WHERE message_id = ?1",
+        args![row.message_id],
+        |r| {
+            Ok(Serialized {
+                kind: r.get(0)?,
+                bytes: Some(r.get(1)?),
+            })
+        },
+    )?;
+    let channel_values = tx.query_map(
+        "SELECT c.channel, b.blob_type, b.blob FROM checkpoint_channels c
+         JOIN checkpoint_blobs b ON b.id = c.blob_id
+         WHERE c.message_id = ?1 ORDER BY c.channel",
+        args![row.message_id],
+        |r| {
+            Ok((
+                r.get(0)?,
+                Serialized {
+                    kind: r.get(1)?,
+                    bytes: r.get(2)?,
+                },
+            ))
+        },
+    )?;
+    let pending_writes = tx.query_map(
+        "SELECT task_id, idx, channel, write_type, blob, task_path FROM checkpoint_writes
+         WHERE message_id = ?1 ORDER BY task_id, idx",
+        args![row.message_id],
+        |r| {
+            Ok(PendingWrite {
+                task_id: r.get(0)?,
+                idx: r.get(1)?,
+                channel: r.get(2)?,
+                value: Serialized {
+                    kind: r.get(3)?,
+                    bytes: Some(r.get(4)?),
+                },
+                task_path: r.get(5)?,
+            })
+        },
+    )?;
+    Ok(CheckpointRecord {
+        thread_id: thread_id.to_string(),
+        checkpoint_ns: row.checkpoint_ns.clone(),
+        checkpoint_id: row.checkpoint_id.clone(),
+        parent_checkpoint_id: row.parent_checkpoint_id.clone(),
+        checkpoint,
+        metadata: parse_metadata(&row.metadata)?,
+        channel_values,
+        pending_writes,
+    })
+}
+
+/// The blob holding `channel` at `version` in the lineage: the parent's reference first
+/// (one key read), else the latest checkpoint of the lineage that references it.
+fn find_blob(
+    tx: &Tx<'_>,
+    segments: &[Segment],
+    parent: Option<i64>,
+    channel: &str,
+    version: &str,
+) -> Result<Option<i64>> {
+    const BY_MESSAGE: &str = "SELECT c.blob_id FROM checkpoint_channels c
+         JOIN checkpoint_blobs b ON b.id = c.blob_id
+         WHERE c.message_id BETWEEN ?1 AND ?2 AND c.channel = ?3 AND b.version = ?4
+         ORDER BY c.message_id DESC LIMIT 1";
+    if let Some(parent) = parent {
+        if let Some(id) = tx.query_opt(
+            BY_MESSAGE,
+            args![parent, parent, channel, version],
+            |r| r.get(0),
+        )? {
+            return Ok(Some(id));
+        }
+    }
+    for seg in segments.iter().rev() {
+        if seg.upto <= seg.fork_seq {
+            continue;
+        }
+        let lo = row_id(seg.branch_id, seg.fork_seq + 1);
+        let hi = row_id(seg.branch_id, seg.upto);
+        if let Some(id) = tx.query_opt(BY_MESSAGE, args![lo, hi, channel, version], |r| r.get(0))? {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Stores a checkpoint as the next message of its thread's session (created if missing),
+    /// with its new channel versions. Putting a checkpoint id the thread has in that
+    /// namespace already replaces its checkpoint and metadata.
+    pub fn put_checkpoint(&self, new: &NewCheckpoint) -> Result<()> {
+        let session_id = thread_session_id(&new.thread_id)?;
+        let metadata_text = serde_json::to_string(&new.metadata)
+            .map_err(|e| Error::invalid(format!("checkpoint metadata: {e}")))?;
+        let run_id = text_of(&new.metadata, "run_id");
+        let new_channels: HashSet<&str> =
+            new.new_blobs.iter().map(|b| b.channel.as_str()).collect();
+        self.write(|tx| {
+            let (mut head, version) = head_or_create(tx, &session_id, true)?;
+            let segments = lineage::segments(tx, head.branch_id, head.length)?;
+            let ns = new.checkpoint_ns.as_str();
+            let existing = visible(tx, &segments, Some(ns), Some(&new.checkpoint_id))?;
+            if let Some(row) = existing.last() {
+                tx.execute(
+                    "UPDATE checkpoints SET parent_checkpoint_id = ?2, run_id = ?3,
+                         checkpoint_type = ?4, checkpoint = ?5, metadata = ?6
+                     WHERE message_id = ?1",
+                    args![
+                        row.message_id,
+                        new.parent_checkpoint_id,
+                        run_id,
+                        new.checkpoint.kind,
+                        new.checkpoint.bytes.as_deref().unwrap_or_default(),
+                        metadata_text,
+                    ],
+                )?;
+                return Ok(());
+            }
+            let parent = match &new.parent_checkpoint_id {
+                Some(id) => visible(tx, &segments, Some(ns), Some(id))?
+                    .last()
+                    .map(|r| r.message_id),
+                None => None,
+            };
+            // Find the unchanged channels' blobs before this checkpoint's rows exist.
+            let mut refs: Vec<(&str, i64)> = Vec::new();
+            for (channel, version) in &new.channel_versions {
+                if new_channels.contains(channel.as_str()) {
+                    continue;
+                }
+                if let Some(blob) = find_blob(tx, &segments, parent, channel, version)? {
+                    refs.push((channel, blob));
+                }
+            }
+            let step = text_of(&new.metadata, "step").unwrap_or_else(|| "?".into());
+            let source = text_of(&new.metadata, "source").unwrap_or_else(|| "?".into());
+            let mut about = Metadata::new();
+            about.insert(
+                "langgraph".into(),
+                serde_json::json!({
+                    "checkpoint_ns": ns,
+                    "checkpoint_id": new.checkpoint_id,
+                    "parent_checkpoint_id": new.parent_checkpoint_id,
+                    "run_id": run_id,
+                }),
+            );
+            let message = NewMessage::assistant(format!(
+                "checkpoint {} · ns {ns:?} · step {step} · {source}",
+                new.checkpoint_id
+            ))
+            .with_metadata(about)
+            .with_key(format!("{THREAD_PREFIX}{ns}:{}", new.checkpoint_id));
+            append_to_head(tx, &session_id, &mut head, &Step::after(version), vec![message])?;
+            let message_id = row_id(head.branch_id, head.length);
+            tx.execute(
+                "INSERT INTO checkpoints (message_id, checkpoint_ns, checkpoint_id,
+                     parent_checkpoint_id, run_id, checkpoint_type, checkpoint, metadata)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                args![
+                    message_id,
+                    ns,
+                    new.checkpoint_id,
+                    new.parent_checkpoint_id,
+                    run_id,
+                    new.checkpoint.kind,
+                    new.checkpoint.bytes.as_deref().unwrap_or_default(),
+                    metadata_text,
+                ],
+            )?;
+            let mut refer = tx.repeated(
+                "INSERT INTO checkpoint_channels (message_id, channel, blob_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (message_id, channel) DO UPDATE SET blob_id = excluded.blob_id",
+            )?;
+            for (channel, blob) in &refs {
+                refer.execute(args![message_id, channel, blob])?;
+            }
+            for blob in &new.new_blobs {
+                let id: i64 = tx.query_one(
+                    "INSERT INTO checkpoint_blobs (channel, version, blob_type, blob)
+                     VALUES (?1, ?2, ?3, ?4) RETURNING id",
+                    args![
+                        blob.channel,
+                        blob.version,
+                        blob.value.kind,
+                        blob.value.bytes.as_deref()
+                    ],
+                    |r| r.get(0),
+                )?;
+                refer.execute(args![message_id, blob.channel, id])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Stores a task's pending writes against a checkpoint of the thread. With `replace`,
+    /// a write at an index the task wrote before replaces it; otherwise the first one stays.
+    /// [`Error::NotFound`] if the thread has no such checkpoint.
+    pub fn put_checkpoint_writes(
+        &self,
+        thread_id: &str,
+        checkpoint_ns: &str,
+        checkpoint_id: &str,
+        writes: &[PendingWrite],
+        replace: bool,
+    ) -> Result<()> {
+        let session_id = thread_session_id(thread_id)?;
+        self.write(|tx| {
+            let (segments, _) = thread_segments(tx, &session_id)?
+                .ok_or_else(|| Error::not_found("thread", thread_id))?;
+            let row = visible(tx, &segments, Some(checkpoint_ns), Some(checkpoint_id))?
+                .pop()
+                .ok_or_else(|| Error::not_found("checkpoint", checkpoint_id))?;
+            let mut insert = tx.repeated(if replace {
+                "INSERT INTO checkpoint_writes (message_id, task_id, idx, channel, write_type,
+                     blob, task_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (message_id, task_id, idx) DO UPDATE SET channel = excluded.channel,
+                     write_type = excluded.write_type, blob = excluded.blob,
+                     task_path = excluded.task_path"
+            } else {
+                "INSERT INTO checkpoint_writes (message_id, task_id, idx, channel, write_type,
+                     blob, task_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (message_id, task_id, idx) DO NOTHING"
+            })?;
+            for w in writes {
+                insert.execute(args![
+                    row.message_id,
+                    w.task_id,
+                    w.idx,
+                    w.channel,
+                    w.value.kind,
+                    w.value.bytes.as_deref().unwrap_or_default(),
+                    w.task_path,
+                ])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The checkpoint `checkpoint_id` of the thread's namespace, or with `None` its latest
+    /// (highest id); `None` if there is none.
+    pub fn get_checkpoint(
+        &self,
+        thread_id: &str,
+        checkpoint_ns: &str,
+        checkpoint_id: Option<&str>,
+    ) -> Result<Option<CheckpointRecord>> {
+        let session_id = thread_session_id(thread_id)?;
+        self.read(|tx| {
+            let Some((segments, _)) = thread_segments(tx, &session_id)? else {
+                return Ok(None);
+            };
+            let rows = visible(tx, &segments, Some(checkpoint_ns), checkpoint_id)?;
+            let best = rows.iter().max_by(|a, b| {
+                a.checkpoint_id
+                    .cmp(&b.checkpoint_id)
+                    .then(a.message_id.cmp(&b.message_id))
+            });
+            best.map(|row| record(tx, thread_id, row)).transpose()
+        })
+    }
+
+    /// The checkpoints `query` selects, newest checkpoint id first.
+    pub fn list_checkpoints(&self, query: &CheckpointQuery) -> Result<Vec<CheckpointRecord>> {
+        let threads = match &query.thread_id {
+            Some(t) => vec![t.clone()],
+            None => self.read(|tx| {
+                tx.query_map(
+                    "SELECT substr(id, ?2) FROM sessions WHERE substr(id, 1, ?1) = ?3
+                     ORDER BY id",
+                    args![
+                        count(THREAD_PREFIX.len()),
+                        count(THREAD_PREFIX.len() + 1),
+                        THREAD_PREFIX
+                    ],
+                    |r| r.get::<String>(0),
+                )
+            })?,
+        };
+        let sessions = threads
+            .iter()
+            .map(|t| thread_session_id(t))
+            .collect::<Result<Vec<_>>>()?;
+        self.read(|tx| {
+            let mut rows: Vec<(usize, Visible)> = Vec::new();
+            for (i, session_id) in sessions.iter().enumerate() {
+                let Some((segments, _)) = thread_segments(tx, session_id)? else {
+                    continue;
+                };
+                for row in visible(
+                    tx,
+                    &segments,
+                    query.checkpoint_ns.as_deref(),
+                    query.checkpoint_id.as_deref(),
+                )? {
+                    if let Some(before) = &query.before {
+                        if row.checkpoint_id.as_str() >= before.as_str() {
+                            continue;
+                        }
+                    }
+                    if !query.filter.is_empty() {
+                        let metadata = parse_metadata(&row.metadata)?;
+                        if !query.filter.iter().all(|(k, v)| metadata.get(k) == Some(v)) {
+                            continue;
+                        }
+                    }
+                    rows.push((i, row));
+                }
+            }
+            rows.sort_by(|(ta, a), (tb, b)| {
+                b.checkpoint_id
+                    .cmp(&a.checkpoint_id)
+                    .then(ta.cmp(tb))
+                    .then(b.message_id.cmp(&a.message_id))
+            });
+            rows.truncate(query.limit.unwrap_or(usize::MAX));
+            rows.iter()
+                .map(|(i, row)| record(tx, &threads[*i], row))
+                .collect()
+        })
+    }
+
+    /// Deletes a thread: its session, and with it every checkpoint, blob reference and write
+    /// no copy of the thread still inherits. An unknown thread is not an error.
+    pub fn delete_checkpoint_thread(&self, thread_id: &str) -> Result<()> {
+        let session_id = thread_session_id(thread_id)?;
+        self.cache().invalidate(Some(&session_id));
+        self.write(|tx| match head_of(tx, &session_id)? {
+            Some(_) => delete_session_in(tx, &session_id),
+            None => Ok(()),
+        })
+    }
+
+    /// Makes `target` a copy of `source`: a fork of its session at its end, so no row is
+    /// copied. [`Error::NotFound`] for an unknown source, [`Error::AlreadyExists`] if the
+    /// target thread exists.
+    pub fn copy_checkpoint_thread(&self, source: &str, target: &str) -> Result<()> {
+        let from = thread_session_id(source)?;
+        let to = thread_session_id(target)?;
+        self.write(|tx| {
+            let (head, _) =
+                head_of(tx, &from)?.ok_or_else(|| Error::not_found("thread", source))?;
+            if head_of(tx, &to)?.is_some() {
+                return Err(Error::AlreadyExists(format!("thread {target:?}")));
+            }
+            let segments = lineage::segments(tx, head.branch_id, head.length)?;
+            let fork = match lineage::fork_point(&segments, head.length) {
+                Some(point) => Some((point, lineage::usage_at(tx, &segments, head.length)?)),
+                None => None,
+            };
+            let new = NewSession {
+                id: Some(to.clone()),
+                title: Some(format!("Copy of thread {source}")),
+                ..NewSession::default()
+            };
+            insert_session(tx, &to, &new, Some(&from), fork)
+        })
+    }
+
+    /// Removes the checkpoints of `run_ids` (and their writes) from every thread.
+    pub fn delete_checkpoint_runs(&self, run_ids: &[String]) -> Result<()> {
+        if run_ids.is_empty() {
+            return Ok(());
+        }
+        // The threads that hold them, found once; each is then edited in its own lock.
+        let sessions = self.read(|tx| {
+            let mut out = Vec::new();
+            for run in run_ids {
+                tx.query_each(
+                    "SELECT DISTINCT s.id FROM checkpoints k
+                     JOIN messages m ON m.id = k.message_id
+                     JOIN branches b ON b.id = m.branch_id
+                     JOIN sessions s ON s.id = b.session_id
+                     WHERE k.run_id = ?1",
+                    args![run],
+                    |r| {
+                        out.push(r.get::<String>(0)?);
+                        Ok(())
+                    },
+                )?;
+            }
+            Ok(out)
+        })?;
+        let runs: HashSet<&str> = run_ids.iter().map(String::as_str).collect();
+        let mut done = HashSet::new();
+        for session_id in sessions {
+            if !done.insert(session_id.clone()) || !session_id.starts_with(THREAD_PREFIX) {
+                continue;
+            }
+            self.write(|tx| {
+                let Some((segments, _)) = thread_segments(tx, &session_id)? else {
+                    return Ok(());
+                };
+                let doomed: Vec<Visible> = visible(tx, &segments, None, None)?
+                    .into_iter()
+                    .filter(|row| {
+                        parse_metadata(&row.metadata)
+                            .ok()
+                            .and_then(|m| text_of(&m, "run_id"))
+                            .is_some_and(|r| runs.contains(r.as_str()))
+                    })
+                    .collect();
+                remove(tx, &session_id, &doomed, "delete_for_runs")
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Prunes each thread by `strategy`. Unknown threads are skipped.
+    pub fn prune_checkpoints(&self, thread_ids: &[String], strategy: PruneStrategy) -> Result<()> {
+        for thread_id in thread_ids {
+            if strategy == PruneStrategy::Delete {
+                self.delete_checkpoint_thread(thread_id)?;
+                continue;
+            }
+            let session_id = thread_session_id(thread_id)?;
+            self.write(|tx| {
+                let Some((segments, _)) = thread_segments(tx, &session_id)? else {
+                    return Ok(());
+                };
+                let rows = visible(tx, &segments, None, None)?;
+                let keep = kept_by_keep_latest(tx, &rows)?;
+                let doomed: Vec<Visible> = rows
+                    .into_iter()
+                    .filter(|r| !keep.contains(&r.message_id))
+                    .collect();
+                remove(tx, &session_id, &doomed, "prune keep_latest")
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The rows `keep_latest` keeps: the latest of each namespace and, walking its parents, every
+/// ancestor until each channel the latest lists a version of but holds no value for has a
+/// value (a delta channel's chain of writes back to its seed).
+fn kept_by_keep_latest(tx: &Tx<'_>, rows: &[Visible]) -> Result<HashSet<i64>> {
+    let mut latest: HashMap<&str, &Visible> = HashMap::new();
+    for row in rows {
+        let slot = latest.entry(&row.checkpoint_ns).or_insert(row);
+        if (row.checkpoint_id.as_str(), row.message_id)
+            > (slot.checkpoint_id.as_str(), slot.message_id)
+        {
+            *slot = row;
+        }
+    }
+    let by_id: HashMap<(&str, &str), &Visible> = rows
+        .iter()
+        .map(|r| ((r.checkpoint_ns.as_str(), r.checkpoint_id.as_str()), r))
+        .collect();
+    let mut keep = HashSet::new();
+    for row in latest.values() {
+        keep.insert(row.message_id);
+        let mut missing = channels_without_value(tx, row.message_id)?;
+        let mut cursor = row.parent_checkpoint_id.as_deref();
+        while let (false, Some(id)) = (missing.is_empty(), cursor) {
+            let Some(parent) = by_id.get(&(row.checkpoint_ns.as_str(), id)) else {
+                break;
+            };
+            keep.insert(parent.message_id);
+            let has: HashSet<String> = tx
+                .query_map(
+                    "SELECT channel FROM checkpoint_channels WHERE message_id = ?1",
+                    args![parent.message_id],
+                    |r| r.get::<String>(0),
+                )?
+                .into_iter()
+                .collect();
+            missing.retain(|c| !has.contains(c));
+            cursor = parent.parent_checkpoint_id.as_deref();
+        }
+    }
+    Ok(keep)
+}
+
+/// Channels a checkpoint's versions name (from its delta-channel marker: a value stored
+/// with blob type `"empty"` or none at all) that hold no value.
+fn channels_without_value(tx: &Tx<'_>, message_id: i64) -> Result<HashSet<String>> {
+    Ok(tx
+        .query_map(
+            "SELECT c.channel FROM checkpoint_channels c JOIN checkpoint_blobs b ON b.id = c.blob_id
+             WHERE c.message_id = ?1 AND b.blob_type = 'empty'",
+            args![message_id],
+            |r| r.get::<String>(0),
+        )?
+        .into_iter()
+        .collect())
+}
+
+/// Removes `doomed` checkpoints from the thread: a row no other branch inherits is deleted
+/// (its references and writes cascade, a blob goes with its last reference); a row another
+/// session inherits is hidden from this thread from a marker message on, which also records
+/// what was removed.
+fn remove(tx: &Tx<'_>, session_id: &str, doomed: &[Visible], why: &str) -> Result<()> {
+    if doomed.is_empty() {
+        return Ok(());
+    }
+    let (mut head, version) = head_or_create(tx, session_id, false)?;
+    let message = NewMessage::assistant(format!(
+        "{why}: removed {} checkpoint{}",
+        doomed.len(),
+        if doomed.len() == 1 { "" } else { "s" }
+    ));
+    append_to_head(tx, session_id, &mut head, &Step::after(version), vec![message])?;
+    for row in doomed {
+        let branch = row.message_id >> 32;
+        let seq = row.message_id & lineage::MAX_SEQ;
+        let inherited: Option<i64> = tx.query_opt(
+            "SELECT id FROM branches WHERE parent_branch_id = ?1 AND fork_seq >= ?2
+                 AND id <> ?3 LIMIT 1",
+            args![branch, seq, head.branch_id],
+            |r| r.get(0),
+        )?;
+        if inherited.is_some() || branch != head.branch_id {
+            tx.execute(
+                "INSERT INTO checkpoint_hidden (branch_id, message_id, from_seq)
+                 VALUES (?1, ?2, ?3) ON CONFLICT (branch_id, message_id) DO NOTHING",
+                args![head.branch_id, row.message_id, head.length],
+            )?;
+        } else {
+            tx.execute(
+                "DELETE FROM checkpoints WHERE message_id = ?1",
+                args![row.message_id],
+            )?;
+        }
+    }
+    Ok(())
+}
