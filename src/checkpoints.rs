@@ -56,6 +56,9 @@ pub struct NewCheckpoint {
     pub channel_versions: Vec<(String, String)>,
     /// The channels whose version is new in this checkpoint, with their values.
     pub new_blobs: Vec<ChannelBlob>,
+    /// Values of other channels, stored only where the thread has no value of that channel
+    /// at that version yet (a checkpoint put without `new_versions` for them).
+    pub other_values: Vec<ChannelBlob>,
 }
 
 /// A pending write of a task against a checkpoint.
@@ -79,7 +82,7 @@ pub struct CheckpointRecord {
     pub metadata: Metadata,
     /// The stored value of each channel the checkpoint reads, by channel name.
     pub channel_values: Vec<(String, Serialized)>,
-    /// Pending writes in (task_id, idx) order.
+    /// Pending writes in (task_path, task_id, idx) order, the order LangGraph applies them.
     pub pending_writes: Vec<PendingWrite>,
 }
 
@@ -234,7 +237,7 @@ fn record(tx: &Tx<'_>, thread_id: &str, row: &Visible) -> Result<CheckpointRecor
     )?;
     let pending_writes = tx.query_map(
         "SELECT task_id, idx, channel, write_type, blob, task_path FROM checkpoint_writes
-         WHERE message_id = ?1 ORDER BY task_id, idx",
+         WHERE message_id = ?1 ORDER BY task_path, task_id, idx",
         args![row.message_id],
         |r| {
             Ok(PendingWrite {
@@ -340,12 +343,20 @@ impl Store {
             };
             // Find the unchanged channels' blobs before this checkpoint's rows exist.
             let mut refs: Vec<(&str, i64)> = Vec::new();
+            let mut missing: Vec<&ChannelBlob> = Vec::new();
             for (channel, version) in &new.channel_versions {
                 if new_channels.contains(channel.as_str()) {
                     continue;
                 }
                 if let Some(blob) = find_blob(tx, &segments, parent, channel, version)? {
                     refs.push((channel, blob));
+                }
+            }
+            for value in &new.other_values {
+                if !new_channels.contains(value.channel.as_str())
+                    && !refs.iter().any(|(c, _)| *c == value.channel)
+                {
+                    missing.push(value);
                 }
             }
             let step = text_of(&new.metadata, "step").unwrap_or_else(|| "?".into());
@@ -390,7 +401,7 @@ impl Store {
             for (channel, blob) in &refs {
                 refer.execute(args![message_id, channel, blob])?;
             }
-            for blob in &new.new_blobs {
+            for blob in new.new_blobs.iter().chain(missing) {
                 let id: i64 = tx.query_one(
                     "INSERT INTO checkpoint_blobs (channel, version, blob_type, blob)
                      VALUES (?1, ?2, ?3, ?4) RETURNING id",
