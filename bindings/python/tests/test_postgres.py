@@ -212,3 +212,10 @@ def test_an_async_postgres_watcher_survives_cancellation(url):
 
     change = asyncio.run(run())
     assert (change.history, contents(change.messages)) == ("appended", [("user", "b")])
+
+
+def test_langgraph_conformance_suite_passes_every_capability_on_postgres(url):
+    pytest.importorskip("langgraph.checkpoint.conformance")
+    from test_langgraph import run_conformance
+
+    asyncio.run(run_conformance(url))
