@@ -7,6 +7,8 @@
 -- (checkpoint_blobs) and referenced by every checkpoint that reads it
 -- (checkpoint_channels); the trigger deletes a blob with its last reference.
 --
+-- Pending writes are the exception (below): they are keyed by the writing branch.
+--
 --   SELECT k.checkpoint_ns, k.checkpoint_id, c.channel, b.version
 --   FROM checkpoints k JOIN checkpoint_channels c ON c.message_id = k.message_id
 --   JOIN checkpoint_blobs b ON b.id = c.blob_id;
@@ -45,15 +47,25 @@ BEGIN
     DELETE FROM checkpoint_blobs WHERE id = old.blob_id;
 END;
 
+-- A pending write names its checkpoint by id, not by row: LangGraph may write a task's
+-- writes before the checkpoint's own put has committed. It belongs to the thread that wrote
+-- it: branch_id is that thread's head branch (deleting the branch deletes its writes),
+-- newest_branch the newest branch id of the file when it was written. A lineage that holds
+-- branch_id as its head sees the write; one that holds it as an ancestor sees it only if
+-- it forked from there after the write (its next branch is newer than newest_branch), so a
+-- copy and its source never see each other's later writes on a checkpoint they share.
 CREATE TABLE checkpoint_writes (
-    message_id INTEGER NOT NULL REFERENCES checkpoints (message_id) ON DELETE CASCADE,
-    task_id    TEXT NOT NULL,
-    idx        INTEGER NOT NULL,
-    channel    TEXT NOT NULL,
-    write_type TEXT NOT NULL,
-    blob       BLOB NOT NULL,
-    task_path  TEXT NOT NULL,
-    PRIMARY KEY (message_id, task_id, idx)
+    branch_id     INTEGER NOT NULL REFERENCES branches (id) ON DELETE CASCADE,
+    checkpoint_ns TEXT NOT NULL,
+    checkpoint_id TEXT NOT NULL,
+    task_id       TEXT NOT NULL,
+    idx           INTEGER NOT NULL,
+    newest_branch INTEGER NOT NULL,
+    channel       TEXT NOT NULL,
+    write_type    TEXT NOT NULL,
+    blob          BLOB NOT NULL,
+    task_path     TEXT NOT NULL,
+    PRIMARY KEY (branch_id, checkpoint_ns, checkpoint_id, task_id, idx)
 ) WITHOUT ROWID;
 
 -- A checkpoint removed from one thread while another session still inherits it: hidden in

@@ -176,7 +176,38 @@ fn visible(
             },
         )?;
     }
-    Ok(out)
+    // A checkpoint put again over an inherited one shadows it: the later row wins.
+    let mut seen = HashSet::new();
+    let mut kept: Vec<Visible> = out
+        .into_iter()
+        .rev()
+        .filter(|r| seen.insert((r.checkpoint_ns.clone(), r.checkpoint_id.clone())))
+        .collect();
+    kept.reverse();
+    Ok(kept)
+}
+
+/// Whether a branch other than `except` forks from `message_id`'s branch at or after it.
+fn inherited(tx: &Tx<'_>, message_id: i64, except: i64) -> Result<bool> {
+    let (branch, seq) = (message_id >> 32, message_id & lineage::MAX_SEQ);
+    Ok(tx
+        .query_opt(
+            "SELECT id FROM branches WHERE parent_branch_id = ?1 AND fork_seq >= ?2
+                 AND id <> ?3 LIMIT 1",
+            args![branch, seq, except],
+            |r| r.get::<i64>(0),
+        )?
+        .is_some())
+}
+
+/// Whether a pending write `(branch_id, newest_branch)` belongs to this lineage: written by
+/// its head, or by an ancestor before the lineage forked from it.
+fn write_visible(segments: &[Segment], branch_id: i64, newest_branch: i64) -> bool {
+    match segments.iter().position(|s| s.branch_id == branch_id) {
+        Some(k) if k + 1 == segments.len() => true,
+        Some(k) => segments[k + 1].branch_id > newest_branch,
+        None => false,
+    }
 }
 
 /// The segments of a thread's current history, or `None` for no such thread.
@@ -209,7 +240,12 @@ fn text_of(metadata: &Metadata, key: &str) -> Option<String> {
 }
 
 /// The whole record of a visible row.
-fn record(tx: &Tx<'_>, thread_id: &str, row: &Visible) -> Result<CheckpointRecord> {
+fn record(
+    tx: &Tx<'_>,
+    segments: &[Segment],
+    thread_id: &str,
+    row: &Visible,
+) -> Result<CheckpointRecord> {
     let checkpoint = tx.query_one(
         "SELECT checkpoint_type, checkpoint FROM checkpoints WHERE message_id = ?1",
         args![row.message_id],
@@ -235,23 +271,39 @@ fn record(tx: &Tx<'_>, thread_id: &str, row: &Visible) -> Result<CheckpointRecor
             ))
         },
     )?;
-    let pending_writes = tx.query_map(
-        "SELECT task_id, idx, channel, write_type, blob, task_path FROM checkpoint_writes
-         WHERE message_id = ?1 ORDER BY task_path, task_id, idx",
-        args![row.message_id],
-        |r| {
-            Ok(PendingWrite {
-                task_id: r.get(0)?,
-                idx: r.get(1)?,
-                channel: r.get(2)?,
-                value: Serialized {
-                    kind: r.get(3)?,
-                    bytes: Some(r.get(4)?),
-                },
-                task_path: r.get(5)?,
-            })
-        },
-    )?;
+    let mut pending_writes = Vec::new();
+    for seg in segments {
+        tx.query_each(
+            "SELECT task_id, idx, channel, write_type, blob, task_path, newest_branch
+             FROM checkpoint_writes
+             WHERE branch_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3",
+            args![seg.branch_id, row.checkpoint_ns, row.checkpoint_id],
+            |r| {
+                if write_visible(segments, seg.branch_id, r.get(6)?) {
+                    pending_writes.push(PendingWrite {
+                        task_id: r.get(0)?,
+                        idx: r.get(1)?,
+                        channel: r.get(2)?,
+                        value: Serialized {
+                            kind: r.get(3)?,
+                            bytes: Some(r.get(4)?),
+                        },
+                        task_path: r.get(5)?,
+                    });
+                }
+                Ok(())
+            },
+        )?;
+    }
+    // A task's write at an index, written again further down the lineage, is the later one.
+    let mut by_task: HashMap<(String, i64), PendingWrite> = HashMap::new();
+    for w in pending_writes {
+        by_task.insert((w.task_id.clone(), w.idx), w);
+    }
+    let mut pending_writes: Vec<PendingWrite> = by_task.into_values().collect();
+    pending_writes.sort_by(|a, b| {
+        (&a.task_path, &a.task_id, a.idx).cmp(&(&b.task_path, &b.task_id, b.idx))
+    });
     Ok(CheckpointRecord {
         thread_id: thread_id.to_string(),
         checkpoint_ns: row.checkpoint_ns.clone(),
@@ -319,7 +371,12 @@ impl Store {
             let segments = lineage::segments(tx, head.branch_id, head.length)?;
             let ns = new.checkpoint_ns.as_str();
             let existing = visible(tx, &segments, Some(ns), Some(&new.checkpoint_id))?;
-            if let Some(row) = existing.last() {
+            let own = existing.last().filter(|row| row.message_id >> 32 == head.branch_id);
+            let own = match own {
+                Some(row) if !inherited(tx, row.message_id, head.branch_id)? => Some(row),
+                _ => None,
+            };
+            if let Some(row) = own {
                 tx.execute(
                     "UPDATE checkpoints SET parent_checkpoint_id = ?2, run_id = ?3,
                          checkpoint_type = ?4, checkpoint = ?5, metadata = ?6
@@ -419,9 +476,10 @@ impl Store {
         })
     }
 
-    /// Stores a task's pending writes against a checkpoint of the thread. With `replace`,
-    /// a write at an index the task wrote before replaces it; otherwise the first one stays.
-    /// [`Error::NotFound`] if the thread has no such checkpoint.
+    /// Stores a task's pending writes against checkpoint `checkpoint_id` of the thread,
+    /// which need not be stored yet (LangGraph may write them before the checkpoint's put
+    /// commits). With `replace`, a write at an index the task wrote before replaces it;
+    /// otherwise the first one stays.
     pub fn put_checkpoint_writes(
         &self,
         thread_id: &str,
@@ -432,27 +490,31 @@ impl Store {
     ) -> Result<()> {
         let session_id = thread_session_id(thread_id)?;
         self.write(|tx| {
-            let (segments, _) = thread_segments(tx, &session_id)?
-                .ok_or_else(|| Error::not_found("thread", thread_id))?;
-            let row = visible(tx, &segments, Some(checkpoint_ns), Some(checkpoint_id))?
-                .pop()
-                .ok_or_else(|| Error::not_found("checkpoint", checkpoint_id))?;
+            let (head, _) = head_or_create(tx, &session_id, true)?;
+            let newest_branch: i64 =
+                tx.query_one("SELECT max(id) FROM branches", args![], |r| r.get(0))?;
             let mut insert = tx.repeated(if replace {
-                "INSERT INTO checkpoint_writes (message_id, task_id, idx, channel, write_type,
-                     blob, task_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (message_id, task_id, idx) DO UPDATE SET channel = excluded.channel,
+                "INSERT INTO checkpoint_writes (branch_id, checkpoint_ns, checkpoint_id, task_id,
+                     idx, newest_branch, channel, write_type, blob, task_path)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (branch_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE
+                 SET newest_branch = excluded.newest_branch, channel = excluded.channel,
                      write_type = excluded.write_type, blob = excluded.blob,
                      task_path = excluded.task_path"
             } else {
-                "INSERT INTO checkpoint_writes (message_id, task_id, idx, channel, write_type,
-                     blob, task_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (message_id, task_id, idx) DO NOTHING"
+                "INSERT INTO checkpoint_writes (branch_id, checkpoint_ns, checkpoint_id, task_id,
+                     idx, newest_branch, channel, write_type, blob, task_path)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (branch_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING"
             })?;
             for w in writes {
                 insert.execute(args![
-                    row.message_id,
+                    head.branch_id,
+                    checkpoint_ns,
+                    checkpoint_id,
                     w.task_id,
                     w.idx,
+                    newest_branch,
                     w.channel,
                     w.value.kind,
                     w.value.bytes.as_deref().unwrap_or_default(),
@@ -482,7 +544,8 @@ impl Store {
                     .cmp(&b.checkpoint_id)
                     .then(a.message_id.cmp(&b.message_id))
             });
-            best.map(|row| record(tx, thread_id, row)).transpose()
+            best.map(|row| record(tx, &segments, thread_id, row))
+                .transpose()
         })
     }
 
@@ -509,8 +572,10 @@ impl Store {
             .collect::<Result<Vec<_>>>()?;
         self.read(|tx| {
             let mut rows: Vec<(usize, Visible)> = Vec::new();
+            let mut lineages: Vec<Vec<Segment>> = Vec::new();
             for (i, session_id) in sessions.iter().enumerate() {
                 let Some((segments, _)) = thread_segments(tx, session_id)? else {
+                    lineages.push(Vec::new());
                     continue;
                 };
                 for row in visible(
@@ -532,6 +597,7 @@ impl Store {
                     }
                     rows.push((i, row));
                 }
+                lineages.push(segments);
             }
             rows.sort_by(|(ta, a), (tb, b)| {
                 b.checkpoint_id
@@ -541,7 +607,7 @@ impl Store {
             });
             rows.truncate(query.limit.unwrap_or(usize::MAX));
             rows.iter()
-                .map(|(i, row)| record(tx, &threads[*i], row))
+                .map(|(i, row)| record(tx, &lineages[*i], &threads[*i], row))
                 .collect()
         })
     }
@@ -657,9 +723,11 @@ impl Store {
     }
 }
 
-/// The rows `keep_latest` keeps: the latest of each namespace and, walking its parents, every
-/// ancestor until each channel the latest lists a version of but holds no value for has a
-/// value (a delta channel's chain of writes back to its seed).
+/// The rows `keep_latest` keeps: the latest of each namespace and, walking its parents,
+/// every ancestor back to the one that holds a value (a snapshot) of each delta channel the
+/// latest rebuilds from writes. LangGraph names those channels in the checkpoint's metadata
+/// (`counters_since_delta_snapshot`: updates since the channel's last snapshot); the walk
+/// that rebuilds them (`get_delta_channel_history`) collects the writes of these ancestors.
 fn kept_by_keep_latest(tx: &Tx<'_>, rows: &[Visible]) -> Result<HashSet<i64>> {
     let mut latest: HashMap<&str, &Visible> = HashMap::new();
     for row in rows {
@@ -677,40 +745,47 @@ fn kept_by_keep_latest(tx: &Tx<'_>, rows: &[Visible]) -> Result<HashSet<i64>> {
     let mut keep = HashSet::new();
     for row in latest.values() {
         keep.insert(row.message_id);
-        let mut missing = channels_without_value(tx, row.message_id)?;
-        let mut cursor = row.parent_checkpoint_id.as_deref();
+        let mut missing: HashSet<String> = match parse_metadata(&row.metadata)?
+            .get("counters_since_delta_snapshot")
+        {
+            Some(Value::Object(counters)) => counters.keys().cloned().collect(),
+            _ => HashSet::new(),
+        };
+        let mut cursor = Some(row.checkpoint_id.as_str());
+        let mut first = true;
         while let (false, Some(id)) = (missing.is_empty(), cursor) {
             let Some(parent) = by_id.get(&(row.checkpoint_ns.as_str(), id)) else {
                 break;
             };
-            keep.insert(parent.message_id);
-            let has: HashSet<String> = tx
-                .query_map(
-                    "SELECT channel FROM checkpoint_channels WHERE message_id = ?1",
-                    args![parent.message_id],
-                    |r| r.get::<String>(0),
-                )?
-                .into_iter()
-                .collect();
-            missing.retain(|c| !has.contains(c));
+            if !first {
+                keep.insert(parent.message_id);
+            }
+            first = false;
+            let mut found = Vec::new();
+            for channel in &missing {
+                if has_value(tx, parent.message_id, channel)? {
+                    found.push(channel.clone());
+                }
+            }
+            for channel in found {
+                missing.remove(&channel);
+            }
             cursor = parent.parent_checkpoint_id.as_deref();
         }
     }
     Ok(keep)
 }
 
-/// Channels a checkpoint's versions name (from its delta-channel marker: a value stored
-/// with blob type `"empty"` or none at all) that hold no value.
-fn channels_without_value(tx: &Tx<'_>, message_id: i64) -> Result<HashSet<String>> {
+/// Whether checkpoint `message_id` holds a value of `channel` (not `"empty"`).
+fn has_value(tx: &Tx<'_>, message_id: i64, channel: &str) -> Result<bool> {
     Ok(tx
-        .query_map(
-            "SELECT c.channel FROM checkpoint_channels c JOIN checkpoint_blobs b ON b.id = c.blob_id
-             WHERE c.message_id = ?1 AND b.blob_type = 'empty'",
-            args![message_id],
-            |r| r.get::<String>(0),
+        .query_opt(
+            "SELECT 1 FROM checkpoint_channels c JOIN checkpoint_blobs b ON b.id = c.blob_id
+             WHERE c.message_id = ?1 AND c.channel = ?2 AND b.blob_type <> 'empty'",
+            args![message_id, channel],
+            |r| r.get::<i64>(0),
         )?
-        .into_iter()
-        .collect())
+        .is_some())
 }
 
 /// Removes `doomed` checkpoints from the thread: a row no other branch inherits is deleted
@@ -728,16 +803,15 @@ fn remove(tx: &Tx<'_>, session_id: &str, doomed: &[Visible], why: &str) -> Resul
         if doomed.len() == 1 { "" } else { "s" }
     ));
     append_to_head(tx, session_id, &mut head, &Step::after(version), vec![message])?;
+    let mut forget = tx.repeated(
+        "DELETE FROM checkpoint_writes
+         WHERE branch_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3",
+    )?;
     for row in doomed {
-        let branch = row.message_id >> 32;
-        let seq = row.message_id & lineage::MAX_SEQ;
-        let inherited: Option<i64> = tx.query_opt(
-            "SELECT id FROM branches WHERE parent_branch_id = ?1 AND fork_seq >= ?2
-                 AND id <> ?3 LIMIT 1",
-            args![branch, seq, head.branch_id],
-            |r| r.get(0),
-        )?;
-        if inherited.is_some() || branch != head.branch_id {
+        forget.execute(args![head.branch_id, row.checkpoint_ns, row.checkpoint_id])?;
+        if row.message_id >> 32 != head.branch_id
+            || inherited(tx, row.message_id, head.branch_id)?
+        {
             tx.execute(
                 "INSERT INTO checkpoint_hidden (branch_id, message_id, from_seq)
                  VALUES (?1, ?2, ?3) ON CONFLICT (branch_id, message_id) DO NOTHING",

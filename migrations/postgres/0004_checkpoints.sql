@@ -39,14 +39,17 @@ CREATE TRIGGER checkpoint_blob_unreferenced AFTER DELETE ON checkpoint_channels
     FOR EACH ROW EXECUTE FUNCTION checkpoint_blob_unreferenced();
 
 CREATE TABLE checkpoint_writes (
-    message_id BIGINT NOT NULL REFERENCES checkpoints (message_id) ON DELETE CASCADE,
-    task_id    TEXT NOT NULL,
-    idx        BIGINT NOT NULL,
-    channel    TEXT NOT NULL,
-    write_type TEXT NOT NULL,
-    blob       BYTEA NOT NULL,
-    task_path  TEXT NOT NULL,
-    PRIMARY KEY (message_id, task_id, idx)
+    branch_id     BIGINT NOT NULL REFERENCES branches (id) ON DELETE CASCADE,
+    checkpoint_ns TEXT NOT NULL,
+    checkpoint_id TEXT NOT NULL,
+    task_id       TEXT NOT NULL,
+    idx           BIGINT NOT NULL,
+    newest_branch BIGINT NOT NULL,
+    channel       TEXT NOT NULL,
+    write_type    TEXT NOT NULL,
+    blob          BYTEA NOT NULL,
+    task_path     TEXT NOT NULL,
+    PRIMARY KEY (branch_id, checkpoint_ns, checkpoint_id, task_id, idx)
 );
 
 CREATE TABLE checkpoint_hidden (
