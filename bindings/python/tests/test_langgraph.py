@@ -329,3 +329,26 @@ def test_keep_latest_keeps_the_chain_a_delta_channel_is_rebuilt_from(db_path: st
     assert graph.get_state(thread("d")).values == before
     history = saver.get_delta_channel_history(config=kept[0].config, channels=["seen"])
     assert "seed" in history["seen"]
+
+
+def test_a_backup_restored_brings_back_every_checkpoint_value_and_write(db_path: str, tmp_path) -> None:
+    store = sessiondb.Store(db_path)
+    saver = SessiondbSaver(store)
+    configs = put_chain(saver, "a", 4)
+    saver.put_writes(configs[-1], [("step", "w")], "task", "path")
+    saver.copy_thread("a", "b")
+    on_b = {"configurable": {**configs[-1]["configurable"], "thread_id": "b"}}
+    saver.put_writes(on_b, [("step", "only b")], "task-b")
+    before = {t: [(c.checkpoint, c.metadata, c.pending_writes) for c in saver.list(thread(t))] for t in "ab"}
+    assert before["a"][0][2] == [("task", "step", "w")]
+    assert before["b"][0][2] == [("task-b", "step", "only b"), ("task", "step", "w")]
+    out = str(tmp_path / "backup.db")
+    store.backup(out)
+    saver.delete_thread("a")
+    saver.delete_thread("b")
+    put_chain(saver, "c", 2)
+    store.restore(out)
+    after = {t: [(c.checkpoint, c.metadata, c.pending_writes) for c in saver.list(thread(t))] for t in "ab"}
+    assert after == before
+    assert list(saver.list(thread("c"))) == []
+    assert counts(db_path)["checkpoint_blobs"] == 5
