@@ -281,7 +281,13 @@ const TABLES: [(&str, &[&str]); 13] = [
     ("checkpoint_channels", &["message_id", "channel"]),
     (
         "checkpoint_writes",
-        &["branch_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx"],
+        &[
+            "branch_id",
+            "checkpoint_ns",
+            "checkpoint_id",
+            "task_id",
+            "idx",
+        ],
     ),
     ("checkpoint_hidden", &["branch_id", "message_id"]),
 ];

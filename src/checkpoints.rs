@@ -113,7 +113,8 @@ pub enum PruneStrategy {
 /// The session id of a thread.
 pub fn thread_session_id(thread_id: &str) -> Result<String> {
     let id = format!("{THREAD_PREFIX}{thread_id}");
-    validate_session_id(&id).map_err(|e| Error::invalid(format!("thread_id {thread_id:?}: {e}")))?;
+    validate_session_id(&id)
+        .map_err(|e| Error::invalid(format!("thread_id {thread_id:?}: {e}")))?;
     Ok(id)
 }
 
@@ -301,9 +302,8 @@ fn record(
         by_task.insert((w.task_id.clone(), w.idx), w);
     }
     let mut pending_writes: Vec<PendingWrite> = by_task.into_values().collect();
-    pending_writes.sort_by(|a, b| {
-        (&a.task_path, &a.task_id, a.idx).cmp(&(&b.task_path, &b.task_id, b.idx))
-    });
+    pending_writes
+        .sort_by(|a, b| (&a.task_path, &a.task_id, a.idx).cmp(&(&b.task_path, &b.task_id, b.idx)));
     Ok(CheckpointRecord {
         thread_id: thread_id.to_string(),
         checkpoint_ns: row.checkpoint_ns.clone(),
@@ -330,11 +330,11 @@ fn find_blob(
          WHERE c.message_id BETWEEN ?1 AND ?2 AND c.channel = ?3 AND b.version = ?4
          ORDER BY c.message_id DESC LIMIT 1";
     if let Some(parent) = parent {
-        if let Some(id) = tx.query_opt(
-            BY_MESSAGE,
-            args![parent, parent, channel, version],
-            |r| r.get(0),
-        )? {
+        if let Some(id) =
+            tx.query_opt(BY_MESSAGE, args![parent, parent, channel, version], |r| {
+                r.get(0)
+            })?
+        {
             return Ok(Some(id));
         }
     }
@@ -371,7 +371,9 @@ impl Store {
             let segments = lineage::segments(tx, head.branch_id, head.length)?;
             let ns = new.checkpoint_ns.as_str();
             let existing = visible(tx, &segments, Some(ns), Some(&new.checkpoint_id))?;
-            let own = existing.last().filter(|row| row.message_id >> 32 == head.branch_id);
+            let own = existing
+                .last()
+                .filter(|row| row.message_id >> 32 == head.branch_id);
             let own = match own {
                 Some(row) if !inherited(tx, row.message_id, head.branch_id)? => Some(row),
                 _ => None,
@@ -434,7 +436,13 @@ impl Store {
             ))
             .with_metadata(about)
             .with_key(format!("{THREAD_PREFIX}{ns}:{}", new.checkpoint_id));
-            append_to_head(tx, &session_id, &mut head, &Step::after(version), vec![message])?;
+            append_to_head(
+                tx,
+                &session_id,
+                &mut head,
+                &Step::after(version),
+                vec![message],
+            )?;
             let message_id = row_id(head.branch_id, head.length);
             tx.execute(
                 "INSERT INTO checkpoints (message_id, checkpoint_ns, checkpoint_id,
@@ -745,12 +753,11 @@ fn kept_by_keep_latest(tx: &Tx<'_>, rows: &[Visible]) -> Result<HashSet<i64>> {
     let mut keep = HashSet::new();
     for row in latest.values() {
         keep.insert(row.message_id);
-        let mut missing: HashSet<String> = match parse_metadata(&row.metadata)?
-            .get("counters_since_delta_snapshot")
-        {
-            Some(Value::Object(counters)) => counters.keys().cloned().collect(),
-            _ => HashSet::new(),
-        };
+        let mut missing: HashSet<String> =
+            match parse_metadata(&row.metadata)?.get("counters_since_delta_snapshot") {
+                Some(Value::Object(counters)) => counters.keys().cloned().collect(),
+                _ => HashSet::new(),
+            };
         let mut cursor = Some(row.checkpoint_id.as_str());
         let mut first = true;
         while let (false, Some(id)) = (missing.is_empty(), cursor) {
@@ -802,15 +809,20 @@ fn remove(tx: &Tx<'_>, session_id: &str, doomed: &[Visible], why: &str) -> Resul
         doomed.len(),
         if doomed.len() == 1 { "" } else { "s" }
     ));
-    append_to_head(tx, session_id, &mut head, &Step::after(version), vec![message])?;
+    append_to_head(
+        tx,
+        session_id,
+        &mut head,
+        &Step::after(version),
+        vec![message],
+    )?;
     let mut forget = tx.repeated(
         "DELETE FROM checkpoint_writes
          WHERE branch_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3",
     )?;
     for row in doomed {
         forget.execute(args![head.branch_id, row.checkpoint_ns, row.checkpoint_id])?;
-        if row.message_id >> 32 != head.branch_id
-            || inherited(tx, row.message_id, head.branch_id)?
+        if row.message_id >> 32 != head.branch_id || inherited(tx, row.message_id, head.branch_id)?
         {
             tx.execute(
                 "INSERT INTO checkpoint_hidden (branch_id, message_id, from_seq)

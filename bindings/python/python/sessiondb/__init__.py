@@ -7,8 +7,8 @@ plain dicts shaped like ``sessiondb history --json`` prints them, errors are sub
 :meth:`Store.lease`) give one worker a session at a time; :meth:`Store.watcher` waits for
 another process's changes, with ``for`` or ``async for``.
 
-Adapters that speak other stores' APIs live beside it: :mod:`sessiondb.praisonai` and
-:mod:`sessiondb.openai_agents`.
+Adapters that speak other stores' APIs live beside it: :mod:`sessiondb.praisonai`,
+:mod:`sessiondb.openai_agents` and :mod:`sessiondb.langgraph`.
 """
 
 from __future__ import annotations
