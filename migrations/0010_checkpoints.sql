@@ -14,6 +14,8 @@
 --   JOIN checkpoint_blobs b ON b.id = c.blob_id;
 CREATE TABLE checkpoints (
     message_id           INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+    -- The branch that owns the message (its rowid's high bits), for the index below.
+    branch_id            INTEGER NOT NULL CHECK (branch_id = message_id / 4294967296),
     checkpoint_ns        TEXT NOT NULL,
     checkpoint_id        TEXT NOT NULL,
     parent_checkpoint_id TEXT,
@@ -22,7 +24,7 @@ CREATE TABLE checkpoints (
     checkpoint           BLOB NOT NULL,
     metadata             TEXT NOT NULL CHECK (json_valid(metadata) AND json_type(metadata) = 'object')
 );
-CREATE INDEX checkpoints_by_id ON checkpoints (checkpoint_id);
+CREATE INDEX checkpoints_in_branch ON checkpoints (branch_id, checkpoint_ns, checkpoint_id);
 CREATE INDEX checkpoints_by_run ON checkpoints (run_id) WHERE run_id IS NOT NULL;
 
 CREATE TABLE checkpoint_blobs (

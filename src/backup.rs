@@ -252,7 +252,7 @@ impl Offsets {
             | ("snapshots", "branch_id")
             | ("compactions", "branch_id")
             | ("checkpoint_writes", "branch_id" | "newest_branch")
-            | ("checkpoint_hidden", "branch_id") => self.branch,
+            | ("checkpoint_hidden" | "checkpoints", "branch_id") => self.branch,
             ("messages", "id")
             | (
                 "usage_records" | "checkpoints" | "checkpoint_channels" | "checkpoint_hidden",

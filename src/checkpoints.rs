@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::db::sql::{args, Tx};
+use crate::db::sql::{args, Row, Tx};
 use crate::error::{Error, Result};
 use crate::heads::{append_to_head, head_of, head_or_create, insert_session, Step};
 use crate::lineage::{self, row_id, Segment};
@@ -128,15 +128,8 @@ struct Visible {
     metadata: String,
 }
 
-/// The checkpoints visible in `segments`, in history order, optionally only of `ns` or with
-/// id `id`. A row hidden from a branch from `from_seq` on is left out where the lineage holds
-/// that branch up to `from_seq` or beyond.
-fn visible(
-    tx: &Tx<'_>,
-    segments: &[Segment],
-    ns: Option<&str>,
-    id: Option<&str>,
-) -> Result<Vec<Visible>> {
+/// Row ids hidden in this lineage (see [`visible`]).
+fn hidden_in(tx: &Tx<'_>, segments: &[Segment]) -> Result<HashSet<i64>> {
     let mut hidden = HashSet::new();
     for seg in segments {
         tx.query_each(
@@ -148,6 +141,84 @@ fn visible(
             },
         )?;
     }
+    Ok(hidden)
+}
+
+/// The checkpoint of namespace `ns` with id `id`, or with `None` the one with the highest
+/// id, visible in `segments`: per segment one walk of the `(branch_id, checkpoint_ns,
+/// checkpoint_id)` index from the top, so a long thread costs no more than a short one.
+/// A later segment wins a tie (a checkpoint put again over an inherited one).
+fn find_one(
+    tx: &Tx<'_>,
+    segments: &[Segment],
+    ns: &str,
+    id: Option<&str>,
+) -> Result<Option<Visible>> {
+    let hidden = hidden_in(tx, segments)?;
+    let mut best: Option<Visible> = None;
+    for seg in segments {
+        if seg.upto <= seg.fork_seq {
+            continue;
+        }
+        let lo = row_id(seg.branch_id, seg.fork_seq + 1);
+        let hi = row_id(seg.branch_id, seg.upto);
+        // Only hidden rows are passed over: at most that many before the one wanted.
+        let take = count(hidden.len() + 1);
+        let mut found = None;
+        let each = |r: &Row<'_>| -> Result<bool> {
+            let row = Visible {
+                message_id: r.get(0)?,
+                checkpoint_ns: r.get(1)?,
+                checkpoint_id: r.get(2)?,
+                parent_checkpoint_id: r.get(3)?,
+                metadata: r.get(4)?,
+            };
+            if hidden.contains(&row.message_id) {
+                return Ok(true);
+            }
+            found = Some(row);
+            Ok(false)
+        };
+        match id {
+            Some(id) => tx.query_until(
+                "SELECT message_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata
+                 FROM checkpoints WHERE branch_id = ?1 AND checkpoint_ns = ?2
+                     AND checkpoint_id = ?3 AND message_id BETWEEN ?4 AND ?5
+                 ORDER BY message_id DESC LIMIT ?6",
+                args![seg.branch_id, ns, id, lo, hi, take],
+                each,
+            )?,
+            None => tx.query_until(
+                "SELECT message_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata
+                 FROM checkpoints WHERE branch_id = ?1 AND checkpoint_ns = ?2
+                     AND message_id BETWEEN ?3 AND ?4
+                 ORDER BY checkpoint_id DESC, message_id DESC LIMIT ?5",
+                args![seg.branch_id, ns, lo, hi, take],
+                each,
+            )?,
+        }
+        if let Some(row) = found {
+            if best
+                .as_ref()
+                .is_none_or(|b| row.checkpoint_id >= b.checkpoint_id)
+            {
+                best = Some(row);
+            }
+        }
+    }
+    Ok(best)
+}
+
+/// The checkpoints visible in `segments`, in history order, optionally only of `ns` or with
+/// id `id`. A row hidden from a branch from `from_seq` on is left out where the lineage holds
+/// that branch up to `from_seq` or beyond.
+fn visible(
+    tx: &Tx<'_>,
+    segments: &[Segment],
+    ns: Option<&str>,
+    id: Option<&str>,
+) -> Result<Vec<Visible>> {
+    let hidden = hidden_in(tx, segments)?;
     let mut out = Vec::new();
     for seg in segments {
         if seg.upto <= seg.fork_seq {
@@ -378,7 +449,7 @@ impl Store {
                 Some(row) if !inherited(tx, row.message_id, head.branch_id)? => Some(row),
                 _ => None,
             };
-            if let Some(row) = own {
+            if let Some(row) = &own {
                 tx.execute(
                     "UPDATE checkpoints SET parent_checkpoint_id = ?2, run_id = ?3,
                          checkpoint_type = ?4, checkpoint = ?5, metadata = ?6
@@ -395,9 +466,7 @@ impl Store {
                 return Ok(());
             }
             let parent = match &new.parent_checkpoint_id {
-                Some(id) => visible(tx, &segments, Some(ns), Some(id))?
-                    .last()
-                    .map(|r| r.message_id),
+                Some(id) => find_one(tx, &segments, ns, Some(id))?.map(|r| r.message_id),
                 None => None,
             };
             // Find the unchanged channels' blobs before this checkpoint's rows exist.
@@ -445,11 +514,12 @@ impl Store {
             )?;
             let message_id = row_id(head.branch_id, head.length);
             tx.execute(
-                "INSERT INTO checkpoints (message_id, checkpoint_ns, checkpoint_id,
+                "INSERT INTO checkpoints (message_id, branch_id, checkpoint_ns, checkpoint_id,
                      parent_checkpoint_id, run_id, checkpoint_type, checkpoint, metadata)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 args![
                     message_id,
+                    head.branch_id,
                     ns,
                     new.checkpoint_id,
                     new.parent_checkpoint_id,
@@ -546,13 +616,8 @@ impl Store {
             let Some((segments, _)) = thread_segments(tx, &session_id)? else {
                 return Ok(None);
             };
-            let rows = visible(tx, &segments, Some(checkpoint_ns), checkpoint_id)?;
-            let best = rows.iter().max_by(|a, b| {
-                a.checkpoint_id
-                    .cmp(&b.checkpoint_id)
-                    .then(a.message_id.cmp(&b.message_id))
-            });
-            best.map(|row| record(tx, &segments, thread_id, row))
+            find_one(tx, &segments, checkpoint_ns, checkpoint_id)?
+                .map(|row| record(tx, &segments, thread_id, &row))
                 .transpose()
         })
     }

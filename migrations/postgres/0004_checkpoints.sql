@@ -2,6 +2,8 @@
 -- written there). Released: never edit this file; add a new numbered file.
 CREATE TABLE checkpoints (
     message_id           BIGINT PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+    -- The branch that owns the message (its rowid's high bits), for the index below.
+    branch_id            BIGINT NOT NULL CHECK (branch_id = message_id / 4294967296),
     checkpoint_ns        TEXT NOT NULL,
     checkpoint_id        TEXT NOT NULL,
     parent_checkpoint_id TEXT,
@@ -10,7 +12,7 @@ CREATE TABLE checkpoints (
     checkpoint           BYTEA NOT NULL,
     metadata             TEXT NOT NULL CHECK (jsonb_typeof(CAST(metadata AS JSONB)) = 'object')
 );
-CREATE INDEX checkpoints_by_id ON checkpoints (checkpoint_id);
+CREATE INDEX checkpoints_in_branch ON checkpoints (branch_id, checkpoint_ns, checkpoint_id);
 CREATE INDEX checkpoints_by_run ON checkpoints (run_id) WHERE run_id IS NOT NULL;
 
 CREATE TABLE checkpoint_blobs (
