@@ -789,7 +789,8 @@ impl Store {
                     .into_iter()
                     .filter(|r| !keep.contains(&r.message_id))
                     .collect();
-                remove(tx, &session_id, &doomed, "prune keep_latest")
+                remove(tx, &session_id, &doomed, "prune keep_latest")?;
+                free_hidden(tx, &session_id)
             })?;
         }
         Ok(())
@@ -860,6 +861,35 @@ fn has_value(tx: &Tx<'_>, message_id: i64, channel: &str) -> Result<bool> {
         .is_some())
 }
 
+/// Deletes the rows of the thread's own branch it hides and no other branch inherits any
+/// more (the copies that still read them when they were hidden are gone).
+fn free_hidden(tx: &Tx<'_>, session_id: &str) -> Result<()> {
+    let Some((head, _)) = head_of(tx, session_id)? else {
+        return Ok(());
+    };
+    let rows = tx.query_map(
+        "SELECT h.message_id, k.checkpoint_ns, k.checkpoint_id FROM checkpoint_hidden h
+         JOIN checkpoints k ON k.message_id = h.message_id
+         WHERE h.branch_id = ?1 AND k.branch_id = ?1",
+        args![head.branch_id],
+        |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<String>(2)?)),
+    )?;
+    for (message_id, ns, id) in rows {
+        if !inherited(tx, message_id, head.branch_id)? {
+            tx.execute(
+                "DELETE FROM checkpoint_writes
+                 WHERE branch_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3",
+                args![head.branch_id, ns, id],
+            )?;
+            tx.execute(
+                "DELETE FROM checkpoints WHERE message_id = ?1",
+                args![message_id],
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Removes `doomed` checkpoints from the thread: a row no other branch inherits is deleted
 /// (its references and writes cascade, a blob goes with its last reference); a row another
 /// session inherits is hidden from this thread from a marker message on, which also records
@@ -885,8 +915,15 @@ fn remove(tx: &Tx<'_>, session_id: &str, doomed: &[Visible], why: &str) -> Resul
         "DELETE FROM checkpoint_writes
          WHERE branch_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3",
     )?;
+    // This thread's writes may be read by a copy made of it earlier: they stay while one is.
+    let copied: bool = tx
+        .query_opt(
+            "SELECT 1 FROM branches WHERE parent_branch_id = ?1 LIMIT 1",
+            args![head.branch_id],
+            |r| r.get::<i64>(0),
+        )?
+        .is_some();
     for row in doomed {
-        forget.execute(args![head.branch_id, row.checkpoint_ns, row.checkpoint_id])?;
         if row.message_id >> 32 != head.branch_id || inherited(tx, row.message_id, head.branch_id)?
         {
             tx.execute(
@@ -894,12 +931,16 @@ fn remove(tx: &Tx<'_>, session_id: &str, doomed: &[Visible], why: &str) -> Resul
                  VALUES (?1, ?2, ?3) ON CONFLICT (branch_id, message_id) DO NOTHING",
                 args![head.branch_id, row.message_id, head.length],
             )?;
+            if copied {
+                continue;
+            }
         } else {
             tx.execute(
                 "DELETE FROM checkpoints WHERE message_id = ?1",
                 args![row.message_id],
             )?;
         }
+        forget.execute(args![head.branch_id, row.checkpoint_ns, row.checkpoint_id])?;
     }
     Ok(())
 }

@@ -216,8 +216,15 @@ def test_values_are_stored_once_per_version_and_nothing_is_left_behind(db_path: 
     assert [t.checkpoint["channel_values"]["step"] for t in saver.list(thread("a"))] == [4]
     assert [t.checkpoint["channel_values"]["step"] for t in saver.list(thread("b"))] == [4, 3, 2, 1, 0]
     assert saver.get_tuple(thread("a")).pending_writes == [("task", "step", 99)]
-    # With the copy gone, pruning again frees what only the copy held.
+    # With the copy gone, pruning again frees what only the copy still read.
     saver.delete_thread("b")
+    saver.prune(["a"], strategy="keep_latest")
+    assert counts(db_path) == {
+        "checkpoints": 1,
+        "checkpoint_blobs": 2,
+        "checkpoint_channels": 2,
+        "checkpoint_writes": 1,
+    }
     fresh = put_chain(saver, "c", 3)
     saver.prune(["c"], strategy="keep_latest")
     assert saver.get_tuple(fresh[-1]).checkpoint["channel_values"] == {"fixed": {"big": "x" * 100}, "step": 2}
