@@ -627,16 +627,15 @@ impl Store {
         let threads = match &query.thread_id {
             Some(t) => vec![t.clone()],
             None => self.read(|tx| {
-                tx.query_map(
-                    "SELECT substr(id, ?2) FROM sessions WHERE substr(id, 1, ?1) = ?3
-                     ORDER BY id",
-                    args![
-                        count(THREAD_PREFIX.len()),
-                        count(THREAD_PREFIX.len() + 1),
-                        THREAD_PREFIX
-                    ],
-                    |r| r.get::<String>(0),
-                )
+                // Literal lengths: PostgreSQL's substr takes integers, not bigints.
+                let sql = format!(
+                    "SELECT id FROM sessions WHERE substr(id, 1, {}) = ?1 ORDER BY id",
+                    THREAD_PREFIX.len()
+                );
+                tx.query_map(&sql, args![THREAD_PREFIX], |r| {
+                    let id = r.get::<String>(0)?;
+                    Ok(id[THREAD_PREFIX.len()..].to_string())
+                })
             })?,
         };
         let sessions = threads

@@ -194,3 +194,26 @@ fn a_thread_id_the_session_rules_refuse_is_named_in_the_error() {
     assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
     assert!(err.to_string().contains("thread_id \"a\\0b\""), "{err}");
 }
+
+#[test]
+fn a_list_without_a_thread_reads_every_thread_and_filters_by_metadata() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    store.add_user_message("not a thread", "hi").unwrap();
+    put(&store, "a", "1", None, "v1", "x");
+    put(&store, "b", "2", None, "v1", "y");
+    let all = store.list_checkpoints(&CheckpointQuery::default()).unwrap();
+    let found: Vec<(&str, &str)> = all
+        .iter()
+        .map(|r| (r.thread_id.as_str(), r.checkpoint_id.as_str()))
+        .collect();
+    assert_eq!(found, [("b", "2"), ("a", "1")]);
+    let filtered = store
+        .list_checkpoints(&CheckpointQuery {
+            filter: metadata("run-1", 0),
+            ..CheckpointQuery::default()
+        })
+        .unwrap();
+    assert_eq!(filtered.len(), 1);
+    assert_eq!(filtered[0].thread_id, "a");
+}
