@@ -441,10 +441,8 @@ impl Store {
             let (mut head, version) = head_or_create(tx, &session_id, true)?;
             let segments = lineage::segments(tx, head.branch_id, head.length)?;
             let ns = new.checkpoint_ns.as_str();
-            let existing = visible(tx, &segments, Some(ns), Some(&new.checkpoint_id))?;
-            let own = existing
-                .last()
-                .filter(|row| row.message_id >> 32 == head.branch_id);
+            let existing = find_one(tx, &segments, ns, Some(&new.checkpoint_id))?;
+            let own = existing.filter(|row| row.message_id >> 32 == head.branch_id);
             let own = match own {
                 Some(row) if !inherited(tx, row.message_id, head.branch_id)? => Some(row),
                 _ => None,
