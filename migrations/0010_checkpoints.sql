@@ -4,15 +4,15 @@
 -- A checkpoint is a message of the thread's session; what the saver needs is keyed by that
 -- message's rowid and shares its fate (ON DELETE CASCADE), so a fork inherits it and
 -- whatever deletes the message deletes it. A channel version is stored once
--- (checkpoint_blobs) and referenced by every checkpoint that reads it
--- (checkpoint_channels); the trigger deletes a blob with its last reference.
+-- (langgraph_blobs) and referenced by every checkpoint that reads it
+-- (langgraph_channels); the trigger deletes a blob with its last reference.
 --
 -- Pending writes are the exception (below): they are keyed by the writing branch.
 --
 --   SELECT k.checkpoint_ns, k.checkpoint_id, c.channel, b.version
---   FROM checkpoints k JOIN checkpoint_channels c ON c.message_id = k.message_id
---   JOIN checkpoint_blobs b ON b.id = c.blob_id;
-CREATE TABLE checkpoints (
+--   FROM langgraph_checkpoints k JOIN langgraph_channels c ON c.message_id = k.message_id
+--   JOIN langgraph_blobs b ON b.id = c.blob_id;
+CREATE TABLE langgraph_checkpoints (
     message_id           INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
     -- The branch that owns the message (its rowid's high bits), for the index below.
     branch_id            INTEGER NOT NULL CHECK (branch_id = message_id / 4294967296),
@@ -24,10 +24,10 @@ CREATE TABLE checkpoints (
     checkpoint           BLOB NOT NULL,
     metadata             TEXT NOT NULL CHECK (json_valid(metadata) AND json_type(metadata) = 'object')
 );
-CREATE INDEX checkpoints_in_branch ON checkpoints (branch_id, checkpoint_ns, checkpoint_id);
-CREATE INDEX checkpoints_by_run ON checkpoints (run_id) WHERE run_id IS NOT NULL;
+CREATE INDEX langgraph_checkpoints_in_branch ON langgraph_checkpoints (branch_id, checkpoint_ns, checkpoint_id);
+CREATE INDEX langgraph_checkpoints_by_run ON langgraph_checkpoints (run_id) WHERE run_id IS NOT NULL;
 
-CREATE TABLE checkpoint_blobs (
+CREATE TABLE langgraph_blobs (
     id        INTEGER PRIMARY KEY AUTOINCREMENT,
     channel   TEXT NOT NULL,
     version   TEXT NOT NULL,
@@ -35,18 +35,18 @@ CREATE TABLE checkpoint_blobs (
     blob      BLOB
 );
 
-CREATE TABLE checkpoint_channels (
-    message_id INTEGER NOT NULL REFERENCES checkpoints (message_id) ON DELETE CASCADE,
+CREATE TABLE langgraph_channels (
+    message_id INTEGER NOT NULL REFERENCES langgraph_checkpoints (message_id) ON DELETE CASCADE,
     channel    TEXT NOT NULL,
-    blob_id    INTEGER NOT NULL REFERENCES checkpoint_blobs (id),
+    blob_id    INTEGER NOT NULL REFERENCES langgraph_blobs (id),
     PRIMARY KEY (message_id, channel)
 ) WITHOUT ROWID;
-CREATE INDEX checkpoint_channels_by_blob ON checkpoint_channels (blob_id);
+CREATE INDEX langgraph_channels_by_blob ON langgraph_channels (blob_id);
 
-CREATE TRIGGER checkpoint_blob_unreferenced AFTER DELETE ON checkpoint_channels
-WHEN NOT EXISTS (SELECT 1 FROM checkpoint_channels WHERE blob_id = old.blob_id)
+CREATE TRIGGER langgraph_blob_unreferenced AFTER DELETE ON langgraph_channels
+WHEN NOT EXISTS (SELECT 1 FROM langgraph_channels WHERE blob_id = old.blob_id)
 BEGIN
-    DELETE FROM checkpoint_blobs WHERE id = old.blob_id;
+    DELETE FROM langgraph_blobs WHERE id = old.blob_id;
 END;
 
 -- A pending write names its checkpoint by id, not by row: LangGraph may write a task's
@@ -56,7 +56,7 @@ END;
 -- branch_id as its head sees the write; one that holds it as an ancestor sees it only if
 -- it forked from there after the write (its next branch is newer than newest_branch), so a
 -- copy and its source never see each other's later writes on a checkpoint they share.
-CREATE TABLE checkpoint_writes (
+CREATE TABLE langgraph_writes (
     branch_id     INTEGER NOT NULL REFERENCES branches (id) ON DELETE CASCADE,
     checkpoint_ns TEXT NOT NULL,
     checkpoint_id TEXT NOT NULL,
@@ -72,10 +72,10 @@ CREATE TABLE checkpoint_writes (
 
 -- A checkpoint removed from one thread while another session still inherits it: hidden in
 -- every lineage that holds branch_id up to from_seq or beyond.
-CREATE TABLE checkpoint_hidden (
+CREATE TABLE langgraph_hidden (
     branch_id  INTEGER NOT NULL,
-    message_id INTEGER NOT NULL REFERENCES checkpoints (message_id) ON DELETE CASCADE,
+    message_id INTEGER NOT NULL REFERENCES langgraph_checkpoints (message_id) ON DELETE CASCADE,
     from_seq   INTEGER NOT NULL,
     PRIMARY KEY (branch_id, message_id)
 ) WITHOUT ROWID;
-CREATE INDEX checkpoint_hidden_by_message ON checkpoint_hidden (message_id);
+CREATE INDEX langgraph_hidden_by_message ON langgraph_hidden (message_id);

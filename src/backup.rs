@@ -251,11 +251,14 @@ impl Offsets {
             | ("messages", "branch_id")
             | ("snapshots", "branch_id")
             | ("compactions", "branch_id")
-            | ("checkpoint_writes", "branch_id" | "newest_branch")
-            | ("checkpoint_hidden" | "checkpoints", "branch_id") => self.branch,
+            | ("langgraph_writes", "branch_id" | "newest_branch")
+            | ("langgraph_hidden" | "langgraph_checkpoints", "branch_id") => self.branch,
             ("messages", "id")
             | (
-                "usage_records" | "checkpoints" | "checkpoint_channels" | "checkpoint_hidden",
+                "usage_records"
+                | "langgraph_checkpoints"
+                | "langgraph_channels"
+                | "langgraph_hidden",
                 "message_id",
             ) => self.branch * ROWS_PER_BRANCH,
             _ => 0,
@@ -276,11 +279,11 @@ const TABLES: [(&str, &[&str]); 13] = [
     ("compactions", &["id"]),
     ("partial_messages", &["session_id"]),
     ("leases", &["session_id"]),
-    ("checkpoints", &["message_id"]),
-    ("checkpoint_blobs", &["id"]),
-    ("checkpoint_channels", &["message_id", "channel"]),
+    ("langgraph_checkpoints", &["message_id"]),
+    ("langgraph_blobs", &["id"]),
+    ("langgraph_channels", &["message_id", "channel"]),
     (
-        "checkpoint_writes",
+        "langgraph_writes",
         &[
             "branch_id",
             "checkpoint_ns",
@@ -289,7 +292,7 @@ const TABLES: [(&str, &[&str]); 13] = [
             "idx",
         ],
     ),
-    ("checkpoint_hidden", &["branch_id", "message_id"]),
+    ("langgraph_hidden", &["branch_id", "message_id"]),
 ];
 
 /// Rows read from the source per statement: PostgreSQL hands a query's rows over at once.
@@ -357,7 +360,7 @@ fn replace_contents(from: &Path, src: &Tx<'_>, tx: &Tx<'_>) -> Result<RestoreRep
     tx.set_id_counter("snapshots", live_snapshot.max(src_snapshot))?;
     // Compaction and blob ids were copied as they were.
     tx.sync_id_counter("compactions")?;
-    tx.sync_id_counter("checkpoint_blobs")?;
+    tx.sync_id_counter("langgraph_blobs")?;
     Ok(report)
 }
 

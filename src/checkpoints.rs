@@ -133,7 +133,7 @@ fn hidden_in(tx: &Tx<'_>, segments: &[Segment]) -> Result<HashSet<i64>> {
     let mut hidden = HashSet::new();
     for seg in segments {
         tx.query_each(
-            "SELECT message_id FROM checkpoint_hidden WHERE branch_id = ?1 AND from_seq <= ?2",
+            "SELECT message_id FROM langgraph_hidden WHERE branch_id = ?1 AND from_seq <= ?2",
             args![seg.branch_id, seg.upto],
             |r| {
                 hidden.insert(r.get::<i64>(0)?);
@@ -182,7 +182,7 @@ fn find_one(
         match id {
             Some(id) => tx.query_until(
                 "SELECT message_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata
-                 FROM checkpoints WHERE branch_id = ?1 AND checkpoint_ns = ?2
+                 FROM langgraph_checkpoints WHERE branch_id = ?1 AND checkpoint_ns = ?2
                      AND checkpoint_id = ?3 AND message_id BETWEEN ?4 AND ?5
                  ORDER BY message_id DESC LIMIT ?6",
                 args![seg.branch_id, ns, id, lo, hi, take],
@@ -190,7 +190,7 @@ fn find_one(
             )?,
             None => tx.query_until(
                 "SELECT message_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata
-                 FROM checkpoints WHERE branch_id = ?1 AND checkpoint_ns = ?2
+                 FROM langgraph_checkpoints WHERE branch_id = ?1 AND checkpoint_ns = ?2
                      AND message_id BETWEEN ?3 AND ?4
                  ORDER BY checkpoint_id DESC, message_id DESC LIMIT ?5",
                 args![seg.branch_id, ns, lo, hi, take],
@@ -228,7 +228,7 @@ fn visible(
         let hi = row_id(seg.branch_id, seg.upto);
         tx.query_each(
             "SELECT message_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata
-             FROM checkpoints WHERE message_id BETWEEN ?1 AND ?2
+             FROM langgraph_checkpoints WHERE message_id BETWEEN ?1 AND ?2
                  AND (CAST(?3 AS TEXT) IS NULL OR checkpoint_ns = ?3)
                  AND (CAST(?4 AS TEXT) IS NULL OR checkpoint_id = ?4)
              ORDER BY message_id",
@@ -319,7 +319,7 @@ fn record(
     row: &Visible,
 ) -> Result<CheckpointRecord> {
     let checkpoint = tx.query_one(
-        "SELECT checkpoint_type, checkpoint FROM checkpoints WHERE message_id = ?1",
+        "SELECT checkpoint_type, checkpoint FROM langgraph_checkpoints WHERE message_id = ?1",
         args![row.message_id],
         |r| {
             Ok(Serialized {
@@ -329,8 +329,8 @@ fn record(
         },
     )?;
     let channel_values = tx.query_map(
-        "SELECT c.channel, b.blob_type, b.blob FROM checkpoint_channels c
-         JOIN checkpoint_blobs b ON b.id = c.blob_id
+        "SELECT c.channel, b.blob_type, b.blob FROM langgraph_channels c
+         JOIN langgraph_blobs b ON b.id = c.blob_id
          WHERE c.message_id = ?1 ORDER BY c.channel",
         args![row.message_id],
         |r| {
@@ -347,7 +347,7 @@ fn record(
     for seg in segments {
         tx.query_each(
             "SELECT task_id, idx, channel, write_type, blob, task_path, newest_branch
-             FROM checkpoint_writes
+             FROM langgraph_writes
              WHERE branch_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3",
             args![seg.branch_id, row.checkpoint_ns, row.checkpoint_id],
             |r| {
@@ -396,8 +396,8 @@ fn find_blob(
     channel: &str,
     version: &str,
 ) -> Result<Option<i64>> {
-    const BY_MESSAGE: &str = "SELECT c.blob_id FROM checkpoint_channels c
-         JOIN checkpoint_blobs b ON b.id = c.blob_id
+    const BY_MESSAGE: &str = "SELECT c.blob_id FROM langgraph_channels c
+         JOIN langgraph_blobs b ON b.id = c.blob_id
          WHERE c.message_id BETWEEN ?1 AND ?2 AND c.channel = ?3 AND b.version = ?4
          ORDER BY c.message_id DESC LIMIT 1";
     if let Some(parent) = parent {
@@ -449,7 +449,7 @@ impl Store {
             };
             if let Some(row) = &own {
                 tx.execute(
-                    "UPDATE checkpoints SET parent_checkpoint_id = ?2, run_id = ?3,
+                    "UPDATE langgraph_checkpoints SET parent_checkpoint_id = ?2, run_id = ?3,
                          checkpoint_type = ?4, checkpoint = ?5, metadata = ?6
                      WHERE message_id = ?1",
                     args![
@@ -512,7 +512,7 @@ impl Store {
             )?;
             let message_id = row_id(head.branch_id, head.length);
             tx.execute(
-                "INSERT INTO checkpoints (message_id, branch_id, checkpoint_ns, checkpoint_id,
+                "INSERT INTO langgraph_checkpoints (message_id, branch_id, checkpoint_ns, checkpoint_id,
                      parent_checkpoint_id, run_id, checkpoint_type, checkpoint, metadata)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 args![
@@ -528,7 +528,7 @@ impl Store {
                 ],
             )?;
             let mut refer = tx.repeated(
-                "INSERT INTO checkpoint_channels (message_id, channel, blob_id) VALUES (?1, ?2, ?3)
+                "INSERT INTO langgraph_channels (message_id, channel, blob_id) VALUES (?1, ?2, ?3)
                  ON CONFLICT (message_id, channel) DO UPDATE SET blob_id = excluded.blob_id",
             )?;
             for (channel, blob) in &refs {
@@ -536,7 +536,7 @@ impl Store {
             }
             for blob in new.new_blobs.iter().chain(missing) {
                 let id: i64 = tx.query_one(
-                    "INSERT INTO checkpoint_blobs (channel, version, blob_type, blob)
+                    "INSERT INTO langgraph_blobs (channel, version, blob_type, blob)
                      VALUES (?1, ?2, ?3, ?4) RETURNING id",
                     args![
                         blob.channel,
@@ -570,7 +570,7 @@ impl Store {
             let newest_branch: i64 =
                 tx.query_one("SELECT max(id) FROM branches", args![], |r| r.get(0))?;
             let mut insert = tx.repeated(if replace {
-                "INSERT INTO checkpoint_writes (branch_id, checkpoint_ns, checkpoint_id, task_id,
+                "INSERT INTO langgraph_writes (branch_id, checkpoint_ns, checkpoint_id, task_id,
                      idx, newest_branch, channel, write_type, blob, task_path)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (branch_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE
@@ -578,7 +578,7 @@ impl Store {
                      write_type = excluded.write_type, blob = excluded.blob,
                      task_path = excluded.task_path"
             } else {
-                "INSERT INTO checkpoint_writes (branch_id, checkpoint_ns, checkpoint_id, task_id,
+                "INSERT INTO langgraph_writes (branch_id, checkpoint_ns, checkpoint_id, task_id,
                      idx, newest_branch, channel, write_type, blob, task_path)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (branch_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING"
@@ -729,7 +729,7 @@ impl Store {
             let mut out = Vec::new();
             for run in run_ids {
                 tx.query_each(
-                    "SELECT DISTINCT s.id FROM checkpoints k
+                    "SELECT DISTINCT s.id FROM langgraph_checkpoints k
                      JOIN messages m ON m.id = k.message_id
                      JOIN branches b ON b.id = m.branch_id
                      JOIN sessions s ON s.id = b.session_id
@@ -850,7 +850,7 @@ fn kept_by_keep_latest(tx: &Tx<'_>, rows: &[Visible]) -> Result<HashSet<i64>> {
 fn has_value(tx: &Tx<'_>, message_id: i64, channel: &str) -> Result<bool> {
     Ok(tx
         .query_opt(
-            "SELECT 1 FROM checkpoint_channels c JOIN checkpoint_blobs b ON b.id = c.blob_id
+            "SELECT 1 FROM langgraph_channels c JOIN langgraph_blobs b ON b.id = c.blob_id
              WHERE c.message_id = ?1 AND c.channel = ?2 AND b.blob_type <> 'empty'",
             args![message_id, channel],
             |r| r.get::<i64>(0),
@@ -865,8 +865,8 @@ fn free_hidden(tx: &Tx<'_>, session_id: &str) -> Result<()> {
         return Ok(());
     };
     let rows = tx.query_map(
-        "SELECT h.message_id, k.checkpoint_ns, k.checkpoint_id FROM checkpoint_hidden h
-         JOIN checkpoints k ON k.message_id = h.message_id
+        "SELECT h.message_id, k.checkpoint_ns, k.checkpoint_id FROM langgraph_hidden h
+         JOIN langgraph_checkpoints k ON k.message_id = h.message_id
          WHERE h.branch_id = ?1 AND k.branch_id = ?1",
         args![head.branch_id],
         |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<String>(2)?)),
@@ -874,12 +874,12 @@ fn free_hidden(tx: &Tx<'_>, session_id: &str) -> Result<()> {
     for (message_id, ns, id) in rows {
         if !inherited(tx, message_id, head.branch_id)? {
             tx.execute(
-                "DELETE FROM checkpoint_writes
+                "DELETE FROM langgraph_writes
                  WHERE branch_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3",
                 args![head.branch_id, ns, id],
             )?;
             tx.execute(
-                "DELETE FROM checkpoints WHERE message_id = ?1",
+                "DELETE FROM langgraph_checkpoints WHERE message_id = ?1",
                 args![message_id],
             )?;
         }
@@ -909,7 +909,7 @@ fn remove(tx: &Tx<'_>, session_id: &str, doomed: &[Visible], why: &str) -> Resul
         vec![message],
     )?;
     let mut forget = tx.repeated(
-        "DELETE FROM checkpoint_writes
+        "DELETE FROM langgraph_writes
          WHERE branch_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3",
     )?;
     // This thread's writes may be read by a copy made of it earlier: they stay while one is.
@@ -924,7 +924,7 @@ fn remove(tx: &Tx<'_>, session_id: &str, doomed: &[Visible], why: &str) -> Resul
         if row.message_id >> 32 != head.branch_id || inherited(tx, row.message_id, head.branch_id)?
         {
             tx.execute(
-                "INSERT INTO checkpoint_hidden (branch_id, message_id, from_seq)
+                "INSERT INTO langgraph_hidden (branch_id, message_id, from_seq)
                  VALUES (?1, ?2, ?3) ON CONFLICT (branch_id, message_id) DO NOTHING",
                 args![head.branch_id, row.message_id, head.length],
             )?;
@@ -933,7 +933,7 @@ fn remove(tx: &Tx<'_>, session_id: &str, doomed: &[Visible], why: &str) -> Resul
             }
         } else {
             tx.execute(
-                "DELETE FROM checkpoints WHERE message_id = ?1",
+                "DELETE FROM langgraph_checkpoints WHERE message_id = ?1",
                 args![row.message_id],
             )?;
         }

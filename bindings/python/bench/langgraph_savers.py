@@ -1,7 +1,7 @@
 """sessiondb.langgraph.SessiondbSaver against LangGraph's SqliteSaver (and PostgresSaver with
 --pg URL), side by side in one run.
 
-    python bench/langgraph_savers.py [--turns 1000] [--repeat 200] [--pg postgres://...]
+    python bench/langgraph_savers.py [--turns 1000] [--repeat 200] [--pg postgres://... [--pg-only]]
 
 Measures, for each saver: one put and one get_tuple (latest) on a thread holding 10 and
 1,000 checkpoints, copy_thread of a 1,000-checkpoint thread, prune(keep_latest) of 1,000
@@ -176,10 +176,13 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--pg", help="also compare on this PostgreSQL database")
+    parser.add_argument("--pg-only", action="store_true", help="skip the SQLite comparison")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         pairs = [("SqliteSaver", lambda name: ours(os.path.join(tmp, f"s-{name}.db")),
                   lambda name: sqlite_saver(os.path.join(tmp, f"l-{name}.db")))]
+        if args.pg_only:
+            pairs = []
         if args.pg:
             pairs.append(("PostgresSaver", lambda name: ours(args.pg),
                           lambda name: postgres_saver(args.pg, stack)))

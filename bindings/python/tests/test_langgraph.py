@@ -174,8 +174,8 @@ def test_a_graph_resumes_in_another_process_time_travels_and_forks(db_path: str)
 def counts(db_path: str) -> dict[str, int]:
     with sqlite3.connect(db_path) as db:
         return {
-            table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("checkpoints", "checkpoint_blobs", "checkpoint_channels", "checkpoint_writes")
+            table: db.execute(f"SELECT count(*) FROM langgraph_{table}").fetchone()[0]
+            for table in ("checkpoints", "blobs", "channels", "writes")
         }
 
 
@@ -205,13 +205,13 @@ def test_values_are_stored_once_per_version_and_nothing_is_left_behind(db_path: 
     saver.put_writes(configs[-1], [("step", 99)], "task")
     assert counts(db_path) == {
         "checkpoints": 5,
-        "checkpoint_blobs": 6,
-        "checkpoint_channels": 10,
-        "checkpoint_writes": 1,
+        "blobs": 6,
+        "channels": 10,
+        "writes": 1,
     }
     # A copy adds no row; the source's prune hides what the copy still reads.
     saver.copy_thread("a", "b")
-    assert counts(db_path)["checkpoint_blobs"] == 6
+    assert counts(db_path)["blobs"] == 6
     saver.prune(["a"], strategy="keep_latest")
     assert [t.checkpoint["channel_values"]["step"] for t in saver.list(thread("a"))] == [4]
     assert [t.checkpoint["channel_values"]["step"] for t in saver.list(thread("b"))] == [4, 3, 2, 1, 0]
@@ -221,9 +221,9 @@ def test_values_are_stored_once_per_version_and_nothing_is_left_behind(db_path: 
     saver.prune(["a"], strategy="keep_latest")
     assert counts(db_path) == {
         "checkpoints": 1,
-        "checkpoint_blobs": 2,
-        "checkpoint_channels": 2,
-        "checkpoint_writes": 1,
+        "blobs": 2,
+        "channels": 2,
+        "writes": 1,
     }
     fresh = put_chain(saver, "c", 3)
     saver.prune(["c"], strategy="keep_latest")
@@ -232,9 +232,9 @@ def test_values_are_stored_once_per_version_and_nothing_is_left_behind(db_path: 
     saver.delete_thread("c")
     assert counts(db_path) == {
         "checkpoints": 0,
-        "checkpoint_blobs": 0,
-        "checkpoint_channels": 0,
-        "checkpoint_writes": 0,
+        "blobs": 0,
+        "channels": 0,
+        "writes": 0,
     }
 
 
@@ -358,4 +358,4 @@ def test_a_backup_restored_brings_back_every_checkpoint_value_and_write(db_path:
     after = {t: [(c.checkpoint, c.metadata, c.pending_writes) for c in saver.list(thread(t))] for t in "ab"}
     assert after == before
     assert list(saver.list(thread("c"))) == []
-    assert counts(db_path)["checkpoint_blobs"] == 5
+    assert counts(db_path)["blobs"] == 5
