@@ -359,3 +359,15 @@ def test_a_backup_restored_brings_back_every_checkpoint_value_and_write(db_path:
     assert after == before
     assert list(saver.list(thread("c"))) == []
     assert counts(db_path)["blobs"] == 5
+
+
+def test_langgraphs_own_sqlite_saver_shares_the_file_without_a_clash(db_path: str) -> None:
+    sqlite_saver = pytest.importorskip("langgraph.checkpoint.sqlite")
+    ours = SessiondbSaver(sessiondb.Store(db_path))
+    theirs = sqlite_saver.SqliteSaver(sqlite3.connect(db_path, check_same_thread=False))
+    theirs.setup()
+    for saver in (ours, theirs):
+        graph = build(saver)
+        graph.invoke({"log": [], "calls": 0}, thread("same id"))
+        assert graph.get_state(thread("same id")).values["log"] == LOOP
+    assert len(list(ours.list(thread("same id")))) == len(list(theirs.list(thread("same id"))))
