@@ -18,7 +18,7 @@ python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 pins=(maturin==1.15.0 pytest==8.4.2 pytest-asyncio==1.4.0 pytest-timeout==2.4.0 praisonaiagents==1.7.17
     openai-agents==0.24.0 sqlalchemy==2.1.9 mcp==2.3.0
     langgraph==1.2.24 langgraph-checkpoint==4.3.2 langgraph-checkpoint-conformance==0.0.2
-    langgraph-checkpoint-sqlite==3.1.2 langgraph-checkpoint-postgres==3.2.0 psycopg[binary]==3.3.9)
+    langgraph-checkpoint-sqlite==3.1.2 langgraph-checkpoint-postgres==3.2.0 "psycopg[binary]==3.3.9")
 
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
