@@ -719,24 +719,49 @@ impl Store {
         })
     }
 
-    /// Removes the checkpoints of `run_ids` (and their writes) from every thread.
+    /// Removes the checkpoints of `run_ids` (and their writes) from every thread that has
+    /// them, copies included.
     pub fn delete_checkpoint_runs(&self, run_ids: &[String]) -> Result<()> {
         if run_ids.is_empty() {
             return Ok(());
         }
-        // The threads that hold them, found once; each is then edited in its own lock.
+        // The threads that hold them (the one that wrote each, and every copy that
+        // inherits it), found once; each is then edited in its own lock.
         let sessions = self.read(|tx| {
-            let mut out = Vec::new();
+            let mut rows = Vec::new();
             for run in run_ids {
                 tx.query_each(
-                    "SELECT DISTINCT s.id FROM langgraph_checkpoints k
-                     JOIN messages m ON m.id = k.message_id
-                     JOIN branches b ON b.id = m.branch_id
-                     JOIN sessions s ON s.id = b.session_id
-                     WHERE k.run_id = ?1",
+                    "SELECT message_id FROM langgraph_checkpoints WHERE run_id = ?1",
                     args![run],
                     |r| {
-                        out.push(r.get::<String>(0)?);
+                        rows.push(r.get::<i64>(0)?);
+                        Ok(())
+                    },
+                )?;
+            }
+            let mut out = Vec::new();
+            let mut seen = HashSet::new();
+            // (branch, the least fork point that still inherits the row)
+            let mut queue: Vec<(i64, i64)> = rows
+                .iter()
+                .map(|m| (m >> 32, m & lineage::MAX_SEQ))
+                .collect();
+            while let Some((branch, seq)) = queue.pop() {
+                if !seen.insert((branch, seq)) {
+                    continue;
+                }
+                if let Some(Some(session)) = tx.query_opt(
+                    "SELECT session_id FROM branches WHERE id = ?1",
+                    args![branch],
+                    |r| r.get::<Option<String>>(0),
+                )? {
+                    out.push(session);
+                }
+                tx.query_each(
+                    "SELECT id FROM branches WHERE parent_branch_id = ?1 AND fork_seq >= ?2",
+                    args![branch, seq],
+                    |r| {
+                        queue.push((r.get(0)?, 0));
                         Ok(())
                     },
                 )?;

@@ -143,19 +143,22 @@ fn a_copy_shares_the_checkpoints_and_each_side_keeps_its_own_writes() {
 }
 
 #[test]
-fn delete_for_runs_removes_one_run_everywhere_and_a_copy_made_before_keeps_it() {
+fn delete_for_runs_removes_one_run_from_the_thread_and_its_copies() {
     let (_dir, path) = temp_db();
     let store = Store::open(&path).unwrap();
     put(&store, "t", "1", None, "v1", "one");
     put(&store, "t", "2", Some("1"), "v2", "two");
     write(&store, "t", "2", "task", "w");
-    store.copy_checkpoint_thread("t", "early").unwrap();
+    store.copy_checkpoint_thread("t", "copy").unwrap();
+    store
+        .copy_checkpoint_thread("copy", "copy of copy")
+        .unwrap();
+    put(&store, "other", "9", None, "v1", "nine");
     store.delete_checkpoint_runs(&["run-2".into()]).unwrap();
-    assert_eq!(listed(&store, "t"), [row("1", "one", &[])]);
-    assert_eq!(
-        listed(&store, "early"),
-        [row("2", "two", &["w"]), row("1", "one", &[])]
-    );
+    for thread in ["t", "copy", "copy of copy"] {
+        assert_eq!(listed(&store, thread), [row("1", "one", &[])], "{thread}");
+    }
+    assert_eq!(listed(&store, "other"), [row("9", "nine", &[])]);
     // A copy made now starts from what the thread shows.
     store.copy_checkpoint_thread("t", "late").unwrap();
     assert_eq!(listed(&store, "late"), [row("1", "one", &[])]);
