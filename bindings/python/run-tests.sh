@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Python package and runs its tests (on SQLite, then on a throwaway PostgreSQL
-# server; among them `sessiondb mcp` driven by the official MCP client), then the OpenAI
+# server; among them `sessiondb mcp` driven by the official MCP client, and LangGraph's
+# checkpointer conformance suite against sessiondb.langgraph on both), then the OpenAI
 # Agents SDK's own tests of SQLiteSession, AdvancedSQLiteSession and the wrappers over them
 # (compaction, encryption, limits) against sessiondb.openai_agents' sessions (tests/upstream/
 # swaps them in).
