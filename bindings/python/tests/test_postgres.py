@@ -215,21 +215,18 @@ def test_an_async_postgres_watcher_survives_cancellation(url):
 
 
 def test_langgraph_conformance_suite_passes_every_capability_on_postgres(url):
-    pytest.importorskip("langgraph.checkpoint.conformance")
     from test_langgraph import run_conformance
 
     asyncio.run(run_conformance(url))
 
 
 def test_langgraph_processes_on_postgres_lose_nothing_and_tear_nothing(url):
-    pytest.importorskip("langgraph.checkpoint.conformance")
     import test_langgraph
 
     test_langgraph.test_processes_writing_checkpoints_lose_nothing_and_tear_nothing(url)
 
 
 def test_langgraph_keep_latest_on_postgres_keeps_a_delta_channels_chain(url):
-    pytest.importorskip("langgraph.checkpoint.conformance")
     import test_langgraph
 
     test_langgraph.test_keep_latest_keeps_the_chain_a_delta_channel_is_rebuilt_from(url)
