@@ -250,25 +250,49 @@ impl Offsets {
             | ("branches", "parent_branch_id")
             | ("messages", "branch_id")
             | ("snapshots", "branch_id")
-            | ("compactions", "branch_id") => self.branch,
-            ("messages", "id") | ("usage_records", "message_id") => self.branch * ROWS_PER_BRANCH,
+            | ("compactions", "branch_id")
+            | ("langgraph_writes", "branch_id" | "newest_branch")
+            | ("langgraph_hidden" | "langgraph_checkpoints", "branch_id") => self.branch,
+            ("messages", "id")
+            | (
+                "usage_records"
+                | "langgraph_checkpoints"
+                | "langgraph_channels"
+                | "langgraph_hidden",
+                "message_id",
+            ) => self.branch * ROWS_PER_BRANCH,
             _ => 0,
         }
     }
 }
 
-/// Every table a copy moves, each with its key, in an order that inserts what a foreign key
-/// names before what names it (sessions' links to their parents are set at the end).
-/// `version_clock` is not copied: both databases have its one row.
-const TABLES: [(&str, &str); 8] = [
-    ("sessions", "id"),
-    ("branches", "id"),
-    ("messages", "id"),
-    ("usage_records", "message_id"),
-    ("snapshots", "id"),
-    ("compactions", "id"),
-    ("partial_messages", "session_id"),
-    ("leases", "session_id"),
+/// Every table a copy moves, each with its key (the columns that order it and tell its rows
+/// apart), in an order that inserts what a foreign key names before what names it
+/// (sessions' links to their parents are set at the end). `version_clock` is not copied:
+/// both databases have its one row.
+const TABLES: [(&str, &[&str]); 13] = [
+    ("sessions", &["id"]),
+    ("branches", &["id"]),
+    ("messages", &["id"]),
+    ("usage_records", &["message_id"]),
+    ("snapshots", &["id"]),
+    ("compactions", &["id"]),
+    ("partial_messages", &["session_id"]),
+    ("leases", &["session_id"]),
+    ("langgraph_checkpoints", &["message_id"]),
+    ("langgraph_blobs", &["id"]),
+    ("langgraph_channels", &["message_id", "channel"]),
+    (
+        "langgraph_writes",
+        &[
+            "branch_id",
+            "checkpoint_ns",
+            "checkpoint_id",
+            "task_id",
+            "idx",
+        ],
+    ),
+    ("langgraph_hidden", &["branch_id", "message_id"]),
 ];
 
 /// Rows read from the source per statement: PostgreSQL hands a query's rows over at once.
@@ -334,8 +358,9 @@ fn replace_contents(from: &Path, src: &Tx<'_>, tx: &Tx<'_>) -> Result<RestoreRep
     // Ids never come back: the counters continue above both databases' highest.
     tx.set_id_counter("branches", live_branch + src_branch)?;
     tx.set_id_counter("snapshots", live_snapshot.max(src_snapshot))?;
-    // Compaction ids were copied as they were.
+    // Compaction and blob ids were copied as they were.
     tx.sync_id_counter("compactions")?;
+    tx.sync_id_counter("langgraph_blobs")?;
     Ok(report)
 }
 
@@ -345,6 +370,7 @@ enum Kind {
     Integer,
     Real,
     Text,
+    Blob,
 }
 
 /// `table`'s columns in their order, each with its kind.
@@ -362,6 +388,8 @@ fn columns(tx: &Tx<'_>, table: &str) -> Result<Vec<(String, Kind)>> {
                 Kind::Integer
             } else if ty.contains("REAL") || ty.contains("DOUBLE") || ty.contains("FLOAT") {
                 Kind::Real
+            } else if ty.contains("BLOB") || ty.contains("BYTEA") {
+                Kind::Blob
             } else {
                 Kind::Text
             };
@@ -375,6 +403,7 @@ enum Value {
     Integer(Option<i64>),
     Real(Option<f64>),
     Text(Option<String>),
+    Blob(Option<Vec<u8>>),
 }
 
 impl Value {
@@ -383,6 +412,7 @@ impl Value {
             Kind::Integer => Value::Integer(row.get(index)?),
             Kind::Real => Value::Real(row.get(index)?),
             Kind::Text => Value::Text(row.get(index)?),
+            Kind::Blob => Value::Blob(row.get(index)?),
         })
     }
 
@@ -391,6 +421,7 @@ impl Value {
             Value::Integer(v) => v,
             Value::Real(v) => v,
             Value::Text(v) => v,
+            Value::Blob(v) => v,
         }
     }
 }
@@ -403,7 +434,7 @@ fn copy_table(
     src: &Tx<'_>,
     tx: &Tx<'_>,
     table: &str,
-    key: &str,
+    key: &[&str],
     offsets: Offsets,
     parents: &mut Vec<(String, String)>,
 ) -> Result<u64> {
@@ -423,10 +454,14 @@ fn copy_table(
             ),
         });
     }
-    let key_at = live
+    let key_at = key
         .iter()
-        .position(|c| c.0 == key)
-        .ok_or_else(|| Error::Corrupt(format!("table {table} has no column {key}")))?;
+        .map(|k| {
+            live.iter()
+                .position(|c| c.0 == *k)
+                .ok_or_else(|| Error::Corrupt(format!("table {table} has no column {k}")))
+        })
+        .collect::<Result<Vec<usize>>>()?;
     let parent_at = live
         .iter()
         .position(|c| table == "sessions" && c.0 == "parent_session_id");
@@ -441,12 +476,22 @@ fn copy_table(
         .join(", ");
     let shifts: Vec<i64> = live.iter().map(|c| offsets.of(table, &c.0)).collect();
     let insert = format!("INSERT INTO \"{table}\" ({list}) VALUES ({slots})");
-    let first = format!("SELECT {list} FROM \"{table}\" ORDER BY \"{key}\" LIMIT {COPY_PAGE}");
+    let order = key
+        .iter()
+        .map(|k| format!("\"{k}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let after_slots = (1..=key.len())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let first = format!("SELECT {list} FROM \"{table}\" ORDER BY {order} LIMIT {COPY_PAGE}");
     let next = format!(
-        "SELECT {list} FROM \"{table}\" WHERE \"{key}\" > ?1 ORDER BY \"{key}\" LIMIT {COPY_PAGE}"
+        "SELECT {list} FROM \"{table}\" WHERE ({order}) > ({after_slots}) ORDER BY {order} \
+         LIMIT {COPY_PAGE}"
     );
     let mut copied = 0;
-    let mut after: Option<Value> = None;
+    let mut after: Option<Vec<Value>> = None;
     loop {
         let mut page = 0;
         let mut last = None;
@@ -468,7 +513,7 @@ fn copy_table(
             }
             if let Some(at) = parent_at {
                 if let (Value::Text(Some(child)), Value::Text(Some(parent))) =
-                    (&values[key_at], &values[at])
+                    (&values[key_at[0]], &values[at])
                 {
                     parents.push((child.clone(), parent.clone()));
                 }
@@ -477,13 +522,21 @@ fn copy_table(
             let params: Vec<&dyn Param> = values.iter().map(Value::param).collect();
             tx.execute(&insert, &params)?;
             // The key as read, before any shift, for the next page.
-            last = Some(Value::read(row, key_at, live[key_at].1)?);
+            last = Some(
+                key_at
+                    .iter()
+                    .map(|&at| Value::read(row, at, live[at].1))
+                    .collect::<Result<Vec<_>>>()?,
+            );
             page += 1;
             Ok(())
         };
         match &after {
             None => src.query_each(&first, args![], each)?,
-            Some(key) => src.query_each(&next, &[key.param()], each)?,
+            Some(key) => {
+                let params: Vec<&dyn Param> = key.iter().map(Value::param).collect();
+                src.query_each(&next, &params, each)?
+            }
         }
         copied += page;
         if page < COPY_PAGE as u64 {

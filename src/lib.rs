@@ -113,6 +113,7 @@ mod backup;
 mod branches;
 mod cache;
 mod check;
+mod checkpoints;
 mod compaction;
 mod db;
 mod error;
@@ -143,6 +144,10 @@ pub use async_store::{AsyncStore, ChangeReceiver};
 pub use backup::RestoreReport;
 pub use cache::CacheStats;
 pub use check::CheckReport;
+pub use checkpoints::{
+    thread_session_id, ChannelBlob, CheckpointQuery, CheckpointRecord, NewCheckpoint, PendingWrite,
+    PruneStrategy, Serialized, THREAD_PREFIX,
+};
 pub use compaction::Compaction;
 pub use db::sqlite::connection::{interrupt_lock_waits, Synchronous};
 pub use db::sqlite::migrations::SCHEMA_VERSION;

@@ -6,7 +6,10 @@ use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
 use common::{cli, release, spawn_worker, temp_db, wait_for_release, worker_env};
-use sessiondb::{Error, NewMessage, NewSession, PurgeRequest, SearchFilter, Store};
+use sessiondb::{
+    ChannelBlob, Error, NewCheckpoint, NewMessage, NewSession, PendingWrite, PurgeRequest,
+    SearchFilter, Serialized, Store,
+};
 
 fn contents(messages: &[sessiondb::Message]) -> Vec<String> {
     messages.iter().map(|m| m.content().to_string()).collect()
@@ -217,6 +220,54 @@ fn secret_session(store: &Store, id: &str, secret: &str, owner: &str) {
     let hits = store.search(secret, 100, &SearchFilter::default()).unwrap();
     assert!(hits.len() >= 32, "{}", hits.len());
     store.claim(id, owner, Duration::from_secs(600)).unwrap();
+    secret_thread(store, id, secret);
+}
+
+/// LangGraph thread `id` (session `langgraph:<id>`) with rows in every `langgraph_*` table:
+/// two checkpoints, a pop that makes the first an inherited row, then its run deleted,
+/// which hides it.
+fn secret_thread(store: &Store, id: &str, secret: &str) {
+    let channel = format!("{secret}-channel");
+    let bytes = |what: &str| Serialized {
+        kind: "bytes".into(),
+        bytes: Some(format!("{secret} {what}").into_bytes()),
+    };
+    for (n, parent) in [("1", None), ("2", Some("1"))] {
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("run_id".into(), format!("{secret}-run-{n}").into());
+        store
+            .put_checkpoint(&NewCheckpoint {
+                thread_id: id.into(),
+                checkpoint_ns: String::new(),
+                checkpoint_id: n.into(),
+                parent_checkpoint_id: parent.map(str::to_string),
+                checkpoint: bytes("checkpoint"),
+                metadata,
+                channel_versions: vec![(channel.clone(), n.into())],
+                new_blobs: vec![ChannelBlob {
+                    channel: channel.clone(),
+                    version: n.into(),
+                    value: bytes("value"),
+                }],
+                other_values: Vec::new(),
+            })
+            .unwrap();
+    }
+    let write = PendingWrite {
+        task_id: format!("{secret}-task"),
+        idx: 0,
+        channel: channel.clone(),
+        value: bytes("write"),
+        task_path: String::new(),
+    };
+    store
+        .put_checkpoint_writes(id, "", "1", &[write], false)
+        .unwrap();
+    let thread = format!("langgraph:{id}");
+    store.pop_message(&thread).unwrap();
+    store
+        .delete_checkpoint_runs(&[format!("{secret}-run-1")])
+        .unwrap();
 }
 
 /// The tables of the schema. A migration that adds one must give it a row in
@@ -225,6 +276,11 @@ fn schema_tables() -> Vec<&'static str> {
     let mut tables = vec![
         "branches",
         "compactions",
+        "langgraph_blobs",
+        "langgraph_channels",
+        "langgraph_checkpoints",
+        "langgraph_hidden",
+        "langgraph_writes",
         "leases",
         "messages",
         "partial_messages",
@@ -240,6 +296,19 @@ fn schema_tables() -> Vec<&'static str> {
     tables
 }
 
+/// Rows of `langgraph_hidden`: ids only, so the byte search above cannot see them.
+fn hidden_checkpoints(path: &std::path::Path) -> i64 {
+    const COUNT: &str = "SELECT count(*) FROM langgraph_hidden";
+    let target = path.to_str().unwrap();
+    if common::on_postgres() {
+        let mut client =
+            postgres::Client::connect(&common::direct(target), postgres::NoTls).unwrap();
+        return client.query_one(COUNT, &[]).unwrap().get(0);
+    }
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row(COUNT, [], |r| r.get(0)).unwrap()
+}
+
 #[test]
 fn purge_leaves_no_byte_of_purged_content_in_the_file_or_wal() {
     let (_dir, path) = temp_db();
@@ -253,27 +322,35 @@ fn purge_leaves_no_byte_of_purged_content_in_the_file_or_wal() {
         .claim("bystander", "Keepsake-owner", Duration::from_secs(600))
         .unwrap();
     store.maintain(false).unwrap();
-    // The test can fail: before the purge the victim has rows in every table that holds a
-    // session's (all but the clock and the schema version), and its bytes are on disk: the
+    // The test can fail: before the purge the victim and its LangGraph thread have rows in
+    // every table that holds a session's (all but the clock and the schema version; the
+    // hidden checkpoints hold ids only, counted below), and its bytes are on disk: the
     // search index's lower-cased term too.
     assert_eq!(tables(&path), schema_tables());
     let needles = ["victim", "Zqxjvorpal", owner];
     let expected: Vec<&str> = schema_tables()
         .into_iter()
-        .filter(|t| !["version_clock", "sessiondb_schema"].contains(t))
+        .filter(|t| !["version_clock", "sessiondb_schema", "langgraph_hidden"].contains(t))
         .collect();
     assert_eq!(tables_holding(&path, &needles), expected);
+    assert_eq!(hidden_checkpoints(&path), 1);
     for needle in ["Zqxjvorpal", owner] {
         assert!(on_disk(&path, needle), "{needle} was never on disk");
     }
     if !common::on_postgres() {
         assert!(on_disk(&path, "zqxjvorpal"));
     }
-    let report = store.purge_session("victim").unwrap();
-    assert_eq!(report.purged, ["victim"]);
+    let report = store
+        .purge(&PurgeRequest {
+            sessions: vec!["victim".into(), "langgraph:victim".into()],
+            ..PurgeRequest::default()
+        })
+        .unwrap();
+    assert_eq!(report.purged, ["langgraph:victim", "victim"]);
     assert!(report.forks_kept.is_empty());
     assert_eq!(report.snapshots, 1);
-    assert_eq!(report.branches, 3);
+    assert_eq!(report.branches, 5);
+    assert_eq!(hidden_checkpoints(&path), 0);
     assert_eq!(report.wal_truncated, !common::on_postgres());
     assert_eq!(tables_holding(&path, &needles), Vec::<String>::new());
     for needle in [

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the Python package and runs its tests (on SQLite, then on a throwaway PostgreSQL
-# server; among them `sessiondb mcp` driven by the official MCP client, and the Claude Agent
-# SDK's SessionStore conformance suite in both), then the OpenAI Agents SDK's own tests of
-# SQLiteSession, AdvancedSQLiteSession and the wrappers over them (compaction, encryption,
-# limits) against sessiondb.openai_agents' sessions (tests/upstream/ swaps them in).
+# server; among them `sessiondb mcp` driven by the official MCP client, the Claude Agent
+# SDK's SessionStore conformance suite and LangGraph's checkpointer conformance suite, on
+# both), then the OpenAI Agents SDK's own tests of SQLiteSession, AdvancedSQLiteSession and
+# the wrappers over them (compaction, encryption, limits) against sessiondb.openai_agents'
+# sessions (tests/upstream/ swaps them in).
 # Needs a Rust toolchain, CPython 3.10+ with pip and libsqlite3-dev (installed here when missing);
 # everything else comes from the package
 # registries into a venv under bindings/python/target/ (ignored by git).
@@ -16,7 +17,9 @@ python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 
 # Pinned: the adapters are checked against exactly these upstream releases.
 pins=(maturin==1.15.0 pytest==8.4.2 pytest-asyncio==1.4.0 pytest-timeout==2.4.0 praisonaiagents==1.7.17
-    openai-agents==0.24.0 sqlalchemy==2.1.9 mcp==2.3.0 claude-agent-sdk==0.2.184)
+    openai-agents==0.24.0 sqlalchemy==2.1.9 mcp==2.3.0 claude-agent-sdk==0.2.184
+    langgraph==1.2.24 langgraph-checkpoint==4.3.2 langgraph-checkpoint-conformance==0.0.2
+    langgraph-checkpoint-sqlite==3.1.2 langgraph-checkpoint-postgres==3.2.0 "psycopg[binary]==3.3.9")
 
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"

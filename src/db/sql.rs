@@ -168,6 +168,17 @@ impl<'t> Tx<'t> {
         self.scan(sql, params, |row| each(row).map(|()| true))
     }
 
+    /// Calls `each` with the rows of the query, in order, until it returns `false`: a walk
+    /// down an index that stops at the first row it wants.
+    pub(crate) fn query_until(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        each: impl FnMut(&Row<'_>) -> Result<bool>,
+    ) -> Result<()> {
+        self.scan(sql, params, each)
+    }
+
     /// Calls `each` with the rows of the query, in order, until it returns `false`.
     fn scan(
         &self,

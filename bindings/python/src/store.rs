@@ -8,6 +8,7 @@
 //! `leases` (one run per session) and `watch` (waiting for another process's changes).
 
 mod branches;
+mod checkpoints;
 mod leases;
 mod maintenance;
 mod messages;

@@ -267,3 +267,21 @@ def test_version_check_and_recent_sessions_on_postgres(url):
     assert store.search_recent_sessions("oslo") == ["b", "a"]
     store.set_chat_history("b", [{"role": "user", "content": "nothing"}])
     assert store.search_recent_sessions("oslo", limit=5) == ["a"]
+
+
+def test_langgraph_conformance_suite_passes_every_capability_on_postgres(url):
+    from test_langgraph import run_conformance
+
+    asyncio.run(run_conformance(url))
+
+
+def test_langgraph_processes_on_postgres_lose_nothing_and_tear_nothing(url):
+    import test_langgraph
+
+    test_langgraph.test_processes_writing_checkpoints_lose_nothing_and_tear_nothing(url)
+
+
+def test_langgraph_keep_latest_on_postgres_keeps_a_delta_channels_chain(url):
+    import test_langgraph
+
+    test_langgraph.test_keep_latest_keeps_the_chain_a_delta_channel_is_rebuilt_from(url)

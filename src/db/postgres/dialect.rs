@@ -64,7 +64,9 @@ pub(crate) fn lock_all_sessions(tx: &mut PgTx<'_>) -> Result<()> {
 pub(crate) fn lock_all_tables(tx: &mut PgTx<'_>) -> Result<()> {
     tx.batch(
         "LOCK TABLE sessions, branches, messages, usage_records, snapshots, compactions,
-                        partial_messages, leases, version_clock IN EXCLUSIVE MODE",
+                        partial_messages, leases, version_clock, langgraph_checkpoints,
+                        langgraph_blobs, langgraph_channels, langgraph_writes, langgraph_hidden
+                        IN EXCLUSIVE MODE",
     )
 }
 
@@ -117,12 +119,15 @@ fn first_int(rows: Vec<postgres::Row>, sql: &str) -> Result<i64> {
 /// The `VACUUM` that `maintain` asks for: dead rows' space made reusable and the planner's
 /// statistics renewed. It runs outside any transaction, as PostgreSQL requires.
 pub(crate) const VACUUM: &str =
-    "VACUUM (ANALYZE) messages, branches, sessions, snapshots, compactions, usage_records";
+    "VACUUM (ANALYZE) messages, branches, sessions, snapshots, compactions, usage_records, \
+     langgraph_checkpoints, langgraph_blobs, langgraph_channels, langgraph_writes, langgraph_hidden";
 
 /// The `VACUUM` after a purge: dead rows are gone from every table that held a session's
 /// content. The server's WAL and backups are the operator's to expire.
 pub(crate) const ERASE: &str = "VACUUM messages, branches, sessions, snapshots, compactions, \
-                                partial_messages, leases, usage_records";
+                                partial_messages, leases, usage_records, langgraph_checkpoints, \
+                                langgraph_blobs, langgraph_channels, langgraph_writes, \
+                                langgraph_hidden";
 
 /// The database's size on the server, in bytes.
 pub(crate) const DATABASE_SIZE: &str = "SELECT pg_database_size(current_database())";

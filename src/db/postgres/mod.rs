@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_developer_role.sql"),
     include_str!("../../../migrations/postgres/0003_usage_records.sql"),
+    include_str!("../../../migrations/postgres/0004_checkpoints.sql"),
 ];
 
 /// The PostgreSQL schema version this build writes and understands.

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0007_leases.sql"),
     include_str!("../../../migrations/0008_developer_role.sql"),
     include_str!("../../../migrations/0009_usage_records.sql"),
+    include_str!("../../../migrations/0010_checkpoints.sql"),
 ];
 
 /// The schema version this build writes and understands.

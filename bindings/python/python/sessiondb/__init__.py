@@ -8,7 +8,7 @@ plain dicts shaped like ``sessiondb history --json`` prints them, errors are sub
 another process's changes, with ``for`` or ``async for``.
 
 Adapters that speak other stores' APIs live beside it: :mod:`sessiondb.praisonai`,
-:mod:`sessiondb.openai_agents` and :mod:`sessiondb.claude_agent_sdk`.
+:mod:`sessiondb.openai_agents`, :mod:`sessiondb.claude_agent_sdk` and :mod:`sessiondb.langgraph`.
 """
 
 from __future__ import annotations

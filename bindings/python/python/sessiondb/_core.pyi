@@ -150,6 +150,51 @@ class Store:
     def clear(self, session_id: str) -> Json: ...
     def delete_session(self, session_id: str) -> None: ...
     # forks, branches, snapshots
+    # LangGraph checkpoints (sessiondb.langgraph); values are serde's (type, bytes)
+    def put_checkpoint(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        parent_checkpoint_id: Optional[str],
+        checkpoint: tuple[str, Optional[bytes]],
+        metadata: Optional[Json],
+        channel_versions: list[tuple[str, str]],
+        new_blobs: list[tuple[str, str, str, Optional[bytes]]],
+        other_values: list[tuple[str, str, str, Optional[bytes]]],
+    ) -> None:
+        """Stores a checkpoint as the next message of session ``langgraph:<thread_id>``;
+        ``new_blobs`` and ``other_values`` are ``(channel, version, type, bytes)``."""
+    def put_checkpoint_writes(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        task_id: str,
+        task_path: str,
+        writes: list[tuple[int, str, str, bytes]],
+        replace: bool,
+    ) -> None:
+        """Stores ``(idx, channel, type, bytes)`` writes of a task against a checkpoint."""
+    def get_checkpoint(
+        self, thread_id: str, checkpoint_ns: str, checkpoint_id: Optional[str] = None
+    ) -> Optional[tuple[Any, ...]]:
+        """``(thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, (type, bytes),
+        metadata, [(channel, type, bytes)], [(task_id, channel, type, bytes, task_path)])``."""
+    def list_checkpoints(
+        self,
+        thread_id: Optional[str] = None,
+        checkpoint_ns: Optional[str] = None,
+        checkpoint_id: Optional[str] = None,
+        filter: Optional[Json] = None,
+        before: Optional[str] = None,
+        limit: Optional[int] = None,
+    ) -> list[tuple[Any, ...]]:
+        """Checkpoints as ``get_checkpoint`` gives them, newest id first."""
+    def delete_checkpoint_thread(self, thread_id: str) -> None: ...
+    def copy_checkpoint_thread(self, source: str, target: str) -> None: ...
+    def delete_checkpoint_runs(self, run_ids: list[str]) -> None: ...
+    def prune_checkpoints(self, thread_ids: list[str], strategy: str) -> None: ...
     def fork_session(self, source: str, at_index: Optional[int] = None, title: Optional[str] = None) -> Json: ...
     def parent_session(self, session_id: str) -> Optional[str]: ...
     def child_sessions(self, session_id: str) -> list[Json]: ...

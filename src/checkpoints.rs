@@ -1,0 +1,968 @@
+//! LangGraph checkpoints on sessions (docs/design.md, "LangGraph checkpoints").
+//!
+//! A thread is the session `langgraph:<thread_id>`; each checkpoint is one message of it,
+//! and what a checkpoint saver needs (the checkpoint, its channel values stored once per
+//! version, its pending writes) is kept beside that message, keyed by its rowid (schema
+//! 10). A fork of the session inherits all of it without a copy, which is `copy_thread`;
+//! deleting the session (or anything that deletes the message rows) deletes it, and a blob
+//! goes with its last reference.
+//!
+//! Values arrive serialised by the caller (LangGraph's serde gives a type name and bytes);
+//! the core stores them as given and never looks inside.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+
+use crate::db::sql::{args, Row, Tx};
+use crate::error::{Error, Result};
+use crate::heads::{append_to_head, head_of, head_or_create, insert_session, Step};
+use crate::lineage::{self, row_id, Segment};
+use crate::model::{validate_session_id, Metadata, NewMessage, NewSession};
+use crate::session_row::delete_session_in;
+use crate::store::Store;
+
+/// The prefix of every thread's session id.
+pub const THREAD_PREFIX: &str = "langgraph:";
+
+/// A value as a serialiser gave it: its type name and bytes (`None` for a value that has
+/// none, such as LangGraph's `"empty"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Serialized {
+    pub kind: String,
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// A new version of one channel, written by the checkpoint that first has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelBlob {
+    pub channel: String,
+    pub version: String,
+    pub value: Serialized,
+}
+
+/// What `put` stores.
+#[derive(Debug, Clone)]
+pub struct NewCheckpoint {
+    pub thread_id: String,
+    pub checkpoint_ns: String,
+    pub checkpoint_id: String,
+    pub parent_checkpoint_id: Option<String>,
+    /// The checkpoint without its channel values.
+    pub checkpoint: Serialized,
+    /// The checkpoint's metadata, a JSON object (`run_id`, `step` and `source` are read).
+    pub metadata: Metadata,
+    /// Every channel the checkpoint has a version of, with that version.
+    pub channel_versions: Vec<(String, String)>,
+    /// The channels whose version is new in this checkpoint, with their values.
+    pub new_blobs: Vec<ChannelBlob>,
+    /// Values of other channels, stored only where the thread has no value of that channel
+    /// at that version yet (a checkpoint put without `new_versions` for them).
+    pub other_values: Vec<ChannelBlob>,
+}
+
+/// A pending write of a task against a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingWrite {
+    pub task_id: String,
+    pub idx: i64,
+    pub channel: String,
+    pub value: Serialized,
+    pub task_path: String,
+}
+
+/// A stored checkpoint, whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointRecord {
+    pub thread_id: String,
+    pub checkpoint_ns: String,
+    pub checkpoint_id: String,
+    pub parent_checkpoint_id: Option<String>,
+    pub checkpoint: Serialized,
+    pub metadata: Metadata,
+    /// The stored value of each channel the checkpoint reads, by channel name.
+    pub channel_values: Vec<(String, Serialized)>,
+    /// Pending writes in (task_path, task_id, idx) order, the order LangGraph applies them.
+    pub pending_writes: Vec<PendingWrite>,
+}
+
+/// Which checkpoints `list_checkpoints` returns, newest checkpoint id first.
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointQuery {
+    /// One thread, or every thread of the file.
+    pub thread_id: Option<String>,
+    pub checkpoint_ns: Option<String>,
+    pub checkpoint_id: Option<String>,
+    /// Only checkpoints whose metadata has each of these keys with an equal value.
+    pub filter: Metadata,
+    /// Only checkpoint ids below this one.
+    pub before: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// How `prune_checkpoints` treats each thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PruneStrategy {
+    /// Keep the latest checkpoint of each namespace, and the ancestors a channel without a
+    /// stored value needs to be rebuilt from.
+    KeepLatest,
+    /// Delete the thread.
+    Delete,
+}
+
+/// The session id of a thread.
+pub fn thread_session_id(thread_id: &str) -> Result<String> {
+    let id = format!("{THREAD_PREFIX}{thread_id}");
+    validate_session_id(&id)
+        .map_err(|e| Error::invalid(format!("thread_id {thread_id:?}: {e}")))?;
+    Ok(id)
+}
+
+/// A checkpoint row visible in a thread's lineage.
+#[derive(Debug, Clone)]
+struct Visible {
+    message_id: i64,
+    checkpoint_ns: String,
+    checkpoint_id: String,
+    parent_checkpoint_id: Option<String>,
+    metadata: String,
+}
+
+/// Row ids hidden in this lineage (see [`visible`]).
+fn hidden_in(tx: &Tx<'_>, segments: &[Segment]) -> Result<HashSet<i64>> {
+    let mut hidden = HashSet::new();
+    for seg in segments {
+        tx.query_each(
+            "SELECT message_id FROM langgraph_hidden WHERE branch_id = ?1 AND from_seq <= ?2",
+            args![seg.branch_id, seg.upto],
+            |r| {
+                hidden.insert(r.get::<i64>(0)?);
+                Ok(())
+            },
+        )?;
+    }
+    Ok(hidden)
+}
+
+/// The checkpoint of namespace `ns` with id `id`, or with `None` the one with the highest
+/// id, visible in `segments`: per segment one walk of the `(branch_id, checkpoint_ns,
+/// checkpoint_id)` index from the top, so a long thread costs no more than a short one.
+/// A later segment wins a tie (a checkpoint put again over an inherited one).
+fn find_one(
+    tx: &Tx<'_>,
+    segments: &[Segment],
+    ns: &str,
+    id: Option<&str>,
+) -> Result<Option<Visible>> {
+    let hidden = hidden_in(tx, segments)?;
+    let mut best: Option<Visible> = None;
+    for seg in segments {
+        if seg.upto <= seg.fork_seq {
+            continue;
+        }
+        let lo = row_id(seg.branch_id, seg.fork_seq + 1);
+        let hi = row_id(seg.branch_id, seg.upto);
+        // Only hidden rows are passed over: at most that many before the one wanted.
+        let take = count(hidden.len() + 1);
+        let mut found = None;
+        let each = |r: &Row<'_>| -> Result<bool> {
+            let row = Visible {
+                message_id: r.get(0)?,
+                checkpoint_ns: r.get(1)?,
+                checkpoint_id: r.get(2)?,
+                parent_checkpoint_id: r.get(3)?,
+                metadata: r.get(4)?,
+            };
+            if hidden.contains(&row.message_id) {
+                return Ok(true);
+            }
+            found = Some(row);
+            Ok(false)
+        };
+        match id {
+            Some(id) => tx.query_until(
+                "SELECT message_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata
+                 FROM langgraph_checkpoints WHERE branch_id = ?1 AND checkpoint_ns = ?2
+                     AND checkpoint_id = ?3 AND message_id BETWEEN ?4 AND ?5
+                 ORDER BY message_id DESC LIMIT ?6",
+                args![seg.branch_id, ns, id, lo, hi, take],
+                each,
+            )?,
+            None => tx.query_until(
+                "SELECT message_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata
+                 FROM langgraph_checkpoints WHERE branch_id = ?1 AND checkpoint_ns = ?2
+                     AND message_id BETWEEN ?3 AND ?4
+                 ORDER BY checkpoint_id DESC, message_id DESC LIMIT ?5",
+                args![seg.branch_id, ns, lo, hi, take],
+                each,
+            )?,
+        }
+        if let Some(row) = found {
+            if best
+                .as_ref()
+                .is_none_or(|b| row.checkpoint_id >= b.checkpoint_id)
+            {
+                best = Some(row);
+            }
+        }
+    }
+    Ok(best)
+}
+
+/// The checkpoints visible in `segments`, in history order, optionally only of `ns` or with
+/// id `id`. A row hidden from a branch from `from_seq` on is left out where the lineage holds
+/// that branch up to `from_seq` or beyond.
+fn visible(
+    tx: &Tx<'_>,
+    segments: &[Segment],
+    ns: Option<&str>,
+    id: Option<&str>,
+) -> Result<Vec<Visible>> {
+    let hidden = hidden_in(tx, segments)?;
+    let mut out = Vec::new();
+    for seg in segments {
+        if seg.upto <= seg.fork_seq {
+            continue;
+        }
+        let lo = row_id(seg.branch_id, seg.fork_seq + 1);
+        let hi = row_id(seg.branch_id, seg.upto);
+        tx.query_each(
+            "SELECT message_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata
+             FROM langgraph_checkpoints WHERE message_id BETWEEN ?1 AND ?2
+                 AND (CAST(?3 AS TEXT) IS NULL OR checkpoint_ns = ?3)
+                 AND (CAST(?4 AS TEXT) IS NULL OR checkpoint_id = ?4)
+             ORDER BY message_id",
+            args![lo, hi, ns, id],
+            |r| {
+                let row = Visible {
+                    message_id: r.get(0)?,
+                    checkpoint_ns: r.get(1)?,
+                    checkpoint_id: r.get(2)?,
+                    parent_checkpoint_id: r.get(3)?,
+                    metadata: r.get(4)?,
+                };
+                if !hidden.contains(&row.message_id) {
+                    out.push(row);
+                }
+                Ok(())
+            },
+        )?;
+    }
+    // A checkpoint put again over an inherited one shadows it: the later row wins.
+    let mut seen = HashSet::new();
+    let mut kept: Vec<Visible> = out
+        .into_iter()
+        .rev()
+        .filter(|r| seen.insert((r.checkpoint_ns.clone(), r.checkpoint_id.clone())))
+        .collect();
+    kept.reverse();
+    Ok(kept)
+}
+
+/// Whether a branch other than `except` forks from `message_id`'s branch at or after it.
+fn inherited(tx: &Tx<'_>, message_id: i64, except: i64) -> Result<bool> {
+    let (branch, seq) = (message_id >> 32, message_id & lineage::MAX_SEQ);
+    Ok(tx
+        .query_opt(
+            "SELECT id FROM branches WHERE parent_branch_id = ?1 AND fork_seq >= ?2
+                 AND id <> ?3 LIMIT 1",
+            args![branch, seq, except],
+            |r| r.get::<i64>(0),
+        )?
+        .is_some())
+}
+
+/// Whether a pending write `(branch_id, newest_branch)` belongs to this lineage: written by
+/// its head, or by an ancestor before the lineage forked from it.
+fn write_visible(segments: &[Segment], branch_id: i64, newest_branch: i64) -> bool {
+    match segments.iter().position(|s| s.branch_id == branch_id) {
+        Some(k) if k + 1 == segments.len() => true,
+        Some(k) => segments[k + 1].branch_id > newest_branch,
+        None => false,
+    }
+}
+
+/// The segments of a thread's current history, or `None` for no such thread.
+fn thread_segments(tx: &Tx<'_>, session_id: &str) -> Result<Option<(Vec<Segment>, i64)>> {
+    match head_of(tx, session_id)? {
+        Some((head, _)) => Ok(Some((
+            lineage::segments(tx, head.branch_id, head.length)?,
+            head.branch_id,
+        ))),
+        None => Ok(None),
+    }
+}
+
+fn parse_metadata(text: &str) -> Result<Metadata> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(Error::Corrupt(format!(
+            "checkpoint metadata is not a JSON object: {}",
+            text.chars().take(60).collect::<String>()
+        ))),
+    }
+}
+
+fn text_of(metadata: &Metadata, key: &str) -> Option<String> {
+    match metadata.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// The whole record of a visible row.
+fn record(
+    tx: &Tx<'_>,
+    segments: &[Segment],
+    thread_id: &str,
+    row: &Visible,
+) -> Result<CheckpointRecord> {
+    let checkpoint = tx.query_one(
+        "SELECT checkpoint_type, checkpoint FROM langgraph_checkpoints WHERE message_id = ?1",
+        args![row.message_id],
+        |r| {
+            Ok(Serialized {
+                kind: r.get(0)?,
+                bytes: Some(r.get(1)?),
+            })
+        },
+    )?;
+    let channel_values = tx.query_map(
+        "SELECT c.channel, b.blob_type, b.blob FROM langgraph_channels c
+         JOIN langgraph_blobs b ON b.id = c.blob_id
+         WHERE c.message_id = ?1 ORDER BY c.channel",
+        args![row.message_id],
+        |r| {
+            Ok((
+                r.get(0)?,
+                Serialized {
+                    kind: r.get(1)?,
+                    bytes: r.get(2)?,
+                },
+            ))
+        },
+    )?;
+    let mut pending_writes = Vec::new();
+    for seg in segments {
+        tx.query_each(
+            "SELECT task_id, idx, channel, write_type, blob, task_path, newest_branch
+             FROM langgraph_writes
+             WHERE branch_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3",
+            args![seg.branch_id, row.checkpoint_ns, row.checkpoint_id],
+            |r| {
+                if write_visible(segments, seg.branch_id, r.get(6)?) {
+                    pending_writes.push(PendingWrite {
+                        task_id: r.get(0)?,
+                        idx: r.get(1)?,
+                        channel: r.get(2)?,
+                        value: Serialized {
+                            kind: r.get(3)?,
+                            bytes: Some(r.get(4)?),
+                        },
+                        task_path: r.get(5)?,
+                    });
+                }
+                Ok(())
+            },
+        )?;
+    }
+    // A task's write at an index, written again further down the lineage, is the later one.
+    let mut by_task: HashMap<(String, i64), PendingWrite> = HashMap::new();
+    for w in pending_writes {
+        by_task.insert((w.task_id.clone(), w.idx), w);
+    }
+    let mut pending_writes: Vec<PendingWrite> = by_task.into_values().collect();
+    pending_writes
+        .sort_by(|a, b| (&a.task_path, &a.task_id, a.idx).cmp(&(&b.task_path, &b.task_id, b.idx)));
+    Ok(CheckpointRecord {
+        thread_id: thread_id.to_string(),
+        checkpoint_ns: row.checkpoint_ns.clone(),
+        checkpoint_id: row.checkpoint_id.clone(),
+        parent_checkpoint_id: row.parent_checkpoint_id.clone(),
+        checkpoint,
+        metadata: parse_metadata(&row.metadata)?,
+        channel_values,
+        pending_writes,
+    })
+}
+
+/// The blob holding `channel` at `version` in the lineage: the parent's reference first
+/// (one key read), else the latest checkpoint of the lineage that references it.
+fn find_blob(
+    tx: &Tx<'_>,
+    segments: &[Segment],
+    parent: Option<i64>,
+    channel: &str,
+    version: &str,
+) -> Result<Option<i64>> {
+    const BY_MESSAGE: &str = "SELECT c.blob_id FROM langgraph_channels c
+         JOIN langgraph_blobs b ON b.id = c.blob_id
+         WHERE c.message_id BETWEEN ?1 AND ?2 AND c.channel = ?3 AND b.version = ?4
+         ORDER BY c.message_id DESC LIMIT 1";
+    if let Some(parent) = parent {
+        if let Some(id) =
+            tx.query_opt(BY_MESSAGE, args![parent, parent, channel, version], |r| {
+                r.get(0)
+            })?
+        {
+            return Ok(Some(id));
+        }
+    }
+    for seg in segments.iter().rev() {
+        if seg.upto <= seg.fork_seq {
+            continue;
+        }
+        let lo = row_id(seg.branch_id, seg.fork_seq + 1);
+        let hi = row_id(seg.branch_id, seg.upto);
+        if let Some(id) = tx.query_opt(BY_MESSAGE, args![lo, hi, channel, version], |r| r.get(0))? {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Stores a checkpoint as the next message of its thread's session (created if missing),
+    /// with its new channel versions. Putting a checkpoint id the thread has in that
+    /// namespace already replaces its checkpoint and metadata.
+    pub fn put_checkpoint(&self, new: &NewCheckpoint) -> Result<()> {
+        let session_id = thread_session_id(&new.thread_id)?;
+        let metadata_text = serde_json::to_string(&new.metadata)
+            .map_err(|e| Error::invalid(format!("checkpoint metadata: {e}")))?;
+        let run_id = text_of(&new.metadata, "run_id");
+        let new_channels: HashSet<&str> =
+            new.new_blobs.iter().map(|b| b.channel.as_str()).collect();
+        self.write(|tx| {
+            let (mut head, version) = head_or_create(tx, &session_id, true)?;
+            let segments = lineage::segments(tx, head.branch_id, head.length)?;
+            let ns = new.checkpoint_ns.as_str();
+            let existing = find_one(tx, &segments, ns, Some(&new.checkpoint_id))?;
+            let own = existing.filter(|row| row.message_id >> 32 == head.branch_id);
+            let own = match own {
+                Some(row) if !inherited(tx, row.message_id, head.branch_id)? => Some(row),
+                _ => None,
+            };
+            if let Some(row) = &own {
+                tx.execute(
+                    "UPDATE langgraph_checkpoints SET parent_checkpoint_id = ?2, run_id = ?3,
+                         checkpoint_type = ?4, checkpoint = ?5, metadata = ?6
+                     WHERE message_id = ?1",
+                    args![
+                        row.message_id,
+                        new.parent_checkpoint_id,
+                        run_id,
+                        new.checkpoint.kind,
+                        new.checkpoint.bytes.as_deref().unwrap_or_default(),
+                        metadata_text,
+                    ],
+                )?;
+                return Ok(());
+            }
+            let parent = match &new.parent_checkpoint_id {
+                Some(id) => find_one(tx, &segments, ns, Some(id))?.map(|r| r.message_id),
+                None => None,
+            };
+            // Find the unchanged channels' blobs before this checkpoint's rows exist.
+            let mut refs: Vec<(&str, i64)> = Vec::new();
+            let mut missing: Vec<&ChannelBlob> = Vec::new();
+            for (channel, version) in &new.channel_versions {
+                if new_channels.contains(channel.as_str()) {
+                    continue;
+                }
+                if let Some(blob) = find_blob(tx, &segments, parent, channel, version)? {
+                    refs.push((channel, blob));
+                }
+            }
+            for value in &new.other_values {
+                if !new_channels.contains(value.channel.as_str())
+                    && !refs.iter().any(|(c, _)| *c == value.channel)
+                {
+                    missing.push(value);
+                }
+            }
+            let step = text_of(&new.metadata, "step").unwrap_or_else(|| "?".into());
+            let source = text_of(&new.metadata, "source").unwrap_or_else(|| "?".into());
+            let mut about = Metadata::new();
+            about.insert(
+                "langgraph".into(),
+                serde_json::json!({
+                    "checkpoint_ns": ns,
+                    "checkpoint_id": new.checkpoint_id,
+                    "parent_checkpoint_id": new.parent_checkpoint_id,
+                    "run_id": run_id,
+                }),
+            );
+            let message = NewMessage::assistant(format!(
+                "checkpoint {} · ns {ns:?} · step {step} · {source}",
+                new.checkpoint_id
+            ))
+            .with_metadata(about)
+            .with_key(format!("{THREAD_PREFIX}{ns}:{}", new.checkpoint_id));
+            append_to_head(
+                tx,
+                &session_id,
+                &mut head,
+                &Step::after(version),
+                vec![message],
+            )?;
+            let message_id = row_id(head.branch_id, head.length);
+            tx.execute(
+                "INSERT INTO langgraph_checkpoints (message_id, branch_id, checkpoint_ns, checkpoint_id,
+                     parent_checkpoint_id, run_id, checkpoint_type, checkpoint, metadata)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                args![
+                    message_id,
+                    head.branch_id,
+                    ns,
+                    new.checkpoint_id,
+                    new.parent_checkpoint_id,
+                    run_id,
+                    new.checkpoint.kind,
+                    new.checkpoint.bytes.as_deref().unwrap_or_default(),
+                    metadata_text,
+                ],
+            )?;
+            let mut refer = tx.repeated(
+                "INSERT INTO langgraph_channels (message_id, channel, blob_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (message_id, channel) DO UPDATE SET blob_id = excluded.blob_id",
+            )?;
+            for (channel, blob) in &refs {
+                refer.execute(args![message_id, channel, blob])?;
+            }
+            for blob in new.new_blobs.iter().chain(missing) {
+                let id: i64 = tx.query_one(
+                    "INSERT INTO langgraph_blobs (channel, version, blob_type, blob)
+                     VALUES (?1, ?2, ?3, ?4) RETURNING id",
+                    args![
+                        blob.channel,
+                        blob.version,
+                        blob.value.kind,
+                        blob.value.bytes.as_deref()
+                    ],
+                    |r| r.get(0),
+                )?;
+                refer.execute(args![message_id, blob.channel, id])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Stores a task's pending writes against checkpoint `checkpoint_id` of the thread,
+    /// which need not be stored yet (LangGraph may write them before the checkpoint's put
+    /// commits). With `replace`, a write at an index the task wrote before replaces it;
+    /// otherwise the first one stays.
+    pub fn put_checkpoint_writes(
+        &self,
+        thread_id: &str,
+        checkpoint_ns: &str,
+        checkpoint_id: &str,
+        writes: &[PendingWrite],
+        replace: bool,
+    ) -> Result<()> {
+        let session_id = thread_session_id(thread_id)?;
+        self.write(|tx| {
+            let (head, _) = head_or_create(tx, &session_id, true)?;
+            let newest_branch: i64 =
+                tx.query_one("SELECT max(id) FROM branches", args![], |r| r.get(0))?;
+            let mut insert = tx.repeated(if replace {
+                "INSERT INTO langgraph_writes (branch_id, checkpoint_ns, checkpoint_id, task_id,
+                     idx, newest_branch, channel, write_type, blob, task_path)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (branch_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE
+                 SET newest_branch = excluded.newest_branch, channel = excluded.channel,
+                     write_type = excluded.write_type, blob = excluded.blob,
+                     task_path = excluded.task_path"
+            } else {
+                "INSERT INTO langgraph_writes (branch_id, checkpoint_ns, checkpoint_id, task_id,
+                     idx, newest_branch, channel, write_type, blob, task_path)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (branch_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING"
+            })?;
+            for w in writes {
+                insert.execute(args![
+                    head.branch_id,
+                    checkpoint_ns,
+                    checkpoint_id,
+                    w.task_id,
+                    w.idx,
+                    newest_branch,
+                    w.channel,
+                    w.value.kind,
+                    w.value.bytes.as_deref().unwrap_or_default(),
+                    w.task_path,
+                ])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The checkpoint `checkpoint_id` of the thread's namespace, or with `None` its latest
+    /// (highest id); `None` if there is none.
+    pub fn get_checkpoint(
+        &self,
+        thread_id: &str,
+        checkpoint_ns: &str,
+        checkpoint_id: Option<&str>,
+    ) -> Result<Option<CheckpointRecord>> {
+        let session_id = thread_session_id(thread_id)?;
+        self.read(|tx| {
+            let Some((segments, _)) = thread_segments(tx, &session_id)? else {
+                return Ok(None);
+            };
+            find_one(tx, &segments, checkpoint_ns, checkpoint_id)?
+                .map(|row| record(tx, &segments, thread_id, &row))
+                .transpose()
+        })
+    }
+
+    /// The checkpoints `query` selects, newest checkpoint id first.
+    pub fn list_checkpoints(&self, query: &CheckpointQuery) -> Result<Vec<CheckpointRecord>> {
+        let threads = match &query.thread_id {
+            Some(t) => vec![t.clone()],
+            None => self.read(|tx| {
+                // Literal lengths: PostgreSQL's substr takes integers, not bigints.
+                let sql = format!(
+                    "SELECT id FROM sessions WHERE substr(id, 1, {}) = ?1 ORDER BY id",
+                    THREAD_PREFIX.len()
+                );
+                tx.query_map(&sql, args![THREAD_PREFIX], |r| {
+                    let id = r.get::<String>(0)?;
+                    Ok(id[THREAD_PREFIX.len()..].to_string())
+                })
+            })?,
+        };
+        let sessions = threads
+            .iter()
+            .map(|t| thread_session_id(t))
+            .collect::<Result<Vec<_>>>()?;
+        self.read(|tx| {
+            let mut rows: Vec<(usize, Visible)> = Vec::new();
+            let mut lineages: Vec<Vec<Segment>> = Vec::new();
+            for (i, session_id) in sessions.iter().enumerate() {
+                let Some((segments, _)) = thread_segments(tx, session_id)? else {
+                    lineages.push(Vec::new());
+                    continue;
+                };
+                for row in visible(
+                    tx,
+                    &segments,
+                    query.checkpoint_ns.as_deref(),
+                    query.checkpoint_id.as_deref(),
+                )? {
+                    if let Some(before) = &query.before {
+                        if row.checkpoint_id.as_str() >= before.as_str() {
+                            continue;
+                        }
+                    }
+                    if !query.filter.is_empty() {
+                        let metadata = parse_metadata(&row.metadata)?;
+                        if !query.filter.iter().all(|(k, v)| metadata.get(k) == Some(v)) {
+                            continue;
+                        }
+                    }
+                    rows.push((i, row));
+                }
+                lineages.push(segments);
+            }
+            rows.sort_by(|(ta, a), (tb, b)| {
+                b.checkpoint_id
+                    .cmp(&a.checkpoint_id)
+                    .then(ta.cmp(tb))
+                    .then(b.message_id.cmp(&a.message_id))
+            });
+            rows.truncate(query.limit.unwrap_or(usize::MAX));
+            rows.iter()
+                .map(|(i, row)| record(tx, &lineages[*i], &threads[*i], row))
+                .collect()
+        })
+    }
+
+    /// Deletes a thread: its session, and with it every checkpoint, blob reference and write
+    /// no copy of the thread still inherits. An unknown thread is not an error.
+    pub fn delete_checkpoint_thread(&self, thread_id: &str) -> Result<()> {
+        let session_id = thread_session_id(thread_id)?;
+        self.cache().invalidate(Some(&session_id));
+        self.write(|tx| match head_of(tx, &session_id)? {
+            Some(_) => delete_session_in(tx, &session_id),
+            None => Ok(()),
+        })
+    }
+
+    /// Makes `target` a copy of `source`: a fork of its session at its end, so no row is
+    /// copied. [`Error::NotFound`] for an unknown source, [`Error::AlreadyExists`] if the
+    /// target thread exists.
+    pub fn copy_checkpoint_thread(&self, source: &str, target: &str) -> Result<()> {
+        let from = thread_session_id(source)?;
+        let to = thread_session_id(target)?;
+        self.write(|tx| {
+            let (head, _) =
+                head_of(tx, &from)?.ok_or_else(|| Error::not_found("thread", source))?;
+            if head_of(tx, &to)?.is_some() {
+                return Err(Error::AlreadyExists(format!("thread {target:?}")));
+            }
+            let segments = lineage::segments(tx, head.branch_id, head.length)?;
+            let fork = match lineage::fork_point(&segments, head.length) {
+                Some(point) => Some((point, lineage::usage_at(tx, &segments, head.length)?)),
+                None => None,
+            };
+            let new = NewSession {
+                id: Some(to.clone()),
+                title: Some(format!("Copy of thread {source}")),
+                ..NewSession::default()
+            };
+            insert_session(tx, &to, &new, Some(&from), fork)
+        })
+    }
+
+    /// Removes the checkpoints of `run_ids` (and their writes) from every thread that has
+    /// them, copies included.
+    pub fn delete_checkpoint_runs(&self, run_ids: &[String]) -> Result<()> {
+        if run_ids.is_empty() {
+            return Ok(());
+        }
+        // The threads that hold them (the one that wrote each, and every copy that
+        // inherits it), found once; each is then edited in its own lock.
+        let sessions = self.read(|tx| {
+            let mut rows = Vec::new();
+            for run in run_ids {
+                tx.query_each(
+                    "SELECT message_id FROM langgraph_checkpoints WHERE run_id = ?1",
+                    args![run],
+                    |r| {
+                        rows.push(r.get::<i64>(0)?);
+                        Ok(())
+                    },
+                )?;
+            }
+            let mut out = Vec::new();
+            let mut seen = HashSet::new();
+            // (branch, the least fork point that still inherits the row)
+            let mut queue: Vec<(i64, i64)> = rows
+                .iter()
+                .map(|m| (m >> 32, m & lineage::MAX_SEQ))
+                .collect();
+            while let Some((branch, seq)) = queue.pop() {
+                if !seen.insert((branch, seq)) {
+                    continue;
+                }
+                if let Some(Some(session)) = tx.query_opt(
+                    "SELECT session_id FROM branches WHERE id = ?1",
+                    args![branch],
+                    |r| r.get::<Option<String>>(0),
+                )? {
+                    out.push(session);
+                }
+                tx.query_each(
+                    "SELECT id FROM branches WHERE parent_branch_id = ?1 AND fork_seq >= ?2",
+                    args![branch, seq],
+                    |r| {
+                        queue.push((r.get(0)?, 0));
+                        Ok(())
+                    },
+                )?;
+            }
+            Ok(out)
+        })?;
+        let runs: HashSet<&str> = run_ids.iter().map(String::as_str).collect();
+        let mut done = HashSet::new();
+        for session_id in sessions {
+            if !done.insert(session_id.clone()) || !session_id.starts_with(THREAD_PREFIX) {
+                continue;
+            }
+            self.write(|tx| {
+                let Some((segments, _)) = thread_segments(tx, &session_id)? else {
+                    return Ok(());
+                };
+                let doomed: Vec<Visible> = visible(tx, &segments, None, None)?
+                    .into_iter()
+                    .filter(|row| {
+                        parse_metadata(&row.metadata)
+                            .ok()
+                            .and_then(|m| text_of(&m, "run_id"))
+                            .is_some_and(|r| runs.contains(r.as_str()))
+                    })
+                    .collect();
+                remove(tx, &session_id, &doomed, "delete_for_runs")
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Prunes each thread by `strategy`. Unknown threads are skipped.
+    pub fn prune_checkpoints(&self, thread_ids: &[String], strategy: PruneStrategy) -> Result<()> {
+        for thread_id in thread_ids {
+            if strategy == PruneStrategy::Delete {
+                self.delete_checkpoint_thread(thread_id)?;
+                continue;
+            }
+            let session_id = thread_session_id(thread_id)?;
+            self.write(|tx| {
+                let Some((segments, _)) = thread_segments(tx, &session_id)? else {
+                    return Ok(());
+                };
+                let rows = visible(tx, &segments, None, None)?;
+                let keep = kept_by_keep_latest(tx, &rows)?;
+                let doomed: Vec<Visible> = rows
+                    .into_iter()
+                    .filter(|r| !keep.contains(&r.message_id))
+                    .collect();
+                remove(tx, &session_id, &doomed, "prune keep_latest")?;
+                free_hidden(tx, &session_id)
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The rows `keep_latest` keeps: the latest of each namespace and, walking its parents,
+/// every ancestor back to the one that holds a value (a snapshot) of each delta channel the
+/// latest rebuilds from writes. LangGraph names those channels in the checkpoint's metadata
+/// (`counters_since_delta_snapshot`: updates since the channel's last snapshot); the walk
+/// that rebuilds them (`get_delta_channel_history`) collects the writes of these ancestors.
+fn kept_by_keep_latest(tx: &Tx<'_>, rows: &[Visible]) -> Result<HashSet<i64>> {
+    let mut latest: HashMap<&str, &Visible> = HashMap::new();
+    for row in rows {
+        let slot = latest.entry(&row.checkpoint_ns).or_insert(row);
+        if (row.checkpoint_id.as_str(), row.message_id)
+            > (slot.checkpoint_id.as_str(), slot.message_id)
+        {
+            *slot = row;
+        }
+    }
+    let by_id: HashMap<(&str, &str), &Visible> = rows
+        .iter()
+        .map(|r| ((r.checkpoint_ns.as_str(), r.checkpoint_id.as_str()), r))
+        .collect();
+    let mut keep = HashSet::new();
+    for row in latest.values() {
+        keep.insert(row.message_id);
+        let mut missing: HashSet<String> =
+            match parse_metadata(&row.metadata)?.get("counters_since_delta_snapshot") {
+                Some(Value::Object(counters)) => counters.keys().cloned().collect(),
+                _ => HashSet::new(),
+            };
+        let mut cursor = Some(row.checkpoint_id.as_str());
+        let mut first = true;
+        while let (false, Some(id)) = (missing.is_empty(), cursor) {
+            let Some(parent) = by_id.get(&(row.checkpoint_ns.as_str(), id)) else {
+                break;
+            };
+            if !first {
+                keep.insert(parent.message_id);
+            }
+            first = false;
+            let mut found = Vec::new();
+            for channel in &missing {
+                if has_value(tx, parent.message_id, channel)? {
+                    found.push(channel.clone());
+                }
+            }
+            for channel in found {
+                missing.remove(&channel);
+            }
+            cursor = parent.parent_checkpoint_id.as_deref();
+        }
+    }
+    Ok(keep)
+}
+
+/// Whether checkpoint `message_id` holds a value of `channel` (not `"empty"`).
+fn has_value(tx: &Tx<'_>, message_id: i64, channel: &str) -> Result<bool> {
+    Ok(tx
+        .query_opt(
+            "SELECT 1 FROM langgraph_channels c JOIN langgraph_blobs b ON b.id = c.blob_id
+             WHERE c.message_id = ?1 AND c.channel = ?2 AND b.blob_type <> 'empty'",
+            args![message_id, channel],
+            |r| r.get::<i64>(0),
+        )?
+        .is_some())
+}
+
+/// Deletes the rows of the thread's own branch it hides and no other branch inherits any
+/// more (the copies that still read them when they were hidden are gone).
+fn free_hidden(tx: &Tx<'_>, session_id: &str) -> Result<()> {
+    let Some((head, _)) = head_of(tx, session_id)? else {
+        return Ok(());
+    };
+    let rows = tx.query_map(
+        "SELECT h.message_id, k.checkpoint_ns, k.checkpoint_id FROM langgraph_hidden h
+         JOIN langgraph_checkpoints k ON k.message_id = h.message_id
+         WHERE h.branch_id = ?1 AND k.branch_id = ?1",
+        args![head.branch_id],
+        |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<String>(2)?)),
+    )?;
+    for (message_id, ns, id) in rows {
+        if !inherited(tx, message_id, head.branch_id)? {
+            tx.execute(
+                "DELETE FROM langgraph_writes
+                 WHERE branch_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3",
+                args![head.branch_id, ns, id],
+            )?;
+            tx.execute(
+                "DELETE FROM langgraph_checkpoints WHERE message_id = ?1",
+                args![message_id],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes `doomed` checkpoints from the thread: a row no other branch inherits is deleted
+/// (its references and writes cascade, a blob goes with its last reference); a row another
+/// session inherits is hidden from this thread from a marker message on, which also records
+/// what was removed.
+fn remove(tx: &Tx<'_>, session_id: &str, doomed: &[Visible], why: &str) -> Result<()> {
+    if doomed.is_empty() {
+        return Ok(());
+    }
+    let (mut head, version) = head_or_create(tx, session_id, false)?;
+    let message = NewMessage::assistant(format!(
+        "{why}: removed {} checkpoint{}",
+        doomed.len(),
+        if doomed.len() == 1 { "" } else { "s" }
+    ));
+    append_to_head(
+        tx,
+        session_id,
+        &mut head,
+        &Step::after(version),
+        vec![message],
+    )?;
+    let mut forget = tx.repeated(
+        "DELETE FROM langgraph_writes
+         WHERE branch_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3",
+    )?;
+    // This thread's writes may be read by a copy made of it earlier: they stay while one is.
+    let copied: bool = tx
+        .query_opt(
+            "SELECT 1 FROM branches WHERE parent_branch_id = ?1 LIMIT 1",
+            args![head.branch_id],
+            |r| r.get::<i64>(0),
+        )?
+        .is_some();
+    for row in doomed {
+        if row.message_id >> 32 != head.branch_id || inherited(tx, row.message_id, head.branch_id)?
+        {
+            tx.execute(
+                "INSERT INTO langgraph_hidden (branch_id, message_id, from_seq)
+                 VALUES (?1, ?2, ?3) ON CONFLICT (branch_id, message_id) DO NOTHING",
+                args![head.branch_id, row.message_id, head.length],
+            )?;
+            if copied {
+                continue;
+            }
+        } else {
+            tx.execute(
+                "DELETE FROM langgraph_checkpoints WHERE message_id = ?1",
+                args![row.message_id],
+            )?;
+        }
+        forget.execute(args![head.branch_id, row.checkpoint_ns, row.checkpoint_id])?;
+    }
+    Ok(())
+}

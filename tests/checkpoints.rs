@@ -1,0 +1,222 @@
+//! LangGraph checkpoints on sessions (docs/design.md, "LangGraph checkpoints"): what the
+//! core keeps for `sessiondb.langgraph`, on either backend. LangGraph's own conformance
+//! suite runs against the Python saver (bindings/python/tests/test_langgraph.py).
+
+mod common;
+
+use common::temp_db;
+use serde_json::json;
+use sessiondb::{
+    ChannelBlob, CheckpointQuery, Error, Metadata, NewCheckpoint, PendingWrite, PruneStrategy,
+    Serialized, Store,
+};
+
+fn value(text: &str) -> Serialized {
+    Serialized {
+        kind: "text".into(),
+        bytes: Some(text.as_bytes().to_vec()),
+    }
+}
+
+fn metadata(run: &str, step: i64) -> Metadata {
+    match json!({"run_id": run, "step": step, "source": "loop"}) {
+        serde_json::Value::Object(map) => map,
+        _ => unreachable!(),
+    }
+}
+
+/// Checkpoint `id` of `thread`, child of `parent`, with channel `a` at `version` (new when
+/// `new`) holding `text`.
+fn put(store: &Store, thread: &str, id: &str, parent: Option<&str>, version: &str, text: &str) {
+    store
+        .put_checkpoint(&NewCheckpoint {
+            thread_id: thread.into(),
+            checkpoint_ns: String::new(),
+            checkpoint_id: id.into(),
+            parent_checkpoint_id: parent.map(str::to_string),
+            checkpoint: value(&format!("checkpoint {id}")),
+            metadata: metadata(&format!("run-{id}"), 0),
+            channel_versions: vec![("a".into(), version.into())],
+            new_blobs: if text.is_empty() {
+                Vec::new()
+            } else {
+                vec![ChannelBlob {
+                    channel: "a".into(),
+                    version: version.into(),
+                    value: value(text),
+                }]
+            },
+            other_values: Vec::new(),
+        })
+        .unwrap();
+}
+
+fn write(store: &Store, thread: &str, id: &str, task: &str, text: &str) {
+    let writes = [PendingWrite {
+        task_id: task.into(),
+        idx: 0,
+        channel: "a".into(),
+        value: value(text),
+        task_path: String::new(),
+    }];
+    store
+        .put_checkpoint_writes(thread, "", id, &writes, false)
+        .unwrap();
+}
+
+/// (checkpoint id, the text of channel `a`, the texts of the pending writes), newest first.
+fn listed(store: &Store, thread: &str) -> Vec<(String, String, Vec<String>)> {
+    let text = |s: &Serialized| String::from_utf8(s.bytes.clone().unwrap()).unwrap();
+    store
+        .list_checkpoints(&CheckpointQuery {
+            thread_id: Some(thread.into()),
+            ..CheckpointQuery::default()
+        })
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.checkpoint_id.clone(),
+                r.channel_values.iter().map(|(_, v)| text(v)).collect(),
+                r.pending_writes.iter().map(|w| text(&w.value)).collect(),
+            )
+        })
+        .collect()
+}
+
+fn row(id: &str, a: &str, writes: &[&str]) -> (String, String, Vec<String>) {
+    (
+        id.into(),
+        a.into(),
+        writes.iter().map(|w| w.to_string()).collect(),
+    )
+}
+
+#[test]
+fn an_unchanged_channel_is_read_from_the_checkpoint_that_stored_it() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    put(&store, "t", "1", None, "v1", "first");
+    put(&store, "t", "2", Some("1"), "v1", "");
+    put(&store, "t", "3", Some("2"), "v2", "second");
+    assert_eq!(
+        listed(&store, "t"),
+        [
+            row("3", "second", &[]),
+            row("2", "first", &[]),
+            row("1", "first", &[])
+        ]
+    );
+    let latest = store.get_checkpoint("t", "", None).unwrap().unwrap();
+    assert_eq!(latest.checkpoint_id, "3");
+    assert_eq!(latest.parent_checkpoint_id.as_deref(), Some("2"));
+    assert_eq!(latest.checkpoint, value("checkpoint 3"));
+    let thread = store.session("langgraph:t").unwrap();
+    assert_eq!(thread.message_count, 3);
+}
+
+#[test]
+fn a_copy_shares_the_checkpoints_and_each_side_keeps_its_own_writes() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    put(&store, "s", "1", None, "v1", "x");
+    write(&store, "s", "1", "before", "seen by both");
+    store.copy_checkpoint_thread("s", "c").unwrap();
+    write(&store, "s", "1", "source", "only the source");
+    write(&store, "c", "1", "copy", "only the copy");
+    assert_eq!(
+        listed(&store, "s"),
+        [row("1", "x", &["seen by both", "only the source"])]
+    );
+    assert_eq!(
+        listed(&store, "c"),
+        [row("1", "x", &["seen by both", "only the copy"])]
+    );
+    assert!(matches!(
+        store.copy_checkpoint_thread("s", "c"),
+        Err(Error::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        store.copy_checkpoint_thread("missing", "d"),
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[test]
+fn delete_for_runs_removes_one_run_from_the_thread_and_its_copies() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    put(&store, "t", "1", None, "v1", "one");
+    put(&store, "t", "2", Some("1"), "v2", "two");
+    write(&store, "t", "2", "task", "w");
+    store.copy_checkpoint_thread("t", "copy").unwrap();
+    store
+        .copy_checkpoint_thread("copy", "copy of copy")
+        .unwrap();
+    put(&store, "other", "9", None, "v1", "nine");
+    store.delete_checkpoint_runs(&["run-2".into()]).unwrap();
+    for thread in ["t", "copy", "copy of copy"] {
+        assert_eq!(listed(&store, thread), [row("1", "one", &[])], "{thread}");
+    }
+    assert_eq!(listed(&store, "other"), [row("9", "nine", &[])]);
+    // A copy made now starts from what the thread shows.
+    store.copy_checkpoint_thread("t", "late").unwrap();
+    assert_eq!(listed(&store, "late"), [row("1", "one", &[])]);
+    // The history says what happened.
+    let history = store.chat_history("langgraph:t", None).unwrap();
+    assert_eq!(
+        history.last().unwrap().content(),
+        "delete_for_runs: removed 1 checkpoint"
+    );
+}
+
+#[test]
+fn keep_latest_keeps_one_checkpoint_per_namespace_and_delete_removes_the_thread() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    put(&store, "t", "1", None, "v1", "one");
+    put(&store, "t", "2", Some("1"), "v1", "");
+    put(&store, "t", "3", Some("2"), "v1", "");
+    store
+        .prune_checkpoints(&["t".into(), "unknown".into()], PruneStrategy::KeepLatest)
+        .unwrap();
+    // The latest reads the value the first checkpoint stored, which stays.
+    assert_eq!(listed(&store, "t"), [row("3", "one", &[])]);
+    store
+        .prune_checkpoints(&["t".into()], PruneStrategy::Delete)
+        .unwrap();
+    assert_eq!(listed(&store, "t"), []);
+    assert!(!store.session_exists("langgraph:t").unwrap());
+}
+
+#[test]
+fn a_thread_id_the_session_rules_refuse_is_named_in_the_error() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    let err = store.get_checkpoint("a\u{0}b", "", None).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    assert!(err.to_string().contains("thread_id \"a\\0b\""), "{err}");
+}
+
+#[test]
+fn a_list_without_a_thread_reads_every_thread_and_filters_by_metadata() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    store.add_user_message("not a thread", "hi").unwrap();
+    put(&store, "a", "1", None, "v1", "x");
+    put(&store, "b", "2", None, "v1", "y");
+    let all = store.list_checkpoints(&CheckpointQuery::default()).unwrap();
+    let found: Vec<(&str, &str)> = all
+        .iter()
+        .map(|r| (r.thread_id.as_str(), r.checkpoint_id.as_str()))
+        .collect();
+    assert_eq!(found, [("b", "2"), ("a", "1")]);
+    let filtered = store
+        .list_checkpoints(&CheckpointQuery {
+            filter: metadata("run-1", 0),
+            ..CheckpointQuery::default()
+        })
+        .unwrap();
+    assert_eq!(filtered.len(), 1);
+    assert_eq!(filtered[0].thread_id, "a");
+}
