@@ -21,13 +21,12 @@ import asyncio
 import itertools
 import json
 import os
-import statistics
 import tempfile
-import time
 
 from claude_agent_sdk import InMemorySessionStore
 
 from sessiondb.claude_agent_sdk import SessiondbSessionStore
+from timing import median_us_awaited as median_us
 
 KEY = {"project_key": "-home-me-proj", "session_id": "0b6c1e2a-1111-2222-3333-444455556666"}
 
@@ -70,15 +69,6 @@ def entries(n: int) -> list[dict]:
                     "cwd": "/home/me/proj", "isSidechain": False,
                     "message": {"role": kind, "content": content}})
     return out
-
-
-async def median_us(make, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        await make()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e6
 
 
 async def measure(store, n: int, repeat: int) -> dict[str, float]:

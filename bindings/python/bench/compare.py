@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import statistics
 import tempfile
 import time
 
@@ -32,26 +31,7 @@ from sessiondb.openai_agents import SessiondbSession
 from sessiondb._core import copy_json
 from sessiondb.praisonai import DefaultSessionStore, HierarchicalSessionStore
 from sessiondb.praisonai import SqliteSessionStore, SqliteTranscriptStore
-
-
-def median_us(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e6
-
-
-async def median_us_awaited(make, repeat):
-    """Each call awaited inside one running event loop, as an agent's turn awaits it."""
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        await make()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e6
-
+from timing import median_us, median_us_awaited
 
 def openai_pair(tmp, n, repeat, in_loop):
     """With ``in_loop`` each call is awaited inside one running loop; otherwise each is its

@@ -17,7 +17,6 @@ import multiprocessing
 import operator
 import os
 import sqlite3
-import statistics
 import tempfile
 import time
 import uuid
@@ -30,6 +29,7 @@ from langgraph.graph import START, StateGraph
 
 import sessiondb
 from sessiondb.langgraph import SessiondbSaver
+from timing import median_us
 
 
 def ours(target: str) -> SessiondbSaver:
@@ -65,15 +65,6 @@ def fill(saver, tid: str, n: int) -> tuple[dict, dict]:
     for i in range(n):
         parent = put_one(saver, tid, parent, i, versions)
     return parent, versions
-
-
-def median_us(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e6
 
 
 def put_and_get(saver, n: int, repeat: int) -> tuple[float, float]:
