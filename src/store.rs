@@ -401,6 +401,8 @@ impl Store {
     /// Runs `op`, which must run exactly one statement, outside any transaction on every
     /// backend: one statement reads one snapshot by itself, and saves BEGIN and COMMIT
     /// (parsed and run each time on SQLite; two round trips on a server).
+    // Without the `postgres` feature the backend match has one arm.
+    #[allow(clippy::infallible_destructuring_match)]
     pub(crate) fn read_statement<T>(&self, op: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let pool = match &self.backend {
             Backend::Sqlite(pool) => pool,
