@@ -29,7 +29,7 @@ mod pg {
     use super::common::{direct, postgres_only as skip, temp_db};
 
     /// The number of PostgreSQL migrations this build has (migrations/postgres/).
-    const PG_SCHEMA_VERSION: i64 = 3;
+    const PG_SCHEMA_VERSION: i64 = 4;
 
     fn client(url: &str) -> postgres::Client {
         postgres::Client::connect(&direct(url), postgres::NoTls).expect("connect")
