@@ -39,8 +39,14 @@ def _claim(path, owner, barrier, results):
 
 @pytest.mark.parametrize("method", START_METHODS)
 def test_processes_claiming_one_session_at_once_exactly_one_wins(db_path, method):
-    ctx = multiprocessing.get_context(method)
     sessiondb.Store(db_path).add_user_message("s", "before")
+    check_claim_race(db_path, method)
+
+
+def check_claim_race(db_path, method="spawn"):
+    """Four processes claim "s" at once (a file or a URL): exactly one wins, and every other
+    is told who holds it and until when."""
+    ctx = multiprocessing.get_context(method)
     owners = [f"worker-{i}" for i in range(4)]
     barrier, results = ctx.Barrier(len(owners)), ctx.Queue()
     procs = [ctx.Process(target=_claim, args=(db_path, o, barrier, results)) for o in owners]

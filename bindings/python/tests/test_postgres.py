@@ -121,25 +121,9 @@ def test_four_processes_appending_to_one_postgres_session_lose_nothing(url):
 
 
 def test_processes_claiming_one_postgres_session_at_once_exactly_one_wins(url):
-    from test_leases import _claim
+    from test_leases import check_claim_race
 
-    ctx = multiprocessing.get_context("spawn")
-    owners = [f"worker-{i}" for i in range(4)]
-    barrier, results = ctx.Barrier(len(owners)), ctx.Queue()
-    procs = [ctx.Process(target=_claim, args=(url, o, barrier, results)) for o in owners]
-    for p in procs:
-        p.start()
-    outcomes = [results.get(timeout=60) for _ in owners]
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
-    won = [o for o in outcomes if o[0] == "won"]
-    assert len(won) == 1
-    _, winner, _, _, expires_at = won[0]
-    assert sorted(o for o in outcomes if o[0] == "held") == [
-        ("held", o, "s", winner, expires_at) for o in owners if o != winner
-    ]
-    assert sessiondb.Store(url).lease_holder("s")["owner"] == winner
+    check_claim_race(url)
 
 
 def test_a_broken_postgres_lease_refuses_the_old_holders_writes(url):
