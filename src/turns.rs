@@ -284,27 +284,34 @@ impl Store {
                 merge_metadata(tx, session_id, patch.clone())?;
             }
             let written: Vec<bool> = found.iter().map(Option::is_none).collect();
-            let (mut kept, mut new) = (kept.into_iter(), appended.iter().cloned());
-            let in_order = written
-                .iter()
-                .filter_map(|w| if *w { new.next() } else { kept.next() })
-                .collect();
+            // The batch in order: what was appended, with the stored messages of a mixed
+            // batch (KeyMode::Each) in their places; the cache then needs the appended apart.
+            let (in_order, appended_apart) = if kept.is_empty() {
+                (appended, None)
+            } else {
+                let (mut kept, mut new) = (kept.into_iter(), appended.iter().cloned());
+                let in_order = written
+                    .iter()
+                    .filter_map(|w| if *w { new.next() } else { kept.next() })
+                    .collect();
+                (in_order, Some(appended))
+            };
             let added = AddedMessages {
                 messages: in_order,
                 written,
                 already_stored: false,
                 version: step.version,
             };
-            Ok((added, Some((old_version, old_length, head, appended))))
+            Ok((added, Some((old_version, old_length, head, appended_apart))))
         })?;
-        if let Some((old_version, old_length, head, appended)) = cache_update {
+        if let Some((old_version, old_length, head, appended_apart)) = cache_update {
             self.cache().appended(
                 session_id,
                 old_version,
                 old_length,
                 added.version,
                 &head,
-                &appended,
+                appended_apart.as_deref().unwrap_or(&added.messages),
             );
         }
         Ok(added)
