@@ -727,7 +727,7 @@ impl Store {
         }
         // The threads that hold them (the one that wrote each, and every copy that
         // inherits it), found once; each is then edited in its own lock.
-        let sessions = self.read(|tx| {
+        let (rows, sessions) = self.read(|tx| {
             let mut rows = Vec::new();
             for run in run_ids {
                 tx.query_each(
@@ -766,7 +766,7 @@ impl Store {
                     },
                 )?;
             }
-            Ok(out)
+            Ok((rows, out))
         })?;
         let runs: HashSet<&str> = run_ids.iter().map(String::as_str).collect();
         let mut done = HashSet::new();
@@ -790,7 +790,13 @@ impl Store {
                 remove(tx, &session_id, &doomed, "delete_for_runs")
             })?;
         }
-        Ok(())
+        // A row every holder now hides is seen by nobody: it goes at once.
+        self.write(|tx| {
+            for message_id in &rows {
+                free_if_unseen(tx, *message_id)?;
+            }
+            Ok(())
+        })
     }
 
     /// Prunes each thread by `strategy`. Unknown threads are skipped.
@@ -883,33 +889,79 @@ fn has_value(tx: &Tx<'_>, message_id: i64, channel: &str) -> Result<bool> {
         .is_some())
 }
 
-/// Deletes the rows of the thread's own branch it hides and no other branch inherits any
-/// more (the copies that still read them when they were hidden are gone).
+/// Deletes the rows of the thread's own branch it hides that no lineage sees any more.
 fn free_hidden(tx: &Tx<'_>, session_id: &str) -> Result<()> {
     let Some((head, _)) = head_of(tx, session_id)? else {
         return Ok(());
     };
     let rows = tx.query_map(
-        "SELECT h.message_id, k.checkpoint_ns, k.checkpoint_id FROM langgraph_hidden h
-         JOIN langgraph_checkpoints k ON k.message_id = h.message_id
-         WHERE h.branch_id = ?1 AND k.branch_id = ?1",
+        "SELECT message_id FROM langgraph_hidden WHERE branch_id = ?1",
         args![head.branch_id],
-        |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<String>(2)?)),
+        |r| r.get::<i64>(0),
     )?;
-    for (message_id, ns, id) in rows {
-        if !inherited(tx, message_id, head.branch_id)? {
-            tx.execute(
-                "DELETE FROM langgraph_writes
-                 WHERE branch_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3",
-                args![head.branch_id, ns, id],
-            )?;
-            tx.execute(
-                "DELETE FROM langgraph_checkpoints WHERE message_id = ?1",
-                args![message_id],
-            )?;
-        }
+    for message_id in rows {
+        free_if_unseen(tx, message_id)?;
     }
     Ok(())
+}
+
+/// Deletes checkpoint row `message_id`, with the writes its holders made to it, when every
+/// branch whose lineage holds it hides it: its own branch, and each fork of a holder made
+/// at or after the row's seq. A snapshot does not hold it: a checkpoint removed on purpose
+/// is not kept for a restore.
+fn free_if_unseen(tx: &Tx<'_>, message_id: i64) -> Result<bool> {
+    let Some((ns, id)) = tx.query_opt(
+        "SELECT checkpoint_ns, checkpoint_id FROM langgraph_checkpoints WHERE message_id = ?1",
+        args![message_id],
+        |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)),
+    )?
+    else {
+        return Ok(false);
+    };
+    let seq = message_id & lineage::MAX_SEQ;
+    let mut holders = vec![message_id >> 32];
+    let mut next = 0;
+    while next < holders.len() {
+        let branch = holders[next];
+        tx.query_each(
+            "SELECT id FROM branches WHERE parent_branch_id = ?1 AND fork_seq >= ?2",
+            args![branch, seq],
+            |r| {
+                holders.push(r.get(0)?);
+                Ok(())
+            },
+        )?;
+        next += 1;
+    }
+    for holder in &holders {
+        let extent: i64 = tx.query_one(
+            "SELECT coalesce(max(m.seq), b.fork_seq) FROM branches b
+             LEFT JOIN messages m ON m.id BETWEEN ?2 AND ?3
+             WHERE b.id = ?1 GROUP BY b.fork_seq",
+            args![
+                holder,
+                row_id(*holder, 1),
+                row_id(*holder, lineage::MAX_SEQ)
+            ],
+            |r| r.get(0),
+        )?;
+        let segments = lineage::segments(tx, *holder, extent)?;
+        if !hidden_in(tx, &segments)?.contains(&message_id) {
+            return Ok(false);
+        }
+    }
+    for holder in &holders {
+        tx.execute(
+            "DELETE FROM langgraph_writes
+             WHERE branch_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id = ?3",
+            args![holder, ns, id],
+        )?;
+    }
+    tx.execute(
+        "DELETE FROM langgraph_checkpoints WHERE message_id = ?1",
+        args![message_id],
+    )?;
+    Ok(true)
 }
 
 /// Removes `doomed` checkpoints from the thread: a row no other branch inherits is deleted
@@ -964,5 +1016,93 @@ fn remove(tx: &Tx<'_>, session_id: &str, doomed: &[Visible], why: &str) -> Resul
         }
         forget.execute(args![head.branch_id, row.checkpoint_ns, row.checkpoint_id])?;
     }
+    Ok(())
+}
+
+/// Purge is about to delete the rows `branch` inherits (`inherited`: its lineage up to its
+/// fork point, root first), whose messages it has copied into `branch` at the same seqs.
+/// The checkpoint rows, references and writes that lineage sees are copied with them, so a
+/// copy of a purged thread reads what it read before. A row an ancestor hid from `branch` is
+/// not copied; one that `branch` or a fork of it hid stays hidden there.
+pub(crate) fn copy_inherited(tx: &Tx<'_>, branch: i64, inherited: &[Segment]) -> Result<()> {
+    // A rowid of `branch` at the seq of `message_id`.
+    let moved = |column: &str| {
+        format!(
+            "CAST(?1 AS BIGINT) * 4294967296 + ({column} - ({column} / 4294967296) * 4294967296)"
+        )
+    };
+    let hidden = hidden_in(tx, inherited)?;
+    for seg in inherited.iter().filter(|s| s.upto > s.fork_seq) {
+        let (lo, hi) = (
+            row_id(seg.branch_id, seg.fork_seq + 1),
+            row_id(seg.branch_id, seg.upto),
+        );
+        tx.execute(
+            &format!(
+                "INSERT INTO langgraph_checkpoints (message_id, branch_id, checkpoint_ns,
+                     checkpoint_id, parent_checkpoint_id, run_id, checkpoint_type, checkpoint,
+                     metadata)
+                 SELECT {}, CAST(?1 AS BIGINT), checkpoint_ns, checkpoint_id,
+                     parent_checkpoint_id, run_id, checkpoint_type, checkpoint, metadata
+                 FROM langgraph_checkpoints WHERE message_id BETWEEN ?2 AND ?3",
+                moved("message_id")
+            ),
+            args![branch, lo, hi],
+        )?;
+        tx.execute(
+            &format!(
+                "INSERT INTO langgraph_channels (message_id, channel, blob_id)
+                 SELECT {}, channel, blob_id
+                 FROM langgraph_channels WHERE message_id BETWEEN ?2 AND ?3",
+                moved("message_id")
+            ),
+            args![branch, lo, hi],
+        )?;
+        for message_id in hidden.iter().filter(|m| **m >> 32 == seg.branch_id) {
+            tx.execute(
+                "DELETE FROM langgraph_checkpoints WHERE message_id = ?1",
+                args![row_id(branch, message_id & lineage::MAX_SEQ)],
+            )?;
+        }
+        tx.execute(
+            &format!(
+                "WITH RECURSIVE below (id) AS (
+                     SELECT CAST(?1 AS BIGINT)
+                     UNION
+                     SELECT b.id FROM branches b JOIN below ON b.parent_branch_id = below.id
+                 )
+                 UPDATE langgraph_hidden SET message_id = {}
+                 WHERE branch_id IN (SELECT id FROM below) AND message_id BETWEEN ?2 AND ?3
+                     AND EXISTS (SELECT 1 FROM langgraph_checkpoints k
+                                 WHERE k.message_id = {})",
+                moved("message_id"),
+                moved("langgraph_hidden.message_id")
+            ),
+            args![branch, lo, hi],
+        )?;
+    }
+    // The writes this lineage sees: an ancestor's made before the lineage forked from it
+    // (before the next branch of the lineage existed). The nearest ancestor's win.
+    for (k, seg) in inherited.iter().enumerate().rev() {
+        let next = inherited.get(k + 1).map_or(branch, |s| s.branch_id);
+        tx.execute(
+            "INSERT INTO langgraph_writes (branch_id, checkpoint_ns, checkpoint_id, task_id,
+                 idx, newest_branch, channel, write_type, blob, task_path)
+             SELECT CAST(?1 AS BIGINT), checkpoint_ns, checkpoint_id, task_id, idx,
+                 newest_branch, channel, write_type, blob, task_path
+             FROM langgraph_writes WHERE branch_id = ?2 AND newest_branch < ?3
+             ON CONFLICT (branch_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING",
+            args![branch, seg.branch_id, next],
+        )?;
+    }
+    Ok(())
+}
+
+/// A branch is being deleted: what it hid goes with it (its writes cascade).
+pub(crate) fn forget_branch(tx: &Tx<'_>, branch: i64) -> Result<()> {
+    tx.execute(
+        "DELETE FROM langgraph_hidden WHERE branch_id = ?1",
+        args![branch],
+    )?;
     Ok(())
 }

@@ -309,6 +309,7 @@ fn purge_in(tx: &Tx<'_>, request: &PurgeRequest) -> Result<PurgeReport> {
             args![row_id(*id, 1), row_id(*id, MAX_SEQ)],
         )? as u64;
         // Compactions go with the branch (ON DELETE CASCADE).
+        crate::checkpoints::forget_branch(tx, *id)?;
         tx.execute("DELETE FROM branches WHERE id = ?1", args![id])?;
         report.branches += 1;
     }
@@ -344,7 +345,8 @@ fn materialize(tx: &Tx<'_>, branch: i64, parent: i64, fork_seq: i64) -> Result<(
          SELECT CAST(?1 AS BIGINT) * 4294967296 + seq, CAST(?1 AS BIGINT), {columns}
          FROM messages WHERE id BETWEEN ?2 AND ?3"
     );
-    for seg in lineage::segments(tx, parent, fork_seq)? {
+    let inherited = lineage::segments(tx, parent, fork_seq)?;
+    for seg in &inherited {
         if seg.upto > seg.fork_seq {
             tx.execute(
                 &copy,
@@ -356,6 +358,9 @@ fn materialize(tx: &Tx<'_>, branch: i64, parent: i64, fork_seq: i64) -> Result<(
             )?;
         }
     }
+    // What lives beside those messages comes with them.
+    crate::usage::copy_inherited(tx, branch, &inherited)?;
+    crate::checkpoints::copy_inherited(tx, branch, &inherited)?;
     tx.execute(
         "UPDATE branches SET parent_branch_id = NULL, fork_seq = 0 WHERE id = ?1",
         args![branch],

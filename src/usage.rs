@@ -11,7 +11,7 @@
 //!
 //! `backup` and `restore` copy records; export and import do not carry them yet (nor
 //! compactions). A purge that keeps a fork of a purged session copies the rows the fork
-//! inherits, not their records: what the purged session recorded goes with it.
+//! inherits with their records: the fork reads what it read before.
 //!
 //! [`NewMessage::with_usage`]: crate::NewMessage::with_usage
 
@@ -183,4 +183,25 @@ fn record_from_row(row: &Row<'_>, branch_id: i64) -> Result<UsageRecord> {
 /// A count as the schema stores it; a count past `i64::MAX` (never reached) saturates.
 fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Purge is about to delete the rows `branch` inherits (`inherited`, root first), whose
+/// messages it has copied into `branch` at the same seqs: their records come with them.
+pub(crate) fn copy_inherited(tx: &Tx<'_>, branch: i64, inherited: &[Segment]) -> Result<()> {
+    for seg in inherited.iter().filter(|s| s.upto > s.fork_seq) {
+        tx.execute(
+            "INSERT INTO usage_records (message_id, requests, input_tokens, output_tokens,
+                 total_tokens, details, recorded_at)
+             SELECT CAST(?1 AS BIGINT) * 4294967296
+                     + (message_id - (message_id / 4294967296) * 4294967296),
+                 requests, input_tokens, output_tokens, total_tokens, details, recorded_at
+             FROM usage_records WHERE message_id BETWEEN ?2 AND ?3",
+            args![
+                branch,
+                row_id(seg.branch_id, seg.fork_seq + 1),
+                row_id(seg.branch_id, seg.upto)
+            ],
+        )?;
+    }
+    Ok(())
 }

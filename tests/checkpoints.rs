@@ -168,6 +168,36 @@ fn delete_for_runs_removes_one_run_from_the_thread_and_its_copies() {
         history.last().unwrap().content(),
         "delete_for_runs: removed 1 checkpoint"
     );
+    // No thread sees checkpoint 2 any more, so it is gone, with its blob and its write:
+    // checkpoints 1 and 9, their blobs and references are left.
+    assert_eq!(stored_rows(&path), [2, 2, 2, 0, 0]);
+}
+
+#[test]
+fn delete_for_runs_keeps_what_a_copy_made_before_a_hide_still_reads() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    put(&store, "t", "1", None, "v1", "one");
+    put(&store, "t", "2", Some("1"), "v2", "two");
+    store.copy_checkpoint_thread("t", "early").unwrap();
+    // `early` hides 1 from itself; the thread still reads it.
+    store
+        .prune_checkpoints(&["early".into()], PruneStrategy::KeepLatest)
+        .unwrap();
+    assert_eq!(listed(&store, "early"), [row("2", "two", &[])]);
+    // Now the thread drops run 1 too: nobody reads it, and it goes.
+    store.delete_checkpoint_runs(&["run-1".into()]).unwrap();
+    assert_eq!(listed(&store, "t"), [row("2", "two", &[])]);
+    assert_eq!(stored_rows(&path), [1, 1, 1, 0, 0]);
+    // Dropping run 2 from `early` alone is not possible (runs go from every thread), but a
+    // keep_latest of the thread after a later put leaves 2 to `early`, which reads it.
+    put(&store, "t", "3", Some("2"), "v3", "three");
+    store
+        .prune_checkpoints(&["t".into()], PruneStrategy::KeepLatest)
+        .unwrap();
+    assert_eq!(listed(&store, "t"), [row("3", "three", &[])]);
+    assert_eq!(listed(&store, "early"), [row("2", "two", &[])]);
+    assert_eq!(stored_rows(&path), [2, 2, 2, 0, 1]);
 }
 
 #[test]
@@ -219,4 +249,90 @@ fn a_list_without_a_thread_reads_every_thread_and_filters_by_metadata() {
         .unwrap();
     assert_eq!(filtered.len(), 1);
     assert_eq!(filtered[0].thread_id, "a");
+}
+
+/// Every checkpoint record of the thread, whole, newest first.
+fn records(store: &Store, thread: &str) -> Vec<sessiondb::CheckpointRecord> {
+    store
+        .list_checkpoints(&CheckpointQuery {
+            thread_id: Some(thread.into()),
+            ..CheckpointQuery::default()
+        })
+        .unwrap()
+}
+
+#[test]
+fn purging_a_thread_leaves_its_copies_reading_what_they_read_before() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    put(&store, "t", "1", None, "v1", "one");
+    put(&store, "t", "2", Some("1"), "v2", "two");
+    put(&store, "t", "3", Some("2"), "v2", "");
+    write(&store, "t", "3", "before", "seen by the copies");
+    // `early` forks before the thread hides anything; `c` after it hid 1 and 2.
+    store.copy_checkpoint_thread("t", "early").unwrap();
+    store
+        .prune_checkpoints(&["t".into()], PruneStrategy::KeepLatest)
+        .unwrap();
+    store.copy_checkpoint_thread("t", "c").unwrap();
+    write(&store, "t", "3", "source", "only the source");
+    // `c` grows, is copied (`cc` sees 4 and 3), then hides 3 from itself.
+    put(&store, "c", "4", Some("3"), "v4", "four");
+    write(&store, "c", "4", "copy", "only c");
+    store.copy_checkpoint_thread("c", "cc").unwrap();
+    store
+        .prune_checkpoints(&["c".into()], PruneStrategy::KeepLatest)
+        .unwrap();
+    let threads = ["early", "c", "cc"];
+    let before: Vec<_> = threads.iter().map(|t| records(&store, t)).collect();
+    assert_eq!(
+        listed(&store, "early"),
+        [
+            row("3", "two", &["seen by the copies"]),
+            row("2", "two", &[]),
+            row("1", "one", &[])
+        ]
+    );
+    assert_eq!(listed(&store, "c"), [row("4", "four", &["only c"])]);
+    assert_eq!(
+        listed(&store, "cc"),
+        [
+            row("4", "four", &["only c"]),
+            row("3", "two", &["seen by the copies"])
+        ]
+    );
+
+    let report = store.purge_session("langgraph:t").unwrap();
+    assert_eq!(report.forks_kept, ["langgraph:c", "langgraph:early"]);
+    let after: Vec<_> = threads.iter().map(|t| records(&store, t)).collect();
+    assert_eq!(after, before);
+    assert_eq!(store.get_checkpoint("t", "", None).unwrap(), None);
+    for thread in threads {
+        let latest = store.get_checkpoint(thread, "", None).unwrap().unwrap();
+        assert_eq!(Some(&latest), records(&store, thread).first(), "{thread}");
+    }
+    // The copies go on on their own: a put reads the unchanged channel from what was copied.
+    put(&store, "early", "5", Some("3"), "v2", "");
+    assert_eq!(listed(&store, "early")[0], row("5", "two", &[]));
+    // Deleting every copy leaves no checkpoint row, blob or hidden mark behind (once prune
+    // collects the branch `c` left to `cc`, deleted after it).
+    for thread in ["early", "c", "cc"] {
+        store.delete_checkpoint_thread(thread).unwrap();
+    }
+    store.prune(std::time::Duration::ZERO, false).unwrap();
+    assert_eq!(stored_rows(&path), [0, 0, 0, 0, 0]);
+}
+
+/// Rows of langgraph_checkpoints, _blobs, _channels, _writes and _hidden.
+fn stored_rows(path: &std::path::Path) -> Vec<i64> {
+    [
+        "langgraph_checkpoints",
+        "langgraph_blobs",
+        "langgraph_channels",
+        "langgraph_writes",
+        "langgraph_hidden",
+    ]
+    .iter()
+    .map(|t| common::db_i64(path, &format!("SELECT count(*) FROM {t}")))
+    .collect()
 }

@@ -155,6 +155,30 @@ fn deleting_or_purging_a_session_deletes_its_records() {
 }
 
 #[test]
+fn a_fork_kept_by_a_purge_keeps_the_records_of_what_it_inherited() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    seeded(&store, "p", 3);
+    store.record_usage("p", 0, &usage(10, 1)).unwrap();
+    store.record_usage("p", 2, &usage(30, 3)).unwrap();
+    let fork = store.fork_session("p", Some(1), None).unwrap();
+    store.add_user_message(&fork.id, "own").unwrap();
+    store.record_usage(&fork.id, 2, &usage(7, 7)).unwrap();
+    let read = |store: &Store| -> Vec<(u64, u64)> {
+        store
+            .recorded_usage(&fork.id, None)
+            .unwrap()
+            .iter()
+            .map(|r| (r.index, r.usage.input_tokens))
+            .collect()
+    };
+    assert_eq!(read(&store), [(0, 10), (2, 7)]);
+    let report = store.purge_session("p").unwrap();
+    assert_eq!(report.forks_kept, [fork.id.clone()]);
+    assert_eq!(read(&store), [(0, 10), (2, 7)]);
+}
+
+#[test]
 fn backup_and_restore_keep_records() {
     let (dir, path) = temp_db();
     let store = Store::open(&path).unwrap();
