@@ -174,7 +174,7 @@ fn a_fork_kept_by_a_purge_keeps_the_records_of_what_it_inherited() {
     };
     assert_eq!(read(&store), [(0, 10), (2, 7)]);
     let report = store.purge_session("p").unwrap();
-    assert_eq!(report.forks_kept, [fork.id.clone()]);
+    assert_eq!(report.forks_kept, vec![fork.id.clone()]);
     assert_eq!(read(&store), [(0, 10), (2, 7)]);
 }
 
