@@ -185,6 +185,33 @@ def test_a_graph_resumes_in_another_process_time_travels_and_forks(db_path: str)
     assert copy[: len(history) - 2] == history[: len(history) - 2]
 
 
+def test_a_copy_resumes_as_before_after_its_source_is_purged(db_path: str) -> None:
+    graph = build(SessiondbSaver(sessiondb.Store(db_path)))
+    graph.invoke({"log": [], "calls": 0}, thread("t"))
+    graph.get_state(thread("t"))
+    SessiondbSaver(sessiondb.Store(db_path)).copy_thread("t", "copy")
+    before = list(graph.get_state_history(thread("copy")))
+    assert len(before) == 9
+
+    report = json.loads(cli("--db", db_path, "purge", "langgraph:t", "--yes", "--json"))
+    assert report["purged"] == ["langgraph:t"]
+    assert report["forks_kept"] == ["langgraph:copy"]
+
+    # A new saver on the file reads the copy's whole history as before, and resumes it in
+    # another process.
+    graph = build(SessiondbSaver(sessiondb.Store(db_path)))
+    assert graph.get_state(thread("t")).values == {}
+    after = list(graph.get_state_history(thread("copy")))
+    assert [(s.values, s.next, s.config, s.parent_config, s.tasks) for s in after] == [
+        (s.values, s.next, s.config, s.parent_config, s.tasks) for s in before
+    ]
+    assert resume_elsewhere(db_path, "copy", "yes") == {
+        "log": [*LOOP, "review yes"],
+        "calls": 3,
+        "answer": "yes",
+    }
+
+
 def counts(db_path: str) -> dict[str, int]:
     with sqlite3.connect(db_path) as db:
         return {
