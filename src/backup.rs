@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::db::sql::{args, Param, Row, Tx};
 use crate::db::sqlite::migrations::SCHEMA_VERSION;
 use crate::error::{Error, Result};
-use crate::out_file::{database_file, ExistingFile, OutFile, TempFile};
+use crate::out_file::{refuse_database_file, ExistingFile, OutFile, TempFile};
 use crate::store::Store;
 
 /// What [`Store::restore`] put in place: the row counts of the restored contents.
@@ -126,12 +126,7 @@ impl Store {
     /// dropped and rebuilt by the next search.
     pub fn restore(&self, from: impl AsRef<Path>) -> Result<RestoreReport> {
         let from = from.as_ref();
-        if let Some(what) = database_file(self.path(), from) {
-            return Err(Error::invalid(format!(
-                "{}: cannot restore from {what} of the database itself",
-                from.display()
-            )));
-        }
+        refuse_database_file(self.path(), from, "restore from")?;
         if from.to_str().is_some_and(crate::store::is_postgres_url) {
             return Err(Error::invalid(format!(
                 "{}: restore reads a sessiondb SQLite file (a backup); to copy from another \

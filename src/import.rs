@@ -39,6 +39,8 @@ impl Store {
             .map_err(io)?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "json") && p.is_file())
+            // Never the database itself (see `refuse_database_file`).
+            .filter(|p| crate::out_file::database_file(self.path(), p).is_none())
             .collect();
         files.sort();
         // A first light pass (ids, parents, message counts; nothing kept) orders parents first.

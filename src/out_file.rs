@@ -202,6 +202,19 @@ pub(crate) fn database_file(database: &Path, path: &Path) -> Option<&'static str
     None
 }
 
+/// [`Error::InvalidInput`] when `path` is one of the database's files: `doing` (e.g.
+/// "restore from") it would mean opening and closing a descriptor of the database, which
+/// drops every lock this process's SQLite connections hold on it.
+pub(crate) fn refuse_database_file(database: &Path, path: &Path, doing: &str) -> Result<()> {
+    match database_file(database, path) {
+        Some(what) => Err(Error::invalid(format!(
+            "{}: cannot {doing} {what} of the database itself",
+            path.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The target's canonical directory joined with its name: where it would be created.
 fn canonical_target(target: &Path) -> Option<PathBuf> {
     let name = target.file_name()?;

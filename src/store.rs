@@ -277,6 +277,15 @@ impl Store {
         &self.shared.path
     }
 
+    /// [`Error::InvalidInput`] when `path` is this database's file, its `-wal` or its `-shm`
+    /// (by identity, so links count), saying what the caller was `doing` ("import from").
+    /// Call it before reading a file a user named: reading one of those means closing a
+    /// descriptor of it, and that drops every POSIX lock this process's SQLite connections
+    /// hold on it, which lets another process checkpoint and delete the `-wal` under them.
+    pub fn refuse_own_file(&self, path: &Path, doing: &str) -> Result<()> {
+        crate::out_file::refuse_database_file(self.path(), path, doing)
+    }
+
     /// Drops the cached history of one session, or of all with `None`. Never needed for
     /// freshness (every read checks the version); useful to free memory.
     pub fn invalidate_cache(&self, session_id: Option<&str>) {

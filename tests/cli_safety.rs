@@ -257,3 +257,26 @@ fn restore_asks_can_dry_run_and_keeps_what_it_replaces() {
     assert_eq!(report["kept_backup"], serde_json::Value::Null);
     assert_eq!(files(), before);
 }
+
+/// Reading the database as an input (a slip of the tab key) is refused before the file is
+/// opened: closing that descriptor would drop the locks the command's own connections hold.
+#[test]
+fn the_database_itself_is_refused_as_an_input_file() {
+    if common::sqlite_only("the database's own files") {
+        return;
+    }
+    let (_dir, db) = temp_db();
+    Store::open(&db).unwrap().add_user_message("s", "kept").unwrap();
+    let path = db.to_str().unwrap();
+    let wal = format!("{path}-wal");
+    for args in [
+        vec!["import", path],
+        vec!["append", "s", path],
+        vec!["set-history", "s", wal.as_str()],
+        vec!["compact", "s", "--at", "0", "--summary-file", path],
+    ] {
+        let err = cli_failure(&db, &args);
+        assert!(err.contains("of the database itself"), "{args:?}: {err}");
+    }
+    assert_eq!(contents(&db, "s"), ["kept"]);
+}

@@ -78,6 +78,8 @@ fn a_file_that_is_not_sqlite_is_refused_and_left_untouched() {
     }
     assert!(err.to_string().contains(path.to_str().unwrap()));
     assert_eq!(file_bytes(&path), before);
+    assert!(!path.with_extension("db-wal").exists());
+    assert!(!path.with_extension("db-shm").exists());
 }
 
 #[test]
@@ -518,4 +520,63 @@ fn an_upgraded_file_takes_the_developer_role_and_still_checks_roles() {
         )
         .unwrap_err();
     assert!(err.to_string().contains("CHECK constraint failed"), "{err}");
+}
+
+/// The POSIX locks this process holds on `path` (Linux lists them in `/proc/locks`).
+#[cfg(target_os = "linux")]
+fn own_locks_on(path: &std::path::Path) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).unwrap();
+    let (dev, ino) = (meta.dev(), meta.ino());
+    let key = format!(
+        "{:02x}:{:02x}:{ino}",
+        (dev >> 8) & 0xfff,
+        (dev & 0xff) | ((dev >> 12) & 0xfff00)
+    );
+    let pid = std::process::id().to_string();
+    std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .filter(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            words.windows(2).any(|w| w[0] == pid && w[1] == key)
+        })
+        .count()
+}
+
+/// Closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+/// included: opening the file again (a second store, a read-only one, one that fails) must
+/// not open and close a descriptor of its own beside SQLite's. Without SQLite's read lock on
+/// the file, another process closing its last connection takes the file for itself,
+/// checkpoints and deletes the `-wal` under this one.
+#[cfg(target_os = "linux")]
+#[test]
+fn opening_the_file_again_in_this_process_keeps_the_locks_sqlite_holds_on_it() {
+    if common::sqlite_only("POSIX locks on the file") {
+        return;
+    }
+    let (_dir, path) = temp_db();
+    let first = Store::open(&path).unwrap();
+    first.add_user_message("s", "hi").unwrap();
+    let held = own_locks_on(&path);
+    assert!(held > 0, "SQLite holds no lock on an open WAL file");
+    let second = Store::open(&path).unwrap();
+    assert_eq!(own_locks_on(&path), held, "a second open");
+    let reader = Store::builder(&path).read_only(true).open().unwrap();
+    assert_eq!(own_locks_on(&path), held, "a read-only open");
+    drop((second, reader));
+    // Importing or restoring from the database itself is refused before it is opened.
+    let shm = path.with_extension("db-shm");
+    for from in [&path, &shm] {
+        let err = first
+            .import_export_file(from, &sessiondb::ImportOptions::default(), &mut |_, _| {})
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidInput(m) if m.contains("cannot import from")),
+            "{err:?}"
+        );
+        assert!(matches!(first.restore(from), Err(Error::InvalidInput(_))));
+    }
+    assert_eq!(first.chat_history("s", None).unwrap().len(), 1);
+    assert_eq!(own_locks_on(&path), held);
 }

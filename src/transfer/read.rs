@@ -10,6 +10,7 @@ use std::rc::Rc;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::error::{Error, Result};
+use crate::out_file::refuse_database_file;
 use crate::store::Store;
 
 use super::image::{check_header, ImportOptions, ImportReport, SessionExport};
@@ -29,6 +30,7 @@ impl Store {
         options: &ImportOptions,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<ImportReport> {
+        refuse_database_file(self.path(), path, "import from")?;
         let file = File::open(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,

@@ -4,13 +4,20 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use sessiondb::{Error, NewMessage, Result};
+use sessiondb::{Error, NewMessage, Result, Store};
 
 use crate::output;
 
 /// A JSON array of messages from a file, or standard input for `-` or nothing.
-pub fn read_messages(file: Option<PathBuf>) -> Result<Vec<NewMessage>> {
-    Ok(read_array(file)?.1)
+pub fn read_messages(store: &Store, file: Option<PathBuf>) -> Result<Vec<NewMessage>> {
+    Ok(read_array(store, file)?.1)
+}
+
+/// The text of a file the user named, never one of the database's own files (see
+/// [`Store::refuse_own_file`]).
+pub fn read_text_file(store: &Store, path: PathBuf) -> Result<String> {
+    store.refuse_own_file(&path, "read messages from")?;
+    std::fs::read_to_string(&path).map_err(|source| Error::Io { path, source })
 }
 
 /// A whole history for `set-history`: like [`read_messages`], but if the messages carry the
@@ -18,8 +25,8 @@ pub fn read_messages(file: Option<PathBuf>) -> Result<Vec<NewMessage>> {
 /// (after a compaction, `history --json` starts with the summary at the index it replaces
 /// through) or a `--limit` window is not a whole history: stored back, it would turn the
 /// summary into a message and drop what it replaced, so it is refused.
-pub fn read_history(file: Option<PathBuf>) -> Result<Vec<NewMessage>> {
-    let (values, messages) = read_array(file)?;
+pub fn read_history(store: &Store, file: Option<PathBuf>) -> Result<Vec<NewMessage>> {
+    let (values, messages) = read_array(store, file)?;
     for (position, value) in values.iter().enumerate() {
         match value.get("index") {
             Some(index) if index.as_u64() != Some(position as u64) => {
@@ -37,11 +44,12 @@ pub fn read_history(file: Option<PathBuf>) -> Result<Vec<NewMessage>> {
     Ok(messages)
 }
 
-fn read_array(file: Option<PathBuf>) -> Result<(Vec<serde_json::Value>, Vec<NewMessage>)> {
+fn read_array(
+    store: &Store,
+    file: Option<PathBuf>,
+) -> Result<(Vec<serde_json::Value>, Vec<NewMessage>)> {
     let text = match file {
-        Some(path) if path.as_os_str() != "-" => {
-            std::fs::read_to_string(&path).map_err(|source| Error::Io { path, source })?
-        }
+        Some(path) if path.as_os_str() != "-" => read_text_file(store, path)?,
         _ => read_stdin(Some("messages as a JSON array"))?,
     };
     let invalid = |e: serde_json::Error| {

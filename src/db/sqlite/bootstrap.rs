@@ -3,7 +3,6 @@
 //! stamp the `-wal`, migrate.
 
 use std::fs;
-use std::io::Read;
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -16,8 +15,6 @@ use super::permissions;
 use super::wal_owner;
 use crate::db::APPLICATION_ID;
 use crate::error::{Error, Result};
-
-const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
 /// How a store may use its file.
 #[derive(Debug, Clone, Copy)]
@@ -68,7 +65,9 @@ pub(crate) fn prepare(path: &Path, access: Access, busy_timeout: Duration) -> Re
     if !access.shared {
         permissions::check(path, dir)?;
     }
-    check_header(path)?;
+    // Nothing here opens the file itself: closing any descriptor of it drops every POSIX
+    // lock this process holds on it, those of SQLite's connections open on it included.
+    // SQLite reads the header, and a file that is not a database fails the first read.
     wal_owner::refuse_foreign(path)?;
 
     let flags = if read_only {
@@ -176,35 +175,6 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Refuses a non-empty file that does not start with SQLite's header, before SQLite opens it.
-fn check_header(path: &Path) -> Result<()> {
-    let mut file = match fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) => {
-            return Err(Error::Io {
-                path: path.to_path_buf(),
-                source: e,
-            })
-        }
-    };
-    let mut header = Vec::with_capacity(16);
-    (&mut file)
-        .take(16)
-        .read_to_end(&mut header)
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    if header.is_empty() || header.as_slice() == SQLITE_HEADER {
-        Ok(())
-    } else {
-        Err(Error::NotSessionDb {
-            path: path.to_path_buf(),
-            reason: "it is not a SQLite database (wrong file header)".into(),
-        })
-    }
-}
-
 /// `(application_id, user_version, number of schema objects)`, read from one snapshot: a
 /// process migrating the file at the same moment must not be seen half-way.
 fn identify(conn: &Connection) -> rusqlite::Result<(i32, i64, i64)> {
@@ -227,7 +197,7 @@ fn not_ours(path: &Path, e: rusqlite::Error) -> Error {
     match e.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => Error::NotSessionDb {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: "it is not a SQLite database (wrong file header)".into(),
         },
         Some(ErrorCode::CannotOpen)
         | Some(ErrorCode::PermissionDenied)
@@ -241,13 +211,6 @@ fn not_ours(path: &Path, e: rusqlite::Error) -> Error {
 
 /// SQLite's message, and what this user lacks when that is the file's or directory's mode.
 pub(crate) fn read_only_reason(path: &Path, e: &rusqlite::Error) -> String {
-    let writable = |p: &Path| {
-        fs::OpenOptions::new()
-            .append(true)
-            .open(p)
-            .map(|_| true)
-            .unwrap_or(false)
-    };
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -268,6 +231,24 @@ pub(crate) fn read_only_reason(path: &Path, e: &rusqlite::Error) -> String {
     } else {
         format!("{e}: this user {}", lacks.join(" and "))
     }
+}
+
+/// Whether this user may write `path`, asked of the kernel (which knows ACLs and read-only
+/// mounts) without opening it: closing a descriptor of the database would drop every lock
+/// this process's SQLite connections hold on it.
+#[cfg(unix)]
+fn writable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a NUL-terminated path that outlives the call; no other memory is touched.
+    unsafe { libc::faccessat(libc::AT_FDCWD, path.as_ptr(), libc::W_OK, libc::AT_EACCESS) == 0 }
+}
+
+#[cfg(not(unix))]
+fn writable(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| !m.permissions().readonly())
 }
 
 /// Whether this user may create files in `dir` (tried, not guessed from the mode bits).

@@ -7,7 +7,9 @@ use crate::args::{
     AddArgs, AppendArgs, ClearArgs, CompactArgs, HistoryArgs, PopArgs, RevertArgs, SetHistoryArgs,
 };
 use crate::follow;
-use crate::input::{read_history, read_messages, read_stdin, without_final_newline};
+use crate::input::{
+    read_history, read_messages, read_stdin, read_text_file, without_final_newline,
+};
 use crate::output::{Failure, Output};
 use crate::print;
 
@@ -70,7 +72,7 @@ pub fn add(store: &Store, args: AddArgs, out: &mut Output) -> Result<(), Failure
 }
 
 pub fn append(store: &Store, args: AppendArgs, out: &mut Output) -> Result<(), Failure> {
-    let messages = read_messages(args.file)?;
+    let messages = read_messages(store, args.file)?;
     let added = store.add_messages(&args.session, &messages)?;
     if args.json {
         print::json_sorted(out, &added)
@@ -91,9 +93,7 @@ pub fn pop(store: &Store, args: PopArgs, out: &mut Output) -> Result<(), Failure
 pub fn compact(store: &Store, args: CompactArgs, out: &mut Output) -> Result<(), Failure> {
     let text = match (args.summary, args.summary_file) {
         (Some(text), _) => text,
-        (None, Some(path)) => {
-            std::fs::read_to_string(&path).map_err(|source| Error::Io { path, source })?
-        }
+        (None, Some(path)) => read_text_file(store, path)?,
         (None, None) => {
             return Err(Error::InvalidInput("pass --summary or --summary-file".into()).into())
         }
@@ -131,7 +131,7 @@ pub fn history(store: &Store, args: HistoryArgs, out: &mut Output) -> Result<(),
 }
 
 pub fn set_history(store: &Store, args: SetHistoryArgs, out: &mut Output) -> Result<(), Failure> {
-    let messages = read_history(args.file)?;
+    let messages = read_history(store, args.file)?;
     let change = store.set_chat_history(&args.session, &messages)?;
     if args.json {
         print::json_sorted(out, &change)

@@ -129,7 +129,7 @@ pub fn import(store: &Store, args: ImportArgs, out: &mut Output) -> Result<ExitC
     };
     let format = match args.format {
         Some(format) => format,
-        None => detect_format(&args.path)?,
+        None => detect_format(store, &args.path)?,
     };
     let path = &args.path;
     let report = match format {
@@ -159,7 +159,8 @@ fn existing(force: bool) -> ExistingFile {
 }
 
 /// session files, an SQLite database (OpenAI Agents), or a JSON sessiondb export.
-fn detect_format(path: &Path) -> Result<ImportFormat> {
+fn detect_format(store: &Store, path: &Path) -> Result<ImportFormat> {
+    store.refuse_own_file(path, "import from")?;
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
