@@ -131,7 +131,12 @@ pub(crate) fn apply_metadata_patch(metadata: &mut Metadata, patch: Metadata) {
 /// Merges `patch` into the session's stored metadata ([`apply_metadata_patch`]), leaving
 /// its version to the caller. [`Error::NotFound`] if there is no such session.
 pub(crate) fn merge_metadata(tx: &Tx<'_>, id: &str, patch: Metadata) -> Result<()> {
-    // Locked: two merges at once must not both start from this text.
+    edit_metadata(tx, id, |metadata| apply_metadata_patch(metadata, patch))
+}
+
+/// Changes the session's stored metadata with `edit`, which sees it as stored: the row is
+/// read locked, so two edits at once never both start from the same text.
+pub(crate) fn edit_metadata(tx: &Tx<'_>, id: &str, edit: impl FnOnce(&mut Metadata)) -> Result<()> {
     let current: String = tx
         .query_opt(
             &tx.locked("SELECT metadata FROM sessions WHERE id = ?1"),
@@ -140,7 +145,7 @@ pub(crate) fn merge_metadata(tx: &Tx<'_>, id: &str, patch: Metadata) -> Result<(
         )?
         .ok_or_else(|| Error::not_found("session", id))?;
     let mut metadata = parse_metadata_column(&current, id)?;
-    apply_metadata_patch(&mut metadata, patch);
+    edit(&mut metadata);
     check_json("metadata", &metadata)?;
     tx.execute(
         "UPDATE sessions SET metadata = ?2 WHERE id = ?1",

@@ -14,8 +14,8 @@ use crate::model::{
     Session,
 };
 use crate::session_row::{
-    apply_metadata_patch, delete_session_in, load_session, merge_metadata, session_from_row,
-    SESSION_COLUMNS,
+    apply_metadata_patch, delete_session_in, edit_metadata, load_session, merge_metadata,
+    session_from_row, SESSION_COLUMNS,
 };
 use crate::store::Store;
 
@@ -302,6 +302,35 @@ impl Store {
         validate_session_id(id)?;
         self.write(|tx| {
             merge_metadata(tx, id, patch)?;
+            touch(tx, id)?;
+            load_session(tx, id)
+        })
+    }
+
+    /// Merges `updates` into the object stored at `metadata[key]`, and fills in from
+    /// `defaults` the keys it still lacks, in one write: two processes merging different
+    /// keys into the same object at once both keep theirs. A missing `key`, or one that
+    /// holds no object, starts from `{}`. Returns the updated session.
+    pub fn merge_metadata_object(
+        &self,
+        id: &str,
+        key: &str,
+        updates: Metadata,
+        defaults: Metadata,
+    ) -> Result<Session> {
+        validate_session_id(id)?;
+        self.write(|tx| {
+            edit_metadata(tx, id, |metadata| {
+                let mut object = match metadata.remove(key) {
+                    Some(Value::Object(stored)) => stored,
+                    _ => Metadata::new(),
+                };
+                object.extend(updates.clone());
+                for (name, value) in &defaults {
+                    object.entry(name.clone()).or_insert_with(|| value.clone());
+                }
+                metadata.insert(key.to_string(), Value::Object(object));
+            })?;
             touch(tx, id)?;
             load_session(tx, id)
         })

@@ -266,7 +266,10 @@ fn the_database_itself_is_refused_as_an_input_file() {
         return;
     }
     let (_dir, db) = temp_db();
-    Store::open(&db).unwrap().add_user_message("s", "kept").unwrap();
+    Store::open(&db)
+        .unwrap()
+        .add_user_message("s", "kept")
+        .unwrap();
     let path = db.to_str().unwrap();
     let wal = format!("{path}-wal");
     for args in [

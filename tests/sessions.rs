@@ -344,3 +344,54 @@ fn every_write_gives_a_new_higher_version_and_a_recreated_session_never_repeats_
     // One more per change; the recreated session starts above the deleted one's last.
     assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
 }
+
+#[test]
+fn merge_metadata_object_keeps_every_concurrent_merge_and_fills_only_missing_defaults() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    store.add_user_message("s", "hi").unwrap();
+    store
+        .update_metadata(
+            "s",
+            json_map(serde_json::json!({"tools": "not an object", "k": 1})),
+        )
+        .unwrap();
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let store = store.clone();
+            scope.spawn(move || {
+                for i in 0..25 {
+                    store
+                        .merge_metadata_object(
+                            "s",
+                            "tools",
+                            json_map(serde_json::json!({format!("t{t}-{i}"): i})),
+                            json_map(serde_json::json!({"d": t, "t0-0": "default"})),
+                        )
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let metadata = store.session("s").unwrap().metadata;
+    assert_eq!(metadata["k"], 1);
+    let tools = metadata["tools"].as_object().unwrap();
+    assert_eq!(tools.len(), 101);
+    for t in 0..4 {
+        for i in 0..25 {
+            assert_eq!(tools[&format!("t{t}-{i}")], i, "t{t}-{i}");
+        }
+    }
+    assert!(tools["d"].as_i64().is_some_and(|d| (0..4).contains(&d)));
+    assert!(matches!(
+        store.merge_metadata_object("missing", "tools", Metadata::new(), Metadata::new()),
+        Err(Error::NotFound { .. })
+    ));
+}
+
+fn json_map(value: serde_json::Value) -> Metadata {
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => unreachable!(),
+    }
+}

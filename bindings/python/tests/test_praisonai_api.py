@@ -405,6 +405,7 @@ def _worker(adapter, path, worker, count):
         store.add_user_message("shared", f"w{worker}-{i} needle{worker}")
         store.add_user_message(f"own-{worker}", f"m{i}")
         store.set_runtime_state("shared", "native", f"w{worker}-t{i}", {"i": i})
+        store.merge_session_metadata_map("shared", "tools", {f"w{worker}-{i}": i}, defaults={"d": worker})
         if i % 10 == 0:
             store.set_chat_history(f"own-{worker}", store.get_chat_history(f"own-{worker}") + [
                 {"role": "assistant", "content": f"r{i}"}])
@@ -431,6 +432,10 @@ def test_eight_processes_nothing_lost(tmp_path, adapter):
         own = [m["content"] for m in store.store.full_history(f"own-{w}")]
         assert [t for t in own if t.startswith("m")][-1] == "m29"
     assert len(store.get_runtime_state("shared", "native")) == 240
+    # Every process merged its keys into one map: none is lost, the first default stays.
+    tools = store.store.session("shared")["metadata"]["tools"]
+    assert {k: v for k, v in tools.items() if k != "d"} == {f"w{w}-{i}": i for w in range(8) for i in range(30)}
+    assert tools["d"] in range(8)
     assert len(store.get_chat_history("shared")) == 21
 
 

@@ -94,6 +94,24 @@ impl Store {
         self.run_to_py(py, move |s| s.update_metadata(&session_id, patch))
     }
 
+    /// Merges `updates` into the dict at `metadata[key]` and fills in from `defaults` the
+    /// keys it still lacks, in one write (processes merging at once all keep theirs).
+    #[pyo3(signature = (session_id, key, updates, defaults=None))]
+    fn merge_metadata_object(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        key: String,
+        updates: &Bound<'_, PyAny>,
+        defaults: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let updates = self::metadata(Some(updates))?.unwrap_or_default();
+        let defaults = self::metadata(defaults)?.unwrap_or_default();
+        self.run_to_py(py, move |s| {
+            s.merge_metadata_object(&session_id, &key, updates, defaults)
+        })
+    }
+
     /// Changes the named fields: `title`, `agent_name`, `agent_id`, `user_id` (a `None`
     /// value clears one) and `metadata` (merged; a `None` value removes a key).
     #[pyo3(signature = (session_id, **fields))]

@@ -505,12 +505,7 @@ class DefaultSessionStore:
         """``metadata[key]`` becomes ``defaults``, overridden by what is stored, overridden by
         ``updates``."""
         self._ensure(session_id)
-        current = self._store.session(session_id)["metadata"].get(key)
-        merged = dict(defaults or {})
-        if isinstance(current, dict):
-            merged.update(current)
-        merged.update(updates)
-        self._store.update_metadata(session_id, {key: merged})
+        self._store.merge_metadata_object(session_id, key, updates, defaults)
         return True
 
     def rename_session(self, session_id: str, title: str) -> bool:
