@@ -1013,6 +1013,20 @@ fn remove(tx: &Tx<'_>, session_id: &str, doomed: &[Visible], why: &str) -> Resul
                 "DELETE FROM langgraph_checkpoints WHERE message_id = ?1",
                 args![row.message_id],
             )?;
+            // A checkpoint left without its parent has none, as upstream's prune leaves it.
+            // Its children are later rows of this branch, so no other branch reads them
+            // either (none inherits the parent).
+            tx.execute(
+                "UPDATE langgraph_checkpoints SET parent_checkpoint_id = NULL
+                 WHERE branch_id = ?1 AND checkpoint_ns = ?2 AND parent_checkpoint_id = ?3
+                     AND message_id > ?4",
+                args![
+                    head.branch_id,
+                    row.checkpoint_ns,
+                    row.checkpoint_id,
+                    row.message_id
+                ],
+            )?;
         }
         forget.execute(args![head.branch_id, row.checkpoint_ns, row.checkpoint_id])?;
     }

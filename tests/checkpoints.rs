@@ -210,8 +210,11 @@ fn keep_latest_keeps_one_checkpoint_per_namespace_and_delete_removes_the_thread(
     store
         .prune_checkpoints(&["t".into(), "unknown".into()], PruneStrategy::KeepLatest)
         .unwrap();
-    // The latest reads the value the first checkpoint stored, which stays.
+    // The latest reads the value the first checkpoint stored, which stays; its parent is
+    // gone, so it has none.
     assert_eq!(listed(&store, "t"), [row("3", "one", &[])]);
+    let latest = store.get_checkpoint("t", "", None).unwrap().unwrap();
+    assert_eq!(latest.parent_checkpoint_id, None);
     store
         .prune_checkpoints(&["t".into()], PruneStrategy::Delete)
         .unwrap();
