@@ -37,7 +37,8 @@ stage "async (tokio)" cargo test --features tokio --test async_store
 stage "async doctest" cargo test --features tokio --doc async_store
 
 # On PostgreSQL: every integration test file but those about SQLite files themselves
-# (permissions, the -wal, backup by file copy, opening a file), each test in its own database;
+# (permissions, the -wal, opening a file: they use a file whatever the backend, so running
+# them again would add nothing), each test in its own database;
 # once straight to the server and once through PgBouncer in transaction mode.
 # tests/postgres/with-server.sh starts both from the system's packages, installed here when
 # missing (Debian: postgresql, pgbouncer); without them it says so loudly, and fails under
@@ -51,7 +52,7 @@ if { ! have_server || ! command -v pgbouncer >/dev/null 2>&1; } && command -v ap
         DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q postgresql pgbouncer; } ||
         echo "!!! could not install postgresql and pgbouncer" >&2
 fi
-sqlite_only="access backup faults open"
+sqlite_only="access faults open"
 pg_tests=()
 for file in tests/*.rs; do
     name="$(basename "$file" .rs)"

@@ -8,7 +8,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 
-use common::{cli, is_root, temp_db};
+use common::{cli, file_db, is_root};
 use sessiondb::{Error, Store};
 
 fn mode(path: &Path) -> u32 {
@@ -70,7 +70,7 @@ fn read_commands_never_create_a_missing_database_or_its_directories() {
 
 #[test]
 fn open_existing_and_read_only_refuse_a_missing_file_naming_it() {
-    let (dir, path) = temp_db();
+    let (dir, path) = file_db();
     for result in [
         Store::open_existing(&path),
         Store::builder(&path).read_only(true).open(),
@@ -117,7 +117,7 @@ fn what_sessiondb_creates_is_private_under_any_umask() {
 #[test]
 fn a_world_writable_database_wal_or_shm_is_refused_unless_shared() {
     for suffix in ["", "-wal", "-shm"] {
-        let (_dir, path) = temp_db();
+        let (_dir, path) = file_db();
         Store::open(&path)
             .unwrap()
             .add_user_message("s", "hi")
@@ -148,7 +148,7 @@ fn a_world_writable_database_wal_or_shm_is_refused_unless_shared() {
 /// Another user pre-creates an empty database everyone may write, hoping it gets adopted.
 #[test]
 fn an_empty_world_writable_file_is_not_adopted() {
-    let (_dir, path) = temp_db();
+    let (_dir, path) = file_db();
     std::fs::write(&path, b"").unwrap();
     chmod(&path, 0o666);
     let out = cli()
@@ -229,7 +229,7 @@ fn nobody_cannot_run_the_cli() -> Option<String> {
 
 /// A directory other users may enter, with a database in it.
 fn database_others_can_read() -> (tempfile::TempDir, std::path::PathBuf) {
-    let (dir, path) = temp_db();
+    let (dir, path) = file_db();
     Store::open(&path)
         .unwrap()
         .add_user_message("s", "hi")
@@ -245,7 +245,7 @@ fn a_wal_pre_created_by_another_user_is_refused() {
         eprintln!("skipped: needs root to create a file owned by another user");
         return;
     }
-    let (_dir, path) = temp_db();
+    let (_dir, path) = file_db();
     Store::open(&path)
         .unwrap()
         .add_user_message("s", "hi")
@@ -324,7 +324,7 @@ fn another_user_gets_unsafe_permissions_then_read_only_naming_the_path() {
 /// there, and the WAL guard still notices the real WAL being deleted.
 #[test]
 fn a_database_reached_through_a_symbolic_link_is_checked_and_guarded_at_its_target() {
-    let (dir, real) = temp_db();
+    let (dir, real) = file_db();
     Store::open(&real)
         .unwrap()
         .add_user_message("s", "hi")
@@ -369,7 +369,7 @@ fn a_symbolic_link_owned_by_another_user_is_refused() {
         eprintln!("skipped: needs root to create a link owned by another user");
         return;
     }
-    let (dir, real) = temp_db();
+    let (dir, real) = file_db();
     Store::open(&real)
         .unwrap()
         .add_user_message("s", "hi")

@@ -77,7 +77,7 @@ const SNAPSHOT_SEQ: &str = "SELECT seq FROM sqlite_sequence WHERE name = 'snapsh
 
 #[test]
 fn export_out_refuses_the_database_its_wal_and_shm_under_any_name() {
-    let (dir, db) = temp_db();
+    let (dir, db) = common::file_db();
     // This store stays open with a write in the WAL, as a running agent's would.
     let store = Store::open(&db).unwrap();
     for m in ["a", "b", "c", "d"] {
@@ -189,7 +189,7 @@ fn export_out_refuses_an_existing_file_and_with_force_replaces_it_privately() {
 
 #[test]
 fn backup_follows_the_out_file_rules_and_copies_everything() {
-    let (dir, db) = temp_db();
+    let (dir, db) = common::file_db();
     let store = Store::open(&db).unwrap();
     store.add_user_message("s", "a").unwrap();
     store.add_user_message("s", "b").unwrap();

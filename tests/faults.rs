@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::{
-    cli, cli_failure, cli_json, cli_ok, file_bytes, is_root, release, spawn_worker, temp_db,
+    cli, cli_failure, cli_json, cli_ok, file_bytes, file_db, is_root, release, spawn_worker,
     wait_for_release, worker_env,
 };
 use sessiondb::{Error, NewMessage, Store};
@@ -50,7 +50,7 @@ fn exercise(store: &Store) -> usize {
 
 #[test]
 fn damaged_pages_give_corrupt_errors_and_never_panic() {
-    let (dir, path) = temp_db();
+    let (dir, path) = file_db();
     populated(&path);
     let pristine = std::fs::read(&path).unwrap();
     let page = 4096;
@@ -79,7 +79,7 @@ fn damaged_pages_give_corrupt_errors_and_never_panic() {
 
 #[test]
 fn writes_to_a_file_deleted_under_a_running_process_are_refused_not_lost() {
-    let (_dir, path) = temp_db();
+    let (_dir, path) = file_db();
     let store = Store::open(&path).unwrap();
     store.add_user_message("s", "before").unwrap();
     for suffix in ["", "-wal", "-shm"] {
@@ -176,7 +176,7 @@ fn worker_write_across_tampering() {
 fn writes_after_the_wal_is_deleted_or_the_file_is_moved_over_are_refused_not_lost() {
     use std::io::BufRead;
     for tamper in ["rm wal", "mv over"] {
-        let (dir, path) = temp_db();
+        let (dir, path) = file_db();
         let other = dir.path().join("other.db");
         Store::open(&other)
             .unwrap()
@@ -218,7 +218,7 @@ fn writes_after_the_wal_is_deleted_or_the_file_is_moved_over_are_refused_not_los
 /// next call opens again instead of waiting for a slot nobody holds.
 #[test]
 fn a_failed_connection_open_gives_its_pool_slot_back() {
-    let (dir, path) = temp_db();
+    let (dir, path) = file_db();
     Store::open(&path)
         .unwrap()
         .add_user_message("s", "hi")
@@ -306,7 +306,7 @@ fn history(path: &Path, session: &str) -> Vec<String> {
 /// naming both files and `sessiondb restore`, and leaves both files as they were.
 #[test]
 fn a_database_moved_over_a_live_one_is_refused_naming_both_files_and_nothing_is_written() {
-    let (dir, x) = temp_db();
+    let (dir, x) = file_db();
     let y = dir.path().join("y.db");
     add(&y, "t", "y1");
     add(&x, "s", "x1");
@@ -362,7 +362,7 @@ fn a_database_moved_over_a_live_one_is_refused_naming_both_files_and_nothing_is_
 /// `WalDeleted` naming the cause (before: `sqlite: disk I/O error`).
 #[test]
 fn a_process_opening_after_the_wal_was_deleted_under_a_live_one_gets_wal_deleted() {
-    let (_dir, x) = temp_db();
+    let (_dir, x) = file_db();
     add(&x, "s", "x1");
     let _follower = Follower::start(&x);
     add(&x, "s", "x2");
@@ -397,7 +397,7 @@ fn worker_append_then_wait() {
 fn a_hot_wal_after_a_killed_writer_and_a_chmod_is_recovered_not_refused() {
     use std::io::BufRead;
     use std::os::unix::fs::PermissionsExt;
-    let (_dir, path) = temp_db();
+    let (_dir, path) = file_db();
     let mut worker = spawn_worker(
         "worker_append_then_wait",
         &[("SESSIONDB_TEST_DB", path.display().to_string())],
@@ -425,7 +425,7 @@ fn a_hot_wal_after_a_killed_writer_and_a_chmod_is_recovered_not_refused() {
 /// opens included, go on; once it is gone the WAL restarts, and still nothing is refused.
 #[test]
 fn partial_checkpoints_and_wal_restarts_are_never_taken_for_another_files_wal() {
-    let (_dir, path) = temp_db();
+    let (_dir, path) = file_db();
     add(&path, "s", "a");
     let _follower = Follower::start(&path);
     let reader = rusqlite::Connection::open(&path).unwrap();
@@ -466,7 +466,7 @@ fn partial_checkpoints_and_wal_restarts_are_never_taken_for_another_files_wal() 
 /// while another process has the file open, and so do the processes after it.
 #[test]
 fn restore_under_a_live_process_is_not_refused() {
-    let (dir, path) = temp_db();
+    let (dir, path) = file_db();
     let backup = dir.path().join("backup.db");
     add(&path, "s", "old");
     cli_ok(&path, &["backup", &backup.display().to_string()]);
@@ -491,7 +491,7 @@ fn restore_under_a_live_process_is_not_refused() {
 /// while nothing runs is then opened and written, not refused: there is nothing to mix.
 #[test]
 fn a_file_moved_over_while_nothing_runs_is_opened_even_beside_an_empty_leftover_wal() {
-    let (dir, x) = temp_db();
+    let (dir, x) = file_db();
     let y = dir.path().join("y.db");
     add(&y, "t", "y1");
     add(&x, "s", "x1");
@@ -510,7 +510,7 @@ fn a_file_moved_over_while_nothing_runs_is_opened_even_beside_an_empty_leftover_
 #[cfg(target_os = "linux")]
 #[test]
 fn an_empty_wal_is_refused_while_the_old_files_processes_still_have_it_open() {
-    let (dir, x) = temp_db();
+    let (dir, x) = file_db();
     let y = dir.path().join("y.db");
     add(&y, "t", "y1");
     add(&x, "s", "x1");

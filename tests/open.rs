@@ -4,7 +4,7 @@
 mod common;
 
 use common::{
-    file_bytes, is_root, release, results, spawn_worker, temp_db, wait_for_release, worker_env,
+    file_bytes, file_db, is_root, release, results, spawn_worker, wait_for_release, worker_env,
 };
 use rusqlite::Connection;
 use sessiondb::{Error, NewMessage, Store, APPLICATION_ID, SCHEMA_VERSION};
@@ -35,7 +35,7 @@ fn open_creates_file_and_missing_parent_directories_in_wal_mode() {
 #[test]
 fn database_file_is_private_to_its_owner() {
     use std::os::unix::fs::PermissionsExt;
-    let (_dir, path) = temp_db();
+    let (_dir, path) = file_db();
     let store = Store::open(&path).unwrap();
     store.add_user_message("s", "hi").unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
@@ -47,7 +47,7 @@ fn database_file_is_private_to_its_owner() {
 
 #[test]
 fn reopening_keeps_everything() {
-    let (_dir, path) = temp_db();
+    let (_dir, path) = file_db();
     {
         let store = Store::open(&path).unwrap();
         store.add_user_message("s", "one").unwrap();
@@ -61,7 +61,7 @@ fn reopening_keeps_everything() {
 
 #[test]
 fn a_file_that_is_not_sqlite_is_refused_and_left_untouched() {
-    let (_dir, path) = temp_db();
+    let (_dir, path) = file_db();
     std::fs::write(
         &path,
         b"{\"sessions\": []} this is a JSON file, not a database",
@@ -84,7 +84,7 @@ fn a_file_that_is_not_sqlite_is_refused_and_left_untouched() {
 
 #[test]
 fn another_programs_sqlite_file_is_refused_and_left_untouched() {
-    let (_dir, path) = temp_db();
+    let (_dir, path) = file_db();
     {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('keep me');")
@@ -102,7 +102,7 @@ fn another_programs_sqlite_file_is_refused_and_left_untouched() {
 
 #[test]
 fn a_file_with_a_foreign_application_id_is_refused() {
-    let (_dir, path) = temp_db();
+    let (_dir, path) = file_db();
     Connection::open(&path)
         .unwrap()
         .execute_batch("PRAGMA application_id = 1234;")
@@ -118,7 +118,7 @@ fn a_file_with_a_foreign_application_id_is_refused() {
 
 #[test]
 fn a_newer_schema_is_refused_with_both_versions() {
-    let (_dir, path) = temp_db();
+    let (_dir, path) = file_db();
     Store::open(&path)
         .unwrap()
         .add_user_message("s", "hi")
@@ -138,7 +138,7 @@ fn a_newer_schema_is_refused_with_both_versions() {
 
 #[test]
 fn a_read_only_store_reads_and_refuses_every_write() {
-    let (_dir, path) = temp_db();
+    let (_dir, path) = file_db();
     let store = Store::open(&path).unwrap();
     store.add_user_message("s", "kept").unwrap();
     let version = store.session("s").unwrap().version;
@@ -167,7 +167,7 @@ fn a_file_without_write_permission_gives_read_only_errors() {
         eprintln!("skipped: root ignores file permissions; the read-only store test covers this");
         return;
     }
-    let (dir, path) = temp_db();
+    let (dir, path) = file_db();
     Store::open(&path)
         .unwrap()
         .add_user_message("s", "kept")
@@ -203,7 +203,7 @@ fn processes_opening_a_brand_new_file_at_once_all_succeed() {
     const ROUNDS: usize = 25;
     const PROCESSES: usize = 4;
     for round in 0..ROUNDS {
-        let (_dir, path) = temp_db();
+        let (_dir, path) = file_db();
         let mut children: Vec<_> = (0..PROCESSES)
             .map(|i| {
                 spawn_worker(
@@ -233,7 +233,7 @@ fn processes_opening_a_brand_new_file_at_once_all_succeed() {
 
 #[test]
 fn a_schema_1_file_is_upgraded_in_place_keeping_its_data() {
-    let (_dir, path) = temp_db();
+    let (_dir, path) = file_db();
     {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(include_str!("../migrations/0001_init.sql"))
@@ -291,7 +291,7 @@ fn opening_many_stores_does_not_pile_up_threads() {
             .parse()
             .unwrap()
     };
-    let (_dir, path) = temp_db();
+    let (_dir, path) = file_db();
     Store::open(&path)
         .unwrap()
         .add_user_message("s", "x")
@@ -314,7 +314,7 @@ fn opening_many_stores_does_not_pile_up_threads() {
 /// branch, a search index and a deleted session. Schema 3 rebuilds the messages table.
 #[test]
 fn a_schema_2_file_is_upgraded_keeping_histories_branches_snapshots_and_versions() {
-    let (_dir, path) = temp_db();
+    let (_dir, path) = file_db();
     std::fs::copy("tests/fixtures/schema2.db", &path).unwrap();
     let store = Store::open(&path).unwrap();
     let contents = |h: &sessiondb::History| -> Vec<String> {
@@ -443,7 +443,7 @@ fn worker_hold_write_lock() {
 #[test]
 fn opening_and_reading_do_not_wait_for_another_processs_write_lock() {
     use std::io::BufRead;
-    let (_dir, path) = temp_db();
+    let (_dir, path) = file_db();
     Store::open(&path)
         .unwrap()
         .add_user_message("s", "hello")
@@ -496,7 +496,7 @@ fn opening_and_reading_do_not_wait_for_another_processs_write_lock() {
 /// SQLite's integrity check.
 #[test]
 fn an_upgraded_file_takes_the_developer_role_and_still_checks_roles() {
-    let (_dir, path) = temp_db();
+    let (_dir, path) = file_db();
     std::fs::copy("tests/fixtures/schema2.db", &path).unwrap();
     let store = Store::open(&path).unwrap();
     store
@@ -552,10 +552,7 @@ fn own_locks_on(path: &std::path::Path) -> usize {
 #[cfg(target_os = "linux")]
 #[test]
 fn opening_the_file_again_in_this_process_keeps_the_locks_sqlite_holds_on_it() {
-    if common::sqlite_only("POSIX locks on the file") {
-        return;
-    }
-    let (_dir, path) = temp_db();
+    let (_dir, path) = file_db();
     let first = Store::open(&path).unwrap();
     first.add_user_message("s", "hi").unwrap();
     let held = own_locks_on(&path);

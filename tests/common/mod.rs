@@ -17,6 +17,15 @@ pub fn temp_db() -> (TempDir, PathBuf) {
     (dir, path)
 }
 
+/// A SQLite file in a new directory, whatever backend the suite runs on: for the tests of
+/// what only a file has (its `-wal`, permissions, bytes on disk), which run on a file also
+/// when run by hand with `SESSIONDB_TEST_BACKEND=postgres`.
+pub fn file_db() -> (TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("sessions.db");
+    (dir, path)
+}
+
 /// The PostgreSQL server the suite runs against: with `SESSIONDB_TEST_BACKEND=postgres`
 /// directly, with `SESSIONDB_TEST_BACKEND=pgbouncer` through PgBouncer in transaction mode
 /// (`tests/postgres/with-server.sh` sets the URLs); `None` runs it on SQLite.
