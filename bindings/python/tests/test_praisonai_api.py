@@ -484,3 +484,36 @@ def test_search_scores_the_sessions_holding_the_whole_query_among_many_matches(t
         a, b = ours.search(query, limit=limit), theirs.search(query, limit=limit)
         assert [(h.session_id, h.score, h.anchor_index) for h in a] == [
             (h.session_id, h.score, h.anchor_index) for h in b]
+
+
+class _Failing:
+    """A store whose history writes fail: a process killed between two writes."""
+
+    def __init__(self, store):
+        self._inner = store
+
+    def __getattr__(self, name):
+        if name in ("set_chat_history", "clear"):
+            raise RuntimeError(f"killed before {name}")
+        return getattr(self._inner, name)
+
+
+def test_a_history_replaced_or_cleared_half_way_never_reads_under_the_old_summary(tmp_path):
+    ours = DefaultSessionStore(path=str(tmp_path / "s.db"))
+    for i in range(6):
+        ours.add_user_message("s", f"m{i}")
+    ours.append_compaction_checkpoint("s", "summary of m0..m5")
+    assert [m["content"] for m in ours.get_working_history("s")] == ["summary of m0..m5"]
+    inner = ours._store
+    ours._store = _Failing(inner)
+    for call in (lambda: ours.set_chat_history("s", [{"role": "user", "content": "new"}]),
+                 lambda: ours.clear_session("s")):
+        with pytest.raises(RuntimeError):
+            call()
+        # The old history, whole: no summary of a history that is no longer there.
+        ours._store = inner
+        ours.invalidate_cache()
+        assert [m["content"] for m in ours.get_working_history("s")] == [f"m{i}" for i in range(6)]
+        ours.append_compaction_checkpoint("s", "summary of m0..m5")
+        ours._store = _Failing(inner)
+    ours._store = inner

@@ -342,17 +342,20 @@ class DefaultSessionStore:
                 message["created_at"] = stamp
             new.append(message)
         self._ensure(session_id)
-        self._store.set_chat_history(session_id, new)
+        # The checkpoint goes first: between the two writes (or after a crash there) the old
+        # history reads whole, never the new one under the old summary.
         self._store.update_metadata(session_id, {CHECKPOINT_KEY: None})
+        self._store.set_chat_history(session_id, new)
         self._after_write(session_id)
         if self._mirror_writer is not None:
             self._mirror_append(session_id, self._store.full_history(session_id)[-len(new) :] if new else [])
         return True
 
     def clear_session(self, session_id: str) -> bool:
+        # The checkpoint first, as in set_chat_history.
         if not self._ensure(session_id):
+            self._store.update_metadata(session_id, {CHECKPOINT_KEY: None})
             self._store.clear(session_id)
-        self._store.update_metadata(session_id, {CHECKPOINT_KEY: None})
         return True
 
     def append_compaction_checkpoint(
