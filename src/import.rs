@@ -292,6 +292,7 @@ fn praisonai_session(path: &Path, max_bytes: u64) -> Result<SessionExport> {
             created_at,
             superseded_at: None,
             messages: messages.clone(),
+            ..BranchExport::default()
         }];
         all.append(&mut extra);
         all
@@ -310,6 +311,7 @@ fn praisonai_session(path: &Path, max_bytes: u64) -> Result<SessionExport> {
         messages,
         branches,
         snapshots: Some(pins),
+        ..SessionExport::default()
     })
 }
 
@@ -394,6 +396,7 @@ fn pin_snapshots(
                                 .enumerate()
                                 .map(|(i, m)| praisonai_message(i, m))
                                 .collect::<Result<_>>()?,
+                            ..BranchExport::default()
                         });
                         (name, items.len())
                     }
@@ -586,5 +589,6 @@ fn openai_session(
         messages,
         branches: None,
         snapshots: None,
+        ..SessionExport::default()
     })
 }
