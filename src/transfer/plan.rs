@@ -359,6 +359,7 @@ mod tests {
 
     use super::*;
     use crate::model::{Metadata, NewMessage};
+    use crate::usage::{RecordedUsage, UsageRecord};
 
     fn at(second: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, second).unwrap()
@@ -503,6 +504,33 @@ mod tests {
         assert_eq!(
             outline(&plan),
             [("main", None, 2), ("other", None, 1), ("later", None, 2)]
+        );
+    }
+
+    #[test]
+    fn a_branch_shares_rows_only_while_their_records_agree() {
+        let record = |index| UsageRecord {
+            index,
+            usage: RecordedUsage::default(),
+            recorded_at: at(9),
+        };
+        let mut main = branch("main", &["a", "b", "c"]);
+        main.usage_records = vec![record(0), record(2)];
+        let mut alt = branch("alt", &["a", "b", "c", "d"]);
+        alt.usage_records = vec![record(0), record(1)];
+        let mut image = image("main", &["a", "b", "c"], Some(vec![main, alt]));
+        image.usage_records = vec![record(0), record(2)];
+        let plan = plan(&image, None).unwrap();
+        // Message 1 has a record on alt and none on main: alt shares message 0 only.
+        assert_eq!(
+            outline(&plan),
+            [("main", None, 3), ("alt", shares(Source::Branch(0), 1), 3)]
+        );
+        image.usage_records = vec![record(0)];
+        assert_eq!(
+            refusal(&image),
+            "usage_records, checkpoints or checkpoint_writes differ from those of head branch \
+             \"main\""
         );
     }
 
