@@ -313,7 +313,7 @@ fn branch_from_row(row: &Row<'_>) -> Result<Branch> {
 }
 
 /// The session's branches, oldest first, superseded ones included.
-fn branches_of(tx: &Tx<'_>, session_id: &str) -> Result<Vec<Branch>> {
+pub(crate) fn branches_of(tx: &Tx<'_>, session_id: &str) -> Result<Vec<Branch>> {
     tx.query_map(
         &format!("{BRANCH_SELECT} WHERE b.session_id = ?1 ORDER BY b.id"),
         args![session_id],

@@ -1120,3 +1120,233 @@ pub(crate) fn forget_branch(tx: &Tx<'_>, branch: i64) -> Result<()> {
     )?;
     Ok(())
 }
+
+/// A checkpoint a lineage shows, as an export reads it: where its message is, the row, and
+/// the blobs it reads (by blob id, so a value read by many checkpoints is read once).
+#[derive(Debug, Clone)]
+pub(crate) struct StoredCheckpoint {
+    /// The message's position in the lineage, from 1.
+    pub seq: i64,
+    pub checkpoint_ns: String,
+    pub checkpoint_id: String,
+    pub parent_checkpoint_id: Option<String>,
+    pub checkpoint: Serialized,
+    pub metadata: Metadata,
+    /// The blob ids it reads, by channel name.
+    pub blob_ids: Vec<i64>,
+}
+
+/// The checkpoints `segments` show (hidden and shadowed rows left out, as `list` leaves them
+/// out), in history order.
+pub(crate) fn stored_checkpoints(
+    tx: &Tx<'_>,
+    segments: &[Segment],
+) -> Result<Vec<StoredCheckpoint>> {
+    let mut out = Vec::new();
+    for row in visible(tx, segments, None, None)? {
+        let checkpoint = tx.query_one(
+            "SELECT checkpoint_type, checkpoint FROM langgraph_checkpoints WHERE message_id = ?1",
+            args![row.message_id],
+            |r| {
+                Ok(Serialized {
+                    kind: r.get(0)?,
+                    bytes: Some(r.get(1)?),
+                })
+            },
+        )?;
+        let blob_ids = tx.query_map(
+            "SELECT blob_id FROM langgraph_channels WHERE message_id = ?1 ORDER BY channel",
+            args![row.message_id],
+            |r| r.get(0),
+        )?;
+        out.push(StoredCheckpoint {
+            seq: row.message_id & lineage::MAX_SEQ,
+            metadata: parse_metadata(&row.metadata)?,
+            checkpoint_ns: row.checkpoint_ns,
+            checkpoint_id: row.checkpoint_id,
+            parent_checkpoint_id: row.parent_checkpoint_id,
+            checkpoint,
+            blob_ids,
+        });
+    }
+    Ok(out)
+}
+
+/// Blob `id` as the channel version it holds.
+pub(crate) fn stored_blob(tx: &Tx<'_>, id: i64) -> Result<ChannelBlob> {
+    tx.query_one(
+        "SELECT channel, version, blob_type, blob FROM langgraph_blobs WHERE id = ?1",
+        args![id],
+        |r| {
+            Ok(ChannelBlob {
+                channel: r.get(0)?,
+                version: r.get(1)?,
+                value: Serialized {
+                    kind: r.get(2)?,
+                    bytes: r.get(3)?,
+                },
+            })
+        },
+    )
+}
+
+/// The pending writes `segments` show for `checkpoints` (namespace, id), as `(namespace, id,
+/// write)`: those of each checkpoint together, in the order of `checkpoints`, each
+/// checkpoint's in the order `get` returns them. One read of the writes per segment.
+pub(crate) fn stored_writes(
+    tx: &Tx<'_>,
+    segments: &[Segment],
+    checkpoints: &[(String, String)],
+) -> Result<Vec<(String, String, PendingWrite)>> {
+    let position: HashMap<(&str, &str), usize> = checkpoints
+        .iter()
+        .enumerate()
+        .map(|(i, (ns, id))| ((ns.as_str(), id.as_str()), i))
+        .collect();
+    // (checkpoint's position, task_id, idx) → write; a later segment's write wins, as in `get`.
+    let mut found: HashMap<(usize, String, i64), PendingWrite> = HashMap::new();
+    for seg in segments {
+        tx.query_each(
+            "SELECT checkpoint_ns, checkpoint_id, task_id, idx, channel, write_type, blob,
+                    task_path, newest_branch
+             FROM langgraph_writes WHERE branch_id = ?1",
+            args![seg.branch_id],
+            |r| {
+                let (ns, id): (String, String) = (r.get(0)?, r.get(1)?);
+                let Some(&at) = position.get(&(ns.as_str(), id.as_str())) else {
+                    return Ok(());
+                };
+                if write_visible(segments, seg.branch_id, r.get(8)?) {
+                    let write = PendingWrite {
+                        task_id: r.get(2)?,
+                        idx: r.get(3)?,
+                        channel: r.get(4)?,
+                        value: Serialized {
+                            kind: r.get(5)?,
+                            bytes: Some(r.get(6)?),
+                        },
+                        task_path: r.get(7)?,
+                    };
+                    found.insert((at, write.task_id.clone(), write.idx), write);
+                }
+                Ok(())
+            },
+        )?;
+    }
+    let mut writes: Vec<(usize, PendingWrite)> =
+        found.into_iter().map(|((at, _, _), w)| (at, w)).collect();
+    writes.sort_by(|(a, x), (b, y)| {
+        (a, &x.task_path, &x.task_id, x.idx).cmp(&(b, &y.task_path, &y.task_id, y.idx))
+    });
+    Ok(writes
+        .into_iter()
+        .map(|(at, w)| (checkpoints[at].0.clone(), checkpoints[at].1.clone(), w))
+        .collect())
+}
+
+/// Stores checkpoint `id` of namespace `ns` on message row `message_id`, without its
+/// channel references ([`refer_blob`] adds them).
+pub(crate) fn insert_checkpoint_row(
+    tx: &Tx<'_>,
+    message_id: i64,
+    ns: &str,
+    id: &str,
+    parent_checkpoint_id: Option<&str>,
+    checkpoint: &Serialized,
+    metadata: &Metadata,
+) -> Result<()> {
+    let metadata_text = serde_json::to_string(metadata)
+        .map_err(|e| Error::invalid(format!("checkpoint metadata: {e}")))?;
+    tx.execute(
+        "INSERT INTO langgraph_checkpoints (message_id, branch_id, checkpoint_ns, checkpoint_id,
+             parent_checkpoint_id, run_id, checkpoint_type, checkpoint, metadata)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        args![
+            message_id,
+            message_id >> 32,
+            ns,
+            id,
+            parent_checkpoint_id,
+            text_of(metadata, "run_id"),
+            checkpoint.kind,
+            checkpoint.bytes.as_deref().unwrap_or_default(),
+            metadata_text,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Stores one channel version; returns its blob id for [`refer_blob`]. A blob no checkpoint
+/// refers to is not deleted by the trigger: refer to it in the same transaction.
+pub(crate) fn insert_blob(tx: &Tx<'_>, blob: &ChannelBlob) -> Result<i64> {
+    tx.query_one(
+        "INSERT INTO langgraph_blobs (channel, version, blob_type, blob)
+         VALUES (?1, ?2, ?3, ?4) RETURNING id",
+        args![
+            blob.channel,
+            blob.version,
+            blob.value.kind,
+            blob.value.bytes.as_deref()
+        ],
+        |r| r.get(0),
+    )
+}
+
+/// Makes the checkpoint on `message_id` read `blob_id` for `channel`.
+pub(crate) fn refer_blob(tx: &Tx<'_>, message_id: i64, channel: &str, blob_id: i64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO langgraph_channels (message_id, channel, blob_id) VALUES (?1, ?2, ?3)",
+        args![message_id, channel, blob_id],
+    )?;
+    Ok(())
+}
+
+/// Stores `writes` against checkpoint `id` of namespace `ns` as written by branch
+/// `branch_id` now: forks made later see them, as they see a `put_writes`.
+pub(crate) fn insert_writes(
+    tx: &Tx<'_>,
+    branch_id: i64,
+    ns: &str,
+    id: &str,
+    writes: &[PendingWrite],
+) -> Result<()> {
+    let newest_branch: i64 = tx.query_one("SELECT max(id) FROM branches", args![], |r| r.get(0))?;
+    let mut insert = tx.repeated(
+        "INSERT INTO langgraph_writes (branch_id, checkpoint_ns, checkpoint_id, task_id, idx,
+             newest_branch, channel, write_type, blob, task_path)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for w in writes {
+        insert.execute(args![
+            branch_id,
+            ns,
+            id,
+            w.task_id,
+            w.idx,
+            newest_branch,
+            w.channel,
+            w.value.kind,
+            w.value.bytes.as_deref().unwrap_or_default(),
+            w.task_path,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Whether any row of `segments` holds a checkpoint, shown or hidden.
+pub(crate) fn holds_checkpoints(tx: &Tx<'_>, segments: &[Segment]) -> Result<bool> {
+    for seg in segments.iter().filter(|s| s.upto > s.fork_seq) {
+        let found = tx.query_opt(
+            "SELECT 1 FROM langgraph_checkpoints WHERE message_id BETWEEN ?1 AND ?2 LIMIT 1",
+            args![
+                row_id(seg.branch_id, seg.fork_seq + 1),
+                row_id(seg.branch_id, seg.upto)
+            ],
+            |r| r.get::<i64>(0),
+        )?;
+        if found.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

@@ -294,6 +294,7 @@ fn praisonai_session(path: &Path, max_bytes: u64) -> Result<SessionExport> {
             created_at,
             superseded_at: None,
             messages: messages.clone(),
+            ..BranchExport::default()
         }];
         all.append(&mut extra);
         all
@@ -312,6 +313,7 @@ fn praisonai_session(path: &Path, max_bytes: u64) -> Result<SessionExport> {
         messages,
         branches,
         snapshots: Some(pins),
+        ..SessionExport::default()
     })
 }
 
@@ -396,6 +398,7 @@ fn pin_snapshots(
                                 .enumerate()
                                 .map(|(i, m)| praisonai_message(i, m))
                                 .collect::<Result<_>>()?,
+                            ..BranchExport::default()
                         });
                         (name, items.len())
                     }
@@ -588,5 +591,6 @@ fn openai_session(
         messages,
         branches: None,
         snapshots: None,
+        ..SessionExport::default()
     })
 }

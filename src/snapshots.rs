@@ -52,11 +52,7 @@ impl Store {
         validate_session_id(session_id)?;
         self.read(|tx| {
             require_head(tx, session_id)?;
-            tx.query_map(
-                &format!("{SNAPSHOT_SELECT} WHERE n.session_id = ?1 ORDER BY n.id"),
-                args![session_id],
-                snapshot_from_row,
-            )
+            snapshots_of(tx, session_id)
         })
     }
 
@@ -135,4 +131,13 @@ fn snapshot_from_row(row: &Row<'_>) -> Result<Snapshot> {
         length: row.get::<i64>(5)? as u64,
         created_at: parse_time(&row.get::<String>(6)?)?,
     })
+}
+
+/// The session's snapshots, oldest first.
+pub(crate) fn snapshots_of(tx: &Tx<'_>, session_id: &str) -> Result<Vec<Snapshot>> {
+    tx.query_map(
+        &format!("{SNAPSHOT_SELECT} WHERE n.session_id = ?1 ORDER BY n.id"),
+        args![session_id],
+        snapshot_from_row,
+    )
 }

@@ -9,9 +9,9 @@
 //! or replacing the message leaves the record on the superseded branch with it. Recording
 //! changes no history, so the session's version stays (no cache or watcher sees it).
 //!
-//! `backup` and `restore` copy records; export and import do not carry them yet (nor
-//! compactions). A purge that keeps a fork of a purged session copies the rows the fork
-//! inherits with their records: the fork reads what it read before.
+//! `backup` and `restore` copy records, and so do export and import (not compactions). A
+//! purge that keeps a fork of a purged session copies the rows the fork inherits with their
+//! records: the fork reads what it read before.
 //!
 //! [`NewMessage::with_usage`]: crate::NewMessage::with_usage
 
@@ -44,7 +44,7 @@ pub struct RecordedUsage {
 }
 
 /// A usage record and the message it belongs to.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsageRecord {
     /// Index of the message in the history that was read.
     pub index: u64,
@@ -62,12 +62,6 @@ impl Store {
     pub fn record_usage(&self, session_id: &str, index: u64, usage: &RecordedUsage) -> Result<()> {
         validate_session_id(session_id)?;
         check_json("usage details", &usage.details)?;
-        let details = usage
-            .details
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| Error::invalid(format!("usage details: {e}")))?;
         self.write(|tx| {
             let (head, _) =
                 head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
@@ -83,26 +77,7 @@ impl Store {
             let owner = lineage::owner_of(&segments, seq).ok_or_else(|| {
                 Error::Corrupt(format!("no branch of {session_id:?} holds seq {seq}"))
             })?;
-            tx.execute(
-                "INSERT INTO usage_records (message_id, requests, input_tokens, output_tokens,
-                     total_tokens, details, recorded_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (message_id) DO UPDATE SET requests = excluded.requests,
-                     input_tokens = excluded.input_tokens,
-                     output_tokens = excluded.output_tokens,
-                     total_tokens = excluded.total_tokens, details = excluded.details,
-                     recorded_at = excluded.recorded_at",
-                args![
-                    row_id(owner, seq),
-                    count(usage.requests),
-                    count(usage.input_tokens),
-                    count(usage.output_tokens),
-                    count(usage.total_tokens),
-                    details,
-                    now_text(),
-                ],
-            )?;
-            Ok(())
+            put_record(tx, row_id(owner, seq), usage, &now_text())
         })
     }
 
@@ -133,8 +108,62 @@ impl Store {
     }
 }
 
+/// Stores `usage` (its details checked by the caller) against message row `message_id`,
+/// replacing what was recorded against it.
+pub(crate) fn put_record(
+    tx: &Tx<'_>,
+    message_id: i64,
+    usage: &RecordedUsage,
+    recorded_at: &str,
+) -> Result<()> {
+    let details = usage
+        .details
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| Error::invalid(format!("usage details: {e}")))?;
+    tx.execute(
+        "INSERT INTO usage_records (message_id, requests, input_tokens, output_tokens,
+             total_tokens, details, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (message_id) DO UPDATE SET requests = excluded.requests,
+             input_tokens = excluded.input_tokens,
+             output_tokens = excluded.output_tokens,
+             total_tokens = excluded.total_tokens, details = excluded.details,
+             recorded_at = excluded.recorded_at",
+        args![
+            message_id,
+            count(usage.requests),
+            count(usage.input_tokens),
+            count(usage.output_tokens),
+            count(usage.total_tokens),
+            details,
+            recorded_at,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Whether any row of `segments` has a record.
+pub(crate) fn holds_records(tx: &Tx<'_>, segments: &[Segment]) -> Result<bool> {
+    for seg in segments.iter().filter(|s| s.upto > s.fork_seq) {
+        let found = tx.query_opt(
+            "SELECT 1 FROM usage_records WHERE message_id BETWEEN ?1 AND ?2 LIMIT 1",
+            args![
+                row_id(seg.branch_id, seg.fork_seq + 1),
+                row_id(seg.branch_id, seg.upto)
+            ],
+            |r| r.get::<i64>(0),
+        )?;
+        if found.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// The records of the rows of `segments`, in history order.
-fn records_of(tx: &Tx<'_>, segments: &[Segment]) -> Result<Vec<UsageRecord>> {
+pub(crate) fn records_of(tx: &Tx<'_>, segments: &[Segment]) -> Result<Vec<UsageRecord>> {
     let mut out = Vec::new();
     for seg in segments.iter().filter(|s| s.upto > s.fork_seq) {
         tx.query_each(

@@ -434,3 +434,625 @@ fn an_imported_superseded_name_keeps_later_versions_above_it_and_a_huge_one_is_r
         Err(sessiondb::Error::NotFound { .. })
     ));
 }
+
+// -- what is kept beside messages: usage records and LangGraph checkpoints
+
+use sessiondb::{
+    ChannelBlob, CheckpointQuery, CheckpointRecord, ExportFile, NewCheckpoint, PendingWrite,
+    PruneStrategy, RecordedUsage, Serialized,
+};
+
+fn blob(bytes: Option<&[u8]>) -> Serialized {
+    Serialized {
+        kind: if bytes.is_some() { "bytes" } else { "empty" }.into(),
+        bytes: bytes.map(<[u8]>::to_vec),
+    }
+}
+
+/// Checkpoint `id` of run `run` on `thread`, child of `parent`, reading `channels`
+/// (name, version), of which `new` are new versions with their bytes.
+fn checkpoint(
+    store: &Store,
+    thread: &str,
+    id: &str,
+    parent: Option<&str>,
+    run: &str,
+    channels: &[(&str, &str)],
+    new: &[(&str, &str, Option<&[u8]>)],
+) {
+    store
+        .put_checkpoint(&NewCheckpoint {
+            thread_id: thread.into(),
+            checkpoint_ns: String::new(),
+            checkpoint_id: id.into(),
+            parent_checkpoint_id: parent.map(str::to_string),
+            checkpoint: blob(Some(format!("checkpoint {id}\0\u{ff}").as_bytes())),
+            metadata: json!({"run_id": run, "step": 1, "source": "loop", "deep": {"x": [1]}})
+                .as_object()
+                .unwrap()
+                .clone(),
+            channel_versions: channels
+                .iter()
+                .map(|(c, v)| (c.to_string(), v.to_string()))
+                .collect(),
+            new_blobs: new
+                .iter()
+                .map(|(c, v, bytes)| ChannelBlob {
+                    channel: c.to_string(),
+                    version: v.to_string(),
+                    value: blob(*bytes),
+                })
+                .collect(),
+            other_values: Vec::new(),
+        })
+        .unwrap();
+}
+
+fn pending(store: &Store, thread: &str, id: &str, task: &str, idx: i64, bytes: &[u8]) {
+    let write = PendingWrite {
+        task_id: task.into(),
+        idx,
+        channel: "a".into(),
+        value: blob(Some(bytes)),
+        task_path: format!("path-{task}"),
+    };
+    store
+        .put_checkpoint_writes(thread, "", id, &[write], false)
+        .unwrap();
+}
+
+fn listed(store: &Store, thread: &str) -> Vec<CheckpointRecord> {
+    store
+        .list_checkpoints(&CheckpointQuery {
+            thread_id: Some(thread.into()),
+            ..CheckpointQuery::default()
+        })
+        .unwrap()
+}
+
+fn ids(records: &[CheckpointRecord]) -> Vec<&str> {
+    records.iter().map(|r| r.checkpoint_id.as_str()).collect()
+}
+
+fn recorded(input: u64, details: Option<serde_json::Value>) -> RecordedUsage {
+    RecordedUsage {
+        requests: 2,
+        input_tokens: input,
+        output_tokens: 7,
+        total_tokens: input + 7,
+        details: details.map(|d| d.as_object().unwrap().clone()),
+    }
+}
+
+/// Every byte value, and the values the threads below read.
+fn all_bytes() -> Vec<u8> {
+    (0..=255).collect()
+}
+
+/// A session with usage records; thread `t` and its copy `c`, each then going on alone,
+/// `t` pruned to its latest checkpoint (hiding those `c` inherits) and run `r2` removed
+/// from both; thread `m` with a second branch `alt` that forks after its second checkpoint.
+fn beside_messages(store: &Store) {
+    store.add_user_message("u", "hello").unwrap();
+    store
+        .add_message(
+            "u",
+            NewMessage::assistant("hi").with_usage(30, 4, Some(0.25)),
+        )
+        .unwrap();
+    store.add_user_message("u", "more").unwrap();
+    store
+        .record_usage(
+            "u",
+            1,
+            &recorded(30, Some(json!({"cached": {"tokens": 3}}))),
+        )
+        .unwrap();
+    store.record_usage("u", 2, &recorded(5, None)).unwrap();
+
+    let every = all_bytes();
+    checkpoint(
+        store,
+        "t",
+        "01",
+        None,
+        "r1",
+        &[("a", "1"), ("b", "1")],
+        &[("a", "1", Some(&every)), ("b", "1", None)],
+    );
+    checkpoint(
+        store,
+        "t",
+        "02",
+        Some("01"),
+        "r1",
+        &[("a", "1"), ("b", "2")],
+        &[("b", "2", Some(b""))],
+    );
+    checkpoint(
+        store,
+        "t",
+        "03",
+        Some("02"),
+        "r2",
+        &[("a", "2"), ("b", "2")],
+        &[("a", "2", Some(&[0xff, 0, 0x80]))],
+    );
+    checkpoint(
+        store,
+        "t",
+        "04",
+        Some("03"),
+        "r3",
+        &[("a", "3"), ("b", "2")],
+        &[("a", "3", Some(b"three"))],
+    );
+    pending(store, "t", "04", "task-2", 0, b"w2");
+    pending(store, "t", "04", "task-1", -1, &[0, 1, 2]);
+    store
+        .record_usage("langgraph:t", 3, &recorded(11, None))
+        .unwrap();
+    store.copy_checkpoint_thread("t", "c").unwrap();
+    checkpoint(
+        store,
+        "c",
+        "05",
+        Some("04"),
+        "r4",
+        &[("a", "4"), ("b", "2")],
+        &[("a", "4", Some(b"four"))],
+    );
+    pending(store, "c", "04", "task-c", 0, b"only c");
+    pending(store, "t", "04", "task-t", 0, b"only t");
+    store
+        .prune_checkpoints(&["t".to_string()], PruneStrategy::KeepLatest)
+        .unwrap();
+    store.delete_checkpoint_runs(&["r2".to_string()]).unwrap();
+
+    checkpoint(
+        store,
+        "m",
+        "m1",
+        None,
+        "r5",
+        &[("a", "1")],
+        &[("a", "1", Some(b"m1"))],
+    );
+    checkpoint(
+        store,
+        "m",
+        "m2",
+        Some("m1"),
+        "r5",
+        &[("a", "2")],
+        &[("a", "2", Some(b"m2"))],
+    );
+    checkpoint(
+        store,
+        "m",
+        "m3",
+        Some("m2"),
+        "r5",
+        &[("a", "3")],
+        &[("a", "3", Some(b"m3"))],
+    );
+    pending(store, "m", "m2", "on-main", 0, b"main's");
+    store.create_branch("langgraph:m", "alt", Some(1)).unwrap();
+    store.switch_branch("langgraph:m", "alt").unwrap();
+    checkpoint(store, "m", "m4", Some("m2"), "r6", &[("a", "2")], &[]);
+    pending(store, "m", "m2", "on-alt", 0, b"alt's");
+}
+
+/// What the threads and the usage session read: every thread's checkpoints on each branch
+/// (the head last), the latest, and the records and totals of `u`.
+fn reads(store: &Store) -> Vec<String> {
+    let mut out = Vec::new();
+    for thread in ["t", "c"] {
+        out.push(format!("{thread}: {:?}", listed(store, thread)));
+        out.push(format!(
+            "{:?}",
+            store.get_checkpoint(thread, "", None).unwrap()
+        ));
+        out.push(format!(
+            "{:?}",
+            store.get_checkpoint(thread, "", Some("01")).unwrap()
+        ));
+    }
+    for branch in ["main", "alt"] {
+        store.switch_branch("langgraph:m", branch).unwrap();
+        out.push(format!("m {branch}: {:?}", listed(store, "m")));
+    }
+    out.push(format!("{:?}", store.recorded_usage("u", None).unwrap()));
+    out.push(format!(
+        "{:?}",
+        store.recorded_usage("langgraph:t", None).unwrap()
+    ));
+    out.push(format!("{:?}", store.session("u").unwrap().usage));
+    out
+}
+
+fn import_fresh(exported: &ExportFile) -> (tempfile::TempDir, Store) {
+    let (dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    let report = store.import_export(exported, &opts(), &mut none).unwrap();
+    assert_eq!(
+        (
+            report.imported,
+            report.updated,
+            report.unchanged,
+            report.skipped
+        ),
+        (exported.sessions.len() as u64, 0, 0, Vec::new())
+    );
+    (dir, store)
+}
+
+#[test]
+fn the_fixture_shows_what_was_kept_hidden_and_removed() {
+    let (_d, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    beside_messages(&store);
+    assert_eq!(ids(&listed(&store, "t")), ["04"]);
+    assert_eq!(ids(&listed(&store, "c")), ["05", "04", "02", "01"]);
+    let c04 = store.get_checkpoint("c", "", Some("04")).unwrap().unwrap();
+    let writes: Vec<(&str, i64, &[u8])> = c04
+        .pending_writes
+        .iter()
+        .map(|w| (w.task_id.as_str(), w.idx, w.value.bytes.as_deref().unwrap()))
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            ("task-1", -1, &[0u8, 1, 2][..]),
+            ("task-2", 0, b"w2"),
+            ("task-c", 0, b"only c")
+        ]
+    );
+    let c01 = store.get_checkpoint("c", "", Some("01")).unwrap().unwrap();
+    assert_eq!(
+        c01.channel_values,
+        [
+            ("a".to_string(), blob(Some(&all_bytes()))),
+            ("b".to_string(), blob(None))
+        ]
+    );
+    store.switch_branch("langgraph:m", "main").unwrap();
+    assert_eq!(ids(&listed(&store, "m")), ["m3", "m2", "m1"]);
+}
+
+#[test]
+fn usage_records_and_checkpoints_come_back_equal_after_export_and_import() {
+    let (_d, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    beside_messages(&store);
+    for all_branches in [false, true] {
+        let exported = store.export(&[], all_branches, &mut none).unwrap();
+        let (_d2, copy) = import_fresh(&exported);
+        // Exported again, the import is the same file: each value stored once.
+        let again = copy.export(&[], all_branches, &mut none).unwrap();
+        assert_eq!(again.sessions, exported.sessions);
+        assert!(copy.check().unwrap().is_ok());
+        if all_branches {
+            assert_eq!(reads(&copy), reads(&store));
+        } else {
+            // Without branches, m's current history (alt) alone comes over.
+            assert_eq!(listed(&copy, "m"), listed(&store, "m"));
+            for thread in ["t", "c"] {
+                assert_eq!(listed(&copy, thread), listed(&store, thread));
+            }
+            assert_eq!(
+                copy.recorded_usage("u", None).unwrap(),
+                store.recorded_usage("u", None).unwrap()
+            );
+        }
+    }
+}
+
+#[test]
+fn channel_values_are_exported_once_per_version_as_base64() {
+    let (_d, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    beside_messages(&store);
+    let exported = store
+        .export(&["langgraph:c".to_string()], false, &mut none)
+        .unwrap();
+    let c = &exported.sessions[0];
+    // c reads a@1, b@1, b@2, a@3, a@4 (a@2 went with r2's checkpoint), once each.
+    let values: Vec<(&str, &str, Option<&str>)> = c
+        .checkpoint_values
+        .iter()
+        .map(|v| (v.channel.as_str(), v.version.as_str(), v.bytes.as_deref()))
+        .collect();
+    let every = base64_of(&all_bytes());
+    assert_eq!(
+        values,
+        [
+            ("a", "1", Some(every.as_str())),
+            ("b", "1", None),
+            ("b", "2", Some("")),
+            ("a", "3", Some("dGhyZWU=")),
+            ("a", "4", Some("Zm91cg==")),
+        ]
+    );
+    let refs: Vec<(u64, &str, &[u64])> = c
+        .checkpoints
+        .iter()
+        .map(|k| (k.index, k.checkpoint_id.as_str(), k.channels.as_slice()))
+        .collect();
+    assert_eq!(
+        refs,
+        [
+            (0, "01", &[0, 1][..]),
+            (1, "02", &[0, 2]),
+            (3, "04", &[3, 2]),
+            (4, "05", &[4, 2])
+        ]
+    );
+    assert_eq!(
+        c.checkpoints[0].checkpoint,
+        base64_of(b"checkpoint 01\0\xc3\xbf")
+    );
+    let json = serde_json::to_value(c).unwrap();
+    assert_eq!(json["checkpoint_writes"][0]["bytes"], "AAEC");
+    assert_eq!(json["checkpoints"][0]["type"], "bytes");
+}
+
+/// Standard base64 with padding, spelled out here so the test does not use the encoder it
+/// checks.
+fn base64_of(bytes: &[u8]) -> String {
+    const DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(DIGITS[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_session_with_nothing_beside_its_messages_exports_as_before() {
+    let (_d, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    rich(&store);
+    let exported = store.export(&[], true, &mut none).unwrap();
+    let text = serde_json::to_string(&exported).unwrap();
+    for key in [
+        "usage_records",
+        "checkpoints",
+        "checkpoint_writes",
+        "checkpoint_values",
+    ] {
+        assert!(!text.contains(key), "{key} in {text}");
+    }
+    assert_eq!(exported.version, 1);
+}
+
+#[test]
+fn an_old_export_without_the_new_fields_imports_unchanged() {
+    let (dir, path) = temp_db();
+    let file = dir.path().join("old.json");
+    std::fs::write(
+        &file,
+        r#"{"format": "sessiondb-export", "version": 1,
+            "exported_at": "2026-01-02T03:04:05.000000Z",
+            "sessions": [{"id": "langgraph:old", "created_at": "2026-01-02T03:04:05Z",
+                          "updated_at": "2026-01-02T03:04:06Z",
+                          "messages": [{"index": 0, "role": "assistant", "content": "checkpoint 1",
+                                        "created_at": "2026-01-02T03:04:05Z"}]}]}"#,
+    )
+    .unwrap();
+    let store = Store::open(&path).unwrap();
+    let report = store.import_export_file(&file, &opts(), &mut none).unwrap();
+    assert_eq!((report.imported, report.skipped.len()), (1, 0));
+    assert_eq!(contents(&store, "langgraph:old"), ["checkpoint 1"]);
+    assert_eq!(listed(&store, "old"), []);
+    assert_eq!(store.recorded_usage("langgraph:old", None).unwrap(), []);
+}
+
+#[test]
+fn malformed_new_fields_are_refused_by_session_and_field_and_nothing_of_it_is_written() {
+    let (_d, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    beside_messages(&store);
+    // Without branches, the current history's lists are the ones written; with them, each
+    // branch's.
+    let good = store.export(&[], false, &mut none).unwrap();
+    type Spoil = fn(&mut sessiondb::SessionExport);
+    let cases: [(&str, Spoil, &str); 6] = [
+        (
+            "langgraph:c",
+            |s| s.checkpoints[1].checkpoint = "not base64!".into(),
+            "checkpoints[1].checkpoint: not base64",
+        ),
+        (
+            "langgraph:c",
+            |s| s.checkpoint_values[2].bytes = Some("@@".into()),
+            "checkpoint_values[2].bytes: not base64",
+        ),
+        (
+            "langgraph:c",
+            |s| s.checkpoints[0].channels.push(99),
+            "checkpoints[0].channels[2]: 99 is not an index of checkpoint_values, which has 5",
+        ),
+        (
+            "langgraph:c",
+            |s| s.checkpoints[3].index = 40,
+            "checkpoints[3].index: 40 is past the end of the history, which has 6 messages",
+        ),
+        (
+            "langgraph:c",
+            |s| s.checkpoint_writes[0].checkpoint_id = "zz".into(),
+            "checkpoint_writes[0]: no checkpoint \"zz\" of namespace \"\" in this history",
+        ),
+        (
+            "u",
+            |s| s.usage_records[1].index = 1,
+            "usage_records[1].index: 1 is not above the index before it (1)",
+        ),
+    ];
+    let all = store.export(&[], true, &mut none).unwrap();
+    let branch_cases: [(&str, Spoil, &str); 2] = [
+        ("langgraph:m", |s| s.branches.as_mut().unwrap()[0].checkpoints[1].channels = vec![0, 0],
+            "branch \"main\": checkpoints[1].channels[1]: a second value of channel \"a\""),
+        ("langgraph:m", |s| s.checkpoints[0].checkpoint_id = "other".into(),
+            "usage_records, checkpoints or checkpoint_writes differ from those of head branch \"alt\""),
+    ];
+    let cases = cases
+        .into_iter()
+        .map(|case| (&good, case))
+        .chain(branch_cases.into_iter().map(|case| (&all, case)));
+    for (good, (id, spoil, reason)) in cases {
+        let mut file = good.clone();
+        let session = file.sessions.iter_mut().find(|s| s.id == id).unwrap();
+        spoil(session);
+        let (_d2, path2) = temp_db();
+        let copy = Store::open(&path2).unwrap();
+        let report = copy.import_export(&file, &opts(), &mut none).unwrap();
+        assert_eq!(report.skipped.len(), 1, "{reason}: {:?}", report.skipped);
+        assert_eq!(report.skipped[0].source, id);
+        assert!(
+            report.skipped[0].reason.contains(reason),
+            "{}",
+            report.skipped[0].reason
+        );
+        assert_eq!(report.imported, good.sessions.len() as u64 - 1);
+        assert!(!copy.session_exists(id).unwrap(), "{id}");
+        assert!(copy.check().unwrap().is_ok());
+    }
+}
+
+#[test]
+fn importing_again_leaves_threads_alone_and_brings_a_changed_thread_back_to_the_file() {
+    let (_d, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    beside_messages(&store);
+    let exported = store.export(&[], true, &mut none).unwrap();
+    let (_d2, copy) = import_fresh(&exported);
+    let before = reads(&copy);
+    let report = copy.import_export(&exported, &opts(), &mut none).unwrap();
+    assert_eq!(
+        (report.imported, report.updated, report.unchanged),
+        (0, 0, exported.sessions.len() as u64)
+    );
+    assert_eq!(reads(&copy), before);
+
+    // The thread goes on (and its usage record changes); importing the file again brings it
+    // back to the file's checkpoints, the rest unchanged.
+    copy.switch_branch("langgraph:m", "alt").unwrap();
+    checkpoint(
+        &copy,
+        "c",
+        "06",
+        Some("05"),
+        "r7",
+        &[("a", "6")],
+        &[("a", "6", Some(b"six"))],
+    );
+    pending(&copy, "c", "05", "later", 0, b"later");
+    copy.record_usage("u", 2, &recorded(99, None)).unwrap();
+    let report = copy.import_export(&exported, &opts(), &mut none).unwrap();
+    assert_eq!(report.updated_ids, ["u", "langgraph:c"]);
+    assert_eq!(report.unchanged, exported.sessions.len() as u64 - 2);
+    assert_eq!(listed(&copy, "c"), listed(&store, "c"));
+    assert_eq!(
+        copy.recorded_usage("u", None).unwrap(),
+        store.recorded_usage("u", None).unwrap()
+    );
+    assert_eq!(
+        copy.session("u").unwrap().usage,
+        store.session("u").unwrap().usage
+    );
+    assert!(copy.check().unwrap().is_ok());
+}
+
+#[test]
+fn an_import_cut_short_resumes_where_it_stopped() {
+    let (_d, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    beside_messages(&store);
+    let exported = store.export(&[], true, &mut none).unwrap();
+    let (_d2, path2) = temp_db();
+    let copy = Store::open(&path2).unwrap();
+    let mut first = exported.clone();
+    first.sessions.truncate(2);
+    copy.import_export(&first, &opts(), &mut none).unwrap();
+    let resume = ImportOptions {
+        overwrite: false,
+        ..opts()
+    };
+    let report = copy.import_export(&exported, &resume, &mut none).unwrap();
+    assert_eq!(report.imported, exported.sessions.len() as u64 - 2);
+    assert_eq!(report.skipped.len(), 2);
+    assert_eq!(reads(&copy), reads(&store));
+}
+
+#[test]
+fn the_cli_carries_a_thread_with_its_checkpoints_and_usage() {
+    let (dir, first) = temp_db();
+    let store = Store::open(&first).unwrap();
+    beside_messages(&store);
+    let out = dir.path().join("export.json");
+    let status = cli()
+        .arg("--db")
+        .arg(&first)
+        .args(["export", "--all-branches", "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let second = dir.path().join("second.db");
+    let run = cli()
+        .arg("--db")
+        .arg(&second)
+        .args(["import", "--format", "sessiondb"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        "4 imported, 0 updated, 0 unchanged, 0 skipped"
+    );
+    assert_eq!(reads(&Store::open(&second).unwrap()), reads(&store));
+
+    // A file spoilt in one field: that session is refused by name, and the status says so.
+    let mut file: ExportFile = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let c = file
+        .sessions
+        .iter_mut()
+        .find(|s| s.id == "langgraph:c")
+        .unwrap();
+    c.checkpoint_writes[0].bytes = "%%%".into();
+    c.branches.as_mut().unwrap()[0].checkpoint_writes[0].bytes = "%%%".into();
+    std::fs::write(&out, serde_json::to_string(&file).unwrap()).unwrap();
+    let third = dir.path().join("third.db");
+    let run = cli()
+        .arg("--db")
+        .arg(&third)
+        .args(["import", "--format", "sessiondb"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains(
+            "skipped langgraph:c: invalid input: branch \"main\": checkpoint_writes[0].bytes: \
+             not base64"
+        ),
+        "{stderr}"
+    );
+}

@@ -85,6 +85,7 @@ fn session(n: usize, messages: usize, bytes: usize, branches: bool) -> SessionEx
             created_at,
             superseded_at: None,
             messages: current.clone(),
+            ..BranchExport::default()
         }];
         for alt in ["alt-1", "alt-2"] {
             let mut messages = current[..current.len() / 2].to_vec();
@@ -94,6 +95,7 @@ fn session(n: usize, messages: usize, bytes: usize, branches: bool) -> SessionEx
                 created_at,
                 superseded_at: None,
                 messages,
+                ..BranchExport::default()
             });
         }
         all
@@ -112,6 +114,7 @@ fn session(n: usize, messages: usize, bytes: usize, branches: bool) -> SessionEx
         messages: current,
         branches,
         snapshots: None,
+        ..SessionExport::default()
     }
 }
 

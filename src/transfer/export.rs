@@ -2,11 +2,17 @@
 
 use chrono::Utc;
 
-use crate::db::sql::args;
-use crate::error::Result;
-use crate::model::Session;
+use crate::branches::branches_of;
+use crate::db::sql::{args, Tx};
+use crate::error::{Error, Result};
+use crate::heads::head_of;
+use crate::lineage::{self, branch_id};
+use crate::model::{validate_session_id, Message, Session};
+use crate::session_row::load_session;
+use crate::snapshots::snapshots_of;
 use crate::store::Store;
 
+use super::beside::{self, Values};
 use super::image::{
     BranchExport, ExportFile, SessionExport, SnapshotExport, EXPORT_FORMAT, EXPORT_VERSION,
 };
@@ -45,62 +51,91 @@ impl Store {
         })
     }
 
+    /// One session, read in one transaction: each history with what it holds beside its
+    /// messages, and the channel values those read, each once.
     fn export_session(&self, id: &str, all_branches: bool) -> Result<SessionExport> {
-        let session = self.session(id)?;
-        // The full history: a compacted session's working view would lose what it summarizes.
-        let messages = self.full_history(id)?.to_vec();
-        let (branches, snapshots) = if all_branches {
-            let mut branches = Vec::new();
-            for b in self.branches(id)? {
-                branches.push(BranchExport {
-                    messages: self.branch_history(id, &b.name)?.to_vec(),
-                    name: b.name,
-                    created_at: b.created_at,
-                    superseded_at: b.superseded_at,
-                });
-            }
-            let snapshots = self
-                .snapshots(id)?
-                .into_iter()
-                .map(|s| SnapshotExport {
-                    label: s.label,
-                    metadata: s.metadata,
-                    branch: s.branch,
-                    length: s.length,
-                    created_at: s.created_at,
-                })
-                .collect();
-            (Some(branches), Some(snapshots))
-        } else {
-            (None, None)
-        };
-        let Session {
-            id,
-            title,
-            agent_name,
-            agent_id,
-            user_id,
-            metadata,
-            parent_session,
-            head_branch,
-            created_at,
-            updated_at,
-            ..
-        } = session;
-        Ok(SessionExport {
-            id,
-            title,
-            agent_name,
-            agent_id,
-            user_id,
-            metadata,
-            parent_session,
-            created_at,
-            updated_at,
-            head_branch,
-            messages,
-            branches,
-            snapshots,
+        validate_session_id(id)?;
+        self.read(|tx| {
+            let session = load_session(tx, id)?;
+            let (head, _) = head_of(tx, id)?.ok_or_else(|| Error::not_found("session", id))?;
+            let mut values = Values::default();
+            // The full history: a compacted session's working view would lose what it
+            // summarizes.
+            let (messages, current) = history(tx, head.branch_id, head.length, &mut values)?;
+            let (branches, snapshots) = if all_branches {
+                let mut branches = Vec::new();
+                for b in branches_of(tx, id)? {
+                    let branch = branch_id(tx, id, &b.name)?;
+                    let length = lineage::branch_length(tx, branch)?;
+                    let (messages, beside) = history(tx, branch, length, &mut values)?;
+                    branches.push(BranchExport {
+                        messages,
+                        name: b.name,
+                        created_at: b.created_at,
+                        superseded_at: b.superseded_at,
+                        usage_records: beside.usage_records,
+                        checkpoints: beside.checkpoints,
+                        checkpoint_writes: beside.writes,
+                    });
+                }
+                let snapshots = snapshots_of(tx, id)?
+                    .into_iter()
+                    .map(|s| SnapshotExport {
+                        label: s.label,
+                        metadata: s.metadata,
+                        branch: s.branch,
+                        length: s.length,
+                        created_at: s.created_at,
+                    })
+                    .collect();
+                (Some(branches), Some(snapshots))
+            } else {
+                (None, None)
+            };
+            let Session {
+                id,
+                title,
+                agent_name,
+                agent_id,
+                user_id,
+                metadata,
+                parent_session,
+                head_branch,
+                created_at,
+                updated_at,
+                ..
+            } = session;
+            Ok(SessionExport {
+                id,
+                title,
+                agent_name,
+                agent_id,
+                user_id,
+                metadata,
+                parent_session,
+                created_at,
+                updated_at,
+                head_branch,
+                messages,
+                usage_records: current.usage_records,
+                checkpoints: current.checkpoints,
+                checkpoint_writes: current.writes,
+                checkpoint_values: values.list,
+                branches,
+                snapshots,
+            })
         })
     }
+}
+
+/// The first `length` messages of branch `branch`'s lineage, and what they hold beside them.
+fn history(
+    tx: &Tx<'_>,
+    branch: i64,
+    length: i64,
+    values: &mut Values,
+) -> Result<(Vec<Message>, beside::Read)> {
+    let segments = lineage::segments(tx, branch, length)?;
+    let messages = lineage::read_range(tx, &segments, 1, length)?;
+    Ok((messages, beside::read(tx, &segments, values)?))
 }

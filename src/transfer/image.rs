@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::heads::DEFAULT_BRANCH;
 use crate::model::{Message, Metadata};
+use crate::usage::UsageRecord;
 
 /// The name and version an export file carries.
 pub const EXPORT_FORMAT: &str = "sessiondb-export";
@@ -23,7 +24,14 @@ pub struct ExportFile {
 
 /// One session: its fields and current history, and with `--all-branches` every branch (full
 /// histories) and snapshot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// What is kept beside a history's messages (usage records, LangGraph checkpoints and their
+/// pending writes) comes in lists of their own, each entry naming its message by `index` in
+/// that history: a reader that does not know them (version 1 files predate them) skips them
+/// and reads the messages as before. Channel values are stored once per version, in the
+/// session's `checkpoint_values`, which the checkpoints of every history refer to by index.
+/// Bytes are standard base64 (with padding).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SessionExport {
     pub id: String,
     #[serde(default)]
@@ -46,6 +54,18 @@ pub struct SessionExport {
     pub head_branch: String,
     /// The current history.
     pub messages: Vec<Message>,
+    /// Usage recorded against messages of the current history, by index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage_records: Vec<UsageRecord>,
+    /// The LangGraph checkpoints the current history shows, by the index of their message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkpoints: Vec<CheckpointExport>,
+    /// The pending writes the current history shows for its checkpoints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkpoint_writes: Vec<CheckpointWriteExport>,
+    /// Every channel value a checkpoint of any history of the session reads, once each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkpoint_values: Vec<ChannelValueExport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branches: Option<Vec<BranchExport>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,7 +76,7 @@ fn default_branch() -> String {
     DEFAULT_BRANCH.to_string()
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BranchExport {
     pub name: String,
     #[serde(serialize_with = "crate::model::timestamp::serialize")]
@@ -65,6 +85,62 @@ pub struct BranchExport {
     pub superseded_at: Option<DateTime<Utc>>,
     /// The branch's full history, inherited messages included.
     pub messages: Vec<Message>,
+    /// As [`SessionExport::usage_records`], for this branch's history.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage_records: Vec<UsageRecord>,
+    /// As [`SessionExport::checkpoints`], for this branch's history.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkpoints: Vec<CheckpointExport>,
+    /// As [`SessionExport::checkpoint_writes`], for this branch's history.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkpoint_writes: Vec<CheckpointWriteExport>,
+}
+
+/// A LangGraph checkpoint a history shows, on the message that holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointExport {
+    /// The index of its message in the history.
+    pub index: u64,
+    pub checkpoint_ns: String,
+    pub checkpoint_id: String,
+    #[serde(default)]
+    pub parent_checkpoint_id: Option<String>,
+    /// The serialiser's type name of `checkpoint`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The checkpoint without its channel values, base64.
+    pub checkpoint: String,
+    pub metadata: Metadata,
+    /// The values it reads: indexes in the session's `checkpoint_values`, one per channel.
+    pub channels: Vec<u64>,
+}
+
+/// One version of a channel's value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelValueExport {
+    pub channel: String,
+    pub version: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Base64; absent for a value without bytes (LangGraph's `"empty"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<String>,
+}
+
+/// A task's pending write against a checkpoint of the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointWriteExport {
+    pub checkpoint_ns: String,
+    pub checkpoint_id: String,
+    pub task_id: String,
+    pub idx: i64,
+    pub channel: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Base64.
+    pub bytes: String,
+    #[serde(default)]
+    pub task_path: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

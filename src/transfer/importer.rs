@@ -16,7 +16,8 @@ use crate::store::Store;
 use super::image::{
     check_header, ExportFile, ImportOptions, ImportReport, SessionExport, SkippedSource,
 };
-use super::write::write_image;
+use super::plan::has_beside;
+use super::write::{replace_with_beside, write_image};
 
 impl Store {
     /// Imports an export already in memory (see [`Store::import_sessions`]). To import a
@@ -127,38 +128,43 @@ impl Store {
     /// Brings an existing session to `image`: parent link, title, metadata, then the history
     /// (last, so the returned cache entry carries the final version).
     fn update_in(&self, tx: &Tx<'_>, image: SessionExport) -> Result<(Outcome, Option<Entry>)> {
-        let SessionExport {
-            id,
-            title,
-            metadata,
-            parent_session,
-            messages,
-            ..
-        } = image;
+        let id = image.id.clone();
         let session = load_session(tx, &id)?;
-        let linked = match (&session.parent_session, &parent_session) {
+        let linked = match (&session.parent_session, &image.parent_session) {
             (None, Some(parent)) => link_parent(tx, &id, parent)?,
             _ => false,
         };
-        let fields_changed = session.title != title || session.metadata != metadata;
+        let fields_changed = session.title != image.title || session.metadata != image.metadata;
         if fields_changed {
-            check_field("title", title.as_deref())?;
-            check_json("metadata", &metadata)?;
+            check_field("title", image.title.as_deref())?;
+            check_json("metadata", &image.metadata)?;
             tx.execute(
                 "UPDATE sessions SET title = ?2, metadata = ?3 WHERE id = ?1",
-                args![id, title, Value::Object(metadata).to_string()],
+                args![
+                    id,
+                    image.title,
+                    Value::Object(image.metadata.clone()).to_string()
+                ],
             )?;
             touch(tx, &id)?;
         }
-        let wanted: Vec<NewMessage> = messages.into_iter().map(Message::into_dated).collect();
-        let (change, entry) = self.replace_in(tx, &id, &wanted, None)?;
-        let changed = linked || fields_changed || change.written > 0 || change.superseded;
-        let outcome = if changed {
+        let (history_changed, entry) = if has_beside(&image) {
+            (replace_with_beside(tx, &image)?, None)
+        } else {
+            let wanted: Vec<NewMessage> = image
+                .messages
+                .into_iter()
+                .map(Message::into_dated)
+                .collect();
+            let (change, entry) = self.replace_in(tx, &id, &wanted, None)?;
+            (change.written > 0 || change.superseded, Some(entry))
+        };
+        let outcome = if linked || fields_changed || history_changed {
             Outcome::Updated
         } else {
             Outcome::Unchanged
         };
-        Ok((outcome, Some(entry)))
+        Ok((outcome, entry))
     }
 }
 

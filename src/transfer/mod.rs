@@ -9,8 +9,11 @@
 //! - `importer.rs`: each session's import in its own transaction, and the report;
 //! - `read.rs`: an export file read and imported one session at a time, within a byte budget;
 //! - `plan.rs`: what writing a new session's image does, decided before writing (pure);
-//! - `write.rs`: carrying that plan out through the steps of `heads`.
+//! - `write.rs`: carrying that plan out through the steps of `heads`;
+//! - `beside.rs`: what a history holds beside its messages (usage records, LangGraph
+//!   checkpoints and their writes), read for an export and checked and written for an import.
 
+mod beside;
 mod export;
 mod image;
 mod importer;
@@ -19,6 +22,7 @@ mod read;
 mod write;
 
 pub use image::{
-    BranchExport, ExportFile, ImportOptions, ImportReport, SessionExport, SkippedSource,
-    SnapshotExport, EXPORT_FORMAT, EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,
+    BranchExport, ChannelValueExport, CheckpointExport, CheckpointWriteExport, ExportFile,
+    ImportOptions, ImportReport, SessionExport, SkippedSource, SnapshotExport, EXPORT_FORMAT,
+    EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,
 };

@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use crate::error::{Error, Result};
 use crate::model::{check_field, check_json, validate_branch_name, Message};
 
-use super::image::{SessionExport, SnapshotExport};
+use super::beside::{self, Beside};
+use super::image::{BranchExport, SessionExport, SnapshotExport};
 
 /// Versions count up from the largest name: leave them room.
 const MAX_IMPORTED_VERSION: i64 = 1 << 53;
@@ -42,6 +43,8 @@ pub(super) struct BranchPlan<'m> {
     pub superseded_at: Option<&'m DateTime<Utc>>,
     /// The branch's whole history, inherited messages included.
     pub messages: &'m [Message],
+    /// What its history holds beside the messages.
+    pub beside: Beside<'m>,
     /// What it starts with; `None` starts it empty.
     pub shares: Option<Shared>,
 }
@@ -73,7 +76,8 @@ pub(super) struct Plan<'m> {
     pub clock_at_least: i64,
 }
 
-/// The session's own fields, checked before anything else.
+/// The session's own fields and what its histories hold beside their messages, checked
+/// before anything else.
 pub(super) fn validate(image: &SessionExport) -> Result<()> {
     for field in [
         &image.title,
@@ -83,7 +87,41 @@ pub(super) fn validate(image: &SessionExport) -> Result<()> {
     ] {
         check_field("session field", field.as_deref())?;
     }
-    check_json("metadata", &image.metadata)
+    check_json("metadata", &image.metadata)?;
+    let values = &image.checkpoint_values;
+    beside::check(&current(image), image.messages.len(), values, "")?;
+    for branch in image.branches.iter().flatten() {
+        let place = format!("branch {:?}: ", branch.name);
+        beside::check(&of_branch(branch), branch.messages.len(), values, &place)?;
+    }
+    Ok(())
+}
+
+/// What the image's current history holds beside its messages.
+pub(super) fn current(image: &SessionExport) -> Beside<'_> {
+    Beside {
+        usage_records: &image.usage_records,
+        checkpoints: &image.checkpoints,
+        writes: &image.checkpoint_writes,
+    }
+}
+
+fn of_branch(branch: &BranchExport) -> Beside<'_> {
+    Beside {
+        usage_records: &branch.usage_records,
+        checkpoints: &branch.checkpoints,
+        writes: &branch.checkpoint_writes,
+    }
+}
+
+/// Whether any history of the image holds something beside its messages.
+pub(super) fn has_beside(image: &SessionExport) -> bool {
+    !current(image).is_empty()
+        || image
+            .branches
+            .iter()
+            .flatten()
+            .any(|b| !of_branch(b).is_empty())
 }
 
 /// Plans writing `image`, a session that does not exist yet. `parent` is the current history
@@ -114,6 +152,7 @@ fn branches_of(image: &SessionExport) -> Vec<BranchPlan<'_>> {
                 created_at: &b.created_at,
                 superseded_at: b.superseded_at.as_ref(),
                 messages: &b.messages,
+                beside: of_branch(b),
                 shares: None,
             })
             .collect(),
@@ -122,6 +161,7 @@ fn branches_of(image: &SessionExport) -> Vec<BranchPlan<'_>> {
             created_at: &image.created_at,
             superseded_at: None,
             messages: &image.messages,
+            beside: current(image),
             shares: None,
         }],
     }
@@ -160,7 +200,10 @@ fn check_names(branches: &[BranchPlan<'_>]) -> Result<i64> {
 }
 
 /// Sets what each branch shares: the longest prefix it has in common with the parent's
-/// history or with a branch before it (the first of them on a tie).
+/// history or with a branch before it (the first of them on a tie), cut where the two
+/// differ in what is kept beside the messages (a shared row carries one record and one
+/// checkpoint). The parent's rows are shared only by an image with nothing beside them
+/// (see `write.rs`).
 fn find_shared(branches: &mut [BranchPlan<'_>], parent: Option<&[Message]>) {
     // Alone, a branch has nothing to share with: skip the hashing.
     if branches.len() < 2 && parent.is_none() {
@@ -174,11 +217,12 @@ fn find_shared(branches: &mut [BranchPlan<'_>], parent: Option<&[Message]>) {
         let messages = branches[n].messages;
         branches[n].shares = prefixes.longest(messages).and_then(|from| {
             // Check the candidate message by message: a hash match is not proof.
-            let theirs = match from {
-                Source::Parent => parent.unwrap_or_default(),
-                Source::Branch(i) => branches[i].messages,
+            let (theirs, beside) = match from {
+                Source::Parent => (parent.unwrap_or_default(), Beside::default()),
+                Source::Branch(i) => (branches[i].messages, branches[i].beside),
             };
             let length = common_prefix(theirs, messages);
+            let length = beside.agreeing(&branches[n].beside, length);
             (length > 0).then_some(Shared { from, length })
         });
         if n + 1 < branches.len() {
@@ -206,6 +250,13 @@ fn head_of(image: &SessionExport, branches: &[BranchPlan<'_>]) -> Result<usize> 
     {
         return Err(Error::invalid(format!(
             "messages differ from the history of head branch {:?}",
+            image.head_branch
+        )));
+    }
+    if branches[head].beside != current(image) {
+        return Err(Error::invalid(format!(
+            "usage_records, checkpoints or checkpoint_writes differ from those of head branch \
+             {:?}",
             image.head_branch
         )));
     }
@@ -308,7 +359,7 @@ mod tests {
 
     use super::*;
     use crate::model::{Metadata, NewMessage};
-    use crate::transfer::image::BranchExport;
+    use crate::usage::{RecordedUsage, UsageRecord};
 
     fn at(second: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, second).unwrap()
@@ -333,6 +384,7 @@ mod tests {
             created_at: at(0),
             superseded_at: None,
             messages: history(texts),
+            ..BranchExport::default()
         }
     }
 
@@ -360,6 +412,7 @@ mod tests {
             messages: history(texts),
             branches,
             snapshots: None,
+            ..SessionExport::default()
         }
     }
 
@@ -451,6 +504,33 @@ mod tests {
         assert_eq!(
             outline(&plan),
             [("main", None, 2), ("other", None, 1), ("later", None, 2)]
+        );
+    }
+
+    #[test]
+    fn a_branch_shares_rows_only_while_their_records_agree() {
+        let record = |index| UsageRecord {
+            index,
+            usage: RecordedUsage::default(),
+            recorded_at: at(9),
+        };
+        let mut main = branch("main", &["a", "b", "c"]);
+        main.usage_records = vec![record(0), record(2)];
+        let mut alt = branch("alt", &["a", "b", "c", "d"]);
+        alt.usage_records = vec![record(0), record(1)];
+        let mut image = image("main", &["a", "b", "c"], Some(vec![main, alt]));
+        image.usage_records = vec![record(0), record(2)];
+        let plan = plan(&image, None).unwrap();
+        // Message 1 has a record on alt and none on main: alt shares message 0 only.
+        assert_eq!(
+            outline(&plan),
+            [("main", None, 3), ("alt", shares(Source::Branch(0), 1), 3)]
+        );
+        image.usage_records = vec![record(0)];
+        assert_eq!(
+            refusal(&image),
+            "usage_records, checkpoints or checkpoint_writes differ from those of head branch \
+             \"main\""
         );
     }
 

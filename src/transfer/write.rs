@@ -4,16 +4,20 @@
 
 use serde_json::Value;
 
+use crate::checkpoints::holds_checkpoints;
 use crate::db::sql::{args, Tx};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::heads::{
-    first_version, head_of, insert_session_row, insert_snapshot, raise_version_clock, save_head,
+    first_version, fork_new_head, head_of, insert_session_row, insert_snapshot, next_step,
+    raise_version_clock, save_head,
 };
 use crate::lineage::{self, Head};
-use crate::model::{time_text, NewSession};
+use crate::model::{time_text, Message, NewSession};
+use crate::usage::holds_records;
 
+use super::beside::{self, Blobs, Values};
 use super::image::SessionExport;
-use super::plan::{plan, validate, BranchPlan, Plan, Shared, Source};
+use super::plan::{current, has_beside, plan, validate, BranchPlan, Plan, Shared, Source};
 
 /// Writes a session that does not exist yet, exactly as described: branches share the rows
 /// of their longest common prefix (with each other, and with the parent session's current
@@ -25,15 +29,42 @@ pub(super) fn write_image(tx: &Tx<'_>, image: &SessionExport) -> Result<()> {
         _ => None,
     };
     let parent_history = match &parent {
-        Some(head) => Some(lineage::read_head(tx, head, 1, head.length)?),
-        None => None,
+        Some(head) if shares_with_parent(tx, image, head)? => {
+            Some(lineage::read_head(tx, head, 1, head.length)?)
+        }
+        _ => None,
     };
     let plan = plan(image, parent_history.as_deref())?;
     insert_row(tx, image, parent.is_some())?;
-    let branch_ids = write_branches(tx, &image.id, &plan, parent.as_ref())?;
+    let mut blobs = Blobs::new(&image.checkpoint_values);
+    let branch_ids = write_branches(tx, &image.id, &plan, parent.as_ref(), &mut blobs, image)?;
     drop(parent_history);
     write_snapshots(tx, &image.id, &plan, &branch_ids)?;
+    for (branch, &id) in plan.branches.iter().zip(&branch_ids) {
+        beside::write_writes(tx, id, branch.beside.writes, &place(image, branch.name))?;
+    }
     finish(tx, image, &plan, &branch_ids)
+}
+
+/// Whether the image may share rows with its parent session's current history. A shared row
+/// carries its usage record and checkpoint into every history that holds it, and which of
+/// them a history shows depends on more than the row (hidden checkpoints, pending writes of
+/// the parent): so only an image with nothing beside its messages shares, and only with a
+/// history that has none either. Otherwise each row is written again, exactly as exported.
+fn shares_with_parent(tx: &Tx<'_>, image: &SessionExport, parent: &Head) -> Result<bool> {
+    if has_beside(image) {
+        return Ok(false);
+    }
+    let segments = lineage::segments(tx, parent.branch_id, parent.length)?;
+    Ok(!holds_records(tx, &segments)? && !holds_checkpoints(tx, &segments)?)
+}
+
+/// How a refusal names a history of the image: its branch when the image lists branches.
+fn place(image: &SessionExport, branch: &str) -> String {
+    match image.branches {
+        Some(_) => format!("branch {branch:?}: "),
+        None => String::new(),
+    }
 }
 
 /// The session's row with its fields and times; the parent link only when the parent exists
@@ -63,6 +94,8 @@ fn write_branches(
     session_id: &str,
     plan: &Plan<'_>,
     parent: Option<&Head>,
+    blobs: &mut Blobs<'_>,
+    image: &SessionExport,
 ) -> Result<Vec<i64>> {
     let mut ids: Vec<i64> = Vec::with_capacity(plan.branches.len());
     for branch in &plan.branches {
@@ -79,7 +112,11 @@ fn write_branches(
             }
             None => None,
         };
-        ids.push(write_branch(tx, session_id, branch, fork)?);
+        let id = write_branch(tx, session_id, branch, fork)?;
+        let place = place(image, branch.name);
+        let shared = branch.shares.map_or(0, |s| s.length);
+        beside::write_rows(tx, id, shared, &branch.beside, blobs, &place)?;
+        ids.push(id);
     }
     Ok(ids)
 }
@@ -105,16 +142,7 @@ fn write_branch(
         length: shared,
         usage: lineage::usage_at(tx, &segments, shared)?,
     };
-    let to_write = branch.to_write();
-    let times: Vec<String> = to_write.iter().map(|m| time_text(&m.created_at)).collect();
-    lineage::append_dated(
-        tx,
-        &mut head,
-        to_write
-            .iter()
-            .map(|m| &m.body)
-            .zip(times.iter().map(String::as_str)),
-    )?;
+    append_messages(tx, &mut head, branch.to_write())?;
     if let Some(at) = branch.superseded_at {
         tx.execute(
             "UPDATE branches SET superseded_at = ?2 WHERE id = ?1",
@@ -161,4 +189,66 @@ fn finish(tx: &Tx<'_>, image: &SessionExport, plan: &Plan<'_>, branch_ids: &[i64
     };
     let version = first_version(tx)?;
     save_head(tx, &image.id, &head, version, &time_text(&image.updated_at))
+}
+
+/// Appends `messages` to `head` with their own times.
+fn append_messages(tx: &Tx<'_>, head: &mut Head, messages: &[Message]) -> Result<()> {
+    let times: Vec<String> = messages.iter().map(|m| time_text(&m.created_at)).collect();
+    lineage::append_dated(
+        tx,
+        head,
+        messages
+            .iter()
+            .map(|m| &m.body)
+            .zip(times.iter().map(String::as_str)),
+    )
+}
+
+/// Brings an existing session's current history to that of an image that keeps something
+/// beside its messages: left alone when it holds exactly those messages and what they keep,
+/// else replaced whole by a new head branch holding every message again, with what the
+/// image keeps beside them, no row shared with the old head (which stays as a superseded
+/// branch). Sharing a prefix would show the old head's checkpoints hidden after that prefix
+/// and its pending writes. Returns whether it wrote.
+pub(super) fn replace_with_beside(tx: &Tx<'_>, image: &SessionExport) -> Result<bool> {
+    validate(image)?;
+    let (head, _) =
+        head_of(tx, &image.id)?.ok_or_else(|| Error::not_found("session", &image.id))?;
+    let segments = lineage::segments(tx, head.branch_id, head.length)?;
+    let stored = lineage::read_range(tx, &segments, 1, head.length)?;
+    let same_messages = stored.len() == image.messages.len()
+        && stored
+            .iter()
+            .zip(&image.messages)
+            .all(|(old, new)| old.body == new.body && old.created_at == new.created_at);
+    if same_messages {
+        let mut values = Values::default();
+        let read = beside::read(tx, &segments, &mut values)?;
+        if beside::same(
+            &read.beside(),
+            &values.list,
+            &current(image),
+            &image.checkpoint_values,
+        ) {
+            return Ok(false);
+        }
+    }
+    let step = next_step(tx, &image.id)?;
+    let segments = lineage::segments(tx, head.branch_id, head.length)?;
+    let mut new = fork_new_head(
+        tx,
+        &image.id,
+        head.branch_id,
+        &segments,
+        0,
+        step.version,
+        &step.now,
+    )?;
+    append_messages(tx, &mut new, &image.messages)?;
+    let current = current(image);
+    let mut blobs = Blobs::new(&image.checkpoint_values);
+    beside::write_rows(tx, new.branch_id, 0, &current, &mut blobs, "")?;
+    beside::write_writes(tx, new.branch_id, current.writes, "")?;
+    save_head(tx, &image.id, &new, step.version, &step.now)?;
+    Ok(true)
 }

@@ -212,6 +212,38 @@ def test_a_copy_resumes_as_before_after_its_source_is_purged(db_path: str) -> No
     }
 
 
+def test_a_thread_exported_and_imported_elsewhere_resumes_where_it_stopped(db_path: str, tmp_path) -> None:
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    graph = build(saver)
+    graph.invoke({"log": [], "calls": 0}, thread("t"))
+    saver.copy_thread("t", "t2")
+    assert graph.invoke(Command(resume="no"), thread("t2"))["answer"] == "no"
+    # The source keeps only its latest checkpoint; the copy still reads the ones it inherited.
+    saver.prune(["t"], strategy="keep_latest")
+    states = {t: graph.get_state(thread(t)) for t in ("t", "t2")}
+    histories = {t: list(graph.get_state_history(thread(t))) for t in ("t", "t2")}
+    assert states["t"].next == ("review",)
+    assert len(histories["t"]) == 1 and len(histories["t2"]) == 10
+
+    out = str(tmp_path / "export.json")
+    cli("--db", db_path, "export", "--out", out)
+    elsewhere = str(tmp_path / "elsewhere.db")
+    assert cli("--db", elsewhere, "import", "--format", "sessiondb", out).strip() == (
+        "2 imported, 0 updated, 0 unchanged, 0 skipped"
+    )
+
+    moved = build(SessiondbSaver(sessiondb.Store(elsewhere)))
+    for t in ("t", "t2"):
+        assert moved.get_state(thread(t)) == states[t]
+        assert list(moved.get_state_history(thread(t))) == histories[t]
+    # The interrupted run goes on from the imported checkpoint.
+    assert moved.invoke(Command(resume="yes"), thread("t")) == {
+        "log": [*LOOP, "review yes"],
+        "calls": 3,
+        "answer": "yes",
+    }
+
+
 def counts(db_path: str) -> dict[str, int]:
     with sqlite3.connect(db_path) as db:
         return {
