@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::db::sql::{args, Row, Tx};
+use crate::db::sql::{args, Param, Row, Tx};
 use crate::error::{Error, Result};
 use crate::model::{
     invalid_at, parse_time, time_text, Content, Message, Metadata, NewMessage, Usage,
@@ -77,40 +77,59 @@ pub(crate) struct Segment {
 
 /// The segments of `branch_id`'s history up to `upto`, root first.
 pub(crate) fn segments(tx: &Tx<'_>, branch_id: i64, upto: i64) -> Result<Vec<Segment>> {
+    segments_with(tx, branch_id, upto, "", "", args![], |_| Ok(()))
+}
+
+/// [`segments`], read by one statement that also reads something per segment: `columns`
+/// (from the fifth on, starting with a comma) and `joins` extend `SELECT l.branch_id,
+/// l.fork_seq, l.upto, l.depth FROM lineage l` (a segment's rows are `l.fork_seq + 1 ..=
+/// l.upto` of `l.branch_id`), with parameters `?4` … (`more`). `each` gets every row, root
+/// first.
+pub(crate) fn segments_with(
+    tx: &Tx<'_>,
+    branch_id: i64,
+    upto: i64,
+    columns: &str,
+    joins: &str,
+    more: &[&dyn Param],
+    mut each: impl FnMut(&Row<'_>) -> Result<()>,
+) -> Result<Vec<Segment>> {
+    let lineage = tx.pick(
+        "WITH RECURSIVE lineage (branch_id, parent_id, fork_seq, upto, depth) AS (
+             SELECT id, parent_branch_id, fork_seq, ?2, 0 FROM branches WHERE id = ?1
+             UNION ALL
+             SELECT b.id, b.parent_branch_id, b.fork_seq, min(l.fork_seq, l.upto), l.depth + 1
+             FROM lineage l JOIN branches b ON b.id = l.parent_id
+             WHERE l.depth < ?3
+         )",
+        "WITH RECURSIVE lineage (branch_id, parent_id, fork_seq, upto, depth) AS (
+             SELECT id, parent_branch_id, fork_seq, CAST(?2 AS BIGINT), CAST(0 AS BIGINT)
+             FROM branches WHERE id = ?1
+             UNION ALL
+             SELECT b.id, b.parent_branch_id, b.fork_seq, LEAST(l.fork_seq, l.upto),
+                    l.depth + 1
+             FROM lineage l JOIN branches b ON b.id = l.parent_id
+             WHERE l.depth < ?3
+         )",
+    );
+    let sql = format!(
+        "{lineage}
+         SELECT l.branch_id, l.fork_seq, l.upto, l.depth{columns} FROM lineage l{joins}
+         ORDER BY l.depth DESC"
+    );
+    let mut params: Vec<&dyn Param> = vec![&branch_id, &upto, &MAX_LINEAGE_DEPTH];
+    params.extend_from_slice(more);
     let mut out = Vec::new();
     let mut too_deep = false;
-    tx.query_each(
-        tx.pick(
-            "WITH RECURSIVE lineage (branch_id, parent_id, fork_seq, upto, depth) AS (
-                 SELECT id, parent_branch_id, fork_seq, ?2, 0 FROM branches WHERE id = ?1
-                 UNION ALL
-                 SELECT b.id, b.parent_branch_id, b.fork_seq, min(l.fork_seq, l.upto), l.depth + 1
-                 FROM lineage l JOIN branches b ON b.id = l.parent_id
-                 WHERE l.depth < ?3
-             )
-             SELECT branch_id, fork_seq, upto, depth FROM lineage ORDER BY depth DESC",
-            "WITH RECURSIVE lineage (branch_id, parent_id, fork_seq, upto, depth) AS (
-                 SELECT id, parent_branch_id, fork_seq, CAST(?2 AS BIGINT), CAST(0 AS BIGINT)
-                 FROM branches WHERE id = ?1
-                 UNION ALL
-                 SELECT b.id, b.parent_branch_id, b.fork_seq, LEAST(l.fork_seq, l.upto),
-                        l.depth + 1
-                 FROM lineage l JOIN branches b ON b.id = l.parent_id
-                 WHERE l.depth < ?3
-             )
-             SELECT branch_id, fork_seq, upto, depth FROM lineage ORDER BY depth DESC",
-        ),
-        args![branch_id, upto, MAX_LINEAGE_DEPTH],
-        |row| {
-            too_deep |= row.get::<i64>(3)? >= MAX_LINEAGE_DEPTH;
-            out.push(Segment {
-                branch_id: row.get(0)?,
-                fork_seq: row.get(1)?,
-                upto: row.get(2)?,
-            });
-            Ok(())
-        },
-    )?;
+    tx.query_each(&sql, &params, |row| {
+        too_deep |= row.get::<i64>(3)? >= MAX_LINEAGE_DEPTH;
+        out.push(Segment {
+            branch_id: row.get(0)?,
+            fork_seq: row.get(1)?,
+            upto: row.get(2)?,
+        });
+        each(row)
+    })?;
     if too_deep {
         return Err(Error::Corrupt(format!(
             "branch {branch_id}: lineage deeper than {MAX_LINEAGE_DEPTH} (a cycle?)"
