@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::db::sql::{args, Param, Tx};
 use crate::error::{Error, Result};
 use crate::heads::{append_to_head, head_of, head_or_create, insert_session, Step};
-use crate::lineage::{self, row_id, Head, Segment};
+use crate::lineage::{self, row_id, LineageOf, Segment};
 use crate::model::{validate_session_id, Metadata, NewMessage, NewSession};
 use crate::session_row::delete_session_in;
 use crate::store::Store;
@@ -153,14 +153,14 @@ enum Find<'a> {
     Latest,
 }
 
-/// The segments of `head`'s history and, for each of `finds`, the checkpoint of namespace
+/// The segments of the history `of` and, for each of `finds`, the checkpoint of namespace
 /// `ns` it names visible in them (or `None`), read by one statement: per segment one walk of
 /// the `(branch_id, checkpoint_ns, checkpoint_id)` index from the top that passes over
 /// hidden rows (see [`visible`]), so a long thread costs no more than a short one. A later
 /// segment wins a tie (a checkpoint put again over an inherited one).
 fn find_in_lineage(
     tx: &Tx<'_>,
-    head: &Head,
+    of: LineageOf<'_>,
     ns: &str,
     finds: &[Find<'_>],
 ) -> Result<(Vec<Segment>, Vec<Option<Visible>>)> {
@@ -198,36 +198,28 @@ fn find_in_lineage(
         ));
     }
     let mut best: Vec<Option<Visible>> = vec![None; finds.len()];
-    let segments = lineage::segments_with(
-        tx,
-        head.branch_id,
-        head.length,
-        &columns,
-        &joins,
-        &params,
-        |r| {
-            for (i, best) in best.iter_mut().enumerate() {
-                let at = 4 + 5 * i;
-                let Some(message_id) = r.get::<Option<i64>>(at)? else {
-                    continue;
-                };
-                let row = Visible {
-                    message_id,
-                    checkpoint_ns: r.get(at + 1)?,
-                    checkpoint_id: r.get(at + 2)?,
-                    parent_checkpoint_id: r.get(at + 3)?,
-                    metadata: r.get(at + 4)?,
-                };
-                if best
-                    .as_ref()
-                    .is_none_or(|b| row.checkpoint_id >= b.checkpoint_id)
-                {
-                    *best = Some(row);
-                }
+    let segments = lineage::segments_with(tx, of, &columns, &joins, &params, |r| {
+        for (i, best) in best.iter_mut().enumerate() {
+            let at = 4 + 5 * i;
+            let Some(message_id) = r.get::<Option<i64>>(at)? else {
+                continue;
+            };
+            let row = Visible {
+                message_id,
+                checkpoint_ns: r.get(at + 1)?,
+                checkpoint_id: r.get(at + 2)?,
+                parent_checkpoint_id: r.get(at + 3)?,
+                metadata: r.get(at + 4)?,
+            };
+            if best
+                .as_ref()
+                .is_none_or(|b| row.checkpoint_id >= b.checkpoint_id)
+            {
+                *best = Some(row);
             }
-            Ok(())
-        },
-    )?;
+        }
+        Ok(())
+    })?;
     Ok((segments, best))
 }
 
@@ -491,7 +483,12 @@ impl Store {
             // An empty history (a new thread) holds no checkpoint to find.
             let (segments, found) = match head.length {
                 0 => (Vec::new(), Vec::new()),
-                _ => find_in_lineage(tx, &head, ns, &finds)?,
+                _ => find_in_lineage(
+                    tx,
+                    LineageOf::Branch(head.branch_id, head.length),
+                    ns,
+                    &finds,
+                )?,
             };
             let mut found = found.into_iter();
             let existing = found.next().flatten();
@@ -710,10 +707,8 @@ impl Store {
         let session_id = thread_session_id(thread_id)?;
         let find = checkpoint_id.map_or(Find::Latest, Find::Id);
         self.read(|tx| {
-            let Some((head, _)) = head_of(tx, &session_id)? else {
-                return Ok(None);
-            };
-            let (segments, mut found) = find_in_lineage(tx, &head, checkpoint_ns, &[find])?;
+            let of = LineageOf::HeadOf(&session_id);
+            let (segments, mut found) = find_in_lineage(tx, of, checkpoint_ns, &[find])?;
             found
                 .pop()
                 .flatten()

@@ -77,7 +77,24 @@ pub(crate) struct Segment {
 
 /// The segments of `branch_id`'s history up to `upto`, root first.
 pub(crate) fn segments(tx: &Tx<'_>, branch_id: i64, upto: i64) -> Result<Vec<Segment>> {
-    segments_with(tx, branch_id, upto, "", "", args![], |_| Ok(()))
+    segments_with(
+        tx,
+        LineageOf::Branch(branch_id, upto),
+        "",
+        "",
+        args![],
+        |_| Ok(()),
+    )
+}
+
+/// Whose history [`segments_with`] reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LineageOf<'a> {
+    /// A branch's, up to a length.
+    Branch(i64, i64),
+    /// A session's current history, read with it: for a read, which needs no lock on the
+    /// session first. No such session is no segment.
+    HeadOf(&'a str),
 }
 
 /// [`segments`], read by one statement that also reads something per segment: `columns`
@@ -87,41 +104,53 @@ pub(crate) fn segments(tx: &Tx<'_>, branch_id: i64, upto: i64) -> Result<Vec<Seg
 /// first.
 pub(crate) fn segments_with(
     tx: &Tx<'_>,
-    branch_id: i64,
-    upto: i64,
+    of: LineageOf<'_>,
     columns: &str,
     joins: &str,
     more: &[&dyn Param],
     mut each: impl FnMut(&Row<'_>) -> Result<()>,
 ) -> Result<Vec<Segment>> {
-    let lineage = tx.pick(
+    // ?1 and ?2 say where the lineage starts and how long it is (a branch and a length, or
+    // the session twice, so that the numbers of `more` never move); ?3 is the depth limit.
+    let (start, params): (&str, [&dyn Param; 2]) = match &of {
+        LineageOf::Branch(branch_id, upto) => (
+            tx.pick(
+                "SELECT id, parent_branch_id, fork_seq, ?2, 0 FROM branches WHERE id = ?1",
+                "SELECT id, parent_branch_id, fork_seq, CAST(?2 AS BIGINT), CAST(0 AS BIGINT)
+                 FROM branches WHERE id = ?1",
+            ),
+            [branch_id, upto],
+        ),
+        LineageOf::HeadOf(session_id) => (
+            tx.pick(
+                "SELECT b.id, b.parent_branch_id, b.fork_seq, s.message_count, 0
+                 FROM sessions s JOIN branches b ON b.id = s.head_branch_id
+                 WHERE s.id = ?1 AND s.id = ?2",
+                "SELECT b.id, b.parent_branch_id, b.fork_seq, s.message_count, CAST(0 AS BIGINT)
+                 FROM sessions s JOIN branches b ON b.id = s.head_branch_id
+                 WHERE s.id = ?1 AND s.id = ?2",
+            ),
+            [session_id, session_id],
+        ),
+    };
+    let least = tx.pick("min", "LEAST");
+    let sql = format!(
         "WITH RECURSIVE lineage (branch_id, parent_id, fork_seq, upto, depth) AS (
-             SELECT id, parent_branch_id, fork_seq, ?2, 0 FROM branches WHERE id = ?1
+             {start}
              UNION ALL
-             SELECT b.id, b.parent_branch_id, b.fork_seq, min(l.fork_seq, l.upto), l.depth + 1
-             FROM lineage l JOIN branches b ON b.id = l.parent_id
-             WHERE l.depth < ?3
-         )",
-        "WITH RECURSIVE lineage (branch_id, parent_id, fork_seq, upto, depth) AS (
-             SELECT id, parent_branch_id, fork_seq, CAST(?2 AS BIGINT), CAST(0 AS BIGINT)
-             FROM branches WHERE id = ?1
-             UNION ALL
-             SELECT b.id, b.parent_branch_id, b.fork_seq, LEAST(l.fork_seq, l.upto),
+             SELECT b.id, b.parent_branch_id, b.fork_seq, {least}(l.fork_seq, l.upto),
                     l.depth + 1
              FROM lineage l JOIN branches b ON b.id = l.parent_id
              WHERE l.depth < ?3
-         )",
-    );
-    let sql = format!(
-        "{lineage}
+         )
          SELECT l.branch_id, l.fork_seq, l.upto, l.depth{columns} FROM lineage l{joins}
          ORDER BY l.depth DESC"
     );
-    let mut params: Vec<&dyn Param> = vec![&branch_id, &upto, &MAX_LINEAGE_DEPTH];
-    params.extend_from_slice(more);
+    let mut all: Vec<&dyn Param> = vec![params[0], params[1], &MAX_LINEAGE_DEPTH];
+    all.extend_from_slice(more);
     let mut out = Vec::new();
     let mut too_deep = false;
-    tx.query_each(&sql, &params, |row| {
+    tx.query_each(&sql, &all, |row| {
         too_deep |= row.get::<i64>(3)? >= MAX_LINEAGE_DEPTH;
         out.push(Segment {
             branch_id: row.get(0)?,
@@ -130,12 +159,24 @@ pub(crate) fn segments_with(
         });
         each(row)
     })?;
+    let branch_id = out.last().map(|s| s.branch_id);
     if too_deep {
         return Err(Error::Corrupt(format!(
-            "branch {branch_id}: lineage deeper than {MAX_LINEAGE_DEPTH} (a cycle?)"
+            "branch {}: lineage deeper than {MAX_LINEAGE_DEPTH} (a cycle?)",
+            branch_id.unwrap_or_default()
         )));
     }
     if out.is_empty() {
+        let branch_id = match of {
+            LineageOf::Branch(branch_id, _) => branch_id,
+            LineageOf::HeadOf(session_id) => match tx.value::<i64>(
+                "SELECT head_branch_id FROM sessions WHERE id = ?1",
+                args![session_id],
+            )? {
+                Some(branch_id) => branch_id,
+                None => return Ok(out),
+            },
+        };
         return Err(Error::Corrupt(format!("branch {branch_id} is missing")));
     }
     Ok(out)
