@@ -167,35 +167,51 @@ fn find_in_lineage(
     let mut columns = String::new();
     let mut joins = String::new();
     let mut params: Vec<&dyn Param> = vec![&ns];
+    // The rows of namespace ?4 in segment `l` that no segment's branch hides at or before
+    // that segment's end, as `{c}`; a segment's rows are the rowids `branch_id * 2^32 +
+    // fork_seq + 1 ..= + upto`.
+    let visible = |c: &str| {
+        format!(
+            "FROM langgraph_checkpoints {c}
+             WHERE {c}.branch_id = l.branch_id AND {c}.checkpoint_ns = ?4
+                 AND {c}.message_id BETWEEN l.branch_id * 4294967296 + l.fork_seq + 1
+                     AND l.branch_id * 4294967296 + l.upto
+                 AND NOT EXISTS (
+                     SELECT 1 FROM langgraph_hidden h
+                     JOIN lineage hl ON hl.branch_id = h.branch_id
+                     WHERE h.message_id = {c}.message_id AND h.from_seq <= hl.upto)"
+        )
+    };
     for (i, find) in finds.iter().enumerate() {
-        let (filter, order) = match find {
+        let id = match find {
             Find::Id(id) => {
                 params.push(id);
-                (
-                    format!(" AND c.checkpoint_id = ?{}", params.len() + 3),
-                    "c.message_id DESC",
-                )
+                format!("?{}", params.len() + 3)
             }
-            Find::Latest => (String::new(), "c.checkpoint_id DESC, c.message_id DESC"),
+            // The highest id, then its latest row: two walks of the index from the top, as
+            // PostgreSQL's index has no message_id to order a tie by.
+            Find::Latest => format!(
+                "(SELECT m.checkpoint_id {} ORDER BY m.checkpoint_id DESC LIMIT 1)",
+                visible("m")
+            ),
         };
         columns.push_str(&format!(
             ", k{i}.message_id, k{i}.checkpoint_ns, k{i}.checkpoint_id,
              k{i}.parent_checkpoint_id, k{i}.metadata"
         ));
-        // A segment's rows are the rowids `branch_id * 2^32 + fork_seq + 1 ..= + upto`; a
-        // row is hidden where a segment's branch hides it at or before that segment's end.
-        joins.push_str(&format!(
-            " LEFT JOIN langgraph_checkpoints k{i} ON k{i}.message_id = (
-                 SELECT c.message_id FROM langgraph_checkpoints c
-                 WHERE c.branch_id = l.branch_id AND c.checkpoint_ns = ?4{filter}
-                     AND c.message_id BETWEEN l.branch_id * 4294967296 + l.fork_seq + 1
-                         AND l.branch_id * 4294967296 + l.upto
-                     AND NOT EXISTS (
-                         SELECT 1 FROM langgraph_hidden h
-                         JOIN lineage hl ON hl.branch_id = h.branch_id
-                         WHERE h.message_id = c.message_id AND h.from_seq <= hl.upto)
-                 ORDER BY {order} LIMIT 1)"
-        ));
+        let walk = format!(
+            "{} AND c.checkpoint_id = {id} ORDER BY c.message_id DESC LIMIT 1",
+            visible("c")
+        );
+        let sqlite = format!(
+            " LEFT JOIN langgraph_checkpoints k{i} ON k{i}.message_id = (SELECT c.message_id {walk})"
+        );
+        // Joined on the id found, PostgreSQL may hash the whole table to find one row.
+        let postgres = format!(
+            " LEFT JOIN LATERAL (SELECT c.message_id, c.checkpoint_ns, c.checkpoint_id,
+                 c.parent_checkpoint_id, c.metadata {walk}) k{i} ON true"
+        );
+        joins.push_str(tx.pick(&sqlite, &postgres));
     }
     let mut best: Vec<Option<Visible>> = vec![None; finds.len()];
     let segments = lineage::segments_with(tx, of, &columns, &joins, &params, |r| {
