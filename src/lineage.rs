@@ -133,15 +133,23 @@ pub(crate) fn segments_with(
             [session_id, session_id],
         ),
     };
-    let least = tx.pick("min", "LEAST");
+    // PostgreSQL's planner expects many lineage rows and may hash the whole branches table
+    // at each step; a LATERAL read with a LIMIT is one index read per step, as on SQLite.
+    let parent = tx.pick(
+        "SELECT b.id, b.parent_branch_id, b.fork_seq, min(l.fork_seq, l.upto), l.depth + 1
+         FROM lineage l JOIN branches b ON b.id = l.parent_id
+         WHERE l.depth < ?3",
+        "SELECT b.id, b.parent_branch_id, b.fork_seq, LEAST(l.fork_seq, l.upto), l.depth + 1
+         FROM lineage l CROSS JOIN LATERAL (
+             SELECT id, parent_branch_id, fork_seq FROM branches WHERE id = l.parent_id LIMIT 1
+         ) b
+         WHERE l.depth < ?3",
+    );
     let sql = format!(
         "WITH RECURSIVE lineage (branch_id, parent_id, fork_seq, upto, depth) AS (
              {start}
              UNION ALL
-             SELECT b.id, b.parent_branch_id, b.fork_seq, {least}(l.fork_seq, l.upto),
-                    l.depth + 1
-             FROM lineage l JOIN branches b ON b.id = l.parent_id
-             WHERE l.depth < ?3
+             {parent}
          )
          SELECT l.branch_id, l.fork_seq, l.upto, l.depth{columns} FROM lineage l{joins}
          ORDER BY l.depth DESC"
