@@ -14,10 +14,10 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::db::sql::{args, Row, Tx};
+use crate::db::sql::{args, Param, Tx};
 use crate::error::{Error, Result};
 use crate::heads::{append_to_head, head_of, head_or_create, insert_session, Step};
-use crate::lineage::{self, row_id, Segment};
+use crate::lineage::{self, row_id, LineageOf, Segment};
 use crate::model::{validate_session_id, Metadata, NewMessage, NewSession};
 use crate::session_row::delete_session_in;
 use crate::store::Store;
@@ -144,69 +144,99 @@ fn hidden_in(tx: &Tx<'_>, segments: &[Segment]) -> Result<HashSet<i64>> {
     Ok(hidden)
 }
 
-/// The checkpoint of namespace `ns` with id `id`, or with `None` the one with the highest
-/// id, visible in `segments`: per segment one walk of the `(branch_id, checkpoint_ns,
-/// checkpoint_id)` index from the top, so a long thread costs no more than a short one.
-/// A later segment wins a tie (a checkpoint put again over an inherited one).
-fn find_one(
+/// Which checkpoint of a namespace [`find_in_lineage`] looks for.
+#[derive(Debug, Clone, Copy)]
+enum Find<'a> {
+    /// The one with this id.
+    Id(&'a str),
+    /// The one with the highest id.
+    Latest,
+}
+
+/// The segments of the history `of` and, for each of `finds`, the checkpoint of namespace
+/// `ns` it names visible in them (or `None`), read by one statement: per segment one walk of
+/// the `(branch_id, checkpoint_ns, checkpoint_id)` index from the top that passes over
+/// hidden rows (see [`visible`]), so a long thread costs no more than a short one. A later
+/// segment wins a tie (a checkpoint put again over an inherited one).
+fn find_in_lineage(
     tx: &Tx<'_>,
-    segments: &[Segment],
+    of: LineageOf<'_>,
     ns: &str,
-    id: Option<&str>,
-) -> Result<Option<Visible>> {
-    let hidden = hidden_in(tx, segments)?;
-    let mut best: Option<Visible> = None;
-    for seg in segments {
-        if seg.upto <= seg.fork_seq {
-            continue;
-        }
-        let lo = row_id(seg.branch_id, seg.fork_seq + 1);
-        let hi = row_id(seg.branch_id, seg.upto);
-        // Only hidden rows are passed over: at most that many before the one wanted.
-        let take = count(hidden.len() + 1);
-        let mut found = None;
-        let each = |r: &Row<'_>| -> Result<bool> {
-            let row = Visible {
-                message_id: r.get(0)?,
-                checkpoint_ns: r.get(1)?,
-                checkpoint_id: r.get(2)?,
-                parent_checkpoint_id: r.get(3)?,
-                metadata: r.get(4)?,
-            };
-            if hidden.contains(&row.message_id) {
-                return Ok(true);
+    finds: &[Find<'_>],
+) -> Result<(Vec<Segment>, Vec<Option<Visible>>)> {
+    let mut columns = String::new();
+    let mut joins = String::new();
+    let mut params: Vec<&dyn Param> = vec![&ns];
+    // The rows of namespace ?4 in segment `l` that no segment's branch hides at or before
+    // that segment's end, as `{c}`; a segment's rows are the rowids `branch_id * 2^32 +
+    // fork_seq + 1 ..= + upto`.
+    let visible = |c: &str| {
+        format!(
+            "FROM langgraph_checkpoints {c}
+             WHERE {c}.branch_id = l.branch_id AND {c}.checkpoint_ns = ?4
+                 AND {c}.message_id BETWEEN l.branch_id * 4294967296 + l.fork_seq + 1
+                     AND l.branch_id * 4294967296 + l.upto
+                 AND NOT EXISTS (
+                     SELECT 1 FROM langgraph_hidden h
+                     JOIN lineage hl ON hl.branch_id = h.branch_id
+                     WHERE h.message_id = {c}.message_id AND h.from_seq <= hl.upto)"
+        )
+    };
+    for (i, find) in finds.iter().enumerate() {
+        let id = match find {
+            Find::Id(id) => {
+                params.push(id);
+                format!("?{}", params.len() + 3)
             }
-            found = Some(row);
-            Ok(false)
+            // The highest id, then its latest row: two walks of the index from the top, as
+            // PostgreSQL's index has no message_id to order a tie by.
+            Find::Latest => format!(
+                "(SELECT m.checkpoint_id {} ORDER BY m.checkpoint_id DESC LIMIT 1)",
+                visible("m")
+            ),
         };
-        match id {
-            Some(id) => tx.query_until(
-                "SELECT message_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata
-                 FROM langgraph_checkpoints WHERE branch_id = ?1 AND checkpoint_ns = ?2
-                     AND checkpoint_id = ?3 AND message_id BETWEEN ?4 AND ?5
-                 ORDER BY message_id DESC LIMIT ?6",
-                args![seg.branch_id, ns, id, lo, hi, take],
-                each,
-            )?,
-            None => tx.query_until(
-                "SELECT message_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata
-                 FROM langgraph_checkpoints WHERE branch_id = ?1 AND checkpoint_ns = ?2
-                     AND message_id BETWEEN ?3 AND ?4
-                 ORDER BY checkpoint_id DESC, message_id DESC LIMIT ?5",
-                args![seg.branch_id, ns, lo, hi, take],
-                each,
-            )?,
-        }
-        if let Some(row) = found {
+        columns.push_str(&format!(
+            ", k{i}.message_id, k{i}.checkpoint_ns, k{i}.checkpoint_id,
+             k{i}.parent_checkpoint_id, k{i}.metadata"
+        ));
+        let walk = format!(
+            "{} AND c.checkpoint_id = {id} ORDER BY c.message_id DESC LIMIT 1",
+            visible("c")
+        );
+        let sqlite = format!(
+            " LEFT JOIN langgraph_checkpoints k{i} ON k{i}.message_id = (SELECT c.message_id {walk})"
+        );
+        // Joined on the id found, PostgreSQL may hash the whole table to find one row.
+        let postgres = format!(
+            " LEFT JOIN LATERAL (SELECT c.message_id, c.checkpoint_ns, c.checkpoint_id,
+                 c.parent_checkpoint_id, c.metadata {walk}) k{i} ON true"
+        );
+        joins.push_str(tx.pick(&sqlite, &postgres));
+    }
+    let mut best: Vec<Option<Visible>> = vec![None; finds.len()];
+    let segments = lineage::segments_with(tx, of, &columns, &joins, &params, |r| {
+        for (i, best) in best.iter_mut().enumerate() {
+            let at = 4 + 5 * i;
+            let Some(message_id) = r.get::<Option<i64>>(at)? else {
+                continue;
+            };
+            let row = Visible {
+                message_id,
+                checkpoint_ns: r.get(at + 1)?,
+                checkpoint_id: r.get(at + 2)?,
+                parent_checkpoint_id: r.get(at + 3)?,
+                metadata: r.get(at + 4)?,
+            };
             if best
                 .as_ref()
                 .is_none_or(|b| row.checkpoint_id >= b.checkpoint_id)
             {
-                best = Some(row);
+                *best = Some(row);
             }
         }
-    }
-    Ok(best)
+        Ok(())
+    })?;
+    Ok((segments, best))
 }
 
 /// The checkpoints visible in `segments`, in history order, optionally only of `ns` or with
@@ -387,43 +417,65 @@ fn record(
     })
 }
 
-/// The blob holding `channel` at `version` in the lineage: the parent's reference first
-/// (one key read), else the latest checkpoint of the lineage that references it.
+/// The blob of the latest checkpoint of the lineage that references `channel` at `version`.
 fn find_blob(
     tx: &Tx<'_>,
     segments: &[Segment],
-    parent: Option<i64>,
     channel: &str,
     version: &str,
 ) -> Result<Option<i64>> {
-    const BY_MESSAGE: &str = "SELECT c.blob_id FROM langgraph_channels c
-         JOIN langgraph_blobs b ON b.id = c.blob_id
-         WHERE c.message_id BETWEEN ?1 AND ?2 AND c.channel = ?3 AND b.version = ?4
-         ORDER BY c.message_id DESC LIMIT 1";
-    if let Some(parent) = parent {
-        if let Some(id) =
-            tx.query_opt(BY_MESSAGE, args![parent, parent, channel, version], |r| {
-                r.get(0)
-            })?
-        {
-            return Ok(Some(id));
-        }
-    }
     for seg in segments.iter().rev() {
         if seg.upto <= seg.fork_seq {
             continue;
         }
         let lo = row_id(seg.branch_id, seg.fork_seq + 1);
         let hi = row_id(seg.branch_id, seg.upto);
-        if let Some(id) = tx.query_opt(BY_MESSAGE, args![lo, hi, channel, version], |r| r.get(0))? {
+        if let Some(id) = tx.query_opt(
+            "SELECT c.blob_id FROM langgraph_channels c
+             JOIN langgraph_blobs b ON b.id = c.blob_id
+             WHERE c.message_id BETWEEN ?1 AND ?2 AND c.channel = ?3 AND b.version = ?4
+             ORDER BY c.message_id DESC LIMIT 1",
+            args![lo, hi, channel, version],
+            |r| r.get(0),
+        )? {
             return Ok(Some(id));
         }
     }
     Ok(None)
 }
 
-fn count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+/// The blobs of the unchanged channels `(channel, version)` of a checkpoint: the parent
+/// checkpoint's reference where it has that version (one read for all of them), else the
+/// latest checkpoint of the lineage that references it. A channel found nowhere is left out.
+fn unchanged_blobs<'c>(
+    tx: &Tx<'_>,
+    segments: &[Segment],
+    parent: Option<i64>,
+    unchanged: &[(&'c str, &str)],
+) -> Result<Vec<(&'c str, i64)>> {
+    let mut of_parent: HashMap<String, (String, i64)> = HashMap::new();
+    if let (Some(parent), false) = (parent, unchanged.is_empty()) {
+        tx.query_each(
+            "SELECT c.channel, b.version, c.blob_id FROM langgraph_channels c
+             JOIN langgraph_blobs b ON b.id = c.blob_id WHERE c.message_id = ?1",
+            args![parent],
+            |r| {
+                of_parent.insert(r.get(0)?, (r.get(1)?, r.get(2)?));
+                Ok(())
+            },
+        )?;
+    }
+    let mut refs = Vec::new();
+    for &(channel, version) in unchanged {
+        let blob = match of_parent.get(channel) {
+            Some((v, blob)) if v == version => Some(*blob),
+            _ => find_blob(tx, segments, channel, version)?,
+        };
+        if let Some(blob) = blob {
+            refs.push((channel, blob));
+        }
+    }
+    Ok(refs)
 }
 
 impl Store {
@@ -439,9 +491,24 @@ impl Store {
             new.new_blobs.iter().map(|b| b.channel.as_str()).collect();
         self.write(|tx| {
             let (mut head, version) = head_or_create(tx, &session_id, true)?;
-            let segments = lineage::segments(tx, head.branch_id, head.length)?;
             let ns = new.checkpoint_ns.as_str();
-            let existing = find_one(tx, &segments, ns, Some(&new.checkpoint_id))?;
+            let mut finds = vec![Find::Id(&new.checkpoint_id)];
+            if let Some(parent) = &new.parent_checkpoint_id {
+                finds.push(Find::Id(parent));
+            }
+            // An empty history (a new thread) holds no checkpoint to find.
+            let (segments, found) = match head.length {
+                0 => (Vec::new(), Vec::new()),
+                _ => find_in_lineage(
+                    tx,
+                    LineageOf::Branch(head.branch_id, head.length),
+                    ns,
+                    &finds,
+                )?,
+            };
+            let mut found = found.into_iter();
+            let existing = found.next().flatten();
+            let parent = found.next().flatten().map(|r| r.message_id);
             let own = existing.filter(|row| row.message_id >> 32 == head.branch_id);
             let own = match own {
                 Some(row) if !inherited(tx, row.message_id, head.branch_id)? => Some(row),
@@ -463,21 +530,15 @@ impl Store {
                 )?;
                 return Ok(());
             }
-            let parent = match &new.parent_checkpoint_id {
-                Some(id) => find_one(tx, &segments, ns, Some(id))?.map(|r| r.message_id),
-                None => None,
-            };
             // Find the unchanged channels' blobs before this checkpoint's rows exist.
-            let mut refs: Vec<(&str, i64)> = Vec::new();
+            let unchanged: Vec<(&str, &str)> = new
+                .channel_versions
+                .iter()
+                .filter(|(channel, _)| !new_channels.contains(channel.as_str()))
+                .map(|(channel, version)| (channel.as_str(), version.as_str()))
+                .collect();
+            let refs = unchanged_blobs(tx, &segments, parent, &unchanged)?;
             let mut missing: Vec<&ChannelBlob> = Vec::new();
-            for (channel, version) in &new.channel_versions {
-                if new_channels.contains(channel.as_str()) {
-                    continue;
-                }
-                if let Some(blob) = find_blob(tx, &segments, parent, channel, version)? {
-                    refs.push((channel, blob));
-                }
-            }
             for value in &new.other_values {
                 if !new_channels.contains(value.channel.as_str())
                     && !refs.iter().any(|(c, _)| *c == value.channel)
@@ -527,27 +588,57 @@ impl Store {
                     metadata_text,
                 ],
             )?;
-            let mut refer = tx.repeated(
-                "INSERT INTO langgraph_channels (message_id, channel, blob_id) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (message_id, channel) DO UPDATE SET blob_id = excluded.blob_id",
+            // One statement for the blobs and one for the references, whatever their number.
+            // Where a channel comes twice, the last value is the one referenced.
+            let all: Vec<&ChannelBlob> = new.new_blobs.iter().chain(missing).collect();
+            let last: HashMap<&str, usize> = all
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (b.channel.as_str(), i))
+                .collect();
+            let blobs: Vec<&ChannelBlob> = all
+                .iter()
+                .enumerate()
+                .filter(|(i, b)| last.get(b.channel.as_str()) == Some(i))
+                .map(|(_, b)| *b)
+                .collect();
+            let rows: Vec<[&dyn Param; 4]> = blobs
+                .iter()
+                .map(|b| {
+                    [
+                        &b.channel as &dyn Param,
+                        &b.version,
+                        &b.value.kind,
+                        &b.value.bytes,
+                    ]
+                })
+                .collect();
+            let mut refs: HashMap<&str, i64> = refs.into_iter().collect();
+            tx.insert_rows(
+                "INSERT INTO langgraph_blobs (channel, version, blob_type, blob)",
+                "(?1, ?2, ?3, ?4)",
+                "RETURNING id, channel",
+                &rows,
+                |r| {
+                    let channel: String = r.get(1)?;
+                    let blob = blobs.iter().find(|b| b.channel == channel).ok_or_else(|| {
+                        Error::Corrupt(format!("a blob of channel {channel:?} not inserted"))
+                    })?;
+                    refs.insert(&blob.channel, r.get(0)?);
+                    Ok(())
+                },
             )?;
-            for (channel, blob) in &refs {
-                refer.execute(args![message_id, channel, blob])?;
-            }
-            for blob in new.new_blobs.iter().chain(missing) {
-                let id: i64 = tx.query_one(
-                    "INSERT INTO langgraph_blobs (channel, version, blob_type, blob)
-                     VALUES (?1, ?2, ?3, ?4) RETURNING id",
-                    args![
-                        blob.channel,
-                        blob.version,
-                        blob.value.kind,
-                        blob.value.bytes.as_deref()
-                    ],
-                    |r| r.get(0),
-                )?;
-                refer.execute(args![message_id, blob.channel, id])?;
-            }
+            let rows: Vec<[&dyn Param; 3]> = refs
+                .iter()
+                .map(|(channel, blob)| [&message_id as &dyn Param, channel, blob])
+                .collect();
+            tx.insert_rows(
+                "INSERT INTO langgraph_channels (message_id, channel, blob_id)",
+                "(?1, ?2, ?3)",
+                "ON CONFLICT (message_id, channel) DO UPDATE SET blob_id = excluded.blob_id",
+                &rows,
+                |_| Ok(()),
+            )?;
             Ok(())
         })
     }
@@ -565,39 +656,59 @@ impl Store {
         replace: bool,
     ) -> Result<()> {
         let session_id = thread_session_id(thread_id)?;
+        // One statement for all of them: where a task writes an index twice, the row a
+        // statement per write would leave (the last with `replace`, else the first).
+        let mut kept: HashMap<(&str, i64), usize> = HashMap::new();
+        for (i, w) in writes.iter().enumerate() {
+            let slot = kept.entry((w.task_id.as_str(), w.idx)).or_insert(i);
+            if replace {
+                *slot = i;
+            }
+        }
+        let writes: Vec<&PendingWrite> = writes
+            .iter()
+            .enumerate()
+            .filter(|(i, w)| kept.get(&(w.task_id.as_str(), w.idx)) == Some(i))
+            .map(|(_, w)| w)
+            .collect();
+        let bytes: Vec<&[u8]> = writes
+            .iter()
+            .map(|w| w.value.bytes.as_deref().unwrap_or_default())
+            .collect();
         self.write(|tx| {
             let (head, _) = head_or_create(tx, &session_id, true)?;
-            let newest_branch: i64 =
-                tx.query_one("SELECT max(id) FROM branches", args![], |r| r.get(0))?;
-            let mut insert = tx.repeated(if replace {
+            let rows: Vec<[&dyn Param; 9]> = writes
+                .iter()
+                .zip(&bytes)
+                .map(|(w, bytes)| {
+                    [
+                        &head.branch_id as &dyn Param,
+                        &checkpoint_ns,
+                        &checkpoint_id,
+                        &w.task_id,
+                        &w.idx,
+                        &w.channel,
+                        &w.value.kind,
+                        bytes,
+                        &w.task_path,
+                    ]
+                })
+                .collect();
+            tx.insert_rows(
                 "INSERT INTO langgraph_writes (branch_id, checkpoint_ns, checkpoint_id, task_id,
-                     idx, newest_branch, channel, write_type, blob, task_path)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (branch_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE
-                 SET newest_branch = excluded.newest_branch, channel = excluded.channel,
-                     write_type = excluded.write_type, blob = excluded.blob,
-                     task_path = excluded.task_path"
-            } else {
-                "INSERT INTO langgraph_writes (branch_id, checkpoint_ns, checkpoint_id, task_id,
-                     idx, newest_branch, channel, write_type, blob, task_path)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (branch_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING"
-            })?;
-            for w in writes {
-                insert.execute(args![
-                    head.branch_id,
-                    checkpoint_ns,
-                    checkpoint_id,
-                    w.task_id,
-                    w.idx,
-                    newest_branch,
-                    w.channel,
-                    w.value.kind,
-                    w.value.bytes.as_deref().unwrap_or_default(),
-                    w.task_path,
-                ])?;
-            }
-            Ok(())
+                     idx, newest_branch, channel, write_type, blob, task_path)",
+                "(?1, ?2, ?3, ?4, ?5, (SELECT max(id) FROM branches), ?6, ?7, ?8, ?9)",
+                if replace {
+                    "ON CONFLICT (branch_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE
+                     SET newest_branch = excluded.newest_branch, channel = excluded.channel,
+                         write_type = excluded.write_type, blob = excluded.blob,
+                         task_path = excluded.task_path"
+                } else {
+                    "ON CONFLICT (branch_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING"
+                },
+                &rows,
+                |_| Ok(()),
+            )
         })
     }
 
@@ -610,11 +721,13 @@ impl Store {
         checkpoint_id: Option<&str>,
     ) -> Result<Option<CheckpointRecord>> {
         let session_id = thread_session_id(thread_id)?;
+        let find = checkpoint_id.map_or(Find::Latest, Find::Id);
         self.read(|tx| {
-            let Some((segments, _)) = thread_segments(tx, &session_id)? else {
-                return Ok(None);
-            };
-            find_one(tx, &segments, checkpoint_ns, checkpoint_id)?
+            let of = LineageOf::HeadOf(&session_id);
+            let (segments, mut found) = find_in_lineage(tx, of, checkpoint_ns, &[find])?;
+            found
+                .pop()
+                .flatten()
                 .map(|row| record(tx, &segments, thread_id, &row))
                 .transpose()
         })
@@ -702,20 +815,22 @@ impl Store {
         self.write(|tx| {
             let (head, _) =
                 head_of(tx, &from)?.ok_or_else(|| Error::not_found("thread", source))?;
-            if head_of(tx, &to)?.is_some() {
-                return Err(Error::AlreadyExists(format!("thread {target:?}")));
-            }
             let segments = lineage::segments(tx, head.branch_id, head.length)?;
-            let fork = match lineage::fork_point(&segments, head.length) {
-                Some(point) => Some((point, lineage::usage_at(tx, &segments, head.length)?)),
-                None => None,
-            };
+            // The head's usage totals are those of its last message (`check` verifies it).
+            let fork = lineage::fork_point(&segments, head.length).map(|point| (point, head.usage));
             let new = NewSession {
                 id: Some(to.clone()),
                 title: Some(format!("Copy of thread {source}")),
                 ..NewSession::default()
             };
-            insert_session(tx, &to, &new, Some(&from), fork)
+            // A target that exists makes the insert fail before anything is written.
+            match insert_session(tx, &to, &new, Some(&from), fork) {
+                Ok(_) => Ok(()),
+                Err(Error::AlreadyExists(_)) => {
+                    Err(Error::AlreadyExists(format!("thread {target:?}")))
+                }
+                Err(e) => Err(e),
+            }
         })
     }
 

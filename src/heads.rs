@@ -66,8 +66,9 @@ pub(crate) fn head_or_create(tx: &Tx<'_>, id: &str, create: bool) -> Result<(Hea
     let found = match head_of(tx, id)? {
         None if create => {
             match insert_session(tx, id, &NewSession::default(), None, None) {
+                Ok(created) => Some(created),
                 // Created meanwhile by another host: this write goes on on top of it.
-                Ok(()) | Err(Error::AlreadyExists(_)) => head_of(tx, id)?,
+                Err(Error::AlreadyExists(_)) => head_of(tx, id)?,
                 Err(e) => return Err(e),
             }
         }
@@ -77,14 +78,14 @@ pub(crate) fn head_or_create(tx: &Tx<'_>, id: &str, create: bool) -> Result<(Hea
 }
 
 /// Inserts a session row and its empty `main` branch (or, for a fork, a branch that inherits
-/// `fork`), drawing a fresh version.
+/// `fork`), drawing a fresh version; returns its head and version, as [`head_of`] would.
 pub(crate) fn insert_session(
     tx: &Tx<'_>,
     id: &str,
     new: &NewSession,
     parent_session: Option<&str>,
     fork: Option<((i64, i64), Usage)>,
-) -> Result<()> {
+) -> Result<(Head, i64)> {
     let now = now_text();
     insert_session_row(tx, id, new, parent_session, &now, &now)?;
     let version = first_version(tx)?;
@@ -94,7 +95,8 @@ pub(crate) fn insert_session(
         length: fork.map_or(0, |((_, seq), _)| seq),
         usage: fork.map_or(Usage::default(), |f| f.1),
     };
-    save_head(tx, id, &head, version, &now)
+    save_moved_head(tx, id, &head, version, &now)?;
+    Ok((head, version))
 }
 
 /// Inserts the session's row alone, with no head and version 0: the caller creates its
@@ -253,34 +255,47 @@ pub(crate) fn raise_version_clock(tx: &Tx<'_>, version: i64) -> Result<()> {
     Ok(())
 }
 
+/// The parameters of [`save_head`]'s statements: the session, the head, the version, the time.
+macro_rules! head_values {
+    ($id:expr, $head:expr, $version:expr, $now:expr) => {
+        args![
+            $id,
+            $head.branch_id,
+            $head.length,
+            $head.usage.input_tokens as i64,
+            $head.usage.output_tokens as i64,
+            $head.usage.cost,
+            $version,
+            $now
+        ]
+    };
+}
+
 /// Records `head` as the session's current history at `version` (a [`Step`]'s).
 pub(crate) fn save_head(tx: &Tx<'_>, id: &str, head: &Head, version: i64, now: &str) -> Result<()> {
-    let values = args![
-        id,
-        head.branch_id,
-        head.length,
-        head.usage.input_tokens as i64,
-        head.usage.output_tokens as i64,
-        head.usage.cost,
-        version,
-        now
-    ];
     // Naming head_branch_id in SET rewrites its index entry even when the value is the
     // same: one more page per append. So it is set only when the head moved.
     let same_head = tx.execute(
         "UPDATE sessions SET message_count = ?3, input_tokens = ?4, output_tokens = ?5,
                  cost = ?6, version = ?7, updated_at = ?8
              WHERE id = ?1 AND head_branch_id = ?2",
-        values,
+        head_values!(id, head, version, now),
     )?;
     if same_head == 0 {
-        tx.execute(
-            "UPDATE sessions SET head_branch_id = ?2, head_since = ?7, message_count = ?3,
-                 input_tokens = ?4, output_tokens = ?5, cost = ?6, version = ?7, updated_at = ?8
-             WHERE id = ?1",
-            values,
-        )?;
+        save_moved_head(tx, id, head, version, now)?;
     }
+    Ok(())
+}
+
+/// [`save_head`] for a head known to be on another branch than the recorded one (a new
+/// session's first): one statement.
+fn save_moved_head(tx: &Tx<'_>, id: &str, head: &Head, version: i64, now: &str) -> Result<()> {
+    tx.execute(
+        "UPDATE sessions SET head_branch_id = ?2, head_since = ?7, message_count = ?3,
+             input_tokens = ?4, output_tokens = ?5, cost = ?6, version = ?7, updated_at = ?8
+         WHERE id = ?1",
+        head_values!(id, head, version, now),
+    )?;
     Ok(())
 }
 

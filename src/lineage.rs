@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::db::sql::{args, Row, Tx};
+use crate::db::sql::{args, Param, Row, Tx};
 use crate::error::{Error, Result};
 use crate::model::{
     invalid_at, parse_time, time_text, Content, Message, Metadata, NewMessage, Usage,
@@ -77,46 +77,114 @@ pub(crate) struct Segment {
 
 /// The segments of `branch_id`'s history up to `upto`, root first.
 pub(crate) fn segments(tx: &Tx<'_>, branch_id: i64, upto: i64) -> Result<Vec<Segment>> {
+    segments_with(
+        tx,
+        LineageOf::Branch(branch_id, upto),
+        "",
+        "",
+        args![],
+        |_| Ok(()),
+    )
+}
+
+/// Whose history [`segments_with`] reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LineageOf<'a> {
+    /// A branch's, up to a length.
+    Branch(i64, i64),
+    /// A session's current history, read with it: for a read, which needs no lock on the
+    /// session first. No such session is no segment.
+    HeadOf(&'a str),
+}
+
+/// [`segments`], read by one statement that also reads something per segment: `columns`
+/// (from the fifth on, starting with a comma) and `joins` extend `SELECT l.branch_id,
+/// l.fork_seq, l.upto, l.depth FROM lineage l` (a segment's rows are `l.fork_seq + 1 ..=
+/// l.upto` of `l.branch_id`), with parameters `?4` … (`more`). `each` gets every row, root
+/// first.
+pub(crate) fn segments_with(
+    tx: &Tx<'_>,
+    of: LineageOf<'_>,
+    columns: &str,
+    joins: &str,
+    more: &[&dyn Param],
+    mut each: impl FnMut(&Row<'_>) -> Result<()>,
+) -> Result<Vec<Segment>> {
+    // ?1 and ?2 say where the lineage starts and how long it is (a branch and a length, or
+    // the session twice, so that the numbers of `more` never move); ?3 is the depth limit.
+    let (start, params): (&str, [&dyn Param; 2]) = match &of {
+        LineageOf::Branch(branch_id, upto) => (
+            tx.pick(
+                "SELECT id, parent_branch_id, fork_seq, ?2, 0 FROM branches WHERE id = ?1",
+                "SELECT id, parent_branch_id, fork_seq, CAST(?2 AS BIGINT), CAST(0 AS BIGINT)
+                 FROM branches WHERE id = ?1",
+            ),
+            [branch_id, upto],
+        ),
+        LineageOf::HeadOf(session_id) => (
+            tx.pick(
+                "SELECT b.id, b.parent_branch_id, b.fork_seq, s.message_count, 0
+                 FROM sessions s JOIN branches b ON b.id = s.head_branch_id
+                 WHERE s.id = ?1 AND s.id = ?2",
+                "SELECT b.id, b.parent_branch_id, b.fork_seq, s.message_count, CAST(0 AS BIGINT)
+                 FROM sessions s JOIN branches b ON b.id = s.head_branch_id
+                 WHERE s.id = ?1 AND s.id = ?2",
+            ),
+            [session_id, session_id],
+        ),
+    };
+    // PostgreSQL's planner expects many lineage rows and may hash the whole branches table
+    // at each step; a LATERAL read with a LIMIT is one index read per step, as on SQLite.
+    let parent = tx.pick(
+        "SELECT b.id, b.parent_branch_id, b.fork_seq, min(l.fork_seq, l.upto), l.depth + 1
+         FROM lineage l JOIN branches b ON b.id = l.parent_id
+         WHERE l.depth < ?3",
+        "SELECT b.id, b.parent_branch_id, b.fork_seq, LEAST(l.fork_seq, l.upto), l.depth + 1
+         FROM lineage l CROSS JOIN LATERAL (
+             SELECT id, parent_branch_id, fork_seq FROM branches WHERE id = l.parent_id LIMIT 1
+         ) b
+         WHERE l.depth < ?3",
+    );
+    let sql = format!(
+        "WITH RECURSIVE lineage (branch_id, parent_id, fork_seq, upto, depth) AS (
+             {start}
+             UNION ALL
+             {parent}
+         )
+         SELECT l.branch_id, l.fork_seq, l.upto, l.depth{columns} FROM lineage l{joins}
+         ORDER BY l.depth DESC"
+    );
+    let mut all: Vec<&dyn Param> = vec![params[0], params[1], &MAX_LINEAGE_DEPTH];
+    all.extend_from_slice(more);
     let mut out = Vec::new();
     let mut too_deep = false;
-    tx.query_each(
-        tx.pick(
-            "WITH RECURSIVE lineage (branch_id, parent_id, fork_seq, upto, depth) AS (
-                 SELECT id, parent_branch_id, fork_seq, ?2, 0 FROM branches WHERE id = ?1
-                 UNION ALL
-                 SELECT b.id, b.parent_branch_id, b.fork_seq, min(l.fork_seq, l.upto), l.depth + 1
-                 FROM lineage l JOIN branches b ON b.id = l.parent_id
-                 WHERE l.depth < ?3
-             )
-             SELECT branch_id, fork_seq, upto, depth FROM lineage ORDER BY depth DESC",
-            "WITH RECURSIVE lineage (branch_id, parent_id, fork_seq, upto, depth) AS (
-                 SELECT id, parent_branch_id, fork_seq, CAST(?2 AS BIGINT), CAST(0 AS BIGINT)
-                 FROM branches WHERE id = ?1
-                 UNION ALL
-                 SELECT b.id, b.parent_branch_id, b.fork_seq, LEAST(l.fork_seq, l.upto),
-                        l.depth + 1
-                 FROM lineage l JOIN branches b ON b.id = l.parent_id
-                 WHERE l.depth < ?3
-             )
-             SELECT branch_id, fork_seq, upto, depth FROM lineage ORDER BY depth DESC",
-        ),
-        args![branch_id, upto, MAX_LINEAGE_DEPTH],
-        |row| {
-            too_deep |= row.get::<i64>(3)? >= MAX_LINEAGE_DEPTH;
-            out.push(Segment {
-                branch_id: row.get(0)?,
-                fork_seq: row.get(1)?,
-                upto: row.get(2)?,
-            });
-            Ok(())
-        },
-    )?;
+    tx.query_each(&sql, &all, |row| {
+        too_deep |= row.get::<i64>(3)? >= MAX_LINEAGE_DEPTH;
+        out.push(Segment {
+            branch_id: row.get(0)?,
+            fork_seq: row.get(1)?,
+            upto: row.get(2)?,
+        });
+        each(row)
+    })?;
+    let branch_id = out.last().map(|s| s.branch_id);
     if too_deep {
         return Err(Error::Corrupt(format!(
-            "branch {branch_id}: lineage deeper than {MAX_LINEAGE_DEPTH} (a cycle?)"
+            "branch {}: lineage deeper than {MAX_LINEAGE_DEPTH} (a cycle?)",
+            branch_id.unwrap_or_default()
         )));
     }
     if out.is_empty() {
+        let branch_id = match of {
+            LineageOf::Branch(branch_id, _) => branch_id,
+            LineageOf::HeadOf(session_id) => match tx.value::<i64>(
+                "SELECT head_branch_id FROM sessions WHERE id = ?1",
+                args![session_id],
+            )? {
+                Some(branch_id) => branch_id,
+                None => return Ok(out),
+            },
+        };
         return Err(Error::Corrupt(format!("branch {branch_id} is missing")));
     }
     Ok(out)

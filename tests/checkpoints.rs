@@ -339,3 +339,171 @@ fn stored_rows(path: &std::path::Path) -> Vec<i64> {
     .map(|t| common::db_i64(path, &format!("SELECT count(*) FROM {t}")))
     .collect()
 }
+
+fn text(s: &Serialized) -> String {
+    String::from_utf8(s.bytes.clone().unwrap()).unwrap()
+}
+
+/// The checkpoint bytes of checkpoint `id` (or the latest) of `thread`, as text.
+fn got(store: &Store, thread: &str, id: Option<&str>) -> Option<String> {
+    store
+        .get_checkpoint(thread, "", id)
+        .unwrap()
+        .map(|r| text(&r.checkpoint))
+}
+
+#[test]
+fn get_by_id_and_latest_pass_over_the_checkpoints_a_copy_hides() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    put(&store, "t", "1", None, "v1", "one");
+    put(&store, "t", "2", Some("1"), "v2", "two");
+    put(&store, "t", "3", Some("2"), "v3", "three");
+    store.copy_checkpoint_thread("t", "c").unwrap();
+    // The copy inherits the three rows: keep_latest hides two of them from it only.
+    store
+        .prune_checkpoints(&["c".into()], PruneStrategy::KeepLatest)
+        .unwrap();
+    assert_eq!(got(&store, "c", Some("1")), None);
+    assert_eq!(got(&store, "c", Some("2")), None);
+    assert_eq!(got(&store, "c", None).as_deref(), Some("checkpoint 3"));
+    assert_eq!(got(&store, "t", Some("1")).as_deref(), Some("checkpoint 1"));
+    // A put on the copy whose parent is hidden finds no parent: its unchanged channel is
+    // read from what the lineage still shows.
+    put(&store, "c", "4", Some("2"), "v3", "");
+    let four = store.get_checkpoint("c", "", Some("4")).unwrap().unwrap();
+    assert_eq!(four.channel_values.len(), 1);
+    assert_eq!(text(&four.channel_values[0].1), "three");
+    assert_eq!(got(&store, "c", None).as_deref(), Some("checkpoint 4"));
+    assert_eq!(got(&store, "t", None).as_deref(), Some("checkpoint 3"));
+}
+
+#[test]
+fn a_checkpoint_put_again_replaces_its_own_row_and_shadows_an_inherited_one() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    let again = |thread: &str, bytes: &str| {
+        store
+            .put_checkpoint(&NewCheckpoint {
+                thread_id: thread.into(),
+                checkpoint_ns: String::new(),
+                checkpoint_id: "1".into(),
+                parent_checkpoint_id: None,
+                checkpoint: value(bytes),
+                metadata: metadata("run-1", 0),
+                channel_versions: vec![("a".into(), "v1".into())],
+                new_blobs: Vec::new(),
+                other_values: Vec::new(),
+            })
+            .unwrap()
+    };
+    put(&store, "t", "1", None, "v1", "one");
+    again("t", "replaced");
+    assert_eq!(got(&store, "t", Some("1")).as_deref(), Some("replaced"));
+    assert_eq!(store.session("langgraph:t").unwrap().message_count, 1);
+    store.copy_checkpoint_thread("t", "c").unwrap();
+    again("c", "the copy's");
+    assert_eq!(got(&store, "c", Some("1")).as_deref(), Some("the copy's"));
+    assert_eq!(got(&store, "c", None).as_deref(), Some("the copy's"));
+    assert_eq!(got(&store, "t", Some("1")).as_deref(), Some("replaced"));
+    assert_eq!(store.session("langgraph:c").unwrap().message_count, 2);
+    // The copy's row took the channel value from the row it shadows.
+    let copy = store.get_checkpoint("c", "", None).unwrap().unwrap();
+    assert_eq!(text(&copy.channel_values[0].1), "one");
+    let err = store.copy_checkpoint_thread("t", "c").unwrap_err();
+    assert!(
+        matches!(&err, Error::AlreadyExists(what) if what == "thread \"c\""),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn an_unchanged_channel_the_parent_has_at_another_version_is_found_further_up() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    put(&store, "t", "1", None, "v1", "first");
+    put(&store, "t", "2", Some("1"), "v2", "second");
+    put(&store, "t", "3", Some("2"), "v1", "");
+    let three = store.get_checkpoint("t", "", Some("3")).unwrap().unwrap();
+    assert_eq!(text(&three.channel_values[0].1), "first");
+}
+
+#[test]
+fn writes_of_a_task_at_one_index_keep_the_first_or_with_replace_the_last() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    put(&store, "t", "1", None, "v1", "x");
+    let at = |idx: i64, text: &str| PendingWrite {
+        task_id: "task".into(),
+        idx,
+        channel: "a".into(),
+        value: value(text),
+        task_path: String::new(),
+    };
+    let writes = [at(0, "first"), at(1, "other"), at(0, "second")];
+    store
+        .put_checkpoint_writes("t", "", "1", &writes, false)
+        .unwrap();
+    assert_eq!(listed(&store, "t"), [row("1", "x", &["first", "other"])]);
+    let writes = [at(-1, "error 1"), at(0, "ignored"), at(-1, "error 2")];
+    store
+        .put_checkpoint_writes("t", "", "1", &writes, true)
+        .unwrap();
+    assert_eq!(
+        listed(&store, "t"),
+        [row("1", "x", &["error 2", "ignored", "other"])]
+    );
+}
+
+#[test]
+fn a_checkpoint_with_hundreds_of_channels_and_writes_stores_them_all() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    let channels: Vec<String> = (0..300).map(|i| format!("c{i:03}")).collect();
+    store
+        .put_checkpoint(&NewCheckpoint {
+            thread_id: "t".into(),
+            checkpoint_ns: String::new(),
+            checkpoint_id: "1".into(),
+            parent_checkpoint_id: None,
+            checkpoint: value("checkpoint 1"),
+            metadata: metadata("run-1", 0),
+            channel_versions: channels.iter().map(|c| (c.clone(), "v1".into())).collect(),
+            new_blobs: channels
+                .iter()
+                .map(|c| ChannelBlob {
+                    channel: c.clone(),
+                    version: "v1".into(),
+                    value: value(&format!("value of {c}")),
+                })
+                .collect(),
+            other_values: Vec::new(),
+        })
+        .unwrap();
+    let writes: Vec<PendingWrite> = (0..300)
+        .map(|i| PendingWrite {
+            task_id: "task".into(),
+            idx: i,
+            channel: "a".into(),
+            value: value(&format!("write {i:03}")),
+            task_path: String::new(),
+        })
+        .collect();
+    store
+        .put_checkpoint_writes("t", "", "1", &writes, false)
+        .unwrap();
+    let got = store.get_checkpoint("t", "", None).unwrap().unwrap();
+    let values: Vec<(String, String)> = got
+        .channel_values
+        .iter()
+        .map(|(c, v)| (c.clone(), text(v)))
+        .collect();
+    let expected: Vec<(String, String)> = channels
+        .iter()
+        .map(|c| (c.clone(), format!("value of {c}")))
+        .collect();
+    assert_eq!(values, expected);
+    let written: Vec<String> = got.pending_writes.iter().map(|w| text(&w.value)).collect();
+    let expected: Vec<String> = (0..300).map(|i| format!("write {i:03}")).collect();
+    assert_eq!(written, expected);
+}

@@ -168,17 +168,6 @@ impl<'t> Tx<'t> {
         self.scan(sql, params, |row| each(row).map(|()| true))
     }
 
-    /// Calls `each` with the rows of the query, in order, until it returns `false`: a walk
-    /// down an index that stops at the first row it wants.
-    pub(crate) fn query_until(
-        &self,
-        sql: &str,
-        params: &[&dyn Param],
-        each: impl FnMut(&Row<'_>) -> Result<bool>,
-    ) -> Result<()> {
-        self.scan(sql, params, each)
-    }
-
     /// Calls `each` with the rows of the query, in order, until it returns `false`.
     fn scan(
         &self,
@@ -263,6 +252,48 @@ impl<'t> Tx<'t> {
     pub(crate) fn value<T: Column>(&self, sql: &str, params: &[&dyn Param]) -> Result<Option<T>> {
         self.query_opt(sql, params, |row| row.get(0))
     }
+
+    /// Inserts `rows` with as few statements as the parameter limit allows: `{insert} VALUES
+    /// {row}, {row}, … {tail}`, where `row` is one row's tuple with placeholders `?1` to `?W`
+    /// (renumbered for each row) and `tail` what follows the rows (`ON CONFLICT …`,
+    /// `RETURNING …`), neither with placeholders of its own. `each` gets every row returned.
+    /// On a server a batch is one round trip instead of one per row.
+    pub(crate) fn insert_rows<const W: usize>(
+        &self,
+        insert: &str,
+        row: &str,
+        tail: &str,
+        rows: &[[&dyn Param; W]],
+        mut each: impl FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        // SQLite's lowest limit of parameters per statement, which every build allows.
+        const MAX_PARAMS: usize = 999;
+        for chunk in rows.chunks((MAX_PARAMS / W.max(1)).max(1)) {
+            let tuples: Vec<String> = (0..chunk.len()).map(|i| renumber(row, i * W)).collect();
+            let sql = format!("{insert} VALUES {} {tail}", tuples.join(", "));
+            let params: Vec<&dyn Param> = chunk.iter().flatten().copied().collect();
+            self.query_each(&sql, &params, &mut each)?;
+        }
+        Ok(())
+    }
+}
+
+/// `sql` with each placeholder `?n` made `?(n + by)`.
+fn renumber(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut rest = sql;
+    while let Some(at) = rest.find('?') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + by).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Locking: who locks what, in which order, and why it is free on SQLite.
@@ -539,5 +570,19 @@ impl ChangeSignal {
         let value = op(&Tx::sqlite(&tx, false));
         tx.finish()?;
         value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::renumber;
+
+    #[test]
+    fn renumber_moves_every_placeholder_of_a_row() {
+        assert_eq!(
+            renumber("(?1, ?2, (SELECT max(id) FROM t), ?10)", 20),
+            "(?21, ?22, (SELECT max(id) FROM t), ?30)"
+        );
+        assert_eq!(renumber("(?1, ?)", 0), "(?1, ?)");
     }
 }
