@@ -1227,15 +1227,6 @@ pub(crate) fn copy_inherited(tx: &Tx<'_>, branch: i64, inherited: &[Segment]) ->
     Ok(())
 }
 
-/// A branch is being deleted: what it hid goes with it (its writes cascade).
-pub(crate) fn forget_branch(tx: &Tx<'_>, branch: i64) -> Result<()> {
-    tx.execute(
-        "DELETE FROM langgraph_hidden WHERE branch_id = ?1",
-        args![branch],
-    )?;
-    Ok(())
-}
-
 /// A checkpoint a lineage shows, as an export reads it: where its message is, the row, and
 /// the blobs it reads (by blob id, so a value read by many checkpoints is read once).
 #[derive(Debug, Clone)]

@@ -309,8 +309,7 @@ fn purge_in(tx: &Tx<'_>, request: &PurgeRequest) -> Result<PurgeReport> {
             args![row_id(*id, 1), row_id(*id, MAX_SEQ)],
         )? as u64;
         // Compactions go with the branch (ON DELETE CASCADE).
-        crate::checkpoints::forget_branch(tx, *id)?;
-        tx.execute("DELETE FROM branches WHERE id = ?1", args![id])?;
+        lineage::delete_branch(tx, *id)?;
         report.branches += 1;
     }
     // No term of the purged text may survive in the search index.

@@ -452,3 +452,14 @@ fn parse_object(text: &str, seq: i64) -> Result<Metadata> {
         ))),
     }
 }
+
+/// Deletes branch row `branch` (its rows deleted by the caller), with the checkpoints it hid
+/// (`langgraph_hidden` names branches without a foreign key); its pending writes cascade.
+pub(crate) fn delete_branch(tx: &Tx<'_>, branch: i64) -> Result<()> {
+    tx.execute(
+        "DELETE FROM langgraph_hidden WHERE branch_id = ?1",
+        args![branch],
+    )?;
+    tx.execute("DELETE FROM branches WHERE id = ?1", args![branch])?;
+    Ok(())
+}

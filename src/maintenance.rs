@@ -271,8 +271,7 @@ fn apply_prune(
             args![from, to],
         )?;
         if step.delete {
-            crate::checkpoints::forget_branch(tx, step.branch)?;
-            tx.execute("DELETE FROM branches WHERE id = ?1", args![step.branch])?;
+            crate::lineage::delete_branch(tx, step.branch)?;
         }
     }
     Ok(report)

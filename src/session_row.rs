@@ -72,8 +72,7 @@ pub(crate) fn delete_session_in(tx: &Tx<'_>, id: &str) -> Result<()> {
             args![row_id(*branch, needed + 1), row_id(*branch, MAX_SEQ)],
         )?;
         if !kept.contains(branch) {
-            crate::checkpoints::forget_branch(tx, *branch)?;
-            tx.execute("DELETE FROM branches WHERE id = ?1", args![branch])?;
+            crate::lineage::delete_branch(tx, *branch)?;
         }
     }
     Ok(())
