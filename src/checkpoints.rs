@@ -341,6 +341,20 @@ fn text_of(metadata: &Metadata, key: &str) -> Option<String> {
     }
 }
 
+/// The stored checkpoint (without its channel values) of row `message_id`.
+fn checkpoint_of(tx: &Tx<'_>, message_id: i64) -> Result<Serialized> {
+    tx.query_one(
+        "SELECT checkpoint_type, checkpoint FROM langgraph_checkpoints WHERE message_id = ?1",
+        args![message_id],
+        |r| {
+            Ok(Serialized {
+                kind: r.get(0)?,
+                bytes: Some(r.get(1)?),
+            })
+        },
+    )
+}
+
 /// The whole record of a visible row.
 fn record(
     tx: &Tx<'_>,
@@ -348,16 +362,7 @@ fn record(
     thread_id: &str,
     row: &Visible,
 ) -> Result<CheckpointRecord> {
-    let checkpoint = tx.query_one(
-        "SELECT checkpoint_type, checkpoint FROM langgraph_checkpoints WHERE message_id = ?1",
-        args![row.message_id],
-        |r| {
-            Ok(Serialized {
-                kind: r.get(0)?,
-                bytes: Some(r.get(1)?),
-            })
-        },
-    )?;
+    let checkpoint = checkpoint_of(tx, row.message_id)?;
     let channel_values = tx.query_map(
         "SELECT c.channel, b.blob_type, b.blob FROM langgraph_channels c
          JOIN langgraph_blobs b ON b.id = c.blob_id
@@ -1250,16 +1255,7 @@ pub(crate) fn stored_checkpoints(
 ) -> Result<Vec<StoredCheckpoint>> {
     let mut out = Vec::new();
     for row in visible(tx, segments, None, None)? {
-        let checkpoint = tx.query_one(
-            "SELECT checkpoint_type, checkpoint FROM langgraph_checkpoints WHERE message_id = ?1",
-            args![row.message_id],
-            |r| {
-                Ok(Serialized {
-                    kind: r.get(0)?,
-                    bytes: Some(r.get(1)?),
-                })
-            },
-        )?;
+        let checkpoint = checkpoint_of(tx, row.message_id)?;
         let blob_ids = tx.query_map(
             "SELECT blob_id FROM langgraph_channels WHERE message_id = ?1 ORDER BY channel",
             args![row.message_id],
@@ -1437,22 +1433,4 @@ pub(crate) fn insert_writes(
         ])?;
     }
     Ok(())
-}
-
-/// Whether any row of `segments` holds a checkpoint, shown or hidden.
-pub(crate) fn holds_checkpoints(tx: &Tx<'_>, segments: &[Segment]) -> Result<bool> {
-    for seg in segments.iter().filter(|s| s.upto > s.fork_seq) {
-        let found = tx.query_opt(
-            "SELECT 1 FROM langgraph_checkpoints WHERE message_id BETWEEN ?1 AND ?2 LIMIT 1",
-            args![
-                row_id(seg.branch_id, seg.fork_seq + 1),
-                row_id(seg.branch_id, seg.upto)
-            ],
-            |r| r.get::<i64>(0),
-        )?;
-        if found.is_some() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }

@@ -463,3 +463,21 @@ pub(crate) fn delete_branch(tx: &Tx<'_>, branch: i64) -> Result<()> {
     tx.execute("DELETE FROM branches WHERE id = ?1", args![branch])?;
     Ok(())
 }
+
+/// Whether `table` (keyed by `message_id`, as the tables kept beside messages are) has a row
+/// for any message of `segments`, shown or hidden.
+pub(crate) fn any_row_in(tx: &Tx<'_>, table: &str, segments: &[Segment]) -> Result<bool> {
+    let sql = format!("SELECT 1 FROM {table} WHERE message_id BETWEEN ?1 AND ?2 LIMIT 1");
+    for seg in segments.iter().filter(|s| s.upto > s.fork_seq) {
+        let lo = row_id(seg.branch_id, seg.fork_seq + 1);
+        if tx
+            .query_opt(&sql, args![lo, row_id(seg.branch_id, seg.upto)], |r| {
+                r.get::<i64>(0)
+            })?
+            .is_some()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

@@ -144,24 +144,6 @@ pub(crate) fn put_record(
     Ok(())
 }
 
-/// Whether any row of `segments` has a record.
-pub(crate) fn holds_records(tx: &Tx<'_>, segments: &[Segment]) -> Result<bool> {
-    for seg in segments.iter().filter(|s| s.upto > s.fork_seq) {
-        let found = tx.query_opt(
-            "SELECT 1 FROM usage_records WHERE message_id BETWEEN ?1 AND ?2 LIMIT 1",
-            args![
-                row_id(seg.branch_id, seg.fork_seq + 1),
-                row_id(seg.branch_id, seg.upto)
-            ],
-            |r| r.get::<i64>(0),
-        )?;
-        if found.is_some() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
 /// The records of the rows of `segments`, in history order.
 pub(crate) fn records_of(tx: &Tx<'_>, segments: &[Segment]) -> Result<Vec<UsageRecord>> {
     let mut out = Vec::new();

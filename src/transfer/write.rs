@@ -4,7 +4,6 @@
 
 use serde_json::Value;
 
-use crate::checkpoints::holds_checkpoints;
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::heads::{
@@ -13,7 +12,6 @@ use crate::heads::{
 };
 use crate::lineage::{self, Head};
 use crate::model::{time_text, Message, NewSession};
-use crate::usage::holds_records;
 
 use super::beside::{self, Blobs, Values};
 use super::image::SessionExport;
@@ -56,7 +54,8 @@ fn shares_with_parent(tx: &Tx<'_>, image: &SessionExport, parent: &Head) -> Resu
         return Ok(false);
     }
     let segments = lineage::segments(tx, parent.branch_id, parent.length)?;
-    Ok(!holds_records(tx, &segments)? && !holds_checkpoints(tx, &segments)?)
+    Ok(!lineage::any_row_in(tx, "usage_records", &segments)?
+        && !lineage::any_row_in(tx, "langgraph_checkpoints", &segments)?)
 }
 
 /// How a refusal names a history of the image: its branch when the image lists branches.
