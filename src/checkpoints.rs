@@ -128,15 +128,18 @@ struct Visible {
     metadata: String,
 }
 
-/// Row ids hidden in this lineage (see [`visible`]).
-fn hidden_in(tx: &Tx<'_>, segments: &[Segment]) -> Result<HashSet<i64>> {
-    let mut hidden = HashSet::new();
+/// The rows hidden in this lineage (see [`visible`]), by row id, with their namespace and
+/// checkpoint id.
+fn hidden_in(tx: &Tx<'_>, segments: &[Segment]) -> Result<HashMap<i64, (String, String)>> {
+    let mut hidden = HashMap::new();
     for seg in segments {
         tx.query_each(
-            "SELECT message_id FROM langgraph_hidden WHERE branch_id = ?1 AND from_seq <= ?2",
+            "SELECT h.message_id, c.checkpoint_ns, c.checkpoint_id
+             FROM langgraph_hidden h JOIN langgraph_checkpoints c ON c.message_id = h.message_id
+             WHERE h.branch_id = ?1 AND h.from_seq <= ?2",
             args![seg.branch_id, seg.upto],
             |r| {
-                hidden.insert(r.get::<i64>(0)?);
+                hidden.insert(r.get::<i64>(0)?, (r.get(1)?, r.get(2)?));
                 Ok(())
             },
         )?;
@@ -157,13 +160,14 @@ enum Find<'a> {
 /// `ns` it names visible in them (or `None`), read by one statement: per segment one walk of
 /// the `(branch_id, checkpoint_ns, checkpoint_id)` index from the top that passes over
 /// hidden rows (see [`visible`]), so a long thread costs no more than a short one. A later
-/// segment wins a tie (a checkpoint put again over an inherited one).
+/// segment wins a tie (a checkpoint put again over an inherited one). Also says whether the
+/// lineage hides any row.
 fn find_in_lineage(
     tx: &Tx<'_>,
     of: LineageOf<'_>,
     ns: &str,
     finds: &[Find<'_>],
-) -> Result<(Vec<Segment>, Vec<Option<Visible>>)> {
+) -> Result<(Vec<Segment>, Vec<Option<Visible>>, bool)> {
     let mut columns = String::new();
     let mut joins = String::new();
     let mut params: Vec<&dyn Param> = vec![&ns];
@@ -213,8 +217,14 @@ fn find_in_lineage(
         );
         joins.push_str(tx.pick(&sqlite, &postgres));
     }
+    columns.push_str(
+        ", EXISTS (SELECT 1 FROM langgraph_hidden h
+                   WHERE h.branch_id = l.branch_id AND h.from_seq <= l.upto)",
+    );
     let mut best: Vec<Option<Visible>> = vec![None; finds.len()];
+    let mut hides = false;
     let segments = lineage::segments_with(tx, of, &columns, &joins, &params, |r| {
+        hides |= r.get::<bool>(4 + 5 * finds.len())?;
         for (i, best) in best.iter_mut().enumerate() {
             let at = 4 + 5 * i;
             let Some(message_id) = r.get::<Option<i64>>(at)? else {
@@ -236,12 +246,13 @@ fn find_in_lineage(
         }
         Ok(())
     })?;
-    Ok((segments, best))
+    Ok((segments, best, hides))
 }
 
 /// The checkpoints visible in `segments`, in history order, optionally only of `ns` or with
 /// id `id`. A row hidden from a branch from `from_seq` on is left out where the lineage holds
-/// that branch up to `from_seq` or beyond.
+/// that branch up to `from_seq` or beyond, and a row whose parent is hidden has no parent
+/// here (see [`forget_hidden_parent`]).
 fn visible(
     tx: &Tx<'_>,
     segments: &[Segment],
@@ -249,6 +260,30 @@ fn visible(
     id: Option<&str>,
 ) -> Result<Vec<Visible>> {
     let hidden = hidden_in(tx, segments)?;
+    let mut rows = shown(tx, segments, &hidden, ns, id)?;
+    if !hidden.is_empty() {
+        // Without an id, the rows are all the lineage shows of their namespace.
+        let all: Option<HashSet<(String, String)>> = id.is_none().then(|| {
+            rows.iter()
+                .map(|r| (r.checkpoint_ns.clone(), r.checkpoint_id.clone()))
+                .collect()
+        });
+        for row in &mut rows {
+            forget_hidden_parent(tx, segments, &hidden, all.as_ref(), row)?;
+        }
+    }
+    Ok(rows)
+}
+
+/// The rows of `segments` not in `hidden`, optionally only of `ns` or with id `id`, in
+/// history order; of a checkpoint put again, the later row.
+fn shown(
+    tx: &Tx<'_>,
+    segments: &[Segment],
+    hidden: &HashMap<i64, (String, String)>,
+    ns: Option<&str>,
+    id: Option<&str>,
+) -> Result<Vec<Visible>> {
     let mut out = Vec::new();
     for seg in segments {
         if seg.upto <= seg.fork_seq {
@@ -271,7 +306,7 @@ fn visible(
                     parent_checkpoint_id: r.get(3)?,
                     metadata: r.get(4)?,
                 };
-                if !hidden.contains(&row.message_id) {
+                if !hidden.contains_key(&row.message_id) {
                     out.push(row);
                 }
                 Ok(())
@@ -287,6 +322,35 @@ fn visible(
         .collect();
     kept.reverse();
     Ok(kept)
+}
+
+/// Drops the parent of `row` where the lineage hides it: `parent_config` names only a
+/// checkpoint the thread shows. A parent that is deleted leaves its children without one
+/// when it goes (see [`remove`]); one hidden from a thread stays stored for a copy that reads
+/// it, with children shared by both, so the thread learns it here, when it reads. `hidden`
+/// is the lineage's [`hidden_in`]; `all`, when known, every (namespace, id) it shows.
+fn forget_hidden_parent(
+    tx: &Tx<'_>,
+    segments: &[Segment],
+    hidden: &HashMap<i64, (String, String)>,
+    all: Option<&HashSet<(String, String)>>,
+    row: &mut Visible,
+) -> Result<()> {
+    let Some(parent) = &row.parent_checkpoint_id else {
+        return Ok(());
+    };
+    let key = (row.checkpoint_ns.clone(), parent.clone());
+    if !hidden.values().any(|h| *h == key) {
+        return Ok(());
+    }
+    let shows = match all {
+        Some(all) => all.contains(&key),
+        None => !shown(tx, segments, hidden, Some(&key.0), Some(&key.1))?.is_empty(),
+    };
+    if !shows {
+        row.parent_checkpoint_id = None;
+    }
+    Ok(())
 }
 
 /// Whether a branch other than `except` forks from `message_id`'s branch at or after it.
@@ -502,8 +566,8 @@ impl Store {
                 finds.push(Find::Id(parent));
             }
             // An empty history (a new thread) holds no checkpoint to find.
-            let (segments, found) = match head.length {
-                0 => (Vec::new(), Vec::new()),
+            let (segments, found, _) = match head.length {
+                0 => (Vec::new(), Vec::new(), false),
                 _ => find_in_lineage(
                     tx,
                     LineageOf::Branch(head.branch_id, head.length),
@@ -729,12 +793,15 @@ impl Store {
         let find = checkpoint_id.map_or(Find::Latest, Find::Id);
         self.read(|tx| {
             let of = LineageOf::HeadOf(&session_id);
-            let (segments, mut found) = find_in_lineage(tx, of, checkpoint_ns, &[find])?;
-            found
-                .pop()
-                .flatten()
-                .map(|row| record(tx, &segments, thread_id, &row))
-                .transpose()
+            let (segments, mut found, hides) = find_in_lineage(tx, of, checkpoint_ns, &[find])?;
+            let Some(mut row) = found.pop().flatten() else {
+                return Ok(None);
+            };
+            if hides && row.parent_checkpoint_id.is_some() {
+                let hidden = hidden_in(tx, &segments)?;
+                forget_hidden_parent(tx, &segments, &hidden, None, &mut row)?;
+            }
+            record(tx, &segments, thread_id, &row).map(Some)
         })
     }
 
@@ -1066,7 +1133,7 @@ fn free_if_unseen(tx: &Tx<'_>, message_id: i64) -> Result<bool> {
             |r| r.get(0),
         )?;
         let segments = lineage::segments(tx, *holder, extent)?;
-        if !hidden_in(tx, &segments)?.contains(&message_id) {
+        if !hidden_in(tx, &segments)?.contains_key(&message_id) {
             return Ok(false);
         }
     }
@@ -1192,7 +1259,7 @@ pub(crate) fn copy_inherited(tx: &Tx<'_>, branch: i64, inherited: &[Segment]) ->
             ),
             args![branch, lo, hi],
         )?;
-        for message_id in hidden.iter().filter(|m| **m >> 32 == seg.branch_id) {
+        for message_id in hidden.keys().filter(|m| **m >> 32 == seg.branch_id) {
             tx.execute(
                 "DELETE FROM langgraph_checkpoints WHERE message_id = ?1",
                 args![row_id(branch, message_id & lineage::MAX_SEQ)],
@@ -1213,6 +1280,18 @@ pub(crate) fn copy_inherited(tx: &Tx<'_>, branch: i64, inherited: &[Segment]) ->
                 moved("langgraph_hidden.message_id")
             ),
             args![branch, lo, hi],
+        )?;
+    }
+    // A row whose parent was hidden here, and so is not copied, has no parent, as it read
+    // before (see [`forget_hidden_parent`]).
+    for (ns, id) in hidden.values() {
+        tx.execute(
+            "UPDATE langgraph_checkpoints SET parent_checkpoint_id = NULL
+             WHERE branch_id = ?1 AND checkpoint_ns = ?2 AND parent_checkpoint_id = ?3
+                 AND NOT EXISTS (SELECT 1 FROM langgraph_checkpoints p
+                                 WHERE p.branch_id = ?1 AND p.checkpoint_ns = ?2
+                                     AND p.checkpoint_id = ?3)",
+            args![branch, ns, id],
         )?;
     }
     // The writes this lineage sees: an ancestor's made before the lineage forked from it

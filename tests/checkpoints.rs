@@ -222,6 +222,70 @@ fn keep_latest_keeps_one_checkpoint_per_namespace_and_delete_removes_the_thread(
     assert!(!store.session_exists("langgraph:t").unwrap());
 }
 
+/// (checkpoint id, parent id) of every checkpoint of `thread`, newest first.
+fn parents(store: &Store, thread: &str) -> Vec<(String, Option<String>)> {
+    records(store, thread)
+        .into_iter()
+        .map(|r| (r.checkpoint_id, r.parent_checkpoint_id))
+        .collect()
+}
+
+fn parent_of(store: &Store, thread: &str, id: Option<&str>) -> Option<String> {
+    let record = store.get_checkpoint(thread, "", id).unwrap().unwrap();
+    let by_id = store
+        .list_checkpoints(&CheckpointQuery {
+            thread_id: Some(thread.into()),
+            checkpoint_id: Some(record.checkpoint_id.clone()),
+            ..CheckpointQuery::default()
+        })
+        .unwrap();
+    assert_eq!(by_id, [record.clone()], "{thread} {id:?}");
+    record.parent_checkpoint_id
+}
+
+#[test]
+fn a_parent_hidden_from_a_thread_is_no_parent_there_and_still_one_in_the_copy_that_reads_it() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    put(&store, "t", "1", None, "v1", "one");
+    put(&store, "t", "2", Some("1"), "v2", "two");
+    put(&store, "t", "3", Some("2"), "v3", "three");
+    store.copy_checkpoint_thread("t", "c").unwrap();
+    // The copy still reads 1 and 2, so keep_latest hides them from the thread: 3 is a row
+    // both share, and only the copy shows its parent.
+    store
+        .prune_checkpoints(&["t".into()], PruneStrategy::KeepLatest)
+        .unwrap();
+    assert_eq!(stored_rows(&path)[0], 3);
+    let some = |id: &str| Some(id.to_string());
+    let three = ("3".to_string(), None);
+    assert_eq!(parents(&store, "t"), [three.clone()]);
+    assert_eq!(parent_of(&store, "t", None), None);
+    assert_eq!(parent_of(&store, "t", Some("3")), None);
+    let whole = [
+        ("3".to_string(), some("2")),
+        ("2".to_string(), some("1")),
+        ("1".to_string(), None),
+    ];
+    assert_eq!(parents(&store, "c"), whole);
+    assert_eq!(parent_of(&store, "c", None), some("2"));
+    // A copy made now sees what the thread sees; so does the copy after a purge of the
+    // thread, which leaves it the rows it read (and not the hidden ones).
+    store.copy_checkpoint_thread("t", "late").unwrap();
+    assert_eq!(parents(&store, "late"), [three.clone()]);
+    assert_eq!(parent_of(&store, "late", Some("3")), None);
+    put(&store, "late", "4", Some("3"), "v4", "four");
+    let report = store.purge_session("langgraph:t").unwrap();
+    assert_eq!(report.forks_kept, ["langgraph:c", "langgraph:late"]);
+    assert_eq!(
+        parents(&store, "late"),
+        [("4".to_string(), some("3")), three]
+    );
+    assert_eq!(parent_of(&store, "late", Some("3")), None);
+    assert_eq!(parents(&store, "c"), whole);
+    assert_eq!(stored_rows(&path)[..2], [5, 4]);
+}
+
 #[test]
 fn a_thread_id_the_session_rules_refuse_is_named_in_the_error() {
     let (_dir, path) = temp_db();

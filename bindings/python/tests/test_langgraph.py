@@ -224,6 +224,9 @@ def test_a_thread_exported_and_imported_elsewhere_resumes_where_it_stopped(db_pa
     histories = {t: list(graph.get_state_history(thread(t))) for t in ("t", "t2")}
     assert states["t"].next == ("review",)
     assert len(histories["t"]) == 1 and len(histories["t2"]) == 10
+    # The source shows no parent of its one checkpoint; the copy shows its whole chain.
+    assert states["t"].parent_config is None
+    assert [s.parent_config for s in histories["t2"][:-1]] == [s.config for s in histories["t2"][1:]]
 
     out = str(tmp_path / "export.json")
     cli("--db", db_path, "export", "--out", out)
@@ -288,6 +291,10 @@ def test_values_are_stored_once_per_version_and_nothing_is_left_behind(db_path: 
     saver.prune(["a"], strategy="keep_latest")
     assert [t.checkpoint["channel_values"]["step"] for t in saver.list(thread("a"))] == [4]
     assert [t.checkpoint["channel_values"]["step"] for t in saver.list(thread("b"))] == [4, 3, 2, 1, 0]
+    assert saver.get_tuple(thread("a")).parent_config is None
+    assert [t.parent_config for t in saver.list(thread("a"))] == [None]
+    in_b = list(saver.list(thread("b")))
+    assert saver.get_tuple(thread("b")).parent_config == in_b[1].config
     assert saver.get_tuple(thread("a")).pending_writes == [("task", "step", 99)]
     # With the copy gone, pruning again frees what only the copy still read.
     saver.delete_thread("b")
