@@ -239,7 +239,7 @@ fn parent_of(store: &Store, thread: &str, id: Option<&str>) -> Option<String> {
             ..CheckpointQuery::default()
         })
         .unwrap();
-    assert_eq!(by_id, [record.clone()], "{thread} {id:?}");
+    assert_eq!(by_id, std::slice::from_ref(&record), "{thread} {id:?}");
     record.parent_checkpoint_id
 }
 
@@ -259,7 +259,7 @@ fn a_parent_hidden_from_a_thread_is_no_parent_there_and_still_one_in_the_copy_th
     assert_eq!(stored_rows(&path)[0], 3);
     let some = |id: &str| Some(id.to_string());
     let three = ("3".to_string(), None);
-    assert_eq!(parents(&store, "t"), [three.clone()]);
+    assert_eq!(parents(&store, "t"), std::slice::from_ref(&three));
     assert_eq!(parent_of(&store, "t", None), None);
     assert_eq!(parent_of(&store, "t", Some("3")), None);
     let whole = [
@@ -272,7 +272,7 @@ fn a_parent_hidden_from_a_thread_is_no_parent_there_and_still_one_in_the_copy_th
     // A copy made now sees what the thread sees; so does the copy after a purge of the
     // thread, which leaves it the rows it read (and not the hidden ones).
     store.copy_checkpoint_thread("t", "late").unwrap();
-    assert_eq!(parents(&store, "late"), [three.clone()]);
+    assert_eq!(parents(&store, "late"), std::slice::from_ref(&three));
     assert_eq!(parent_of(&store, "late", Some("3")), None);
     put(&store, "late", "4", Some("3"), "v4", "four");
     let report = store.purge_session("langgraph:t").unwrap();
