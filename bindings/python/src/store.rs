@@ -22,7 +22,7 @@ pub(crate) use watch::{Change, WatchCursor, Watcher};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -70,6 +70,9 @@ pub(crate) struct Slot {
     builder: StoreBuilder,
     opened: ArcSwapOption<Opened>,
     closed: AtomicBool,
+    /// The watchers made from this store, each with a connection of its own that closing
+    /// the store closes, waiting or not.
+    watchers: Mutex<Vec<Weak<watch::State>>>,
 }
 
 /// Why a call could not reach the core store.
@@ -94,6 +97,12 @@ impl Failure {
 }
 
 impl Slot {
+    fn watchers(&self) -> std::sync::MutexGuard<'_, Vec<Weak<watch::State>>> {
+        self.watchers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// The core store, opened now if this is a forked child's first call.
     fn get(&self) -> Result<Arc<Opened>, Failure> {
         if let Some(opened) = self.opened.load_full() {
@@ -251,6 +260,7 @@ impl Store {
                     builder,
                     opened: ArcSwapOption::from_pointee(opened),
                     closed: AtomicBool::new(false),
+                    watchers: Mutex::default(),
                 });
                 let inherited: Arc<dyn fork::Inherited> = slot.clone();
                 fork::register(Arc::downgrade(&inherited));
@@ -272,6 +282,12 @@ impl Store {
         py.detach(|| {
             let _call = Call::enter();
             drop(opened);
+            // A waiting watcher sees the store closed within a slice; an idle one would keep
+            // its connection until it is collected.
+            let watchers = std::mem::take(&mut *self.slot.watchers());
+            for watcher in watchers.iter().filter_map(Weak::upgrade) {
+                watcher.let_go();
+            }
         });
     }
 

@@ -261,6 +261,21 @@ def test_closing_the_store_ends_a_watch_in_another_thread_and_closes_its_connect
     assert list(watcher) == []
 
 
+def test_closing_the_store_closes_the_connections_of_its_idle_watchers(db_path):
+    store = sessiondb.Store(db_path)
+    store.add_user_message("s", "a")
+    watchers = [store.watcher("s"), store.watcher("s", poll_interval=0.01)]
+    assert watchers[0].wait(0) is None
+    store.close()
+    # Nobody waits on them, and they are still referenced: closed all the same.
+    assert open_files(db_path) == []
+    for watcher in watchers:
+        with pytest.raises(sessiondb.Closed):
+            watcher.wait(0)
+    assert open_files(db_path) == []
+    assert [w.closed for w in watchers] == [False, False]
+
+
 def test_closing_the_watcher_ends_its_iteration_in_another_thread(db_path):
     store = sessiondb.Store(db_path)
     store.add_user_message("s", "a")

@@ -166,8 +166,8 @@ impl Change {
     }
 }
 
-/// What a watcher shares with the fork hooks.
-struct State {
+/// What a watcher shares with the fork hooks and its store.
+pub(crate) struct State {
     session_id: String,
     poll: Option<Duration>,
     /// `Watcher.close()` was called.
@@ -189,6 +189,12 @@ impl State {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Closes the connection, its store being closed. Inside a [`Call`]; a wait in flight
+    /// ends its slice first, then sees the store closed.
+    pub(crate) fn let_go(&self) {
+        self.inner().core = None;
     }
 }
 
@@ -536,6 +542,7 @@ impl Store {
             .map(|p| seconds("poll_interval", p))
             .transpose()?;
         let slot = self.slot.clone();
+        let store = self.slot.clone();
         let state = self.run(py, move |s| {
             let cursor = match since {
                 Some(cursor) => cursor,
@@ -561,6 +568,14 @@ impl Store {
             // Inside this call, so never during a fork.
             let inherited: Arc<dyn fork::Inherited> = state.clone();
             fork::register(Arc::downgrade(&inherited));
+            let mut watchers = store.watchers();
+            watchers.retain(|w| w.strong_count() > 0);
+            watchers.push(Arc::downgrade(&state));
+            drop(watchers);
+            // A close that took the list before this watcher was on it set `closed` first.
+            if store.closed.load(Ordering::Acquire) {
+                state.let_go();
+            }
             Ok(state)
         })?;
         Ok(Watcher {
