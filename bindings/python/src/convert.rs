@@ -128,7 +128,11 @@ impl<'py> Walk<'py> {
             .get_type()
             .name()
             .map_or_else(|_| "?".into(), |n| n.to_string());
-        Err(format!("is a {kind}, which JSON cannot hold"))
+        let article = match kind.chars().next() {
+            Some(c) if "aeiouAEIOU".contains(c) => "an",
+            _ => "a",
+        };
+        Err(format!("is {article} {kind}, which JSON cannot hold"))
     }
 
     /// Converts the container `value` with `convert`, refusing a cycle or one level too many.

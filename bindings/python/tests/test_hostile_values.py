@@ -4,6 +4,7 @@ Before, a cycle or a deep dict crashed the interpreter and NaN or a set was sile
 
 from __future__ import annotations
 
+import datetime
 import math
 import subprocess
 import sys
@@ -56,7 +57,9 @@ def refused(store, call, match):
         ({"role": "user", "content": "x", "metadata": {"tags": frozenset()}}, r"message\.metadata\.tags is a set"),
         ({"role": "user", "content": b"bytes"}, r"message\.content is bytes"),
         ({"role": "user", "content": "x", "metadata": {1: "one"}}, r"message\.metadata has the key 1, not a str"),
-        ({"role": "user", "content": "x", "metadata": {"when": object()}}, r"message\.metadata\.when is a object"),
+        ({"role": "user", "content": "x", "metadata": {"when": object()}}, r"message\.metadata\.when is an object, which JSON"),
+        ({"role": "user", "content": "x", "metadata": {"when": datetime.date(2026, 1, 2)}},
+         r"message\.metadata\.when is a date, which JSON"),
         ({"role": "user", "content": "x", "metadata": {"n": 2**70}}, r"message\.metadata\.n is 1180591620717411303424"),
     ],
 )
