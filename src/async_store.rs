@@ -42,6 +42,7 @@ use crate::model::{Message, Metadata, NewMessage, NewSession, Session};
 use crate::model::{PartialMessage, StreamEnd};
 use crate::sessions::{SessionPage, SessionQuery};
 use crate::store::Store;
+use crate::turns::{AddOptions, AddedMessages};
 use crate::watch::{Change, WatchCursor};
 
 /// Changes of one session, from [`AsyncStore::watch`]. `recv().await` yields each; after an
@@ -92,6 +93,28 @@ impl AsyncStore {
     pub async fn add_message(&self, session_id: &str, message: NewMessage) -> Result<Message> {
         let id = session_id.to_owned();
         self.run(move |s| s.add_message(&id, message)).await
+    }
+
+    /// [`Store::add_messages`]: the batch in one transaction.
+    pub async fn add_messages(
+        &self,
+        session_id: &str,
+        messages: Vec<NewMessage>,
+    ) -> Result<AddedMessages> {
+        let id = session_id.to_owned();
+        self.run(move |s| s.add_messages(&id, &messages)).await
+    }
+
+    /// [`Store::add_messages_with`].
+    pub async fn add_messages_with(
+        &self,
+        session_id: &str,
+        messages: Vec<NewMessage>,
+        options: AddOptions,
+    ) -> Result<AddedMessages> {
+        let id = session_id.to_owned();
+        self.run(move |s| s.add_messages_with(&id, &messages, &options))
+            .await
     }
 
     /// [`Store::add_message_at_version`].

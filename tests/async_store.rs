@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::temp_db;
 use sessiondb::{
-    AsyncStore, Change, ChangeReceiver, Error, HistoryUpdate, NewMessage, Store, StreamEnd,
-    StreamUpdate, WatchCursor,
+    AddOptions, AsyncStore, Change, ChangeReceiver, Error, HistoryUpdate, NewMessage, Store,
+    StreamEnd, StreamUpdate, WatchCursor,
 };
 
 const TASKS: usize = 32;
@@ -110,6 +110,47 @@ async fn errors_are_the_stores_errors() {
         .await
         .unwrap();
     assert_eq!(contents, ["a", "leased"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_one_transaction_each_and_a_retry_writes_nothing() {
+    let (_dir, path) = temp_db();
+    let store = AsyncStore::open(&path).await.unwrap();
+    let batch = |t: usize| {
+        vec![
+            NewMessage::user(format!("q{t}")).with_key(format!("q{t}")),
+            NewMessage::assistant(format!("a{t}")).with_key(format!("a{t}")),
+        ]
+    };
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let store = store.clone();
+            tokio::spawn(async move { store.add_messages("s", batch(t)).await.unwrap() })
+        })
+        .collect();
+    for task in tasks {
+        let added = task.await.unwrap();
+        assert_eq!(added.written, [true, true]);
+    }
+    // Each question is right before its answer: no batch was split by another.
+    let history = store.chat_history("s", None).await.unwrap();
+    let contents: Vec<&str> = history.iter().map(|m| m.content()).collect();
+    assert_eq!(contents.len(), 16);
+    for pair in contents.chunks(2) {
+        assert_eq!(pair[0].replace('q', "a"), pair[1]);
+    }
+    let retry = store.add_messages("s", batch(3)).await.unwrap();
+    assert!(retry.already_stored);
+    assert_eq!(retry.version, history.version());
+    let stale = AddOptions {
+        expected_version: Some(history.version() - 1),
+        ..AddOptions::default()
+    };
+    match store.add_messages_with("s", batch(9), stale).await {
+        Err(Error::Conflict { actual, .. }) => assert_eq!(actual, history.version()),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(store.chat_history("s", None).await.unwrap().len(), 16);
 }
 
 /// The next change, within the wait.
