@@ -222,6 +222,15 @@ fn keep_latest_keeps_one_checkpoint_per_namespace_and_delete_removes_the_thread(
     assert!(!store.session_exists("langgraph:t").unwrap());
 }
 
+/// Thread `t` of checkpoints 1, 2 and 3 (each the parent of the next, each with a new
+/// value of `a`), and `c`, a copy of it.
+fn three_and_a_copy(store: &Store) {
+    put(store, "t", "1", None, "v1", "one");
+    put(store, "t", "2", Some("1"), "v2", "two");
+    put(store, "t", "3", Some("2"), "v3", "three");
+    store.copy_checkpoint_thread("t", "c").unwrap();
+}
+
 /// (checkpoint id, parent id) of every checkpoint of `thread`, newest first.
 fn parents(store: &Store, thread: &str) -> Vec<(String, Option<String>)> {
     records(store, thread)
@@ -247,10 +256,7 @@ fn parent_of(store: &Store, thread: &str, id: Option<&str>) -> Option<String> {
 fn a_parent_hidden_from_a_thread_is_no_parent_there_and_still_one_in_the_copy_that_reads_it() {
     let (_dir, path) = temp_db();
     let store = Store::open(&path).unwrap();
-    put(&store, "t", "1", None, "v1", "one");
-    put(&store, "t", "2", Some("1"), "v2", "two");
-    put(&store, "t", "3", Some("2"), "v3", "three");
-    store.copy_checkpoint_thread("t", "c").unwrap();
+    three_and_a_copy(&store);
     // The copy still reads 1 and 2, so keep_latest hides them from the thread: 3 is a row
     // both share, and only the copy shows its parent.
     store
@@ -420,10 +426,7 @@ fn got(store: &Store, thread: &str, id: Option<&str>) -> Option<String> {
 fn get_by_id_and_latest_pass_over_the_checkpoints_a_copy_hides() {
     let (_dir, path) = temp_db();
     let store = Store::open(&path).unwrap();
-    put(&store, "t", "1", None, "v1", "one");
-    put(&store, "t", "2", Some("1"), "v2", "two");
-    put(&store, "t", "3", Some("2"), "v3", "three");
-    store.copy_checkpoint_thread("t", "c").unwrap();
+    three_and_a_copy(&store);
     // The copy inherits the three rows: keep_latest hides two of them from it only.
     store
         .prune_checkpoints(&["c".into()], PruneStrategy::KeepLatest)
