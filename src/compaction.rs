@@ -17,7 +17,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::db::sql::args;
+use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::heads::{check_version, fork_new_head, head_of, save_head, Step};
 use crate::history::{in_effect, summary_message, History};
@@ -92,23 +92,7 @@ impl Store {
         self.read(|tx| {
             let (head, _) =
                 head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
-            tx.query_map(
-                "SELECT through_seq, summary, tokens_before, tokens_after, created_at
-                 FROM compactions WHERE branch_id = ?1 AND through_seq <= ?2
-                 ORDER BY through_seq, id",
-                args![head.branch_id, head.length],
-                |row| {
-                    let through: i64 = row.get(0)?;
-                    let created_at: String = row.get(4)?;
-                    Ok(Compaction {
-                        through_index: (through - 1) as u64,
-                        summary: summary_message(&row.get::<String>(1)?, through, &created_at)?,
-                        tokens_before: row.get::<Option<i64>>(2)?.map(|t| t as u64),
-                        tokens_after: row.get::<Option<i64>>(3)?.map(|t| t as u64),
-                        created_at: parse_time(&created_at)?,
-                    })
-                },
-            )
+            compactions_of(tx, head.branch_id, head.length)
         })
     }
 
@@ -120,39 +104,20 @@ impl Store {
         expected_version: Option<i64>,
     ) -> Result<Compaction> {
         validate_session_id(session_id)?;
-        summary
-            .validate()
-            .map_err(|e| Error::invalid(format!("summary: {e}")))?;
-        if summary.key.is_some() || summary.role == Role::Tool {
-            return Err(Error::invalid(
-                "a summary cannot be a tool result or carry a key",
-            ));
-        }
-        let text = serde_json::to_string(&summary)
-            .map_err(|e| Error::invalid(format!("summary cannot be serialized: {e}")))?;
+        let text = check_summary(&summary)?;
         self.write(|tx| {
             let (head, version) =
                 head_of(tx, session_id)?.ok_or_else(|| Error::not_found("session", session_id))?;
             check_version(session_id, expected_version, version)?;
-            let through = match i64::try_from(through_index) {
-                Ok(i) if i < head.length => i + 1,
-                _ => {
-                    return Err(Error::invalid(format!(
-                        "through index {through_index} is past the end of session \
-                         {session_id:?}, which has {} messages",
-                        head.length
-                    )))
-                }
-            };
-            if let Some((_, current)) = in_effect(tx, head.branch_id, head.length)? {
-                if through < current {
-                    return Err(Error::invalid(format!(
-                        "through index {through_index} ends before the compaction in effect \
-                         (through index {}); a later compaction must cover it",
-                        current - 1
-                    )));
-                }
-            }
+            let current = in_effect(tx, head.branch_id, head.length)?.map(|(_, through)| through);
+            let through = check_through(
+                through_index,
+                head.length,
+                current,
+                &format!("session {session_id:?}"),
+            )?;
+            // Only at the moment of compacting: messages appended later may be anything, so
+            // a recorded compaction can be followed by a tool result (see `check_through`).
             let segments = lineage::segments(tx, head.branch_id, head.length)?;
             if through < head.length {
                 let next = lineage::read_range(tx, &segments, through + 1, through + 1)?;
@@ -174,18 +139,13 @@ impl Store {
                 version,
                 &now,
             )?;
-            tx.execute(
-                "INSERT INTO compactions (branch_id, through_seq, summary, tokens_before,
-                     tokens_after, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                args![
-                    new_head.branch_id,
-                    through,
-                    text,
-                    summary.input_tokens.map(|t| t as i64),
-                    summary.output_tokens.map(|t| t as i64),
-                    now
-                ],
+            insert_compaction(
+                tx,
+                new_head.branch_id,
+                through,
+                &text,
+                (summary.input_tokens, summary.output_tokens),
+                &now,
             )?;
             save_head(tx, session_id, &new_head, version, &now)?;
             Ok(Compaction {
@@ -201,4 +161,113 @@ impl Store {
             })
         })
     }
+}
+
+/// Checks a summary by the rules every recorded compaction keeps (a valid message, not a
+/// `tool` result, no key: it stands in the working view for messages, not as one of them);
+/// returns the text it is stored as.
+pub(crate) fn check_summary(summary: &NewMessage) -> Result<String> {
+    summary
+        .validate()
+        .map_err(|e| Error::invalid(format!("summary: {e}")))?;
+    if summary.key.is_some() || summary.role == Role::Tool {
+        return Err(Error::invalid(
+            "a summary cannot be a tool result or carry a key",
+        ));
+    }
+    serde_json::to_string(summary)
+        .map_err(|e| Error::invalid(format!("summary cannot be serialized: {e}")))
+}
+
+/// Checks where a compaction ends on a history of `length` messages (`history` names it in a
+/// refusal) whose compaction before it ends at seq `current`; returns its through seq. The
+/// rules every recorded compaction keeps: within the history, and not before the one before
+/// it (a later summary stands for the earlier one too). Whether a tool result follows the
+/// range is checked by `compact` alone: messages appended after a compaction that ended at
+/// the end of its history may be anything.
+pub(crate) fn check_through(
+    through_index: u64,
+    length: i64,
+    current: Option<i64>,
+    history: &str,
+) -> Result<i64> {
+    let through = match i64::try_from(through_index) {
+        Ok(i) if i < length => i + 1,
+        _ => {
+            return Err(Error::invalid(format!(
+                "through index {through_index} is past the end of {history}, which has \
+                 {length} messages"
+            )))
+        }
+    };
+    match current {
+        Some(current) if through < current => Err(Error::invalid(format!(
+            "through index {through_index} ends before the compaction in effect (through \
+             index {}); a later compaction must cover it",
+            current - 1
+        ))),
+        _ => Ok(through),
+    }
+}
+
+/// Records a compaction of branch `branch_id` through seq `through`, its summary stored as
+/// `summary` (from [`check_summary`]). Only for a branch created in the same transaction: a
+/// branch's compactions never change once it is visible.
+pub(crate) fn insert_compaction(
+    tx: &Tx<'_>,
+    branch_id: i64,
+    through: i64,
+    summary: &str,
+    (tokens_before, tokens_after): (Option<u64>, Option<u64>),
+    created_at: &str,
+) -> Result<()> {
+    let tokens = |t: Option<u64>| {
+        t.map(|t| i64::try_from(t).map_err(|_| Error::invalid(format!("{t} tokens is too many"))))
+            .transpose()
+    };
+    tx.execute(
+        "INSERT INTO compactions (branch_id, through_seq, summary, tokens_before, tokens_after,
+             created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        args![
+            branch_id,
+            through,
+            summary,
+            tokens(tokens_before)?,
+            tokens(tokens_after)?,
+            created_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// Forgets the compactions of branch `branch_id`, created in this transaction from a history
+/// whose compactions it carried: for an import that gives it those of its image instead.
+pub(crate) fn clear_compactions(tx: &Tx<'_>, branch_id: i64) -> Result<()> {
+    tx.execute(
+        "DELETE FROM compactions WHERE branch_id = ?1",
+        args![branch_id],
+    )?;
+    Ok(())
+}
+
+/// The compactions of branch `branch_id`'s history of `length` messages, oldest range first.
+pub(crate) fn compactions_of(tx: &Tx<'_>, branch_id: i64, length: i64) -> Result<Vec<Compaction>> {
+    tx.query_map(
+        "SELECT through_seq, summary, tokens_before, tokens_after, created_at
+         FROM compactions WHERE branch_id = ?1 AND through_seq <= ?2
+         ORDER BY through_seq, id",
+        args![branch_id, length],
+        |row| {
+            let through: i64 = row.get(0)?;
+            let created_at: String = row.get(4)?;
+            Ok(Compaction {
+                through_index: (through - 1) as u64,
+                summary: summary_message(&row.get::<String>(1)?, through, &created_at)?,
+                tokens_before: row.get::<Option<i64>>(2)?.map(|t| t as u64),
+                tokens_after: row.get::<Option<i64>>(3)?.map(|t| t as u64),
+                created_at: parse_time(&created_at)?,
+            })
+        },
+    )
 }

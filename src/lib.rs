@@ -169,9 +169,9 @@ pub use search::{words_query, SearchFilter, SearchHit};
 pub use sessions::{SessionCursor, SessionPage, SessionQuery, SessionUpdate};
 pub use store::{default_path, is_postgres_url, Store, StoreBuilder};
 pub use transfer::{
-    BranchExport, ChannelValueExport, CheckpointExport, CheckpointWriteExport, ExportFile,
-    ImportOptions, ImportReport, SessionExport, SkippedSource, SnapshotExport, EXPORT_FORMAT,
-    EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,
+    BranchExport, ChannelValueExport, CheckpointExport, CheckpointWriteExport, CompactionExport,
+    ExportFile, ImportOptions, ImportReport, SessionExport, SkippedSource, SnapshotExport,
+    EXPORT_FORMAT, EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,
 };
 pub use turns::{AddOptions, AddedMessages, FoundKeys, KeyMode};
 pub use usage::{RecordedUsage, UsageRecord};

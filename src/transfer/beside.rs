@@ -1,7 +1,9 @@
 //! What a history holds beside its messages, in the export format: usage records, LangGraph
 //! checkpoints with the channel values they read (each stored value once), and the pending
-//! writes of those checkpoints. Read from a lineage for an export; checked, compared and
-//! written for an import. The rows themselves are `usage.rs`'s and `checkpoints.rs`'s.
+//! writes of those checkpoints, kept on message rows; and compactions, kept on the branch.
+//! Read from a lineage for an export; checked, compared and written for an import. The rows
+//! themselves are `usage.rs`'s, `checkpoints.rs`'s and `compaction.rs`'s (whose rules the
+//! import checks, as `compact` does).
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,13 +14,14 @@ use crate::checkpoints::{
     insert_blob, insert_checkpoint_row, insert_writes, refer_blob, stored_blob, stored_checkpoints,
     stored_writes, ChannelBlob, PendingWrite, Serialized,
 };
+use crate::compaction::{check_summary, check_through, insert_compaction};
 use crate::db::sql::Tx;
 use crate::error::{Error, Result};
 use crate::lineage::{row_id, Segment};
 use crate::model::{check_json, time_text};
 use crate::usage::{put_record, records_of, UsageRecord};
 
-use super::image::{ChannelValueExport, CheckpointExport, CheckpointWriteExport};
+use super::image::{ChannelValueExport, CheckpointExport, CheckpointWriteExport, CompactionExport};
 
 /// The lists of one history (a session's current history or one of its branches).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -413,4 +416,56 @@ fn decode(text: &str, place: &str, field: &str) -> Result<Vec<u8>> {
     STANDARD
         .decode(text)
         .map_err(|e| Error::invalid(format!("{place}{field}: not base64: {e}")))
+}
+
+/// Checks the compactions of a history of `messages` messages by the rules `compact` keeps
+/// (`compaction::check_summary`, `compaction::check_through`), in order; `place` prefixes a
+/// refusal (`session "s": ` and the branch).
+pub(super) fn check_compactions(
+    compactions: &[CompactionExport],
+    messages: usize,
+    place: &str,
+) -> Result<()> {
+    let length = i64::try_from(messages).unwrap_or(i64::MAX);
+    let mut current = None;
+    for (i, compaction) in compactions.iter().enumerate() {
+        let refuse = |e: Error| match e {
+            Error::InvalidInput(why) => Error::invalid(format!("{place}compactions[{i}]: {why}")),
+            other => other,
+        };
+        check_summary(&compaction.summary).map_err(refuse)?;
+        for (field, tokens) in [
+            ("tokens_before", compaction.tokens_before),
+            ("tokens_after", compaction.tokens_after),
+        ] {
+            if tokens.is_some_and(|t| t > i64::MAX as u64) {
+                return Err(refuse(Error::invalid(format!("{field} is too large"))));
+            }
+        }
+        current = Some(
+            check_through(compaction.through_index, length, current, "the history")
+                .map_err(refuse)?,
+        );
+    }
+    Ok(())
+}
+
+/// Records a checked history's compactions on branch `branch_id`, created in this
+/// transaction, in their order.
+pub(super) fn write_compactions(
+    tx: &Tx<'_>,
+    branch_id: i64,
+    compactions: &[CompactionExport],
+) -> Result<()> {
+    for compaction in compactions {
+        insert_compaction(
+            tx,
+            branch_id,
+            compaction.through_index as i64 + 1,
+            &check_summary(&compaction.summary)?,
+            (compaction.tokens_before, compaction.tokens_after),
+            &time_text(&compaction.created_at),
+        )?;
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 use chrono::Utc;
 
 use crate::branches::branches_of;
+use crate::compaction::compactions_of;
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::heads::head_of;
@@ -14,7 +15,8 @@ use crate::store::Store;
 
 use super::beside::{self, Values};
 use super::image::{
-    BranchExport, ExportFile, SessionExport, SnapshotExport, EXPORT_FORMAT, EXPORT_VERSION,
+    BranchExport, CompactionExport, ExportFile, SessionExport, SnapshotExport, EXPORT_FORMAT,
+    EXPORT_VERSION,
 };
 
 impl Store {
@@ -59,23 +61,24 @@ impl Store {
             let session = load_session(tx, id)?;
             let (head, _) = head_of(tx, id)?.ok_or_else(|| Error::not_found("session", id))?;
             let mut values = Values::default();
-            // The full history: a compacted session's working view would lose what it
-            // summarizes.
+            // The full history, with its compactions: a compacted session's working view
+            // would lose what it summarizes.
             let (messages, current) = history(tx, head.branch_id, head.length, &mut values)?;
             let (branches, snapshots) = if all_branches {
                 let mut branches = Vec::new();
                 for b in branches_of(tx, id)? {
                     let branch = branch_id(tx, id, &b.name)?;
                     let length = lineage::branch_length(tx, branch)?;
-                    let (messages, beside) = history(tx, branch, length, &mut values)?;
+                    let (messages, read) = history(tx, branch, length, &mut values)?;
                     branches.push(BranchExport {
                         messages,
                         name: b.name,
                         created_at: b.created_at,
                         superseded_at: b.superseded_at,
-                        usage_records: beside.usage_records,
-                        checkpoints: beside.checkpoints,
-                        checkpoint_writes: beside.writes,
+                        usage_records: read.beside.usage_records,
+                        checkpoints: read.beside.checkpoints,
+                        checkpoint_writes: read.beside.writes,
+                        compactions: read.compactions,
                     });
                 }
                 let snapshots = snapshots_of(tx, id)?
@@ -117,9 +120,10 @@ impl Store {
                 updated_at,
                 head_branch,
                 messages,
-                usage_records: current.usage_records,
-                checkpoints: current.checkpoints,
-                checkpoint_writes: current.writes,
+                usage_records: current.beside.usage_records,
+                checkpoints: current.beside.checkpoints,
+                checkpoint_writes: current.beside.writes,
+                compactions: current.compactions,
                 checkpoint_values: values.list,
                 branches,
                 snapshots,
@@ -128,14 +132,32 @@ impl Store {
     }
 }
 
-/// The first `length` messages of branch `branch`'s lineage, and what they hold beside them.
+/// What an export holds of one history besides its messages.
+struct HistoryRead {
+    beside: beside::Read,
+    compactions: Vec<CompactionExport>,
+}
+
+/// The first `length` messages of branch `branch`'s lineage, what they hold beside them, and
+/// the branch's compactions.
 fn history(
     tx: &Tx<'_>,
     branch: i64,
     length: i64,
     values: &mut Values,
-) -> Result<(Vec<Message>, beside::Read)> {
+) -> Result<(Vec<Message>, HistoryRead)> {
     let segments = lineage::segments(tx, branch, length)?;
     let messages = lineage::read_range(tx, &segments, 1, length)?;
-    Ok((messages, beside::read(tx, &segments, values)?))
+    let beside = beside::read(tx, &segments, values)?;
+    let compactions = compactions_of(tx, branch, length)?
+        .into_iter()
+        .map(CompactionExport::from)
+        .collect();
+    Ok((
+        messages,
+        HistoryRead {
+            beside,
+            compactions,
+        },
+    ))
 }

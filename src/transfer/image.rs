@@ -3,9 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::compaction::Compaction;
 use crate::error::{Error, Result};
 use crate::heads::DEFAULT_BRANCH;
-use crate::model::{Message, Metadata};
+use crate::model::{Message, Metadata, NewMessage};
 use crate::usage::UsageRecord;
 
 /// The name and version an export file carries.
@@ -26,7 +27,7 @@ pub struct ExportFile {
 /// histories) and snapshot.
 ///
 /// What is kept beside a history's messages (usage records, LangGraph checkpoints and their
-/// pending writes) comes in lists of their own, each entry naming its message by `index` in
+/// pending writes, compactions) comes in lists of their own, each entry naming its message by `index` in
 /// that history: a reader that does not know them (version 1 files predate them) skips them
 /// and reads the messages as before. Channel values are stored once per version, in the
 /// session's `checkpoint_values`, which the checkpoints of every history refer to by index.
@@ -63,6 +64,10 @@ pub struct SessionExport {
     /// The pending writes the current history shows for its checkpoints.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checkpoint_writes: Vec<CheckpointWriteExport>,
+    /// The compactions recorded on the current history, oldest range first (the last is in
+    /// effect): with them an import gives the same working view as the source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compactions: Vec<CompactionExport>,
     /// Every channel value a checkpoint of any history of the session reads, once each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checkpoint_values: Vec<ChannelValueExport>,
@@ -94,6 +99,36 @@ pub struct BranchExport {
     /// As [`SessionExport::checkpoint_writes`], for this branch's history.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checkpoint_writes: Vec<CheckpointWriteExport>,
+    /// As [`SessionExport::compactions`], for this branch's history.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compactions: Vec<CompactionExport>,
+}
+
+/// A compaction recorded on a history ([`crate::Compaction`]): messages `0..=through_index`
+/// are summarized by `summary`, which the working view shows at index `through_index`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompactionExport {
+    pub through_index: u64,
+    /// The summary message as `compact` was given it.
+    pub summary: NewMessage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_before: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_after: Option<u64>,
+    #[serde(serialize_with = "crate::model::timestamp::serialize")]
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Compaction> for CompactionExport {
+    fn from(c: Compaction) -> Self {
+        CompactionExport {
+            through_index: c.through_index,
+            summary: c.summary.body,
+            tokens_before: c.tokens_before,
+            tokens_after: c.tokens_after,
+            created_at: c.created_at,
+        }
+    }
 }
 
 /// A LangGraph checkpoint a history shows, on the message that holds it.

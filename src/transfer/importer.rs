@@ -9,6 +9,7 @@ use crate::cache::Entry;
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::heads::{head_of, touch};
+use crate::history::in_effect;
 use crate::model::{check_field, check_json, validate_session_id, Message, NewMessage};
 use crate::session_row::load_session;
 use crate::store::Store;
@@ -17,7 +18,7 @@ use super::image::{
     check_header, ExportFile, ImportOptions, ImportReport, SessionExport, SkippedSource,
 };
 use super::plan::has_beside;
-use super::write::{replace_with_beside, write_image};
+use super::write::{replace_head, write_image};
 
 impl Store {
     /// Imports an export already in memory (see [`Store::import_sessions`]). To import a
@@ -148,17 +149,22 @@ impl Store {
             )?;
             touch(tx, &id)?;
         }
-        let (history_changed, entry) = if has_beside(&image) {
-            (replace_with_beside(tx, &image)?, None)
-        } else {
-            let wanted: Vec<NewMessage> = image
-                .messages
-                .into_iter()
-                .map(Message::into_dated)
-                .collect();
-            let (change, entry) = self.replace_in(tx, &id, &wanted, None)?;
-            (change.written > 0 || change.superseded, Some(entry))
+        let compacted = match head_of(tx, &id)? {
+            Some((head, _)) => in_effect(tx, head.branch_id, head.length)?.is_some(),
+            None => false,
         };
+        let (history_changed, entry) =
+            if has_beside(&image) || !image.compactions.is_empty() || compacted {
+                (replace_head(tx, &image)?, None)
+            } else {
+                let wanted: Vec<NewMessage> = image
+                    .messages
+                    .into_iter()
+                    .map(Message::into_dated)
+                    .collect();
+                let (change, entry) = self.replace_in(tx, &id, &wanted, None)?;
+                (change.written > 0 || change.superseded, Some(entry))
+            };
         let outcome = if linked || fields_changed || history_changed {
             Outcome::Updated
         } else {

@@ -22,7 +22,7 @@ mod read;
 mod write;
 
 pub use image::{
-    BranchExport, ChannelValueExport, CheckpointExport, CheckpointWriteExport, ExportFile,
-    ImportOptions, ImportReport, SessionExport, SkippedSource, SnapshotExport, EXPORT_FORMAT,
-    EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,
+    BranchExport, ChannelValueExport, CheckpointExport, CheckpointWriteExport, CompactionExport,
+    ExportFile, ImportOptions, ImportReport, SessionExport, SkippedSource, SnapshotExport,
+    EXPORT_FORMAT, EXPORT_VERSION, MAX_IMPORT_SESSION_BYTES,
 };

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::model::{check_field, check_json, validate_branch_name, Message};
 
 use super::beside::{self, Beside};
-use super::image::{BranchExport, SessionExport, SnapshotExport};
+use super::image::{BranchExport, CompactionExport, SessionExport, SnapshotExport};
 
 /// Versions count up from the largest name: leave them room.
 const MAX_IMPORTED_VERSION: i64 = 1 << 53;
@@ -45,6 +45,9 @@ pub(super) struct BranchPlan<'m> {
     pub messages: &'m [Message],
     /// What its history holds beside the messages.
     pub beside: Beside<'m>,
+    /// The compactions recorded on it (rows of the branch, not of messages, so they do not
+    /// change what it shares).
+    pub compactions: &'m [CompactionExport],
     /// What it starts with; `None` starts it empty.
     pub shares: Option<Shared>,
 }
@@ -90,9 +93,16 @@ pub(super) fn validate(image: &SessionExport) -> Result<()> {
     check_json("metadata", &image.metadata)?;
     let values = &image.checkpoint_values;
     beside::check(&current(image), image.messages.len(), values, "")?;
+    let session = format!("session {:?}: ", image.id);
+    beside::check_compactions(&image.compactions, image.messages.len(), &session)?;
     for branch in image.branches.iter().flatten() {
         let place = format!("branch {:?}: ", branch.name);
         beside::check(&of_branch(branch), branch.messages.len(), values, &place)?;
+        beside::check_compactions(
+            &branch.compactions,
+            branch.messages.len(),
+            &format!("{session}{place}"),
+        )?;
     }
     Ok(())
 }
@@ -153,6 +163,7 @@ fn branches_of(image: &SessionExport) -> Vec<BranchPlan<'_>> {
                 superseded_at: b.superseded_at.as_ref(),
                 messages: &b.messages,
                 beside: of_branch(b),
+                compactions: &b.compactions,
                 shares: None,
             })
             .collect(),
@@ -162,6 +173,7 @@ fn branches_of(image: &SessionExport) -> Vec<BranchPlan<'_>> {
             superseded_at: None,
             messages: &image.messages,
             beside: current(image),
+            compactions: &image.compactions,
             shares: None,
         }],
     }
@@ -250,6 +262,12 @@ fn head_of(image: &SessionExport, branches: &[BranchPlan<'_>]) -> Result<usize> 
     {
         return Err(Error::invalid(format!(
             "messages differ from the history of head branch {:?}",
+            image.head_branch
+        )));
+    }
+    if branches[head].compactions != image.compactions {
+        return Err(Error::invalid(format!(
+            "compactions differ from those of head branch {:?}",
             image.head_branch
         )));
     }

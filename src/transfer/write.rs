@@ -4,17 +4,18 @@
 
 use serde_json::Value;
 
+use crate::compaction::{clear_compactions, compactions_of};
 use crate::db::sql::{args, Tx};
 use crate::error::{Error, Result};
 use crate::heads::{
     first_version, fork_new_head, head_of, insert_session_row, insert_snapshot, next_step,
     raise_version_clock, save_head,
 };
-use crate::lineage::{self, Head};
+use crate::lineage::{self, Head, Segment};
 use crate::model::{time_text, Message, NewSession};
 
 use super::beside::{self, Blobs, Values};
-use super::image::SessionExport;
+use super::image::{CompactionExport, SessionExport};
 use super::plan::{current, has_beside, plan, validate, BranchPlan, Plan, Shared, Source};
 
 /// Writes a session that does not exist yet, exactly as described: branches share the rows
@@ -115,6 +116,7 @@ fn write_branches(
         let place = place(image, branch.name);
         let shared = branch.shares.map_or(0, |s| s.length);
         beside::write_rows(tx, id, shared, &branch.beside, blobs, &place)?;
+        beside::write_compactions(tx, id, branch.compactions)?;
         ids.push(id);
     }
     Ok(ids)
@@ -204,50 +206,66 @@ fn append_messages(tx: &Tx<'_>, head: &mut Head, messages: &[Message]) -> Result
 }
 
 /// Brings an existing session's current history to that of an image that keeps something
-/// beside its messages: left alone when it holds exactly those messages and what they keep,
-/// else replaced whole by a new head branch holding every message again, with what the
-/// image keeps beside them, no row shared with the old head (which stays as a superseded
-/// branch). Sharing a prefix would show the old head's checkpoints hidden after that prefix
-/// and its pending writes. Returns whether it wrote.
-pub(super) fn replace_with_beside(tx: &Tx<'_>, image: &SessionExport) -> Result<bool> {
+/// beside its messages, or compactions (or whose session's history has compactions), as
+/// `set_chat_history` brings messages: left alone when it holds exactly the image's messages,
+/// compactions and lists, else replaced by a new head branch (the old head stays as a
+/// superseded branch) that carries the image's compactions. A compaction belongs to a branch
+/// and is fixed when the branch is made, so even equal messages with other compactions make
+/// a new head. The new head shares the old head's rows up to the first message that
+/// differs, unless the image keeps lists beside its messages: then it is written whole, no
+/// row shared with the old head, since sharing a prefix would show the old head's
+/// checkpoints hidden after that prefix and its pending writes. Returns whether it wrote.
+pub(super) fn replace_head(tx: &Tx<'_>, image: &SessionExport) -> Result<bool> {
     validate(image)?;
     let (head, _) =
         head_of(tx, &image.id)?.ok_or_else(|| Error::not_found("session", &image.id))?;
     let segments = lineage::segments(tx, head.branch_id, head.length)?;
     let stored = lineage::read_range(tx, &segments, 1, head.length)?;
-    let same_messages = stored.len() == image.messages.len()
-        && stored
-            .iter()
-            .zip(&image.messages)
-            .all(|(old, new)| old.body == new.body && old.created_at == new.created_at);
-    if same_messages {
-        let mut values = Values::default();
-        let read = beside::read(tx, &segments, &mut values)?;
-        if beside::same(
-            &read.beside(),
-            &values.list,
-            &current(image),
-            &image.checkpoint_values,
-        ) {
+    let kept = stored
+        .iter()
+        .zip(&image.messages)
+        .take_while(|(old, new)| old.body == new.body && old.created_at == new.created_at)
+        .count();
+    let lists = has_beside(image);
+    if kept == stored.len() && kept == image.messages.len() {
+        let compactions: Vec<CompactionExport> = compactions_of(tx, head.branch_id, head.length)?
+            .into_iter()
+            .map(CompactionExport::from)
+            .collect();
+        if compactions == image.compactions && (!lists || same_lists(tx, image, &segments)?) {
             return Ok(false);
         }
     }
+    let from = if lists { 0 } else { kept };
     let step = next_step(tx, &image.id)?;
-    let segments = lineage::segments(tx, head.branch_id, head.length)?;
     let mut new = fork_new_head(
         tx,
         &image.id,
         head.branch_id,
         &segments,
-        0,
+        from as i64,
         step.version,
         &step.now,
     )?;
-    append_messages(tx, &mut new, &image.messages)?;
+    clear_compactions(tx, new.branch_id)?;
+    append_messages(tx, &mut new, &image.messages[from..])?;
     let current = current(image);
     let mut blobs = Blobs::new(&image.checkpoint_values);
-    beside::write_rows(tx, new.branch_id, 0, &current, &mut blobs, "")?;
+    beside::write_rows(tx, new.branch_id, from, &current, &mut blobs, "")?;
     beside::write_writes(tx, new.branch_id, current.writes, "")?;
+    beside::write_compactions(tx, new.branch_id, &image.compactions)?;
     save_head(tx, &image.id, &new, step.version, &step.now)?;
     Ok(true)
+}
+
+/// Whether the lineage `segments` holds exactly the image's lists beside its messages.
+fn same_lists(tx: &Tx<'_>, image: &SessionExport, segments: &[Segment]) -> Result<bool> {
+    let mut values = Values::default();
+    let read = beside::read(tx, segments, &mut values)?;
+    Ok(beside::same(
+        &read.beside(),
+        &values.list,
+        &current(image),
+        &image.checkpoint_values,
+    ))
 }
