@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use common::{cli, temp_db};
 use serde_json::json;
-use sessiondb::{ImportOptions, NewMessage, NewSession, Role, SkippedSource, Store};
+use sessiondb::{
+    Compaction, ImportOptions, Message, NewMessage, NewSession, Role, SkippedSource, Store,
+};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -830,6 +832,7 @@ fn a_session_with_nothing_beside_its_messages_exports_as_before() {
         "checkpoints",
         "checkpoint_writes",
         "checkpoint_values",
+        "compactions",
     ] {
         assert!(!text.contains(key), "{key} in {text}");
     }
@@ -1055,4 +1058,420 @@ fn the_cli_carries_a_thread_with_its_checkpoints_and_usage() {
         ),
         "{stderr}"
     );
+}
+
+/// Session "s": six messages compacted twice (through index 1, then through 4 with a
+/// summary that carries usage and a key of its own), then one more message; branch "alt"
+/// made from the compacted history at index 2 (it keeps the first compaction) and grown by
+/// one message. The heads before each compaction stay as superseded branches. Session
+/// "plain" is never compacted.
+fn compacted(store: &Store) {
+    let call =
+        json!({"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}});
+    store
+        .add_messages(
+            "s",
+            &[
+                NewMessage::user("q0"),
+                NewMessage::assistant("a1"),
+                NewMessage::user("q2"),
+                NewMessage::assistant("").with_tool_calls(vec![call]),
+                NewMessage::tool("c1", "r4"),
+                NewMessage::assistant("a5"),
+            ],
+        )
+        .unwrap();
+    store
+        .compact("s", NewMessage::system("sum 0-1"), 1)
+        .unwrap();
+    store
+        .compact(
+            "s",
+            NewMessage::system("sum 0-4")
+                .with_usage(300, 25, None)
+                .with_extra("name", json!("summarizer")),
+            4,
+        )
+        .unwrap();
+    store.add_user_message("s", "q6").unwrap();
+    store.create_branch("s", "alt", Some(2)).unwrap();
+    store.switch_branch("s", "alt").unwrap();
+    store.add_user_message("s", "alt q3").unwrap();
+    store.switch_branch("s", "main").unwrap();
+    store.add_user_message("plain", "p0").unwrap();
+    store.add_user_message("plain", "p1").unwrap();
+}
+
+/// A session's working view (cached and uncached, which must agree), full history and
+/// compactions.
+fn compacted_reads(store: &Store, id: &str) -> (Vec<Message>, Vec<Message>, Vec<Compaction>) {
+    let working = store.chat_history_uncached(id, None).unwrap().to_vec();
+    assert_eq!(store.chat_history(id, None).unwrap().to_vec(), working);
+    let full = store.full_history(id).unwrap().to_vec();
+    (working, full, store.compactions(id).unwrap())
+}
+
+/// `compacted_reads` of each branch of `id` by name, switched to in turn, then the head's
+/// again.
+fn branch_reads(store: &Store, id: &str) -> Vec<(String, Vec<Message>, Vec<Compaction>)> {
+    let branches = store.branches(id).unwrap();
+    let head = branches.iter().find(|b| b.is_head).unwrap().name.clone();
+    let mut out = Vec::new();
+    for branch in branches.iter().map(|b| &b.name).chain([&head]) {
+        store.switch_branch(id, branch).unwrap();
+        let (working, _, compactions) = compacted_reads(store, id);
+        out.push((branch.clone(), working, compactions));
+    }
+    out
+}
+
+fn texts(messages: &[Message]) -> Vec<&str> {
+    messages.iter().map(|m| m.content()).collect()
+}
+
+#[test]
+fn a_compacted_session_comes_back_with_its_working_view_and_compactions() {
+    let (_d, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    compacted(&store);
+    let (working, full, compactions) = compacted_reads(&store, "s");
+    assert_eq!(texts(&working), ["sum 0-4", "a5", "q6"]);
+    assert_eq!(full.len(), 7);
+    for all_branches in [false, true] {
+        let exported = store.export(&[], all_branches, &mut none).unwrap();
+        let (_d2, copy) = import_fresh(&exported);
+        assert_eq!(
+            compacted_reads(&copy, "s"),
+            (working.clone(), full.clone(), compactions.clone())
+        );
+        assert_eq!(
+            compacted_reads(&copy, "plain"),
+            compacted_reads(&store, "plain")
+        );
+        assert_eq!(copy.compactions("plain").unwrap(), []);
+        // Exported again, the copy is the same file.
+        assert_eq!(
+            copy.export(&[], all_branches, &mut none).unwrap().sessions,
+            exported.sessions
+        );
+        assert!(copy.check().unwrap().is_ok());
+        // Appending to the copy goes on after the summary, as on the source.
+        copy.add_user_message("s", "q7").unwrap();
+        assert_eq!(
+            texts(&copy.chat_history("s", None).unwrap()),
+            ["sum 0-4", "a5", "q6", "q7"]
+        );
+    }
+}
+
+#[test]
+fn two_compactions_of_one_history_are_exported_in_order_with_their_fields() {
+    let (_d, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    compacted(&store);
+    let exported = store.export(&["s".to_string()], false, &mut none).unwrap();
+    let json = serde_json::to_value(&exported.sessions[0]).unwrap();
+    let listed = json["compactions"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        listed[0],
+        json!({"through_index": 1, "summary": {"role": "system", "content": "sum 0-1"},
+               "created_at": listed[0]["created_at"]})
+    );
+    assert_eq!(
+        listed[1],
+        json!({"through_index": 4,
+               "summary": {"role": "system", "content": "sum 0-4", "input_tokens": 300,
+                           "output_tokens": 25, "name": "summarizer"},
+               "tokens_before": 300, "tokens_after": 25,
+               "created_at": listed[1]["created_at"]})
+    );
+    let recorded = store.compactions("s").unwrap();
+    for (listed, recorded) in listed.iter().zip(&recorded) {
+        let at: chrono::DateTime<chrono::Utc> =
+            listed["created_at"].as_str().unwrap().parse().unwrap();
+        assert_eq!(at, recorded.created_at);
+    }
+    assert!(recorded[0].created_at <= recorded[1].created_at);
+}
+
+#[test]
+fn all_branches_bring_back_the_superseded_heads_and_the_compacted_branch() {
+    let (_d, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    compacted(&store);
+    let exported = store.export(&[], true, &mut none).unwrap();
+    let (_d2, copy) = import_fresh(&exported);
+    let names: Vec<String> = store
+        .branches("s")
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    // main@v (before the first compaction), main@w (before the second), main, alt.
+    assert_eq!(names.len(), 4, "{names:?}");
+    let copied = branch_reads(&copy, "s");
+    assert_eq!(copied, branch_reads(&store, "s"));
+    let by_name = |name: &str| copied.iter().find(|(n, ..)| n == name).unwrap();
+    // The head before any compaction reads uncompacted; the one before the second shows
+    // the first; alt kept the first and grew.
+    let (_, first_head, none_recorded) = by_name(&names[0]);
+    assert_eq!(first_head.len(), 6);
+    assert_eq!(none_recorded, &[]);
+    let (_, second_head, one) = by_name(&names[1]);
+    assert_eq!(texts(second_head), ["sum 0-1", "q2", "", "r4", "a5"]);
+    assert_eq!(one.len(), 1);
+    let (_, alt, alt_compactions) = by_name("alt");
+    assert_eq!(texts(alt), ["sum 0-1", "q2", "alt q3"]);
+    assert_eq!(alt_compactions.len(), 1);
+    assert_eq!(
+        compacted_reads(&copy, "s").0,
+        compacted_reads(&store, "s").0
+    );
+}
+
+#[test]
+fn a_compacted_sqlite_file_moves_to_the_backend_under_test_through_the_cli() {
+    // The source is always a SQLite file; the target is the suite's backend, so with
+    // SESSIONDB_TEST_BACKEND=postgres this is the move from SQLite to PostgreSQL.
+    let (dir, source) = common::file_db();
+    let store = Store::open(&source).unwrap();
+    compacted(&store);
+    let out = dir.path().join("export.json");
+    let status = cli()
+        .arg("--db")
+        .arg(&source)
+        .args(["export", "--all-branches", "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (_d2, target) = temp_db();
+    let run = cli()
+        .arg("--db")
+        .arg(&target)
+        .args(["import", "--format", "sessiondb"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        "2 imported, 0 updated, 0 unchanged, 0 skipped"
+    );
+    let moved = Store::open(&target).unwrap();
+    assert_eq!(compacted_reads(&moved, "s"), compacted_reads(&store, "s"));
+    assert_eq!(branch_reads(&moved, "s"), branch_reads(&store, "s"));
+    assert!(moved.check().unwrap().is_ok());
+}
+
+#[test]
+fn an_export_without_compactions_imports_as_before() {
+    let (dir, path) = temp_db();
+    let file = dir.path().join("old.json");
+    std::fs::write(
+        &file,
+        r#"{"format": "sessiondb-export", "version": 1,
+            "exported_at": "2026-01-02T03:04:05.000000Z",
+            "sessions": [{"id": "old", "created_at": "2026-01-02T03:04:05Z",
+                          "updated_at": "2026-01-02T03:04:06Z",
+                          "messages": [{"index": 0, "role": "user", "content": "hi",
+                                        "created_at": "2026-01-02T03:04:05Z"},
+                                       {"index": 1, "role": "assistant", "content": "hello",
+                                        "created_at": "2026-01-02T03:04:06Z"}]}]}"#,
+    )
+    .unwrap();
+    let store = Store::open(&path).unwrap();
+    let report = store.import_export_file(&file, &opts(), &mut none).unwrap();
+    assert_eq!((report.imported, report.skipped.len()), (1, 0));
+    let (working, full, compactions) = compacted_reads(&store, "old");
+    assert_eq!(texts(&working), ["hi", "hello"]);
+    assert_eq!(working, full);
+    assert_eq!(compactions, []);
+    // And an uncompacted session still exports without the key.
+    let text = serde_json::to_string(&store.export(&[], true, &mut none).unwrap()).unwrap();
+    assert!(!text.contains("compactions"), "{text}");
+}
+
+#[test]
+fn a_compaction_followed_by_a_tool_result_imports_as_compact_made_it() {
+    // Compacting through the last message is allowed whatever follows later: here the tool
+    // result its call asked for.
+    let (_d, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    let call =
+        json!({"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}});
+    store.add_user_message("s", "q").unwrap();
+    store
+        .add_message("s", NewMessage::assistant("").with_tool_calls(vec![call]))
+        .unwrap();
+    store.compact("s", NewMessage::system("sum"), 1).unwrap();
+    store
+        .add_message("s", NewMessage::tool("c1", "result"))
+        .unwrap();
+    let exported = store.export(&[], true, &mut none).unwrap();
+    let (_d2, copy) = import_fresh(&exported);
+    assert_eq!(compacted_reads(&copy, "s"), compacted_reads(&store, "s"));
+    assert_eq!(
+        texts(&copy.chat_history_uncached("s", None).unwrap()),
+        ["sum", "result"]
+    );
+}
+
+#[test]
+fn hostile_compactions_are_refused_by_session_and_index_and_nothing_is_written() {
+    let (_d, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    compacted(&store);
+    let current = store.export(&[], false, &mut none).unwrap();
+    let all = store.export(&[], true, &mut none).unwrap();
+    type Spoil = fn(&mut sessiondb::SessionExport);
+    let cases: [(&ExportFile, Spoil, &str); 6] = [
+        (
+            &current,
+            |s| s.compactions[1].through_index = 7,
+            "session \"s\": compactions[1]: through index 7 is past the end of the history, \
+             which has 7 messages",
+        ),
+        (
+            &current,
+            |s| s.compactions[0].through_index = 5,
+            "session \"s\": compactions[1]: through index 4 ends before the compaction in \
+             effect (through index 5); a later compaction must cover it",
+        ),
+        (
+            &current,
+            |s| s.compactions[0].summary = NewMessage::tool("c1", "sum"),
+            "session \"s\": compactions[0]: a summary cannot be a tool result or carry a key",
+        ),
+        (
+            &current,
+            |s| s.compactions[1].summary.key = Some("k".into()),
+            "session \"s\": compactions[1]: a summary cannot be a tool result or carry a key",
+        ),
+        (
+            &current,
+            |s| s.compactions[0].tokens_before = Some(u64::MAX),
+            "session \"s\": compactions[0]: tokens_before is too large",
+        ),
+        (
+            &all,
+            |s| s.branches.as_mut().unwrap()[3].compactions[0].through_index = 4,
+            "session \"s\": branch \"alt\": compactions[0]: through index 4 is past the end \
+             of the history, which has 4 messages",
+        ),
+    ];
+    // Imported into an empty file, and over the sessions as they are.
+    let (_d2, path2) = temp_db();
+    let existing = Store::open(&path2).unwrap();
+    existing.import_export(&all, &opts(), &mut none).unwrap();
+    let before = existing.export(&[], true, &mut none).unwrap();
+    let version = existing.version("s").unwrap();
+    for (good, spoil, reason) in cases {
+        let mut file = good.clone();
+        spoil(file.sessions.iter_mut().find(|s| s.id == "s").unwrap());
+        let (_d3, path3) = temp_db();
+        let empty = Store::open(&path3).unwrap();
+        for store in [&empty, &existing] {
+            let report = store.import_export(&file, &opts(), &mut none).unwrap();
+            assert_eq!(
+                report.skipped,
+                [SkippedSource {
+                    source: "s".into(),
+                    reason: format!("invalid input: {reason}")
+                }]
+            );
+        }
+        assert!(!empty.session_exists("s").unwrap());
+        assert_eq!(empty.session("plain").unwrap().message_count, 2);
+        assert_eq!(existing.version("s").unwrap(), version);
+        assert_eq!(
+            existing.export(&[], true, &mut none).unwrap().sessions,
+            before.sessions
+        );
+    }
+    // A new session's branches must agree with its current history.
+    let mut file = all.clone();
+    file.sessions[0].compactions.pop();
+    let (_d3, path3) = temp_db();
+    let empty = Store::open(&path3).unwrap();
+    let report = empty.import_export(&file, &opts(), &mut none).unwrap();
+    assert_eq!(
+        report.skipped,
+        [SkippedSource {
+            source: "s".into(),
+            reason: "invalid input: compactions differ from those of head branch \"main\"".into()
+        }]
+    );
+    assert!(!empty.session_exists("s").unwrap());
+}
+
+#[test]
+fn importing_over_an_existing_session_brings_its_compactions_to_the_file() {
+    let (_d, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    compacted(&store);
+    let exported = store.export(&["s".to_string()], false, &mut none).unwrap();
+    let wanted = compacted_reads(&store, "s");
+
+    // The same messages, never compacted: the compactions come, on a new head.
+    let (_d2, path2) = temp_db();
+    let copy = Store::open(&path2).unwrap();
+    let mut uncompacted = exported.clone();
+    uncompacted.sessions[0].compactions.clear();
+    copy.import_export(&uncompacted, &opts(), &mut none)
+        .unwrap();
+    assert_eq!(copy.compactions("s").unwrap(), []);
+    let report = copy.import_export(&exported, &opts(), &mut none).unwrap();
+    assert_eq!(
+        (report.updated_ids, report.unchanged),
+        (vec!["s".to_string()], 0)
+    );
+    assert_eq!(compacted_reads(&copy, "s"), wanted);
+    let branches = copy.branches("s").unwrap();
+    assert_eq!(branches.len(), 2);
+    assert!(branches[0].superseded_at.is_some() && branches[1].is_head);
+
+    // Again: unchanged, the version stays.
+    let version = copy.version("s").unwrap();
+    let report = copy.import_export(&exported, &opts(), &mut none).unwrap();
+    assert_eq!((report.updated, report.unchanged), (0, 1));
+    assert_eq!(copy.version("s").unwrap(), version);
+
+    // Without overwriting, a file without compactions leaves them alone.
+    let keep = ImportOptions {
+        overwrite: false,
+        ..opts()
+    };
+    let report = copy.import_export(&uncompacted, &keep, &mut none).unwrap();
+    assert_eq!(report.skipped.len(), 1);
+    assert_eq!(compacted_reads(&copy, "s"), wanted);
+    assert_eq!(copy.version("s").unwrap(), version);
+
+    // Overwriting, it takes them away: the working view is the whole history again, and
+    // the compacted head stays as a superseded branch.
+    let report = copy
+        .import_export(&uncompacted, &opts(), &mut none)
+        .unwrap();
+    assert_eq!(report.updated, 1);
+    let (working, full, compactions) = compacted_reads(&copy, "s");
+    assert_eq!((&working, compactions), (&full, Vec::new()));
+    assert_eq!(full, wanted.1);
+
+    // A file whose history goes on past the stored one, with the compaction in effect,
+    // comes back whole too.
+    let mut longer = exported.clone();
+    let mut extra = longer.sessions[0].messages[6].clone();
+    extra.index = 7;
+    extra.body = NewMessage::assistant("a7");
+    longer.sessions[0].messages.push(extra);
+    copy.import_export(&longer, &opts(), &mut none).unwrap();
+    let (working, full, compactions) = compacted_reads(&copy, "s");
+    assert_eq!(texts(&working), ["sum 0-4", "a5", "q6", "a7"]);
+    assert_eq!((full.len(), compactions), (8, wanted.2.clone()));
+    assert!(copy.check().unwrap().is_ok());
 }
