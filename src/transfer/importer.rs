@@ -43,10 +43,10 @@ impl Store {
     /// at any moment leaves each session absent or whole. A session that does not exist is
     /// created with its branches, snapshots, original timestamps and its parent link (a
     /// parent imported later in the same import links it in its own transaction). One whose
-    /// current history and fields are already the imported ones is left alone, so importing
-    /// twice changes nothing; one with another history gets the imported one the way
-    /// [`Store::set_chat_history`] would (the old one stays as a superseded branch), with its
-    /// title and metadata, in the same transaction. Sources that fail (`Err` items, invalid
+    /// current history (compactions included) and fields are already the imported ones is
+    /// left alone, so importing twice changes nothing; one with another history gets the
+    /// imported one the way [`Store::set_chat_history`] would (the old one stays as a
+    /// superseded branch), with its compactions, title and metadata, in the same transaction. Sources that fail (`Err` items, invalid
     /// content) are reported in [`ImportReport::skipped`] and nothing of them is written;
     /// other errors (busy, disk full, read-only …) stop the import and are returned.
     /// `progress(messages done, messages total or 0)` is called after each session.

@@ -271,6 +271,27 @@ def test_export_import_round_trip(store, tmp_path):
     assert contents(other.chat_history("s")) == [("user", "hello")]
 
 
+def test_a_compacted_session_exported_and_imported_into_a_new_file_keeps_its_working_view(
+    store, tmp_path
+):
+    for text in ["a", "b", "c", "d"]:
+        store.add_user_message("s", text)
+    summary = {"role": "system", "content": "summary of a-b", "input_tokens": 40, "output_tokens": 5}
+    store.compact("s", summary, 1)
+    store.add_user_message("s", "e")
+    exported = tmp_path / "export.json"
+    exported.write_text(json.dumps(store.export(["s"], all_branches=True)))
+    other = sessiondb.Store(str(tmp_path / "other.db"))
+    report = other.import_export(json.loads(exported.read_text()))
+    assert (report["imported"], report["skipped"]) == (1, [])
+    assert contents(other.chat_history("s")) == [
+        ("system", "summary of a-b"), ("user", "c"), ("user", "d"), ("user", "e"),
+    ]
+    assert other.chat_history("s") == store.chat_history("s")
+    assert other.full_history("s") == store.full_history("s")
+    assert other.compactions("s") == store.compactions("s")
+
+
 def test_threads_share_one_store_and_lose_nothing(store):
     def worker(n):
         for i in range(50):
