@@ -46,6 +46,59 @@ mod pg {
 
     /// What the server said reaches the caller: a missing database, a missing role, a
     /// refused connection; a database without sessiondb's tables is named as such.
+    /// The driver closes a connection by blocking on a runtime of its own, which panics on a
+    /// thread already running one: the last clone of a store (an `AsyncStore`'s, the MCP
+    /// server's) dropped in an async function aborted the program.
+    #[test]
+    fn a_store_dropped_inside_an_async_function_closes_its_connections() {
+        if skip() {
+            return;
+        }
+        let (_dir, path) = temp_db();
+        let url = path.to_str().unwrap().to_string();
+        let database = url.rsplit_once('/').unwrap().1.to_string();
+        let store = Store::open(&path).unwrap();
+        store.add_user_message("s", "kept").unwrap();
+        let copy = store.clone();
+        std::thread::spawn(move || copy.add_user_message("t", "also kept").unwrap())
+            .join()
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move { drop(store) });
+        let again = Store::open(&path).unwrap();
+        assert_eq!(contents(&again, "s"), ["kept"]);
+        assert_eq!(contents(&again, "t"), ["also kept"]);
+        drop(again);
+        if direct(&url) != url {
+            // Through PgBouncer the server's sessions are the pooler's, which keeps them.
+            return;
+        }
+        let mut watcher = client(&url);
+        let open = |watcher: &mut postgres::Client| -> i64 {
+            watcher
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = $1 AND application_name = 'sessiondb'",
+                    &[&database],
+                )
+                .unwrap()
+                .get(0)
+        };
+        // The server ends a session when it reads the client's goodbye, a moment later.
+        let mut left = open(&mut watcher);
+        for _ in 0..100 {
+            if left == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            left = open(&mut watcher);
+        }
+        assert_eq!(left, 0, "connections of the dropped stores still open");
+    }
+
     #[test]
     fn connection_errors_say_what_the_server_said() {
         if skip() {

@@ -47,8 +47,8 @@ echo "== build with PostgreSQL (maturin develop --features postgres, debug), for
 develop --features postgres
 export SESSIONDB_EXPECT_POSTGRES=1
 
-echo "== the sessiondb CLI, with its MCP server (for the CLI and MCP tests)"
-(cd "$root" && cargo build --quiet --features mcp --bin sessiondb)
+echo "== the sessiondb CLI, with its MCP server and PostgreSQL (for the CLI and MCP tests, on both)"
+(cd "$root" && cargo build --quiet --features mcp,postgres --bin sessiondb)
 # Wherever cargo puts it (CARGO_TARGET_DIR may point outside the checkout).
 target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps |
     "$python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"

@@ -21,8 +21,8 @@ READ_TOOLS = {"session_search", "session_list", "session_history", "session_tree
 WRITE_TOOLS = {"session_fork", "session_snapshot"}
 
 
-@pytest.fixture
-def cli() -> str:
+def built_cli() -> str:
+    """The sessiondb binary under test (built with the features `mcp` and `postgres`)."""
     cli = os.environ.get("SESSIONDB_CLI")
     if not cli:
         if os.environ.get("CI") == "true":
@@ -32,7 +32,11 @@ def cli() -> str:
 
 
 @pytest.fixture
-def seeded(store: sessiondb.Store) -> sessiondb.Store:
+def cli() -> str:
+    return built_cli()
+
+
+def seed(store: sessiondb.Store) -> sessiondb.Store:
     """Four sessions, written in this order (so listed in the reverse one)."""
     store.create_session("trip", title="Trip to Lisbon", agent_name="planner", user_id="ana")
     store.add_user_message("trip", "Find flights to Lisbon in May")
@@ -48,6 +52,11 @@ def seeded(store: sessiondb.Store) -> sessiondb.Store:
     for i in range(12):
         store.add_user_message("notes", f"note {i}")
     return store
+
+
+@pytest.fixture
+def seeded(store: sessiondb.Store) -> sessiondb.Store:
+    return seed(store)
 
 
 @contextlib.asynccontextmanager

@@ -269,3 +269,33 @@ def test_langgraph_keep_latest_on_postgres_keeps_a_delta_channels_chain(url):
     import test_langgraph
 
     test_langgraph.test_keep_latest_keeps_the_chain_a_delta_channel_is_rebuilt_from(url)
+
+
+# `sessiondb mcp` on PostgreSQL: test_mcp.py's tests, each on a fresh database. Left out: the
+# refusal of a missing database file, which is about files.
+MCP_TESTS = [
+    "test_lists_the_read_tools_and_with_allow_writes_also_fork_and_snapshot",
+    "test_search_finds_messages_with_their_session_index_snippet_and_whether_current",
+    "test_list_is_recent_first_with_filters_and_pages",
+    "test_history_reads_a_window_around_an_index_or_the_last_messages",
+    "test_tree_is_the_session_its_branches_and_forks",
+    "test_fork_and_snapshot_write_only_with_allow_writes",
+    "test_sessions_are_resources",
+    "test_resources_come_a_page_at_a_time",
+    "test_hostile_arguments_are_tool_errors_naming_them",
+    "test_writes_of_other_processes_show_in_the_next_call",
+    "test_closed_stdin_ends_the_server_with_status_0",
+    "test_closed_stdout_ends_the_server_quietly",
+]
+
+
+@pytest.mark.parametrize("name", MCP_TESTS)
+def test_the_mcp_server_on_postgres(url, name):
+    import test_mcp
+
+    store = sessiondb.Store(url)
+    if name != "test_resources_come_a_page_at_a_time":
+        test_mcp.seed(store)
+    run = getattr(test_mcp, name)(test_mcp.built_cli(), store, url)
+    if asyncio.iscoroutine(run):
+        asyncio.run(run)

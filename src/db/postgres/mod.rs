@@ -212,7 +212,7 @@ impl Open for PgOpener {
     type Conn = PgConn;
     fn open(&self) -> Result<PgConn> {
         Ok(PgConn {
-            client: self.connect()?,
+            client: Closing(Some(self.connect()?)),
             statements: HashMap::new(),
             lock_timeout_ms: self.lock_timeout_ms,
             unnamed: self.unnamed,
@@ -225,10 +225,49 @@ impl Open for PgOpener {
 
 /// One server connection and the statements prepared on it.
 pub(crate) struct PgConn {
-    pub client: Client,
+    pub client: Closing,
     statements: HashMap<String, Statement>,
     lock_timeout_ms: u128,
     unnamed: bool,
+}
+
+/// A client that closes on a thread of its own. The driver closes a connection by blocking
+/// on its own tokio runtime, which panics on a thread that is running another runtime: a
+/// store dropped inside an async function (the last clone of an `AsyncStore`, the MCP
+/// server's) would abort the program.
+pub(crate) struct Closing(Option<Client>);
+
+impl std::ops::Deref for Closing {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.0
+            .as_ref()
+            .expect("a client is taken only when it is dropped")
+    }
+}
+
+impl std::ops::DerefMut for Closing {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0
+            .as_mut()
+            .expect("a client is taken only when it is dropped")
+    }
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        let Some(client) = self.0.take() else { return };
+        let (send, receive) = std::sync::mpsc::channel::<Client>();
+        match std::thread::Builder::new().spawn(move || drop(receive.recv())) {
+            Ok(closer) => {
+                let _ = send.send(client);
+                let _ = closer.join();
+            }
+            // No thread to close it on: leave the socket to the process's end (the server
+            // ends the session when it sees the socket close) rather than risk the panic.
+            Err(_) => std::mem::forget(client),
+        }
+    }
 }
 
 /// An open transaction on a [`PgConn`], or, for a read of one statement, none: a single
