@@ -36,7 +36,8 @@ stage "Rust on SQLite" cargo test
 stage "async (tokio)" cargo test --features tokio --test async_store
 stage "async doctest" cargo test --features tokio --doc async_store
 
-# On PostgreSQL: every integration test file but those about SQLite files themselves
+# On PostgreSQL (built with tokio too, so the async tests run there as well): every
+# integration test file but those about SQLite files themselves
 # (permissions, the -wal, opening a file: they use a file whatever the backend, so running
 # them again would add nothing), each test in its own database;
 # once straight to the server and once through PgBouncer in transaction mode.
@@ -62,11 +63,11 @@ done
 # shellcheck disable=SC2016 # expanded by the inner shell
 stage "PostgreSQL, direct and through PgBouncer" bash tests/postgres/with-server.sh bash -c '
     set -euo pipefail
-    SESSIONDB_TEST_BACKEND=postgres SESSIONDB_CRASH_ROUNDS=60 cargo test --features postgres "$@"
+    SESSIONDB_TEST_BACKEND=postgres SESSIONDB_CRASH_ROUNDS=60 cargo test --features postgres,tokio "$@"
     if [ -n "${SESSIONDB_TEST_PGBOUNCER:-}" ]; then
         echo "== the same through PgBouncer (transaction mode, pgbouncer=true)"
-        SESSIONDB_TEST_BACKEND=pgbouncer SESSIONDB_CRASH_ROUNDS=20 cargo test --features postgres "$@"
+        SESSIONDB_TEST_BACKEND=pgbouncer SESSIONDB_CRASH_ROUNDS=20 cargo test --features postgres,tokio "$@"
     fi' pg-suite "${pg_tests[@]}"
-stage "library unit tests with postgres built in" cargo test --features postgres --lib
+stage "library unit tests with postgres built in" cargo test --features postgres,tokio --lib
 
 stage "Python (SQLite, PostgreSQL, upstream suites)" bash bindings/python/run-tests.sh

@@ -173,20 +173,23 @@ async fn watch_streams_changes_written_by_another_store_chunk_by_chunk() {
         .await
         .unwrap();
     // A second store on the file: its commits reach the watch only through the file.
-    let other = Store::open(&path).unwrap();
-    other.start_stream("s", None, None).unwrap();
+    let other = AsyncStore::open(&path).await.unwrap();
+    other.start_stream("s", None, None).await.unwrap();
     assert_eq!(next(&mut changes).await.stream, StreamUpdate::Started);
-    other.append_stream("s", "an").unwrap();
+    other.append_stream("s", "an").await.unwrap();
     assert_eq!(
         next(&mut changes).await.stream,
         StreamUpdate::Grew("an".into())
     );
-    other.append_stream("s", "swer").unwrap();
+    other.append_stream("s", "swer").await.unwrap();
     assert_eq!(
         next(&mut changes).await.stream,
         StreamUpdate::Grew("swer".into())
     );
-    other.finish_stream("s", StreamEnd::default()).unwrap();
+    other
+        .finish_stream("s", StreamEnd::default())
+        .await
+        .unwrap();
     let change = next(&mut changes).await;
     assert_eq!(change.stream, StreamUpdate::Ended);
     match &change.history {
@@ -195,7 +198,7 @@ async fn watch_streams_changes_written_by_another_store_chunk_by_chunk() {
         }
         other => panic!("expected the finished reply, got {other:?}"),
     }
-    other.delete_session("s").unwrap();
+    other.delete_session("s").await.unwrap();
     let end = tokio::time::timeout(WAIT, changes.recv()).await.unwrap();
     assert!(matches!(end, Some(Err(Error::NotFound { .. }))), "{end:?}");
     assert!(tokio::time::timeout(WAIT, changes.recv())

@@ -98,11 +98,19 @@ fn fresh_database(server: &str) -> String {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos())
     );
-    let mut admin = postgres::Client::connect(&direct(server), postgres::NoTls)
-        .expect("connect to the test server");
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .expect("create a test database");
+    // On a thread of its own: the driver blocks on a runtime of its own, which an async
+    // test's thread cannot do.
+    let admin_url = direct(server);
+    let create = format!("CREATE DATABASE {name}");
+    std::thread::spawn(move || {
+        let mut admin = postgres::Client::connect(&admin_url, postgres::NoTls)
+            .expect("connect to the test server");
+        admin
+            .batch_execute(&create)
+            .expect("create a test database");
+    })
+    .join()
+    .expect("create a test database");
     server.replacen("/postgres", &format!("/{name}"), 1)
 }
 
