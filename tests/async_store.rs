@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::temp_db;
 use sessiondb::{
-    AddOptions, AsyncStore, Change, ChangeReceiver, Error, HistoryUpdate, NewMessage, Store,
-    StreamEnd, StreamUpdate, WatchCursor,
+    AddOptions, AsyncStore, Change, ChangeReceiver, Error, HistoryUpdate, NewMessage, StreamEnd,
+    StreamUpdate, WatchCursor,
 };
 
 const TASKS: usize = 32;
