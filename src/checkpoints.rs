@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::db::sql::{args, Param, Tx};
 use crate::error::{Error, Result};
-use crate::heads::{append_to_head, head_of, head_or_create, insert_session, Step};
+use crate::heads::{append_to_head, current_and_lineage, head_of, head_or_create, insert_session, Step};
 use crate::lineage::{self, row_id, LineageOf, Segment};
 use crate::model::{validate_session_id, Metadata, NewMessage, NewSession};
 use crate::session_row::delete_session_in;
@@ -885,9 +885,9 @@ impl Store {
         let from = thread_session_id(source)?;
         let to = thread_session_id(target)?;
         self.write(|tx| {
-            let (head, _) =
-                head_of(tx, &from)?.ok_or_else(|| Error::not_found("thread", source))?;
-            let segments = lineage::segments(tx, head.branch_id, head.length)?;
+            let (current, segments) = current_and_lineage(tx, &from)?
+                .ok_or_else(|| Error::not_found("thread", source))?;
+            let head = current.head;
             // The head's usage totals are those of its last message (`check` verifies it).
             let fork = lineage::fork_point(&segments, head.length).map(|point| (point, head.usage));
             let new = NewSession {

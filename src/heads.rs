@@ -47,6 +47,50 @@ pub(crate) fn current_of(tx: &Tx<'_>, id: &str) -> Result<Option<Current>> {
     })
 }
 
+/// [`current_of`] and the segments of the current history, root first, read (and in a write
+/// on PostgreSQL, locked) by one statement.
+pub(crate) fn current_and_lineage(
+    tx: &Tx<'_>,
+    id: &str,
+) -> Result<Option<(Current, Vec<Segment>)>> {
+    let mut current = None;
+    let segments = lineage::segments_with(
+        tx,
+        lineage::LineageOf::HeadOf(id),
+        ", h.input_tokens, h.output_tokens, h.cost, h.version, h.head_since",
+        " CROSS JOIN head h",
+        args![],
+        |r| {
+            current = Some((
+                Usage {
+                    input_tokens: r.get::<i64>(4)? as u64,
+                    output_tokens: r.get::<i64>(5)? as u64,
+                    cost: r.get(6)?,
+                },
+                r.get(7)?,
+                r.get(8)?,
+            ));
+            Ok(())
+        },
+    )?;
+    let (Some((usage, version, head_since)), Some(last)) = (current, segments.last()) else {
+        return Ok(None);
+    };
+    let head = Head {
+        branch_id: last.branch_id,
+        length: last.upto,
+        usage,
+    };
+    Ok(Some((
+        Current {
+            head,
+            version,
+            head_since,
+        },
+        segments,
+    )))
+}
+
 /// The session's head and version, or `None` if there is no such session.
 pub(crate) fn head_of(tx: &Tx<'_>, id: &str) -> Result<Option<(Head, i64)>> {
     Ok(current_of(tx, id)?.map(|c| (c.head, c.version)))

@@ -92,8 +92,9 @@ pub(crate) fn segments(tx: &Tx<'_>, branch_id: i64, upto: i64) -> Result<Vec<Seg
 pub(crate) enum LineageOf<'a> {
     /// A branch's, up to a length.
     Branch(i64, i64),
-    /// A session's current history, read with it: for a read, which needs no lock on the
-    /// session first. No such session is no segment.
+    /// A session's current history, read with its session row (`head`, which `columns` and
+    /// `joins` may name: `CROSS JOIN head h`). In a write the row is locked, as
+    /// [`crate::heads::current_of`] locks it. No such session is no segment.
     HeadOf(&'a str),
 }
 
@@ -112,8 +113,14 @@ pub(crate) fn segments_with(
 ) -> Result<Vec<Segment>> {
     // ?1 and ?2 say where the lineage starts and how long it is (a branch and a length, or
     // the session twice, so that the numbers of `more` never move); ?3 is the depth limit.
-    let (start, params): (&str, [&dyn Param; 2]) = match &of {
+    let head = tx.locked(
+        "SELECT head_branch_id, message_count, input_tokens, output_tokens, cost, version,
+             head_since
+         FROM sessions WHERE id = ?1 AND id = ?2",
+    );
+    let (head, start, params): (String, &str, [&dyn Param; 2]) = match &of {
         LineageOf::Branch(branch_id, upto) => (
+            String::new(),
             tx.pick(
                 "SELECT id, parent_branch_id, fork_seq, ?2, 0 FROM branches WHERE id = ?1",
                 "SELECT id, parent_branch_id, fork_seq, CAST(?2 AS BIGINT), CAST(0 AS BIGINT)
@@ -122,13 +129,12 @@ pub(crate) fn segments_with(
             [branch_id, upto],
         ),
         LineageOf::HeadOf(session_id) => (
+            format!("head AS ({head}),"),
             tx.pick(
                 "SELECT b.id, b.parent_branch_id, b.fork_seq, s.message_count, 0
-                 FROM sessions s JOIN branches b ON b.id = s.head_branch_id
-                 WHERE s.id = ?1 AND s.id = ?2",
+                 FROM head s JOIN branches b ON b.id = s.head_branch_id",
                 "SELECT b.id, b.parent_branch_id, b.fork_seq, s.message_count, CAST(0 AS BIGINT)
-                 FROM sessions s JOIN branches b ON b.id = s.head_branch_id
-                 WHERE s.id = ?1 AND s.id = ?2",
+                 FROM head s JOIN branches b ON b.id = s.head_branch_id",
             ),
             [session_id, session_id],
         ),
@@ -146,7 +152,7 @@ pub(crate) fn segments_with(
          WHERE l.depth < ?3",
     );
     let sql = format!(
-        "WITH RECURSIVE lineage (branch_id, parent_id, fork_seq, upto, depth) AS (
+        "WITH RECURSIVE {head} lineage (branch_id, parent_id, fork_seq, upto, depth) AS (
              {start}
              UNION ALL
              {parent}
