@@ -368,12 +368,18 @@ pub(crate) fn create_branch(
         args![session_id, name, parent, fork_seq, now],
         |r| r.get(0),
     )?;
+    check_branch_id(id)?;
+    Ok(id)
+}
+
+/// `Ok` for the id of a new branch whose rowids fit, [`Error::StorageFull`] otherwise.
+pub(crate) fn check_branch_id(id: i64) -> Result<()> {
     if id > MAX_BRANCH_ID {
         return Err(Error::StorageFull(format!(
             "a file holds at most {MAX_BRANCH_ID} branches"
         )));
     }
-    Ok(id)
+    Ok(())
 }
 
 /// Where a new branch that starts with the first `seq` messages of `segments` forks from:
