@@ -222,7 +222,7 @@ fn find_in_lineage(
         ", EXISTS (SELECT 1 FROM langgraph_hidden h
                    WHERE h.branch_id = l.branch_id AND h.from_seq <= l.upto)",
     );
-    let at_head = 5 + 5 * finds.len();
+    let at_head = 6 + 5 * finds.len();
     if let LineageOf::HeadOf(_) = of {
         columns.push_str(", hd.input_tokens, hd.output_tokens, hd.cost, hd.version");
         joins.push_str(" CROSS JOIN head hd");
@@ -231,7 +231,7 @@ fn find_in_lineage(
     let mut hides = false;
     let mut head = None;
     let segments = lineage::segments_with(tx, of, &columns, &joins, &params, |r| {
-        hides |= r.get::<bool>(4 + 5 * finds.len())?;
+        hides |= r.get::<bool>(5 + 5 * finds.len())?;
         if let LineageOf::HeadOf(_) = of {
             let usage = Usage {
                 input_tokens: r.get::<i64>(at_head)? as u64,
@@ -241,7 +241,7 @@ fn find_in_lineage(
             head = Some((usage, r.get::<i64>(at_head + 3)?));
         }
         for (i, best) in best.iter_mut().enumerate() {
-            let at = 4 + 5 * i;
+            let at = 5 + 5 * i;
             let Some(message_id) = r.get::<Option<i64>>(at)? else {
                 continue;
             };

@@ -63,12 +63,12 @@ pub(crate) fn current_and_lineage(
         |r| {
             current = Some((
                 Usage {
-                    input_tokens: r.get::<i64>(4)? as u64,
-                    output_tokens: r.get::<i64>(5)? as u64,
-                    cost: r.get(6)?,
+                    input_tokens: r.get::<i64>(5)? as u64,
+                    output_tokens: r.get::<i64>(6)? as u64,
+                    cost: r.get(7)?,
                 },
-                r.get(7)?,
                 r.get(8)?,
+                r.get(9)?,
             ));
             Ok(())
         },
