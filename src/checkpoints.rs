@@ -16,7 +16,9 @@ use serde_json::Value;
 
 use crate::db::sql::{args, Param, Tx};
 use crate::error::{Error, Result};
-use crate::heads::{append_to_head, current_and_lineage, head_of, head_or_create, insert_session, Step};
+use crate::heads::{
+    append_to_head, current_and_lineage, head_of, head_or_create, insert_session, Step,
+};
 use crate::lineage::{self, row_id, Head, LineageOf, Segment};
 use crate::model::{validate_session_id, Metadata, NewMessage, NewSession, Usage};
 use crate::session_row::delete_session_in;
@@ -163,12 +165,7 @@ enum Find<'a> {
 /// segment wins a tie (a checkpoint put again over an inherited one). Also says whether the
 /// lineage hides any row, and, for [`LineageOf::HeadOf`], the session's head and version
 /// (`None`: no such session), read with it (and in a write locked, as `head_of` locks it).
-fn find_in_lineage(
-    tx: &Tx<'_>,
-    of: LineageOf<'_>,
-    ns: &str,
-    finds: &[Find<'_>],
-) -> Result<Found> {
+fn find_in_lineage(tx: &Tx<'_>, of: LineageOf<'_>, ns: &str, finds: &[Find<'_>]) -> Result<Found> {
     let mut columns = String::new();
     let mut joins = String::new();
     let mut params: Vec<&dyn Param> = vec![&ns];

@@ -604,8 +604,14 @@ fn hostile_thread_and_checkpoint_ids_are_stored_and_copied_exactly() {
             assert_eq!(latest.thread_id, thread);
             assert_eq!(latest.checkpoint_id, format!("{id}'2"));
             assert_eq!(latest.parent_checkpoint_id.as_deref(), Some(*id));
-            let first = store.get_checkpoint(&thread, "", Some(id)).unwrap().unwrap();
-            assert_eq!(first.channel_values, [("a".into(), value(&format!("value {i}")))]);
+            let first = store
+                .get_checkpoint(&thread, "", Some(id))
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                first.channel_values,
+                [("a".into(), value(&format!("value {i}")))]
+            );
         }
         let session = store.session(&format!("langgraph:{copy}")).unwrap();
         assert_eq!(session.title, Some(format!("Copy of thread {id}")));
@@ -715,7 +721,14 @@ fn handles_putting_and_copying_one_thread_at_once_lose_nothing() {
                 scope.spawn(move || {
                     let mut made = Vec::new();
                     for i in 0..PUTS {
-                        put(store, "t", &format!("{h}-{i:02}"), None, &format!("{h}-{i}"), "x");
+                        put(
+                            store,
+                            "t",
+                            &format!("{h}-{i:02}"),
+                            None,
+                            &format!("{h}-{i}"),
+                            "x",
+                        );
                         match store.copy_checkpoint_thread("t", &format!("copy {h}-{i}")) {
                             Ok(()) => {}
                             Err(e) => panic!("copy {h}-{i}: {e}"),
@@ -764,7 +777,67 @@ fn handles_putting_and_copying_one_thread_at_once_lose_nothing() {
             let mut prefix = history[..session.message_count as usize].to_vec();
             prefix.sort();
             assert_eq!(ids, prefix, "{copy}");
-            assert!(ids.contains(&format!("{h}-{i:02}")), "{copy} has its own put");
+            assert!(
+                ids.contains(&format!("{h}-{i:02}")),
+                "{copy} has its own put"
+            );
         }
     }
+}
+
+/// Several handles put the same checkpoints at the same moment, each the child of the one
+/// before: the first put of each id stores it, the others find it (a put that waited for
+/// the thread's lock reads what the writer before it committed) and replace it in place.
+#[test]
+fn handles_putting_one_checkpoint_at_once_store_it_once() {
+    let (_dir, path) = temp_db();
+    let handles: Vec<Store> = (0..4).map(|_| Store::open(&path).unwrap()).collect();
+    const STEPS: usize = 20;
+    let barrier = std::sync::Barrier::new(handles.len());
+    // A failed put does not stop its thread: the others wait for it at the barrier.
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = handles
+            .iter()
+            .map(|store| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    let mut failures = Vec::new();
+                    for i in 0..STEPS {
+                        barrier.wait();
+                        let put = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            let parent = (i > 0).then(|| format!("{:03}", i - 1));
+                            let id = format!("{i:03}");
+                            put(
+                                store,
+                                "t",
+                                &id,
+                                parent.as_deref(),
+                                &format!("v{i}"),
+                                &format!("x{i}"),
+                            );
+                        }));
+                        if put.is_err() {
+                            failures.push(format!("put {i}"));
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert_eq!(failures, Vec::<String>::new());
+    let store = &handles[0];
+    assert_eq!(
+        store.session("langgraph:t").unwrap().message_count,
+        STEPS as u64
+    );
+    let expected: Vec<_> = (0..STEPS)
+        .rev()
+        .map(|i| row(&format!("{i:03}"), &format!("x{i}"), &[]))
+        .collect();
+    assert_eq!(listed(store, "t"), expected);
 }

@@ -303,9 +303,11 @@ impl<'t> Tx<'t> {
                 Ok(())
             }
             #[cfg(feature = "postgres")]
-            Inner::Postgres(_) => {
-                self.query_each(&format!("WITH prev (value) AS ({first}) {then}"), params, each)
-            }
+            Inner::Postgres(_) => self.query_each(
+                &format!("WITH prev (value) AS ({first}) {then}"),
+                params,
+                each,
+            ),
         }
     }
 

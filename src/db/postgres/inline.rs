@@ -27,10 +27,7 @@ pub(super) fn with_values(sql: &str, params: &[Value<'_>]) -> Result<String> {
             Some(_) => {}
             None if c == '\'' || c == '"' => quote = Some(c),
             None if c == '?' && chars.peek().is_some_and(|(_, d)| d.is_ascii_digit()) => {
-                let digits = sql[at + 1..]
-                    .bytes()
-                    .take_while(u8::is_ascii_digit)
-                    .count();
+                let digits = sql[at + 1..].bytes().take_while(u8::is_ascii_digit).count();
                 let n: usize = sql[at + 1..at + 1 + digits].parse().unwrap_or(0);
                 let value = n
                     .checked_sub(1)

@@ -324,15 +324,17 @@ impl<'t> PgTx<'t> {
         let begin = self.begin.take().unwrap_or_default();
         // From here on the transaction may be open, and is rolled back if anything fails.
         self.open = true;
-        let messages = self.conn.client.simple_query(&format!(
-            "{begin} {} {statement}",
-            inline::TEXT_OUTPUT
-        ))?;
+        let messages = self
+            .conn
+            .client
+            .simple_query(&format!("{begin} {} {statement}", inline::TEXT_OUTPUT))?;
         let mut rows = Vec::new();
         let mut changed = 0;
         for message in messages {
             match message {
-                postgres::SimpleQueryMessage::Row(row) => rows.push(PgRow::Text(inline::TextRow(row))),
+                postgres::SimpleQueryMessage::Row(row) => {
+                    rows.push(PgRow::Text(inline::TextRow(row)))
+                }
                 postgres::SimpleQueryMessage::CommandComplete(n) => changed = n,
                 _ => {}
             }
