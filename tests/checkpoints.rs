@@ -613,6 +613,12 @@ fn hostile_thread_and_checkpoint_ids_are_stored_and_copied_exactly() {
                 [("a".into(), value(&format!("value {i}")))]
             );
         }
+        // A pending write's put begins with the locked read of its thread's head.
+        write(&store, &copy, &format!("{id}'2"), id, &format!("write {i}"));
+        assert_eq!(
+            listed(&store, &copy)[0],
+            row(&format!("{id}'2"), "", &[&format!("write {i}")])
+        );
         let session = store.session(&format!("langgraph:{copy}")).unwrap();
         assert_eq!(session.title, Some(format!("Copy of thread {id}")));
         assert_eq!(session.parent_session, Some(format!("langgraph:{id}")));
@@ -636,7 +642,14 @@ fn hostile_thread_and_checkpoint_ids_are_stored_and_copied_exactly() {
         .collect();
     expected.sort();
     assert_eq!(stored, expected);
-    // A run id is the first statement's value in the read that finds a run's rows.
+    // Deleting a thread begins with the locked read of its head.
+    store.delete_checkpoint_thread(HOSTILE_IDS[0]).unwrap();
+    assert!(!store
+        .session_exists(&format!("langgraph:{}", HOSTILE_IDS[0]))
+        .unwrap());
+    assert!(store
+        .session_exists(&format!("langgraph:copy of {}", HOSTILE_IDS[0]))
+        .unwrap());
     store
         .delete_checkpoint_runs(&[format!("run-{}", HOSTILE_IDS[2])])
         .unwrap();
@@ -652,31 +665,9 @@ fn hostile_thread_and_checkpoint_ids_are_stored_and_copied_exactly() {
     assert_eq!(left, [format!("{}'2", HOSTILE_IDS[2])]);
 }
 
-/// NUL, which PostgreSQL text cannot hold, in a first statement's value: refused as the
-/// server refuses it in a parameter, with nothing changed; SQLite finds no such run.
-#[test]
-fn a_nul_in_a_first_statement_is_refused_clearly_on_postgres() {
-    let (_dir, path) = temp_db();
-    let store = Store::open(&path).unwrap();
-    put(&store, "t", "1", None, "v1", "x");
-    let result = store.delete_checkpoint_runs(&["run-1\0".into()]);
-    if common::on_postgres() {
-        match result {
-            Err(Error::InvalidInput(msg)) => assert_eq!(
-                msg,
-                "PostgreSQL cannot store the NUL character (\\0) in text or JSON; nothing was \
-                 written"
-            ),
-            other => panic!("{other:?}"),
-        }
-    } else {
-        result.unwrap();
-    }
-    assert_eq!(listed(&store, "t"), [row("1", "x", &[])]);
-}
-
-/// The head's usage totals go through the first statement's rows (as text on PostgreSQL)
-/// into the copy's head and into the next put's: floats and large counts arrive exactly.
+/// The head's usage totals go through the locked read that begins each append (its rows as
+/// text on PostgreSQL) into the next append's totals, the copy's head and the next put's:
+/// floats and large counts arrive exactly.
 #[test]
 fn usage_totals_reach_a_copy_and_the_next_put_exactly() {
     let (_dir, path) = temp_db();

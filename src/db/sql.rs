@@ -362,7 +362,8 @@ fn renumber(sql: &str, by: usize) -> String {
 /// what it is about to change before it reads it, and holds the locks until it commits or
 /// rolls back:
 /// - one session: its `sessions` row. Every write of a session's history first reads that
-///   row through `heads::current_of`, which runs its query [`Tx::locked`]; other writes call
+///   row through `heads::current_of` or with its lineage (`lineage::segments_with`), which
+///   run their query [`Tx::locked`]; other writes call
 ///   [`Tx::lock_session`] before they read anything of the session. Writers of one session
 ///   take turns, writers of different sessions run in parallel.
 /// - a row of another table that a write reads and then changes (a streamed reply's): the

@@ -237,9 +237,10 @@ pub(crate) struct PgConn {
 /// trips. A transaction not committed is rolled back when this is dropped, before the
 /// connection goes back to the pool.
 ///
-/// `BEGIN` goes with the transaction's first statement, in one simple-query batch (its values
-/// written into its text, see [`inline`]): one round trip instead of two. A transaction that
-/// runs no statement sends nothing at all.
+/// `BEGIN` waits for the transaction's first statement. A locked read goes with it, in one
+/// simple-query batch (its values written into its text, see [`inline`]): one round trip
+/// instead of two. Any other statement is sent after it, prepared as ever. A transaction
+/// that runs no statement sends nothing at all.
 pub(crate) struct PgTx<'t> {
     conn: &'t mut PgConn,
     /// `BEGIN` and the transaction's settings, until the first statement takes them along.
@@ -317,6 +318,25 @@ impl<'t> PgTx<'t> {
         Ok(statement)
     }
 
+    /// Whether `sql`, about to run, goes with the transaction's `BEGIN`; if the transaction
+    /// has not begun and it does not, begins it first. Only a read ending in a row lock goes
+    /// along: it reads rows by key, cheap to plan, while a statement in the batch is planned
+    /// every time, which for the lineage read costs more than the round trip it saves
+    /// (measured). Every write reads its session so first (`heads::current_of`,
+    /// `Tx::lock_session`).
+    fn begin_with(&mut self, sql: &str) -> Result<bool> {
+        if self.begin.is_none() {
+            return Ok(false);
+        }
+        if sql.trim_end().ends_with(dialect::ROW_LOCK.trim()) {
+            return Ok(true);
+        }
+        let begin = self.begin.take().unwrap_or_default();
+        self.open = true;
+        self.conn.client.batch_execute(&begin)?;
+        Ok(false)
+    }
+
     /// Runs `sql` with `params` written into it, after the transaction's `BEGIN`, in one
     /// batch; returns its rows and how many rows it changed.
     fn first(&mut self, sql: &str, params: &[&dyn Param]) -> Result<(Vec<PgRow>, u64)> {
@@ -343,7 +363,7 @@ impl<'t> PgTx<'t> {
     }
 
     pub(crate) fn execute(&mut self, sql: &str, params: &[&dyn Param]) -> Result<usize> {
-        if self.begin.is_some() {
+        if self.begin_with(sql)? {
             return Ok(self.first(sql, params)?.1 as usize);
         }
         if self.conn.unnamed {
@@ -362,7 +382,7 @@ impl<'t> PgTx<'t> {
     }
 
     pub(crate) fn query(&mut self, sql: &str, params: &[&dyn Param]) -> Result<Vec<PgRow>> {
-        if self.begin.is_some() {
+        if self.begin_with(sql)? {
             return Ok(self.first(sql, params)?.0);
         }
         let rows = if self.conn.unnamed {
