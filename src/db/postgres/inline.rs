@@ -1,7 +1,7 @@
 //! A statement with its values written into its text, for the one place a statement cannot
 //! go with its parameters: the simple-query batch that also begins the transaction
-//! ([`super::PgTx`] sends a transaction's `BEGIN` with its first statement, one round trip
-//! instead of two). Each value is written as a literal cast to the type the driver binds it
+//! ([`super::PgTx`] sends a transaction's `BEGIN` with its first statement when that is a
+//! locked read, one round trip instead of two). Each value is written as a literal cast to the type the driver binds it
 //! as ([`super::bound`]), so the statement means what it means with parameters; its rows come
 //! back as text and [`TextRow`] reads them as [`ReadRow`] reads the driver's rows.
 
