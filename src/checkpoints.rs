@@ -608,7 +608,13 @@ impl Store {
             let (mut head, version) = match read.head.take() {
                 Some(found) => found,
                 None => {
-                    let (head, version) = head_or_create(tx, &session_id, true)?;
+                    // No thread yet: it is created, unless another write just did.
+                    let new = NewSession::default();
+                    let (head, version) = match insert_session(tx, &session_id, &new, None, None)
+                    {
+                        Err(Error::AlreadyExists(_)) => head_or_create(tx, &session_id, false)?,
+                        created => created?,
+                    };
                     // Another write may have created the thread and put to it meanwhile.
                     if head.length > 0 {
                         read = find_in_lineage(
