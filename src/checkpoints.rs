@@ -16,9 +16,11 @@ use serde_json::Value;
 
 use crate::db::sql::{args, Param, Tx};
 use crate::error::{Error, Result};
-use crate::heads::{append_to_head, head_of, head_or_create, insert_session, Step};
-use crate::lineage::{self, row_id, LineageOf, Segment};
-use crate::model::{validate_session_id, Metadata, NewMessage, NewSession};
+use crate::heads::{
+    append_to_head, current_and_lineage, head_of, head_or_create, insert_session, Step,
+};
+use crate::lineage::{self, row_id, Head, LineageOf, Segment};
+use crate::model::{validate_session_id, Metadata, NewMessage, NewSession, Usage};
 use crate::session_row::delete_session_in;
 use crate::store::Store;
 
@@ -161,13 +163,9 @@ enum Find<'a> {
 /// the `(branch_id, checkpoint_ns, checkpoint_id)` index from the top that passes over
 /// hidden rows (see [`visible`]), so a long thread costs no more than a short one. A later
 /// segment wins a tie (a checkpoint put again over an inherited one). Also says whether the
-/// lineage hides any row.
-fn find_in_lineage(
-    tx: &Tx<'_>,
-    of: LineageOf<'_>,
-    ns: &str,
-    finds: &[Find<'_>],
-) -> Result<(Vec<Segment>, Vec<Option<Visible>>, bool)> {
+/// lineage hides any row, and, for [`LineageOf::HeadOf`], the session's head and version
+/// (`None`: no such session), read with it (and in a write locked, as `head_of` locks it).
+fn find_in_lineage(tx: &Tx<'_>, of: LineageOf<'_>, ns: &str, finds: &[Find<'_>]) -> Result<Found> {
     let mut columns = String::new();
     let mut joins = String::new();
     let mut params: Vec<&dyn Param> = vec![&ns];
@@ -221,12 +219,26 @@ fn find_in_lineage(
         ", EXISTS (SELECT 1 FROM langgraph_hidden h
                    WHERE h.branch_id = l.branch_id AND h.from_seq <= l.upto)",
     );
+    let at_head = 6 + 5 * finds.len();
+    if let LineageOf::HeadOf(_) = of {
+        columns.push_str(", hd.input_tokens, hd.output_tokens, hd.cost, hd.version");
+        joins.push_str(" CROSS JOIN head hd");
+    }
     let mut best: Vec<Option<Visible>> = vec![None; finds.len()];
     let mut hides = false;
+    let mut head = None;
     let segments = lineage::segments_with(tx, of, &columns, &joins, &params, |r| {
-        hides |= r.get::<bool>(4 + 5 * finds.len())?;
+        hides |= r.get::<bool>(5 + 5 * finds.len())?;
+        if let LineageOf::HeadOf(_) = of {
+            let usage = Usage {
+                input_tokens: r.get::<i64>(at_head)? as u64,
+                output_tokens: r.get::<i64>(at_head + 1)? as u64,
+                cost: r.get(at_head + 2)?,
+            };
+            head = Some((usage, r.get::<i64>(at_head + 3)?));
+        }
         for (i, best) in best.iter_mut().enumerate() {
-            let at = 4 + 5 * i;
+            let at = 5 + 5 * i;
             let Some(message_id) = r.get::<Option<i64>>(at)? else {
                 continue;
             };
@@ -246,7 +258,34 @@ fn find_in_lineage(
         }
         Ok(())
     })?;
-    Ok((segments, best, hides))
+    let head = match (head, segments.last()) {
+        (Some((usage, version)), Some(last)) => Some((
+            Head {
+                branch_id: last.branch_id,
+                length: last.upto,
+                usage,
+            },
+            version,
+        )),
+        _ => None,
+    };
+    Ok(Found {
+        segments,
+        rows: best,
+        hides,
+        head,
+    })
+}
+
+/// What [`find_in_lineage`] read.
+struct Found {
+    segments: Vec<Segment>,
+    /// For each find, the checkpoint it names.
+    rows: Vec<Option<Visible>>,
+    /// Whether the lineage hides any row.
+    hides: bool,
+    /// The head and version of the session whose head the lineage is.
+    head: Option<(Head, i64)>,
 }
 
 /// The checkpoints visible in `segments`, in history order, optionally only of `ns` or with
@@ -559,23 +598,37 @@ impl Store {
         let new_channels: HashSet<&str> =
             new.new_blobs.iter().map(|b| b.channel.as_str()).collect();
         self.write(|tx| {
-            let (mut head, version) = head_or_create(tx, &session_id, true)?;
             let ns = new.checkpoint_ns.as_str();
             let mut finds = vec![Find::Id(&new.checkpoint_id)];
             if let Some(parent) = &new.parent_checkpoint_id {
                 finds.push(Find::Id(parent));
             }
-            // An empty history (a new thread) holds no checkpoint to find.
-            let (segments, found, _) = match head.length {
-                0 => (Vec::new(), Vec::new(), false),
-                _ => find_in_lineage(
-                    tx,
-                    LineageOf::Branch(head.branch_id, head.length),
-                    ns,
-                    &finds,
-                )?,
+            // The head is read (and locked) with the lineage and the checkpoints it looks for.
+            let mut read = find_in_lineage(tx, LineageOf::HeadOf(&session_id), ns, &finds)?;
+            let (mut head, version) = match read.head.take() {
+                Some(found) => found,
+                None => {
+                    // No thread yet: it is created, unless another write just did.
+                    let new = NewSession::default();
+                    let (head, version) = match insert_session(tx, &session_id, &new, None, None)
+                    {
+                        Err(Error::AlreadyExists(_)) => head_or_create(tx, &session_id, false)?,
+                        created => created?,
+                    };
+                    // Another write may have created the thread and put to it meanwhile.
+                    if head.length > 0 {
+                        read = find_in_lineage(
+                            tx,
+                            LineageOf::Branch(head.branch_id, head.length),
+                            ns,
+                            &finds,
+                        )?;
+                    }
+                    (head, version)
+                }
             };
-            let mut found = found.into_iter();
+            let segments = read.segments;
+            let mut found = read.rows.into_iter();
             let existing = found.next().flatten();
             let parent = found.next().flatten().map(|r| r.message_id);
             let own = existing.filter(|row| row.message_id >> 32 == head.branch_id);
@@ -793,7 +846,12 @@ impl Store {
         let find = checkpoint_id.map_or(Find::Latest, Find::Id);
         self.read(|tx| {
             let of = LineageOf::HeadOf(&session_id);
-            let (segments, mut found, hides) = find_in_lineage(tx, of, checkpoint_ns, &[find])?;
+            let Found {
+                segments,
+                rows: mut found,
+                hides,
+                ..
+            } = find_in_lineage(tx, of, checkpoint_ns, &[find])?;
             let Some(mut row) = found.pop().flatten() else {
                 return Ok(None);
             };
@@ -885,9 +943,9 @@ impl Store {
         let from = thread_session_id(source)?;
         let to = thread_session_id(target)?;
         self.write(|tx| {
-            let (head, _) =
-                head_of(tx, &from)?.ok_or_else(|| Error::not_found("thread", source))?;
-            let segments = lineage::segments(tx, head.branch_id, head.length)?;
+            let (current, segments) = current_and_lineage(tx, &from)?
+                .ok_or_else(|| Error::not_found("thread", source))?;
+            let head = current.head;
             // The head's usage totals are those of its last message (`check` verifies it).
             let fork = lineage::fork_point(&segments, head.length).map(|point| (point, head.usage));
             let new = NewSession {

@@ -47,6 +47,50 @@ pub(crate) fn current_of(tx: &Tx<'_>, id: &str) -> Result<Option<Current>> {
     })
 }
 
+/// [`current_of`] and the segments of the current history, root first, read (and in a write
+/// on PostgreSQL, locked) by one statement.
+pub(crate) fn current_and_lineage(
+    tx: &Tx<'_>,
+    id: &str,
+) -> Result<Option<(Current, Vec<Segment>)>> {
+    let mut current = None;
+    let segments = lineage::segments_with(
+        tx,
+        lineage::LineageOf::HeadOf(id),
+        ", h.input_tokens, h.output_tokens, h.cost, h.version, h.head_since",
+        " CROSS JOIN head h",
+        args![],
+        |r| {
+            current = Some((
+                Usage {
+                    input_tokens: r.get::<i64>(5)? as u64,
+                    output_tokens: r.get::<i64>(6)? as u64,
+                    cost: r.get(7)?,
+                },
+                r.get(8)?,
+                r.get(9)?,
+            ));
+            Ok(())
+        },
+    )?;
+    let (Some((usage, version, head_since)), Some(last)) = (current, segments.last()) else {
+        return Ok(None);
+    };
+    let head = Head {
+        branch_id: last.branch_id,
+        length: last.upto,
+        usage,
+    };
+    Ok(Some((
+        Current {
+            head,
+            version,
+            head_since,
+        },
+        segments,
+    )))
+}
+
 /// The session's head and version, or `None` if there is no such session.
 pub(crate) fn head_of(tx: &Tx<'_>, id: &str) -> Result<Option<(Head, i64)>> {
     Ok(current_of(tx, id)?.map(|c| (c.head, c.version)))
@@ -79,6 +123,9 @@ pub(crate) fn head_or_create(tx: &Tx<'_>, id: &str, create: bool) -> Result<(Hea
 
 /// Inserts a session row and its empty `main` branch (or, for a fork, a branch that inherits
 /// `fork`), drawing a fresh version; returns its head and version, as [`head_of`] would.
+/// [`Error::AlreadyExists`] if the id is taken. Two statements where the backend joins a
+/// write to the next ([`Tx::write_then`]), four elsewhere, in the order of
+/// [`insert_session_row`]: the row first, the version clock after it.
 pub(crate) fn insert_session(
     tx: &Tx<'_>,
     id: &str,
@@ -87,17 +134,74 @@ pub(crate) fn insert_session(
     fork: Option<((i64, i64), Usage)>,
 ) -> Result<(Head, i64)> {
     let now = now_text();
-    insert_session_row(tx, id, new, parent_session, &now, &now)?;
-    let version = first_version(tx)?;
-    let branch = lineage::create_branch(tx, id, DEFAULT_BRANCH, fork.map(|f| f.0), &now)?;
+    let (parent_branch, fork_seq) = match fork {
+        Some(((branch, seq), _)) => (Some(branch), seq),
+        None => (None, 0),
+    };
+    let metadata = Value::Object(new.metadata.clone()).to_string();
+    let mut branch = None;
+    tx.write_then(
+        &format!("{INSERT_SESSION_ROW} RETURNING id"),
+        "INSERT INTO branches (session_id, name, parent_branch_id, fork_seq, created_at)
+         SELECT value, CAST(?10 AS TEXT), CAST(?11 AS BIGINT), CAST(?12 AS BIGINT), CAST(?8 AS TEXT)
+         FROM prev RETURNING id",
+        args![
+            id,
+            new.title,
+            new.agent_name,
+            new.agent_id,
+            new.user_id,
+            metadata,
+            parent_session,
+            now,
+            now,
+            DEFAULT_BRANCH,
+            parent_branch,
+            fork_seq,
+        ],
+        |r| {
+            branch = Some(r.get::<i64>(0)?);
+            Ok(())
+        },
+    )?;
+    let branch = branch.ok_or_else(|| Error::AlreadyExists(id.to_string()))?;
+    lineage::check_branch_id(branch)?;
     let head = Head {
         branch_id: branch,
-        length: fork.map_or(0, |((_, seq), _)| seq),
+        length: fork_seq,
         usage: fork.map_or(Usage::default(), |f| f.1),
     };
-    save_moved_head(tx, id, &head, version, &now)?;
+    let mut version = None;
+    tx.write_then(
+        "UPDATE version_clock SET version = version + 1 WHERE id = 1 RETURNING version",
+        "UPDATE sessions SET head_branch_id = ?2, head_since = prev.value, message_count = ?3,
+             input_tokens = ?4, output_tokens = ?5, cost = ?6, version = prev.value,
+             updated_at = ?7
+         FROM prev WHERE sessions.id = ?1 RETURNING version",
+        args![
+            id,
+            head.branch_id,
+            head.length,
+            head.usage.input_tokens as i64,
+            head.usage.output_tokens as i64,
+            head.usage.cost,
+            now
+        ],
+        |r| {
+            version = Some(r.get::<i64>(0)?);
+            Ok(())
+        },
+    )?;
+    let version =
+        version.ok_or_else(|| Error::Corrupt("the version clock has no row".to_string()))?;
     Ok((head, version))
 }
+
+/// The insert of [`insert_session_row`], with parameters `?1` to `?9`.
+const INSERT_SESSION_ROW: &str = "INSERT INTO sessions (id, title, agent_name, agent_id, user_id,
+         metadata, parent_session_id, head_branch_id, version, created_at, updated_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, ?8, ?9)
+     ON CONFLICT (id) DO NOTHING";
 
 /// Inserts the session's row alone, with no head and version 0: the caller creates its
 /// branches, then records the head with [`save_head`]. [`Error::AlreadyExists`] if the id
@@ -117,10 +221,7 @@ pub(crate) fn insert_session_row(
     // version is drawn only after the insert, so a transaction waiting here holds no lock on
     // the clock, and one that loses the race leaves the clock alone.
     let inserted = tx.execute(
-        "INSERT INTO sessions (id, title, agent_name, agent_id, user_id, metadata,
-             parent_session_id, head_branch_id, version, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, ?8, ?9)
-         ON CONFLICT (id) DO NOTHING",
+        INSERT_SESSION_ROW,
         args![
             id,
             fields.title,

@@ -92,16 +92,22 @@ pub(crate) fn segments(tx: &Tx<'_>, branch_id: i64, upto: i64) -> Result<Vec<Seg
 pub(crate) enum LineageOf<'a> {
     /// A branch's, up to a length.
     Branch(i64, i64),
-    /// A session's current history, read with it: for a read, which needs no lock on the
-    /// session first. No such session is no segment.
+    /// A session's current history, read with its session row (`head`, which `columns` and
+    /// `joins` may name: `CROSS JOIN head h`). In a write the row is locked, as
+    /// [`crate::heads::current_of`] locks it. No such session is no segment.
     HeadOf(&'a str),
 }
 
 /// [`segments`], read by one statement that also reads something per segment: `columns`
-/// (from the fifth on, starting with a comma) and `joins` extend `SELECT l.branch_id,
-/// l.fork_seq, l.upto, l.depth FROM lineage l` (a segment's rows are `l.fork_seq + 1 ..=
-/// l.upto` of `l.branch_id`), with parameters `?4` … (`more`). `each` gets every row, root
-/// first.
+/// (from the sixth on, starting with a comma) and `joins` extend `SELECT l.branch_id,
+/// l.fork_seq, l.upto, l.depth, stale FROM lineage l` (a segment's rows are `l.fork_seq + 1
+/// ..= l.upto` of `l.branch_id`), with parameters `?4` … (`more`). `each` gets every row,
+/// root first.
+///
+/// In a write on PostgreSQL, [`LineageOf::HeadOf`] locks the session's row; a statement that
+/// had to wait for that lock reads the row as the writer it waited for left it, but the other
+/// tables as they were when it began. Such a read (`stale`) is not handed to `each`: it runs
+/// again, now holding the lock, and sees everything that writer committed.
 pub(crate) fn segments_with(
     tx: &Tx<'_>,
     of: LineageOf<'_>,
@@ -112,24 +118,42 @@ pub(crate) fn segments_with(
 ) -> Result<Vec<Segment>> {
     // ?1 and ?2 say where the lineage starts and how long it is (a branch and a length, or
     // the session twice, so that the numbers of `more` never move); ?3 is the depth limit.
-    let (start, params): (&str, [&dyn Param; 2]) = match &of {
+    // The session row's `xmin` as locked and as this statement's snapshot has it differ when
+    // the lock was waited for.
+    let head = tx.locked(tx.pick(
+        "SELECT head_branch_id, message_count, input_tokens, output_tokens, cost, version,
+             head_since, 0 AS stale
+         FROM sessions WHERE id = ?1 AND id = ?2",
+        "SELECT head_branch_id, message_count, input_tokens, output_tokens, cost, version,
+             head_since,
+             CASE WHEN xmin = (SELECT v.xmin FROM sessions v WHERE v.id = ?1) THEN 0 ELSE 1 END
+                 AS stale
+         FROM sessions WHERE id = ?1 AND id = ?2",
+    ));
+    // A head branch that is missing is a row without fork_seq: no second statement (with
+    // another snapshot, in a write) to tell it from a missing session.
+    let (head, start, stale, params): (String, &str, &str, [&dyn Param; 2]) = match &of {
         LineageOf::Branch(branch_id, upto) => (
+            String::new(),
             tx.pick(
                 "SELECT id, parent_branch_id, fork_seq, ?2, 0 FROM branches WHERE id = ?1",
                 "SELECT id, parent_branch_id, fork_seq, CAST(?2 AS BIGINT), CAST(0 AS BIGINT)
                  FROM branches WHERE id = ?1",
             ),
+            "0",
             [branch_id, upto],
         ),
         LineageOf::HeadOf(session_id) => (
+            format!("head AS ({head}),"),
             tx.pick(
-                "SELECT b.id, b.parent_branch_id, b.fork_seq, s.message_count, 0
-                 FROM sessions s JOIN branches b ON b.id = s.head_branch_id
-                 WHERE s.id = ?1 AND s.id = ?2",
-                "SELECT b.id, b.parent_branch_id, b.fork_seq, s.message_count, CAST(0 AS BIGINT)
-                 FROM sessions s JOIN branches b ON b.id = s.head_branch_id
-                 WHERE s.id = ?1 AND s.id = ?2",
+                "SELECT coalesce(b.id, s.head_branch_id), b.parent_branch_id, b.fork_seq,
+                     s.message_count, 0
+                 FROM head s LEFT JOIN branches b ON b.id = s.head_branch_id",
+                "SELECT coalesce(b.id, s.head_branch_id), b.parent_branch_id, b.fork_seq,
+                     s.message_count, CAST(0 AS BIGINT)
+                 FROM head s LEFT JOIN branches b ON b.id = s.head_branch_id",
             ),
+            "(SELECT stale FROM head)",
             [session_id, session_id],
         ),
     };
@@ -146,48 +170,60 @@ pub(crate) fn segments_with(
          WHERE l.depth < ?3",
     );
     let sql = format!(
-        "WITH RECURSIVE lineage (branch_id, parent_id, fork_seq, upto, depth) AS (
+        "WITH RECURSIVE {head} lineage (branch_id, parent_id, fork_seq, upto, depth) AS (
              {start}
              UNION ALL
              {parent}
          )
-         SELECT l.branch_id, l.fork_seq, l.upto, l.depth{columns} FROM lineage l{joins}
+         SELECT l.branch_id, l.fork_seq, l.upto, l.depth, {stale}{columns} FROM lineage l{joins}
          ORDER BY l.depth DESC"
     );
     let mut all: Vec<&dyn Param> = vec![params[0], params[1], &MAX_LINEAGE_DEPTH];
     all.extend_from_slice(more);
-    let mut out = Vec::new();
-    let mut too_deep = false;
-    tx.query_each(&sql, &all, |row| {
-        too_deep |= row.get::<i64>(3)? >= MAX_LINEAGE_DEPTH;
-        out.push(Segment {
-            branch_id: row.get(0)?,
-            fork_seq: row.get(1)?,
-            upto: row.get(2)?,
-        });
-        each(row)
-    })?;
-    let branch_id = out.last().map(|s| s.branch_id);
-    if too_deep {
-        return Err(Error::Corrupt(format!(
-            "branch {}: lineage deeper than {MAX_LINEAGE_DEPTH} (a cycle?)",
-            branch_id.unwrap_or_default()
-        )));
+    // The second read holds the lock: nothing can change the row under it.
+    for _ in 0..2 {
+        let mut out = Vec::new();
+        let mut too_deep = false;
+        let mut stale = false;
+        let mut missing = None;
+        tx.query_each(&sql, &all, |row| {
+            stale |= row.get::<i64>(4)? != 0;
+            if stale {
+                return Ok(());
+            }
+            too_deep |= row.get::<i64>(3)? >= MAX_LINEAGE_DEPTH;
+            let branch_id = row.get(0)?;
+            let Some(fork_seq) = row.get::<Option<i64>>(1)? else {
+                missing = Some(branch_id);
+                return Ok(());
+            };
+            out.push(Segment {
+                branch_id,
+                fork_seq,
+                upto: row.get(2)?,
+            });
+            each(row)
+        })?;
+        if stale {
+            continue;
+        }
+        if let Some(branch_id) = missing {
+            return Err(Error::Corrupt(format!("branch {branch_id} is missing")));
+        }
+        if too_deep {
+            return Err(Error::Corrupt(format!(
+                "branch {}: lineage deeper than {MAX_LINEAGE_DEPTH} (a cycle?)",
+                out.last().map(|s| s.branch_id).unwrap_or_default()
+            )));
+        }
+        if let (true, LineageOf::Branch(branch_id, _)) = (out.is_empty(), of) {
+            return Err(Error::Corrupt(format!("branch {branch_id} is missing")));
+        }
+        return Ok(out);
     }
-    if out.is_empty() {
-        let branch_id = match of {
-            LineageOf::Branch(branch_id, _) => branch_id,
-            LineageOf::HeadOf(session_id) => match tx.value::<i64>(
-                "SELECT head_branch_id FROM sessions WHERE id = ?1",
-                args![session_id],
-            )? {
-                Some(branch_id) => branch_id,
-                None => return Ok(out),
-            },
-        };
-        return Err(Error::Corrupt(format!("branch {branch_id} is missing")));
-    }
-    Ok(out)
+    Err(Error::Corrupt(
+        "a session row changed while this transaction held its lock".into(),
+    ))
 }
 
 /// The branch that owns `seq` in this lineage, if any (`seq` 0 has no owner).
@@ -362,12 +398,18 @@ pub(crate) fn create_branch(
         args![session_id, name, parent, fork_seq, now],
         |r| r.get(0),
     )?;
+    check_branch_id(id)?;
+    Ok(id)
+}
+
+/// `Ok` for the id of a new branch whose rowids fit, [`Error::StorageFull`] otherwise.
+pub(crate) fn check_branch_id(id: i64) -> Result<()> {
     if id > MAX_BRANCH_ID {
         return Err(Error::StorageFull(format!(
             "a file holds at most {MAX_BRANCH_ID} branches"
         )));
     }
-    Ok(id)
+    Ok(())
 }
 
 /// Where a new branch that starts with the first `seq` messages of `segments` forks from:

@@ -574,3 +574,261 @@ fn a_checkpoint_with_hundreds_of_channels_and_writes_stores_them_all() {
     let expected: Vec<String> = (0..300).map(|i| format!("write {i:03}")).collect();
     assert_eq!(written, expected);
 }
+
+/// Ids a careless quoting would break: quotes, backslashes, placeholders, statement ends,
+/// an escape string's own syntax, and text beyond ASCII.
+const HOSTILE_IDS: &[&str] = &[
+    "it's",
+    "back\\slash\\",
+    "\\'; DROP TABLE sessions; --",
+    "$1 ?1 ?2",
+    "E'x' || 'y'",
+    "semi;colon",
+    "naïve – 日本語 🚀",
+    "\"double\"",
+];
+
+/// On PostgreSQL a transaction's first statement goes with its `BEGIN`, its values written
+/// into its text: every id arrives exactly, through a put, a read and a copy.
+#[test]
+fn hostile_thread_and_checkpoint_ids_are_stored_and_copied_exactly() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    for (i, id) in HOSTILE_IDS.iter().enumerate() {
+        let copy = format!("copy of {id}");
+        put(&store, id, id, None, "v1", &format!("value {i}"));
+        put(&store, id, &format!("{id}'2"), Some(id), "v2", "");
+        store.copy_checkpoint_thread(id, &copy).unwrap();
+        for thread in [id.to_string(), copy.clone()] {
+            let latest = store.get_checkpoint(&thread, "", None).unwrap().unwrap();
+            assert_eq!(latest.thread_id, thread);
+            assert_eq!(latest.checkpoint_id, format!("{id}'2"));
+            assert_eq!(latest.parent_checkpoint_id.as_deref(), Some(*id));
+            let first = store
+                .get_checkpoint(&thread, "", Some(id))
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                first.channel_values,
+                [("a".into(), value(&format!("value {i}")))]
+            );
+        }
+        // A pending write's put begins with the locked read of its thread's head.
+        write(&store, &copy, &format!("{id}'2"), id, &format!("write {i}"));
+        assert_eq!(
+            listed(&store, &copy)[0],
+            row(&format!("{id}'2"), "", &[&format!("write {i}")])
+        );
+        let session = store.session(&format!("langgraph:{copy}")).unwrap();
+        assert_eq!(session.title, Some(format!("Copy of thread {id}")));
+        assert_eq!(session.parent_session, Some(format!("langgraph:{id}")));
+        assert_eq!(session.message_count, 2);
+        assert!(matches!(
+            store.copy_checkpoint_thread(id, &copy),
+            Err(Error::AlreadyExists(_))
+        ));
+    }
+    let mut stored: Vec<String> = store
+        .list_sessions(&Default::default())
+        .unwrap()
+        .sessions
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    stored.sort();
+    let mut expected: Vec<String> = HOSTILE_IDS
+        .iter()
+        .flat_map(|id| [format!("langgraph:{id}"), format!("langgraph:copy of {id}")])
+        .collect();
+    expected.sort();
+    assert_eq!(stored, expected);
+    // Deleting a thread begins with the locked read of its head.
+    store.delete_checkpoint_thread(HOSTILE_IDS[0]).unwrap();
+    assert!(!store
+        .session_exists(&format!("langgraph:{}", HOSTILE_IDS[0]))
+        .unwrap());
+    assert!(store
+        .session_exists(&format!("langgraph:copy of {}", HOSTILE_IDS[0]))
+        .unwrap());
+    store
+        .delete_checkpoint_runs(&[format!("run-{}", HOSTILE_IDS[2])])
+        .unwrap();
+    let left: Vec<String> = store
+        .list_checkpoints(&CheckpointQuery {
+            thread_id: Some(HOSTILE_IDS[2].into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|r| r.checkpoint_id)
+        .collect();
+    assert_eq!(left, [format!("{}'2", HOSTILE_IDS[2])]);
+}
+
+/// The head's usage totals go through the locked read that begins each append (its rows as
+/// text on PostgreSQL) into the next append's totals, the copy's head and the next put's:
+/// floats and large counts arrive exactly.
+#[test]
+fn usage_totals_reach_a_copy_and_the_next_put_exactly() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    let costs = [0.1, 0.2, 1e-300 / 3.0, 123456.789e-3 / 7.0];
+    for cost in costs {
+        store
+            .add_message(
+                "langgraph:u",
+                sessiondb::NewMessage::new(sessiondb::Role::Assistant, "m").with_usage(
+                    (1 << 40) + 1,
+                    7,
+                    Some(cost),
+                ),
+            )
+            .unwrap();
+    }
+    let before = store.session("langgraph:u").unwrap().usage;
+    assert_eq!(before.cost, costs.iter().sum::<f64>());
+    assert_eq!(before.input_tokens, 4 * ((1 << 40) + 1));
+    store.copy_checkpoint_thread("u", "v").unwrap();
+    assert_eq!(store.session("langgraph:v").unwrap().usage, before);
+    put(&store, "v", "1", None, "v1", "x");
+    let after = store.session("langgraph:v").unwrap();
+    assert_eq!(after.usage, before);
+    assert_eq!(after.message_count, 5);
+}
+
+/// Several handles (each its own pool: on a server, its own connections) put to one thread,
+/// create it at once, and copy it, all at the same time: every put is kept, every copy is a
+/// whole prefix of the thread, and of the copies to one target exactly one is made.
+#[test]
+fn handles_putting_and_copying_one_thread_at_once_lose_nothing() {
+    let (_dir, path) = temp_db();
+    let handles: Vec<Store> = (0..4).map(|_| Store::open(&path).unwrap()).collect();
+    const PUTS: usize = 15;
+    let outcomes: Vec<Vec<bool>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = handles
+            .iter()
+            .enumerate()
+            .map(|(h, store)| {
+                scope.spawn(move || {
+                    let mut made = Vec::new();
+                    for i in 0..PUTS {
+                        put(
+                            store,
+                            "t",
+                            &format!("{h}-{i:02}"),
+                            None,
+                            &format!("{h}-{i}"),
+                            "x",
+                        );
+                        match store.copy_checkpoint_thread("t", &format!("copy {h}-{i}")) {
+                            Ok(()) => {}
+                            Err(e) => panic!("copy {h}-{i}: {e}"),
+                        }
+                        match store.copy_checkpoint_thread("t", &format!("shared {i}")) {
+                            Ok(()) => made.push(true),
+                            Err(Error::AlreadyExists(_)) => made.push(false),
+                            Err(e) => panic!("shared {i}: {e}"),
+                        }
+                    }
+                    made
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let store = &handles[0];
+    let thread = store.session("langgraph:t").unwrap();
+    assert_eq!(thread.message_count, (4 * PUTS) as u64);
+    let all = listed(store, "t");
+    assert_eq!(all.len(), 4 * PUTS);
+    for i in 0..PUTS {
+        let made = outcomes.iter().filter(|o| o[i]).count();
+        assert_eq!(made, 1, "copies to shared {i}");
+    }
+    // The thread's checkpoint ids in history order.
+    let history: Vec<String> = store
+        .chat_history("langgraph:t", None)
+        .unwrap()
+        .iter()
+        .map(|m| m.content().split(' ').nth(1).unwrap().to_string())
+        .collect();
+    let mut sorted = history.clone();
+    sorted.sort();
+    let mut every: Vec<String> = all.iter().map(|r| r.0.clone()).collect();
+    every.sort();
+    assert_eq!(sorted, every);
+    for h in 0..4 {
+        for i in 0..PUTS {
+            // A copy is the thread as it was: exactly its first `message_count` checkpoints,
+            // the put just before it among them.
+            let copy = format!("copy {h}-{i}");
+            let session = store.session(&format!("langgraph:{copy}")).unwrap();
+            let mut ids: Vec<String> = listed(store, &copy).into_iter().map(|r| r.0).collect();
+            ids.sort();
+            let mut prefix = history[..session.message_count as usize].to_vec();
+            prefix.sort();
+            assert_eq!(ids, prefix, "{copy}");
+            assert!(
+                ids.contains(&format!("{h}-{i:02}")),
+                "{copy} has its own put"
+            );
+        }
+    }
+}
+
+/// Several handles put the same checkpoints at the same moment, each the child of the one
+/// before: the first put of each id stores it, the others find it (a put that waited for
+/// the thread's lock reads what the writer before it committed) and replace it in place.
+#[test]
+fn handles_putting_one_checkpoint_at_once_store_it_once() {
+    let (_dir, path) = temp_db();
+    let handles: Vec<Store> = (0..4).map(|_| Store::open(&path).unwrap()).collect();
+    const STEPS: usize = 20;
+    let barrier = std::sync::Barrier::new(handles.len());
+    // A failed put does not stop its thread: the others wait for it at the barrier.
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = handles
+            .iter()
+            .map(|store| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    let mut failures = Vec::new();
+                    for i in 0..STEPS {
+                        barrier.wait();
+                        let put = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            let parent = (i > 0).then(|| format!("{:03}", i - 1));
+                            let id = format!("{i:03}");
+                            put(
+                                store,
+                                "t",
+                                &id,
+                                parent.as_deref(),
+                                &format!("v{i}"),
+                                &format!("x{i}"),
+                            );
+                        }));
+                        if put.is_err() {
+                            failures.push(format!("put {i}"));
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert_eq!(failures, Vec::<String>::new());
+    let store = &handles[0];
+    assert_eq!(
+        store.session("langgraph:t").unwrap().message_count,
+        STEPS as u64
+    );
+    let expected: Vec<_> = (0..STEPS)
+        .rev()
+        .map(|i| row(&format!("{i:03}"), &format!("x{i}"), &[]))
+        .collect();
+    assert_eq!(listed(store, "t"), expected);
+}

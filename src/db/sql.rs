@@ -253,6 +253,64 @@ impl<'t> Tx<'t> {
         self.query_opt(sql, params, |row| row.get(0))
     }
 
+    /// Runs `first`, a write that returns one column (`… RETURNING x`), then `then`, a
+    /// statement that reads the values it returned as the table `prev (value)`; `each` gets
+    /// every row `then` returns. Where the backend can, the two are one statement
+    /// (PostgreSQL: `WITH prev (value) AS (first) then`, one round trip); elsewhere two, the
+    /// values passed on as parameters. `first` takes the parameters `?1` to `?k`, `then` any
+    /// of `params`. `then` must not read what `first` wrote except through `prev`: in one
+    /// statement it reads the tables as they were before it.
+    pub(crate) fn write_then(
+        &self,
+        first: &str,
+        then: &str,
+        params: &[&dyn Param],
+        mut each: impl FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        match &self.inner {
+            Inner::Sqlite(conn) => {
+                let mut values: Vec<rusqlite::types::Value> = Vec::new();
+                {
+                    let mut stmt = conn.prepare_cached(first)?;
+                    let count = stmt.parameter_count();
+                    let mut rows = stmt.query(rusqlite::params_from_iter(
+                        params.iter().take(count).map(|p| p.value()),
+                    ))?;
+                    while let Some(row) = rows.next()? {
+                        values.push(row.get(0)?);
+                    }
+                }
+                let prev = match values.len() {
+                    0 => "SELECT NULL WHERE 0".to_string(),
+                    n => {
+                        let rows: Vec<String> = (1..=n)
+                            .map(|i| format!("(?{})", params.len() + i))
+                            .collect();
+                        format!("VALUES {}", rows.join(", "))
+                    }
+                };
+                let sql = format!("WITH prev (value) AS ({prev}) {then}");
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let given: Vec<_> = params.iter().map(|p| p.value()).collect();
+                let bound = given
+                    .iter()
+                    .map(|v| v as &dyn rusqlite::ToSql)
+                    .chain(values.iter().map(|v| v as &dyn rusqlite::ToSql));
+                let mut rows = stmt.query(rusqlite::params_from_iter(bound))?;
+                while let Some(row) = rows.next()? {
+                    each(&Row::new(row))?;
+                }
+                Ok(())
+            }
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(_) => self.query_each(
+                &format!("WITH prev (value) AS ({first}) {then}"),
+                params,
+                each,
+            ),
+        }
+    }
+
     /// Inserts `rows` with as few statements as the parameter limit allows: `{insert} VALUES
     /// {row}, {row}, … {tail}`, where `row` is one row's tuple with placeholders `?1` to `?W`
     /// (renumbered for each row) and `tail` what follows the rows (`ON CONFLICT …`,
@@ -304,7 +362,8 @@ fn renumber(sql: &str, by: usize) -> String {
 /// what it is about to change before it reads it, and holds the locks until it commits or
 /// rolls back:
 /// - one session: its `sessions` row. Every write of a session's history first reads that
-///   row through `heads::current_of`, which runs its query [`Tx::locked`]; other writes call
+///   row through `heads::current_of` or with its lineage (`lineage::segments_with`), which
+///   run their query [`Tx::locked`]; other writes call
 ///   [`Tx::lock_session`] before they read anything of the session. Writers of one session
 ///   take turns, writers of different sessions run in parallel.
 /// - a row of another table that a write reads and then changes (a streamed reply's): the

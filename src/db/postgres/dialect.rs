@@ -9,7 +9,7 @@
 use crate::db::value::{args, ReadRow};
 use crate::error::{Error, Result};
 
-use super::PgTx;
+use super::{PgRow, PgTx};
 
 /// The function that returns the largest of its arguments.
 pub(crate) const GREATEST: &str = "GREATEST";
@@ -109,7 +109,7 @@ pub(crate) fn sync_id_counter(tx: &mut PgTx<'_>, table: &str) -> Result<()> {
     set_id_counter(tx, table, used)
 }
 
-fn first_int(rows: Vec<postgres::Row>, sql: &str) -> Result<i64> {
+fn first_int(rows: Vec<PgRow>, sql: &str) -> Result<i64> {
     match rows.first() {
         Some(row) => row.int64(0),
         None => Err(Error::Corrupt(format!("no row where one must be: {sql}"))),

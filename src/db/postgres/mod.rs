@@ -3,6 +3,7 @@
 //! what PostgreSQL does differently for it (locks, id sequences, `VACUUM`) is in [`dialect`].
 
 pub(crate) mod dialect;
+mod inline;
 mod tsquery;
 
 pub(crate) use tsquery::fts5_to_tsquery;
@@ -274,17 +275,31 @@ impl Drop for Closing {
 /// statement sees one snapshot by itself, and BEGIN and COMMIT would cost two more round
 /// trips. A transaction not committed is rolled back when this is dropped, before the
 /// connection goes back to the pool.
+///
+/// `BEGIN` waits for the transaction's first statement. A locked read goes with it, in one
+/// simple-query batch (its values written into its text, see [`inline`]): one round trip
+/// instead of two. Any other statement is sent after it, prepared as ever. A transaction
+/// that runs no statement sends nothing at all.
 pub(crate) struct PgTx<'t> {
     conn: &'t mut PgConn,
+    /// `BEGIN` and the transaction's settings, until the first statement takes them along.
+    begin: Option<String>,
     open: bool,
     /// A read-write transaction: a commit lost on the way may have stored something.
     writes: bool,
 }
 
+/// A row as the server sent it: by the driver's typed protocol, or as text in the batch
+/// that began the transaction.
+pub(crate) enum PgRow {
+    Typed(postgres::Row),
+    Text(inline::TextRow),
+}
+
 impl<'t> PgTx<'t> {
-    /// Begins a transaction in one round trip, its lock timeout included. A read sees one
-    /// snapshot, as on SQLite; a write locks the session rows it changes first and reads the
-    /// rest at the start of each statement.
+    /// Begins a transaction, its lock timeout included; both go to the server with the first
+    /// statement. A read sees one snapshot, as on SQLite; a write locks the session rows it
+    /// changes first and reads the rest at the start of each statement.
     pub(crate) fn begin(conn: &'t mut PgConn, read_only: bool) -> Result<PgTx<'t>> {
         let begin = if read_only {
             "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
@@ -295,19 +310,19 @@ impl<'t> PgTx<'t> {
             "{begin}; SET LOCAL lock_timeout = {};",
             conn.lock_timeout_ms
         );
-        let tx = PgTx {
+        Ok(PgTx {
             conn,
-            open: true,
+            begin: Some(sql),
+            open: false,
             writes: !read_only,
-        };
-        tx.conn.client.batch_execute(&sql)?;
-        Ok(tx)
+        })
     }
 
     /// No transaction: for a caller that runs one statement only.
     pub(crate) fn single_statement(conn: &'t mut PgConn) -> PgTx<'t> {
         PgTx {
             conn,
+            begin: None,
             open: false,
             writes: false,
         }
@@ -342,7 +357,54 @@ impl<'t> PgTx<'t> {
         Ok(statement)
     }
 
+    /// Whether `sql`, about to run, goes with the transaction's `BEGIN`; if the transaction
+    /// has not begun and it does not, begins it first. Only a read ending in a row lock goes
+    /// along: it reads rows by key, cheap to plan, while a statement in the batch is planned
+    /// every time, which for the lineage read costs more than the round trip it saves
+    /// (measured). Every write reads its session so first (`heads::current_of`,
+    /// `Tx::lock_session`).
+    fn begin_with(&mut self, sql: &str) -> Result<bool> {
+        if self.begin.is_none() {
+            return Ok(false);
+        }
+        if sql.trim_end().ends_with(dialect::ROW_LOCK.trim()) {
+            return Ok(true);
+        }
+        let begin = self.begin.take().unwrap_or_default();
+        self.open = true;
+        self.conn.client.batch_execute(&begin)?;
+        Ok(false)
+    }
+
+    /// Runs `sql` with `params` written into it, after the transaction's `BEGIN`, in one
+    /// batch; returns its rows and how many rows it changed.
+    fn first(&mut self, sql: &str, params: &[&dyn Param]) -> Result<(Vec<PgRow>, u64)> {
+        let statement = inline::with_values(sql, &values(params))?;
+        let begin = self.begin.take().unwrap_or_default();
+        // From here on the transaction may be open, and is rolled back if anything fails.
+        self.open = true;
+        let messages = self
+            .conn
+            .client
+            .simple_query(&format!("{begin} {} {statement}", inline::TEXT_OUTPUT))?;
+        let mut rows = Vec::new();
+        let mut changed = 0;
+        for message in messages {
+            match message {
+                postgres::SimpleQueryMessage::Row(row) => {
+                    rows.push(PgRow::Text(inline::TextRow(row)))
+                }
+                postgres::SimpleQueryMessage::CommandComplete(n) => changed = n,
+                _ => {}
+            }
+        }
+        Ok((rows, changed))
+    }
+
     pub(crate) fn execute(&mut self, sql: &str, params: &[&dyn Param]) -> Result<usize> {
+        if self.begin_with(sql)? {
+            return Ok(self.first(sql, params)?.1 as usize);
+        }
         if self.conn.unnamed {
             let values = values(params);
             let mut rows = self
@@ -358,19 +420,28 @@ impl<'t> PgTx<'t> {
         Ok(self.conn.client.execute(&statement, &values)? as usize)
     }
 
-    pub(crate) fn query(&mut self, sql: &str, params: &[&dyn Param]) -> Result<Vec<postgres::Row>> {
-        if self.conn.unnamed {
+    pub(crate) fn query(&mut self, sql: &str, params: &[&dyn Param]) -> Result<Vec<PgRow>> {
+        if self.begin_with(sql)? {
+            return Ok(self.first(sql, params)?.0);
+        }
+        let rows = if self.conn.unnamed {
             let values = values(params);
             let params: Vec<_> = values.iter().map(bound).collect();
-            return Ok(self.conn.client.query_typed(&placeholders(sql), &params)?);
-        }
-        let statement = self.statement(sql)?;
-        let values = values(params);
-        let values: Vec<_> = values.iter().map(|v| bound(v).0).collect();
-        Ok(self.conn.client.query(&statement, &values)?)
+            self.conn.client.query_typed(&placeholders(sql), &params)?
+        } else {
+            let statement = self.statement(sql)?;
+            let values = values(params);
+            let values: Vec<_> = values.iter().map(|v| bound(v).0).collect();
+            self.conn.client.query(&statement, &values)?
+        };
+        Ok(rows.into_iter().map(PgRow::Typed).collect())
     }
 
     pub(crate) fn batch(&mut self, sql: &str) -> Result<()> {
+        if let Some(begin) = self.begin.take() {
+            self.open = true;
+            return Ok(self.conn.client.batch_execute(&format!("{begin} {sql}"))?);
+        }
         Ok(self.conn.client.batch_execute(sql)?)
     }
 }
@@ -452,6 +523,48 @@ fn float(row: &postgres::Row, index: usize) -> Result<Option<f64>> {
 fn null_column(row: &postgres::Row, index: usize) -> Error {
     let name = row.columns().get(index).map_or("?", |c| c.name());
     Error::Corrupt(format!("column {name} is unexpectedly NULL"))
+}
+
+impl ReadRow for PgRow {
+    fn int64(&self, index: usize) -> Result<i64> {
+        self.read().int64(index)
+    }
+    fn int64_opt(&self, index: usize) -> Result<Option<i64>> {
+        self.read().int64_opt(index)
+    }
+    fn float64(&self, index: usize) -> Result<f64> {
+        self.read().float64(index)
+    }
+    fn float64_opt(&self, index: usize) -> Result<Option<f64>> {
+        self.read().float64_opt(index)
+    }
+    fn boolean(&self, index: usize) -> Result<bool> {
+        self.read().boolean(index)
+    }
+    fn text(&self, index: usize) -> Result<String> {
+        self.read().text(index)
+    }
+    fn text_opt(&self, index: usize) -> Result<Option<String>> {
+        self.read().text_opt(index)
+    }
+    fn blob(&self, index: usize) -> Result<Vec<u8>> {
+        self.read().blob(index)
+    }
+    fn blob_opt(&self, index: usize) -> Result<Option<Vec<u8>>> {
+        self.read().blob_opt(index)
+    }
+    fn role(&self, index: usize) -> Result<Role> {
+        self.read().role(index)
+    }
+}
+
+impl PgRow {
+    fn read(&self) -> &dyn ReadRow {
+        match self {
+            PgRow::Typed(row) => row,
+            PgRow::Text(row) => row,
+        }
+    }
 }
 
 impl ReadRow for postgres::Row {
