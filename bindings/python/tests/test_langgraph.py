@@ -451,3 +451,76 @@ def test_langgraphs_own_sqlite_saver_shares_the_file_without_a_clash(db_path: st
         graph.invoke({"log": [], "calls": 0}, thread("same id"))
         assert graph.get_state(thread("same id")).values["log"] == LOOP
     assert len(list(ours.list(thread("same id")))) == len(list(theirs.list(thread("same id"))))
+
+
+# -- checkpoints put again, and namespaces and ids LangGraph's separators appear in
+
+def put_one(saver: SessiondbSaver, tid: str, ns: str, checkpoint_id: str, value, metadata: dict) -> dict:
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    cp = empty_checkpoint()
+    cp["id"] = checkpoint_id
+    version = saver.get_next_version(None)
+    cp["channel_versions"] = {"value": version}
+    cp["channel_values"] = {"value": value}
+    config = {"configurable": {"thread_id": tid, "checkpoint_ns": ns}}
+    return saver.put(config, cp, metadata, {"value": version})
+
+
+def shown(saver: SessiondbSaver, tid: str) -> list:
+    return [
+        (t.config["configurable"]["checkpoint_ns"], t.config["configurable"]["checkpoint_id"],
+         t.checkpoint["channel_values"]["value"], t.metadata)
+        for t in saver.list(thread(tid))
+    ]
+
+
+def test_a_checkpoint_put_again_after_a_copy_changes_the_source_only(db_path: str) -> None:
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    put_one(saver, "a", "", "1", "first", {"step": 1})
+    saver.copy_thread("a", "b")
+    put_one(saver, "a", "", "1", "again", {"step": 2})
+    put_one(saver, "a", "", "1", "third", {"step": 3})
+    assert shown(saver, "a") == [("", "1", "third", {"step": 3})]
+    assert shown(saver, "b") == [("", "1", "first", {"step": 1})]
+
+
+def test_a_checkpoint_pruned_and_put_again_is_stored_again(db_path: str) -> None:
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    put_one(saver, "a", "", "1", "one", {"step": 1})
+    put_one(saver, "a", "", "2", "two", {"step": 2})
+    saver.prune(["a"], strategy="keep_latest")
+    put_one(saver, "a", "", "1", "one again", {"step": 1})
+    assert shown(saver, "a") == [("", "2", "two", {"step": 2}), ("", "1", "one again", {"step": 1})]
+
+
+def test_a_copy_that_puts_an_inherited_checkpoint_again_is_exported_and_imported(db_path: str, tmp_path) -> None:
+    store = sessiondb.Store(db_path)
+    saver = SessiondbSaver(store)
+    put_one(saver, "a", "", "1", "first", {"step": 1})
+    saver.copy_thread("a", "b")
+    put_one(saver, "b", "", "1", "in b", {"step": 2})
+    assert shown(saver, "b") == [("", "1", "in b", {"step": 2})]
+    elsewhere = sessiondb.Store(str(tmp_path / "elsewhere.db"))
+    elsewhere.import_export(store.export(["langgraph:b"]))
+    assert shown(SessiondbSaver(elsewhere), "b") == [("", "1", "in b", {"step": 2})]
+
+
+def test_namespaces_and_ids_holding_separators_never_clash(db_path: str) -> None:
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    put_one(saver, "a", "p", "x:y", "one", {"step": 1})
+    put_one(saver, "a", "p:x", "y", "two", {"step": 2})
+    put_one(saver, "a", "p:x|q:z", "y", "three", {"step": 3})
+    assert sorted(shown(saver, "a")) == [
+        ("p", "x:y", "one", {"step": 1}),
+        ("p:x", "y", "two", {"step": 2}),
+        ("p:x|q:z", "y", "three", {"step": 3}),
+    ]
+
+
+def test_a_namespace_over_4_kib_is_stored(db_path: str) -> None:
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    ns = "|".join(f"node{i}:1f0a2b3c-4d5e-6f70-8192-a3b4c5d6e7f8" for i in range(100))
+    put_one(saver, "a", ns, "1", "deep", {"step": 1})
+    found = saver.get_tuple({"configurable": {"thread_id": "a", "checkpoint_ns": ns}})
+    assert found.checkpoint["channel_values"] == {"value": "deep"}
