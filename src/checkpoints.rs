@@ -550,7 +550,8 @@ fn unchanged_blobs<'c>(
 impl Store {
     /// Stores a checkpoint as the next message of its thread's session (created if missing),
     /// with its new channel versions. Putting a checkpoint id the thread has in that
-    /// namespace already replaces its checkpoint and metadata.
+    /// namespace already replaces it whole (checkpoint, metadata, values): the new message
+    /// holds it, and the old row is deleted, or shadowed where a copy still reads it.
     pub fn put_checkpoint(&self, new: &NewCheckpoint) -> Result<()> {
         let session_id = thread_session_id(&new.thread_id)?;
         let metadata_text = serde_json::to_string(&new.metadata)
@@ -583,22 +584,6 @@ impl Store {
                 Some(row) if !inherited(tx, row.message_id, head.branch_id)? => Some(row),
                 _ => None,
             };
-            if let Some(row) = &own {
-                tx.execute(
-                    "UPDATE langgraph_checkpoints SET parent_checkpoint_id = ?2, run_id = ?3,
-                         checkpoint_type = ?4, checkpoint = ?5, metadata = ?6
-                     WHERE message_id = ?1",
-                    args![
-                        row.message_id,
-                        new.parent_checkpoint_id,
-                        run_id,
-                        new.checkpoint.kind,
-                        new.checkpoint.bytes.as_deref().unwrap_or_default(),
-                        metadata_text,
-                    ],
-                )?;
-                return Ok(());
-            }
             // Find the unchanged channels' blobs before this checkpoint's rows exist.
             let unchanged: Vec<(&str, &str)> = new
                 .channel_versions
@@ -631,8 +616,9 @@ impl Store {
                 "checkpoint {} · ns {ns:?} · step {step} · {source}",
                 new.checkpoint_id
             ))
-            .with_metadata(about)
-            .with_key(format!("{THREAD_PREFIX}{ns}:{}", new.checkpoint_id));
+            // No message key: a checkpoint put again (after a copy or a prune) appends
+            // another message of the same id, and keys must be unique in a history.
+            .with_metadata(about);
             append_to_head(
                 tx,
                 &session_id,
@@ -708,6 +694,14 @@ impl Store {
                 &rows,
                 |_| Ok(()),
             )?;
+            // The row it replaces goes now that the new one holds the blobs they share: its
+            // references cascade, and a blob only it read goes with them.
+            if let Some(row) = &own {
+                tx.execute(
+                    "DELETE FROM langgraph_checkpoints WHERE message_id = ?1",
+                    args![row.message_id],
+                )?;
+            }
             Ok(())
         })
     }

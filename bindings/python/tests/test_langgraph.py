@@ -339,7 +339,7 @@ def writer(target: str, me: int, n: int, start) -> None:
 
     for i in range(n):
         cp = empty_checkpoint()
-        version = saver.get_next_version(None)
+        version = saver.get_next_version(None, None)
         cp["channel_versions"] = {"value": version}
         cp["channel_values"] = {"value": {"who": me, "i": i, "pad": "p" * (i * 50)}}
         stored = saver.put(
@@ -460,7 +460,7 @@ def put_one(saver: SessiondbSaver, tid: str, ns: str, checkpoint_id: str, value,
 
     cp = empty_checkpoint()
     cp["id"] = checkpoint_id
-    version = saver.get_next_version(None)
+    version = saver.get_next_version(None, None)
     cp["channel_versions"] = {"value": version}
     cp["channel_values"] = {"value": value}
     config = {"configurable": {"thread_id": tid, "checkpoint_ns": ns}}
@@ -473,6 +473,14 @@ def shown(saver: SessiondbSaver, tid: str) -> list:
          t.checkpoint["channel_values"]["value"], t.metadata)
         for t in saver.list(thread(tid))
     ]
+
+
+def test_a_checkpoint_put_again_replaces_its_values_and_metadata(db_path: str) -> None:
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    put_one(saver, "a", "", "1", "first", {"step": 1})
+    put_one(saver, "a", "", "1", "again", {"step": 2})
+    assert shown(saver, "a") == [("", "1", "again", {"step": 2})]
+    assert counts(db_path) == {"checkpoints": 1, "blobs": 1, "channels": 1, "writes": 0}
 
 
 def test_a_checkpoint_put_again_after_a_copy_changes_the_source_only(db_path: str) -> None:
