@@ -532,3 +532,20 @@ def test_a_namespace_over_4_kib_is_stored(db_path: str) -> None:
     put_one(saver, "a", ns, "1", "deep", {"step": 1})
     found = saver.get_tuple({"configurable": {"thread_id": "a", "checkpoint_ns": ns}})
     assert found.checkpoint["channel_values"] == {"value": "deep"}
+
+
+def test_list_filters_compare_numbers_by_value_as_upstreams_savers_do(db_path: str) -> None:
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    put_one(saver, "a", "", "1", "v", {"step": 1, "score": 0.5, "tags": {"k": [2, 3]}})
+    put_one(saver, "a", "", "2", "w", {"step": 2, "score": 1, "tags": {"k": [2]}})
+
+    def ids(**filter) -> list[str]:
+        return [t.config["configurable"]["checkpoint_id"] for t in saver.list(thread("a"), filter=filter)]
+
+    assert ids(step=1.0) == ["1"]
+    assert ids(score=1.0) == ["2"]
+    assert ids(score=0.5) == ["1"]
+    assert ids(tags={"k": [2.0, 3]}) == ["1"]
+    assert ids(tags={"k": [2.0]}) == ["2"]
+    assert ids(step=1.5) == []
+    assert ids(step="1") == []
