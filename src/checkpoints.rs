@@ -397,6 +397,29 @@ fn parse_metadata(text: &str) -> Result<Metadata> {
     }
 }
 
+/// Whether two JSON values are equal, numbers by value (`1` is `1.0`), as upstream's savers
+/// compare a `list` filter (Python's `==`, SQLite's and PostgreSQL's JSON comparisons).
+fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => match (x.as_u64(), y.as_u64()) {
+                (Some(x), Some(y)) => x == y,
+                _ => x.as_f64().is_some_and(|x| y.as_f64() == Some(x)),
+            },
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, x)| y.get(k).is_some_and(|y| same_json(x, y)))
+        }
+        _ => a == b,
+    }
+}
+
 fn text_of(metadata: &Metadata, key: &str) -> Option<String> {
     match metadata.get(key)? {
         Value::String(s) => Some(s.clone()),
@@ -840,7 +863,11 @@ impl Store {
                     }
                     if !query.filter.is_empty() {
                         let metadata = parse_metadata(&row.metadata)?;
-                        if !query.filter.iter().all(|(k, v)| metadata.get(k) == Some(v)) {
+                        if !query
+                            .filter
+                            .iter()
+                            .all(|(k, v)| metadata.get(k).is_some_and(|m| same_json(m, v)))
+                        {
                             continue;
                         }
                     }
