@@ -549,3 +549,24 @@ def test_list_filters_compare_numbers_by_value_as_upstreams_savers_do(db_path: s
     assert ids(tags={"k": [2.0]}) == ["2"]
     assert ids(step=1.5) == []
     assert ids(step="1") == []
+
+
+def test_keep_latest_ends_when_parents_run_in_a_circle(db_path: str) -> None:
+    import threading
+
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    # A checkpoint put with its own config (not its parent's) names itself as parent; with a
+    # delta channel never snapshotted, the walk to its snapshot must still end.
+    delta = {"step": 1, "counters_since_delta_snapshot": {"seen": 3}}
+    for checkpoint_id, parent in (("1", "2"), ("2", "1"), ("3", "3")):
+        cp = empty_checkpoint()
+        cp["id"] = checkpoint_id
+        config = {"configurable": {"thread_id": "a", "checkpoint_ns": "", "checkpoint_id": parent}}
+        saver.put(config, cp, delta, {})
+    pruning = threading.Thread(target=saver.prune, args=(["a"],), daemon=True)
+    pruning.start()
+    pruning.join(30)
+    assert not pruning.is_alive()
+    assert [t.config["configurable"]["checkpoint_id"] for t in saver.list(thread("a"))] == ["3"]
