@@ -1062,10 +1062,15 @@ fn kept_by_keep_latest(tx: &Tx<'_>, rows: &[Visible]) -> Result<HashSet<i64>> {
             };
         let mut cursor = Some(row.checkpoint_id.as_str());
         let mut first = true;
+        // Parents may run in a circle (a checkpoint put with its own config as parent).
+        let mut walked = HashSet::new();
         while let (false, Some(id)) = (missing.is_empty(), cursor) {
             let Some(parent) = by_id.get(&(row.checkpoint_ns.as_str(), id)) else {
                 break;
             };
+            if !walked.insert(parent.message_id) {
+                break;
+            }
             if !first {
                 keep.insert(parent.message_id);
             }
