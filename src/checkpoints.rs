@@ -573,8 +573,8 @@ fn unchanged_blobs<'c>(
 impl Store {
     /// Stores a checkpoint as the next message of its thread's session (created if missing),
     /// with its new channel versions. Putting a checkpoint id the thread has in that
-    /// namespace already replaces it whole (checkpoint, metadata, values): the new message
-    /// holds it, and the old row is deleted, or shadowed where a copy still reads it.
+    /// namespace already replaces it whole (checkpoint, metadata, values): in place, or,
+    /// where a copy still reads the row, by a new message that shadows it.
     pub fn put_checkpoint(&self, new: &NewCheckpoint) -> Result<()> {
         let session_id = thread_session_id(&new.thread_id)?;
         let metadata_text = serde_json::to_string(&new.metadata)
@@ -623,49 +623,72 @@ impl Store {
                     missing.push(value);
                 }
             }
-            let step = text_of(&new.metadata, "step").unwrap_or_else(|| "?".into());
-            let source = text_of(&new.metadata, "source").unwrap_or_else(|| "?".into());
-            let mut about = Metadata::new();
-            about.insert(
-                "langgraph".into(),
-                serde_json::json!({
-                    "checkpoint_ns": ns,
-                    "checkpoint_id": new.checkpoint_id,
-                    "parent_checkpoint_id": new.parent_checkpoint_id,
-                    "run_id": run_id,
-                }),
-            );
-            let message = NewMessage::assistant(format!(
-                "checkpoint {} · ns {ns:?} · step {step} · {source}",
-                new.checkpoint_id
-            ))
-            // No message key: a checkpoint put again (after a copy or a prune) appends
-            // another message of the same id, and keys must be unique in a history.
-            .with_metadata(about);
-            append_to_head(
-                tx,
-                &session_id,
-                &mut head,
-                &Step::after(version),
-                vec![message],
-            )?;
-            let message_id = row_id(head.branch_id, head.length);
-            tx.execute(
-                "INSERT INTO langgraph_checkpoints (message_id, branch_id, checkpoint_ns, checkpoint_id,
-                     parent_checkpoint_id, run_id, checkpoint_type, checkpoint, metadata)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                args![
-                    message_id,
-                    head.branch_id,
-                    ns,
-                    new.checkpoint_id,
-                    new.parent_checkpoint_id,
-                    run_id,
-                    new.checkpoint.kind,
-                    new.checkpoint.bytes.as_deref().unwrap_or_default(),
-                    metadata_text,
-                ],
-            )?;
+            // A row of its own that no copy reads is replaced in place; else the checkpoint is
+            // the next message (shadowing an inherited row of the same id).
+            let message_id = match &own {
+                Some(row) => {
+                    tx.execute(
+                        "UPDATE langgraph_checkpoints SET parent_checkpoint_id = ?2, run_id = ?3,
+                             checkpoint_type = ?4, checkpoint = ?5, metadata = ?6
+                         WHERE message_id = ?1",
+                        args![
+                            row.message_id,
+                            new.parent_checkpoint_id,
+                            run_id,
+                            new.checkpoint.kind,
+                            new.checkpoint.bytes.as_deref().unwrap_or_default(),
+                            metadata_text,
+                        ],
+                    )?;
+                    row.message_id
+                }
+                None => {
+                    let step = text_of(&new.metadata, "step").unwrap_or_else(|| "?".into());
+                    let source = text_of(&new.metadata, "source").unwrap_or_else(|| "?".into());
+                    let mut about = Metadata::new();
+                    about.insert(
+                        "langgraph".into(),
+                        serde_json::json!({
+                            "checkpoint_ns": ns,
+                            "checkpoint_id": new.checkpoint_id,
+                            "parent_checkpoint_id": new.parent_checkpoint_id,
+                            "run_id": run_id,
+                        }),
+                    );
+                    let message = NewMessage::assistant(format!(
+                        "checkpoint {} · ns {ns:?} · step {step} · {source}",
+                        new.checkpoint_id
+                    ))
+                    // No message key: a checkpoint put again after a copy or a prune is a
+                    // second message of the same id, and keys are unique in a history.
+                    .with_metadata(about);
+                    append_to_head(
+                        tx,
+                        &session_id,
+                        &mut head,
+                        &Step::after(version),
+                        vec![message],
+                    )?;
+                    let message_id = row_id(head.branch_id, head.length);
+                    tx.execute(
+                        "INSERT INTO langgraph_checkpoints (message_id, branch_id, checkpoint_ns, checkpoint_id,
+                             parent_checkpoint_id, run_id, checkpoint_type, checkpoint, metadata)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        args![
+                            message_id,
+                            head.branch_id,
+                            ns,
+                            new.checkpoint_id,
+                            new.parent_checkpoint_id,
+                            run_id,
+                            new.checkpoint.kind,
+                            new.checkpoint.bytes.as_deref().unwrap_or_default(),
+                            metadata_text,
+                        ],
+                    )?;
+                    message_id
+                }
+            };
             // One statement for the blobs and one for the references, whatever their number.
             // Where a channel comes twice, the last value is the one referenced.
             let all: Vec<&ChannelBlob> = new.new_blobs.iter().chain(missing).collect();
@@ -706,6 +729,22 @@ impl Store {
                     Ok(())
                 },
             )?;
+            if own.is_some() {
+                // A reference that changes goes first, so the trigger frees a blob no one reads.
+                let before = tx.query_map(
+                    "SELECT channel, blob_id FROM langgraph_channels WHERE message_id = ?1",
+                    args![message_id],
+                    |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)),
+                )?;
+                for (channel, blob) in before {
+                    if refs.get(channel.as_str()) != Some(&blob) {
+                        tx.execute(
+                            "DELETE FROM langgraph_channels WHERE message_id = ?1 AND channel = ?2",
+                            args![message_id, channel],
+                        )?;
+                    }
+                }
+            }
             let rows: Vec<[&dyn Param; 3]> = refs
                 .iter()
                 .map(|(channel, blob)| [&message_id as &dyn Param, channel, blob])
@@ -717,14 +756,6 @@ impl Store {
                 &rows,
                 |_| Ok(()),
             )?;
-            // The row it replaces goes now that the new one holds the blobs they share: its
-            // references cascade, and a blob only it read goes with them.
-            if let Some(row) = &own {
-                tx.execute(
-                    "DELETE FROM langgraph_checkpoints WHERE message_id = ?1",
-                    args![row.message_id],
-                )?;
-            }
             Ok(())
         })
     }
