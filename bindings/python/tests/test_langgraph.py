@@ -570,3 +570,18 @@ def test_keep_latest_ends_when_parents_run_in_a_circle(db_path: str) -> None:
     pruning.join(30)
     assert not pruning.is_alive()
     assert [t.config["configurable"]["checkpoint_id"] for t in saver.list(thread("a"))] == ["3"]
+
+
+def test_deleting_the_run_that_put_an_inherited_checkpoint_again_does_not_bring_it_back(db_path: str) -> None:
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    put_one(saver, "a", "", "1", "a1", {"step": 1, "run_id": "r1"})
+    put_one(saver, "a", "", "2", "a2", {"step": 2, "run_id": "r1"})
+    saver.copy_thread("a", "b")
+    put_one(saver, "b", "", "1", "b1", {"step": 1, "run_id": "r2"})
+    saver.delete_for_runs(["r2"])
+    # The copy's checkpoint "1" was run r2's: it is gone, as upstream's savers delete it.
+    assert shown(saver, "b") == [("", "2", "a2", {"step": 2, "run_id": "r1"})]
+    assert shown(saver, "a") == [
+        ("", "2", "a2", {"step": 2, "run_id": "r1"}),
+        ("", "1", "a1", {"step": 1, "run_id": "r1"}),
+    ]
