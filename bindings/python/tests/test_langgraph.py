@@ -585,3 +585,15 @@ def test_deleting_the_run_that_put_an_inherited_checkpoint_again_does_not_bring_
         ("", "2", "a2", {"step": 2, "run_id": "r1"}),
         ("", "1", "a1", {"step": 1, "run_id": "r1"}),
     ]
+
+
+def test_keep_latest_on_a_copy_that_put_an_inherited_checkpoint_again_keeps_only_the_latest(db_path: str) -> None:
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    put_one(saver, "a", "", "1", "a1", {"step": 1})
+    put_one(saver, "a", "", "2", "a2", {"step": 2})
+    saver.copy_thread("a", "b")
+    put_one(saver, "b", "", "1", "b1", {"step": 1})
+    put_one(saver, "b", "", "3", "b3", {"step": 3})
+    saver.prune(["b"], strategy="keep_latest")
+    assert shown(saver, "b") == [("", "3", "b3", {"step": 3})]
+    assert [c[1] for c in shown(saver, "a")] == ["2", "1"]
