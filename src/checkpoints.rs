@@ -284,6 +284,27 @@ fn shown(
     ns: Option<&str>,
     id: Option<&str>,
 ) -> Result<Vec<Visible>> {
+    let out = held(tx, segments, hidden, ns, id)?;
+    // A checkpoint put again over an inherited one shadows it: the later row wins.
+    let mut seen = HashSet::new();
+    let mut kept: Vec<Visible> = out
+        .into_iter()
+        .rev()
+        .filter(|r| seen.insert((r.checkpoint_ns.clone(), r.checkpoint_id.clone())))
+        .collect();
+    kept.reverse();
+    Ok(kept)
+}
+
+/// The rows of `segments` not in `hidden`, optionally only of `ns` or with id `id`, in
+/// history order, shadowed ones included.
+fn held(
+    tx: &Tx<'_>,
+    segments: &[Segment],
+    hidden: &HashMap<i64, (String, String)>,
+    ns: Option<&str>,
+    id: Option<&str>,
+) -> Result<Vec<Visible>> {
     let mut out = Vec::new();
     for seg in segments {
         if seg.upto <= seg.fork_seq {
@@ -313,15 +334,7 @@ fn shown(
             },
         )?;
     }
-    // A checkpoint put again over an inherited one shadows it: the later row wins.
-    let mut seen = HashSet::new();
-    let mut kept: Vec<Visible> = out
-        .into_iter()
-        .rev()
-        .filter(|r| seen.insert((r.checkpoint_ns.clone(), r.checkpoint_id.clone())))
-        .collect();
-    kept.reverse();
-    Ok(kept)
+    Ok(out)
 }
 
 /// Drops the parent of `row` where the lineage hides it: `parent_config` names only a
@@ -1026,7 +1039,7 @@ impl Store {
                             .is_some_and(|r| runs.contains(r.as_str()))
                     })
                     .collect();
-                remove(tx, &session_id, &doomed, "delete_for_runs")
+                remove(tx, &session_id, &segments, &doomed, "delete_for_runs")
             })?;
         }
         // A row every holder now hides is seen by nobody: it goes at once.
@@ -1056,7 +1069,7 @@ impl Store {
                     .into_iter()
                     .filter(|r| !keep.contains(&r.message_id))
                     .collect();
-                remove(tx, &session_id, &doomed, "prune keep_latest")?;
+                remove(tx, &session_id, &segments, &doomed, "prune keep_latest")?;
                 free_hidden(tx, &session_id)
             })?;
         }
@@ -1208,14 +1221,33 @@ fn free_if_unseen(tx: &Tx<'_>, message_id: i64) -> Result<bool> {
     Ok(true)
 }
 
-/// Removes `doomed` checkpoints from the thread: a row no other branch inherits is deleted
-/// (its references and writes cascade, a blob goes with its last reference); a row another
+/// Removes `doomed` checkpoints (rows `segments` show) from the thread, with the rows they
+/// shadow (else those would show again): a row no other branch inherits is deleted (its
+/// references and writes cascade, a blob goes with its last reference); a row another
 /// session inherits is hidden from this thread from a marker message on, which also records
 /// what was removed.
-fn remove(tx: &Tx<'_>, session_id: &str, doomed: &[Visible], why: &str) -> Result<()> {
+fn remove(
+    tx: &Tx<'_>,
+    session_id: &str,
+    segments: &[Segment],
+    doomed: &[Visible],
+    why: &str,
+) -> Result<()> {
     if doomed.is_empty() {
         return Ok(());
     }
+    let keys: HashSet<(&str, &str)> = doomed
+        .iter()
+        .map(|r| (r.checkpoint_ns.as_str(), r.checkpoint_id.as_str()))
+        .collect();
+    let shown: HashSet<i64> = doomed.iter().map(|r| r.message_id).collect();
+    let shadowed: Vec<Visible> = held(tx, segments, &hidden_in(tx, segments)?, None, None)?
+        .into_iter()
+        .filter(|r| {
+            !shown.contains(&r.message_id)
+                && keys.contains(&(r.checkpoint_ns.as_str(), r.checkpoint_id.as_str()))
+        })
+        .collect();
     let (mut head, version) = head_or_create(tx, session_id, false)?;
     let message = NewMessage::assistant(format!(
         "{why}: removed {} checkpoint{}",
@@ -1241,7 +1273,7 @@ fn remove(tx: &Tx<'_>, session_id: &str, doomed: &[Visible], why: &str) -> Resul
             |r| r.get::<i64>(0),
         )?
         .is_some();
-    for row in doomed {
+    for row in doomed.iter().chain(&shadowed) {
         if row.message_id >> 32 != head.branch_id || inherited(tx, row.message_id, head.branch_id)?
         {
             tx.execute(
