@@ -280,6 +280,8 @@ LANGGRAPH_TESTS = [
     "test_a_namespace_over_4_kib_is_stored",
     "test_list_filters_compare_numbers_by_value_as_upstreams_savers_do",
     "test_keep_latest_ends_when_parents_run_in_a_circle",
+    "test_deleting_the_run_that_put_an_inherited_checkpoint_again_does_not_bring_it_back",
+    "test_keep_latest_on_a_copy_that_put_an_inherited_checkpoint_again_keeps_only_the_latest",
 ]
 
 
