@@ -323,6 +323,27 @@ fn shown(
     ns: Option<&str>,
     id: Option<&str>,
 ) -> Result<Vec<Visible>> {
+    let out = held(tx, segments, hidden, ns, id)?;
+    // A checkpoint put again over an inherited one shadows it: the later row wins.
+    let mut seen = HashSet::new();
+    let mut kept: Vec<Visible> = out
+        .into_iter()
+        .rev()
+        .filter(|r| seen.insert((r.checkpoint_ns.clone(), r.checkpoint_id.clone())))
+        .collect();
+    kept.reverse();
+    Ok(kept)
+}
+
+/// The rows of `segments` not in `hidden`, optionally only of `ns` or with id `id`, in
+/// history order, shadowed ones included.
+fn held(
+    tx: &Tx<'_>,
+    segments: &[Segment],
+    hidden: &HashMap<i64, (String, String)>,
+    ns: Option<&str>,
+    id: Option<&str>,
+) -> Result<Vec<Visible>> {
     let mut out = Vec::new();
     for seg in segments {
         if seg.upto <= seg.fork_seq {
@@ -352,15 +373,7 @@ fn shown(
             },
         )?;
     }
-    // A checkpoint put again over an inherited one shadows it: the later row wins.
-    let mut seen = HashSet::new();
-    let mut kept: Vec<Visible> = out
-        .into_iter()
-        .rev()
-        .filter(|r| seen.insert((r.checkpoint_ns.clone(), r.checkpoint_id.clone())))
-        .collect();
-    kept.reverse();
-    Ok(kept)
+    Ok(out)
 }
 
 /// Drops the parent of `row` where the lineage hides it: `parent_config` names only a
@@ -433,6 +446,29 @@ fn parse_metadata(text: &str) -> Result<Metadata> {
             "checkpoint metadata is not a JSON object: {}",
             text.chars().take(60).collect::<String>()
         ))),
+    }
+}
+
+/// Whether two JSON values are equal, numbers by value (`1` is `1.0`), as upstream's savers
+/// compare a `list` filter (Python's `==`, SQLite's and PostgreSQL's JSON comparisons).
+fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => match (x.as_u64(), y.as_u64()) {
+                (Some(x), Some(y)) => x == y,
+                _ => x.as_f64().is_some_and(|x| y.as_f64() == Some(x)),
+            },
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, x)| y.get(k).is_some_and(|y| same_json(x, y)))
+        }
+        _ => a == b,
     }
 }
 
@@ -589,7 +625,8 @@ fn unchanged_blobs<'c>(
 impl Store {
     /// Stores a checkpoint as the next message of its thread's session (created if missing),
     /// with its new channel versions. Putting a checkpoint id the thread has in that
-    /// namespace already replaces its checkpoint and metadata.
+    /// namespace already replaces it whole (checkpoint, metadata, values): in place, or,
+    /// where a copy still reads the row, by a new message that shadows it.
     pub fn put_checkpoint(&self, new: &NewCheckpoint) -> Result<()> {
         let session_id = thread_session_id(&new.thread_id)?;
         let metadata_text = serde_json::to_string(&new.metadata)
@@ -636,22 +673,6 @@ impl Store {
                 Some(row) if !inherited(tx, row.message_id, head.branch_id)? => Some(row),
                 _ => None,
             };
-            if let Some(row) = &own {
-                tx.execute(
-                    "UPDATE langgraph_checkpoints SET parent_checkpoint_id = ?2, run_id = ?3,
-                         checkpoint_type = ?4, checkpoint = ?5, metadata = ?6
-                     WHERE message_id = ?1",
-                    args![
-                        row.message_id,
-                        new.parent_checkpoint_id,
-                        run_id,
-                        new.checkpoint.kind,
-                        new.checkpoint.bytes.as_deref().unwrap_or_default(),
-                        metadata_text,
-                    ],
-                )?;
-                return Ok(());
-            }
             // Find the unchanged channels' blobs before this checkpoint's rows exist.
             let unchanged: Vec<(&str, &str)> = new
                 .channel_versions
@@ -668,48 +689,72 @@ impl Store {
                     missing.push(value);
                 }
             }
-            let step = text_of(&new.metadata, "step").unwrap_or_else(|| "?".into());
-            let source = text_of(&new.metadata, "source").unwrap_or_else(|| "?".into());
-            let mut about = Metadata::new();
-            about.insert(
-                "langgraph".into(),
-                serde_json::json!({
-                    "checkpoint_ns": ns,
-                    "checkpoint_id": new.checkpoint_id,
-                    "parent_checkpoint_id": new.parent_checkpoint_id,
-                    "run_id": run_id,
-                }),
-            );
-            let message = NewMessage::assistant(format!(
-                "checkpoint {} · ns {ns:?} · step {step} · {source}",
-                new.checkpoint_id
-            ))
-            .with_metadata(about)
-            .with_key(format!("{THREAD_PREFIX}{ns}:{}", new.checkpoint_id));
-            append_to_head(
-                tx,
-                &session_id,
-                &mut head,
-                &Step::after(version),
-                vec![message],
-            )?;
-            let message_id = row_id(head.branch_id, head.length);
-            tx.execute(
-                "INSERT INTO langgraph_checkpoints (message_id, branch_id, checkpoint_ns, checkpoint_id,
-                     parent_checkpoint_id, run_id, checkpoint_type, checkpoint, metadata)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                args![
-                    message_id,
-                    head.branch_id,
-                    ns,
-                    new.checkpoint_id,
-                    new.parent_checkpoint_id,
-                    run_id,
-                    new.checkpoint.kind,
-                    new.checkpoint.bytes.as_deref().unwrap_or_default(),
-                    metadata_text,
-                ],
-            )?;
+            // A row of its own that no copy reads is replaced in place; else the checkpoint is
+            // the next message (shadowing an inherited row of the same id).
+            let message_id = match &own {
+                Some(row) => {
+                    tx.execute(
+                        "UPDATE langgraph_checkpoints SET parent_checkpoint_id = ?2, run_id = ?3,
+                             checkpoint_type = ?4, checkpoint = ?5, metadata = ?6
+                         WHERE message_id = ?1",
+                        args![
+                            row.message_id,
+                            new.parent_checkpoint_id,
+                            run_id,
+                            new.checkpoint.kind,
+                            new.checkpoint.bytes.as_deref().unwrap_or_default(),
+                            metadata_text,
+                        ],
+                    )?;
+                    row.message_id
+                }
+                None => {
+                    let step = text_of(&new.metadata, "step").unwrap_or_else(|| "?".into());
+                    let source = text_of(&new.metadata, "source").unwrap_or_else(|| "?".into());
+                    let mut about = Metadata::new();
+                    about.insert(
+                        "langgraph".into(),
+                        serde_json::json!({
+                            "checkpoint_ns": ns,
+                            "checkpoint_id": new.checkpoint_id,
+                            "parent_checkpoint_id": new.parent_checkpoint_id,
+                            "run_id": run_id,
+                        }),
+                    );
+                    let message = NewMessage::assistant(format!(
+                        "checkpoint {} · ns {ns:?} · step {step} · {source}",
+                        new.checkpoint_id
+                    ))
+                    // No message key: a checkpoint put again after a copy or a prune is a
+                    // second message of the same id, and keys are unique in a history.
+                    .with_metadata(about);
+                    append_to_head(
+                        tx,
+                        &session_id,
+                        &mut head,
+                        &Step::after(version),
+                        vec![message],
+                    )?;
+                    let message_id = row_id(head.branch_id, head.length);
+                    tx.execute(
+                        "INSERT INTO langgraph_checkpoints (message_id, branch_id, checkpoint_ns, checkpoint_id,
+                             parent_checkpoint_id, run_id, checkpoint_type, checkpoint, metadata)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        args![
+                            message_id,
+                            head.branch_id,
+                            ns,
+                            new.checkpoint_id,
+                            new.parent_checkpoint_id,
+                            run_id,
+                            new.checkpoint.kind,
+                            new.checkpoint.bytes.as_deref().unwrap_or_default(),
+                            metadata_text,
+                        ],
+                    )?;
+                    message_id
+                }
+            };
             // One statement for the blobs and one for the references, whatever their number.
             // Where a channel comes twice, the last value is the one referenced.
             let all: Vec<&ChannelBlob> = new.new_blobs.iter().chain(missing).collect();
@@ -750,6 +795,22 @@ impl Store {
                     Ok(())
                 },
             )?;
+            if own.is_some() {
+                // A reference that changes goes first, so the trigger frees a blob no one reads.
+                let before = tx.query_map(
+                    "SELECT channel, blob_id FROM langgraph_channels WHERE message_id = ?1",
+                    args![message_id],
+                    |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)),
+                )?;
+                for (channel, blob) in before {
+                    if refs.get(channel.as_str()) != Some(&blob) {
+                        tx.execute(
+                            "DELETE FROM langgraph_channels WHERE message_id = ?1 AND channel = ?2",
+                            args![message_id, channel],
+                        )?;
+                    }
+                }
+            }
             let rows: Vec<[&dyn Param; 3]> = refs
                 .iter()
                 .map(|(channel, blob)| [&message_id as &dyn Param, channel, blob])
@@ -904,7 +965,11 @@ impl Store {
                     }
                     if !query.filter.is_empty() {
                         let metadata = parse_metadata(&row.metadata)?;
-                        if !query.filter.iter().all(|(k, v)| metadata.get(k) == Some(v)) {
+                        if !query
+                            .filter
+                            .iter()
+                            .all(|(k, v)| metadata.get(k).is_some_and(|m| same_json(m, v)))
+                        {
                             continue;
                         }
                     }
@@ -1032,7 +1097,7 @@ impl Store {
                             .is_some_and(|r| runs.contains(r.as_str()))
                     })
                     .collect();
-                remove(tx, &session_id, &doomed, "delete_for_runs")
+                remove(tx, &session_id, &segments, &doomed, "delete_for_runs")
             })?;
         }
         // A row every holder now hides is seen by nobody: it goes at once.
@@ -1062,7 +1127,7 @@ impl Store {
                     .into_iter()
                     .filter(|r| !keep.contains(&r.message_id))
                     .collect();
-                remove(tx, &session_id, &doomed, "prune keep_latest")?;
+                remove(tx, &session_id, &segments, &doomed, "prune keep_latest")?;
                 free_hidden(tx, &session_id)
             })?;
         }
@@ -1099,10 +1164,15 @@ fn kept_by_keep_latest(tx: &Tx<'_>, rows: &[Visible]) -> Result<HashSet<i64>> {
             };
         let mut cursor = Some(row.checkpoint_id.as_str());
         let mut first = true;
+        // Parents may run in a circle (a checkpoint put with its own config as parent).
+        let mut walked = HashSet::new();
         while let (false, Some(id)) = (missing.is_empty(), cursor) {
             let Some(parent) = by_id.get(&(row.checkpoint_ns.as_str(), id)) else {
                 break;
             };
+            if !walked.insert(parent.message_id) {
+                break;
+            }
             if !first {
                 keep.insert(parent.message_id);
             }
@@ -1209,14 +1279,33 @@ fn free_if_unseen(tx: &Tx<'_>, message_id: i64) -> Result<bool> {
     Ok(true)
 }
 
-/// Removes `doomed` checkpoints from the thread: a row no other branch inherits is deleted
-/// (its references and writes cascade, a blob goes with its last reference); a row another
+/// Removes `doomed` checkpoints (rows `segments` show) from the thread, with the rows they
+/// shadow (else those would show again): a row no other branch inherits is deleted (its
+/// references and writes cascade, a blob goes with its last reference); a row another
 /// session inherits is hidden from this thread from a marker message on, which also records
 /// what was removed.
-fn remove(tx: &Tx<'_>, session_id: &str, doomed: &[Visible], why: &str) -> Result<()> {
+fn remove(
+    tx: &Tx<'_>,
+    session_id: &str,
+    segments: &[Segment],
+    doomed: &[Visible],
+    why: &str,
+) -> Result<()> {
     if doomed.is_empty() {
         return Ok(());
     }
+    let keys: HashSet<(&str, &str)> = doomed
+        .iter()
+        .map(|r| (r.checkpoint_ns.as_str(), r.checkpoint_id.as_str()))
+        .collect();
+    let shown: HashSet<i64> = doomed.iter().map(|r| r.message_id).collect();
+    let shadowed: Vec<Visible> = held(tx, segments, &hidden_in(tx, segments)?, None, None)?
+        .into_iter()
+        .filter(|r| {
+            !shown.contains(&r.message_id)
+                && keys.contains(&(r.checkpoint_ns.as_str(), r.checkpoint_id.as_str()))
+        })
+        .collect();
     let (mut head, version) = head_or_create(tx, session_id, false)?;
     let message = NewMessage::assistant(format!(
         "{why}: removed {} checkpoint{}",
@@ -1242,7 +1331,7 @@ fn remove(tx: &Tx<'_>, session_id: &str, doomed: &[Visible], why: &str) -> Resul
             |r| r.get::<i64>(0),
         )?
         .is_some();
-    for row in doomed {
+    for row in doomed.iter().chain(&shadowed) {
         if row.message_id >> 32 != head.branch_id || inherited(tx, row.message_id, head.branch_id)?
         {
             tx.execute(

@@ -339,7 +339,7 @@ def writer(target: str, me: int, n: int, start) -> None:
 
     for i in range(n):
         cp = empty_checkpoint()
-        version = saver.get_next_version(None)
+        version = saver.get_next_version(None, None)
         cp["channel_versions"] = {"value": version}
         cp["channel_values"] = {"value": {"who": me, "i": i, "pad": "p" * (i * 50)}}
         stored = saver.put(
@@ -451,3 +451,149 @@ def test_langgraphs_own_sqlite_saver_shares_the_file_without_a_clash(db_path: st
         graph.invoke({"log": [], "calls": 0}, thread("same id"))
         assert graph.get_state(thread("same id")).values["log"] == LOOP
     assert len(list(ours.list(thread("same id")))) == len(list(theirs.list(thread("same id"))))
+
+
+# -- checkpoints put again, and namespaces and ids LangGraph's separators appear in
+
+def put_one(saver: SessiondbSaver, tid: str, ns: str, checkpoint_id: str, value, metadata: dict) -> dict:
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    cp = empty_checkpoint()
+    cp["id"] = checkpoint_id
+    version = saver.get_next_version(None, None)
+    cp["channel_versions"] = {"value": version}
+    cp["channel_values"] = {"value": value}
+    config = {"configurable": {"thread_id": tid, "checkpoint_ns": ns}}
+    return saver.put(config, cp, metadata, {"value": version})
+
+
+def shown(saver: SessiondbSaver, tid: str) -> list:
+    return [
+        (t.config["configurable"]["checkpoint_ns"], t.config["configurable"]["checkpoint_id"],
+         t.checkpoint["channel_values"]["value"], t.metadata)
+        for t in saver.list(thread(tid))
+    ]
+
+
+def test_a_checkpoint_put_again_replaces_its_values_and_metadata(db_path: str) -> None:
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    put_one(saver, "a", "", "1", "first", {"step": 1})
+    put_one(saver, "a", "", "1", "again", {"step": 2})
+    assert shown(saver, "a") == [("", "1", "again", {"step": 2})]
+    assert counts(db_path) == {"checkpoints": 1, "blobs": 1, "channels": 1, "writes": 0}
+
+
+def test_a_checkpoint_put_again_after_a_copy_changes_the_source_only(db_path: str) -> None:
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    put_one(saver, "a", "", "1", "first", {"step": 1})
+    saver.copy_thread("a", "b")
+    put_one(saver, "a", "", "1", "again", {"step": 2})
+    put_one(saver, "a", "", "1", "third", {"step": 3})
+    assert shown(saver, "a") == [("", "1", "third", {"step": 3})]
+    assert shown(saver, "b") == [("", "1", "first", {"step": 1})]
+
+
+def test_a_checkpoint_pruned_and_put_again_is_stored_again(db_path: str) -> None:
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    put_one(saver, "a", "", "1", "one", {"step": 1})
+    put_one(saver, "a", "", "2", "two", {"step": 2})
+    saver.prune(["a"], strategy="keep_latest")
+    put_one(saver, "a", "", "1", "one again", {"step": 1})
+    assert shown(saver, "a") == [("", "2", "two", {"step": 2}), ("", "1", "one again", {"step": 1})]
+
+
+def test_a_copy_that_puts_an_inherited_checkpoint_again_is_exported_and_imported(db_path: str, tmp_path) -> None:
+    store = sessiondb.Store(db_path)
+    saver = SessiondbSaver(store)
+    put_one(saver, "a", "", "1", "first", {"step": 1})
+    saver.copy_thread("a", "b")
+    put_one(saver, "b", "", "1", "in b", {"step": 2})
+    assert shown(saver, "b") == [("", "1", "in b", {"step": 2})]
+    elsewhere = sessiondb.Store(str(tmp_path / "elsewhere.db"))
+    elsewhere.import_export(store.export(["langgraph:b"]))
+    assert shown(SessiondbSaver(elsewhere), "b") == [("", "1", "in b", {"step": 2})]
+
+
+def test_namespaces_and_ids_holding_separators_never_clash(db_path: str) -> None:
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    put_one(saver, "a", "p", "x:y", "one", {"step": 1})
+    put_one(saver, "a", "p:x", "y", "two", {"step": 2})
+    put_one(saver, "a", "p:x|q:z", "y", "three", {"step": 3})
+    assert sorted(shown(saver, "a")) == [
+        ("p", "x:y", "one", {"step": 1}),
+        ("p:x", "y", "two", {"step": 2}),
+        ("p:x|q:z", "y", "three", {"step": 3}),
+    ]
+
+
+def test_a_namespace_over_4_kib_is_stored(db_path: str) -> None:
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    ns = "|".join(f"node{i}:1f0a2b3c-4d5e-6f70-8192-a3b4c5d6e7f8" for i in range(100))
+    put_one(saver, "a", ns, "1", "deep", {"step": 1})
+    found = saver.get_tuple({"configurable": {"thread_id": "a", "checkpoint_ns": ns}})
+    assert found.checkpoint["channel_values"] == {"value": "deep"}
+
+
+def test_list_filters_compare_numbers_by_value_as_upstreams_savers_do(db_path: str) -> None:
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    put_one(saver, "a", "", "1", "v", {"step": 1, "score": 0.5, "tags": {"k": [2, 3]}})
+    put_one(saver, "a", "", "2", "w", {"step": 2, "score": 1, "tags": {"k": [2]}})
+
+    def ids(**filter) -> list[str]:
+        return [t.config["configurable"]["checkpoint_id"] for t in saver.list(thread("a"), filter=filter)]
+
+    assert ids(step=1.0) == ["1"]
+    assert ids(score=1.0) == ["2"]
+    assert ids(score=0.5) == ["1"]
+    assert ids(tags={"k": [2.0, 3]}) == ["1"]
+    assert ids(tags={"k": [2.0]}) == ["2"]
+    assert ids(step=1.5) == []
+    assert ids(step="1") == []
+
+
+def test_keep_latest_ends_when_parents_run_in_a_circle(db_path: str) -> None:
+    import threading
+
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    # A checkpoint put with its own config (not its parent's) names itself as parent; with a
+    # delta channel never snapshotted, the walk to its snapshot must still end.
+    delta = {"step": 1, "counters_since_delta_snapshot": {"seen": 3}}
+    for checkpoint_id, parent in (("1", "2"), ("2", "1"), ("3", "3")):
+        cp = empty_checkpoint()
+        cp["id"] = checkpoint_id
+        config = {"configurable": {"thread_id": "a", "checkpoint_ns": "", "checkpoint_id": parent}}
+        saver.put(config, cp, delta, {})
+    pruning = threading.Thread(target=saver.prune, args=(["a"],), daemon=True)
+    pruning.start()
+    pruning.join(30)
+    assert not pruning.is_alive()
+    assert [t.config["configurable"]["checkpoint_id"] for t in saver.list(thread("a"))] == ["3"]
+
+
+def test_deleting_the_run_that_put_an_inherited_checkpoint_again_does_not_bring_it_back(db_path: str) -> None:
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    put_one(saver, "a", "", "1", "a1", {"step": 1, "run_id": "r1"})
+    put_one(saver, "a", "", "2", "a2", {"step": 2, "run_id": "r1"})
+    saver.copy_thread("a", "b")
+    put_one(saver, "b", "", "1", "b1", {"step": 1, "run_id": "r2"})
+    saver.delete_for_runs(["r2"])
+    # The copy's checkpoint "1" was run r2's: it is gone, as upstream's savers delete it.
+    assert shown(saver, "b") == [("", "2", "a2", {"step": 2, "run_id": "r1"})]
+    assert shown(saver, "a") == [
+        ("", "2", "a2", {"step": 2, "run_id": "r1"}),
+        ("", "1", "a1", {"step": 1, "run_id": "r1"}),
+    ]
+
+
+def test_keep_latest_on_a_copy_that_put_an_inherited_checkpoint_again_keeps_only_the_latest(db_path: str) -> None:
+    saver = SessiondbSaver(sessiondb.Store(db_path))
+    put_one(saver, "a", "", "1", "a1", {"step": 1})
+    put_one(saver, "a", "", "2", "a2", {"step": 2})
+    saver.copy_thread("a", "b")
+    put_one(saver, "b", "", "1", "b1", {"step": 1})
+    put_one(saver, "b", "", "3", "b3", {"step": 3})
+    saver.prune(["b"], strategy="keep_latest")
+    assert shown(saver, "b") == [("", "3", "b3", {"step": 3})]
+    assert [c[1] for c in shown(saver, "a")] == ["2", "1"]

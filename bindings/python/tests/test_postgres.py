@@ -271,6 +271,33 @@ def test_langgraph_keep_latest_on_postgres_keeps_a_delta_channels_chain(url):
     test_langgraph.test_keep_latest_keeps_the_chain_a_delta_channel_is_rebuilt_from(url)
 
 
+# Checkpoints put again, namespaces and ids holding separators, filters, circular parents
+# (counts() reads a file, so the test that checks the rows left behind runs on SQLite only).
+LANGGRAPH_TESTS = [
+    "test_a_checkpoint_put_again_after_a_copy_changes_the_source_only",
+    "test_a_checkpoint_pruned_and_put_again_is_stored_again",
+    "test_namespaces_and_ids_holding_separators_never_clash",
+    "test_a_namespace_over_4_kib_is_stored",
+    "test_list_filters_compare_numbers_by_value_as_upstreams_savers_do",
+    "test_keep_latest_ends_when_parents_run_in_a_circle",
+    "test_deleting_the_run_that_put_an_inherited_checkpoint_again_does_not_bring_it_back",
+    "test_keep_latest_on_a_copy_that_put_an_inherited_checkpoint_again_keeps_only_the_latest",
+]
+
+
+@pytest.mark.parametrize("name", LANGGRAPH_TESTS)
+def test_langgraph_on_postgres(url, name):
+    import test_langgraph
+
+    getattr(test_langgraph, name)(url)
+
+
+def test_langgraph_copy_putting_a_checkpoint_again_is_exported_and_imported_on_postgres(url, tmp_path):
+    import test_langgraph
+
+    test_langgraph.test_a_copy_that_puts_an_inherited_checkpoint_again_is_exported_and_imported(url, tmp_path)
+
+
 # `sessiondb mcp` on PostgreSQL: test_mcp.py's tests, each on a fresh database. Left out: the
 # refusal of a missing database file, which is about files.
 MCP_TESTS = [
