@@ -340,28 +340,9 @@ fn the_cli_exports_to_a_file_and_imports_it() {
     let (dir, first) = temp_db();
     rich(&Store::open(&first).unwrap());
     let out = dir.path().join("export.json");
-    let status = cli()
-        .arg("--db")
-        .arg(&first)
-        .args(["export", "--all-branches", "--out"])
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
     let second = dir.path().join("second.db");
-    let run = cli()
-        .arg("--db")
-        .arg(&second)
-        .args(["import", "--format", "sessiondb", "--json"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let stdout = move_with_cli(&first, &out, &second, &["--json"]);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["imported"], 2);
     let run = cli()
         .arg("--db")
@@ -1004,29 +985,9 @@ fn the_cli_carries_a_thread_with_its_checkpoints_and_usage() {
     let store = Store::open(&first).unwrap();
     beside_messages(&store);
     let out = dir.path().join("export.json");
-    let status = cli()
-        .arg("--db")
-        .arg(&first)
-        .args(["export", "--all-branches", "--out"])
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
     let second = dir.path().join("second.db");
-    let run = cli()
-        .arg("--db")
-        .arg(&second)
-        .args(["import", "--format", "sessiondb"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&run.stdout).trim(),
+        move_with_cli(&first, &out, &second, &[]).trim(),
         "4 imported, 0 updated, 0 unchanged, 0 skipped"
     );
     assert_eq!(reads(&Store::open(&second).unwrap()), reads(&store));
@@ -1238,29 +1199,9 @@ fn a_compacted_sqlite_file_moves_to_the_backend_under_test_through_the_cli() {
     let store = Store::open(&source).unwrap();
     compacted(&store);
     let out = dir.path().join("export.json");
-    let status = cli()
-        .arg("--db")
-        .arg(&source)
-        .args(["export", "--all-branches", "--out"])
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
     let (_d2, target) = temp_db();
-    let run = cli()
-        .arg("--db")
-        .arg(&target)
-        .args(["import", "--format", "sessiondb"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&run.stdout).trim(),
+        move_with_cli(&source, &out, &target, &[]).trim(),
         "2 imported, 0 updated, 0 unchanged, 0 skipped"
     );
     let moved = Store::open(&target).unwrap();
@@ -1474,4 +1415,31 @@ fn importing_over_an_existing_session_brings_its_compactions_to_the_file() {
     assert_eq!(texts(&working), ["sum 0-4", "a5", "q6", "a7"]);
     assert_eq!((full.len(), compactions), (8, wanted.2.clone()));
     assert!(copy.check().unwrap().is_ok());
+}
+
+/// `sessiondb export --all-branches` of `from` into the file `out`, then `sessiondb import`
+/// of it into `to` with `options`; the import's standard output.
+fn move_with_cli(from: &Path, out: &Path, to: &Path, options: &[&str]) -> String {
+    let status = cli()
+        .arg("--db")
+        .arg(from)
+        .args(["export", "--all-branches", "--out"])
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let run = cli()
+        .arg("--db")
+        .arg(to)
+        .args(["import", "--format", "sessiondb"])
+        .args(options)
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    String::from_utf8(run.stdout).unwrap()
 }
