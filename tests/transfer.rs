@@ -840,6 +840,9 @@ fn an_old_export_without_the_new_fields_imports_unchanged() {
     assert_eq!(contents(&store, "langgraph:old"), ["checkpoint 1"]);
     assert_eq!(listed(&store, "old"), []);
     assert_eq!(store.recorded_usage("langgraph:old", None).unwrap(), []);
+    let (working, full, compactions) = compacted_reads(&store, "langgraph:old");
+    assert_eq!(texts(&working), ["checkpoint 1"]);
+    assert_eq!((working, compactions), (full, vec![]));
 }
 
 #[test]
@@ -1208,34 +1211,6 @@ fn a_compacted_sqlite_file_moves_to_the_backend_under_test_through_the_cli() {
     assert_eq!(compacted_reads(&moved, "s"), compacted_reads(&store, "s"));
     assert_eq!(branch_reads(&moved, "s"), branch_reads(&store, "s"));
     assert!(moved.check().unwrap().is_ok());
-}
-
-#[test]
-fn an_export_without_compactions_imports_as_before() {
-    let (dir, path) = temp_db();
-    let file = dir.path().join("old.json");
-    std::fs::write(
-        &file,
-        r#"{"format": "sessiondb-export", "version": 1,
-            "exported_at": "2026-01-02T03:04:05.000000Z",
-            "sessions": [{"id": "old", "created_at": "2026-01-02T03:04:05Z",
-                          "updated_at": "2026-01-02T03:04:06Z",
-                          "messages": [{"index": 0, "role": "user", "content": "hi",
-                                        "created_at": "2026-01-02T03:04:05Z"},
-                                       {"index": 1, "role": "assistant", "content": "hello",
-                                        "created_at": "2026-01-02T03:04:06Z"}]}]}"#,
-    )
-    .unwrap();
-    let store = Store::open(&path).unwrap();
-    let report = store.import_export_file(&file, &opts(), &mut none).unwrap();
-    assert_eq!((report.imported, report.skipped.len()), (1, 0));
-    let (working, full, compactions) = compacted_reads(&store, "old");
-    assert_eq!(texts(&working), ["hi", "hello"]);
-    assert_eq!(working, full);
-    assert_eq!(compactions, []);
-    // And an uncompacted session still exports without the key.
-    let text = serde_json::to_string(&store.export(&[], true, &mut none).unwrap()).unwrap();
-    assert!(!text.contains("compactions"), "{text}");
 }
 
 #[test]
